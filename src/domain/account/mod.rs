@@ -1,0 +1,257 @@
+//! The bank account aggregate as a decider.
+//!
+//! [`decide`] enforces the account's invariants; [`evolve`] folds its events into
+//! [`AccountState`]. Read the invariants in [`decide`] from top to bottom: they are the business
+//! rules of the service.
+
+mod command;
+mod error;
+mod event;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::{AccountCommand, OpenAccount};
+pub use error::AccountError;
+pub use event::AccountEvent;
+pub use state::{Account, AccountState, AccountStatus, DailyWithdrawals};
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::Decider;
+use crate::domain::money::{Amount, Currency, Money};
+
+/// Marker type that plugs the account functions into the generic [`Decider`] machinery.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountDecider;
+
+impl Decider for AccountDecider {
+    type State = AccountState;
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+
+    fn initial_state() -> AccountState {
+        AccountState::NotOpened
+    }
+
+    fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        decide(state, command)
+    }
+
+    fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
+        evolve(state, event)
+    }
+}
+
+/// Decides what a command does to an account, or why it is refused.
+pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let (account, command) = match (state, command) {
+        (AccountState::NotOpened, AccountCommand::Open(terms)) => return Ok(open(terms)),
+        (AccountState::Opened(_), AccountCommand::Open(_)) => return Err(AccountError::AlreadyOpened),
+        (AccountState::NotOpened, _) => return Err(AccountError::NotOpened),
+        (AccountState::Opened(account), command) => (account, command),
+    };
+
+    if account.status == AccountStatus::Closed {
+        return Err(AccountError::AccountClosed);
+    }
+
+    match command {
+        AccountCommand::Open(_) => Err(AccountError::AlreadyOpened),
+        AccountCommand::Deposit {
+            transaction_id,
+            amount,
+            currency,
+            description,
+            occurred_at,
+        } => {
+            ensure_currency(account, currency)?;
+            account.balance.checked_add(amount.minor_units())?;
+            Ok(vec![AccountEvent::MoneyDeposited {
+                transaction_id,
+                amount,
+                currency,
+                description,
+                occurred_at,
+            }])
+        }
+        AccountCommand::Withdraw {
+            transaction_id,
+            amount,
+            currency,
+            description,
+            occurred_at,
+        } => {
+            if matches!(account.status, AccountStatus::Frozen { .. }) {
+                return Err(AccountError::AccountFrozen);
+            }
+            ensure_currency(account, currency)?;
+            ensure_funds(account, amount)?;
+            ensure_daily_limit(account, amount, occurred_at)?;
+            Ok(vec![AccountEvent::MoneyWithdrawn {
+                transaction_id,
+                amount,
+                currency,
+                description,
+                occurred_at,
+            }])
+        }
+        AccountCommand::Freeze { reason, occurred_at } => match account.status {
+            AccountStatus::Frozen { .. } => Err(AccountError::AlreadyFrozen),
+            _ => Ok(vec![AccountEvent::AccountFrozen { reason, occurred_at }]),
+        },
+        AccountCommand::Unfreeze { occurred_at } => match account.status {
+            AccountStatus::Frozen { .. } => Ok(vec![AccountEvent::AccountUnfrozen { occurred_at }]),
+            _ => Err(AccountError::NotFrozen),
+        },
+        AccountCommand::Close { occurred_at } => {
+            // Frozen funds are held for a reason (fraud, a court order): closing would release
+            // control over them, so a frozen account must be unfrozen first.
+            if matches!(account.status, AccountStatus::Frozen { .. }) {
+                return Err(AccountError::AccountFrozen);
+            }
+            if account.balance.minor_units != 0 {
+                return Err(AccountError::NonZeroBalance {
+                    balance: account.balance.minor_units,
+                });
+            }
+            Ok(vec![AccountEvent::AccountClosed { occurred_at }])
+        }
+    }
+}
+
+/// The events of opening: `AccountOpened`, then the opening deposit if there is one.
+fn open(terms: OpenAccount) -> Vec<AccountEvent> {
+    let OpenAccount {
+        account_id,
+        owner_id,
+        currency,
+        overdraft_limit,
+        daily_withdrawal_limit,
+        initial_deposit,
+        occurred_at,
+    } = terms;
+    let mut events = vec![AccountEvent::AccountOpened {
+        account_id,
+        owner_id,
+        currency,
+        overdraft_limit,
+        daily_withdrawal_limit,
+        occurred_at,
+    }];
+    if let Some((transaction_id, amount)) = initial_deposit {
+        events.push(AccountEvent::MoneyDeposited {
+            transaction_id,
+            amount,
+            currency,
+            description: None,
+            occurred_at,
+        });
+    }
+    events
+}
+
+fn ensure_currency(account: &Account, requested: Currency) -> Result<(), AccountError> {
+    if requested == account.currency {
+        Ok(())
+    } else {
+        Err(AccountError::CurrencyMismatch {
+            account: account.currency,
+            requested,
+        })
+    }
+}
+
+/// The balance may not fall below `-overdraft_limit`.
+fn ensure_funds(account: &Account, amount: Amount) -> Result<(), AccountError> {
+    // Compare the balance after the withdrawal with the floor rather than the amount with
+    // `balance + overdraft`: the latter overflows for balances near `i64::MAX`.
+    let floor = -account.overdraft_limit.minor_units();
+    let after = account.balance.checked_sub(amount.minor_units())?;
+    if after.minor_units < floor {
+        return Err(AccountError::InsufficientFunds {
+            available: account.available(),
+            requested: amount.minor_units(),
+        });
+    }
+    Ok(())
+}
+
+/// Withdrawals within one UTC calendar day may not add up to more than the daily limit.
+fn ensure_daily_limit(account: &Account, amount: Amount, at: DateTime<Utc>) -> Result<(), AccountError> {
+    let Some(limit) = account.daily_withdrawal_limit else {
+        return Ok(());
+    };
+    let withdrawn_today = account.withdrawn_on(at.date_naive());
+    let total = withdrawn_today
+        .checked_add(amount.minor_units())
+        .ok_or(AccountError::Overflow)?;
+    if total > limit.minor_units() {
+        return Err(AccountError::DailyLimitExceeded {
+            limit: limit.minor_units(),
+            withdrawn_today,
+            requested: amount.minor_units(),
+        });
+    }
+    Ok(())
+}
+
+/// Applies one event to the state.
+///
+/// Totality matters more than strictness here: an event that does not fit the state (which
+/// `decide` never produces) leaves the state unchanged instead of panicking, and arithmetic
+/// saturates because `decide` already refused every command whose sum would overflow.
+pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
+    match (state, event) {
+        (
+            AccountState::NotOpened,
+            AccountEvent::AccountOpened {
+                account_id,
+                owner_id,
+                currency,
+                overdraft_limit,
+                daily_withdrawal_limit,
+                occurred_at,
+            },
+        ) => AccountState::Opened(Account {
+            id: *account_id,
+            owner_id: *owner_id,
+            currency: *currency,
+            balance: Money::zero(*currency),
+            overdraft_limit: *overdraft_limit,
+            daily_withdrawal_limit: *daily_withdrawal_limit,
+            withdrawals_today: None,
+            status: AccountStatus::Active,
+            opened_at: *occurred_at,
+            updated_at: *occurred_at,
+        }),
+        (AccountState::Opened(mut account), event) => {
+            account.updated_at = event.occurred_at();
+            match event {
+                AccountEvent::AccountOpened { .. } => {}
+                AccountEvent::MoneyDeposited { amount, .. } => {
+                    account.balance.minor_units =
+                        account.balance.minor_units.saturating_add(amount.minor_units());
+                }
+                AccountEvent::MoneyWithdrawn {
+                    amount, occurred_at, ..
+                } => {
+                    account.balance.minor_units =
+                        account.balance.minor_units.saturating_sub(amount.minor_units());
+                    account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
+                }
+                AccountEvent::AccountFrozen { reason, .. } => {
+                    account.status = AccountStatus::Frozen {
+                        reason: reason.clone(),
+                    };
+                }
+                AccountEvent::AccountUnfrozen { .. } => account.status = AccountStatus::Active,
+                AccountEvent::AccountClosed { .. } => account.status = AccountStatus::Closed,
+            }
+            AccountState::Opened(account)
+        }
+        (state @ AccountState::NotOpened, _) => state,
+    }
+}

@@ -1,0 +1,79 @@
+//! The state `decide` needs, folded from the events by `evolve`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::ids::{AccountId, OwnerId};
+use crate::domain::money::{Currency, Limit, Money};
+use crate::domain::text::Text;
+
+/// An account either does not exist yet or has been opened; commands other than `Open` on a
+/// `NotOpened` account are refused, so "deposit before open" cannot be expressed in events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountState {
+    NotOpened,
+    Opened(Account),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub owner_id: OwnerId,
+    pub currency: Currency,
+    pub balance: Money,
+    pub overdraft_limit: Limit,
+    pub daily_withdrawal_limit: Option<Limit>,
+    /// Withdrawals on the most recent day with any: the history the daily limit needs, and no
+    /// more, so the state stays small however long the account lives.
+    pub withdrawals_today: Option<DailyWithdrawals>,
+    pub status: AccountStatus,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    Frozen { reason: Text },
+    Closed,
+}
+
+impl AccountStatus {
+    /// The status as clients see it: `active`, `frozen` or `closed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Frozen { .. } => "frozen",
+            AccountStatus::Closed => "closed",
+        }
+    }
+}
+
+/// The sum of withdrawals on one UTC calendar day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyWithdrawals {
+    pub day: NaiveDate,
+    pub total: i64,
+}
+
+impl Account {
+    /// What can still be withdrawn: balance plus overdraft (saturating: it is a report, the
+    /// withdrawal rule itself compares against the floor).
+    pub fn available(&self) -> i64 {
+        self.balance
+            .minor_units
+            .saturating_add(self.overdraft_limit.minor_units())
+    }
+
+    /// The total withdrawn on `day` so far.
+    pub fn withdrawn_on(&self, day: NaiveDate) -> i64 {
+        match self.withdrawals_today {
+            Some(daily) if daily.day == day => daily.total,
+            _ => 0,
+        }
+    }
+
+    pub(super) fn record_withdrawal(&mut self, day: NaiveDate, amount: i64) {
+        let total = self.withdrawn_on(day).saturating_add(amount);
+        self.withdrawals_today = Some(DailyWithdrawals { day, total });
+    }
+}
