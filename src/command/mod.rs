@@ -1,0 +1,218 @@
+//! The command side: load -> fold -> decide -> append, with optimistic concurrency.
+//!
+//! [`AccountCommandHandler::handle`] is the whole write path of the service:
+//! 1. stamp the command with the time and new ids (from the injected clock and id generator);
+//! 2. take this account's in-process lock, so commands on one account queue instead of racing;
+//! 3. read the account's stream and fold it into state (`state = fold(evolve, initial, events)`);
+//! 4. check the client's `If-Match` version, if it pinned one;
+//! 5. `decide`, and append the new events expecting the version just read.
+//!
+//! If the append conflicts (a writer in *another* process got there first) and the client did not
+//! pin a version, the handler reloads and decides again, a bounded number of times. This module
+//! does IO through the [`EventStore`] port only; it knows nothing of HTTP.
+
+mod locks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::clock::{Clock, IdGenerator};
+use crate::domain::Decider;
+use crate::domain::account::{AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState};
+use crate::domain::ids::{AccountId, TransactionId};
+use crate::store::{EventStore, NewEvent, StoreError, codec};
+
+pub use locks::StreamLocks;
+
+/// The `stream_type` of account streams in the event log.
+pub const ACCOUNT_STREAM: &str = "account";
+
+/// How often a command is decided again after losing a race to another process.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// What the client requires of the stream's version before the command runs (`If-Match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Run against whatever the current version is; retry on conflicts.
+    None,
+    /// Run only if the stream is exactly at this version; never retry.
+    Version(i64),
+}
+
+/// Inputs chosen by the handler, not by the client: time and fresh ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    /// Recorded as the causation id of every event the command causes.
+    pub command_id: Uuid,
+    /// A fresh id for a money movement, if the command makes one.
+    pub transaction_id: TransactionId,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// What a successful command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOutcome {
+    pub account_id: AccountId,
+    /// The stream version after the command: the new `ETag`.
+    pub version: i64,
+    /// The global position of the command's last event, for read-your-writes.
+    pub position: i64,
+    pub events: Vec<AccountEvent>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("account {0} does not exist")]
+    AccountNotFound(AccountId),
+    #[error(transparent)]
+    Rejected(AccountError),
+    #[error("the account is at version {actual}, the request required version {required}")]
+    PreconditionFailed { required: i64, actual: i64 },
+    #[error("the account kept changing concurrently; gave up after {attempts} attempts")]
+    Conflict { attempts: u32 },
+    #[error("the event store failed")]
+    Store(#[from] StoreError),
+    #[error("an event could not be encoded")]
+    Encoding(#[from] serde_json::Error),
+}
+
+/// Executes account commands.
+#[derive(Debug, Clone)]
+pub struct AccountCommandHandler {
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    locks: Arc<StreamLocks>,
+}
+
+/// An account folded from its stream, with the version and position it reflects.
+#[derive(Debug, Clone)]
+pub struct LoadedAccount {
+    pub state: AccountState,
+    pub version: i64,
+    pub position: i64,
+}
+
+impl AccountCommandHandler {
+    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        AccountCommandHandler {
+            store,
+            clock,
+            ids,
+            locks: Arc::new(StreamLocks::default()),
+        }
+    }
+
+    /// Runs the command `build` makes from a fresh [`Stamp`] against account `account_id`.
+    ///
+    /// `correlation_id` (the HTTP request id) is recorded in every event's metadata.
+    #[tracing::instrument(skip_all, fields(account_id = %account_id))]
+    pub async fn handle(
+        &self,
+        account_id: AccountId,
+        precondition: Precondition,
+        correlation_id: Option<&str>,
+        build: impl FnOnce(Stamp) -> AccountCommand,
+    ) -> Result<CommandOutcome, CommandError> {
+        let stamp = Stamp {
+            command_id: self.ids.new_id(),
+            transaction_id: TransactionId(self.ids.new_id()),
+            occurred_at: self.clock.now(),
+        };
+        let command = build(stamp);
+        let metadata = json!({
+            "correlation_id": correlation_id,
+            "causation_id": stamp.command_id,
+            "command": command.name(),
+        });
+
+        let _serialized = self.locks.lock(account_id.as_uuid()).await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let loaded = self.load(account_id).await?;
+            if let Precondition::Version(required) = precondition {
+                if required != loaded.version {
+                    return Err(CommandError::PreconditionFailed {
+                        required,
+                        actual: loaded.version,
+                    });
+                }
+            }
+            let events =
+                AccountDecider::decide(&loaded.state, command.clone()).map_err(|error| match error {
+                    AccountError::NotOpened => CommandError::AccountNotFound(account_id),
+                    error => CommandError::Rejected(error),
+                })?;
+            let new_events = events
+                .iter()
+                .map(|event| {
+                    let (event_type, payload) = codec::encode(event)?;
+                    Ok(NewEvent {
+                        event_id: self.ids.new_id(),
+                        event_type,
+                        schema_version: codec::CURRENT_SCHEMA_VERSION,
+                        payload,
+                        metadata: metadata.clone(),
+                        occurred_at: event.occurred_at(),
+                    })
+                })
+                .collect::<Result<Vec<_>, serde_json::Error>>()?;
+
+            match self
+                .store
+                .append(ACCOUNT_STREAM, account_id.as_uuid(), loaded.version, new_events)
+                .await
+            {
+                Ok(appended) => {
+                    return Ok(CommandOutcome {
+                        account_id,
+                        version: appended.stream_version,
+                        position: appended.last_position,
+                        events,
+                    });
+                }
+                Err(StoreError::Conflict { actual, .. }) => match precondition {
+                    Precondition::Version(required) => {
+                        return Err(CommandError::PreconditionFailed { required, actual });
+                    }
+                    Precondition::None if attempt >= MAX_ATTEMPTS => {
+                        return Err(CommandError::Conflict { attempts: attempt });
+                    }
+                    Precondition::None => {
+                        tracing::debug!(attempt, "append conflicted with another writer; retrying");
+                        tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5)).await;
+                    }
+                },
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Reads the account's stream and folds it, optionally only up to an instant (time travel).
+    pub async fn load_at(
+        &self,
+        account_id: AccountId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<LoadedAccount, StoreError> {
+        let recorded = self.store.read_stream(account_id.as_uuid(), until).await?;
+        let events = recorded
+            .iter()
+            .map(codec::decode::<AccountEvent>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let last = recorded.last();
+        Ok(LoadedAccount {
+            state: AccountDecider::fold(&events),
+            version: last.map_or(0, |event| event.stream_version),
+            position: last.map_or(0, |event| event.global_position),
+        })
+    }
+
+    async fn load(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
+        self.load_at(account_id, None).await
+    }
+}
