@@ -1,0 +1,466 @@
+//! `/accounts`: the command endpoints of the account aggregate.
+//!
+//! Each handler turns its DTO into domain values (a malformed value is a 400 listing every bad
+//! field), hands a command to [`AccountCommandHandler`](crate::command::AccountCommandHandler),
+//! and answers the new version (`ETag`) and the global position of the last event.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::command::{CommandOutcome, Precondition};
+use crate::domain::account::{AccountCommand, OpenAccount};
+use crate::domain::ids::{AccountId, OwnerId, TransactionId};
+use crate::domain::money::{Amount, Currency, Limit};
+use crate::domain::text::Text;
+use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, etag};
+use crate::http::problem::{ApiError, InvalidParam, Problem};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_account))
+        .routes(routes!(deposit))
+        .routes(routes!(withdraw))
+        .routes(routes!(freeze))
+        .routes(routes!(unfreeze))
+        .routes(routes!(close))
+}
+
+/// Request body of `POST /accounts`. Amounts are integers in the currency's minor unit
+/// (cents for EUR: `1050` is 10.50 EUR).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "owner_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10",
+    "currency": "EUR",
+    "overdraft_limit": 5000,
+    "daily_withdrawal_limit": 100000,
+    "initial_deposit": 25000
+}))]
+pub struct OpenAccountRequest {
+    /// Optional client-chosen id; one is generated when absent.
+    pub account_id: Option<Uuid>,
+    pub owner_id: Uuid,
+    /// ISO 4217 code, for example `EUR`.
+    pub currency: String,
+    /// How far below zero the balance may go, in minor units (default 0).
+    #[serde(default)]
+    pub overdraft_limit: i64,
+    /// The most that may be withdrawn per UTC calendar day, in minor units; none when absent.
+    pub daily_withdrawal_limit: Option<i64>,
+    /// An opening deposit in minor units, recorded as its own `MoneyDeposited` event.
+    pub initial_deposit: Option<i64>,
+}
+
+/// Request body of deposits and withdrawals.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "amount": 2500, "currency": "EUR", "description": "groceries" }))]
+pub struct MovementRequest {
+    /// Minor units, `1..=10^15`.
+    pub amount: i64,
+    /// Must equal the account's currency.
+    pub currency: String,
+    /// Free text, at most 200 characters.
+    pub description: Option<String>,
+}
+
+/// Request body of `POST /accounts/{id}/freeze`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "reason": "card reported stolen" }))]
+pub struct FreezeRequest {
+    /// Why the account is frozen, at most 200 characters.
+    pub reason: String,
+}
+
+/// Request body of `/unfreeze` and `/close`: an empty object, or no body at all.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+/// What every command answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "account_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a11",
+    "version": 3,
+    "position": 42,
+    "transaction_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a12"
+}))]
+pub struct CommandResponse {
+    pub account_id: Uuid,
+    /// The account's stream version after the command; also sent as `ETag`.
+    pub version: i64,
+    /// The global log position of the command's last event; pass it as `min_position` to
+    /// queries to read your own write.
+    pub position: i64,
+    /// The money movement the command recorded, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<Uuid>,
+}
+
+fn respond(status: StatusCode, outcome: &CommandOutcome, transaction_id: Option<TransactionId>) -> Response {
+    let body = CommandResponse {
+        account_id: outcome.account_id.as_uuid(),
+        version: outcome.version,
+        position: outcome.position,
+        transaction_id: transaction_id.map(|id| id.as_uuid()),
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&etag(outcome.version)) {
+        headers.insert(header::ETAG, value);
+    }
+    (status, headers, axum::Json(body)).into_response()
+}
+
+/// Collects every invalid field before answering, so a client fixes them all in one round trip.
+#[derive(Debug, Default)]
+struct Validator {
+    errors: Vec<InvalidParam>,
+}
+
+impl Validator {
+    fn check<T, E: std::fmt::Display>(&mut self, name: &str, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|error| {
+                self.errors.push(InvalidParam {
+                    name: name.to_owned(),
+                    reason: error.to_string(),
+                })
+            })
+            .ok()
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    tag = "accounts",
+    summary = "Open an account",
+    description = "Records `AccountOpened` (and `MoneyDeposited` for an `initial_deposit`). \
+        The new account is at version 1, or 2 with an opening deposit.",
+    request_body = OpenAccountRequest,
+    responses(
+        (status = 201, description = "Account opened", body = CommandResponse,
+            headers(("Location" = String, description = "`/accounts/{id}`"),
+                    ("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An account with this id already exists (`account-already-exists`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn open_account(
+    State(app): State<AppState>,
+    CorrelationId(correlation_id): CorrelationId,
+    JsonBody(request): JsonBody<OpenAccountRequest>,
+) -> Result<Response, ApiError> {
+    let mut validator = Validator::default();
+    let currency = validator.check("currency", request.currency.parse::<Currency>());
+    let overdraft_limit = validator.check("overdraft_limit", Limit::new(request.overdraft_limit));
+    let daily_withdrawal_limit = validator.check(
+        "daily_withdrawal_limit",
+        request.daily_withdrawal_limit.map(Limit::new).transpose(),
+    );
+    let initial_deposit = validator.check(
+        "initial_deposit",
+        request.initial_deposit.map(Amount::new).transpose(),
+    );
+    validator.finish()?;
+    let (Some(currency), Some(overdraft_limit), Some(daily_withdrawal_limit), Some(initial_deposit)) =
+        (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit)
+    else {
+        return Err(ApiError::MalformedRequest("invalid request".into()));
+    };
+
+    let account_id = AccountId(request.account_id.unwrap_or_else(|| app.ids.new_id()));
+    let outcome = app
+        .commands
+        .handle(
+            account_id,
+            Precondition::None,
+            correlation_id.as_deref(),
+            |stamp| {
+                AccountCommand::Open(OpenAccount {
+                    account_id,
+                    owner_id: OwnerId(request.owner_id),
+                    currency,
+                    overdraft_limit,
+                    daily_withdrawal_limit,
+                    initial_deposit: initial_deposit.map(|amount| (stamp.transaction_id, amount)),
+                    occurred_at: stamp.occurred_at,
+                })
+            },
+        )
+        .await?;
+
+    let opening_deposit = outcome.events.iter().find_map(|event| match event {
+        crate::domain::account::AccountEvent::MoneyDeposited { transaction_id, .. } => Some(*transaction_id),
+        _ => None,
+    });
+    let mut response = respond(StatusCode::CREATED, &outcome, opening_deposit);
+    if let Ok(location) = HeaderValue::from_str(&format!("/accounts/{account_id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Parses a movement body into domain values.
+fn parse_movement(request: MovementRequest) -> Result<(Amount, Currency, Option<Text>), ApiError> {
+    let mut validator = Validator::default();
+    let amount = validator.check("amount", Amount::new(request.amount));
+    let currency = validator.check("currency", request.currency.parse::<Currency>());
+    let description = validator.check("description", request.description.map(Text::new).transpose());
+    validator.finish()?;
+    match (amount, currency, description) {
+        (Some(amount), Some(currency), Some(description)) => Ok((amount, currency, description)),
+        _ => Err(ApiError::MalformedRequest("invalid request".into())),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/deposits",
+    tag = "accounts",
+    summary = "Deposit money",
+    description = "Records `MoneyDeposited`. Frozen accounts accept deposits; closed ones do not.",
+    params(
+        ("id" = Uuid, Path, description = "Account id"),
+        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+    ),
+    request_body = MovementRequest,
+    responses(
+        (status = 201, description = "Deposit recorded", body = CommandResponse,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn deposit(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    IfMatch(precondition): IfMatch,
+    CorrelationId(correlation_id): CorrelationId,
+    JsonBody(request): JsonBody<MovementRequest>,
+) -> Result<Response, ApiError> {
+    let (amount, currency, description) = parse_movement(request)?;
+    let outcome = app
+        .commands
+        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+            AccountCommand::Deposit {
+                transaction_id: stamp.transaction_id,
+                amount,
+                currency,
+                description,
+                occurred_at: stamp.occurred_at,
+            }
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/withdrawals",
+    tag = "accounts",
+    summary = "Withdraw money",
+    description = "Records `MoneyWithdrawn`. The balance may not fall below `-overdraft_limit`, \
+        the account must not be frozen or closed, and the day's withdrawals (UTC) may not exceed \
+        the daily limit.",
+    params(
+        ("id" = Uuid, Path, description = "Account id"),
+        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+    ),
+    request_body = MovementRequest,
+    responses(
+        (status = 201, description = "Withdrawal recorded", body = CommandResponse,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn withdraw(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    IfMatch(precondition): IfMatch,
+    CorrelationId(correlation_id): CorrelationId,
+    JsonBody(request): JsonBody<MovementRequest>,
+) -> Result<Response, ApiError> {
+    let (amount, currency, description) = parse_movement(request)?;
+    let outcome = app
+        .commands
+        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+            AccountCommand::Withdraw {
+                transaction_id: stamp.transaction_id,
+                amount,
+                currency,
+                description,
+                occurred_at: stamp.occurred_at,
+            }
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
+}
+
+fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
+    outcome.events.iter().find_map(|event| match event {
+        crate::domain::account::AccountEvent::MoneyDeposited { transaction_id, .. }
+        | crate::domain::account::AccountEvent::MoneyWithdrawn { transaction_id, .. } => {
+            Some(*transaction_id)
+        }
+        _ => None,
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/freeze",
+    tag = "accounts",
+    summary = "Freeze an account",
+    description = "Records `AccountFrozen`. A frozen account accepts deposits but no withdrawals and cannot be closed.",
+    params(
+        ("id" = Uuid, Path, description = "Account id"),
+        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+    ),
+    request_body = FreezeRequest,
+    responses(
+        (status = 200, description = "Account frozen", body = CommandResponse,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn freeze(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    IfMatch(precondition): IfMatch,
+    CorrelationId(correlation_id): CorrelationId,
+    JsonBody(request): JsonBody<FreezeRequest>,
+) -> Result<Response, ApiError> {
+    let reason = Text::new(request.reason).map_err(|error| {
+        ApiError::Validation(vec![InvalidParam {
+            name: "reason".into(),
+            reason: error.to_string(),
+        }])
+    })?;
+    let outcome = app
+        .commands
+        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+            AccountCommand::Freeze {
+                reason,
+                occurred_at: stamp.occurred_at,
+            }
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, &outcome, None))
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/unfreeze",
+    tag = "accounts",
+    summary = "Unfreeze an account",
+    description = "Records `AccountUnfrozen`. The body may be `{}` or empty.",
+    params(
+        ("id" = Uuid, Path, description = "Account id"),
+        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+    ),
+    request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
+    responses(
+        (status = 200, description = "Account unfrozen", body = CommandResponse,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn unfreeze(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    IfMatch(precondition): IfMatch,
+    CorrelationId(correlation_id): CorrelationId,
+    OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = app
+        .commands
+        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+            AccountCommand::Unfreeze {
+                occurred_at: stamp.occurred_at,
+            }
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, &outcome, None))
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/close",
+    tag = "accounts",
+    summary = "Close an account",
+    description = "Records `AccountClosed`. Only at a zero balance and not while frozen; a closed \
+        account accepts no further commands. The body may be `{}` or empty.",
+    params(
+        ("id" = Uuid, Path, description = "Account id"),
+        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+    ),
+    request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
+    responses(
+        (status = 200, description = "Account closed", body = CommandResponse,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn close(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    IfMatch(precondition): IfMatch,
+    CorrelationId(correlation_id): CorrelationId,
+    OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = app
+        .commands
+        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+            AccountCommand::Close {
+                occurred_at: stamp.occurred_at,
+            }
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, &outcome, None))
+}

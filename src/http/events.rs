@@ -1,0 +1,118 @@
+//! `GET /accounts/{id}/events`: the audit trail, straight from the event log.
+//!
+//! No read model is involved: this is what the log stores, envelope and payload, in version order.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::domain::ids::AccountId;
+use crate::http::extract::PathParam;
+use crate::http::problem::{ApiError, Problem};
+use crate::store::RecordedEvent;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(account_events))
+}
+
+/// One stored event.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "event_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a13",
+    "position": 42,
+    "version": 2,
+    "type": "MoneyDeposited",
+    "schema_version": 1,
+    "data": {
+        "transaction_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a12",
+        "amount": 2500,
+        "currency": "EUR",
+        "description": "salary",
+        "occurred_at": "2026-11-27T09:30:00Z"
+    },
+    "metadata": {
+        "correlation_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a14",
+        "causation_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a15",
+        "command": "Deposit"
+    },
+    "occurred_at": "2026-11-27T09:30:00Z",
+    "recorded_at": "2026-11-27T09:30:00.001Z"
+}))]
+pub struct EventResponse {
+    pub event_id: Uuid,
+    /// Position in the global log.
+    pub position: i64,
+    /// Version of the account's stream after this event.
+    pub version: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema_version: i32,
+    /// The event's payload as stored.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// `correlation_id` (the request id), `causation_id` (the command id), `command`.
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    /// Business time of the fact.
+    pub occurred_at: DateTime<Utc>,
+    /// When the log stored it.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<RecordedEvent> for EventResponse {
+    fn from(event: RecordedEvent) -> Self {
+        EventResponse {
+            event_id: event.event_id,
+            position: event.global_position,
+            version: event.stream_version,
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            data: event.payload,
+            metadata: event.metadata,
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsResponse {
+    pub account_id: Uuid,
+    /// In version order, oldest first.
+    pub events: Vec<EventResponse>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}/events",
+    tag = "accounts",
+    summary = "The account's audit trail",
+    description = "Every event of the account's stream, as stored in the append-only log.",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The events, oldest first", body = EventsResponse),
+        (status = 400, description = "Malformed account id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(account_id = %id))]
+pub(crate) async fn account_events(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<Json<EventsResponse>, ApiError> {
+    let events = app.store.read_stream(id, None).await?;
+    if events.is_empty() {
+        return Err(ApiError::AccountNotFound(AccountId(id)));
+    }
+    Ok(Json(EventsResponse {
+        account_id: id,
+        events: events.into_iter().map(EventResponse::from).collect(),
+    }))
+}

@@ -1,0 +1,153 @@
+//! Extractors whose rejections are [`ApiError`]s, so even a request that never reaches a handler
+//! is answered with a problem document.
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::command::Precondition;
+use crate::http::problem::ApiError;
+
+/// The request body limit, shared by the tower layer and error messages.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// A JSON request body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit_bytes: BODY_LIMIT_BYTES,
+        },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ),
+        _ => ApiError::MalformedRequest(rejection.body_text()),
+    }
+}
+
+/// A JSON body that may be omitted entirely (no body, or an empty one): then `T::default()`.
+///
+/// For commands without parameters (`/unfreeze`, `/close`), where `{}` and nothing mean the same.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared_empty = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() == b"0");
+        let has_body_headers = request.headers().contains_key(header::CONTENT_TYPE)
+            || request.headers().contains_key(header::CONTENT_LENGTH)
+            || request.headers().contains_key(header::TRANSFER_ENCODING);
+        if declared_empty || !has_body_headers {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        let JsonBody(value) = JsonBody::from_request(request, state).await?;
+        Ok(OptionalJsonBody(value))
+    }
+}
+
+/// A path parameter; a malformed one (say, an account id that is not a UUID) is a 400 problem.
+#[derive(Debug, Clone, Copy)]
+pub struct PathParam<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParam<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParam(value)),
+            Err(PathRejection::FailedToDeserializePathParams(error)) => Err(ApiError::MalformedRequest(
+                format!("invalid path parameter: {}", error.body_text()),
+            )),
+            Err(rejection) => Err(ApiError::Internal(Box::new(rejection))),
+        }
+    }
+}
+
+/// The `If-Match` header: `"<version>"` pins the version the command must see; `*` or no header
+/// means any version.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Precondition);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(Precondition::None));
+        };
+        let malformed = || {
+            ApiError::MalformedRequest(
+                "If-Match must be one strong entity tag holding a version, like \"3\", or *".into(),
+            )
+        };
+        let text = value.to_str().map_err(|_| malformed())?.trim();
+        if text == "*" {
+            return Ok(IfMatch(Precondition::None));
+        }
+        let version = text
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .and_then(|digits| digits.parse::<i64>().ok())
+            .filter(|version| *version >= 0)
+            .ok_or_else(malformed)?;
+        Ok(IfMatch(Precondition::Version(version)))
+    }
+}
+
+/// Longer client-supplied request ids are not recorded: metadata stays small.
+const MAX_CORRELATION_ID_LEN: usize = 128;
+
+/// The request id (`x-request-id`), recorded as the correlation id of the events a request causes.
+#[derive(Debug, Clone, Default)]
+pub struct CorrelationId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| id.len() <= MAX_CORRELATION_ID_LEN)
+            .map(str::to_owned);
+        Ok(CorrelationId(id))
+    }
+}
+
+/// `ETag: "<version>"`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}

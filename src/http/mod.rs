@@ -1,0 +1,81 @@
+//! The HTTP interface: routes, DTOs, extractors, errors, OpenAPI.
+//!
+//! One file per resource. Handlers parse requests into domain values, call the command side
+//! (or, for queries, the read side) and render the result; [`problem::ApiError`] is the only
+//! error that becomes a response. Cross-cutting behaviour (request ids, tracing, time-outs,
+//! body limits) is the tower stack in [`router`].
+
+pub mod accounts;
+pub mod events;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+use crate::http::extract::BODY_LIMIT_BYTES;
+use crate::http::problem::ApiError;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every documented route, with the OpenAPI paths collected from the handlers.
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(accounts::router())
+        .merge(events::router())
+}
+
+/// The complete application: documented routes, Swagger UI, and the middleware stack.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let (routes, api) = api_router().split_for_parts();
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
+        }))
+        .layer(axum::middleware::map_response(problem::ensure_problem_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
+
+    routes
+        .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", api))
+        .route("/", get(|| async { Redirect::temporary("/swagger-ui/") }))
+        .fallback(|| async {
+            ApiError::Status(StatusCode::NOT_FOUND, "no such route".into()).into_response()
+        })
+        .with_state(state)
+        .layer(middleware)
+}
+
+/// Request ids are UUIDv7, like every other id here: unique and ordered by time.
+#[derive(Debug, Clone, Copy)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        uuid::Uuid::now_v7().to_string().parse().ok().map(RequestId::new)
+    }
+}

@@ -1,0 +1,286 @@
+//! RFC 9457 problem details: the one way this service reports an error.
+//!
+//! [`ApiError`] is the only error type that becomes an HTTP response. Every kind has a stable
+//! `type` URI (clients and tests match on it, never on the prose in `detail`), a fixed `title`,
+//! the HTTP status, and extension members with machine-readable data where useful. Causes of
+//! internal errors go to the log with their `source()` chain, never into the body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use crate::command::CommandError;
+use crate::domain::account::AccountError;
+use crate::domain::ids::AccountId;
+use crate::store::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:foldbank:problem:insufficient-funds",
+    "title": "Insufficient funds",
+    "status": 422,
+    "detail": "insufficient funds: 1000 minor units available, 5000 requested",
+    "available": 1000,
+    "requested": 5000
+}))]
+pub struct Problem {
+    /// A URI that identifies the kind of problem; stable, safe to match on.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, for a human.
+    pub detail: String,
+    /// Machine-readable details of this kind (for example `available` and `requested`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: Map<String, Value>,
+}
+
+/// One invalid field of a request, reported in the `errors` member of a validation problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct InvalidParam {
+    /// The field, as a JSON pointer-like path (`amount`, `initial_deposit`).
+    pub name: String,
+    pub reason: String,
+}
+
+/// Every error the HTTP API can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedRequest(String),
+    #[error("the request has invalid values")]
+    Validation(Vec<InvalidParam>),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request body exceeds the limit of {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("account {0} does not exist")]
+    AccountNotFound(AccountId),
+    #[error(transparent)]
+    Rejected(AccountError),
+    #[error("the account is at version {actual}, the request required version {required}")]
+    PreconditionFailed { required: i64, actual: i64 },
+    #[error("{0}")]
+    Conflict(String),
+    /// A status produced outside the handlers (unknown route, wrong method, time-out, ...).
+    #[error("{1}")]
+    Status(StatusCode, String),
+    #[error("the database is unavailable, try again shortly")]
+    StorageUnavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The `type` URI of a problem kind.
+pub fn problem_type(slug: &str) -> String {
+    format!("urn:foldbank:problem:{slug}")
+}
+
+impl ApiError {
+    /// `(status, type slug, title)` of this error's kind.
+    fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            ApiError::MalformedRequest(_) => (S::BAD_REQUEST, "malformed-request", "Malformed request"),
+            ApiError::Validation(_) => (S::BAD_REQUEST, "validation-failed", "Invalid request values"),
+            ApiError::UnsupportedMediaType(_) => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            ApiError::PayloadTooLarge { .. } => {
+                (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large")
+            }
+            ApiError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
+            ApiError::Rejected(error) => {
+                let (slug, title) = rejection_kind(error);
+                (S::UNPROCESSABLE_ENTITY, slug, title)
+            }
+            ApiError::PreconditionFailed { .. } => (
+                S::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Version precondition failed",
+            ),
+            ApiError::Conflict(_) => (S::CONFLICT, "concurrency-conflict", "Concurrent modification"),
+            ApiError::Status(status, _) => status_kind(*status),
+            ApiError::StorageUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "Storage unavailable",
+            ),
+            ApiError::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal server error",
+            ),
+        }
+    }
+
+    fn extensions(&self) -> Map<String, Value> {
+        let members = match self {
+            ApiError::Validation(errors) => json!({ "errors": errors }),
+            ApiError::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
+            ApiError::AccountNotFound(id) => json!({ "account_id": id }),
+            ApiError::PreconditionFailed { required, actual } => {
+                json!({ "required_version": required, "current_version": actual })
+            }
+            ApiError::Rejected(error) => rejection_members(error),
+            _ => json!({}),
+        };
+        match members {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (status, slug, title) = self.kind();
+        Problem {
+            problem_type: problem_type(slug),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            extensions: self.extensions(),
+        }
+    }
+}
+
+fn rejection_kind(error: &AccountError) -> (&'static str, &'static str) {
+    match error {
+        AccountError::NotOpened => ("account-not-found", "Account not found"),
+        AccountError::AlreadyOpened => ("account-already-exists", "Account already exists"),
+        AccountError::CurrencyMismatch { .. } => ("currency-mismatch", "Currency mismatch"),
+        AccountError::InsufficientFunds { .. } => ("insufficient-funds", "Insufficient funds"),
+        AccountError::AccountFrozen => ("account-frozen", "Account frozen"),
+        AccountError::AccountClosed => ("account-closed", "Account closed"),
+        AccountError::AlreadyFrozen => ("account-already-frozen", "Account already frozen"),
+        AccountError::NotFrozen => ("account-not-frozen", "Account not frozen"),
+        AccountError::DailyLimitExceeded { .. } => {
+            ("daily-limit-exceeded", "Daily withdrawal limit exceeded")
+        }
+        AccountError::NonZeroBalance { .. } => ("non-zero-balance", "Balance is not zero"),
+        AccountError::Overflow => ("balance-overflow", "Balance out of range"),
+    }
+}
+
+fn rejection_members(error: &AccountError) -> Value {
+    match error {
+        AccountError::CurrencyMismatch { account, requested } => {
+            json!({ "account_currency": account, "requested_currency": requested })
+        }
+        AccountError::InsufficientFunds { available, requested } => {
+            json!({ "available": available, "requested": requested })
+        }
+        AccountError::DailyLimitExceeded {
+            limit,
+            withdrawn_today,
+            requested,
+        } => json!({ "limit": limit, "withdrawn_today": withdrawn_today, "requested": requested }),
+        AccountError::NonZeroBalance { balance } => json!({ "balance": balance }),
+        _ => json!({}),
+    }
+}
+
+fn status_kind(status: StatusCode) -> (StatusCode, &'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => (status, "not-found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (status, "method-not-allowed", "Method not allowed"),
+        StatusCode::REQUEST_TIMEOUT => (status, "request-timeout", "Request timed out"),
+        StatusCode::PAYLOAD_TOO_LARGE => (status, "payload-too-large", "Payload too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported-media-type", "Unsupported media type"),
+        status if status.is_server_error() => (status, "internal-error", "Internal server error"),
+        status => (status, "request-error", "Request error"),
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::AccountNotFound(id) => ApiError::AccountNotFound(id),
+            CommandError::Rejected(rejection) => ApiError::Rejected(rejection),
+            CommandError::PreconditionFailed { required, actual } => {
+                ApiError::PreconditionFailed { required, actual }
+            }
+            error @ CommandError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+            CommandError::Store(error) => error.into(),
+            CommandError::Encoding(error) => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Database(_) => ApiError::StorageUnavailable(error),
+            error => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
+/// Logs an error with its whole `source()` chain.
+fn log_with_sources(error: &(dyn std::error::Error + 'static)) {
+    let mut chain = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain.join(": "), "request failed");
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if matches!(self, ApiError::Internal(_) | ApiError::StorageUnavailable(_)) {
+            log_with_sources(&self);
+        }
+        let problem = self.to_problem();
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(problem)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Middleware: turns any error response that is not already a problem (an unknown route, a
+/// wrong method, a time-out or body limit from a tower layer) into one, so clients only ever
+/// parse one error format.
+pub async fn ensure_problem_body<B>(response: axum::http::Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response.map(axum::body::Body::new);
+    }
+    let detail = status.canonical_reason().unwrap_or("request failed").to_owned();
+    let (mut parts, _) = response.into_parts();
+    let mut problem = ApiError::Status(status, detail).into_response();
+    // Keep headers such as `Allow` on a 405, but describe the new body.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    std::mem::swap(problem.headers_mut(), &mut parts.headers);
+    problem
+}

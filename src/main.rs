@@ -1,0 +1,56 @@
+//! The `foldbank` binary: parse the configuration, start tracing, run.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use foldbank::app::{self, AppState, HttpSettings};
+use foldbank::clock::{SystemClock, UuidV7};
+use foldbank::config::{Cli, Command, Config};
+use foldbank::db::Database;
+use foldbank::{http, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Openapi) => {
+            print!("{}", http::openapi::openapi_json());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Serve) | None => {
+            telemetry::init(&cli.config.log_filter, cli.config.log_format);
+            match serve(cli.config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    let mut message = error.to_string();
+                    let mut source = error.source();
+                    while let Some(cause) = source {
+                        message.push_str(&format!(": {cause}"));
+                        source = cause.source();
+                    }
+                    tracing::error!(error = %message, "foldbank stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
+    tracing::info!(backend = database.backend(), "database ready");
+    let state = AppState::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7));
+    let router = app::router(
+        state,
+        HttpSettings {
+            request_timeout: config.request_timeout(),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
+    app::serve(listener, router, app::shutdown_signal()).await?;
+    database.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Drives the real router in-process (`tower::ServiceExt::oneshot`), with a manual clock.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use chrono::{DateTime, TimeZone, Utc};
+use foldbank::app::{self, AppState, HttpSettings};
+use foldbank::clock::{ManualClock, UuidV7};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use super::TestDb;
+
+/// The instant every test clock starts at: a Monday, mid-morning UTC.
+pub fn test_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0)
+        .single()
+        .expect("valid instant")
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub db: TestDb,
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn new(db: TestDb) -> TestApp {
+        let clock = ManualClock::new(test_start());
+        let state = AppState::new(db.database.clone(), Arc::new(clock.clone()), Arc::new(UuidV7));
+        let router = app::router(state.clone(), HttpSettings::default());
+        TestApp {
+            router,
+            state,
+            clock,
+            db,
+        }
+    }
+
+    /// Sends a request with a raw body and headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body).expect("valid request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("readable body")
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> TestResponse {
+        self.post_with(path, &[], body).await
+    }
+
+    pub async fn post_with(&self, path: &str, headers: &[(&str, &str)], body: Value) -> TestResponse {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.send(Method::POST, path, &all, Body::from(body.to_string()))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Method::GET, path, &[], Body::empty()).await
+    }
+
+    /// Opens an EUR account with the given terms and returns its id.
+    pub async fn open_account(&self, terms: Value) -> Uuid {
+        let mut body = json!({ "owner_id": Uuid::now_v7(), "currency": "EUR" });
+        if let (Some(body), Some(terms)) = (body.as_object_mut(), terms.as_object()) {
+            body.extend(terms.clone());
+        }
+        let response = self.post("/accounts", body).await;
+        assert_eq!(
+            response.status,
+            StatusCode::CREATED,
+            "open account: {}",
+            response.text
+        );
+        response.body["account_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("account_id in response")
+    }
+
+    /// Opens an EUR account holding `balance` minor units.
+    pub async fn open_account_with(&self, balance: i64) -> Uuid {
+        self.open_account(json!({ "initial_deposit": balance })).await
+    }
+
+    /// The account's events from the audit trail endpoint.
+    pub async fn events(&self, account_id: Uuid) -> Vec<Value> {
+        let response = self.get(&format!("/accounts/{account_id}/events")).await;
+        assert_eq!(response.status, StatusCode::OK, "events: {}", response.text);
+        response.body["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The balance folded from the audit trail.
+    pub async fn balance_from_events(&self, account_id: Uuid) -> i64 {
+        self.events(account_id)
+            .await
+            .iter()
+            .map(|event| {
+                let amount = event["data"]["amount"].as_i64().unwrap_or(0);
+                match event["type"].as_str() {
+                    Some("MoneyDeposited") => amount,
+                    Some("MoneyWithdrawn") => -amount,
+                    _ => 0,
+                }
+            })
+            .sum()
+    }
+}
+
+impl TestResponse {
+    /// Asserts an RFC 9457 problem of the given status and `type` slug.
+    #[track_caller]
+    pub fn assert_problem(&self, status: StatusCode, slug: &str) {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "problem content type; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("urn:foldbank:problem:{slug}"),
+            "body: {}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status.as_u16(), "body: {}", self.text);
+        assert!(self.body["title"].is_string(), "title; body: {}", self.text);
+        assert!(self.body["detail"].is_string(), "detail; body: {}", self.text);
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}

@@ -1,0 +1,15 @@
+#![allow(unreachable_pub)]
+
+//! Integration tests: one binary, so the crate links once.
+//!
+//! Every behaviour test runs against SQLite and PostgreSQL (see `common::backend_tests!`).
+//! PostgreSQL tests need `FOLDBANK_TEST_POSTGRES_URL`; without it they are skipped with one
+//! line of explanation, unless `FOLDBANK_REQUIRE_POSTGRES=1` makes that a failure (CI).
+
+mod common;
+
+mod accounts_api;
+mod concurrency;
+mod openapi_spec;
+mod server;
+mod store_contract;

@@ -1,0 +1,38 @@
+//! The committed OpenAPI document must equal the one the code generates.
+
+#[test]
+fn the_committed_openapi_document_is_up_to_date() {
+    let generated = foldbank::http::openapi::openapi_json();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    if committed != generated {
+        if std::env::var("UPDATE_OPENAPI").is_ok_and(|value| value == "1") {
+            std::fs::write(path, &generated).expect("write openapi/openapi.json");
+            return;
+        }
+        panic!(
+            "openapi/openapi.json is out of date; regenerate it with \
+             `cargo run -- openapi > openapi/openapi.json` (or UPDATE_OPENAPI=1 cargo test)"
+        );
+    }
+}
+
+#[test]
+fn every_documented_operation_declares_its_problem_responses() {
+    let api = foldbank::http::openapi::openapi();
+    let json = serde_json::to_value(&api).expect("serializable");
+    let paths = json["paths"].as_object().expect("paths");
+    assert!(!paths.is_empty());
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let responses = operation["responses"].as_object().expect("responses");
+            let has_problem = responses.iter().any(|(status, response)| {
+                status.starts_with('4') && response["content"]["application/problem+json"].is_object()
+            });
+            assert!(
+                has_problem,
+                "{method} {path} documents no problem+json error response"
+            );
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The event store contract, checked on both adapters.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use foldbank::db::Database;
+use foldbank::store::{EventStore, NewEvent, StoreError, event_store};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::common::{TestDb, backend_tests};
+
+backend_tests!(
+    appended_events_are_read_back_in_version_order,
+    an_append_at_a_stale_version_conflicts_and_writes_nothing,
+    an_empty_append_is_refused,
+    the_global_log_is_read_in_position_order_in_batches,
+    reading_a_stream_until_an_instant_stops_at_that_instant,
+    the_database_rejects_updates_and_deletes_of_events,
+    concurrent_appends_get_contiguous_positions_that_a_follower_never_skips,
+);
+
+fn event(n: i64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "Tested".into(),
+        schema_version: 1,
+        payload: json!({ "n": n }),
+        metadata: json!({ "correlation_id": "test" }),
+        occurred_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid") + Duration::hours(n),
+    }
+}
+
+async fn appended_events_are_read_back_in_version_order(db: TestDb) {
+    let store = event_store(&db.database);
+    let stream = Uuid::now_v7();
+    let first = store
+        .append("test", stream, 0, vec![event(1), event(2)])
+        .await
+        .expect("append");
+    let second = store
+        .append("test", stream, 2, vec![event(3)])
+        .await
+        .expect("append");
+
+    assert_eq!(
+        (first.stream_version, first.first_position, first.last_position),
+        (2, 1, 2)
+    );
+    assert_eq!(
+        (second.stream_version, second.first_position, second.last_position),
+        (3, 3, 3)
+    );
+    let read = store.read_stream(stream, None).await.expect("read");
+    let versions: Vec<i64> = read.iter().map(|e| e.stream_version).collect();
+    let payloads: Vec<i64> = read
+        .iter()
+        .map(|e| e.payload["n"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(payloads, [1, 2, 3]);
+    assert_eq!(read[0].stream_type, "test");
+    assert_eq!(read[0].metadata, json!({ "correlation_id": "test" }));
+    assert_eq!(read[2].occurred_at, event(3).occurred_at);
+    assert!(
+        store
+            .read_stream(Uuid::now_v7(), None)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+async fn an_append_at_a_stale_version_conflicts_and_writes_nothing(db: TestDb) {
+    let store = event_store(&db.database);
+    let stream = Uuid::now_v7();
+    store
+        .append("test", stream, 0, vec![event(1)])
+        .await
+        .expect("append");
+
+    let stale = store.append("test", stream, 0, vec![event(2), event(3)]).await;
+    let ahead = store.append("test", stream, 5, vec![event(4)]).await;
+
+    assert!(
+        matches!(
+            stale,
+            Err(StoreError::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    assert!(
+        matches!(
+            ahead,
+            Err(StoreError::Conflict {
+                expected: 5,
+                actual: 1,
+                ..
+            })
+        ),
+        "{ahead:?}"
+    );
+    assert_eq!(store.read_stream(stream, None).await.expect("read").len(), 1);
+    assert_eq!(store.head_position().await.expect("head"), 1);
+}
+
+async fn an_empty_append_is_refused(db: TestDb) {
+    let store = event_store(&db.database);
+    let result = store.append("test", Uuid::now_v7(), 0, Vec::new()).await;
+    assert!(matches!(result, Err(StoreError::EmptyAppend)), "{result:?}");
+}
+
+async fn the_global_log_is_read_in_position_order_in_batches(db: TestDb) {
+    let store = event_store(&db.database);
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    store.append("test", a, 0, vec![event(1)]).await.expect("append");
+    store
+        .append("test", b, 0, vec![event(2), event(3)])
+        .await
+        .expect("append");
+    store.append("test", a, 1, vec![event(4)]).await.expect("append");
+
+    let first = store.read_all(0, 3).await.expect("read");
+    let rest = store.read_all(3, 100).await.expect("read");
+
+    let positions: Vec<i64> = first.iter().chain(&rest).map(|e| e.global_position).collect();
+    let streams: Vec<Uuid> = first.iter().chain(&rest).map(|e| e.stream_id).collect();
+    assert_eq!(positions, [1, 2, 3, 4]);
+    assert_eq!(streams, [a, b, b, a]);
+    assert_eq!(store.head_position().await.expect("head"), 4);
+}
+
+async fn reading_a_stream_until_an_instant_stops_at_that_instant(db: TestDb) {
+    let store = event_store(&db.database);
+    let stream = Uuid::now_v7();
+    store
+        .append("test", stream, 0, vec![event(1), event(2), event(3)])
+        .await
+        .expect("append");
+
+    let until_second = store
+        .read_stream(stream, Some(event(2).occurred_at))
+        .await
+        .expect("read");
+    let before_first = store
+        .read_stream(stream, Some(event(1).occurred_at - Duration::microseconds(1)))
+        .await
+        .expect("read");
+
+    assert_eq!(until_second.len(), 2);
+    assert!(before_first.is_empty());
+}
+
+async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {
+    let store = event_store(&db.database);
+    let stream = Uuid::now_v7();
+    store
+        .append("test", stream, 0, vec![event(1)])
+        .await
+        .expect("append");
+
+    let (update, delete) = match &db.database {
+        Database::Postgres(pool) => (
+            sqlx::query("UPDATE events SET payload = '{}'")
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            sqlx::query("DELETE FROM events").execute(pool).await.map(|_| ()),
+        ),
+        Database::Sqlite(pool) => (
+            sqlx::query("UPDATE events SET payload = '{}'")
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            sqlx::query("DELETE FROM events").execute(pool).await.map(|_| ()),
+        ),
+    };
+
+    assert!(update.is_err(), "UPDATE must fail: {update:?}");
+    assert!(delete.is_err(), "DELETE must fail: {delete:?}");
+    let read = store.read_stream(stream, None).await.expect("read");
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].payload, json!({ "n": 1 }));
+    if let Database::Postgres(pool) = &db.database {
+        let truncate = sqlx::query("TRUNCATE events").execute(pool).await;
+        assert!(truncate.is_err(), "TRUNCATE must fail: {truncate:?}");
+    }
+}
+
+/// Many writers append at once while a follower repeatedly reads `position > checkpoint`, the
+/// way a projector does. Every batch must start right after the checkpoint, and the follower
+/// must end up with every position exactly once.
+async fn concurrent_appends_get_contiguous_positions_that_a_follower_never_skips(db: TestDb) {
+    const WRITERS: i64 = 16;
+    const APPENDS_PER_WRITER: i64 = 15;
+    let total = WRITERS * APPENDS_PER_WRITER * 2;
+    let store: Arc<dyn EventStore> = event_store(&db.database);
+
+    let follower = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut checkpoint = 0;
+            while checkpoint < total {
+                let batch = store.read_all(checkpoint, 50).await.expect("read");
+                for event in &batch {
+                    assert_eq!(
+                        event.global_position,
+                        checkpoint + 1,
+                        "the follower skipped a position"
+                    );
+                    checkpoint = event.global_position;
+                    seen.push(event.global_position);
+                }
+                tokio::task::yield_now().await;
+            }
+            seen
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = Uuid::now_v7();
+                for version in 0..APPENDS_PER_WRITER {
+                    store
+                        .append("test", stream, version * 2, vec![event(version), event(version)])
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(60), follower)
+        .await
+        .expect("the follower caught up")
+        .expect("follower");
+
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+    let all = store.read_all(0, total + 10).await.expect("read");
+    for run in all.chunk_by(|a, b| a.stream_id == b.stream_id) {
+        assert_eq!(
+            run.len() % 2,
+            0,
+            "the two events of one append are adjacent in the log"
+        );
+    }
+    let mut versions: std::collections::BTreeMap<Uuid, Vec<i64>> = Default::default();
+    for event in &all {
+        versions
+            .entry(event.stream_id)
+            .or_default()
+            .push(event.stream_version);
+    }
+    assert_eq!(versions.len() as i64, WRITERS);
+    for stream_versions in versions.values() {
+        assert_eq!(*stream_versions, (1..=APPENDS_PER_WRITER * 2).collect::<Vec<_>>());
+    }
+}
