@@ -13,29 +13,76 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
 use crate::db::Database;
+use crate::projection::{self, Projections, WakingStore};
+use crate::query::{AccountHistory, ReadModels};
 use crate::store::{self, EventStore};
 
 /// Everything a handler may use. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub database: Database,
+    /// The event log; appends through it wake the projectors.
     pub store: Arc<dyn EventStore>,
     pub commands: AccountCommandHandler,
+    pub projections: Projections,
+    pub read_models: ReadModels,
+    pub history: AccountHistory,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    /// How long a query with `min_position` waits for the read model to catch up.
+    pub read_wait: Duration,
 }
 
 impl AppState {
     pub fn new(database: Database, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
-        let store = store::event_store(&database);
+        let projections = Projections::new(&projection::names());
+        let store: Arc<dyn EventStore> = Arc::new(WakingStore::new(
+            store::event_store(&database),
+            projections.clone(),
+        ));
         let commands = AccountCommandHandler::new(store.clone(), clock.clone(), ids.clone());
         AppState {
+            read_models: ReadModels::new(database.clone()),
+            history: AccountHistory::new(commands.clone()),
             database,
             store,
             commands,
+            projections,
             clock,
             ids,
+            read_wait: Duration::from_secs(2),
         }
+    }
+
+    pub fn with_read_wait(mut self, read_wait: Duration) -> Self {
+        self.read_wait = read_wait;
+        self
+    }
+
+    /// Starts the projector and waits until every projection has caught up with the log as it
+    /// is now, so the first queries already see every event written before start-up.
+    pub async fn start_projector(
+        &self,
+        settings: projection::ProjectorSettings,
+    ) -> Result<projection::Projector, store::StoreError> {
+        let projector = projection::Projector::start(
+            self.database.clone(),
+            self.store.clone(),
+            self.projections.clone(),
+            settings,
+        );
+        let head = self.store.head_position().await?;
+        self.projections.announce_head(head);
+        let names = projection::names();
+        while self
+            .projections
+            .wait_for(&names, head, Duration::from_secs(5))
+            .await
+            .is_err()
+        {
+            tracing::info!(head, "projections catching up with the log");
+        }
+        Ok(projector)
     }
 }
 

@@ -54,11 +54,27 @@ pub struct Config {
     /// Requests taking longer are answered 408.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
+
+    /// How long a query with `min_position` waits for the read model before answering 503.
+    #[arg(long, env = "READ_WAIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub read_wait_ms: u64,
+
+    /// How often projectors look for new events when nothing woke them.
+    #[arg(long, env = "PROJECTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub projection_poll_ms: u64,
 }
 
 impl Config {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn read_wait(&self) -> Duration {
+        Duration::from_millis(self.read_wait_ms)
+    }
+
+    pub fn projection_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.projection_poll_ms)
     }
 }
 

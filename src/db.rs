@@ -6,12 +6,14 @@
 //! its database's real types (UUID, JSONB, TIMESTAMPTZ on PostgreSQL).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// How long a SQLite connection waits for the write lock of another process before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,7 +22,42 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub enum Database {
     Postgres(PgPool),
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDatabase),
+}
+
+/// A SQLite pool plus the in-process queue for its single writer.
+///
+/// SQLite allows one write transaction at a time per file. Writers in this process (event
+/// appends, projector batches) queue on an async mutex before `BEGIN IMMEDIATE`, so they are
+/// woken in turn instead of polling SQLite's busy handler; writers in other processes are still
+/// kept out by the file lock (they wait up to the busy timeout).
+#[derive(Debug, Clone)]
+pub struct SqliteDatabase {
+    pub pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction on SQLite, holding this process's writer slot until it drops.
+#[derive(Debug)]
+pub struct SqliteWrite {
+    pub tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _writer: OwnedMutexGuard<()>,
+}
+
+impl SqliteDatabase {
+    /// Waits for the writer slot, then opens a `BEGIN IMMEDIATE` transaction (which takes the
+    /// database's write lock up front, before any read of the transaction).
+    pub async fn begin_write(&self) -> Result<SqliteWrite, sqlx::Error> {
+        let writer = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(SqliteWrite { tx, _writer: writer })
+    }
+}
+
+impl SqliteWrite {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +97,10 @@ impl Database {
                 .connect_with(options)
                 .await
                 .map_err(DatabaseError::Connect)?;
-            Database::Sqlite(pool)
+            Database::Sqlite(SqliteDatabase {
+                pool,
+                writer: Arc::new(Mutex::new(())),
+            })
         } else {
             return Err(DatabaseError::UnsupportedUrl(redact(url)));
         };
@@ -71,7 +111,7 @@ impl Database {
     async fn migrate(&self) -> Result<(), DatabaseError> {
         match self {
             Database::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
-            Database::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Database::Sqlite(sqlite) => sqlx::migrate!("migrations/sqlite").run(&sqlite.pool).await?,
         }
         Ok(())
     }
@@ -88,7 +128,7 @@ impl Database {
     pub async fn close(&self) {
         match self {
             Database::Postgres(pool) => pool.close().await,
-            Database::Sqlite(pool) => pool.close().await,
+            Database::Sqlite(sqlite) => sqlite.pool.close().await,
         }
     }
 }

@@ -8,6 +8,7 @@ use foldbank::app::{self, AppState, HttpSettings};
 use foldbank::clock::{SystemClock, UuidV7};
 use foldbank::config::{Cli, Command, Config};
 use foldbank::db::Database;
+use foldbank::projection::ProjectorSettings;
 use foldbank::{http, telemetry};
 
 #[tokio::main]
@@ -40,7 +41,15 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let database = Database::connect(&config.database_url, config.database_max_connections).await?;
     tracing::info!(backend = database.backend(), "database ready");
-    let state = AppState::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7));
+    let state = AppState::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_read_wait(config.read_wait());
+    let projector = state
+        .start_projector(ProjectorSettings {
+            poll_interval: config.projection_poll_interval(),
+            ..ProjectorSettings::default()
+        })
+        .await?;
+    tracing::info!("projections caught up");
     let router = app::router(
         state,
         HttpSettings {
@@ -50,6 +59,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
     app::serve(listener, router, app::shutdown_signal()).await?;
+    projector.stop();
     database.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -22,14 +22,13 @@ use uuid::Uuid;
 
 use crate::clock::{Clock, IdGenerator};
 use crate::domain::Decider;
-use crate::domain::account::{AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState};
+use crate::domain::account::{
+    self, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState,
+};
 use crate::domain::ids::{AccountId, TransactionId};
 use crate::store::{EventStore, NewEvent, StoreError, codec};
 
 pub use locks::StreamLocks;
-
-/// The `stream_type` of account streams in the event log.
-pub const ACCOUNT_STREAM: &str = "account";
 
 /// How often a command is decided again after losing a race to another process.
 const MAX_ATTEMPTS: u32 = 5;
@@ -165,7 +164,12 @@ impl AccountCommandHandler {
 
             match self
                 .store
-                .append(ACCOUNT_STREAM, account_id.as_uuid(), loaded.version, new_events)
+                .append(
+                    account::STREAM_TYPE,
+                    account_id.as_uuid(),
+                    loaded.version,
+                    new_events,
+                )
                 .await
             {
                 Ok(appended) => {

@@ -1,7 +1,7 @@
 //! Extractors whose rejections are [`ApiError`]s, so even a request that never reaches a handler
 //! is answered with a problem document.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -91,6 +91,29 @@ where
                 format!("invalid path parameter: {}", error.body_text()),
             )),
             Err(rejection) => Err(ApiError::Internal(Box::new(rejection))),
+        }
+    }
+}
+
+/// Query-string parameters; malformed ones (a bad UUID, a malformed instant, a number that is not
+/// one) are a 400 problem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(error)) => Err(ApiError::MalformedRequest(
+                format!("invalid query parameter: {}", error.body_text()),
+            )),
+            Err(rejection) => Err(ApiError::MalformedRequest(rejection.body_text())),
         }
     }
 }

@@ -5,11 +5,15 @@
 //! error that becomes a response. Cross-cutting behaviour (request ids, tracing, time-outs,
 //! body limits) is the tower stack in [`router`].
 
+pub mod account_views;
 pub mod accounts;
 pub mod events;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod projections;
+mod reads;
+pub mod transactions;
 
 use std::time::Duration;
 
@@ -36,7 +40,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(crate) fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(accounts::router())
+        .merge(account_views::router())
+        .merge(transactions::router())
         .merge(events::router())
+        .merge(projections::router())
 }
 
 /// The complete application: documented routes, Swagger UI, and the middleware stack.

@@ -19,7 +19,9 @@ use crate::http::problem::{InvalidParam, Problem};
             command conditional on the version you read (412 if it moved on)."
     ),
     tags(
-        (name = "accounts", description = "Open accounts, move money, freeze, close; the audit trail of events."),
+        (name = "accounts", description = "Commands: open accounts, move money, freeze, close. And the audit trail of events."),
+        (name = "queries", description = "Reads of the read models (eventually consistent: pass `min_position` to read your own writes), and time travel with `at`."),
+        (name = "operations", description = "How the projections are doing."),
     ),
     components(schemas(Problem, InvalidParam))
 )]

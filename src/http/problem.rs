@@ -71,6 +71,13 @@ pub enum ApiError {
     PreconditionFailed { required: i64, actual: i64 },
     #[error("{0}")]
     Conflict(String),
+    #[error("the account did not exist yet at {}", at.to_rfc3339())]
+    NotYetOpened {
+        account_id: AccountId,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    #[error(transparent)]
+    ProjectionBehind(crate::projection::Behind),
     /// A status produced outside the handlers (unknown route, wrong method, time-out, ...).
     #[error("{1}")]
     Status(StatusCode, String),
@@ -111,6 +118,14 @@ impl ApiError {
                 "Version precondition failed",
             ),
             ApiError::Conflict(_) => (S::CONFLICT, "concurrency-conflict", "Concurrent modification"),
+            ApiError::NotYetOpened { .. } => {
+                (S::NOT_FOUND, "account-not-yet-opened", "Account not yet opened")
+            }
+            ApiError::ProjectionBehind(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "projection-behind",
+                "Read model has not caught up",
+            ),
             ApiError::Status(status, _) => status_kind(*status),
             ApiError::StorageUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
@@ -130,6 +145,10 @@ impl ApiError {
             ApiError::Validation(errors) => json!({ "errors": errors }),
             ApiError::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
+            ApiError::NotYetOpened { account_id, at } => json!({ "account_id": account_id, "at": at }),
+            ApiError::ProjectionBehind(behind) => {
+                json!({ "min_position": behind.wanted, "projection_position": behind.reached })
+            }
             ApiError::PreconditionFailed { required, actual } => {
                 json!({ "required_version": required, "current_version": actual })
             }
@@ -213,6 +232,17 @@ impl From<CommandError> for ApiError {
             error @ CommandError::Conflict { .. } => ApiError::Conflict(error.to_string()),
             CommandError::Store(error) => error.into(),
             CommandError::Encoding(error) => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<crate::query::QueryError> for ApiError {
+    fn from(error: crate::query::QueryError) -> Self {
+        match error {
+            crate::query::QueryError::Store(error) => error.into(),
+            crate::query::QueryError::Database(error) => {
+                ApiError::StorageUnavailable(StoreError::Database(error))
+            }
         }
     }
 }

@@ -120,6 +120,6 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 pub fn event_store(database: &Database) -> Arc<dyn EventStore> {
     match database {
         Database::Postgres(pool) => Arc::new(postgres::PostgresEventStore::new(pool.clone())),
-        Database::Sqlite(pool) => Arc::new(sqlite::SqliteEventStore::new(pool.clone())),
+        Database::Sqlite(sqlite) => Arc::new(sqlite::SqliteEventStore::new(sqlite.clone())),
     }
 }

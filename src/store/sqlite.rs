@@ -7,31 +7,26 @@
 //! the whole append becomes visible atomically at commit. Other processes using the same file
 //! wait for the lock (busy timeout) instead of failing.
 //!
-//! Within this process appends also queue on an async mutex first. Without it, waiting writers
-//! would poll SQLite's busy handler (sleeps of up to 100 ms) instead of being woken the moment
-//! the lock frees.
+//! Within this process writers also queue on an async mutex first ([`SqliteDatabase::begin_write`]).
+//! Without it, waiting writers would poll SQLite's busy handler (sleeps of up to 100 ms) instead
+//! of being woken the moment the lock frees.
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
-use tokio::sync::Mutex;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
-use crate::db::{parse_sqlite_time, sqlite_time};
+use crate::db::{SqliteDatabase, parse_sqlite_time, sqlite_time};
 use crate::store::{Appended, EventStore, NewEvent, RecordedEvent, StoreError};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SqliteEventStore {
-    pool: SqlitePool,
-    append_lock: Mutex<()>,
+    database: SqliteDatabase,
 }
 
 impl SqliteEventStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        SqliteEventStore {
-            pool,
-            append_lock: Mutex::new(()),
-        }
+    pub fn new(database: SqliteDatabase) -> Self {
+        SqliteEventStore { database }
     }
 }
 
@@ -70,14 +65,14 @@ impl EventStore for SqliteEventStore {
         if events.is_empty() {
             return Err(StoreError::EmptyAppend);
         }
-        let _queued = self.append_lock.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut write = self.database.begin_write().await?;
+        let tx = &mut write.tx;
         let stream = stream_id.to_string();
 
         let actual: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?")
                 .bind(&stream)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
         if actual != expected_version {
             return Err(StoreError::Conflict {
@@ -87,7 +82,7 @@ impl EventStore for SqliteEventStore {
             });
         }
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
 
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
@@ -109,7 +104,7 @@ impl EventStore for SqliteEventStore {
                 .push_bind(sqlite_time(event.occurred_at))
                 .push_bind(recorded_at.clone());
         });
-        insert.build().execute(&mut *tx).await.map_err(|error| {
+        insert.build().execute(&mut **tx).await.map_err(|error| {
             if error.as_database_error().is_some_and(|e| e.is_unique_violation()) {
                 StoreError::Conflict {
                     stream_id,
@@ -120,7 +115,7 @@ impl EventStore for SqliteEventStore {
                 StoreError::Database(error)
             }
         })?;
-        tx.commit().await?;
+        write.commit().await?;
 
         Ok(Appended {
             stream_version: expected_version + count,
@@ -140,7 +135,7 @@ impl EventStore for SqliteEventStore {
         let rows = sqlx::query(&query)
             .bind(stream_id.to_string())
             .bind(until.map(sqlite_time))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.database.pool)
             .await?;
         Ok(rows.iter().map(recorded_event).collect::<Result<_, _>>()?)
     }
@@ -150,7 +145,7 @@ impl EventStore for SqliteEventStore {
         let rows = sqlx::query(&query)
             .bind(after)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.database.pool)
             .await?;
         Ok(rows.iter().map(recorded_event).collect::<Result<_, _>>()?)
     }
@@ -158,7 +153,7 @@ impl EventStore for SqliteEventStore {
     async fn head_position(&self) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-                .fetch_one(&self.pool)
+                .fetch_one(&self.database.pool)
                 .await?,
         )
     }

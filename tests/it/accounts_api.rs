@@ -513,7 +513,7 @@ async fn unknown_routes_and_methods_answer_problems(db: TestDb) {
 
     route.assert_problem(StatusCode::NOT_FOUND, "not-found");
     method.assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
-    assert_eq!(method.header("allow"), Some("POST"));
+    assert!(method.header("allow").is_some_and(|allow| allow.contains("POST")));
 }
 
 async fn broken_business_rules_answer_422_with_their_own_type(db: TestDb) {

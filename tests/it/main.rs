@@ -11,5 +11,6 @@ mod common;
 mod accounts_api;
 mod concurrency;
 mod openapi_spec;
+mod read_models;
 mod server;
 mod store_contract;

@@ -27,7 +27,8 @@ fn every_documented_operation_declares_its_problem_responses() {
         for (method, operation) in item.as_object().expect("path item") {
             let responses = operation["responses"].as_object().expect("responses");
             let has_problem = responses.iter().any(|(status, response)| {
-                status.starts_with('4') && response["content"]["application/problem+json"].is_object()
+                (status.starts_with('4') || status.starts_with('5'))
+                    && response["content"]["application/problem+json"].is_object()
             });
             assert!(
                 has_problem,

@@ -171,12 +171,15 @@ async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {
                 .map(|_| ()),
             sqlx::query("DELETE FROM events").execute(pool).await.map(|_| ()),
         ),
-        Database::Sqlite(pool) => (
+        Database::Sqlite(sqlite) => (
             sqlx::query("UPDATE events SET payload = '{}'")
-                .execute(pool)
+                .execute(&sqlite.pool)
                 .await
                 .map(|_| ()),
-            sqlx::query("DELETE FROM events").execute(pool).await.map(|_| ()),
+            sqlx::query("DELETE FROM events")
+                .execute(&sqlite.pool)
+                .await
+                .map(|_| ()),
         ),
     };
 

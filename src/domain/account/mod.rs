@@ -22,6 +22,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::Decider;
 use crate::domain::money::{Amount, Currency, Money};
 
+/// The `stream_type` of account streams in the event log.
+pub const STREAM_TYPE: &str = "account";
+
 /// Marker type that plugs the account functions into the generic [`Decider`] machinery.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountDecider;

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use foldbank::app::{self, AppState, HttpSettings};
 use foldbank::clock::{ManualClock, UuidV7};
+use foldbank::projection::{FaultInjector, Projector, ProjectorSettings};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -26,6 +27,8 @@ pub struct TestApp {
     pub router: Router,
     pub state: AppState,
     pub clock: ManualClock,
+    pub faults: Arc<FaultInjector>,
+    pub projector: Option<Projector>,
     pub db: TestDb,
 }
 
@@ -38,7 +41,14 @@ pub struct TestResponse {
 }
 
 impl TestApp {
+    /// The service on `db` with its projector running.
     pub async fn new(db: TestDb) -> TestApp {
+        let app = TestApp::without_projector(db).await;
+        app.with_projector().await
+    }
+
+    /// The service on `db` with no projector: read models stay where they are.
+    pub async fn without_projector(db: TestDb) -> TestApp {
         let clock = ManualClock::new(test_start());
         let state = AppState::new(db.database.clone(), Arc::new(clock.clone()), Arc::new(UuidV7));
         let router = app::router(state.clone(), HttpSettings::default());
@@ -46,8 +56,61 @@ impl TestApp {
             router,
             state,
             clock,
+            faults: Arc::new(FaultInjector::default()),
+            projector: None,
             db,
         }
+    }
+
+    /// Starts (or restarts) the projector and waits until it has caught up.
+    pub async fn with_projector(mut self) -> TestApp {
+        self.projector = None;
+        let settings = ProjectorSettings {
+            poll_interval: std::time::Duration::from_millis(100),
+            faults: self.faults.clone(),
+            ..ProjectorSettings::default()
+        };
+        self.projector = Some(
+            self.state
+                .start_projector(settings)
+                .await
+                .expect("projector starts"),
+        );
+        self
+    }
+
+    /// Starts the projector without waiting for it to catch up.
+    pub fn start_projector_in_background(&mut self) {
+        self.projector = None;
+        self.projector = Some(Projector::start(
+            self.state.database.clone(),
+            self.state.store.clone(),
+            self.state.projections.clone(),
+            self.settings(),
+        ));
+    }
+
+    fn settings(&self) -> ProjectorSettings {
+        ProjectorSettings {
+            poll_interval: std::time::Duration::from_millis(100),
+            faults: self.faults.clone(),
+            ..ProjectorSettings::default()
+        }
+    }
+
+    /// Waits (at most 10 s) until every read model reflects the whole log.
+    pub async fn caught_up(&self) -> i64 {
+        let head = self.state.store.head_position().await.expect("head");
+        self.state
+            .projections
+            .wait_for(
+                &foldbank::projection::names(),
+                head,
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .expect("read models catch up");
+        head
     }
 
     /// Sends a request with a raw body and headers.

@@ -1,0 +1,338 @@
+//! `GET /accounts`, `GET /accounts/{id}` and `GET /accounts/{id}/balance`: the account read
+//! model, and time travel over the log with `?at=`.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::domain::account::Account;
+use crate::domain::ids::AccountId;
+use crate::http::extract::{PathParam, QueryParams, etag};
+use crate::http::problem::{ApiError, Problem};
+use crate::http::reads::{await_position, invalid, page_size, with_projection_position};
+use crate::projection::{balances, transactions};
+use crate::query::{AccountFilter, BalanceAt, PointInTime};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_accounts))
+        .routes(routes!(account))
+        .routes(routes!(balance))
+}
+
+/// An account as the read model (or, with `at`, the event log) sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "account_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a11",
+    "owner_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10",
+    "currency": "EUR",
+    "balance": 12500,
+    "available": 17500,
+    "overdraft_limit": 5000,
+    "daily_withdrawal_limit": 100000,
+    "status": "active",
+    "frozen_reason": null,
+    "version": 4,
+    "position": 42,
+    "opened_at": "2026-11-27T09:30:00Z",
+    "updated_at": "2026-11-27T10:00:00Z"
+}))]
+pub struct AccountView {
+    pub account_id: Uuid,
+    pub owner_id: Uuid,
+    pub currency: String,
+    /// Minor units; negative when overdrawn.
+    pub balance: i64,
+    /// Balance plus overdraft: what can still be withdrawn.
+    pub available: i64,
+    pub overdraft_limit: i64,
+    pub daily_withdrawal_limit: Option<i64>,
+    /// `active`, `frozen` or `closed`.
+    pub status: String,
+    pub frozen_reason: Option<String>,
+    /// The stream version this view reflects (use it in `If-Match`).
+    pub version: i64,
+    /// The global position of the last event this view reflects.
+    pub position: i64,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// With `?at=`: the instant this view shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl From<balances::BalanceRow> for AccountView {
+    fn from(row: balances::BalanceRow) -> Self {
+        AccountView {
+            available: row.available(),
+            account_id: row.account_id,
+            owner_id: row.owner_id,
+            currency: row.currency,
+            balance: row.balance,
+            overdraft_limit: row.overdraft_limit,
+            daily_withdrawal_limit: row.daily_withdrawal_limit,
+            status: row.status,
+            frozen_reason: row.frozen_reason,
+            version: row.version,
+            position: row.position,
+            opened_at: row.opened_at,
+            updated_at: row.updated_at,
+            as_of: None,
+        }
+    }
+}
+
+impl AccountView {
+    fn from_history(account: Account, version: i64, position: i64, at: DateTime<Utc>) -> Self {
+        let frozen_reason = match &account.status {
+            crate::domain::account::AccountStatus::Frozen { reason } => Some(reason.as_str().to_owned()),
+            _ => None,
+        };
+        AccountView {
+            available: account.available(),
+            account_id: account.id.as_uuid(),
+            owner_id: account.owner_id.as_uuid(),
+            currency: account.currency.code().to_owned(),
+            balance: account.balance.minor_units,
+            overdraft_limit: account.overdraft_limit.minor_units(),
+            daily_withdrawal_limit: account.daily_withdrawal_limit.map(|limit| limit.minor_units()),
+            status: account.status.as_str().to_owned(),
+            frozen_reason,
+            version,
+            position,
+            opened_at: account.opened_at,
+            updated_at: account.updated_at,
+            as_of: Some(at),
+        }
+    }
+}
+
+/// `status` filter values.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    Active,
+    Frozen,
+    Closed,
+}
+
+impl StatusFilter {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Active => "active",
+            StatusFilter::Frozen => "frozen",
+            StatusFilter::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListAccountsParams {
+    /// Only this owner's accounts.
+    pub owner_id: Option<Uuid>,
+    /// Only accounts in this status.
+    #[param(inline)]
+    pub status: Option<StatusFilter>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Wait until the read model reflects this global position (from a command response).
+    pub min_position: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountPageView {
+    pub items: Vec<AccountView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/accounts",
+    tag = "queries",
+    summary = "List accounts",
+    description = "A page of accounts from the `account_balances` read model, ordered by id \
+        (keyset pagination: pass `next_cursor` as `cursor`).",
+    params(ListAccountsParams),
+    responses(
+        (status = 200, description = "A page of accounts", body = AccountPageView,
+            headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
+        (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_accounts(
+    State(app): State<AppState>,
+    QueryParams(params): QueryParams<ListAccountsParams>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(params.limit)?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|cursor| Uuid::parse_str(cursor).map_err(|_| invalid("cursor", "not a cursor from this API")))
+        .transpose()?;
+    await_position(&app, &[balances::NAME], params.min_position).await?;
+    let filter = AccountFilter {
+        owner_id: params.owner_id,
+        status: params.status.map(|status| status.as_str().to_owned()),
+        after,
+        limit,
+    };
+    let page = app.read_models.accounts(&filter).await?;
+    let body = AccountPageView {
+        next_cursor: page.value.next.map(|id| id.to_string()),
+        items: page.value.items.into_iter().map(AccountView::from).collect(),
+    };
+    Ok(with_projection_position(
+        axum::Json(body).into_response(),
+        page.position,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountParams {
+    /// Time travel: the account as it was at this instant (RFC 3339), folded from the event
+    /// log instead of read from the read model.
+    pub at: Option<DateTime<Utc>>,
+    /// Wait until the read model reflects this global position (ignored with `at`).
+    pub min_position: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}",
+    tag = "queries",
+    summary = "One account",
+    description = "The account's row in the `account_balances` read model. With `at`, the account \
+        as it was at that instant, folded from its events (`occurred_at <= at`).",
+    params(("id" = Uuid, Path, description = "Account id"), AccountParams),
+    responses(
+        (status = 200, description = "The account", body = AccountView,
+            headers(("ETag" = String, description = "The version, quoted, for `If-Match`"),
+                    ("X-Projection-Position" = i64, description = "The log position the read model reflects (absent with `at`)"))),
+        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn account(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<AccountParams>,
+) -> Result<Response, ApiError> {
+    let account_id = AccountId(id);
+    if let Some(at) = params.at {
+        return match app.history.at(account_id, at).await? {
+            PointInTime::Unknown => Err(ApiError::AccountNotFound(account_id)),
+            PointInTime::NotYetOpened => Err(ApiError::NotYetOpened { account_id, at }),
+            PointInTime::Opened {
+                account,
+                version,
+                position,
+            } => Ok(with_etag(
+                axum::Json(AccountView::from_history(account, version, position, at)).into_response(),
+                version,
+            )),
+        };
+    }
+    await_position(&app, &[balances::NAME], params.min_position).await?;
+    let snapshot = app.read_models.account(id).await?;
+    let row = snapshot.value.ok_or(ApiError::AccountNotFound(account_id))?;
+    let version = row.version;
+    let response = with_etag(axum::Json(AccountView::from(row)).into_response(), version);
+    Ok(with_projection_position(response, snapshot.position))
+}
+
+fn with_etag(mut response: Response, version: i64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BalanceParams {
+    /// The instant (RFC 3339); now when absent.
+    pub at: Option<DateTime<Utc>>,
+    /// Wait until the read models reflect this global position.
+    pub min_position: Option<i64>,
+}
+
+/// The balance at an instant.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "account_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a11",
+    "balance": 11500,
+    "currency": "EUR",
+    "as_of": "2026-11-27T09:45:00Z",
+    "version": 3
+}))]
+pub struct BalanceView {
+    pub account_id: Uuid,
+    pub balance: i64,
+    pub currency: String,
+    pub as_of: DateTime<Utc>,
+    /// The stream version after the last money movement at or before `as_of` (1 when none).
+    pub version: i64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}/balance",
+    tag = "queries",
+    summary = "The balance at an instant",
+    description = "Served from the `account_transactions` read model by one index lookup (the \
+        `balance_after` of the last movement at or before `at`), so its cost does not grow with \
+        the history.",
+    params(("id" = Uuid, Path, description = "Account id"), BalanceParams),
+    responses(
+        (status = 200, description = "The balance", body = BalanceView,
+            headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
+        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn balance(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<BalanceParams>,
+) -> Result<Response, ApiError> {
+    await_position(&app, &[balances::NAME, transactions::NAME], params.min_position).await?;
+    let account_id = AccountId(id);
+    let at = params.at.unwrap_or_else(|| app.clock.now());
+    let snapshot = app.read_models.balance_at(id, at).await?;
+    match snapshot.value {
+        BalanceAt::UnknownAccount => Err(ApiError::AccountNotFound(account_id)),
+        BalanceAt::NotYetOpened { .. } => Err(ApiError::NotYetOpened { account_id, at }),
+        BalanceAt::Balance {
+            balance,
+            currency,
+            version,
+        } => {
+            let body = BalanceView {
+                account_id: id,
+                balance,
+                currency,
+                as_of: at,
+                version,
+            };
+            Ok(with_projection_position(
+                axum::Json(body).into_response(),
+                snapshot.position,
+            ))
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `GET /projections`: how far each read model is behind the log, and why if it is stuck.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::http::problem::{ApiError, Problem};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(projections))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "account_balances",
+    "checkpoint": 40,
+    "head": 42,
+    "lag_events": 2,
+    "lag_ms": 15,
+    "last_error": null,
+    "last_error_at": null
+}))]
+pub struct ProjectionView {
+    pub name: String,
+    /// The global position this projection has applied up to.
+    pub checkpoint: i64,
+    /// The position of the last event in the log.
+    pub head: i64,
+    /// `head - checkpoint`.
+    pub lag_events: i64,
+    /// How long the oldest unapplied event has been waiting, in milliseconds (0 when caught up).
+    pub lag_ms: i64,
+    /// The last error of this process's projector, until a batch succeeds again.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionsView {
+    pub head: i64,
+    pub projections: Vec<ProjectionView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/projections",
+    tag = "operations",
+    summary = "Projection status",
+    description = "Per read model: its checkpoint, the head of the log, the lag in events and in \
+        milliseconds, and the last error.",
+    responses(
+        (status = 200, description = "Status of every projection", body = ProjectionsView),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn projections(State(app): State<AppState>) -> Result<Json<ProjectionsView>, ApiError> {
+    let head = app.store.head_position().await?;
+    let stored = app.read_models.checkpoints().await?;
+    let now = Utc::now();
+    let mut views = Vec::new();
+    for state in app.projections.states() {
+        let checkpoint = stored
+            .iter()
+            .find(|(name, _)| name == state.name)
+            .map_or(state.checkpoint, |(_, position)| *position);
+        let lag_ms = if checkpoint < head {
+            let oldest = app.store.read_all(checkpoint, 1).await?;
+            oldest
+                .first()
+                .map_or(0, |event| (now - event.recorded_at).num_milliseconds().max(0))
+        } else {
+            0
+        };
+        views.push(ProjectionView {
+            name: state.name.to_owned(),
+            checkpoint,
+            head,
+            lag_events: (head - checkpoint).max(0),
+            lag_ms,
+            last_error: state.last_error,
+            last_error_at: state.last_error_at,
+        });
+    }
+    Ok(Json(ProjectionsView {
+        head,
+        projections: views,
+    }))
+}

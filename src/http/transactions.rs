@@ -1,0 +1,144 @@
+//! `GET /accounts/{id}/transactions`: an account's money movements, newest first.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::domain::ids::AccountId;
+use crate::http::extract::{PathParam, QueryParams};
+use crate::http::problem::{ApiError, Problem};
+use crate::http::reads::{await_position, invalid, page_size, with_projection_position};
+use crate::projection::balances;
+use crate::projection::transactions::{self, TransactionRow};
+use crate::query::TransactionFilter;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(account_transactions))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TransactionParams {
+    /// Only movements at or after this instant (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Only movements before this instant (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Wait until the read model reflects this global position (from a command response).
+    pub min_position: Option<i64>,
+}
+
+/// One money movement.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "transaction_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a12",
+    "kind": "withdrawal",
+    "amount": -1000,
+    "balance_after": 11500,
+    "currency": "EUR",
+    "description": "groceries",
+    "occurred_at": "2026-11-27T09:45:00Z",
+    "version": 3,
+    "position": 17
+}))]
+pub struct TransactionView {
+    pub transaction_id: Uuid,
+    /// `deposit` or `withdrawal`.
+    pub kind: String,
+    /// Signed minor units: credits positive, debits negative.
+    pub amount: i64,
+    pub balance_after: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    /// The account's stream version after this movement.
+    pub version: i64,
+    /// The global log position of the event that recorded it.
+    pub position: i64,
+}
+
+impl From<TransactionRow> for TransactionView {
+    fn from(row: TransactionRow) -> Self {
+        TransactionView {
+            transaction_id: row.transaction_id,
+            kind: row.kind,
+            amount: row.amount,
+            balance_after: row.balance_after,
+            currency: row.currency,
+            description: row.description,
+            occurred_at: row.occurred_at,
+            version: row.stream_version,
+            position: row.global_position,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionPageView {
+    pub account_id: Uuid,
+    pub items: Vec<TransactionView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}/transactions",
+    tag = "queries",
+    summary = "An account's transaction history",
+    description = "Money movements from the `account_transactions` read model, newest first, \
+        optionally within `[from, to)`; keyset-paginated.",
+    params(("id" = Uuid, Path, description = "Account id"), TransactionParams),
+    responses(
+        (status = 200, description = "A page of movements", body = TransactionPageView,
+            headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
+        (status = 400, description = "Malformed id, instant, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn account_transactions(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<TransactionParams>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(params.limit)?;
+    let before = params
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|position| *position > 0)
+                .ok_or_else(|| invalid("cursor", "not a cursor from this API"))
+        })
+        .transpose()?;
+    await_position(&app, &[balances::NAME, transactions::NAME], params.min_position).await?;
+    let filter = TransactionFilter {
+        from: params.from,
+        to: params.to,
+        before,
+        limit,
+    };
+    let snapshot = app.read_models.transactions(id, &filter).await?;
+    let page = snapshot.value.ok_or(ApiError::AccountNotFound(AccountId(id)))?;
+    let body = TransactionPageView {
+        account_id: id,
+        next_cursor: page.next.map(|position| position.to_string()),
+        items: page.items.into_iter().map(TransactionView::from).collect(),
+    };
+    Ok(with_projection_position(
+        axum::Json(body).into_response(),
+        snapshot.position,
+    ))
+}

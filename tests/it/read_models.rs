@@ -1,0 +1,686 @@
+//! The read side: projector, read models, queries, read-your-writes, time travel.
+
+use std::time::Duration as StdDuration;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use foldbank::clock::Clock;
+use foldbank::domain::account::{AccountState, AccountStatus};
+use foldbank::domain::ids::AccountId;
+use foldbank::query::PointInTime;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common::{TestApp, TestDb, backend_tests};
+
+backend_tests!(
+    read_models_equal_the_fold_of_the_log_after_random_histories,
+    the_balance_at_any_instant_equals_the_fold_of_the_events_up_to_it,
+    a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_recovery,
+    a_restarted_projector_resumes_from_its_checkpoint,
+    min_position_returns_fresh_data_right_after_a_command,
+    a_position_the_log_has_not_reached_answers_503,
+    bad_query_input_answers_400,
+    accounts_can_be_filtered_and_paged_through,
+    transactions_are_listed_newest_first_and_paged_through,
+    time_travel_shows_the_account_as_it_was,
+    projection_status_reports_checkpoints_and_lag,
+    appends_by_another_process_reach_the_read_models,
+);
+
+/// One step of a random history.
+#[derive(Debug, Clone)]
+enum Step {
+    Deposit(usize, i64),
+    Withdraw(usize, i64),
+    Freeze(usize),
+    Unfreeze(usize),
+    Close(usize),
+    /// Moves the clock forward by this many minutes.
+    Wait(i64),
+}
+
+const ACCOUNTS: usize = 3;
+
+fn step() -> impl Strategy<Value = Step> {
+    let account = 0..ACCOUNTS;
+    prop_oneof![
+        4 => (account.clone(), 1..5_000_i64).prop_map(|(a, n)| Step::Deposit(a, n)),
+        4 => (account.clone(), 1..5_000_i64).prop_map(|(a, n)| Step::Withdraw(a, n)),
+        1 => account.clone().prop_map(Step::Freeze),
+        1 => account.clone().prop_map(Step::Unfreeze),
+        1 => account.prop_map(Step::Close),
+        2 => (0..(3 * 24 * 60_i64)).prop_map(Step::Wait),
+    ]
+}
+
+/// Samples `cases` values of `strategy` from a fixed seed, so runs are reproducible.
+fn samples<S: Strategy>(strategy: S, cases: usize) -> Vec<S::Value> {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    (0..cases)
+        .map(|_| strategy.new_tree(&mut runner).expect("a sample").current())
+        .collect()
+}
+
+/// Applies `steps` over HTTP to freshly opened accounts; returns their ids.
+async fn play(app: &TestApp, steps: &[Step], terms: &[Value]) -> Vec<Uuid> {
+    let mut accounts = Vec::new();
+    for terms in terms {
+        accounts.push(app.open_account(terms.clone()).await);
+    }
+    for step in steps {
+        let (path, body) = match step {
+            Step::Deposit(a, amount) => (
+                format!("/accounts/{}/deposits", accounts[*a]),
+                json!({ "amount": amount, "currency": "EUR", "description": format!("in {amount}") }),
+            ),
+            Step::Withdraw(a, amount) => (
+                format!("/accounts/{}/withdrawals", accounts[*a]),
+                json!({ "amount": amount, "currency": "EUR" }),
+            ),
+            Step::Freeze(a) => (
+                format!("/accounts/{}/freeze", accounts[*a]),
+                json!({ "reason": "check" }),
+            ),
+            Step::Unfreeze(a) => (format!("/accounts/{}/unfreeze", accounts[*a]), json!({})),
+            Step::Close(a) => (format!("/accounts/{}/close", accounts[*a]), json!({})),
+            Step::Wait(minutes) => {
+                app.clock.advance(Duration::minutes(*minutes));
+                continue;
+            }
+        };
+        let response = app.post(&path, body).await;
+        assert!(
+            response.status.is_success() || response.status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            response.text
+        );
+    }
+    accounts
+}
+
+fn account_terms() -> Vec<Value> {
+    vec![
+        json!({ "initial_deposit": 2_000 }),
+        json!({ "overdraft_limit": 3_000 }),
+        json!({ "initial_deposit": 500, "daily_withdrawal_limit": 4_000 }),
+    ]
+}
+
+/// Every page of an account's history, newest first.
+async fn all_transactions(app: &TestApp, account: Uuid, page_size: usize) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/accounts/{account}/transactions?limit={page_size}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = app.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        items.extend(page.body["items"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+/// Asserts that the read models of `account` equal the fold of its events.
+async fn assert_read_models_match_the_log(app: &TestApp, account: Uuid) {
+    let loaded = app
+        .state
+        .commands
+        .load_at(AccountId(account), None)
+        .await
+        .expect("load");
+    let AccountState::Opened(folded) = loaded.state else {
+        panic!("account {account} was opened");
+    };
+    let row = app.get(&format!("/accounts/{account}")).await;
+    assert_eq!(row.status, StatusCode::OK, "{}", row.text);
+    let body = &row.body;
+    assert_eq!(
+        body["balance"], folded.balance.minor_units,
+        "balance of {account}"
+    );
+    assert_eq!(body["available"], folded.available());
+    assert_eq!(body["status"], folded.status.as_str());
+    assert_eq!(body["version"], loaded.version);
+    assert_eq!(body["position"], loaded.position);
+    assert_eq!(body["overdraft_limit"], folded.overdraft_limit.minor_units());
+    assert_eq!(
+        body["daily_withdrawal_limit"],
+        json!(folded.daily_withdrawal_limit.map(|l| l.minor_units()))
+    );
+    let expected_reason = match &folded.status {
+        AccountStatus::Frozen { reason } => json!(reason.as_str()),
+        _ => Value::Null,
+    };
+    assert_eq!(body["frozen_reason"], expected_reason);
+
+    // The history equals the movements in the log, with a running balance.
+    let mut expected = Vec::new();
+    let mut balance = 0;
+    for event in app.events(account).await {
+        let signed = match event["type"].as_str() {
+            Some("MoneyDeposited") => event["data"]["amount"].as_i64().unwrap_or(0),
+            Some("MoneyWithdrawn") => -event["data"]["amount"].as_i64().unwrap_or(0),
+            _ => continue,
+        };
+        balance += signed;
+        expected.push((
+            event["data"]["transaction_id"].clone(),
+            json!(signed),
+            json!(balance),
+            event["version"].clone(),
+        ));
+    }
+    expected.reverse();
+    let listed: Vec<_> = all_transactions(app, account, 7)
+        .await
+        .into_iter()
+        .map(|t| {
+            (
+                t["transaction_id"].clone(),
+                t["amount"].clone(),
+                t["balance_after"].clone(),
+                t["version"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected, "history of {account}");
+}
+
+async fn read_models_equal_the_fold_of_the_log_after_random_histories(db: TestDb) {
+    let app = TestApp::new(db).await;
+    for steps in samples(proptest::collection::vec(step(), 20..60), 4) {
+        let accounts = play(&app, &steps, &account_terms()).await;
+        app.caught_up().await;
+        for account in accounts {
+            assert_read_models_match_the_log(&app, account).await;
+        }
+    }
+}
+
+async fn the_balance_at_any_instant_equals_the_fold_of_the_events_up_to_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let opened_at = app.clock.now();
+    let steps = samples(proptest::collection::vec(step(), 80), 1).remove(0);
+    let accounts = play(&app, &steps, &account_terms()).await;
+    app.caught_up().await;
+    let span = (app.clock.now() - opened_at).num_seconds() + 2 * 3600;
+    assert!(span > 24 * 3600, "the history spans days");
+
+    let offsets = samples(-3600..span - 3600, 200);
+    for (index, offset) in offsets.into_iter().enumerate() {
+        let account = accounts[index % accounts.len()];
+        let at: DateTime<Utc> = opened_at + Duration::seconds(offset);
+        let response = app
+            .get(&format!(
+                "/accounts/{account}/balance?at={}",
+                at.to_rfc3339().replace('+', "%2B")
+            ))
+            .await;
+        match app.state.history.at(AccountId(account), at).await.expect("fold") {
+            PointInTime::Opened { account: folded, .. } => {
+                assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+                assert_eq!(
+                    response.body["balance"], folded.balance.minor_units,
+                    "balance at {at}"
+                );
+                assert_eq!(response.body["currency"], "EUR");
+                assert_eq!(response.body["as_of"], json!(at));
+            }
+            PointInTime::NotYetOpened => {
+                response.assert_problem(StatusCode::NOT_FOUND, "account-not-yet-opened");
+            }
+            PointInTime::Unknown => panic!("the account exists"),
+        }
+    }
+}
+
+/// Waits (at most 10 s) until the projections report an error.
+async fn wait_for_projection_error(app: &TestApp) {
+    for _ in 0..200 {
+        if app
+            .state
+            .projections
+            .states()
+            .iter()
+            .all(|state| state.last_error.is_some())
+        {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("the injected failure was never reported");
+}
+
+async fn a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_recovery(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    let account = app.open_account_with(1_000).await;
+    let before = app.caught_up().await;
+    let before_row = app.get(&format!("/accounts/{account}")).await.body;
+
+    // Four events wait in the log; every batch will fail after applying two of them.
+    app.projector = None;
+    for amount in [10, 20, 30, 40] {
+        app.post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": amount, "currency": "EUR" }),
+        )
+        .await;
+    }
+    app.faults.fail_batches_after(2);
+    app.start_projector_in_background();
+    wait_for_projection_error(&app).await;
+
+    let during = app.get(&format!("/accounts/{account}")).await;
+    assert_eq!(during.body, before_row, "no partial effect of the failed batch");
+    assert_eq!(
+        during.header("x-projection-position"),
+        Some(before.to_string().as_str())
+    );
+    assert_eq!(all_transactions(&app, account, 50).await.len(), 1);
+    let status = app.get("/projections").await;
+    assert!(
+        status.body["projections"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("injected"))
+    );
+    assert_eq!(status.body["projections"][0]["lag_events"], 4);
+
+    app.faults.disarm();
+    app.caught_up().await;
+    assert_read_models_match_the_log(&app, account).await;
+    assert_eq!(
+        app.get(&format!("/accounts/{account}")).await.body["balance"],
+        1_100
+    );
+    assert_eq!(all_transactions(&app, account, 50).await.len(), 5);
+    assert!(
+        app.state
+            .projections
+            .states()
+            .iter()
+            .all(|state| state.last_error.is_none())
+    );
+}
+
+async fn a_restarted_projector_resumes_from_its_checkpoint(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    let account = app.open_account_with(100).await;
+    let checkpoint = app.caught_up().await;
+
+    app.projector = None;
+    for amount in [5, 6, 7] {
+        app.post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": amount, "currency": "EUR" }),
+        )
+        .await;
+    }
+    let stale = app.get(&format!("/accounts/{account}")).await;
+    assert_eq!(
+        stale.header("x-projection-position"),
+        Some(checkpoint.to_string().as_str())
+    );
+    assert_eq!(stale.body["balance"], 100);
+
+    let app = app.with_projector().await;
+    let head = app.caught_up().await;
+    let fresh = app.get(&format!("/accounts/{account}")).await;
+    assert_eq!(
+        fresh.header("x-projection-position"),
+        Some(head.to_string().as_str())
+    );
+    assert_eq!(fresh.body["balance"], 118);
+    assert_read_models_match_the_log(&app, account).await;
+}
+
+async fn min_position_returns_fresh_data_right_after_a_command(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account(json!({})).await;
+    for n in 1..=10_i64 {
+        let deposit = app
+            .post(
+                &format!("/accounts/{account}/deposits"),
+                json!({ "amount": n, "currency": "EUR" }),
+            )
+            .await;
+        let position = deposit.body["position"].as_i64().expect("position");
+
+        let read = app
+            .get(&format!("/accounts/{account}?min_position={position}"))
+            .await;
+        let history = app
+            .get(&format!(
+                "/accounts/{account}/transactions?min_position={position}&limit=1"
+            ))
+            .await;
+
+        assert_eq!(read.body["balance"], n * (n + 1) / 2);
+        assert_eq!(read.body["version"], deposit.body["version"]);
+        let reflected: i64 = read
+            .header("x-projection-position")
+            .and_then(|p| p.parse().ok())
+            .expect("header");
+        assert!(reflected >= position);
+        assert_eq!(
+            history.body["items"][0]["transaction_id"],
+            deposit.body["transaction_id"]
+        );
+    }
+}
+
+async fn a_position_the_log_has_not_reached_answers_503(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    app.state = app.state.clone().with_read_wait(StdDuration::from_millis(200));
+    app.router = foldbank::app::router(app.state.clone(), foldbank::app::HttpSettings::default());
+    let account = app.open_account(json!({})).await;
+
+    for path in [
+        format!("/accounts/{account}?min_position=1000000"),
+        format!("/accounts/{account}/transactions?min_position=1000000"),
+        format!("/accounts/{account}/balance?min_position=1000000"),
+        "/accounts?min_position=1000000".to_owned(),
+    ] {
+        let response = app.get(&path).await;
+        response.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "projection-behind");
+        assert_eq!(response.header("retry-after"), Some("1"));
+        assert_eq!(response.body["min_position"], 1_000_000);
+    }
+}
+
+async fn bad_query_input_answers_400(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account_with(100).await;
+    let cases = [
+        ("/accounts/not-a-uuid", "malformed-request"),
+        ("/accounts/not-a-uuid/balance", "malformed-request"),
+        ("/accounts/not-a-uuid/transactions", "malformed-request"),
+        (
+            &format!("/accounts/{account}?at=yesterday") as &str,
+            "malformed-request",
+        ),
+        (
+            &format!("/accounts/{account}/balance?at=2026-13-01T00:00:00Z"),
+            "malformed-request",
+        ),
+        (
+            &format!("/accounts/{account}/transactions?from=noon"),
+            "malformed-request",
+        ),
+        (
+            &format!("/accounts/{account}/transactions?limit=0"),
+            "validation-failed",
+        ),
+        (
+            &format!("/accounts/{account}/transactions?limit=10000"),
+            "validation-failed",
+        ),
+        (
+            &format!("/accounts/{account}/transactions?limit=ten"),
+            "malformed-request",
+        ),
+        (
+            &format!("/accounts/{account}/transactions?cursor=garbage"),
+            "validation-failed",
+        ),
+        (
+            &format!("/accounts/{account}/transactions?cursor=-4"),
+            "validation-failed",
+        ),
+        (
+            &format!("/accounts/{account}?min_position=-1"),
+            "validation-failed",
+        ),
+        ("/accounts?limit=0", "validation-failed"),
+        ("/accounts?limit=10000", "validation-failed"),
+        ("/accounts?cursor=garbage", "validation-failed"),
+        ("/accounts?owner_id=nobody", "malformed-request"),
+        ("/accounts?status=sleeping", "malformed-request"),
+    ];
+    for (path, problem) in cases {
+        let response = app.get(path).await;
+        response.assert_problem(StatusCode::BAD_REQUEST, problem);
+    }
+}
+
+async fn accounts_can_be_filtered_and_paged_through(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut alices = Vec::new();
+    for _ in 0..5 {
+        alices.push(app.open_account(json!({ "owner_id": alice })).await);
+    }
+    let bobs = app.open_account(json!({ "owner_id": bob })).await;
+    app.post(
+        &format!("/accounts/{}/freeze", alices[1]),
+        json!({ "reason": "review" }),
+    )
+    .await;
+    let head = app.caught_up().await;
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(&format!(
+                "/accounts?owner_id={alice}&limit=2&min_position={head}{cursor}"
+            ))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let items = page.body["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .filter_map(|item| item["account_id"].as_str().map(str::to_owned)),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = alices.iter().map(Uuid::to_string).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let frozen = app.get("/accounts?status=frozen").await;
+    let frozen_ids: Vec<&str> = frozen.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["account_id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(frozen_ids, [alices[1].to_string()]);
+    let bobs_page = app.get(&format!("/accounts?owner_id={bob}&status=active")).await;
+    assert_eq!(bobs_page.body["items"][0]["account_id"], bobs.to_string());
+    assert_eq!(bobs_page.body["items"].as_array().map(Vec::len), Some(1));
+}
+
+async fn transactions_are_listed_newest_first_and_paged_through(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account(json!({})).await;
+    let start = app.clock.now();
+    for amount in 1..=12 {
+        app.clock.advance(Duration::hours(1));
+        app.post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": amount, "currency": "EUR" }),
+        )
+        .await;
+    }
+    app.caught_up().await;
+
+    let all = all_transactions(&app, account, 5).await;
+    let amounts: Vec<i64> = all.iter().filter_map(|t| t["amount"].as_i64()).collect();
+    assert_eq!(amounts, (1..=12).rev().collect::<Vec<_>>());
+
+    // [from, to) selects the deposits made in hours 3, 4 and 5.
+    let from = (start + Duration::hours(3)).to_rfc3339().replace('+', "%2B");
+    let to = (start + Duration::hours(6)).to_rfc3339().replace('+', "%2B");
+    let window = app
+        .get(&format!("/accounts/{account}/transactions?from={from}&to={to}"))
+        .await;
+    let amounts: Vec<i64> = window.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|t| t["amount"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(amounts, [5, 4, 3]);
+
+    let unknown = app
+        .get(&format!("/accounts/{}/transactions", Uuid::now_v7()))
+        .await;
+    unknown.assert_problem(StatusCode::NOT_FOUND, "account-not-found");
+}
+
+async fn time_travel_shows_the_account_as_it_was(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let opened = app.clock.now();
+    let account = app.open_account_with(1_000).await;
+    app.clock.advance(Duration::days(1));
+    app.post(
+        &format!("/accounts/{account}/withdrawals"),
+        json!({ "amount": 300, "currency": "EUR" }),
+    )
+    .await;
+    app.clock.advance(Duration::days(1));
+    app.post(
+        &format!("/accounts/{account}/freeze"),
+        json!({ "reason": "audit" }),
+    )
+    .await;
+    let at = |t: DateTime<Utc>| t.to_rfc3339().replace('+', "%2B");
+
+    let first_day = app
+        .get(&format!(
+            "/accounts/{account}?at={}",
+            at(opened + Duration::hours(12))
+        ))
+        .await;
+    let second_day = app
+        .get(&format!(
+            "/accounts/{account}?at={}",
+            at(opened + Duration::hours(36))
+        ))
+        .await;
+    let now = app
+        .get(&format!(
+            "/accounts/{account}?at={}",
+            at(opened + Duration::days(3))
+        ))
+        .await;
+    let before = app
+        .get(&format!(
+            "/accounts/{account}?at={}",
+            at(opened - Duration::seconds(1))
+        ))
+        .await;
+    let unknown = app
+        .get(&format!("/accounts/{}?at={}", Uuid::now_v7(), at(opened)))
+        .await;
+
+    assert_eq!(
+        (
+            first_day.body["balance"].clone(),
+            first_day.body["status"].clone()
+        ),
+        (json!(1_000), json!("active"))
+    );
+    assert_eq!(first_day.body["version"], 2);
+    assert_eq!(first_day.header("etag"), Some("\"2\""));
+    assert_eq!(second_day.body["balance"], 700);
+    assert_eq!(now.body["status"], "frozen");
+    assert_eq!(now.body["frozen_reason"], "audit");
+    assert_eq!(now.body["as_of"], json!(opened + Duration::days(3)));
+    before.assert_problem(StatusCode::NOT_FOUND, "account-not-yet-opened");
+    unknown.assert_problem(StatusCode::NOT_FOUND, "account-not-found");
+}
+
+async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    let account = app.open_account_with(100).await;
+    let head = app.caught_up().await;
+
+    let status = app.get("/projections").await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.body["head"], head);
+    let names: Vec<&str> = status.body["projections"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["account_balances", "account_transactions"]);
+    for projection in status.body["projections"].as_array().into_iter().flatten() {
+        assert_eq!(projection["checkpoint"], head);
+        assert_eq!(projection["lag_events"], 0);
+        assert_eq!(projection["lag_ms"], 0);
+    }
+
+    app.projector = None;
+    app.post(
+        &format!("/accounts/{account}/deposits"),
+        json!({ "amount": 1, "currency": "EUR" }),
+    )
+    .await;
+    let behind = app.get("/projections").await;
+    assert_eq!(behind.body["head"], head + 1);
+    assert_eq!(behind.body["projections"][0]["lag_events"], 1);
+    assert!(
+        behind.body["projections"][0]["lag_ms"]
+            .as_i64()
+            .is_some_and(|ms| ms >= 0)
+    );
+}
+
+/// A second service process on the same database appends; this process's projector picks the
+/// events up: by `LISTEN`/`NOTIFY` on PostgreSQL (polling is slowed to a minute there, so only
+/// the notification can explain a quick catch-up), by polling on SQLite.
+async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
+    let postgres = matches!(db.database, foldbank::db::Database::Postgres(_));
+    let other = foldbank::app::AppState::new(
+        db.reconnect().await,
+        std::sync::Arc::new(foldbank::clock::SystemClock),
+        std::sync::Arc::new(foldbank::clock::UuidV7),
+    );
+    let mut app = TestApp::without_projector(db).await;
+    let settings = foldbank::projection::ProjectorSettings {
+        poll_interval: if postgres {
+            StdDuration::from_secs(60)
+        } else {
+            StdDuration::from_millis(100)
+        },
+        ..Default::default()
+    };
+    app.projector = Some(app.state.start_projector(settings).await.expect("projector"));
+    let other_router = foldbank::app::router(other.clone(), foldbank::app::HttpSettings::default());
+    let other_app = TestApp {
+        router: other_router,
+        state: other,
+        clock: app.clock.clone(),
+        faults: app.faults.clone(),
+        projector: None,
+        db: TestDb::sqlite().await,
+    };
+
+    let account = other_app.open_account_with(250).await;
+    let position = other_app.state.store.head_position().await.expect("head");
+
+    app.state
+        .projections
+        .wait_for(
+            &foldbank::projection::names(),
+            position,
+            StdDuration::from_secs(10),
+        )
+        .await
+        .expect("this process's projector saw the other process's append");
+    let read = app.get(&format!("/accounts/{account}")).await;
+    assert_eq!(read.body["balance"], 250);
+}
