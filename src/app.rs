@@ -17,6 +17,9 @@ use crate::projection::{self, Projections, WakingStore};
 use crate::query::{AccountHistory, ReadModels};
 use crate::store::{self, EventStore};
 
+/// How many 5-second rounds start-up waits for the projections to catch up.
+const STARTUP_CATCH_UP_ROUNDS: u32 = 12;
+
 /// Everything a handler may use. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -61,6 +64,9 @@ impl AppState {
 
     /// Starts the projector and waits until every projection has caught up with the log as it
     /// is now, so the first queries already see every event written before start-up.
+    ///
+    /// The wait is bounded: a projection that keeps failing (its error is in
+    /// `GET /projections`) must not keep the service from serving commands.
     pub async fn start_projector(
         &self,
         settings: projection::ProjectorSettings,
@@ -74,14 +80,24 @@ impl AppState {
         let head = self.store.head_position().await?;
         self.projections.announce_head(head);
         let names = projection::names();
-        while self
-            .projections
-            .wait_for(&names, head, Duration::from_secs(5))
-            .await
-            .is_err()
-        {
-            tracing::info!(head, "projections catching up with the log");
+        for _ in 0..STARTUP_CATCH_UP_ROUNDS {
+            match self
+                .projections
+                .wait_for(&names, head, Duration::from_secs(5))
+                .await
+            {
+                Ok(()) => return Ok(projector),
+                Err(behind) => tracing::info!(
+                    head,
+                    reached = behind.reached,
+                    "projections catching up with the log"
+                ),
+            }
         }
+        tracing::warn!(
+            head,
+            "projections are still behind; serving anyway (see GET /projections)"
+        );
         Ok(projector)
     }
 }

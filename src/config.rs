@@ -39,8 +39,9 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
 
-    /// Maximum open database connections.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Maximum open database connections (at least 2: on PostgreSQL the projector's `LISTEN`
+    /// keeps one).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub database_max_connections: u32,
 
     /// Log filter in `tracing` syntax, e.g. `info,foldbank=debug`.
@@ -64,7 +65,30 @@ pub struct Config {
     pub projection_poll_ms: u64,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "--read-wait-ms ({read_wait_ms} ms) must be shorter than --request-timeout-secs ({request_timeout_secs} s), \
+         or a waiting query would time out instead of answering 503"
+    )]
+    ReadWaitTooLong {
+        read_wait_ms: u64,
+        request_timeout_secs: u64,
+    },
+}
+
 impl Config {
+    /// Checks the settings that depend on each other.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.read_wait() >= self.request_timeout() {
+            return Err(ConfigError::ReadWaitTooLong {
+                read_wait_ms: self.read_wait_ms,
+                request_timeout_secs: self.request_timeout_secs,
+            });
+        }
+        Ok(())
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
@@ -82,4 +106,33 @@ impl Config {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_read_wait_longer_than_the_request_timeout_is_refused() {
+        let cli = Cli::parse_from([
+            "foldbank",
+            "--read-wait-ms",
+            "5000",
+            "--request-timeout-secs",
+            "2",
+        ]);
+        assert!(matches!(
+            cli.config.validate(),
+            Err(ConfigError::ReadWaitTooLong { .. })
+        ));
+        let cli = Cli::parse_from(["foldbank"]);
+        assert!(cli.config.validate().is_ok());
+    }
+
+    #[test]
+    fn postgres_needs_a_connection_for_listen() {
+        assert!(Cli::try_parse_from(["foldbank", "--database-max-connections", "1"]).is_err());
+    }
 }

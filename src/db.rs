@@ -72,6 +72,9 @@ pub enum DatabaseError {
 
 impl Database {
     /// Connects to `url`, then runs the migrations of its backend.
+    ///
+    /// On PostgreSQL one connection of the pool is kept by the projector's `LISTEN`, so the pool
+    /// needs at least two.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DatabaseError> {
         let database = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::Connect)?;
@@ -90,7 +93,10 @@ impl Database {
                 // WAL mode. The log is the truth, so durability wins over write speed.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // `INSERT OR REPLACE` deletes the old row without firing DELETE triggers unless
+                // recursive triggers are on: with them, the append-only triggers catch it too.
+                .pragma("recursive_triggers", "ON");
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))

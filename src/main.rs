@@ -39,6 +39,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    config.validate()?;
     let database = Database::connect(&config.database_url, config.database_max_connections).await?;
     tracing::info!(backend = database.backend(), "database ready");
     let state = AppState::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))

@@ -1,10 +1,10 @@
 //! The command side: load -> fold -> decide -> append, with optimistic concurrency.
 //!
 //! [`AccountCommandHandler::handle`] is the whole write path of the service:
-//! 1. stamp the command with the time and new ids (from the injected clock and id generator);
-//! 2. take this account's in-process lock, so commands on one account queue instead of racing;
-//! 3. read the account's stream and fold it into state (`state = fold(evolve, initial, events)`);
-//! 4. check the client's `If-Match` version, if it pinned one;
+//! 1. take this account's in-process lock, so commands on one account queue instead of racing;
+//! 2. read the account's stream and fold it into state (`state = fold(evolve, initial, events)`);
+//! 3. check the client's `If-Match` version, if it pinned one;
+//! 4. stamp the command with the time and new ids (from the injected clock and id generator);
 //! 5. `decide`, and append the new events expecting the version just read.
 //!
 //! If the append conflicts (a writer in *another* process got there first) and the client did not
@@ -94,6 +94,8 @@ pub struct LoadedAccount {
     pub state: AccountState,
     pub version: i64,
     pub position: i64,
+    /// The business time of the last event, if any.
+    pub last_occurred_at: Option<DateTime<Utc>>,
 }
 
 impl AccountCommandHandler {
@@ -106,8 +108,9 @@ impl AccountCommandHandler {
         }
     }
 
-    /// Runs the command `build` makes from a fresh [`Stamp`] against account `account_id`.
+    /// Runs the command `build` makes from a [`Stamp`] against account `account_id`.
     ///
+    /// `build` runs again on every attempt, with the same ids and the time of that attempt.
     /// `correlation_id` (the HTTP request id) is recorded in every event's metadata.
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
     pub async fn handle(
@@ -115,19 +118,10 @@ impl AccountCommandHandler {
         account_id: AccountId,
         precondition: Precondition,
         correlation_id: Option<&str>,
-        build: impl FnOnce(Stamp) -> AccountCommand,
+        build: impl Fn(Stamp) -> AccountCommand,
     ) -> Result<CommandOutcome, CommandError> {
-        let stamp = Stamp {
-            command_id: self.ids.new_id(),
-            transaction_id: TransactionId(self.ids.new_id()),
-            occurred_at: self.clock.now(),
-        };
-        let command = build(stamp);
-        let metadata = json!({
-            "correlation_id": correlation_id,
-            "causation_id": stamp.command_id,
-            "command": command.name(),
-        });
+        let command_id = self.ids.new_id();
+        let transaction_id = TransactionId(self.ids.new_id());
 
         let _serialized = self.locks.lock(account_id.as_uuid()).await;
         let mut attempt = 0;
@@ -142,11 +136,25 @@ impl AccountCommandHandler {
                     });
                 }
             }
-            let events =
-                AccountDecider::decide(&loaded.state, command.clone()).map_err(|error| match error {
-                    AccountError::NotOpened => CommandError::AccountNotFound(account_id),
-                    error => CommandError::Rejected(error),
-                })?;
+            // Business time never runs backwards within a stream: a clock behind another
+            // process's (or one that steps back) must not date an event before its predecessor,
+            // or a withdrawal could count against an earlier day's limit.
+            let now = self.clock.now();
+            let stamp = Stamp {
+                command_id,
+                transaction_id,
+                occurred_at: loaded.last_occurred_at.map_or(now, |last| now.max(last)),
+            };
+            let command = build(stamp);
+            let metadata = json!({
+                "correlation_id": correlation_id,
+                "causation_id": command_id,
+                "command": command.name(),
+            });
+            let events = AccountDecider::decide(&loaded.state, command).map_err(|error| match error {
+                AccountError::NotOpened => CommandError::AccountNotFound(account_id),
+                error => CommandError::Rejected(error),
+            })?;
             let new_events = events
                 .iter()
                 .map(|event| {
@@ -210,6 +218,7 @@ impl AccountCommandHandler {
             .collect::<Result<Vec<_>, _>>()?;
         let last = recorded.last();
         Ok(LoadedAccount {
+            last_occurred_at: events.last().map(AccountEvent::occurred_at),
             state: AccountDecider::fold(&events),
             version: last.map_or(0, |event| event.stream_version),
             position: last.map_or(0, |event| event.global_position),

@@ -1,8 +1,9 @@
 //! The query side: reads of the read models, and time travel over the log.
 //!
-//! Every read runs in one read-only transaction that also reads the projection's checkpoint,
-//! so the data and the position reported with it (`X-Projection-Position`) come from the same
-//! snapshot. Time travel ([`AccountHistory`]) reads the event log instead and folds it up to an
+//! Every read runs in one transaction that also reads the projection's checkpoint, so the data
+//! and the position reported with it (`X-Projection-Position`) come from the same snapshot
+//! (`REPEATABLE READ, READ ONLY` on PostgreSQL; on SQLite in WAL mode a read transaction sees
+//! one snapshot from its first read on). Time travel ([`AccountHistory`]) reads the event log instead and folds it up to an
 //! instant: the write model as it was.
 
 mod accounts;

@@ -54,6 +54,20 @@ const PAGE_FILTER_SQLITE: &str = "WHERE account_id = $1 AND ($2 IS NULL OR occur
 const LAST_AT: &str = "SELECT balance_after, stream_version FROM account_transactions \
     WHERE account_id = $1 AND occurred_at <= $2 ORDER BY occurred_at DESC, global_position DESC LIMIT 1";
 
+/// These reads join both read models (the account row and its movements), which their
+/// projections update independently: the snapshot reflects the position both have reached.
+async fn both_checkpoints_postgres(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
+    let movements = checkpoint_postgres(conn, transactions::NAME).await?;
+    let accounts = checkpoint_postgres(conn, balances::NAME).await?;
+    Ok(movements.min(accounts))
+}
+
+async fn both_checkpoints_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<i64, sqlx::Error> {
+    let movements = checkpoint_sqlite(conn, transactions::NAME).await?;
+    let accounts = checkpoint_sqlite(conn, balances::NAME).await?;
+    Ok(movements.min(accounts))
+}
+
 impl ReadModels {
     /// A page of an account's movements, newest first; `None` when the account is unknown.
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
@@ -67,7 +81,7 @@ impl ReadModels {
         let (account, mut items, position) = match &self.database {
             Database::Postgres(pool) => {
                 let mut tx = begin_snapshot(pool).await?;
-                let position = checkpoint_postgres(&mut tx, transactions::NAME).await?;
+                let position = both_checkpoints_postgres(&mut tx).await?;
                 let account = sqlx::query(&account_sql)
                     .bind(account_id)
                     .fetch_optional(&mut *tx)
@@ -88,7 +102,7 @@ impl ReadModels {
             }
             Database::Sqlite(sqlite) => {
                 let mut tx = sqlite.pool.begin().await?;
-                let position = checkpoint_sqlite(&mut tx, transactions::NAME).await?;
+                let position = both_checkpoints_sqlite(&mut tx).await?;
                 let account = sqlx::query(&account_sql)
                     .bind(account_id.to_string())
                     .fetch_optional(&mut *tx)
@@ -139,7 +153,7 @@ impl ReadModels {
         let (account, last, position): (Option<BalanceRow>, Option<(i64, i64)>, i64) = match &self.database {
             Database::Postgres(pool) => {
                 let mut tx = begin_snapshot(pool).await?;
-                let position = checkpoint_postgres(&mut tx, transactions::NAME).await?;
+                let position = both_checkpoints_postgres(&mut tx).await?;
                 let account = sqlx::query(&account_sql)
                     .bind(account_id)
                     .fetch_optional(&mut *tx)
@@ -155,7 +169,7 @@ impl ReadModels {
             }
             Database::Sqlite(sqlite) => {
                 let mut tx = sqlite.pool.begin().await?;
-                let position = checkpoint_sqlite(&mut tx, transactions::NAME).await?;
+                let position = both_checkpoints_sqlite(&mut tx).await?;
                 let account = sqlx::query(&account_sql)
                     .bind(account_id.to_string())
                     .fetch_optional(&mut *tx)

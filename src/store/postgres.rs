@@ -64,7 +64,13 @@ impl EventStore for PostgresEventStore {
         if events.is_empty() {
             return Err(StoreError::EmptyAppend);
         }
-        let mut tx = self.pool.begin().await?;
+        // READ COMMITTED explicitly: each statement must see what committed before it started,
+        // so the head read after the lock sees the previous appender's rows. Under REPEATABLE
+        // READ (a possible server default) the snapshot would predate the lock.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK_KEY)
             .execute(&mut *tx)

@@ -447,6 +447,18 @@ async fn bad_query_input_answers_400(db: TestDb) {
         ("/accounts?cursor=garbage", "validation-failed"),
         ("/accounts?owner_id=nobody", "malformed-request"),
         ("/accounts?status=sleeping", "malformed-request"),
+        (
+            &format!("/accounts/{account}/balance?at=%2B10000-01-01T00:00:00Z"),
+            "validation-failed",
+        ),
+        (
+            &format!("/accounts/{account}?at=%2B10000-01-01T00:00:00Z"),
+            "validation-failed",
+        ),
+        (
+            &format!("/accounts/{account}/transactions?from=-4800-01-01T00:00:00Z"),
+            "validation-failed",
+        ),
     ];
     for (path, problem) in cases {
         let response = app.get(path).await;

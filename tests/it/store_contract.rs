@@ -183,7 +183,25 @@ async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {
         ),
     };
 
+    let sneaky_replace = match &db.database {
+        Database::Postgres(pool) => sqlx::query(
+            "INSERT INTO events SELECT * FROM events ON CONFLICT (global_position) \
+             DO UPDATE SET payload = '{}'",
+        )
+        .execute(pool)
+        .await
+        .map(|_| ()),
+        Database::Sqlite(sqlite) => sqlx::query("INSERT OR REPLACE INTO events SELECT * FROM events")
+            .execute(&sqlite.pool)
+            .await
+            .map(|_| ()),
+    };
+
     assert!(update.is_err(), "UPDATE must fail: {update:?}");
+    assert!(
+        sneaky_replace.is_err(),
+        "an upsert over an event must fail: {sneaky_replace:?}"
+    );
     assert!(delete.is_err(), "DELETE must fail: {delete:?}");
     let read = store.read_stream(stream, None).await.expect("read");
     assert_eq!(read.len(), 1);
