@@ -16,7 +16,7 @@ use crate::domain::account::Account;
 use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams, etag};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::reads::{await_position, invalid, page_size, with_projection_position};
+use crate::http::reads::{await_position, instant, invalid, page_size, with_projection_position};
 use crate::projection::{balances, transactions};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
 
@@ -142,10 +142,13 @@ pub struct ListAccountsParams {
     #[param(inline)]
     pub status: Option<StatusFilter>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
     /// Wait until the read model reflects this global position (from a command response).
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -206,6 +209,7 @@ pub struct AccountParams {
     /// log instead of read from the read model.
     pub at: Option<DateTime<Utc>>,
     /// Wait until the read model reflects this global position (ignored with `at`).
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -232,7 +236,7 @@ pub(crate) async fn account(
     QueryParams(params): QueryParams<AccountParams>,
 ) -> Result<Response, ApiError> {
     let account_id = AccountId(id);
-    if let Some(at) = params.at {
+    if let Some(at) = instant("at", params.at)? {
         return match app.history.at(account_id, at).await? {
             PointInTime::Unknown => Err(ApiError::AccountNotFound(account_id)),
             PointInTime::NotYetOpened => Err(ApiError::NotYetOpened { account_id, at }),
@@ -267,6 +271,7 @@ pub struct BalanceParams {
     /// The instant (RFC 3339); now when absent.
     pub at: Option<DateTime<Utc>>,
     /// Wait until the read models reflect this global position.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -312,7 +317,7 @@ pub(crate) async fn balance(
 ) -> Result<Response, ApiError> {
     await_position(&app, &[balances::NAME, transactions::NAME], params.min_position).await?;
     let account_id = AccountId(id);
-    let at = params.at.unwrap_or_else(|| app.clock.now());
+    let at = instant("at", params.at)?.unwrap_or_else(|| app.clock.now());
     let snapshot = app.read_models.balance_at(id, at).await?;
     match snapshot.value {
         BalanceAt::UnknownAccount => Err(ApiError::AccountNotFound(account_id)),

@@ -21,6 +21,7 @@ use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, etag};
 use crate::http::problem::{ApiError, InvalidParam, Problem};
+use crate::http::schema;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,13 +49,19 @@ pub struct OpenAccountRequest {
     pub account_id: Option<Uuid>,
     pub owner_id: Uuid,
     /// ISO 4217 code, for example `EUR`.
+    #[schema(schema_with = schema::currency)]
     pub currency: String,
     /// How far below zero the balance may go, in minor units (default 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "schema::minor_units")]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub overdraft_limit: i64,
     /// The most that may be withdrawn per UTC calendar day, in minor units; none when absent.
+    #[serde(default, deserialize_with = "schema::optional_minor_units")]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub daily_withdrawal_limit: Option<i64>,
     /// An opening deposit in minor units, recorded as its own `MoneyDeposited` event.
+    #[serde(default, deserialize_with = "schema::optional_minor_units")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub initial_deposit: Option<i64>,
 }
 
@@ -64,10 +71,18 @@ pub struct OpenAccountRequest {
 #[schema(example = json!({ "amount": 2500, "currency": "EUR", "description": "groceries" }))]
 pub struct MovementRequest {
     /// Minor units, `1..=10^15`.
+    #[serde(deserialize_with = "schema::minor_units")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub amount: i64,
     /// Must equal the account's currency.
+    #[schema(schema_with = schema::currency)]
     pub currency: String,
-    /// Free text, at most 200 characters.
+    /// Free text: not blank, at most 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub description: Option<String>,
 }
 
@@ -76,7 +91,12 @@ pub struct MovementRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({ "reason": "card reported stolen" }))]
 pub struct FreezeRequest {
-    /// Why the account is frozen, at most 200 characters.
+    /// Why the account is frozen: not blank, at most 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 
@@ -157,7 +177,18 @@ impl Validator {
     responses(
         (status = 201, description = "Account opened", body = CommandResponse,
             headers(("Location" = String, description = "`/accounts/{id}`"),
-                    ("ETag" = String, description = "The new version, quoted"))),
+                    ("ETag" = String, description = "The new version, quoted")),
+            links(
+                ("GetAccount" = (operation_id = "account", parameters(("id" = "$response.body#/account_id")), description = "Read the account")),
+                ("GetBalance" = (operation_id = "balance", parameters(("id" = "$response.body#/account_id")), description = "Its balance, now or at an instant")),
+                ("GetTransactions" = (operation_id = "account_transactions", parameters(("id" = "$response.body#/account_id")), description = "Its transaction history")),
+                ("GetEvents" = (operation_id = "account_events", parameters(("id" = "$response.body#/account_id")), description = "Its audit trail")),
+                ("Deposit" = (operation_id = "deposit", parameters(("id" = "$response.body#/account_id")), description = "Deposit into it")),
+                ("Withdraw" = (operation_id = "withdraw", parameters(("id" = "$response.body#/account_id")), description = "Withdraw from it")),
+                ("Freeze" = (operation_id = "freeze", parameters(("id" = "$response.body#/account_id")), description = "Freeze it")),
+                ("Unfreeze" = (operation_id = "unfreeze", parameters(("id" = "$response.body#/account_id")), description = "Unfreeze it")),
+                ("Close" = (operation_id = "close", parameters(("id" = "$response.body#/account_id")), description = "Close it"))
+            )),
         (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -240,7 +271,7 @@ fn parse_movement(request: MovementRequest) -> Result<(Amount, Currency, Option<
     description = "Records `MoneyDeposited`. Frozen accounts accept deposits; closed ones do not.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+        IfMatch,
     ),
     request_body = MovementRequest,
     responses(
@@ -270,7 +301,7 @@ pub(crate) async fn deposit(
                 transaction_id: stamp.transaction_id,
                 amount,
                 currency,
-                description,
+                description: description.clone(),
                 occurred_at: stamp.occurred_at,
             }
         })
@@ -288,7 +319,7 @@ pub(crate) async fn deposit(
         the daily limit.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+        IfMatch,
     ),
     request_body = MovementRequest,
     responses(
@@ -318,7 +349,7 @@ pub(crate) async fn withdraw(
                 transaction_id: stamp.transaction_id,
                 amount,
                 currency,
-                description,
+                description: description.clone(),
                 occurred_at: stamp.occurred_at,
             }
         })
@@ -344,7 +375,7 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
     description = "Records `AccountFrozen`. A frozen account accepts deposits but no withdrawals and cannot be closed.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+        IfMatch,
     ),
     request_body = FreezeRequest,
     responses(
@@ -376,7 +407,7 @@ pub(crate) async fn freeze(
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
             AccountCommand::Freeze {
-                reason,
+                reason: reason.clone(),
                 occurred_at: stamp.occurred_at,
             }
         })
@@ -392,7 +423,7 @@ pub(crate) async fn freeze(
     description = "Records `AccountUnfrozen`. The body may be `{}` or empty.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+        IfMatch,
     ),
     request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
     responses(
@@ -433,7 +464,7 @@ pub(crate) async fn unfreeze(
         account accepts no further commands. The body may be `{}` or empty.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        ("If-Match" = Option<String>, Header, description = "Run only if the account is at this version, e.g. `\"3\"`"),
+        IfMatch,
     ),
     request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
     responses(

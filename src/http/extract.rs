@@ -68,8 +68,9 @@ where
         if declared_empty || !has_body_headers {
             return Ok(OptionalJsonBody(T::default()));
         }
-        let JsonBody(value) = JsonBody::from_request(request, state).await?;
-        Ok(OptionalJsonBody(value))
+        // `null` means "no parameters" as much as an absent body does.
+        let JsonBody(value) = JsonBody::<Option<T>>::from_request(request, state).await?;
+        Ok(OptionalJsonBody(value.unwrap_or_default()))
     }
 }
 
@@ -92,6 +93,31 @@ where
             )),
             Err(rejection) => Err(ApiError::Internal(Box::new(rejection))),
         }
+    }
+}
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(
+        _parameter_in: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r#"^(\*|"[0-9]{1,18}")$"#))
+            .examples([serde_json::json!("\"3\"")]);
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(
+                    "Run only if the account is at this version (the quoted `ETag` of an earlier \
+                     response), or `*` for any version; a mismatch answers 412.",
+                ))
+                .schema(Some(schema))
+                .build(),
+        ]
     }
 }
 
@@ -127,7 +153,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+        // An empty header value is treated like an absent header.
+        let Some(value) = parts
+            .headers
+            .get(header::IF_MATCH)
+            .filter(|value| !value.is_empty())
+        else {
             return Ok(IfMatch(Precondition::None));
         };
         let malformed = || {

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod problem;
 pub mod projections;
 mod reads;
+mod schema;
 pub mod transactions;
 
 use std::time::Duration;
@@ -68,7 +69,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
 
     routes
-        .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", api))
+        .merge(
+            SwaggerUi::new("/swagger-ui")
+                .external_url_unchecked("/api-docs/openapi.json", openapi::document(&api)),
+        )
         .route("/", get(|| async { Redirect::temporary("/swagger-ui/") }))
         .fallback(|| async {
             ApiError::Status(StatusCode::NOT_FOUND, "no such route".into()).into_response()

@@ -2,6 +2,7 @@
 //! collected by the `utoipa-axum` routers that also serve them, so the spec cannot drift from
 //! the routes. This type adds what no single handler owns: tags, shared schemas, the intro.
 
+use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::http::problem::{InvalidParam, Problem};
@@ -29,16 +30,46 @@ pub struct ApiDoc;
 
 /// The complete document, as served at `/api-docs/openapi.json` and committed as
 /// `openapi/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub fn openapi() -> Value {
     let (_, api) = crate::http::api_router().split_for_parts();
-    api
+    document(&api)
+}
+
+/// `api` as JSON, with the link objects corrected.
+///
+/// utoipa 5 serializes the fields of a response link in snake case (`operation_id`) where
+/// OpenAPI says `operationId`; tools that follow links (Swagger UI, schemathesis's stateful
+/// phase) would not recognise them.
+pub(crate) fn document(api: &utoipa::openapi::OpenApi) -> Value {
+    let mut document = serde_json::to_value(api).unwrap_or(Value::Null);
+    let links = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.get_mut("responses").and_then(Value::as_object_mut))
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links").and_then(Value::as_object_mut))
+        .flat_map(|links| links.values_mut())
+        .filter_map(Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
+    document
 }
 
 /// The document as pretty JSON with a trailing newline: the exact bytes of the committed file.
 pub fn openapi_json() -> String {
-    let mut json = openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+    let mut json = serde_json::to_string_pretty(&openapi()).unwrap_or_default();
     json.push('\n');
     json
 }

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
+use chrono::{DateTime, Datelike, Utc};
 
 use crate::app::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
@@ -48,6 +49,18 @@ pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
             "limit",
             &format!("must be between 1 and {MAX_PAGE_SIZE}"),
         )),
+    }
+}
+
+/// Checks that a query instant lies within years 0 to 9999: what RFC 3339 can write and both
+/// databases store. (chrono parses years up to ±262143; PostgreSQL refuses those before 4713
+/// BC, and SQLite's text timestamps only sort correctly with four-digit years.)
+pub(crate) fn instant(name: &str, at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match at {
+        Some(at) if !(0..=9999).contains(&at.year()) => {
+            Err(invalid(name, "must be between years 0000 and 9999"))
+        }
+        at => Ok(at),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::reads::{await_position, invalid, page_size, with_projection_position};
+use crate::http::reads::{await_position, instant, invalid, page_size, with_projection_position};
 use crate::projection::balances;
 use crate::projection::transactions::{self, TransactionRow};
 use crate::query::TransactionFilter;
@@ -30,10 +30,13 @@ pub struct TransactionParams {
     /// Only movements before this instant (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
     /// Wait until the read model reflects this global position (from a command response).
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -125,8 +128,8 @@ pub(crate) async fn account_transactions(
         .transpose()?;
     await_position(&app, &[balances::NAME, transactions::NAME], params.min_position).await?;
     let filter = TransactionFilter {
-        from: params.from,
-        to: params.to,
+        from: instant("from", params.from)?,
+        to: instant("to", params.to)?,
         before,
         limit,
     };

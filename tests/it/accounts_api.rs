@@ -30,6 +30,9 @@ backend_tests!(
     a_daily_limit_refuses_withdrawals_over_it_and_resets_the_next_day,
     an_account_opened_twice_is_refused,
     rejected_commands_write_nothing,
+    whole_numbers_written_with_a_zero_fraction_are_accepted,
+    a_null_body_and_an_empty_if_match_mean_nothing_was_sent,
+    a_clock_that_steps_back_cannot_date_an_event_before_its_predecessor,
 );
 
 async fn opening_an_account_answers_201_with_location_etag_and_position(db: TestDb) {
@@ -640,4 +643,85 @@ async fn rejected_commands_write_nothing(db: TestDb) {
 
     assert_eq!(app.state.store.head_position().await.expect("head"), head_before);
     assert_eq!(app.balance_from_events(account).await, 100);
+}
+
+async fn whole_numbers_written_with_a_zero_fraction_are_accepted(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app
+        .open_account(json!({ "initial_deposit": 100.0, "overdraft_limit": 0.0 }))
+        .await;
+
+    let whole = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": 25.0, "currency": "EUR" }),
+        )
+        .await;
+    let fraction = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": 25.5, "currency": "EUR" }),
+        )
+        .await;
+    let inexact = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": 1e17, "currency": "EUR" }),
+        )
+        .await;
+
+    assert_eq!(whole.status, StatusCode::CREATED, "{}", whole.text);
+    fraction.assert_problem(StatusCode::BAD_REQUEST, "malformed-request");
+    inexact.assert_problem(StatusCode::BAD_REQUEST, "malformed-request");
+    assert_eq!(app.balance_from_events(account).await, 125);
+}
+
+async fn a_null_body_and_an_empty_if_match_mean_nothing_was_sent(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account(json!({})).await;
+    app.post(
+        &format!("/accounts/{account}/freeze"),
+        json!({ "reason": "check" }),
+    )
+    .await;
+
+    let unfreeze = app
+        .post_with(
+            &format!("/accounts/{account}/unfreeze"),
+            &[("if-match", "")],
+            Value::Null,
+        )
+        .await;
+
+    assert_eq!(unfreeze.status, StatusCode::OK, "{}", unfreeze.text);
+}
+
+async fn a_clock_that_steps_back_cannot_date_an_event_before_its_predecessor(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app
+        .open_account(json!({ "initial_deposit": 1_000, "daily_withdrawal_limit": 300 }))
+        .await;
+    app.clock.advance(Duration::days(1));
+    let first = app
+        .post(
+            &format!("/accounts/{account}/withdrawals"),
+            json!({ "amount": 300, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+
+    // The clock jumps back a day: the next withdrawal is still dated no earlier than the last
+    // event, so it counts against the same day's limit instead of slipping into yesterday.
+    app.clock.advance(Duration::days(-1));
+    let second = app
+        .post(
+            &format!("/accounts/{account}/withdrawals"),
+            json!({ "amount": 300, "currency": "EUR" }),
+        )
+        .await;
+
+    second.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "daily-limit-exceeded");
+    let events = app.events(account).await;
+    let times: Vec<&str> = events.iter().filter_map(|e| e["occurred_at"].as_str()).collect();
+    assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
 }
