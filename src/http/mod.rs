@@ -9,6 +9,7 @@ pub mod account_views;
 pub mod accounts;
 pub mod events;
 pub mod extract;
+pub mod health;
 pub mod openapi;
 pub mod problem;
 pub mod projections;
@@ -45,6 +46,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(transactions::router())
         .merge(events::router())
         .merge(projections::router())
+        .merge(health::router())
 }
 
 /// The complete application: documented routes, Swagger UI, and the middleware stack.

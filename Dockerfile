@@ -1,0 +1,36 @@
+# foldbank container image: build with cargo, run on slim Debian as a non-root user.
+#
+#   docker build -t foldbank .
+#   docker run -p 8080:8080 -v foldbank-data:/var/lib/foldbank foldbank            # SQLite
+#   docker run -p 8080:8080 -e DATABASE_URL=postgres://user:pass@host/db foldbank  # PostgreSQL
+#
+# The build stage runs exactly what CI runs (`cargo build --release --locked`), so the binary
+# CI tests with the demo script and schemathesis is the binary this image ships.
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY migrations ./migrations
+RUN cargo build --release --locked
+
+FROM debian:bookworm-slim
+# curl serves the HEALTHCHECK only.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/foldbank foldbank
+COPY --from=build /src/target/release/foldbank /usr/local/bin/foldbank
+USER 10001:10001
+WORKDIR /var/lib/foldbank
+# The default SQLite database lives here; mount a volume to keep it.
+VOLUME ["/var/lib/foldbank"]
+ENV BIND_ADDR=0.0.0.0:8080 \
+    DATABASE_URL=sqlite:///var/lib/foldbank/foldbank.db?mode=rwc \
+    LOG_FORMAT=json \
+    RUST_LOG=info
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["curl", "-fsS", "http://127.0.0.1:8080/health"]
+ENTRYPOINT ["foldbank"]
+CMD ["serve"]

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The foldbank story, told with curl against a running service:
+#
+#   scripts/demo.sh [BASE_URL]        (default http://127.0.0.1:8080)
+#
+# Opens two accounts, moves money, gets an overdraft refused, freezes and unfreezes an
+# account, then reads the history, the audit trail of events, the balance at an earlier
+# instant and the projection status. Every step checks the HTTP status (and, for refusals,
+# the problem type) and the script exits non-zero at the first unexpected answer.
+# Needs bash and curl; uses jq for pretty output when it is installed.
+set -euo pipefail
+
+BASE="${1:-http://127.0.0.1:8080}"
+BASE="${BASE%/}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+BODY="$WORK/body"
+HEADERS="$WORK/headers"
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+fail() { printf '\n\033[31mdemo failed: %s\033[0m\n' "$*" >&2; exit 1; }
+
+show_body() {
+    if command -v jq >/dev/null 2>&1; then jq . "$BODY" 2>/dev/null || cat "$BODY"; else cat "$BODY"; fi
+    echo
+}
+
+# call METHOD PATH EXPECTED_STATUS [JSON_BODY] [EXTRA_HEADER]
+call() {
+    local method=$1 path=$2 expected=$3 body=${4:-} header=${5:-}
+    local args=(-sS -X "$method" -o "$BODY" -D "$HEADERS" -w '%{http_code}' -H 'accept: application/json')
+    [ -n "$body" ] && args+=(-H 'content-type: application/json' --data "$body")
+    [ -n "$header" ] && args+=(-H "$header")
+    printf '\033[2m$ curl -X %s %s%s%s\033[0m\n' "$method" "$BASE$path" "${header:+ -H '$header'}" "${body:+ -d '$body'}"
+    local status
+    status=$(curl "${args[@]}" "$BASE$path") || fail "could not reach $BASE"
+    printf 'HTTP %s\n' "$status"
+    show_body
+    [ "$status" = "$expected" ] || fail "$method $path answered $status, expected $expected"
+}
+
+# field NAME: the first value of "NAME" in the last response body (string or number).
+field() {
+    grep -o "\"$1\":[[:space:]]*\"\{0,1\}[^\",}]*" "$BODY" | head -n 1 | sed -E "s/^\"$1\":[[:space:]]*\"?//"
+}
+
+# header NAME: a header of the last response.
+header() {
+    grep -i "^$1:" "$HEADERS" | head -n 1 | cut -d' ' -f2- | tr -d '\r'
+}
+
+expect_problem() {
+    local type
+    type=$(field type)
+    [ "$type" = "urn:foldbank:problem:$1" ] || fail "expected problem $1, got '$type'"
+}
+
+expect_field() {
+    local value
+    value=$(field "$1")
+    [ "$value" = "$2" ] || fail "expected $1 = $2, got '$value'"
+}
+
+OWNER_ALICE=0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10
+OWNER_BOB=0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a20
+
+bold "1. Alice opens an account with 100.00 EUR and a 50.00 overdraft (amounts are in cents)"
+call POST /accounts 201 "{\"owner_id\":\"$OWNER_ALICE\",\"currency\":\"EUR\",\"initial_deposit\":10000,\"overdraft_limit\":5000}"
+ALICE=$(field account_id)
+echo "Location: $(header location), ETag: $(header etag)"
+
+bold "2. Bob opens an empty account"
+call POST /accounts 201 "{\"owner_id\":\"$OWNER_BOB\",\"currency\":\"EUR\"}"
+BOB=$(field account_id)
+
+bold "3. Alice deposits her salary of 25.00"
+call POST "/accounts/$ALICE/deposits" 201 '{"amount":2500,"currency":"EUR","description":"salary"}'
+POSITION=$(field position)
+
+bold "   ...and reads her own write: min_position waits until the read model has it"
+call GET "/accounts/$ALICE?min_position=$POSITION" 200
+expect_field balance 12500
+EARLIER=$(field updated_at)
+echo "X-Projection-Position: $(header x-projection-position)"
+
+bold "4. Alice withdraws 40.00"
+call POST "/accounts/$ALICE/withdrawals" 201 '{"amount":4000,"currency":"EUR","description":"groceries"}'
+
+bold "5. Alice tries to withdraw 200.00: more than balance plus overdraft, refused"
+call POST "/accounts/$ALICE/withdrawals" 422 '{"amount":20000,"currency":"EUR"}'
+expect_problem insufficient-funds
+
+bold "6. Bob deposits 10.00, then his account is frozen"
+call POST "/accounts/$BOB/deposits" 201 '{"amount":1000,"currency":"EUR"}'
+call POST "/accounts/$BOB/freeze" 200 '{"reason":"card reported stolen"}'
+
+bold "7. A withdrawal from the frozen account is refused (deposits would still be accepted)"
+call POST "/accounts/$BOB/withdrawals" 422 '{"amount":500,"currency":"EUR"}'
+expect_problem account-frozen
+
+bold "8. Bob's account is unfrozen; the withdrawal now goes through"
+call POST "/accounts/$BOB/unfreeze" 200
+call POST "/accounts/$BOB/withdrawals" 201 '{"amount":500,"currency":"EUR"}'
+POSITION=$(field position)
+
+bold "9. Alice's transaction history (a read model, newest first)"
+call GET "/accounts/$ALICE/transactions?min_position=$POSITION" 200
+
+bold "10. Alice's audit trail: the events themselves, as stored in the append-only log"
+call GET "/accounts/$ALICE/events" 200
+expect_field type AccountOpened
+
+bold "11. Alice's balance at an earlier instant ($EARLIER), before the groceries"
+call GET "/accounts/$ALICE/balance?at=$EARLIER" 200
+expect_field balance 12500
+call GET "/accounts/$ALICE/balance" 200
+expect_field balance 8500
+
+bold "12. The account as it was then, folded from the log (time travel)"
+call GET "/accounts/$ALICE?at=$EARLIER" 200
+expect_field balance 12500
+
+bold "13. How the projections are doing"
+call GET /projections 200
+
+bold "The demo ran as expected."
