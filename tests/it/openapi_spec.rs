@@ -36,3 +36,25 @@ fn every_documented_operation_declares_its_problem_responses() {
         }
     }
 }
+
+/// Swagger UI is served from assets inside the binary: no request leaves the machine.
+#[tokio::test]
+async fn swagger_ui_and_the_document_are_served_offline() {
+    let app = crate::common::TestApp::new(crate::common::TestDb::sqlite().await).await;
+
+    let root = app.get("/").await;
+    let page = app.get("/swagger-ui/").await;
+    let bundle = app.get("/swagger-ui/swagger-ui-bundle.js").await;
+    let config = app.get("/swagger-ui/swagger-initializer.js").await;
+    let document = app.get("/api-docs/openapi.json").await;
+
+    assert!(root.status.is_redirection());
+    assert_eq!(root.header("location"), Some("/swagger-ui/"));
+    assert_eq!(page.status, axum::http::StatusCode::OK);
+    assert!(page.text.contains("swagger-ui"), "{}", page.text);
+    assert!(!page.text.contains("https://"), "the page loads nothing from the network");
+    assert_eq!(bundle.status, axum::http::StatusCode::OK);
+    assert!(bundle.text.len() > 100_000, "the bundle itself is served");
+    assert!(config.text.contains("/api-docs/openapi.json"), "{}", config.text);
+    assert_eq!(document.body, foldbank::http::openapi::openapi());
+}
