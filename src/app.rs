@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
 use crate::db::Database;
+use crate::process::{self, TransferProcess, TransferProcessSettings};
 use crate::projection::{self, Projections, WakingStore};
 use crate::query::{AccountHistory, ReadModels};
 use crate::store::{self, EventStore};
@@ -38,7 +39,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(database: Database, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
-        let projections = Projections::new(&projection::names());
+        let mut followers = projection::names();
+        followers.push(process::transfers::NAME);
+        let projections = Projections::new(&followers);
         let store: Arc<dyn EventStore> = Arc::new(WakingStore::new(
             store::event_store(&database),
             projections.clone(),
@@ -55,6 +58,18 @@ impl AppState {
             ids,
             read_wait: Duration::from_secs(2),
         }
+    }
+
+    /// Starts the transfer process manager (it needs no catch-up wait: settling transfers is
+    /// not on the path of any query).
+    pub fn start_transfer_process(&self, settings: TransferProcessSettings) -> TransferProcess {
+        TransferProcess::start(
+            self.database.clone(),
+            self.store.clone(),
+            self.commands.clone(),
+            self.projections.clone(),
+            settings,
+        )
     }
 
     pub fn with_read_wait(mut self, read_wait: Duration) -> Self {

@@ -47,6 +47,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod process;
 pub mod projection;
 pub mod query;
 pub mod store;

@@ -8,6 +8,7 @@ use foldbank::app::{self, AppState, HttpSettings};
 use foldbank::clock::{SystemClock, UuidV7};
 use foldbank::config::{Cli, Command, Config};
 use foldbank::db::Database;
+use foldbank::process::TransferProcessSettings;
 use foldbank::projection::ProjectorSettings;
 use foldbank::{http, telemetry};
 
@@ -51,6 +52,10 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     tracing::info!("projections caught up");
+    let transfers = state.start_transfer_process(TransferProcessSettings {
+        poll_interval: config.projection_poll_interval(),
+        ..TransferProcessSettings::default()
+    });
     let router = app::router(
         state,
         HttpSettings {
@@ -60,6 +65,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
     app::serve(listener, router, app::shutdown_signal()).await?;
+    drop(transfers);
     projector.stop();
     database.close().await;
     tracing::info!("stopped");

@@ -129,6 +129,10 @@ impl AccountCommandHandler {
             attempt += 1;
             let loaded = self.load(account_id).await?;
             if let Precondition::Version(required) = precondition {
+                // An account that does not exist is 404 whatever version the client expected.
+                if loaded.version == 0 {
+                    return Err(CommandError::AccountNotFound(account_id));
+                }
                 if required != loaded.version {
                     return Err(CommandError::PreconditionFailed {
                         required,
@@ -155,6 +159,15 @@ impl AccountCommandHandler {
                 AccountError::NotOpened => CommandError::AccountNotFound(account_id),
                 error => CommandError::Rejected(error),
             })?;
+            if events.is_empty() {
+                // Already done (an idempotent repeat, such as a replayed transfer credit).
+                return Ok(CommandOutcome {
+                    account_id,
+                    version: loaded.version,
+                    position: loaded.position,
+                    events,
+                });
+            }
             let new_events = events
                 .iter()
                 .map(|event| {

@@ -44,3 +44,7 @@ uuid_id!(
     /// Identifies one money movement (deposit, withdrawal, ...).
     TransactionId
 );
+uuid_id!(
+    /// Identifies a transfer between two accounts, end to end (chosen by the client or generated).
+    TransferId
+);

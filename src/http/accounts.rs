@@ -31,6 +31,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(freeze))
         .routes(routes!(unfreeze))
         .routes(routes!(close))
+        .routes(routes!(reverse))
 }
 
 /// Request body of `POST /accounts`. Amounts are integers in the currency's minor unit
@@ -100,10 +101,39 @@ pub struct FreezeRequest {
     pub reason: String,
 }
 
-/// Request body of `/unfreeze` and `/close`: an empty object, or no body at all.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// Request body of `/unfreeze`, `/close` and reversals: an empty object, or no body at all.
+#[derive(Debug, Default)]
 pub struct EmptyRequest {}
+
+impl utoipa::PartialSchema for EmptyRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .description(Some(
+                "Request body of `/unfreeze`, `/close` and reversals: an empty object, or no body at all.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for EmptyRequest {}
+
+/// Only a JSON object without members. (A derived `Deserialize` for a struct without fields
+/// would also accept `[]`, a sequence of zero fields.)
+impl<'de> Deserialize<'de> for EmptyRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let members = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        match members.keys().next() {
+            Some(name) => Err(D::Error::custom(format!(
+                "unknown field `{name}`: this command takes no parameters"
+            ))),
+            None => Ok(EmptyRequest {}),
+        }
+    }
+}
 
 /// What every command answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -494,4 +524,54 @@ pub(crate) async fn close(
         })
         .await?;
     Ok(respond(StatusCode::OK, &outcome, None))
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/transactions/{transaction_id}/reversal",
+    tag = "accounts",
+    summary = "Reverse a deposit or a withdrawal",
+    description = "Records `TransactionReversed`: reversing a deposit debits the account (and obeys \
+        the overdraft rule; not while frozen), reversing a withdrawal credits it. Only within 30 \
+        days of the original, only once, only on an account that is not closed. Transfer legs \
+        cannot be reversed: send a transfer back instead. The body may be `{}` or empty.",
+    params(
+        ("id" = Uuid, Path, description = "Account id"),
+        ("transaction_id" = Uuid, Path, description = "The deposit or withdrawal to reverse"),
+        IfMatch,
+    ),
+    request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
+    responses(
+        (status = 201, description = "Reversal recorded; `transaction_id` is the reversal's own id", body = CommandResponse,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 400, description = "Malformed id or JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account (`account-not-found`) or transaction (`transaction-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn reverse(
+    State(app): State<AppState>,
+    PathParam((id, transaction_id)): PathParam<(Uuid, Uuid)>,
+    IfMatch(precondition): IfMatch,
+    CorrelationId(correlation_id): CorrelationId,
+    OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = app
+        .commands
+        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+            AccountCommand::Reverse {
+                reversal_id: stamp.transaction_id,
+                transaction_id: TransactionId(transaction_id),
+                occurred_at: stamp.occurred_at,
+            }
+        })
+        .await?;
+    let reversal_id = outcome.events.iter().find_map(|event| match event {
+        crate::domain::account::AccountEvent::TransactionReversed { reversal_id, .. } => Some(*reversal_id),
+        _ => None,
+    });
+    Ok(respond(StatusCode::CREATED, &outcome, reversal_id))
 }

@@ -16,6 +16,7 @@ pub mod projections;
 mod reads;
 mod schema;
 pub mod transactions;
+pub mod transfers;
 
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(account_views::router())
         .merge(transactions::router())
+        .merge(transfers::router())
         .merge(events::router())
         .merge(projections::router())
         .merge(health::router())

@@ -22,6 +22,7 @@ use crate::http::problem::{InvalidParam, Problem};
     tags(
         (name = "accounts", description = "Commands: open accounts, move money, freeze, close. And the audit trail of events."),
         (name = "queries", description = "Reads of the read models (eventually consistent: pass `min_position` to read your own writes), and time travel with `at`."),
+        (name = "transfers", description = "Money between accounts: a process manager settles each transfer (credit, or refund as compensation)."),
         (name = "operations", description = "Health and how the projections are doing."),
     ),
     components(schemas(Problem, InvalidParam))

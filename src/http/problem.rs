@@ -65,6 +65,8 @@ pub enum ApiError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("account {0} does not exist")]
     AccountNotFound(AccountId),
+    #[error("transfer {0} does not exist")]
+    TransferNotFound(uuid::Uuid),
     #[error(transparent)]
     Rejected(AccountError),
     #[error("the account is at version {actual}, the request required version {required}")]
@@ -108,9 +110,14 @@ impl ApiError {
                 (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large")
             }
             ApiError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
+            ApiError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
             ApiError::Rejected(error) => {
                 let (slug, title) = rejection_kind(error);
-                (S::UNPROCESSABLE_ENTITY, slug, title)
+                let status = match error {
+                    AccountError::TransactionNotFound(_) => S::NOT_FOUND,
+                    _ => S::UNPROCESSABLE_ENTITY,
+                };
+                (status, slug, title)
             }
             ApiError::PreconditionFailed { .. } => (
                 S::PRECONDITION_FAILED,
@@ -145,6 +152,7 @@ impl ApiError {
             ApiError::Validation(errors) => json!({ "errors": errors }),
             ApiError::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
+            ApiError::TransferNotFound(id) => json!({ "transfer_id": id }),
             ApiError::NotYetOpened { account_id, at } => json!({ "account_id": account_id, "at": at }),
             ApiError::ProjectionBehind(behind) => {
                 json!({ "min_position": behind.wanted, "projection_position": behind.reached })
@@ -188,6 +196,14 @@ fn rejection_kind(error: &AccountError) -> (&'static str, &'static str) {
         }
         AccountError::NonZeroBalance { .. } => ("non-zero-balance", "Balance is not zero"),
         AccountError::Overflow => ("balance-overflow", "Balance out of range"),
+        AccountError::TransferToSelf => ("transfer-to-self", "Transfer to the same account"),
+        AccountError::TransferIdReused(_) => ("transfer-id-reused", "Transfer id already used"),
+        AccountError::TransferNotFound(_) => ("transfer-not-found", "Transfer not found"),
+        AccountError::TransfersPending => ("transfers-pending", "Transfers in flight"),
+        AccountError::TransactionNotFound(_) => ("transaction-not-found", "Transaction not found"),
+        AccountError::NotReversible => ("transfer-not-reversible", "Transfer legs are not reversible"),
+        AccountError::AlreadyReversed(_) => ("already-reversed", "Transaction already reversed"),
+        AccountError::ReversalWindowClosed { .. } => ("reversal-window-closed", "Reversal window closed"),
     }
 }
 
@@ -205,6 +221,16 @@ fn rejection_members(error: &AccountError) -> Value {
             requested,
         } => json!({ "limit": limit, "withdrawn_today": withdrawn_today, "requested": requested }),
         AccountError::NonZeroBalance { balance } => json!({ "balance": balance }),
+        AccountError::TransferIdReused(id) | AccountError::TransferNotFound(id) => {
+            json!({ "transfer_id": id })
+        }
+        AccountError::TransactionNotFound(id) | AccountError::AlreadyReversed(id) => {
+            json!({ "transaction_id": id })
+        }
+        AccountError::ReversalWindowClosed {
+            transaction_id,
+            deadline,
+        } => json!({ "transaction_id": transaction_id, "deadline": deadline }),
         _ => json!({}),
     }
 }

@@ -55,7 +55,7 @@ pub struct TransactionParams {
 }))]
 pub struct TransactionView {
     pub transaction_id: Uuid,
-    /// `deposit` or `withdrawal`.
+    /// `deposit`, `withdrawal`, `transfer_out`, `transfer_in`, `transfer_refund` or `reversal`.
     pub kind: String,
     /// Signed minor units: credits positive, debits negative.
     pub amount: i64,
@@ -67,6 +67,15 @@ pub struct TransactionView {
     pub version: i64,
     /// The global log position of the event that recorded it.
     pub position: i64,
+    /// For transfer legs: the transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<Uuid>,
+    /// For transfer legs: the account on the other side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterparty_account_id: Option<Uuid>,
+    /// For reversals: the movement reversed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverses_transaction_id: Option<Uuid>,
 }
 
 impl From<TransactionRow> for TransactionView {
@@ -81,6 +90,9 @@ impl From<TransactionRow> for TransactionView {
             occurred_at: row.occurred_at,
             version: row.stream_version,
             position: row.global_position,
+            transfer_id: row.transfer_id,
+            counterparty_account_id: row.counterparty_account_id,
+            reverses_transaction_id: row.reverses_transaction_id,
         }
     }
 }

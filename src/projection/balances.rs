@@ -69,14 +69,8 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
 
 /// Applies one later event to the row.
 pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &RecordedEvent) -> BalanceRow {
+    row.balance = row.balance.saturating_add(event.balance_change());
     match event {
-        AccountEvent::AccountOpened { .. } => {}
-        AccountEvent::MoneyDeposited { amount, .. } => {
-            row.balance = row.balance.saturating_add(amount.minor_units());
-        }
-        AccountEvent::MoneyWithdrawn { amount, .. } => {
-            row.balance = row.balance.saturating_sub(amount.minor_units());
-        }
         AccountEvent::AccountFrozen { reason, .. } => {
             row.status = "frozen".into();
             row.frozen_reason = Some(reason.as_str().to_owned());
@@ -86,6 +80,7 @@ pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &RecordedEven
             row.frozen_reason = None;
         }
         AccountEvent::AccountClosed { .. } => row.status = "closed".into(),
+        _ => {}
     }
     row.version = recorded.stream_version;
     row.updated_at = event.occurred_at();

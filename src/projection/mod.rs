@@ -16,9 +16,10 @@
 //! [`EventStore`] port and writes only its own tables.
 
 pub mod balances;
-mod runner;
+pub(crate) mod runner;
 mod status;
 pub mod transactions;
+pub mod transfers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(balances::BalancesProjection),
         Arc::new(transactions::TransactionsProjection),
+        Arc::new(transfers::TransfersProjection),
     ]
 }
 

@@ -14,8 +14,8 @@ use crate::store::{EventStore, RecordedEvent, codec};
 
 /// The PostgreSQL channel the `events` insert trigger notifies (see the migrations).
 const NOTIFY_CHANNEL: &str = "foldbank_events";
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-const MIN_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
+pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct ProjectorSettings {
@@ -137,7 +137,7 @@ async fn follow(
     }
 }
 
-async fn idle(wake: &mut watch::Receiver<i64>, poll_interval: Duration) {
+pub(crate) async fn idle(wake: &mut watch::Receiver<i64>, poll_interval: Duration) {
     tokio::select! {
         changed = wake.changed() => {
             if changed.is_err() {
@@ -148,7 +148,7 @@ async fn idle(wake: &mut watch::Receiver<i64>, poll_interval: Duration) {
     }
 }
 
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -283,4 +283,46 @@ pub(crate) async fn load_checkpoint(database: &Database, name: &str) -> Result<i
         }
     };
     Ok(position)
+}
+
+/// Moves the checkpoint of `name` from `from` to `to`, unless another process moved it first.
+///
+/// For consumers that act outside the read-model transaction (the process managers): they act
+/// first, idempotently, then record how far they got.
+pub(crate) async fn advance_checkpoint(
+    database: &Database,
+    name: &str,
+    from: i64,
+    to: i64,
+) -> Result<(), ProjectionError> {
+    const UPDATE: &str = "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+        WHERE name = $3 AND position = $4";
+    let moved = match database {
+        Database::Postgres(pool) => sqlx::query(UPDATE)
+            .bind(to)
+            .bind(Utc::now())
+            .bind(name)
+            .bind(from)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Database::Sqlite(sqlite) => {
+            let mut write = sqlite.begin_write().await?;
+            let moved = sqlx::query(UPDATE)
+                .bind(to)
+                .bind(sqlite_time(Utc::now()))
+                .bind(name)
+                .bind(from)
+                .execute(&mut *write.tx)
+                .await?
+                .rows_affected();
+            write.commit().await?;
+            moved
+        }
+    };
+    if moved == 1 {
+        Ok(())
+    } else {
+        Err(ProjectionError::CheckpointMoved)
+    }
 }

@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use crate::db::{parse_sqlite_time, sqlite_time};
 use crate::domain::account::AccountEvent;
+use crate::domain::ids::{AccountId, TransactionId, TransferId};
+use crate::domain::money::Currency;
+use crate::domain::text::Text;
 use crate::projection::{Projection, ProjectionError, parse_uuid};
 use crate::store::RecordedEvent;
 
@@ -28,6 +31,12 @@ pub struct TransactionRow {
     pub occurred_at: DateTime<Utc>,
     pub stream_version: i64,
     pub global_position: i64,
+    /// For transfer legs: the transfer.
+    pub transfer_id: Option<Uuid>,
+    /// For transfer legs: the account on the other side.
+    pub counterparty_account_id: Option<Uuid>,
+    /// For reversals: the movement reversed.
+    pub reverses_transaction_id: Option<Uuid>,
 }
 
 /// The movement an event records, if it records one, given the balance before it.
@@ -36,61 +45,110 @@ pub fn movement(
     recorded: &RecordedEvent,
     balance_before: i64,
 ) -> Option<TransactionRow> {
-    let (kind, transaction_id, amount, currency, description, occurred_at) = match event {
+    let row = |kind: &str, transaction_id: TransactionId, currency: &Currency, description: Option<&Text>| {
+        let amount = event.balance_change();
+        TransactionRow {
+            transaction_id: transaction_id.as_uuid(),
+            account_id: recorded.stream_id,
+            kind: kind.into(),
+            amount,
+            balance_after: balance_before.saturating_add(amount),
+            currency: currency.code().to_owned(),
+            description: description.map(|text| text.as_str().to_owned()),
+            occurred_at: event.occurred_at(),
+            stream_version: recorded.stream_version,
+            global_position: recorded.global_position,
+            transfer_id: None,
+            counterparty_account_id: None,
+            reverses_transaction_id: None,
+        }
+    };
+    let leg = |row: TransactionRow, transfer_id: TransferId, counterparty: AccountId| TransactionRow {
+        transfer_id: Some(transfer_id.as_uuid()),
+        counterparty_account_id: Some(counterparty.as_uuid()),
+        ..row
+    };
+    Some(match event {
         AccountEvent::MoneyDeposited {
             transaction_id,
-            amount,
             currency,
             description,
-            occurred_at,
-        } => (
-            "deposit",
-            transaction_id,
-            amount.minor_units(),
-            currency,
-            description,
-            occurred_at,
-        ),
+            ..
+        } => row("deposit", *transaction_id, currency, description.as_ref()),
         AccountEvent::MoneyWithdrawn {
             transaction_id,
-            amount,
             currency,
             description,
-            occurred_at,
-        } => (
-            "withdrawal",
+            ..
+        } => row("withdrawal", *transaction_id, currency, description.as_ref()),
+        AccountEvent::TransferDebited {
+            transfer_id,
             transaction_id,
-            -amount.minor_units(),
+            to_account,
             currency,
             description,
-            occurred_at,
+            ..
+        } => leg(
+            row("transfer_out", *transaction_id, currency, description.as_ref()),
+            *transfer_id,
+            *to_account,
         ),
-        _ => return None,
-    };
-    Some(TransactionRow {
-        transaction_id: transaction_id.as_uuid(),
-        account_id: recorded.stream_id,
-        kind: kind.into(),
-        amount,
-        balance_after: balance_before.saturating_add(amount),
-        currency: currency.code().to_owned(),
-        description: description.as_ref().map(|text| text.as_str().to_owned()),
-        occurred_at: *occurred_at,
-        stream_version: recorded.stream_version,
-        global_position: recorded.global_position,
+        AccountEvent::TransferCredited {
+            transfer_id,
+            transaction_id,
+            from_account,
+            currency,
+            description,
+            ..
+        } => leg(
+            row("transfer_in", *transaction_id, currency, description.as_ref()),
+            *transfer_id,
+            *from_account,
+        ),
+        AccountEvent::TransferRefunded {
+            transfer_id,
+            transaction_id,
+            to_account,
+            currency,
+            ..
+        } => leg(
+            row("transfer_refund", *transaction_id, currency, None),
+            *transfer_id,
+            *to_account,
+        ),
+        AccountEvent::TransactionReversed {
+            reversal_id,
+            transaction_id,
+            currency,
+            ..
+        } => TransactionRow {
+            reverses_transaction_id: Some(transaction_id.as_uuid()),
+            ..row("reversal", *reversal_id, currency, None)
+        },
+        AccountEvent::AccountOpened { .. }
+        | AccountEvent::AccountFrozen { .. }
+        | AccountEvent::AccountUnfrozen { .. }
+        | AccountEvent::AccountClosed { .. }
+        | AccountEvent::TransferCompleted { .. } => return None,
     })
 }
 
+/// The kinds of movement that are legs of a transfer: money in flight between two accounts is
+/// `-(sum of their amounts)`.
+pub const TRANSFER_KINDS: [&str; 3] = ["transfer_out", "transfer_in", "transfer_refund"];
+
 const COLUMNS: &str = "transaction_id, account_id, kind, amount, balance_after, currency, description, \
-    occurred_at, stream_version, global_position";
+    occurred_at, stream_version, global_position, transfer_id, counterparty_account_id, \
+    reverses_transaction_id";
 
 pub(crate) fn select_sql(filter: &str) -> String {
     format!("SELECT {COLUMNS} FROM account_transactions {filter}")
 }
 
 const INSERT: &str = "INSERT INTO account_transactions (transaction_id, account_id, kind, amount, \
-    balance_after, currency, description, occurred_at, stream_version, global_position) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING";
+    balance_after, currency, description, occurred_at, stream_version, global_position, transfer_id, \
+    counterparty_account_id, reverses_transaction_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
 
 /// The balance after the account's latest movement before `position` (0 before the first).
 const BALANCE_BEFORE: &str = "SELECT balance_after FROM account_transactions \
@@ -110,6 +168,9 @@ pub(crate) fn postgres_row(row: &sqlx::postgres::PgRow) -> Result<TransactionRow
         occurred_at: row.try_get("occurred_at")?,
         stream_version: row.try_get("stream_version")?,
         global_position: row.try_get("global_position")?,
+        transfer_id: row.try_get("transfer_id")?,
+        counterparty_account_id: row.try_get("counterparty_account_id")?,
+        reverses_transaction_id: row.try_get("reverses_transaction_id")?,
     })
 }
 
@@ -125,7 +186,14 @@ pub(crate) fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<TransactionRow
         occurred_at: parse_sqlite_time(row.try_get("occurred_at")?)?,
         stream_version: row.try_get("stream_version")?,
         global_position: row.try_get("global_position")?,
+        transfer_id: optional_uuid(row.try_get("transfer_id")?)?,
+        counterparty_account_id: optional_uuid(row.try_get("counterparty_account_id")?)?,
+        reverses_transaction_id: optional_uuid(row.try_get("reverses_transaction_id")?)?,
     })
+}
+
+fn optional_uuid(text: Option<&str>) -> Result<Option<Uuid>, sqlx::Error> {
+    text.map(parse_uuid).transpose()
 }
 
 #[derive(Debug, Default)]
@@ -172,6 +240,9 @@ impl Projection for TransactionsProjection {
             .bind(row.occurred_at)
             .bind(row.stream_version)
             .bind(row.global_position)
+            .bind(row.transfer_id)
+            .bind(row.counterparty_account_id)
+            .bind(row.reverses_transaction_id)
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -212,6 +283,9 @@ impl Projection for TransactionsProjection {
             .bind(sqlite_time(row.occurred_at))
             .bind(row.stream_version)
             .bind(row.global_position)
+            .bind(row.transfer_id.map(|id| id.to_string()))
+            .bind(row.counterparty_account_id.map(|id| id.to_string()))
+            .bind(row.reverses_transaction_id.map(|id| id.to_string()))
             .execute(&mut *conn)
             .await?;
         Ok(())

@@ -9,10 +9,12 @@
 mod accounts;
 mod history;
 mod transactions;
+mod transfers;
 
 pub use accounts::{AccountFilter, AccountPage};
 pub use history::{AccountHistory, PointInTime};
 pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
+pub use transfers::{CurrencyTotals, TransferPage};
 
 use crate::db::Database;
 use crate::store::StoreError;

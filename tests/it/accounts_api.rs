@@ -181,6 +181,8 @@ async fn close_and_unfreeze_accept_an_empty_object_or_no_body(db: TestDb) {
     let with_fields = app
         .post(&format!("/accounts/{account}/close"), json!({ "force": true }))
         .await;
+    let an_array = app.post(&format!("/accounts/{account}/close"), json!([])).await;
+    an_array.assert_problem(StatusCode::BAD_REQUEST, "malformed-request");
 
     assert_eq!(unfreeze.status, StatusCode::OK, "{}", unfreeze.text);
     assert_eq!(close.status, StatusCode::OK, "{}", close.text);
@@ -290,6 +292,14 @@ async fn if_match_with_a_stale_version_answers_412_and_changes_nothing(db: TestD
     assert_eq!(response.body["current_version"], 2);
     assert_eq!(response.body["required_version"], 1);
     assert_eq!(app.events(account).await.len(), 2);
+    let unknown = app
+        .post_with(
+            &format!("/accounts/{}/withdrawals", Uuid::now_v7()),
+            &[("if-match", "\"3\"")],
+            json!({ "amount": 10, "currency": "EUR" }),
+        )
+        .await;
+    unknown.assert_problem(StatusCode::NOT_FOUND, "account-not-found");
 }
 
 async fn malformed_if_match_answers_400(db: TestDb) {

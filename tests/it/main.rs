@@ -14,3 +14,4 @@ mod openapi_spec;
 mod read_models;
 mod server;
 mod store_contract;
+mod transfers;

@@ -52,7 +52,10 @@ async fn swagger_ui_and_the_document_are_served_offline() {
     assert_eq!(root.header("location"), Some("/swagger-ui/"));
     assert_eq!(page.status, axum::http::StatusCode::OK);
     assert!(page.text.contains("swagger-ui"), "{}", page.text);
-    assert!(!page.text.contains("https://"), "the page loads nothing from the network");
+    assert!(
+        !page.text.contains("https://"),
+        "the page loads nothing from the network"
+    );
     assert_eq!(bundle.status, axum::http::StatusCode::OK);
     assert!(bundle.text.len() > 100_000, "the bundle itself is served");
     assert!(config.text.contains("/api-docs/openapi.json"), "{}", config.text);

@@ -246,16 +246,18 @@ async fn the_balance_at_any_instant_equals_the_fold_of_the_events_up_to_it(db: T
     }
 }
 
-/// Waits (at most 10 s) until the projections report an error.
+/// Waits (at most 10 s) until every read-model projection reports an error.
 async fn wait_for_projection_error(app: &TestApp) {
+    let read_models = foldbank::projection::names();
     for _ in 0..200 {
-        if app
+        let failing = app
             .state
             .projections
             .states()
-            .iter()
-            .all(|state| state.last_error.is_some())
-        {
+            .into_iter()
+            .filter(|state| read_models.contains(&state.name) && state.last_error.is_some())
+            .count();
+        if failing == read_models.len() {
             return;
         }
         tokio::time::sleep(StdDuration::from_millis(50)).await;
@@ -619,7 +621,7 @@ async fn time_travel_shows_the_account_as_it_was(db: TestDb) {
 async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
     let mut app = TestApp::new(db).await;
     let account = app.open_account_with(100).await;
-    let head = app.caught_up().await;
+    let head = app.settled().await;
 
     let status = app.get("/projections").await;
     assert_eq!(status.status, StatusCode::OK);
@@ -628,7 +630,15 @@ async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
         .as_array()
         .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(names, ["account_balances", "account_transactions"]);
+    assert_eq!(
+        names,
+        [
+            "account_balances",
+            "account_transactions",
+            "transfers",
+            "transfer_process"
+        ]
+    );
     for projection in status.body["projections"].as_array().into_iter().flatten() {
         assert_eq!(projection["checkpoint"], head);
         assert_eq!(projection["lag_events"], 0);
@@ -678,6 +688,7 @@ async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
         clock: app.clock.clone(),
         faults: app.faults.clone(),
         projector: None,
+        transfer_process: None,
         db: TestDb::sqlite().await,
     };
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::ids::{AccountId, OwnerId, TransactionId};
+use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 
@@ -48,6 +48,48 @@ pub enum AccountCommand {
     Close {
         occurred_at: DateTime<Utc>,
     },
+    /// Step 1 of a transfer, on the source: take the money out.
+    DebitTransfer {
+        transfer_id: TransferId,
+        /// The source's movement id for this leg.
+        transaction_id: TransactionId,
+        to_account: AccountId,
+        amount: Amount,
+        currency: Currency,
+        description: Option<Text>,
+        occurred_at: DateTime<Utc>,
+    },
+    /// Step 2, on the destination: put the money in. A repeat of the same transfer is a no-op.
+    CreditTransfer {
+        transfer_id: TransferId,
+        transaction_id: TransactionId,
+        from_account: AccountId,
+        amount: Amount,
+        currency: Currency,
+        description: Option<Text>,
+        occurred_at: DateTime<Utc>,
+    },
+    /// Step 3 on success, on the source: the transfer is settled.
+    CompleteTransfer {
+        transfer_id: TransferId,
+        occurred_at: DateTime<Utc>,
+    },
+    /// Step 3 on failure, on the source: give the money back (compensation).
+    RefundTransfer {
+        transfer_id: TransferId,
+        transaction_id: TransactionId,
+        /// Why the destination refused, as a stable code (`destination-not-found`, ...).
+        reason: String,
+        occurred_at: DateTime<Utc>,
+    },
+    /// Undo a deposit or a withdrawal within 30 days.
+    Reverse {
+        /// The id of the reversing movement.
+        reversal_id: TransactionId,
+        /// The deposit or withdrawal to undo.
+        transaction_id: TransactionId,
+        occurred_at: DateTime<Utc>,
+    },
 }
 
 impl AccountCommand {
@@ -60,6 +102,11 @@ impl AccountCommand {
             AccountCommand::Freeze { .. } => "Freeze",
             AccountCommand::Unfreeze { .. } => "Unfreeze",
             AccountCommand::Close { .. } => "Close",
+            AccountCommand::DebitTransfer { .. } => "DebitTransfer",
+            AccountCommand::CreditTransfer { .. } => "CreditTransfer",
+            AccountCommand::CompleteTransfer { .. } => "CompleteTransfer",
+            AccountCommand::RefundTransfer { .. } => "RefundTransfer",
+            AccountCommand::Reverse { .. } => "Reverse",
         }
     }
 }

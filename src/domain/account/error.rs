@@ -1,5 +1,8 @@
 //! Why an account refused a command. Each variant is one business rule.
 
+use chrono::{DateTime, Utc};
+
+use crate::domain::ids::{TransactionId, TransferId};
 use crate::domain::money::{Currency, MoneyError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +35,25 @@ pub enum AccountError {
     NonZeroBalance { balance: i64 },
     #[error("the resulting balance would overflow")]
     Overflow,
+    #[error("an account cannot transfer to itself")]
+    TransferToSelf,
+    #[error("transfer id {0} was already used for a different transfer")]
+    TransferIdReused(TransferId),
+    #[error("the account has no pending transfer {0}")]
+    TransferNotFound(TransferId),
+    #[error("the account cannot close while transfers are in flight")]
+    TransfersPending,
+    #[error("the account has no deposit or withdrawal {0}")]
+    TransactionNotFound(TransactionId),
+    #[error("transfer legs cannot be reversed; send a transfer back instead")]
+    NotReversible,
+    #[error("transaction {0} was already reversed")]
+    AlreadyReversed(TransactionId),
+    #[error("transaction {transaction_id} is older than 30 days: it could be reversed until {deadline}")]
+    ReversalWindowClosed {
+        transaction_id: TransactionId,
+        deadline: DateTime<Utc>,
+    },
 }
 
 impl From<MoneyError> for AccountError {

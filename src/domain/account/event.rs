@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::{AccountId, OwnerId, TransactionId};
+use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 
@@ -46,6 +46,51 @@ pub enum AccountEvent {
     AccountClosed {
         occurred_at: DateTime<Utc>,
     },
+    /// Money left the source for a transfer; it is in flight until credited or refunded.
+    TransferDebited {
+        transfer_id: TransferId,
+        transaction_id: TransactionId,
+        to_account: AccountId,
+        amount: Amount,
+        currency: Currency,
+        description: Option<Text>,
+        occurred_at: DateTime<Utc>,
+    },
+    /// Money of a transfer arrived at the destination.
+    TransferCredited {
+        transfer_id: TransferId,
+        transaction_id: TransactionId,
+        from_account: AccountId,
+        amount: Amount,
+        currency: Currency,
+        description: Option<Text>,
+        occurred_at: DateTime<Utc>,
+    },
+    /// The source learned that its transfer was credited.
+    TransferCompleted {
+        transfer_id: TransferId,
+        occurred_at: DateTime<Utc>,
+    },
+    /// The destination refused; the money went back to the source.
+    TransferRefunded {
+        transfer_id: TransferId,
+        transaction_id: TransactionId,
+        /// The destination that refused.
+        to_account: AccountId,
+        amount: Amount,
+        currency: Currency,
+        reason: String,
+        occurred_at: DateTime<Utc>,
+    },
+    /// A deposit (debited back) or a withdrawal (credited back) was reversed.
+    TransactionReversed {
+        reversal_id: TransactionId,
+        transaction_id: TransactionId,
+        /// Positive when the reversal credits the account, negative when it debits it.
+        signed_amount: i64,
+        currency: Currency,
+        occurred_at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -58,6 +103,11 @@ impl AccountEvent {
             AccountEvent::AccountFrozen { .. } => "AccountFrozen",
             AccountEvent::AccountUnfrozen { .. } => "AccountUnfrozen",
             AccountEvent::AccountClosed { .. } => "AccountClosed",
+            AccountEvent::TransferDebited { .. } => "TransferDebited",
+            AccountEvent::TransferCredited { .. } => "TransferCredited",
+            AccountEvent::TransferCompleted { .. } => "TransferCompleted",
+            AccountEvent::TransferRefunded { .. } => "TransferRefunded",
+            AccountEvent::TransactionReversed { .. } => "TransactionReversed",
         }
     }
 
@@ -69,7 +119,32 @@ impl AccountEvent {
             | AccountEvent::MoneyWithdrawn { occurred_at, .. }
             | AccountEvent::AccountFrozen { occurred_at, .. }
             | AccountEvent::AccountUnfrozen { occurred_at }
-            | AccountEvent::AccountClosed { occurred_at } => *occurred_at,
+            | AccountEvent::AccountClosed { occurred_at }
+            | AccountEvent::TransferDebited { occurred_at, .. }
+            | AccountEvent::TransferCredited { occurred_at, .. }
+            | AccountEvent::TransferCompleted { occurred_at, .. }
+            | AccountEvent::TransferRefunded { occurred_at, .. }
+            | AccountEvent::TransactionReversed { occurred_at, .. } => *occurred_at,
+        }
+    }
+}
+
+impl AccountEvent {
+    /// How the event changes the balance, in minor units (0 for events that move no money).
+    pub fn balance_change(&self) -> i64 {
+        match self {
+            AccountEvent::MoneyDeposited { amount, .. }
+            | AccountEvent::TransferCredited { amount, .. }
+            | AccountEvent::TransferRefunded { amount, .. } => amount.minor_units(),
+            AccountEvent::MoneyWithdrawn { amount, .. } | AccountEvent::TransferDebited { amount, .. } => {
+                -amount.minor_units()
+            }
+            AccountEvent::TransactionReversed { signed_amount, .. } => *signed_amount,
+            AccountEvent::AccountOpened { .. }
+            | AccountEvent::AccountFrozen { .. }
+            | AccountEvent::AccountUnfrozen { .. }
+            | AccountEvent::AccountClosed { .. }
+            | AccountEvent::TransferCompleted { .. } => 0,
         }
     }
 }

@@ -15,12 +15,18 @@ mod tests;
 pub use command::{AccountCommand, OpenAccount};
 pub use error::AccountError;
 pub use event::AccountEvent;
-pub use state::{Account, AccountState, AccountStatus, DailyWithdrawals};
+pub use state::{
+    Account, AccountState, AccountStatus, DailyWithdrawals, Movement, MovementKind, OutgoingTransfer,
+    TransferStatus,
+};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::Decider;
 use crate::domain::money::{Amount, Currency, Money};
+
+/// How long after a deposit or withdrawal it may still be reversed.
+pub const REVERSAL_WINDOW: TimeDelta = TimeDelta::days(30);
 
 /// The `stream_type` of account streams in the event log.
 pub const STREAM_TYPE: &str = "account";
@@ -120,9 +126,159 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
                     balance: account.balance.minor_units,
                 });
             }
+            if account.has_pending_transfers() {
+                return Err(AccountError::TransfersPending);
+            }
             Ok(vec![AccountEvent::AccountClosed { occurred_at }])
         }
+        AccountCommand::DebitTransfer {
+            transfer_id,
+            transaction_id,
+            to_account,
+            amount,
+            currency,
+            description,
+            occurred_at,
+        } => {
+            if let Some(sent) = account.transfers_out.get(&transfer_id) {
+                // The same request again (a client retry): already done, nothing new happens.
+                return if sent.to_account == to_account && sent.amount == amount.minor_units() {
+                    Ok(Vec::new())
+                } else {
+                    Err(AccountError::TransferIdReused(transfer_id))
+                };
+            }
+            if to_account == account.id {
+                return Err(AccountError::TransferToSelf);
+            }
+            if matches!(account.status, AccountStatus::Frozen { .. }) {
+                return Err(AccountError::AccountFrozen);
+            }
+            ensure_currency(account, currency)?;
+            ensure_funds(account, amount)?;
+            // Money leaving at the owner's request counts toward the daily limit, whether it
+            // leaves as cash or as a transfer: otherwise the limit is one transfer away from
+            // meaning nothing.
+            ensure_daily_limit(account, amount, occurred_at)?;
+            Ok(vec![AccountEvent::TransferDebited {
+                transfer_id,
+                transaction_id,
+                to_account,
+                amount,
+                currency,
+                description,
+                occurred_at,
+            }])
+        }
+        AccountCommand::CreditTransfer {
+            transfer_id,
+            transaction_id,
+            from_account,
+            amount,
+            currency,
+            description,
+            occurred_at,
+        } => {
+            if account.transfers_in.contains(&transfer_id) {
+                return Ok(Vec::new());
+            }
+            // A frozen account still receives money: freezing stops money leaving.
+            ensure_currency(account, currency)?;
+            account.balance.checked_add(amount.minor_units())?;
+            Ok(vec![AccountEvent::TransferCredited {
+                transfer_id,
+                transaction_id,
+                from_account,
+                amount,
+                currency,
+                description,
+                occurred_at,
+            }])
+        }
+        AccountCommand::CompleteTransfer {
+            transfer_id,
+            occurred_at,
+        } => match account.transfers_out.get(&transfer_id).map(|sent| sent.status) {
+            Some(TransferStatus::Pending) => Ok(vec![AccountEvent::TransferCompleted {
+                transfer_id,
+                occurred_at,
+            }]),
+            Some(TransferStatus::Completed) => Ok(Vec::new()),
+            Some(TransferStatus::Refunded) | None => Err(AccountError::TransferNotFound(transfer_id)),
+        },
+        AccountCommand::RefundTransfer {
+            transfer_id,
+            transaction_id,
+            reason,
+            occurred_at,
+        } => match account.transfers_out.get(&transfer_id) {
+            Some(sent) if sent.status == TransferStatus::Pending => {
+                Ok(vec![AccountEvent::TransferRefunded {
+                    transfer_id,
+                    transaction_id,
+                    to_account: sent.to_account,
+                    amount: Amount::new(sent.amount).map_err(|_| AccountError::Overflow)?,
+                    currency: account.currency,
+                    reason,
+                    occurred_at,
+                }])
+            }
+            Some(sent) if sent.status == TransferStatus::Refunded => Ok(Vec::new()),
+            _ => Err(AccountError::TransferNotFound(transfer_id)),
+        },
+        AccountCommand::Reverse {
+            reversal_id,
+            transaction_id,
+            occurred_at,
+        } => reverse(account, reversal_id, transaction_id, occurred_at),
     }
+}
+
+/// Reverses a deposit (a debit, which obeys the overdraft rule) or a withdrawal (a credit),
+/// once, within [`REVERSAL_WINDOW`] of the original.
+fn reverse(
+    account: &Account,
+    reversal_id: crate::domain::ids::TransactionId,
+    transaction_id: crate::domain::ids::TransactionId,
+    occurred_at: DateTime<Utc>,
+) -> Result<Vec<AccountEvent>, AccountError> {
+    let original = account
+        .movements
+        .get(&transaction_id)
+        .ok_or(AccountError::TransactionNotFound(transaction_id))?;
+    let signed_amount = match original.kind {
+        MovementKind::Deposit => -original.amount,
+        MovementKind::Withdrawal => original.amount,
+        MovementKind::TransferLeg | MovementKind::Reversal => return Err(AccountError::NotReversible),
+    };
+    if original.reversed {
+        return Err(AccountError::AlreadyReversed(transaction_id));
+    }
+    let deadline = original.occurred_at + REVERSAL_WINDOW;
+    if occurred_at > deadline {
+        return Err(AccountError::ReversalWindowClosed {
+            transaction_id,
+            deadline,
+        });
+    }
+    if signed_amount < 0 {
+        if matches!(account.status, AccountStatus::Frozen { .. }) {
+            return Err(AccountError::AccountFrozen);
+        }
+        ensure_funds(
+            account,
+            Amount::new(-signed_amount).map_err(|_| AccountError::Overflow)?,
+        )?;
+    } else {
+        account.balance.checked_add(signed_amount)?;
+    }
+    Ok(vec![AccountEvent::TransactionReversed {
+        reversal_id,
+        transaction_id,
+        signed_amount,
+        currency: account.currency,
+        occurred_at,
+    }])
 }
 
 /// The events of opening: `AccountOpened`, then the opening deposit if there is one.
@@ -229,20 +385,28 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
             status: AccountStatus::Active,
             opened_at: *occurred_at,
             updated_at: *occurred_at,
+            movements: Default::default(),
+            transfers_out: Default::default(),
+            transfers_in: Default::default(),
         }),
         (AccountState::Opened(mut account), event) => {
             account.updated_at = event.occurred_at();
+            account.balance.minor_units = account.balance.minor_units.saturating_add(event.balance_change());
             match event {
-                AccountEvent::AccountOpened { .. } => {}
-                AccountEvent::MoneyDeposited { amount, .. } => {
-                    account.balance.minor_units =
-                        account.balance.minor_units.saturating_add(amount.minor_units());
-                }
+                AccountEvent::AccountOpened { .. } | AccountEvent::TransferCompleted { .. } => {}
+                AccountEvent::MoneyDeposited {
+                    transaction_id,
+                    amount,
+                    occurred_at,
+                    ..
+                } => account.record_movement(*transaction_id, MovementKind::Deposit, *amount, *occurred_at),
                 AccountEvent::MoneyWithdrawn {
-                    amount, occurred_at, ..
+                    transaction_id,
+                    amount,
+                    occurred_at,
+                    ..
                 } => {
-                    account.balance.minor_units =
-                        account.balance.minor_units.saturating_sub(amount.minor_units());
+                    account.record_movement(*transaction_id, MovementKind::Withdrawal, *amount, *occurred_at);
                     account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
                 }
                 AccountEvent::AccountFrozen { reason, .. } => {
@@ -252,6 +416,83 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                 }
                 AccountEvent::AccountUnfrozen { .. } => account.status = AccountStatus::Active,
                 AccountEvent::AccountClosed { .. } => account.status = AccountStatus::Closed,
+                AccountEvent::TransferDebited {
+                    transfer_id,
+                    transaction_id,
+                    to_account,
+                    amount,
+                    occurred_at,
+                    ..
+                } => {
+                    account.record_movement(
+                        *transaction_id,
+                        MovementKind::TransferLeg,
+                        *amount,
+                        *occurred_at,
+                    );
+                    account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
+                    account.transfers_out.insert(
+                        *transfer_id,
+                        OutgoingTransfer {
+                            to_account: *to_account,
+                            amount: amount.minor_units(),
+                            status: TransferStatus::Pending,
+                        },
+                    );
+                }
+                AccountEvent::TransferCredited {
+                    transfer_id,
+                    transaction_id,
+                    amount,
+                    occurred_at,
+                    ..
+                } => {
+                    account.record_movement(
+                        *transaction_id,
+                        MovementKind::TransferLeg,
+                        *amount,
+                        *occurred_at,
+                    );
+                    account.transfers_in.insert(*transfer_id);
+                }
+                AccountEvent::TransferRefunded {
+                    transfer_id,
+                    transaction_id,
+                    amount,
+                    occurred_at,
+                    ..
+                } => {
+                    account.record_movement(
+                        *transaction_id,
+                        MovementKind::TransferLeg,
+                        *amount,
+                        *occurred_at,
+                    );
+                    account.set_transfer_status(*transfer_id, TransferStatus::Refunded);
+                }
+                AccountEvent::TransactionReversed {
+                    reversal_id,
+                    transaction_id,
+                    signed_amount,
+                    occurred_at,
+                    ..
+                } => {
+                    if let Some(original) = account.movements.get_mut(transaction_id) {
+                        original.reversed = true;
+                    }
+                    account.movements.insert(
+                        *reversal_id,
+                        Movement {
+                            kind: MovementKind::Reversal,
+                            amount: signed_amount.saturating_abs(),
+                            occurred_at: *occurred_at,
+                            reversed: false,
+                        },
+                    );
+                }
+            }
+            if let AccountEvent::TransferCompleted { transfer_id, .. } = event {
+                account.set_transfer_status(*transfer_id, TransferStatus::Completed);
             }
             AccountState::Opened(account)
         }

@@ -1,8 +1,10 @@
 //! The state `decide` needs, folded from the events by `evolve`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::ids::{AccountId, OwnerId};
+use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit, Money};
 use crate::domain::text::Text;
 
@@ -28,6 +30,45 @@ pub struct Account {
     pub status: AccountStatus,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Every money movement by id: what a reversal needs to know (kind, amount, age, whether
+    /// it was reversed already). History a rule needs is part of the state.
+    pub movements: BTreeMap<TransactionId, Movement>,
+    /// Transfers this account sent, for idempotency and for the close rule.
+    pub transfers_out: BTreeMap<TransferId, OutgoingTransfer>,
+    /// Transfers this account received: a replayed credit must not pay twice.
+    pub transfers_in: BTreeSet<TransferId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovementKind {
+    Deposit,
+    Withdrawal,
+    /// A leg of a transfer (debit, credit or refund): never reversible by itself.
+    TransferLeg,
+    Reversal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Movement {
+    pub kind: MovementKind,
+    pub amount: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub reversed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferStatus {
+    /// Debited here, not yet credited there or refunded.
+    Pending,
+    Completed,
+    Refunded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutgoingTransfer {
+    pub to_account: AccountId,
+    pub amount: i64,
+    pub status: TransferStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +110,37 @@ impl Account {
         match self.withdrawals_today {
             Some(daily) if daily.day == day => daily.total,
             _ => 0,
+        }
+    }
+
+    /// Whether any outgoing transfer is still in flight.
+    pub fn has_pending_transfers(&self) -> bool {
+        self.transfers_out
+            .values()
+            .any(|transfer| transfer.status == TransferStatus::Pending)
+    }
+
+    pub(super) fn record_movement(
+        &mut self,
+        id: TransactionId,
+        kind: MovementKind,
+        amount: crate::domain::money::Amount,
+        occurred_at: DateTime<Utc>,
+    ) {
+        self.movements.insert(
+            id,
+            Movement {
+                kind,
+                amount: amount.minor_units(),
+                occurred_at,
+                reversed: false,
+            },
+        );
+    }
+
+    pub(super) fn set_transfer_status(&mut self, id: TransferId, status: TransferStatus) {
+        if let Some(transfer) = self.transfers_out.get_mut(&id) {
+            transfer.status = status;
         }
     }
 

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use foldbank::app::{self, AppState, HttpSettings};
 use foldbank::clock::{ManualClock, UuidV7};
+use foldbank::process::{TransferProcess, TransferProcessSettings};
 use foldbank::projection::{FaultInjector, Projector, ProjectorSettings};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -29,6 +30,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub faults: Arc<FaultInjector>,
     pub projector: Option<Projector>,
+    pub transfer_process: Option<TransferProcess>,
     pub db: TestDb,
 }
 
@@ -58,25 +60,54 @@ impl TestApp {
             clock,
             faults: Arc::new(FaultInjector::default()),
             projector: None,
+            transfer_process: None,
             db,
         }
     }
 
-    /// Starts (or restarts) the projector and waits until it has caught up.
+    /// Starts (or restarts) the projector, waits until it has caught up, and starts the
+    /// transfer process manager.
     pub async fn with_projector(mut self) -> TestApp {
         self.projector = None;
-        let settings = ProjectorSettings {
-            poll_interval: std::time::Duration::from_millis(100),
-            faults: self.faults.clone(),
-            ..ProjectorSettings::default()
-        };
+        let settings = self.settings();
         self.projector = Some(
             self.state
                 .start_projector(settings)
                 .await
                 .expect("projector starts"),
         );
+        self.start_transfer_process();
         self
+    }
+
+    /// Starts (or restarts) the transfer process manager.
+    pub fn start_transfer_process(&mut self) {
+        self.transfer_process = None;
+        self.transfer_process = Some(self.state.start_transfer_process(TransferProcessSettings {
+            poll_interval: std::time::Duration::from_millis(100),
+            ..TransferProcessSettings::default()
+        }));
+    }
+
+    /// Waits until the transfer process manager and every read model have caught up with a log
+    /// that has stopped growing: every transfer is settled.
+    pub async fn settled(&self) -> i64 {
+        let mut names = foldbank::projection::names();
+        names.push(foldbank::process::transfers::NAME);
+        let mut head = self.state.store.head_position().await.expect("head");
+        for _ in 0..1000 {
+            self.state
+                .projections
+                .wait_for(&names, head, std::time::Duration::from_secs(30))
+                .await
+                .expect("everything catches up");
+            let now = self.state.store.head_position().await.expect("head");
+            if now == head {
+                return head;
+            }
+            head = now;
+        }
+        panic!("the log kept growing");
     }
 
     /// Starts the projector without waiting for it to catch up.

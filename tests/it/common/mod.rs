@@ -7,7 +7,7 @@ mod db;
 mod http;
 
 pub use db::TestDb;
-pub use http::{TestApp, test_start};
+pub use http::{TestApp, TestResponse, test_start};
 
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the
 /// tests `sqlite::name` and `postgres::name`.

@@ -1,0 +1,27 @@
+-- Transfers between accounts (see src/process/ for the process manager that drives them).
+
+-- Transfer legs and reversals in the history: who was on the other side, which transfer,
+-- which movement a reversal undoes.
+ALTER TABLE account_transactions ADD COLUMN transfer_id UUID;
+ALTER TABLE account_transactions ADD COLUMN counterparty_account_id UUID;
+ALTER TABLE account_transactions ADD COLUMN reverses_transaction_id UUID;
+
+-- One row per transfer, from its debit on the source to its credit or refund.
+CREATE TABLE transfers (
+    transfer_id     UUID PRIMARY KEY,
+    from_account    UUID NOT NULL,
+    to_account      UUID NOT NULL,
+    amount          BIGINT NOT NULL,
+    currency        TEXT NOT NULL,
+    description     TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'failed')),
+    reason          TEXT,
+    requested_at    TIMESTAMPTZ NOT NULL,
+    finished_at     TIMESTAMPTZ,
+    debit_position  BIGINT NOT NULL,
+    credit_position BIGINT,
+    refund_position BIGINT
+);
+
+CREATE INDEX transfers_by_source ON transfers (from_account, transfer_id);
+CREATE INDEX transfers_by_destination ON transfers (to_account, transfer_id);

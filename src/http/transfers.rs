@@ -1,0 +1,391 @@
+//! `/transfers`: moving money between accounts, and `/ledger/summary`: where all the money is.
+//!
+//! `POST /transfers` debits the source right away (its rules apply: funds, frozen, closed,
+//! currency, daily limit) and answers 202: the credit on the destination is the transfer
+//! process manager's job (`crate::process::transfers`). Poll `GET /transfers/{id}` for the
+//! outcome.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::command::Precondition;
+use crate::domain::account::AccountCommand;
+use crate::domain::ids::{AccountId, TransferId};
+use crate::domain::money::{Amount, Currency};
+use crate::domain::text::Text;
+use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, etag};
+use crate::http::problem::{ApiError, InvalidParam, Problem};
+use crate::http::reads::{await_position, invalid, page_size, with_projection_position};
+use crate::http::schema;
+use crate::projection::transfers::{self as transfer_model, TransferRow};
+use crate::projection::{balances, transactions};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_transfer))
+        .routes(routes!(transfer))
+        .routes(routes!(account_transfers))
+        .routes(routes!(ledger_summary))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "transfer_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a30",
+    "from_account": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a11",
+    "to_account": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a21",
+    "amount": 1500,
+    "currency": "EUR",
+    "description": "rent share"
+}))]
+pub struct TransferRequest {
+    /// Optional client-chosen id that makes the request idempotent: sending it again does
+    /// nothing new. Generated when absent.
+    pub transfer_id: Option<Uuid>,
+    pub from_account: Uuid,
+    /// Must differ from `from_account`.
+    pub to_account: Uuid,
+    /// Minor units, `1..=10^15`.
+    #[serde(deserialize_with = "schema::minor_units")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
+    pub amount: i64,
+    /// Must equal both accounts' currency.
+    #[schema(schema_with = schema::currency)]
+    pub currency: String,
+    /// Free text: not blank, at most 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub description: Option<String>,
+}
+
+/// A transfer accepted for processing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferAccepted {
+    pub transfer_id: Uuid,
+    pub from_account: Uuid,
+    pub to_account: Uuid,
+    /// The source's stream version after the debit.
+    pub version: i64,
+    /// The global position of the debit: pass it as `min_position` to `GET /transfers/{id}`.
+    pub position: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/transfers",
+    tag = "transfers",
+    summary = "Transfer money between two accounts",
+    description = "Debits the source now (`TransferDebited`) and answers 202; the process manager \
+        then credits the destination (`TransferCredited`) or, if the destination refuses (unknown, \
+        closed, another currency), refunds the source (`TransferRefunded`). A frozen destination \
+        still accepts money. Transfers count toward the source's daily withdrawal limit. \
+        Repeating a request with the same `transfer_id` changes nothing.",
+    request_body = TransferRequest,
+    responses(
+        (status = 202, description = "Debited; settlement follows", body = TransferAccepted,
+            headers(("Location" = String, description = "`/transfers/{id}`"))),
+        (status = 400, description = "Malformed JSON or invalid values (including the same account on both sides)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The source account does not exist", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The source refuses: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create_transfer(
+    State(app): State<AppState>,
+    CorrelationId(correlation_id): CorrelationId,
+    JsonBody(request): JsonBody<TransferRequest>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    let mut check = |name: &str, reason: Option<String>| {
+        if let Some(reason) = reason {
+            errors.push(InvalidParam {
+                name: name.into(),
+                reason,
+            });
+        }
+    };
+    let amount = Amount::new(request.amount);
+    let currency = request.currency.parse::<Currency>();
+    let description = request.description.map(Text::new).transpose();
+    check("amount", amount.as_ref().err().map(ToString::to_string));
+    check("currency", currency.as_ref().err().map(ToString::to_string));
+    check("description", description.as_ref().err().map(ToString::to_string));
+    if request.from_account == request.to_account {
+        check("to_account", Some("must differ from from_account".into()));
+    }
+    let (Ok(amount), Ok(currency), Ok(description)) = (amount, currency, description) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+
+    let transfer_id = TransferId(request.transfer_id.unwrap_or_else(|| app.ids.new_id()));
+    let (from, to) = (AccountId(request.from_account), AccountId(request.to_account));
+    let outcome = app
+        .commands
+        .handle(from, Precondition::None, correlation_id.as_deref(), |stamp| {
+            AccountCommand::DebitTransfer {
+                transfer_id,
+                transaction_id: stamp.transaction_id,
+                to_account: to,
+                amount,
+                currency,
+                description: description.clone(),
+                occurred_at: stamp.occurred_at,
+            }
+        })
+        .await?;
+
+    let body = TransferAccepted {
+        transfer_id: transfer_id.as_uuid(),
+        from_account: from.as_uuid(),
+        to_account: to.as_uuid(),
+        version: outcome.version,
+        position: outcome.position,
+    };
+    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/transfers/{transfer_id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if let Ok(value) = HeaderValue::from_str(&etag(outcome.version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// A transfer and how it ended.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "transfer_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a30",
+    "from_account": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a11",
+    "to_account": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a21",
+    "amount": 1500,
+    "currency": "EUR",
+    "description": "rent share",
+    "status": "completed",
+    "reason": null,
+    "requested_at": "2026-11-27T09:30:00Z",
+    "finished_at": "2026-11-27T09:30:00.004Z",
+    "debit_position": 41,
+    "credit_position": 42,
+    "refund_position": null
+}))]
+pub struct TransferView {
+    pub transfer_id: Uuid,
+    pub from_account: Uuid,
+    pub to_account: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    /// `pending`, `completed` or `failed`.
+    pub status: String,
+    /// Why it failed: `destination-not-found`, `destination-closed`, `currency-mismatch`, ...
+    pub reason: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Global positions of the debit, the credit and the refund.
+    pub debit_position: i64,
+    pub credit_position: Option<i64>,
+    pub refund_position: Option<i64>,
+}
+
+impl From<TransferRow> for TransferView {
+    fn from(row: TransferRow) -> Self {
+        TransferView {
+            transfer_id: row.transfer_id,
+            from_account: row.from_account,
+            to_account: row.to_account,
+            amount: row.amount,
+            currency: row.currency,
+            description: row.description,
+            status: row.status,
+            reason: row.reason,
+            requested_at: row.requested_at,
+            finished_at: row.finished_at,
+            debit_position: row.debit_position,
+            credit_position: row.credit_position,
+            refund_position: row.refund_position,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// Wait until the read model reflects this global position (from a command response).
+    #[param(minimum = 0)]
+    pub min_position: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/transfers/{id}",
+    tag = "transfers",
+    summary = "One transfer",
+    params(("id" = Uuid, Path, description = "Transfer id"), ReadParams),
+    responses(
+        (status = 200, description = "The transfer", body = TransferView,
+            headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
+        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such transfer (`transfer-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn transfer(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<ReadParams>,
+) -> Result<Response, ApiError> {
+    await_position(&app, &[transfer_model::NAME], params.min_position).await?;
+    let snapshot = app.read_models.transfer(id).await?;
+    let row = snapshot.value.ok_or(ApiError::TransferNotFound(id))?;
+    Ok(with_projection_position(
+        axum::Json(TransferView::from(row)).into_response(),
+        snapshot.position,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TransferListParams {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
+    pub cursor: Option<String>,
+    /// Wait until the read model reflects this global position (from a command response).
+    #[param(minimum = 0)]
+    pub min_position: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferPageView {
+    pub account_id: Uuid,
+    pub items: Vec<TransferView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}/transfers",
+    tag = "transfers",
+    summary = "An account's transfers",
+    description = "Transfers the account sent or received, newest first; keyset-paginated.",
+    params(("id" = Uuid, Path, description = "Account id"), TransferListParams),
+    responses(
+        (status = 200, description = "A page of transfers", body = TransferPageView,
+            headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
+        (status = 400, description = "Malformed id, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn account_transfers(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<TransferListParams>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(params.limit)?;
+    let before = params
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|position| *position > 0)
+                .ok_or_else(|| invalid("cursor", "not a cursor from this API"))
+        })
+        .transpose()?;
+    await_position(&app, &[transfer_model::NAME, balances::NAME], params.min_position).await?;
+    if app.read_models.account(id).await?.value.is_none() {
+        return Err(ApiError::AccountNotFound(AccountId(id)));
+    }
+    let snapshot = app.read_models.account_transfers(id, before, limit).await?;
+    let body = TransferPageView {
+        account_id: id,
+        next_cursor: snapshot.value.next.map(|position| position.to_string()),
+        items: snapshot.value.items.into_iter().map(TransferView::from).collect(),
+    };
+    Ok(with_projection_position(
+        axum::Json(body).into_response(),
+        snapshot.position,
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyTotalsView {
+    pub currency: String,
+    /// The sum of all account balances, in minor units.
+    pub total: i64,
+    /// Debited from a source but not yet credited or refunded.
+    pub in_flight: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "position": 120,
+    "currencies": [{ "currency": "EUR", "total": 9950, "in_flight": 50 }]
+}))]
+pub struct LedgerSummary {
+    /// The log position the figures reflect.
+    pub position: i64,
+    pub currencies: Vec<CurrencyTotalsView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/ledger/summary",
+    tag = "transfers",
+    summary = "Where all the money is",
+    description = "Per currency, the total of all account balances and the money in flight \
+        between accounts, read from one snapshot together with the position it reflects. \
+        Transfers conserve money: `total + in_flight` changes only with deposits, withdrawals \
+        and reversals.",
+    params(ReadParams),
+    responses(
+        (status = 200, description = "The totals", body = LedgerSummary,
+            headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
+        (status = 400, description = "Malformed parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn ledger_summary(
+    State(app): State<AppState>,
+    QueryParams(params): QueryParams<ReadParams>,
+) -> Result<Response, ApiError> {
+    await_position(&app, &[transactions::NAME], params.min_position).await?;
+    let snapshot = app.read_models.ledger().await?;
+    let body = LedgerSummary {
+        position: snapshot.position,
+        currencies: snapshot
+            .value
+            .into_iter()
+            .map(|totals| CurrencyTotalsView {
+                currency: totals.currency,
+                total: totals.total,
+                in_flight: totals.in_flight,
+            })
+            .collect(),
+    };
+    Ok(with_projection_position(
+        axum::Json(body).into_response(),
+        snapshot.position,
+    ))
+}

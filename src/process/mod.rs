@@ -1,0 +1,11 @@
+//! Process managers: long-running processes that react to events by sending commands.
+//!
+//! Two accounts are two aggregates, and one command changes one aggregate; a transfer therefore
+//! cannot be one transaction. It is a process across several: debit the source, then credit the
+//! destination, or refund the source when the destination refuses (compensation).
+//! [`transfers`] orchestrates it, driven by the event log with its own checkpoint, so it
+//! survives crashes: whatever was debited and not yet settled is settled after a restart.
+
+pub mod transfers;
+
+pub use transfers::{TransferProcess, TransferProcessSettings};

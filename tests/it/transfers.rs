@@ -1,0 +1,445 @@
+//! Transfers between accounts (the process manager) and reversals, over HTTP.
+
+use axum::http::StatusCode;
+use chrono::Duration;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common::{TestApp, TestDb, backend_tests};
+
+backend_tests!(
+    a_transfer_debits_the_source_and_credits_the_destination,
+    a_refused_destination_is_compensated_with_a_refund,
+    a_frozen_destination_still_receives_transfers,
+    transfers_the_source_refuses_are_answered_at_once_and_write_nothing,
+    the_same_transfer_id_twice_moves_money_once,
+    a_replayed_log_never_credits_or_refunds_twice,
+    a_transfer_debited_before_a_crash_is_finished_after_restart,
+    transfers_count_toward_the_daily_withdrawal_limit,
+    an_account_with_transfers_in_flight_cannot_close,
+    a_deposit_can_be_reversed_for_thirty_days,
+    reversals_obey_the_rules_of_the_account,
+);
+
+async fn transfer(app: &TestApp, from: Uuid, to: Uuid, amount: i64) -> crate::common::TestResponse {
+    app.post(
+        "/transfers",
+        json!({ "from_account": from, "to_account": to, "amount": amount, "currency": "EUR" }),
+    )
+    .await
+}
+
+async fn transfer_status(app: &TestApp, transfer_id: &Value) -> Value {
+    let id = transfer_id.as_str().expect("transfer id");
+    let response = app.get(&format!("/transfers/{id}")).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    response.body
+}
+
+async fn balance(app: &TestApp, account: Uuid) -> i64 {
+    app.get(&format!("/accounts/{account}")).await.body["balance"]
+        .as_i64()
+        .expect("balance")
+}
+
+async fn ledger(app: &TestApp) -> (i64, i64) {
+    let summary = app.get("/ledger/summary").await;
+    assert_eq!(summary.status, StatusCode::OK, "{}", summary.text);
+    let eur = &summary.body["currencies"][0];
+    (
+        eur["total"].as_i64().unwrap_or(0),
+        eur["in_flight"].as_i64().unwrap_or(0),
+    )
+}
+
+async fn a_transfer_debits_the_source_and_credits_the_destination(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account_with(1_000).await,
+        app.open_account(json!({})).await,
+    );
+
+    let accepted = app
+        .post(
+            "/transfers",
+            json!({ "from_account": alice, "to_account": bob, "amount": 300, "currency": "EUR",
+                    "description": "rent share" }),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text);
+    let id = accepted.body["transfer_id"].clone();
+    assert_eq!(
+        accepted.header("location"),
+        Some(format!("/transfers/{}", id.as_str().unwrap_or("")).as_str())
+    );
+    app.settled().await;
+
+    let status = transfer_status(&app, &id).await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["amount"], 300);
+    assert_eq!(status["description"], "rent share");
+    assert!(status["credit_position"].as_i64() > status["debit_position"].as_i64());
+    assert_eq!((balance(&app, alice).await, balance(&app, bob).await), (700, 300));
+    assert_eq!(ledger(&app).await, (1_000, 0));
+
+    let bobs = app.get(&format!("/accounts/{bob}/transactions")).await;
+    let credit = &bobs.body["items"][0];
+    assert_eq!(credit["kind"], "transfer_in");
+    assert_eq!(credit["counterparty_account_id"], alice.to_string());
+    assert_eq!(credit["transfer_id"], id);
+    let alices = app.get(&format!("/accounts/{alice}/transactions")).await;
+    assert_eq!(alices.body["items"][0]["kind"], "transfer_out");
+    assert_eq!(alices.body["items"][0]["amount"], -300);
+    let listed = app.get(&format!("/accounts/{bob}/transfers")).await;
+    assert_eq!(listed.body["items"][0]["transfer_id"], id);
+    let types: Vec<String> = app
+        .events(alice)
+        .await
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "AccountOpened",
+            "MoneyDeposited",
+            "TransferDebited",
+            "TransferCompleted"
+        ]
+    );
+}
+
+async fn a_refused_destination_is_compensated_with_a_refund(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let alice = app.open_account_with(1_000).await;
+    let closed = app.open_account(json!({})).await;
+    app.post(&format!("/accounts/{closed}/close"), json!({})).await;
+    let dollars = app.open_account(json!({ "currency": "USD" })).await;
+
+    let to_nobody = transfer(&app, alice, Uuid::now_v7(), 100).await;
+    let to_closed = transfer(&app, alice, closed, 200).await;
+    let to_dollars = transfer(&app, alice, dollars, 300).await;
+    app.settled().await;
+
+    for (response, reason) in [
+        (&to_nobody, "destination-not-found"),
+        (&to_closed, "destination-closed"),
+        (&to_dollars, "currency-mismatch"),
+    ] {
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.text);
+        let status = transfer_status(&app, &response.body["transfer_id"]).await;
+        assert_eq!(status["status"], "failed");
+        assert_eq!(status["reason"], reason);
+        assert!(status["refund_position"].is_i64());
+    }
+    assert_eq!(balance(&app, alice).await, 1_000);
+    assert_eq!(ledger(&app).await, (1_000, 0));
+    let kinds: Vec<String> = app.get(&format!("/accounts/{alice}/transactions")).await.body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(kinds.iter().filter(|k| *k == "transfer_refund").count(), 3);
+}
+
+async fn a_frozen_destination_still_receives_transfers(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account_with(500).await,
+        app.open_account(json!({})).await,
+    );
+    app.post(&format!("/accounts/{bob}/freeze"), json!({ "reason": "review" }))
+        .await;
+
+    let accepted = transfer(&app, alice, bob, 200).await;
+    app.settled().await;
+
+    assert_eq!(
+        transfer_status(&app, &accepted.body["transfer_id"]).await["status"],
+        "completed"
+    );
+    assert_eq!(balance(&app, bob).await, 200);
+    // ...but a frozen source cannot send.
+    transfer(&app, bob, alice, 50)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "account-frozen");
+}
+
+async fn transfers_the_source_refuses_are_answered_at_once_and_write_nothing(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account_with(100).await,
+        app.open_account(json!({})).await,
+    );
+    let head = app.state.store.head_position().await.expect("head");
+
+    transfer(&app, alice, alice, 10)
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
+    transfer(&app, alice, bob, 101)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds");
+    transfer(&app, Uuid::now_v7(), bob, 10)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "account-not-found");
+    app.post(
+        "/transfers",
+        json!({ "from_account": alice, "to_account": bob, "amount": 10, "currency": "USD" }),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "currency-mismatch");
+    app.post(
+        "/transfers",
+        json!({ "from_account": alice, "to_account": bob, "amount": 0, "currency": "EUR" }),
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
+    app.get(&format!("/transfers/{}", Uuid::now_v7()))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "transfer-not-found");
+
+    assert_eq!(app.state.store.head_position().await.expect("head"), head);
+}
+
+async fn the_same_transfer_id_twice_moves_money_once(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account_with(1_000).await,
+        app.open_account(json!({})).await,
+    );
+    let request = json!({ "transfer_id": Uuid::now_v7(), "from_account": alice, "to_account": bob,
+                          "amount": 250, "currency": "EUR" });
+
+    let first = app.post("/transfers", request.clone()).await;
+    let again = app.post("/transfers", request.clone()).await;
+    app.settled().await;
+    let after_settlement = app.post("/transfers", request.clone()).await;
+    let mut changed = request.clone();
+    changed["amount"] = json!(999);
+    let reused = app.post("/transfers", changed).await;
+    app.settled().await;
+
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(after_settlement.status, StatusCode::ACCEPTED);
+    reused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "transfer-id-reused");
+    assert_eq!((balance(&app, alice).await, balance(&app, bob).await), (750, 250));
+}
+
+/// Rewinds the process manager's checkpoint to the start of the log: every `TransferDebited`
+/// is delivered again, as after a crash just before the checkpoint moved.
+async fn a_replayed_log_never_credits_or_refunds_twice(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account_with(1_000).await,
+        app.open_account(json!({})).await,
+    );
+    transfer(&app, alice, bob, 100).await;
+    transfer(&app, alice, Uuid::now_v7(), 200).await;
+    app.settled().await;
+    assert_eq!(transfer(&app, bob, alice, 50).await.status, StatusCode::ACCEPTED);
+    app.settled().await;
+    let head = app.state.store.head_position().await.expect("head");
+
+    app.transfer_process = None;
+    let rewind = "UPDATE projection_checkpoints SET position = 0 WHERE name = 'transfer_process'";
+    match &app.db.database {
+        foldbank::db::Database::Postgres(pool) => sqlx::query(rewind).execute(pool).await.map(|_| ()),
+        foldbank::db::Database::Sqlite(sqlite) => sqlx::query(rewind).execute(&sqlite.pool).await.map(|_| ()),
+    }
+    .expect("rewind");
+    app.start_transfer_process();
+    app.settled().await;
+
+    assert_eq!(
+        app.state.store.head_position().await.expect("head"),
+        head,
+        "replay appended nothing"
+    );
+    assert_eq!((balance(&app, alice).await, balance(&app, bob).await), (950, 50));
+    assert_eq!(ledger(&app).await, (1_000, 0));
+}
+
+async fn a_transfer_debited_before_a_crash_is_finished_after_restart(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account_with(1_000).await,
+        app.open_account(json!({})).await,
+    );
+    app.transfer_process = None;
+
+    let accepted = transfer(&app, alice, bob, 400).await;
+    app.caught_up().await;
+    let pending = transfer_status(&app, &accepted.body["transfer_id"]).await;
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(ledger(&app).await, (600, 400), "the money is in flight, not lost");
+
+    app.start_transfer_process();
+    app.settled().await;
+
+    assert_eq!(
+        transfer_status(&app, &accepted.body["transfer_id"]).await["status"],
+        "completed"
+    );
+    assert_eq!(ledger(&app).await, (1_000, 0));
+    assert_eq!(balance(&app, bob).await, 400);
+}
+
+async fn transfers_count_toward_the_daily_withdrawal_limit(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let alice = app
+        .open_account(json!({ "initial_deposit": 10_000, "daily_withdrawal_limit": 500 }))
+        .await;
+    let bob = app.open_account(json!({})).await;
+    app.post(
+        &format!("/accounts/{alice}/withdrawals"),
+        json!({ "amount": 300, "currency": "EUR" }),
+    )
+    .await;
+
+    transfer(&app, alice, bob, 201)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "daily-limit-exceeded");
+    assert_eq!(transfer(&app, alice, bob, 200).await.status, StatusCode::ACCEPTED);
+}
+
+async fn an_account_with_transfers_in_flight_cannot_close(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    let alice = app.open_account_with(100).await;
+    app.transfer_process = None;
+    transfer(&app, alice, Uuid::now_v7(), 100).await;
+
+    app.post(&format!("/accounts/{alice}/close"), json!({}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "transfers-pending");
+
+    app.start_transfer_process();
+    app.settled().await;
+    app.post(
+        &format!("/accounts/{alice}/withdrawals"),
+        json!({ "amount": 100, "currency": "EUR" }),
+    )
+    .await;
+    let close = app.post(&format!("/accounts/{alice}/close"), json!({})).await;
+    assert_eq!(close.status, StatusCode::OK, "{}", close.text);
+}
+
+async fn deposit_id(app: &TestApp, account: Uuid, amount: i64) -> String {
+    let deposit = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": amount, "currency": "EUR" }),
+        )
+        .await;
+    deposit.body["transaction_id"]
+        .as_str()
+        .expect("transaction id")
+        .to_owned()
+}
+
+async fn a_deposit_can_be_reversed_for_thirty_days(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account(json!({})).await;
+    let early = deposit_id(&app, account, 100).await;
+    let late = deposit_id(&app, account, 200).await;
+
+    app.clock.advance(Duration::days(30) - Duration::minutes(1));
+    let inside = app
+        .post(
+            &format!("/accounts/{account}/transactions/{early}/reversal"),
+            json!({}),
+        )
+        .await;
+    app.clock.advance(Duration::minutes(1) + Duration::seconds(1));
+    let outside = app
+        .post(
+            &format!("/accounts/{account}/transactions/{late}/reversal"),
+            json!({}),
+        )
+        .await;
+
+    assert_eq!(inside.status, StatusCode::CREATED, "{}", inside.text);
+    assert_ne!(
+        inside.body["transaction_id"],
+        json!(early),
+        "a reversal has its own id"
+    );
+    outside.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "reversal-window-closed");
+    app.caught_up().await;
+    assert_eq!(balance(&app, account).await, 200);
+    let latest = &app
+        .get(&format!("/accounts/{account}/transactions?limit=1"))
+        .await
+        .body["items"][0];
+    assert_eq!(latest["kind"], "reversal");
+    assert_eq!(latest["amount"], -100);
+    assert_eq!(latest["reverses_transaction_id"], json!(early));
+}
+
+async fn reversals_obey_the_rules_of_the_account(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account(json!({})).await,
+        app.open_account(json!({})).await,
+    );
+    let deposit = deposit_id(&app, alice, 500).await;
+    let withdrawal = app
+        .post(
+            &format!("/accounts/{alice}/withdrawals"),
+            json!({ "amount": 450, "currency": "EUR" }),
+        )
+        .await
+        .body["transaction_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let reversal = |account: Uuid, id: String| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/accounts/{account}/transactions/{id}/reversal"),
+                json!({}),
+            )
+            .await
+        }
+    };
+
+    // Undoing the deposit would leave -450: below the (zero) overdraft floor.
+    reversal(alice, deposit.clone())
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds");
+    // Undoing the withdrawal credits 450, once.
+    assert_eq!(
+        reversal(alice, withdrawal.clone()).await.status,
+        StatusCode::CREATED
+    );
+    reversal(alice, withdrawal.clone())
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "already-reversed");
+    reversal(alice, Uuid::now_v7().to_string())
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "transaction-not-found");
+    reversal(Uuid::now_v7(), deposit.clone())
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "account-not-found");
+
+    transfer(&app, alice, bob, 100).await;
+    app.settled().await;
+    let leg = app.get(&format!("/accounts/{bob}/transactions")).await.body["items"][0]["transaction_id"]
+        .as_str()
+        .expect("leg id")
+        .to_owned();
+    reversal(bob, leg)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "transfer-not-reversible");
+
+    app.post(&format!("/accounts/{alice}/freeze"), json!({ "reason": "audit" }))
+        .await;
+    reversal(alice, deposit)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "account-frozen");
+}
