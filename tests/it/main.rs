@@ -10,6 +10,7 @@ mod common;
 
 mod accounts_api;
 mod concurrency;
+mod conservation;
 mod openapi_spec;
 mod read_models;
 mod server;

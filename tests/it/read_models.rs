@@ -133,7 +133,7 @@ async fn all_transactions(app: &TestApp, account: Uuid, page_size: usize) -> Vec
 }
 
 /// Asserts that the read models of `account` equal the fold of its events.
-async fn assert_read_models_match_the_log(app: &TestApp, account: Uuid) {
+pub(crate) async fn assert_read_models_match_the_log(app: &TestApp, account: Uuid) {
     let loaded = app
         .state
         .commands
@@ -169,14 +169,21 @@ async fn assert_read_models_match_the_log(app: &TestApp, account: Uuid) {
     let mut expected = Vec::new();
     let mut balance = 0;
     for event in app.events(account).await {
-        let signed = match event["type"].as_str() {
-            Some("MoneyDeposited") => event["data"]["amount"].as_i64().unwrap_or(0),
-            Some("MoneyWithdrawn") => -event["data"]["amount"].as_i64().unwrap_or(0),
+        let data = &event["data"];
+        let amount = data["amount"].as_i64().unwrap_or(0);
+        let (signed, id) = match event["type"].as_str() {
+            Some("MoneyDeposited" | "TransferCredited" | "TransferRefunded") => {
+                (amount, &data["transaction_id"])
+            }
+            Some("MoneyWithdrawn" | "TransferDebited") => (-amount, &data["transaction_id"]),
+            Some("TransactionReversed") => {
+                (data["signed_amount"].as_i64().unwrap_or(0), &data["reversal_id"])
+            }
             _ => continue,
         };
         balance += signed;
         expected.push((
-            event["data"]["transaction_id"].clone(),
+            id.clone(),
             json!(signed),
             json!(balance),
             event["version"].clone(),

@@ -22,7 +22,12 @@ pub struct TestDb {
 #[derive(Debug)]
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another `TestDb` owns the database.
+    Borrowed,
 }
 
 impl TestDb {
@@ -71,11 +76,20 @@ impl TestDb {
         })
     }
 
+    /// A handle on a database another `TestDb` owns (and will clean up).
+    pub fn attach(database: Database) -> TestDb {
+        TestDb {
+            database,
+            cleanup: Cleanup::Borrowed,
+        }
+    }
+
     /// Another connection pool to the same database, as a second process would have.
     pub async fn reconnect(&self) -> Database {
         let url = match &self.cleanup {
             Cleanup::Sqlite(dir) => format!("sqlite://{}?mode=rwc", dir.path().join("foldbank.db").display()),
             Cleanup::Postgres { admin_url, name } => database_url(admin_url, name),
+            Cleanup::Borrowed => panic!("reconnect through the owning TestDb"),
         };
         Database::connect(&url, 8).await.expect("second connection")
     }
@@ -85,6 +99,7 @@ impl TestDb {
         match &self.cleanup {
             Cleanup::Sqlite(dir) => format!("sqlite://{}?mode=rwc", dir.path().join("foldbank.db").display()),
             Cleanup::Postgres { admin_url, name } => database_url(admin_url, name),
+            Cleanup::Borrowed => panic!("ask the owning TestDb"),
         }
     }
 }
@@ -141,7 +156,7 @@ impl TestDb {
     fn name(&self) -> &str {
         match &self.cleanup {
             Cleanup::Postgres { name, .. } => name,
-            Cleanup::Sqlite(_) => "sqlite",
+            Cleanup::Sqlite(_) | Cleanup::Borrowed => "sqlite",
         }
     }
 }
