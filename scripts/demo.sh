@@ -4,8 +4,9 @@
 #   scripts/demo.sh [BASE_URL]        (default http://127.0.0.1:8080)
 #
 # Opens two accounts, moves money, gets an overdraft refused, freezes and unfreezes an
-# account, then reads the history, the audit trail of events, the balance at an earlier
-# instant and the projection status. Every step checks the HTTP status (and, for refusals,
+# account, transfers money between the two (and to an account that does not exist, which is
+# refunded), reverses a deposit, then reads the history, the audit trail of events, the
+# balance at an earlier instant, the ledger summary and the projection status. Every step checks the HTTP status (and, for refusals,
 # the problem type) and the script exits non-zero at the first unexpected answer.
 # Needs bash and curl; uses jq for pretty output when it is installed.
 set -euo pipefail
@@ -103,24 +104,58 @@ call POST "/accounts/$BOB/unfreeze" 200
 call POST "/accounts/$BOB/withdrawals" 201 '{"amount":500,"currency":"EUR"}'
 POSITION=$(field position)
 
-bold "9. Alice's transaction history (a read model, newest first)"
+bold "9. Alice transfers 15.00 to Bob: debited now (202), credited by the process manager"
+call POST /transfers 202 "{\"from_account\":\"$ALICE\",\"to_account\":\"$BOB\",\"amount\":1500,\"currency\":\"EUR\",\"description\":\"rent share\"}"
+TRANSFER=$(field transfer_id)
+wait_for_transfer() {
+    for _ in $(seq 1 50); do
+        call GET "/transfers/$1" 200 >/dev/null
+        [ "$(field status)" != pending ] && break
+        sleep 0.1
+    done
+    call GET "/transfers/$1" 200
+}
+wait_for_transfer "$TRANSFER"
+expect_field status completed
+
+bold "10. A transfer to an account that does not exist is compensated: the source is refunded"
+call POST /transfers 202 "{\"from_account\":\"$ALICE\",\"to_account\":\"0190f5d2-7c1e-7a3b-9f00-000000000000\",\"amount\":1000,\"currency\":\"EUR\"}"
+wait_for_transfer "$(field transfer_id)"
+expect_field status failed
+expect_field reason destination-not-found
+
+bold "11. Bob reverses his 10.00 deposit (allowed within 30 days, once)"
+call GET "/accounts/$BOB/transactions?min_position=$POSITION" 200
+DEPOSIT=$(grep -o '"transaction_id":"[^"]*","kind":"deposit"' "$BODY" | head -n 1 | cut -d'"' -f4)
+[ -n "$DEPOSIT" ] || fail "no deposit found in Bob's history"
+call POST "/accounts/$BOB/transactions/$DEPOSIT/reversal" 201
+POSITION=$(field position)
+call POST "/accounts/$BOB/transactions/$DEPOSIT/reversal" 422
+expect_problem already-reversed
+call GET "/accounts/$BOB?min_position=$POSITION" 200
+expect_field balance 1000
+
+bold "12. Alice's transaction history (a read model, newest first)"
 call GET "/accounts/$ALICE/transactions?min_position=$POSITION" 200
 
-bold "10. Alice's audit trail: the events themselves, as stored in the append-only log"
+bold "13. Alice's audit trail: the events themselves, as stored in the append-only log"
 call GET "/accounts/$ALICE/events" 200
 expect_field type AccountOpened
 
-bold "11. Alice's balance at an earlier instant ($EARLIER), before the groceries"
+bold "14. Alice's balance at an earlier instant ($EARLIER), before the groceries"
 call GET "/accounts/$ALICE/balance?at=$EARLIER" 200
 expect_field balance 12500
 call GET "/accounts/$ALICE/balance" 200
-expect_field balance 8500
+expect_field balance 7000
 
-bold "12. The account as it was then, folded from the log (time travel)"
+bold "15. The account as it was then, folded from the log (time travel)"
 call GET "/accounts/$ALICE?at=$EARLIER" 200
 expect_field balance 12500
 
-bold "13. How the projections are doing"
+bold "16. Where all the money is: balances plus money in flight, from one snapshot"
+call GET /ledger/summary 200
+
+bold "17. How the projections (and the transfer process manager) are doing"
 call GET /projections 200
 
 bold "The demo ran as expected."
