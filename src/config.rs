@@ -27,41 +27,47 @@ pub enum Command {
     Serve,
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Empty a read model and replay the whole event log into it (after fixing a projection
+    /// bug). Works while the service runs.
+    Rebuild {
+        /// `account_balances`, `account_transactions`, `transfers`, or `all`.
+        projection: String,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(global = true, long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
     /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    #[arg(global = true, long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
 
     /// Maximum open database connections (at least 2: on PostgreSQL the projector's `LISTEN`
     /// keeps one).
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    #[arg(global = true, long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub database_max_connections: u32,
 
     /// Log filter in `tracing` syntax, e.g. `info,foldbank=debug`.
-    #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
+    #[arg(global = true, long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
 
     /// `pretty` for people, `json` for log collectors.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    #[arg(global = true, long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 
     /// Requests taking longer are answered 408.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(global = true, long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
 
     /// How long a query with `min_position` waits for the read model before answering 503.
-    #[arg(long, env = "READ_WAIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    #[arg(global = true, long, env = "READ_WAIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub read_wait_ms: u64,
 
     /// How often projectors look for new events when nothing woke them.
-    #[arg(long, env = "PROJECTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    #[arg(global = true, long, env = "PROJECTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub projection_poll_ms: u64,
 }
 

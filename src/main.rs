@@ -20,18 +20,22 @@ async fn main() -> ExitCode {
             print!("{}", http::openapi::openapi_json());
             ExitCode::SUCCESS
         }
+        Some(Command::Rebuild { projection }) => {
+            telemetry::init(&cli.config.log_filter, cli.config.log_format);
+            match rebuild(&cli.config, &projection).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&*error), "rebuild failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Serve) | None => {
             telemetry::init(&cli.config.log_filter, cli.config.log_format);
             match serve(cli.config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
-                    let mut message = error.to_string();
-                    let mut source = error.source();
-                    while let Some(cause) = source {
-                        message.push_str(&format!(": {cause}"));
-                        source = cause.source();
-                    }
-                    tracing::error!(error = %message, "foldbank stopped");
+                    tracing::error!(error = %error_chain(&*error), "foldbank stopped");
                     ExitCode::FAILURE
                 }
             }
@@ -70,4 +74,33 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     database.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Rewinds one projection (or all) so the projector replays the log into it.
+async fn rebuild(config: &Config, projection: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let names = if projection == "all" {
+        foldbank::projection::names()
+    } else {
+        vec![projection]
+    };
+    for name in names {
+        foldbank::projection::rebuild(&database, name).await?;
+        tracing::info!(
+            projection = name,
+            "rewound; the projector replays the log into it"
+        );
+    }
+    database.close().await;
+    Ok(())
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
 }

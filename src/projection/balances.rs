@@ -164,6 +164,10 @@ impl Projection for BalancesProjection {
         NAME
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["account_balances"]
+    }
+
     async fn apply_postgres(
         &self,
         conn: &mut PgConnection,

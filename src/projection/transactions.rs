@@ -205,6 +205,10 @@ impl Projection for TransactionsProjection {
         NAME
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["account_transactions"]
+    }
+
     async fn apply_postgres(
         &self,
         conn: &mut PgConnection,

@@ -95,6 +95,10 @@ impl Projection for TransfersProjection {
         NAME
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["transfers"]
+    }
+
     async fn apply_postgres(
         &self,
         conn: &mut PgConnection,

@@ -15,6 +15,7 @@ pub struct AccountHistory {
 
 /// The account at an instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // built once per request and matched right away
 pub enum PointInTime {
     /// No such account, at any time.
     Unknown,

@@ -63,6 +63,12 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
         (AccountState::Opened(account), command) => (account, command),
     };
 
+    // A repeat of a transfer step that already happened is answered before any other rule:
+    // the process manager delivers at least once, and a repeat must stay a no-op even if the
+    // account has closed since. Mistaking it for a refusal would refund money already credited.
+    if is_repeated_transfer_step(account, &command) {
+        return Ok(Vec::new());
+    }
     if account.status == AccountStatus::Closed {
         return Err(AccountError::AccountClosed);
     }
@@ -213,6 +219,7 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
             occurred_at,
         } => match account.transfers_out.get(&transfer_id) {
             Some(sent) if sent.status == TransferStatus::Pending => {
+                account.balance.checked_add(sent.amount)?;
                 Ok(vec![AccountEvent::TransferRefunded {
                     transfer_id,
                     transaction_id,
@@ -231,6 +238,21 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
             transaction_id,
             occurred_at,
         } => reverse(account, reversal_id, transaction_id, occurred_at),
+    }
+}
+
+/// Whether `command` is a transfer step this account has already taken.
+fn is_repeated_transfer_step(account: &Account, command: &AccountCommand) -> bool {
+    let status = |transfer_id| account.transfers_out.get(transfer_id).map(|sent| sent.status);
+    match command {
+        AccountCommand::CreditTransfer { transfer_id, .. } => account.transfers_in.contains(transfer_id),
+        AccountCommand::CompleteTransfer { transfer_id, .. } => {
+            status(transfer_id) == Some(TransferStatus::Completed)
+        }
+        AccountCommand::RefundTransfer { transfer_id, .. } => {
+            status(transfer_id) == Some(TransferStatus::Refunded)
+        }
+        _ => false,
     }
 }
 

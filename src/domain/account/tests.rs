@@ -1086,7 +1086,6 @@ fn an_incoming_transfer_that_would_overflow_the_balance_is_rejected() {
 /// emptied and closed the destination meanwhile, the replay is refused with `AccountClosed`,
 /// which the manager reads as "the destination refused" and refunds the source: paid twice.
 #[test]
-#[ignore = "domain bug: a repeated credit on a since-closed account is refused, not recognised"]
 fn a_repeated_incoming_transfer_is_recognised_even_after_the_account_closed() {
     given(&[opened(), transfer_credited(300), withdrawn(300), closed()])
         .when(credit_transfer(300))
@@ -1201,7 +1200,6 @@ fn refunding_a_completed_transfer_is_rejected() {
 /// of the events. Reachable: deposits may refill the balance up to `i64::MAX` while the
 /// transfer is pending.
 #[test]
-#[ignore = "domain bug: a refund that overflows the balance is accepted and evolve saturates"]
 fn a_refund_that_would_overflow_the_balance_is_rejected() {
     let mut history = history_with_balance(opened(), i64::MAX);
     history.splice(1..1, [deposited(1_000), transfer_debited(1_000)]);
