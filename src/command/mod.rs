@@ -172,10 +172,11 @@ impl AccountCommandHandler {
                 .iter()
                 .map(|event| {
                     let (event_type, payload) = codec::encode(event)?;
+                    let schema_version = codec::current_schema_version(&event_type);
                     Ok(NewEvent {
                         event_id: self.ids.new_id(),
                         event_type,
-                        schema_version: codec::CURRENT_SCHEMA_VERSION,
+                        schema_version,
                         payload,
                         metadata: metadata.clone(),
                         occurred_at: event.occurred_at(),

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::command::Precondition;
-use crate::domain::account::AccountCommand;
+use crate::domain::account::{AccountCommand, AccountError};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
@@ -95,12 +95,12 @@ pub struct TransferAccepted {
     responses(
         (status = 202, description = "Debited; settlement follows", body = TransferAccepted,
             headers(("Location" = String, description = "`/transfers/{id}`"))),
-        (status = 400, description = "Malformed JSON or invalid values (including the same account on both sides)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The source account does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The source refuses: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn create_transfer(
@@ -123,14 +123,15 @@ pub(crate) async fn create_transfer(
     check("amount", amount.as_ref().err().map(ToString::to_string));
     check("currency", currency.as_ref().err().map(ToString::to_string));
     check("description", description.as_ref().err().map(ToString::to_string));
-    if request.from_account == request.to_account {
-        check("to_account", Some("must differ from from_account".into()));
-    }
     let (Ok(amount), Ok(currency), Ok(description)) = (amount, currency, description) else {
         return Err(ApiError::Validation(errors));
     };
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    // A rule, not a shape: JSON Schema cannot say "two fields differ", so this is a 422.
+    if request.from_account == request.to_account {
+        return Err(ApiError::Rejected(AccountError::TransferToSelf));
     }
 
     let transfer_id = TransferId(request.transfer_id.unwrap_or_else(|| app.ids.new_id()));

@@ -30,6 +30,7 @@ backend_tests!(
     projection_status_reports_checkpoints_and_lag,
     appends_by_another_process_reach_the_read_models,
     rebuilding_the_read_models_replays_the_log_into_the_same_rows,
+    events_stored_in_an_old_schema_are_upcast_on_read,
 );
 
 /// One step of a random history.
@@ -776,4 +777,58 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         after.push(app.get(&format!("/accounts/{account}/transfers")).await.body);
     }
     assert_eq!(after, before);
+}
+
+/// A deposit stored in schema version 1 (money nested as one object) is never rewritten: the
+/// audit trail shows it as stored, and every reader (the command side's fold, the projector,
+/// time travel) sees it upcast to today's shape.
+async fn events_stored_in_an_old_schema_are_upcast_on_read(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account(json!({})).await;
+    let v1 = foldbank::store::NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "MoneyDeposited".into(),
+        schema_version: 1,
+        payload: json!({
+            "transaction_id": Uuid::now_v7(),
+            "amount": { "minor_units": 700, "currency": "EUR" },
+            "description": "before the schema change",
+            "occurred_at": app.clock.now(),
+        }),
+        metadata: json!({}),
+        occurred_at: app.clock.now(),
+    };
+    app.state
+        .store
+        .append("account", account, 1, vec![v1])
+        .await
+        .expect("append v1");
+
+    let withdrawal = app
+        .post(
+            &format!("/accounts/{account}/withdrawals"),
+            json!({ "amount": 500, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(
+        withdrawal.status,
+        StatusCode::CREATED,
+        "the fold saw 700: {}",
+        withdrawal.text
+    );
+    app.caught_up().await;
+
+    let stored = &app.events(account).await[1];
+    assert_eq!(stored["schema_version"], 1);
+    assert_eq!(
+        stored["data"]["amount"],
+        json!({ "minor_units": 700, "currency": "EUR" })
+    );
+    assert_eq!(
+        app.get(&format!("/accounts/{account}")).await.body["balance"],
+        200
+    );
+    let history = app.get(&format!("/accounts/{account}/transactions")).await.body;
+    assert_eq!(history["items"][1]["amount"], 700);
+    assert_eq!(history["items"][1]["description"], "before the schema change");
 }

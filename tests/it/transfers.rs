@@ -179,7 +179,7 @@ async fn transfers_the_source_refuses_are_answered_at_once_and_write_nothing(db:
 
     transfer(&app, alice, alice, 10)
         .await
-        .assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "transfer-to-self");
     transfer(&app, alice, bob, 101)
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds");
