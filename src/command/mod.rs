@@ -26,9 +26,13 @@ use crate::domain::account::{
     self, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState,
 };
 use crate::domain::ids::{AccountId, TransactionId};
-use crate::store::{EventStore, NewEvent, StoreError, codec};
+use crate::store::{EventStore, NewEvent, Snapshot, StoreError, codec};
 
 pub use locks::StreamLocks;
+
+/// A snapshot is stored once this many events were added since the last one: loading then
+/// replays at most this many events, however long the account's history.
+pub const SNAPSHOT_EVERY: i64 = 100;
 
 /// How often a command is decided again after losing a race to another process.
 const MAX_ATTEMPTS: u32 = 5;
@@ -96,6 +100,8 @@ pub struct LoadedAccount {
     pub position: i64,
     /// The business time of the last event, if any.
     pub last_occurred_at: Option<DateTime<Utc>>,
+    /// The version of the snapshot the state started from (`None`: replayed from the start).
+    pub snapshot_version: Option<i64>,
 }
 
 impl AccountCommandHandler {
@@ -195,6 +201,7 @@ impl AccountCommandHandler {
                 .await
             {
                 Ok(appended) => {
+                    self.maybe_snapshot(account_id, loaded, &events, &appended).await;
                     return Ok(CommandOutcome {
                         account_id,
                         version: appended.stream_version,
@@ -232,6 +239,7 @@ impl AccountCommandHandler {
             .collect::<Result<Vec<_>, _>>()?;
         let last = recorded.last();
         Ok(LoadedAccount {
+            snapshot_version: None,
             last_occurred_at: events.last().map(AccountEvent::occurred_at),
             state: AccountDecider::fold(&events),
             version: last.map_or(0, |event| event.stream_version),
@@ -239,7 +247,86 @@ impl AccountCommandHandler {
         })
     }
 
-    async fn load(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
-        self.load_at(account_id, None).await
+    /// The account now: its latest snapshot plus the events after it, or a full replay when
+    /// there is no usable snapshot. Equal to `load_at(account_id, None)` by construction.
+    pub async fn load(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
+        let Some((state, snapshot)) = self.snapshot(account_id).await? else {
+            return self.load_at(account_id, None).await;
+        };
+        let recorded = self
+            .store
+            .read_stream_after(account_id.as_uuid(), snapshot.version)
+            .await?;
+        let events = recorded
+            .iter()
+            .map(codec::decode::<AccountEvent>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let state = events.iter().fold(state, AccountDecider::evolve);
+        let last_occurred_at = match (&state, events.last()) {
+            (_, Some(event)) => Some(event.occurred_at()),
+            (AccountState::Opened(account), None) => Some(account.updated_at),
+            (AccountState::NotOpened, None) => None,
+        };
+        let last = recorded.last();
+        Ok(LoadedAccount {
+            state,
+            version: last.map_or(snapshot.version, |event| event.stream_version),
+            position: last.map_or(snapshot.position, |event| event.global_position),
+            last_occurred_at,
+            snapshot_version: Some(snapshot.version),
+        })
+    }
+
+    /// The stored snapshot and its state, if there is one this build can read. A snapshot of
+    /// another shape (or one that does not parse) is ignored: the events rebuild the state.
+    async fn snapshot(&self, account_id: AccountId) -> Result<Option<(AccountState, Snapshot)>, StoreError> {
+        let Some(snapshot) = self.store.load_snapshot(account_id.as_uuid()).await? else {
+            return Ok(None);
+        };
+        if snapshot.schema_version != account::STATE_SCHEMA_VERSION {
+            return Ok(None);
+        }
+        match serde_json::from_value::<AccountState>(snapshot.state.clone()) {
+            Ok(state) => Ok(Some((state, snapshot))),
+            Err(error) => {
+                tracing::warn!(%account_id, %error, "ignoring an unreadable snapshot");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores the state after `appended` if enough events were added since the last snapshot.
+    /// Best effort: a failure only means the next load replays a little more.
+    async fn maybe_snapshot(
+        &self,
+        account_id: AccountId,
+        loaded: LoadedAccount,
+        events: &[AccountEvent],
+        appended: &crate::store::Appended,
+    ) {
+        if appended.stream_version - loaded.snapshot_version.unwrap_or(0) < SNAPSHOT_EVERY {
+            return;
+        }
+        let state = events.iter().fold(loaded.state, AccountDecider::evolve);
+        let snapshot = serde_json::to_value(&state).map(|state| Snapshot {
+            stream_type: account::STREAM_TYPE.to_owned(),
+            stream_id: account_id.as_uuid(),
+            version: appended.stream_version,
+            position: appended.last_position,
+            schema_version: account::STATE_SCHEMA_VERSION,
+            state,
+            taken_at: self.clock.now(),
+        });
+        let saved = match snapshot {
+            Ok(snapshot) => self
+                .store
+                .save_snapshot(&snapshot)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = saved {
+            tracing::warn!(%account_id, %error, "could not store a snapshot");
+        }
     }
 }

@@ -202,7 +202,7 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
     let source = AccountId(debited.stream_id);
     let correlation_id = debited.metadata["correlation_id"].as_str();
 
-    let pending = match commands.load_at(source, None).await?.state {
+    let pending = match commands.load(source).await?.state {
         AccountState::Opened(account) => account
             .transfers_out
             .get(&transfer_id)

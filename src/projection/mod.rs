@@ -29,7 +29,7 @@ use sqlx::{PgConnection, SqliteConnection};
 use uuid::Uuid;
 
 use crate::domain::account::AccountEvent;
-use crate::store::{Appended, EventStore, NewEvent, RecordedEvent, StoreError};
+use crate::store::{Appended, EventStore, NewEvent, RecordedEvent, Snapshot, StoreError};
 
 pub use runner::{Projector, ProjectorSettings};
 pub use status::{Behind, ProjectionState, Projections};
@@ -167,6 +167,22 @@ impl EventStore for WakingStore {
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_stream(stream_id, until).await
+    }
+
+    async fn read_stream_after(
+        &self,
+        stream_id: Uuid,
+        version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream_after(stream_id, version).await
+    }
+
+    async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(stream_id).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(snapshot).await
     }
 
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {

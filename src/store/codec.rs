@@ -14,7 +14,7 @@ use crate::store::{RecordedEvent, StoreError};
 /// The schema version an event type is written with today.
 ///
 /// A version goes up when a payload's shape changes; the step from the previous version goes
-/// into [`upcast_step`]. Types not listed are still at version 1.
+/// into `upcast_step`. Types not listed are still at version 1.
 pub fn current_schema_version(event_type: &str) -> i32 {
     match event_type {
         "MoneyDeposited" | "MoneyWithdrawn" => 2,

@@ -55,6 +55,27 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// The folded state of a stream at a version (see `migrations/*/0004_snapshots.sql`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub stream_type: String,
+    pub stream_id: Uuid,
+    /// The version of the last event folded into `state`.
+    pub version: i64,
+    pub position: i64,
+    pub schema_version: i32,
+    pub state: Value,
+    pub taken_at: DateTime<Utc>,
+}
+
+/// Keeps the newest snapshot: an older one (from a slower writer) never replaces it.
+pub(crate) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
+    (stream_id, stream_type, version, position, schema_version, state, taken_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream_id) DO UPDATE SET \
+    version = excluded.version, position = excluded.position, schema_version = excluded.schema_version, \
+    state = excluded.state, taken_at = excluded.taken_at \
+    WHERE snapshots.version < excluded.version OR snapshots.schema_version <> excluded.schema_version";
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -108,6 +129,19 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         stream_id: Uuid,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The events of one stream after `version`, in version order (what a snapshot lacks).
+    async fn read_stream_after(
+        &self,
+        stream_id: Uuid,
+        version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The latest snapshot of a stream, if one was taken.
+    async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Stores a snapshot unless a newer one is already stored.
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError>;
 
     /// Up to `limit` events of the whole log with `global_position > after`, in position order.
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;

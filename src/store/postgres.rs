@@ -17,7 +17,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::store::{Appended, EventStore, NewEvent, RecordedEvent, StoreError};
+use crate::store::{Appended, EventStore, NewEvent, RecordedEvent, SAVE_SNAPSHOT, Snapshot, StoreError};
 
 /// The advisory lock key that serializes appends ("foldbank" in ASCII, as an i64).
 const APPEND_LOCK_KEY: i64 = 0x666f_6c64_6261_6e6b;
@@ -148,6 +148,55 @@ impl EventStore for PostgresEventStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(recorded_event).collect::<Result<_, _>>()?)
+    }
+
+    async fn read_stream_after(
+        &self,
+        stream_id: Uuid,
+        version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let query =
+            format!("{SELECT_EVENTS} WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version");
+        let rows = sqlx::query(&query)
+            .bind(stream_id)
+            .bind(version)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(recorded_event).collect::<Result<_, _>>()?)
+    }
+
+    async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_type, stream_id, version, position, schema_version, state, taken_at \
+             FROM snapshots WHERE stream_id = $1",
+        )
+        .bind(stream_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Snapshot {
+            stream_type: row.try_get("stream_type")?,
+            stream_id: row.try_get("stream_id")?,
+            version: row.try_get("version")?,
+            position: row.try_get("position")?,
+            schema_version: row.try_get("schema_version")?,
+            state: row.try_get::<Json<serde_json::Value>, _>("state")?.0,
+            taken_at: row.try_get("taken_at")?,
+        }))
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        sqlx::query(SAVE_SNAPSHOT)
+            .bind(snapshot.stream_id)
+            .bind(&snapshot.stream_type)
+            .bind(snapshot.version)
+            .bind(snapshot.position)
+            .bind(snapshot.schema_version)
+            .bind(Json(&snapshot.state))
+            .bind(snapshot.taken_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {

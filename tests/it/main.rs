@@ -14,5 +14,6 @@ mod conservation;
 mod openapi_spec;
 mod read_models;
 mod server;
+mod snapshots;
 mod store_contract;
 mod transfers;

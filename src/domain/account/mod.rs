@@ -521,3 +521,8 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
         (state @ AccountState::NotOpened, _) => state,
     }
 }
+
+/// The version of [`AccountState`]'s serialized shape. Bump it whenever the state's fields
+/// change: stored snapshots of another version are ignored (and replaced), never migrated,
+/// because the events can always rebuild the state.
+pub const STATE_SCHEMA_VERSION: i32 = 1;

@@ -1,8 +1,12 @@
 //! The state `decide` needs, folded from the events by `evolve`.
+//!
+//! It serializes so that a snapshot can store it (`crate::store::snapshot`): a cache of the fold
+//! at some version, never a source of truth.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit, Money};
@@ -10,7 +14,7 @@ use crate::domain::text::Text;
 
 /// An account either does not exist yet or has been opened; commands other than `Open` on a
 /// `NotOpened` account are refused, so "deposit before open" cannot be expressed in events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 // `NotOpened` only ever precedes the first event; boxing `Account` would add an indirection to
 // every fold for nothing.
 #[allow(clippy::large_enum_variant)]
@@ -19,7 +23,7 @@ pub enum AccountState {
     Opened(Account),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: AccountId,
     pub owner_id: OwnerId,
@@ -42,7 +46,7 @@ pub struct Account {
     pub transfers_in: BTreeSet<TransferId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MovementKind {
     Deposit,
     Withdrawal,
@@ -51,7 +55,7 @@ pub enum MovementKind {
     Reversal,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Movement {
     pub kind: MovementKind,
     pub amount: i64,
@@ -59,7 +63,7 @@ pub struct Movement {
     pub reversed: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransferStatus {
     /// Debited here, not yet credited there or refunded.
     Pending,
@@ -67,14 +71,14 @@ pub enum TransferStatus {
     Refunded,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingTransfer {
     pub to_account: AccountId,
     pub amount: i64,
     pub status: TransferStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccountStatus {
     Active,
     Frozen { reason: Text },
@@ -93,7 +97,7 @@ impl AccountStatus {
 }
 
 /// The sum of withdrawals on one UTC calendar day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyWithdrawals {
     pub day: NaiveDate,
     pub total: i64,

@@ -1,0 +1,160 @@
+//! Snapshots: loading a long history starts from the stored fold and replays only the rest.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use foldbank::app::AppState;
+use foldbank::clock::{SystemClock, UuidV7};
+use foldbank::command::{AccountCommandHandler, LoadedAccount, Precondition, SNAPSHOT_EVERY};
+use foldbank::domain::account::{AccountCommand, OpenAccount, STATE_SCHEMA_VERSION};
+use foldbank::domain::ids::{AccountId, OwnerId};
+use foldbank::domain::money::{Amount, Limit};
+use foldbank::store::Snapshot;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::common::{TestDb, backend_tests};
+
+backend_tests!(
+    a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it,
+    a_snapshot_of_another_shape_is_ignored_and_replaced,
+    without_snapshots_the_events_alone_give_the_same_state,
+);
+
+/// An account with `deposits` deposits, written through the command handler.
+async fn account_with(commands: &AccountCommandHandler, deposits: i64) -> AccountId {
+    let id = AccountId(Uuid::now_v7());
+    commands
+        .handle(id, Precondition::None, None, |stamp| {
+            AccountCommand::Open(OpenAccount {
+                account_id: id,
+                owner_id: OwnerId(Uuid::now_v7()),
+                currency: "EUR".parse().expect("EUR"),
+                overdraft_limit: Limit::ZERO,
+                daily_withdrawal_limit: None,
+                initial_deposit: None,
+                occurred_at: stamp.occurred_at,
+            })
+        })
+        .await
+        .expect("open");
+    for n in 1..=deposits {
+        commands
+            .handle(id, Precondition::None, None, |stamp| AccountCommand::Deposit {
+                transaction_id: stamp.transaction_id,
+                amount: Amount::new(n).expect("amount"),
+                currency: "EUR".parse().expect("EUR"),
+                description: None,
+                occurred_at: stamp.occurred_at,
+            })
+            .await
+            .expect("deposit");
+    }
+    id
+}
+
+#[track_caller]
+fn assert_same_account(from_snapshot: &LoadedAccount, replayed: &LoadedAccount) {
+    assert_eq!(from_snapshot.state, replayed.state);
+    assert_eq!(from_snapshot.version, replayed.version);
+    assert_eq!(from_snapshot.position, replayed.position);
+    assert_eq!(from_snapshot.last_occurred_at, replayed.last_occurred_at);
+}
+
+fn state(db: &TestDb) -> AppState {
+    AppState::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+}
+
+async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(db: TestDb) {
+    let app = state(&db);
+    let account = account_with(&app.commands, 2 * SNAPSHOT_EVERY + 50).await;
+
+    let snapshot = app
+        .store
+        .load_snapshot(account.as_uuid())
+        .await
+        .expect("read")
+        .expect("a snapshot");
+    let from_snapshot = app.commands.load(account).await.expect("load");
+    let replayed = app.commands.load_at(account, None).await.expect("replay");
+
+    assert_eq!(
+        snapshot.version,
+        2 * SNAPSHOT_EVERY,
+        "taken every {SNAPSHOT_EVERY} events"
+    );
+    assert_eq!(snapshot.schema_version, STATE_SCHEMA_VERSION);
+    assert_eq!(from_snapshot.snapshot_version, Some(snapshot.version));
+    assert_eq!(replayed.version, 2 * SNAPSHOT_EVERY + 51);
+    assert_same_account(&from_snapshot, &replayed);
+}
+
+async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
+    let app = state(&db);
+    let account = account_with(&app.commands, 10).await;
+    let outdated = Snapshot {
+        stream_type: "account".into(),
+        stream_id: account.as_uuid(),
+        version: 5,
+        position: 5,
+        schema_version: STATE_SCHEMA_VERSION + 1,
+        state: json!({ "shape": "from another build" }),
+        taken_at: Utc::now(),
+    };
+    app.store.save_snapshot(&outdated).await.expect("save");
+
+    let loaded = app.commands.load(account).await.expect("load");
+    assert_eq!(
+        loaded.snapshot_version, None,
+        "the outdated snapshot was not used"
+    );
+    assert_same_account(
+        &loaded,
+        &app.commands.load_at(account, None).await.expect("replay"),
+    );
+
+    // The next snapshot replaces it.
+    for _ in 0..SNAPSHOT_EVERY {
+        app.commands
+            .handle(account, Precondition::None, None, |stamp| {
+                AccountCommand::Deposit {
+                    transaction_id: stamp.transaction_id,
+                    amount: Amount::new(1).expect("amount"),
+                    currency: "EUR".parse().expect("EUR"),
+                    description: None,
+                    occurred_at: stamp.occurred_at,
+                }
+            })
+            .await
+            .expect("deposit");
+    }
+    let replaced = app
+        .store
+        .load_snapshot(account.as_uuid())
+        .await
+        .expect("read")
+        .expect("snapshot");
+    assert_eq!(replaced.schema_version, STATE_SCHEMA_VERSION);
+    assert_same_account(
+        &app.commands.load(account).await.expect("load"),
+        &app.commands.load_at(account, None).await.expect("replay"),
+    );
+}
+
+async fn without_snapshots_the_events_alone_give_the_same_state(db: TestDb) {
+    let app = state(&db);
+    let account = account_with(&app.commands, SNAPSHOT_EVERY + 20).await;
+    let with_snapshot = app.commands.load(account).await.expect("load");
+    assert!(with_snapshot.snapshot_version.is_some());
+
+    let delete = "DELETE FROM snapshots";
+    match &db.database {
+        foldbank::db::Database::Postgres(pool) => sqlx::query(delete).execute(pool).await.map(|_| ()),
+        foldbank::db::Database::Sqlite(sqlite) => sqlx::query(delete).execute(&sqlite.pool).await.map(|_| ()),
+    }
+    .expect("delete snapshots");
+
+    let replayed = app.commands.load(account).await.expect("load");
+    assert_eq!(replayed.snapshot_version, None);
+    assert_same_account(&with_snapshot, &replayed);
+}
