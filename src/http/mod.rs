@@ -28,7 +28,8 @@ use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -64,7 +65,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
-        }))
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        // A 5xx here is a documented answer (503 while the database or a read model is behind);
+        // causes of real failures are logged at ERROR where they happen, with their sources.
+        .on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(axum::middleware::map_response(problem::ensure_problem_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -136,6 +136,14 @@ pub(crate) async fn create_transfer(
 
     let transfer_id = TransferId(request.transfer_id.unwrap_or_else(|| app.ids.new_id()));
     let (from, to) = (AccountId(request.from_account), AccountId(request.to_account));
+    // A transfer id names one transfer. The source checks its own transfers; one sent by another
+    // account is found here (and, should two race past this check, the destination refuses the
+    // second and its source is refunded).
+    if let Some(existing) = app.read_models.transfer(transfer_id.as_uuid()).await?.value {
+        if existing.from_account != from.as_uuid() {
+            return Err(ApiError::Rejected(AccountError::TransferIdReused(transfer_id)));
+        }
+    }
     let outcome = app
         .commands
         .handle(from, Precondition::None, correlation_id.as_deref(), |stamp| {

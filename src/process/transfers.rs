@@ -51,6 +51,8 @@ pub enum ProcessError {
     Command(#[from] CommandError),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("lost the leadership connection")]
+    LostLeadership,
 }
 
 #[derive(Debug, Clone)]
@@ -123,14 +125,17 @@ async fn run(
             Database::Sqlite(_) => None,
         };
         loop {
-            if let Some(connection) = leader.as_mut() {
-                if connection.ping().await.is_err() {
-                    tracing::warn!("transfer process lost its leadership connection");
-                    break;
-                }
-            }
             wake.borrow_and_update();
-            match step(&database, &*store, &commands, &projections, &settings).await {
+            match step(
+                &database,
+                &*store,
+                &commands,
+                &projections,
+                &settings,
+                leader.as_mut(),
+            )
+            .await
+            {
                 Ok(handled) => {
                     backoff = MIN_BACKOFF;
                     projections.record_error(NAME, None, Utc::now());
@@ -138,7 +143,14 @@ async fn run(
                         idle(&mut wake, settings.poll_interval).await;
                     }
                 }
-                Err(ProcessError::Projection(ProjectionError::CheckpointMoved)) => {}
+                Err(ProcessError::LostLeadership) => {
+                    tracing::warn!("transfer process lost its leadership connection; standing by");
+                    break;
+                }
+                Err(ProcessError::Projection(ProjectionError::CheckpointMoved)) => {
+                    // Another process moved it: look again shortly, without spinning.
+                    tokio::time::sleep(MIN_BACKOFF).await;
+                }
                 Err(error) => {
                     let message = error_chain(&error);
                     tracing::warn!(error = %message, ?backoff, "transfer process step failed; retrying");
@@ -168,6 +180,7 @@ async fn step(
     commands: &AccountCommandHandler,
     projections: &Projections,
     settings: &TransferProcessSettings,
+    mut leader: Option<&mut sqlx::PgConnection>,
 ) -> Result<usize, ProcessError> {
     let mut checkpoint = load_checkpoint(database, NAME).await?;
     projections.record_checkpoint(NAME, checkpoint);
@@ -175,6 +188,14 @@ async fn step(
     for recorded in &batch {
         if recorded.stream_type == account::STREAM_TYPE {
             if let AccountEvent::TransferDebited { .. } = codec::decode::<AccountEvent>(recorded)? {
+                // Still the leader? Checked before every settlement, not once per batch, so a
+                // standby that took over finds at most one settlement in progress.
+                if let Some(connection) = leader.as_deref_mut() {
+                    connection
+                        .ping()
+                        .await
+                        .map_err(|_| ProcessError::LostLeadership)?;
+                }
                 settle(commands, recorded).await?;
             }
         }
@@ -261,8 +282,12 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
     };
     match next {
         Ok(_) => Ok(()),
-        // Settled concurrently (only possible if two managers raced): nothing left to do.
-        Err(CommandError::Rejected(AccountError::TransferNotFound(_))) => Ok(()),
+        // Settled by someone else between our check and our step: only possible if two managers
+        // ran at once, which leadership exists to prevent. Loud, because it must not happen.
+        Err(CommandError::Rejected(AccountError::TransferNotFound(_))) => {
+            tracing::error!(%transfer_id, "transfer settled concurrently by another manager");
+            Ok(())
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -294,6 +319,7 @@ fn refusal_reason(refusal: &AccountError) -> &'static str {
         AccountError::AccountClosed => "destination-closed",
         AccountError::CurrencyMismatch { .. } => "currency-mismatch",
         AccountError::Overflow => "destination-balance-overflow",
+        AccountError::TransferIdReused(_) => "transfer-id-reused",
         _ => "destination-refused",
     }
 }

@@ -42,10 +42,12 @@ pub(crate) fn select_sql(filter: &str) -> String {
 const INSERT: &str = "INSERT INTO transfers (transfer_id, from_account, to_account, amount, currency, \
     description, status, requested_at, debit_position) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) \
     ON CONFLICT (transfer_id) DO NOTHING";
+// Both updates name the source too: a transfer id reused by another source (refused at the
+// destination and refunded) must not settle the transfer that owns the id.
 const COMPLETE: &str = "UPDATE transfers SET status = 'completed', finished_at = $2, credit_position = $3 \
-    WHERE transfer_id = $1 AND status = 'pending'";
+    WHERE transfer_id = $1 AND from_account = $4 AND status = 'pending'";
 const FAIL: &str = "UPDATE transfers SET status = 'failed', reason = $2, finished_at = $3, refund_position = $4 \
-    WHERE transfer_id = $1 AND status = 'pending'";
+    WHERE transfer_id = $1 AND from_account = $5 AND status = 'pending'";
 
 pub(crate) fn postgres_row(row: &sqlx::postgres::PgRow) -> Result<TransferRow, sqlx::Error> {
     Ok(TransferRow {
@@ -129,6 +131,7 @@ impl Projection for TransfersProjection {
             }
             AccountEvent::TransferCredited {
                 transfer_id,
+                from_account,
                 occurred_at,
                 ..
             } => {
@@ -136,6 +139,7 @@ impl Projection for TransfersProjection {
                     .bind(transfer_id.as_uuid())
                     .bind(occurred_at)
                     .bind(recorded.global_position)
+                    .bind(from_account.as_uuid())
                     .execute(&mut *conn)
                     .await?;
             }
@@ -150,6 +154,7 @@ impl Projection for TransfersProjection {
                     .bind(reason)
                     .bind(occurred_at)
                     .bind(recorded.global_position)
+                    .bind(recorded.stream_id)
                     .execute(&mut *conn)
                     .await?;
             }
@@ -188,6 +193,7 @@ impl Projection for TransfersProjection {
             }
             AccountEvent::TransferCredited {
                 transfer_id,
+                from_account,
                 occurred_at,
                 ..
             } => {
@@ -195,6 +201,7 @@ impl Projection for TransfersProjection {
                     .bind(transfer_id.to_string())
                     .bind(sqlite_time(*occurred_at))
                     .bind(recorded.global_position)
+                    .bind(from_account.to_string())
                     .execute(&mut *conn)
                     .await?;
             }
@@ -209,6 +216,7 @@ impl Projection for TransfersProjection {
                     .bind(reason)
                     .bind(sqlite_time(*occurred_at))
                     .bind(recorded.global_position)
+                    .bind(recorded.stream_id.to_string())
                     .execute(&mut *conn)
                     .await?;
             }

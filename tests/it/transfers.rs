@@ -227,6 +227,12 @@ async fn the_same_transfer_id_twice_moves_money_once(db: TestDb) {
     assert_eq!(again.status, StatusCode::ACCEPTED);
     assert_eq!(after_settlement.status, StatusCode::ACCEPTED);
     reused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "transfer-id-reused");
+    let mut from_bob = request.clone();
+    from_bob["from_account"] = json!(bob);
+    from_bob["to_account"] = json!(alice);
+    app.post("/transfers", from_bob)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "transfer-id-reused");
     assert_eq!((balance(&app, alice).await, balance(&app, bob).await), (750, 250));
 }
 

@@ -185,8 +185,9 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
             description,
             occurred_at,
         } => {
-            if account.transfers_in.contains(&transfer_id) {
-                return Ok(Vec::new());
+            if account.transfers_in.contains_key(&transfer_id) {
+                // Same id, another source (a repeat was answered before the rules).
+                return Err(AccountError::TransferIdReused(transfer_id));
             }
             // A frozen account still receives money: freezing stops money leaving.
             ensure_currency(account, currency)?;
@@ -245,7 +246,20 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 fn is_repeated_transfer_step(account: &Account, command: &AccountCommand) -> bool {
     let status = |transfer_id| account.transfers_out.get(transfer_id).map(|sent| sent.status);
     match command {
-        AccountCommand::CreditTransfer { transfer_id, .. } => account.transfers_in.contains(transfer_id),
+        AccountCommand::CreditTransfer {
+            transfer_id,
+            from_account,
+            ..
+        } => account.transfers_in.get(transfer_id) == Some(from_account),
+        AccountCommand::DebitTransfer {
+            transfer_id,
+            to_account,
+            amount,
+            ..
+        } => account
+            .transfers_out
+            .get(transfer_id)
+            .is_some_and(|sent| sent.to_account == *to_account && sent.amount == amount.minor_units()),
         AccountCommand::CompleteTransfer { transfer_id, .. } => {
             status(transfer_id) == Some(TransferStatus::Completed)
         }
@@ -465,6 +479,7 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                 AccountEvent::TransferCredited {
                     transfer_id,
                     transaction_id,
+                    from_account,
                     amount,
                     occurred_at,
                     ..
@@ -475,7 +490,7 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                         *amount,
                         *occurred_at,
                     );
-                    account.transfers_in.insert(*transfer_id);
+                    account.transfers_in.insert(*transfer_id, *from_account);
                 }
                 AccountEvent::TransferRefunded {
                     transfer_id,
@@ -525,4 +540,4 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
 /// The version of [`AccountState`]'s serialized shape. Bump it whenever the state's fields
 /// change: stored snapshots of another version are ignored (and replaced), never migrated,
 /// because the events can always rebuild the state.
-pub const STATE_SCHEMA_VERSION: i32 = 1;
+pub const STATE_SCHEMA_VERSION: i32 = 2;

@@ -3,7 +3,7 @@
 //! It serializes so that a snapshot can store it (`crate::store::snapshot`): a cache of the fold
 //! at some version, never a source of truth.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -42,8 +42,9 @@ pub struct Account {
     pub movements: BTreeMap<TransactionId, Movement>,
     /// Transfers this account sent, for idempotency and for the close rule.
     pub transfers_out: BTreeMap<TransferId, OutgoingTransfer>,
-    /// Transfers this account received: a replayed credit must not pay twice.
-    pub transfers_in: BTreeSet<TransferId>,
+    /// Transfers this account received, with their source: a replayed credit must not pay
+    /// twice, and an id already used by another source must not pass for a replay.
+    pub transfers_in: BTreeMap<TransferId, AccountId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -888,6 +888,50 @@ fn movement(state: &AccountState, transaction_id: TransactionId) -> Option<Movem
 }
 
 #[test]
+fn a_transfer_id_credited_from_one_source_is_refused_from_another() {
+    let from_elsewhere = match credit_transfer(300) {
+        AccountCommand::CreditTransfer {
+            transfer_id,
+            transaction_id,
+            amount,
+            currency,
+            description,
+            occurred_at,
+            ..
+        } => AccountCommand::CreditTransfer {
+            transfer_id,
+            transaction_id,
+            from_account: AccountId(Uuid::from_u128(0xE15E)),
+            amount,
+            currency,
+            description,
+            occurred_at,
+        },
+        other => other,
+    };
+
+    given(&[opened(), transfer_credited(300)])
+        .when(from_elsewhere)
+        .then_error(AccountError::TransferIdReused(incoming_transfer_id()));
+}
+
+#[test]
+fn a_repeated_transfer_debit_is_recognised_even_after_the_source_closed() {
+    given(&[
+        opened(),
+        deposited(300),
+        transfer_debited(300),
+        AccountEvent::TransferCompleted {
+            transfer_id: outgoing_transfer_id(),
+            occurred_at: now(),
+        },
+        closed(),
+    ])
+    .when(debit_transfer(300))
+    .then(&[]);
+}
+
+#[test]
 fn a_transfer_out_debits_the_balance_and_stays_pending_until_settled() {
     let state = given(&[opened(), deposited(1_000)])
         .when(debit_transfer(300))
@@ -1027,7 +1071,11 @@ fn an_incoming_transfer_credits_the_balance() {
         .then(&[transfer_credited(300)]);
 
     assert_eq!(balance_of(&state), 1_300);
-    assert!(account_in(&state).transfers_in.contains(&incoming_transfer_id()));
+    assert!(
+        account_in(&state)
+            .transfers_in
+            .contains_key(&incoming_transfer_id())
+    );
 }
 
 #[test]
