@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::command::{CommandOutcome, Precondition};
-use crate::domain::account::{AccountCommand, OpenAccount};
+use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -269,11 +269,7 @@ pub(crate) async fn open_account(
         )
         .await?;
 
-    let opening_deposit = outcome.events.iter().find_map(|event| match event {
-        crate::domain::account::AccountEvent::MoneyDeposited { transaction_id, .. } => Some(*transaction_id),
-        _ => None,
-    });
-    let mut response = respond(StatusCode::CREATED, &outcome, opening_deposit);
+    let mut response = respond(StatusCode::CREATED, &outcome, movement_id(&outcome));
     if let Ok(location) = HeaderValue::from_str(&format!("/accounts/{account_id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -387,12 +383,12 @@ pub(crate) async fn withdraw(
     Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
 }
 
+/// The money movement a command recorded (a deposit, a withdrawal, a reversal), if any.
 fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
     outcome.events.iter().find_map(|event| match event {
-        crate::domain::account::AccountEvent::MoneyDeposited { transaction_id, .. }
-        | crate::domain::account::AccountEvent::MoneyWithdrawn { transaction_id, .. } => {
-            Some(*transaction_id)
-        }
+        AccountEvent::MoneyDeposited { transaction_id, .. }
+        | AccountEvent::MoneyWithdrawn { transaction_id, .. } => Some(*transaction_id),
+        AccountEvent::TransactionReversed { reversal_id, .. } => Some(*reversal_id),
         _ => None,
     })
 }
@@ -569,9 +565,5 @@ pub(crate) async fn reverse(
             }
         })
         .await?;
-    let reversal_id = outcome.events.iter().find_map(|event| match event {
-        crate::domain::account::AccountEvent::TransactionReversed { reversal_id, .. } => Some(*reversal_id),
-        _ => None,
-    });
-    Ok(respond(StatusCode::CREATED, &outcome, reversal_id))
+    Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
 }

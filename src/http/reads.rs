@@ -52,6 +52,19 @@ pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// Parses a `cursor` that holds a global position (pages ordered by position, newest first).
+pub(crate) fn position_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|cursor| {
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|position| *position > 0)
+                .ok_or_else(|| invalid("cursor", "not a cursor from this API"))
+        })
+        .transpose()
+}
+
 /// Checks that a query instant lies within years 0 to 9999: what RFC 3339 can write and both
 /// databases store. (chrono parses years up to ±262143; PostgreSQL refuses those before 4713
 /// BC, and SQLite's text timestamps only sort correctly with four-digit years.)

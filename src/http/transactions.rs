@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::reads::{await_position, instant, invalid, page_size, with_projection_position};
+use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
 use crate::projection::balances;
 use crate::projection::transactions::{self, TransactionRow};
 use crate::query::TransactionFilter;
@@ -127,17 +127,7 @@ pub(crate) async fn account_transactions(
     QueryParams(params): QueryParams<TransactionParams>,
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
-    let before = params
-        .cursor
-        .as_deref()
-        .map(|cursor| {
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|position| *position > 0)
-                .ok_or_else(|| invalid("cursor", "not a cursor from this API"))
-        })
-        .transpose()?;
+    let before = position_cursor(params.cursor.as_deref())?;
     await_position(&app, &[balances::NAME, transactions::NAME], params.min_position).await?;
     let filter = TransactionFilter {
         from: instant("from", params.from)?,

@@ -23,7 +23,7 @@ use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
 use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, etag};
 use crate::http::problem::{ApiError, InvalidParam, Problem};
-use crate::http::reads::{await_position, invalid, page_size, with_projection_position};
+use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::schema;
 use crate::projection::transfers::{self as transfer_model, TransferRow};
 use crate::projection::{balances, transactions};
@@ -311,17 +311,7 @@ pub(crate) async fn account_transfers(
     QueryParams(params): QueryParams<TransferListParams>,
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
-    let before = params
-        .cursor
-        .as_deref()
-        .map(|cursor| {
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|position| *position > 0)
-                .ok_or_else(|| invalid("cursor", "not a cursor from this API"))
-        })
-        .transpose()?;
+    let before = position_cursor(params.cursor.as_deref())?;
     await_position(&app, &[transfer_model::NAME, balances::NAME], params.min_position).await?;
     if app.read_models.account(id).await?.value.is_none() {
         return Err(ApiError::AccountNotFound(AccountId(id)));
