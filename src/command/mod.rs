@@ -35,7 +35,12 @@ pub use locks::StreamLocks;
 pub const SNAPSHOT_EVERY: i64 = 100;
 
 /// How often a command is decided again after losing a race to another process.
-const MAX_ATTEMPTS: u32 = 5;
+const MAX_ATTEMPTS: u32 = 10;
+
+/// The first retry waits up to this long; each further one up to twice as long, at most
+/// [`MAX_RETRY_WAIT`].
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(4);
+const MAX_RETRY_WAIT: Duration = Duration::from_millis(250);
 
 /// What the client requires of the stream's version before the command runs (`If-Match`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,12 +223,24 @@ impl AccountCommandHandler {
                     }
                     Precondition::None => {
                         tracing::debug!(attempt, "append conflicted with another writer; retrying");
-                        tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5)).await;
+                        tokio::time::sleep(self.retry_wait(attempt)).await;
                     }
                 },
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// Exponential backoff with full jitter: two processes that collided once must not retry
+    /// in lockstep and collide again. The random part comes from the id generator's random
+    /// bits (UUIDv7 ends in 62 random bits).
+    fn retry_wait(&self, attempt: u32) -> Duration {
+        let ceiling = FIRST_RETRY_WAIT
+            .saturating_mul(1 << attempt.min(16))
+            .min(MAX_RETRY_WAIT);
+        let random = u64::try_from(self.ids.new_id().as_u128() & 0xFFFF).unwrap_or(0);
+        let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(micros / 65_536 * random)
     }
 
     /// Reads the account's stream and folds it, optionally only up to an instant (time travel).
