@@ -240,7 +240,7 @@ impl AccountCommandHandler {
             .min(MAX_RETRY_WAIT);
         let random = u64::try_from(self.ids.new_id().as_u128() & 0xFFFF).unwrap_or(0);
         let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(micros / 65_536 * random)
+        Duration::from_micros(micros.saturating_mul(random) / 65_536)
     }
 
     /// Reads the account's stream and folds it, optionally only up to an instant (time travel).
