@@ -2030,6 +2030,30 @@ impl Model {
                 Verdict::Refused
             }
         };
+        // A repeated transfer step is answered before any rule, closed account or not.
+        let sent_status = |transfer_id| self.sent.get(transfer_id).map(|sent: &Sent| sent.status);
+        let repeat = match command {
+            AccountCommand::DebitTransfer {
+                transfer_id,
+                to_account,
+                amount,
+                ..
+            } => self
+                .sent
+                .get(transfer_id)
+                .is_some_and(|sent| sent.to_account == *to_account && sent.amount == amount.minor_units()),
+            AccountCommand::CreditTransfer { transfer_id, .. } => self.received.contains(transfer_id),
+            AccountCommand::CompleteTransfer { transfer_id, .. } => {
+                sent_status(transfer_id) == Some(TransferStatus::Completed)
+            }
+            AccountCommand::RefundTransfer { transfer_id, .. } => {
+                sent_status(transfer_id) == Some(TransferStatus::Refunded)
+            }
+            _ => false,
+        };
+        if repeat {
+            return Verdict::AlreadyDone;
+        }
         if self.closed {
             return Verdict::Refused;
         }
