@@ -146,13 +146,10 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
             description,
             occurred_at,
         } => {
-            if let Some(sent) = account.transfers_out.get(&transfer_id) {
-                // The same request again (a client retry): already done, nothing new happens.
-                return if sent.to_account == to_account && sent.amount == amount.minor_units() {
-                    Ok(Vec::new())
-                } else {
-                    Err(AccountError::TransferIdReused(transfer_id))
-                };
+            // The same request again was answered by `is_repeated_transfer_step`; the same id
+            // with other terms is another transfer under a used name.
+            if account.transfers_out.contains_key(&transfer_id) {
+                return Err(AccountError::TransferIdReused(transfer_id));
             }
             if to_account == account.id {
                 return Err(AccountError::TransferToSelf);
@@ -210,8 +207,9 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
                 transfer_id,
                 occurred_at,
             }]),
-            Some(TransferStatus::Completed) => Ok(Vec::new()),
-            Some(TransferStatus::Refunded) | None => Err(AccountError::TransferNotFound(transfer_id)),
+            Some(TransferStatus::Completed | TransferStatus::Refunded) | None => {
+                Err(AccountError::TransferNotFound(transfer_id))
+            }
         },
         AccountCommand::RefundTransfer {
             transfer_id,
@@ -231,7 +229,6 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
                     occurred_at,
                 }])
             }
-            Some(sent) if sent.status == TransferStatus::Refunded => Ok(Vec::new()),
             _ => Err(AccountError::TransferNotFound(transfer_id)),
         },
         AccountCommand::Reverse {

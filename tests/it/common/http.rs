@@ -129,7 +129,7 @@ impl TestApp {
         }
     }
 
-    /// Waits (at most 10 s) until every read model reflects the whole log.
+    /// Waits (at most 30 s: CI machines can be busy) until every read model reflects the whole log.
     pub async fn caught_up(&self) -> i64 {
         let head = self.state.store.head_position().await.expect("head");
         self.state
@@ -137,7 +137,7 @@ impl TestApp {
             .wait_for(
                 &foldbank::projection::names(),
                 head,
-                std::time::Duration::from_secs(10),
+                std::time::Duration::from_secs(30),
             )
             .await
             .expect("read models catch up");
