@@ -104,7 +104,7 @@ impl utoipa::IntoParams for IfMatch {
         use utoipa::openapi::schema::{ObjectBuilder, Type};
         let schema = ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(r#"^(\*|"[0-9]{1,18}")$"#))
+            .pattern(Some(r#"^(\*|"[0-9]{1,18}")?$"#))
             .examples([serde_json::json!("\"3\"")]);
         vec![
             ParameterBuilder::new()
