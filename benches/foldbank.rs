@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use foldbank::app::AppState;
+use foldbank::app::App;
 use foldbank::clock::{ManualClock, UuidV7};
 use foldbank::command::Precondition;
 use foldbank::db::Database;
@@ -25,7 +25,6 @@ use foldbank::domain::Decider;
 use foldbank::domain::account::{AccountCommand, AccountDecider, AccountEvent, OpenAccount};
 use foldbank::domain::ids::{AccountId, OwnerId, TransactionId};
 use foldbank::domain::money::{Amount, Currency, Limit};
-use foldbank::projection::ProjectorSettings;
 use uuid::Uuid;
 
 fn eur() -> Currency {
@@ -101,7 +100,7 @@ fn domain(c: &mut Criterion) {
 
 /// A service on a fresh SQLite file, with a clock that never stands still.
 struct Bench {
-    state: AppState,
+    state: App,
     clock: ManualClock,
     _dir: tempfile::TempDir,
 }
@@ -112,7 +111,7 @@ impl Bench {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
         let database = Database::connect(&url, 8).await.expect("database");
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid"));
-        let state = AppState::new(database, Arc::new(clock.clone()), Arc::new(UuidV7));
+        let state = App::new(database, Arc::new(clock.clone()), Arc::new(UuidV7));
         Bench {
             state,
             clock,
@@ -182,11 +181,8 @@ fn sqlite(c: &mut Criterion) {
         let (bench, account, projector) = runtime.block_on(async {
             let bench = Bench::new().await;
             let account = bench.account_with(history).await;
-            let projector = bench
-                .state
-                .start_projector(ProjectorSettings::default())
-                .await
-                .expect("projector");
+            let projector = bench.state.start_projections();
+            bench.state.catch_up().await.expect("projector");
             (bench, account, projector)
         });
         let middle = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid")
@@ -195,7 +191,7 @@ fn sqlite(c: &mut Criterion) {
             b.to_async(&runtime)
                 .iter(|| bench.state.read_models.balance_at(account.as_uuid(), middle))
         });
-        drop(projector);
+        runtime.block_on(projector.stop());
     }
     group.finish();
 
@@ -210,13 +206,10 @@ fn sqlite(c: &mut Criterion) {
                 let bench = Bench::new().await;
                 bench.account_with(EVENTS as usize - 1).await;
                 let started = Instant::now();
-                let projector = bench
-                    .state
-                    .start_projector(ProjectorSettings::default())
-                    .await
-                    .expect("projector");
+                let projector = bench.state.start_projections();
+                bench.state.catch_up().await.expect("projector");
                 total += started.elapsed();
-                drop(projector);
+                projector.stop().await;
             }
             total
         })

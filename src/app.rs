@@ -1,7 +1,9 @@
-//! Wires the parts together: state shared by the handlers, and the server loop.
+//! Wires the parts together: the only module that knows them all.
 //!
-//! [`serve`] takes an already-bound listener, so tests can bind port 0 and the binary can bind
-//! the configured address with the same code.
+//! [`App`] builds the write side, the read side and the followers on one database;
+//! [`App::router`] hands the HTTP layer what its handlers need; [`serve`] takes an
+//! already-bound listener, so tests can bind port 0 and the binary can bind the configured
+//! address with the same code.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,67 +11,81 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
 use crate::db::Database;
-use crate::process::{self, TransferProcess, TransferProcessSettings};
-use crate::projection::{self, Projections, WakingStore};
-use crate::query::{AccountHistory, ReadModels};
-use crate::store::{self, EventStore};
+use crate::follow::{FollowContext, FollowSettings, Follower, Followers, Following, WakingStore};
+pub use crate::http::AppState;
+use crate::process::{self, TransferProcess};
+use crate::projection::{FaultInjector, ProjectionName, Projector};
+use crate::query::{AccountHistory, EventLog, ReadModels};
+use crate::store::{self, EventStore, StoreError};
 
 /// How many 5-second rounds start-up waits for the projections to catch up.
 const STARTUP_CATCH_UP_ROUNDS: u32 = 12;
 
-/// Everything a handler may use. Cheap to clone: all fields are handles.
+/// The parts of a running foldbank on one database. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct App {
     pub database: Database,
-    /// The event log; appends through it wake the projectors.
+    /// The event log; appends through it wake this process's followers.
     pub store: Arc<dyn EventStore>,
     pub commands: AccountCommandHandler,
-    pub projections: Projections,
     pub read_models: ReadModels,
     pub history: AccountHistory,
+    pub log: EventLog,
+    /// What each follower has reached in this process.
+    pub followers: Followers,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    pub follow: FollowSettings,
+    /// Test hook: makes projection batches fail on purpose.
+    pub faults: Arc<FaultInjector>,
     /// How long a query with `min_position` waits for the read model to catch up.
     pub read_wait: Duration,
+    /// Cancelled when the process shuts down; every follower stops with it.
+    pub shutdown: CancellationToken,
 }
 
-impl AppState {
+/// The names of every follower: the projections, then the process managers.
+pub fn follower_names() -> Vec<&'static str> {
+    let mut names = projection_names();
+    names.push(process::transfers::NAME);
+    names
+}
+
+/// The checkpoint names of the projections.
+pub fn projection_names() -> Vec<&'static str> {
+    use strum::VariantArray;
+    ProjectionName::VARIANTS
+        .iter()
+        .map(|name| name.as_str())
+        .collect()
+}
+
+impl App {
     pub fn new(database: Database, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
-        let mut followers = projection::names();
-        followers.push(process::transfers::NAME);
-        let projections = Projections::new(&followers);
-        let store: Arc<dyn EventStore> = Arc::new(WakingStore::new(
-            store::event_store(&database),
-            projections.clone(),
-        ));
+        let followers = Followers::new(&follower_names());
+        let store: Arc<dyn EventStore> =
+            Arc::new(WakingStore::new(store::event_store(&database), followers.clone()));
         let commands = AccountCommandHandler::new(store.clone(), clock.clone(), ids.clone());
-        AppState {
+        App {
             read_models: ReadModels::new(database.clone()),
-            history: AccountHistory::new(commands.clone()),
+            history: AccountHistory::new(store.clone()),
+            log: EventLog::new(store.clone()),
             database,
             store,
             commands,
-            projections,
+            followers,
             clock,
             ids,
+            follow: FollowSettings::default(),
+            faults: Arc::new(FaultInjector::default()),
             read_wait: Duration::from_secs(2),
+            shutdown: CancellationToken::new(),
         }
-    }
-
-    /// Starts the transfer process manager (it needs no catch-up wait: settling transfers is
-    /// not on the path of any query).
-    pub fn start_transfer_process(&self, settings: TransferProcessSettings) -> TransferProcess {
-        TransferProcess::start(
-            self.database.clone(),
-            self.store.clone(),
-            self.commands.clone(),
-            self.projections.clone(),
-            settings,
-        )
     }
 
     pub fn with_read_wait(mut self, read_wait: Duration) -> Self {
@@ -77,31 +93,55 @@ impl AppState {
         self
     }
 
-    /// Starts the projector and waits until every projection has caught up with the log as it
-    /// is now, so the first queries already see every event written before start-up.
+    /// How often followers look for new events when nothing woke them.
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.follow.poll_interval = poll_interval;
+        self
+    }
+
+    fn follow_context(&self) -> FollowContext {
+        FollowContext {
+            database: self.database.clone(),
+            store: self.store.clone(),
+            status: self.followers.clone(),
+            settings: self.follow.clone(),
+        }
+    }
+
+    fn start(&self, followers: Vec<Arc<dyn Follower>>) -> Following {
+        Following::start(followers, &self.follow_context(), &self.shutdown)
+    }
+
+    /// Starts one follower per projection (without waiting for them to catch up).
+    pub fn start_projections(&self) -> Following {
+        self.start(Projector::all(&self.database, &self.faults))
+    }
+
+    /// Starts the transfer process manager (it needs no catch-up wait: settling transfers is
+    /// not on the path of any query).
+    pub fn start_transfer_process(&self) -> Following {
+        self.start(vec![TransferProcess::new(
+            self.database.clone(),
+            self.commands.clone(),
+        )])
+    }
+
+    /// Waits until every projection has caught up with the log as it is now, so the first
+    /// queries already see every event written before start-up.
     ///
     /// The wait is bounded: a projection that keeps failing (its error is in
     /// `GET /projections`) must not keep the service from serving commands.
-    pub async fn start_projector(
-        &self,
-        settings: projection::ProjectorSettings,
-    ) -> Result<projection::Projector, store::StoreError> {
-        let projector = projection::Projector::start(
-            self.database.clone(),
-            self.store.clone(),
-            self.projections.clone(),
-            settings,
-        );
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
         let head = self.store.head_position().await?;
-        self.projections.announce_head(head);
-        let names = projection::names();
+        self.followers.announce_head(head);
+        let names = projection_names();
         for _ in 0..STARTUP_CATCH_UP_ROUNDS {
             match self
-                .projections
+                .followers
                 .wait_for(&names, head, Duration::from_secs(5))
                 .await
             {
-                Ok(()) => return Ok(projector),
+                Ok(()) => return Ok(()),
                 Err(behind) => tracing::info!(
                     head,
                     reached = behind.reached,
@@ -113,7 +153,27 @@ impl AppState {
             head,
             "projections are still behind; serving anyway (see GET /projections)"
         );
-        Ok(projector)
+        Ok(())
+    }
+
+    /// What the HTTP handlers may use.
+    pub fn http_state(&self) -> AppState {
+        AppState {
+            commands: self.commands.clone(),
+            read_models: self.read_models.clone(),
+            history: self.history.clone(),
+            log: self.log.clone(),
+            followers: self.followers.clone(),
+            clock: self.clock.clone(),
+            ids: self.ids.clone(),
+            read_wait: self.read_wait,
+            backend: self.database.backend(),
+        }
+    }
+
+    /// The router: what the server serves and what tests call directly.
+    pub fn router(&self, settings: HttpSettings) -> Router {
+        crate::http::router(self.http_state(), settings.request_timeout)
     }
 }
 
@@ -129,11 +189,6 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// The router for `state`: what the server serves and what tests call directly.
-pub fn router(state: AppState, settings: HttpSettings) -> Router {
-    crate::http::router(state, settings.request_timeout)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.

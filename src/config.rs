@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use strum::VariantArray;
+
+use crate::projection::ProjectionName;
 
 /// The default database: an SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://foldbank.db?mode=rwc";
@@ -30,8 +33,8 @@ pub enum Command {
     /// Empty a read model and replay the whole event log into it (after fixing a projection
     /// bug). Works while the service runs.
     Rebuild {
-        /// `account_balances`, `account_transactions`, `transfers`, or `all`.
-        projection: String,
+        /// A read model, or `all`.
+        projection: RebuildTarget,
     },
 }
 
@@ -108,6 +111,38 @@ impl Config {
     }
 }
 
+/// What `foldbank rebuild` rebuilds: one projection (`None` meaning all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildTarget(pub Option<ProjectionName>);
+
+impl RebuildTarget {
+    pub fn projections(self) -> Vec<ProjectionName> {
+        match self.0 {
+            Some(name) => vec![name],
+            None => ProjectionName::VARIANTS.to_vec(),
+        }
+    }
+}
+
+/// The projection names, plus `all`.
+impl ValueEnum for RebuildTarget {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            RebuildTarget(None),
+            RebuildTarget(Some(ProjectionName::AccountBalances)),
+            RebuildTarget(Some(ProjectionName::AccountTransactions)),
+            RebuildTarget(Some(ProjectionName::Transfers)),
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self.0 {
+            None => Some(clap::builder::PossibleValue::new("all").help("every read model")),
+            Some(name) => name.to_possible_value(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -135,6 +170,23 @@ mod tests {
         ));
         let cli = Cli::parse_from(["foldbank"]);
         assert!(cli.config.validate().is_ok());
+    }
+
+    #[test]
+    fn rebuild_takes_a_projection_name_or_all() {
+        let target = |arg: &str| match Cli::try_parse_from(["foldbank", "rebuild", arg]) {
+            Ok(Cli {
+                command: Some(Command::Rebuild { projection }),
+                ..
+            }) => Some(projection.projections()),
+            _ => None,
+        };
+        assert_eq!(target("transfers"), Some(vec![ProjectionName::Transfers]));
+        assert_eq!(
+            target("all").map(|all| all.len()),
+            Some(ProjectionName::VARIANTS.len())
+        );
+        assert_eq!(target("balances"), None);
     }
 
     #[test]

@@ -15,13 +15,14 @@
 //!                      3. append, expecting the version read                                 │
 //!                         │  (conflict → reload, retry; If-Match → 412)                     │
 //!                         ▼                                                                  ▼
-//!                  store::EventStore ── events table (append-only) ──► projection::Projector ──► read tables
-//!                         │                 ▲                            (one task per         account_balances
-//!                         └─ wake ──────────┘ NOTIFY / poll               projection, batch     account_transactions
-//!                                                                          + checkpoint in one tx)
+//!                  store::EventStore ── events table (append-only) ──► follow (one loop per follower)
+//!                         │                 ▲                             ├─► projection::* ──► read tables
+//!                         └─ wake ──────────┘ NOTIFY / poll               │    (batch + checkpoint    account_balances
+//!                                                                          │     in one tx)           account_transactions
+//!                                                                          └─► process::transfers ──► commands (the saga)
 //!
 //!  GET /accounts/{id}?at=T  ──► query::AccountHistory: fold the events with occurred_at <= T (time travel)
-//!  GET /accounts/{id}/events ──► the log itself (the audit trail)
+//!  GET /accounts/{id}/events ──► query::EventLog: the log itself (the audit trail)
 //! ```
 //!
 //! Commands answer the global `position` of their last event; a query given
@@ -30,15 +31,19 @@
 //! ## Modules
 //!
 //! - [`domain`]: pure deciders and value types (money, ids, the account aggregate). No IO.
-//! - [`store`]: the append-only event log: the [`store::EventStore`] port with a PostgreSQL and
-//!   a SQLite adapter, gap-free global positions, and the event codec (upcasting hook).
+//! - [`store`]: the append-only event log: the [`store::EventStore`] port and its SQL adapter,
+//!   gap-free global positions, and the event codec (upcasting hook).
 //! - [`command`]: load → fold → decide → append, with per-account serialization and retries.
-//! - [`projection`]: the projector tasks and the read models they maintain, one file each.
-//! - [`query`]: reads of the read models, and time travel over the log.
+//! - [`follow`]: the one loop every follower of the log runs in: checkpoints, batches,
+//!   waking, back-off, leadership, shutdown.
+//! - [`projection`]: the read models, one file each: row type, pure fold, statements.
+//! - [`process`]: process managers; the transfer saga (credit, or refund as compensation).
+//! - [`query`]: reads of the read models, the audit trail, and time travel over the log.
 //! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document.
-//! - [`app`]: shared state, router and server loop; [`config`]: the command line;
-//!   [`db`]: connecting and migrating; [`clock`]: injected time and ids;
-//!   [`telemetry`]: logging.
+//! - [`db`]: the only module that knows which database runs: connecting, migrating,
+//!   transactions, and statements written once for both backends.
+//! - [`app`]: wires the parts together and runs the server; [`config`]: the command line;
+//!   [`clock`]: injected time and ids; [`telemetry`]: logging.
 
 pub mod app;
 pub mod clock;
@@ -46,6 +51,7 @@ pub mod command;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod follow;
 pub mod http;
 pub mod process;
 pub mod projection;

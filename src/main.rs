@@ -4,13 +4,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use foldbank::app::{self, AppState, HttpSettings};
+use foldbank::app::{self, App, HttpSettings};
 use foldbank::clock::{SystemClock, UuidV7};
-use foldbank::config::{Cli, Command, Config};
+use foldbank::config::{Cli, Command, Config, RebuildTarget};
 use foldbank::db::Database;
-use foldbank::process::TransferProcessSettings;
-use foldbank::projection::ProjectorSettings;
-use foldbank::{http, telemetry};
+use foldbank::follow::error_chain;
+use foldbank::{http, projection, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,7 +21,7 @@ async fn main() -> ExitCode {
         }
         Some(Command::Rebuild { projection }) => {
             telemetry::init(&cli.config.log_filter, cli.config.log_format);
-            match rebuild(&cli.config, &projection).await {
+            match rebuild(&cli.config, projection).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!(error = %error_chain(&*error), "rebuild failed");
@@ -46,61 +45,38 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     config.validate()?;
     let database = Database::connect(&config.database_url, config.database_max_connections).await?;
-    tracing::info!(backend = database.backend(), "database ready");
-    let state = AppState::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
-        .with_read_wait(config.read_wait());
-    let projector = state
-        .start_projector(ProjectorSettings {
-            poll_interval: config.projection_poll_interval(),
-            ..ProjectorSettings::default()
-        })
-        .await?;
+    tracing::info!(backend = %database.backend(), "database ready");
+    let app = App::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_read_wait(config.read_wait())
+        .with_poll_interval(config.projection_poll_interval());
+    let projections = app.start_projections();
+    app.catch_up().await?;
     tracing::info!("projections caught up");
-    let transfers = state.start_transfer_process(TransferProcessSettings {
-        poll_interval: config.projection_poll_interval(),
-        ..TransferProcessSettings::default()
+    let transfers = app.start_transfer_process();
+    let router = app.router(HttpSettings {
+        request_timeout: config.request_timeout(),
     });
-    let router = app::router(
-        state,
-        HttpSettings {
-            request_timeout: config.request_timeout(),
-        },
-    );
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
     app::serve(listener, router, app::shutdown_signal()).await?;
-    drop(transfers);
-    projector.stop();
+    // In-flight requests are done; followers finish the batch in hand, then stop.
+    transfers.stop().await;
+    projections.stop().await;
     database.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Rewinds one projection (or all) so the projector replays the log into it.
-async fn rebuild(config: &Config, projection: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn rebuild(config: &Config, target: RebuildTarget) -> Result<(), Box<dyn std::error::Error>> {
     let database = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let names = if projection == "all" {
-        foldbank::projection::names()
-    } else {
-        vec![projection]
-    };
-    for name in names {
-        foldbank::projection::rebuild(&database, name).await?;
+    for name in target.projections() {
+        projection::rebuild(&database, name).await?;
         tracing::info!(
-            projection = name,
+            projection = %name,
             "rewound; the projector replays the log into it"
         );
     }
     database.close().await;
     Ok(())
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }

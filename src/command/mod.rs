@@ -243,17 +243,10 @@ impl AccountCommandHandler {
         Duration::from_micros(micros.saturating_mul(random) / 65_536)
     }
 
-    /// Reads the account's stream and folds it, optionally only up to an instant (time travel).
-    pub async fn load_at(
-        &self,
-        account_id: AccountId,
-        until: Option<DateTime<Utc>>,
-    ) -> Result<LoadedAccount, StoreError> {
-        let recorded = self.store.read_stream(account_id.as_uuid(), until).await?;
-        let events = recorded
-            .iter()
-            .map(codec::decode::<AccountEvent>)
-            .collect::<Result<Vec<_>, _>>()?;
+    /// The account folded from its whole stream, ignoring snapshots.
+    pub async fn replay(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
+        let recorded = self.store.read_stream(account_id.as_uuid(), None).await?;
+        let events = codec::decode_all::<AccountEvent>(&recorded)?;
         let last = recorded.last();
         Ok(LoadedAccount {
             snapshot_version: None,
@@ -265,19 +258,16 @@ impl AccountCommandHandler {
     }
 
     /// The account now: its latest snapshot plus the events after it, or a full replay when
-    /// there is no usable snapshot. Equal to `load_at(account_id, None)` by construction.
+    /// there is no usable snapshot. Equal to [`replay`](Self::replay) by construction.
     pub async fn load(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
         let Some((state, snapshot)) = self.snapshot(account_id).await? else {
-            return self.load_at(account_id, None).await;
+            return self.replay(account_id).await;
         };
         let recorded = self
             .store
             .read_stream_after(account_id.as_uuid(), snapshot.version)
             .await?;
-        let events = recorded
-            .iter()
-            .map(codec::decode::<AccountEvent>)
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = codec::decode_all::<AccountEvent>(&recorded)?;
         let state = events.iter().fold(state, AccountDecider::evolve);
         let last_occurred_at = match (&state, events.last()) {
             (_, Some(event)) => Some(event.occurred_at()),

@@ -17,7 +17,7 @@ use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams, etag};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::reads::{await_position, instant, invalid, page_size, with_projection_position};
-use crate::projection::{balances, transactions};
+use crate::projection::{ProjectionName, balances};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -78,7 +78,7 @@ impl From<balances::BalanceRow> for AccountView {
             balance: row.balance,
             overdraft_limit: row.overdraft_limit,
             daily_withdrawal_limit: row.daily_withdrawal_limit,
-            status: row.status,
+            status: row.status.as_str().to_owned(),
             frozen_reason: row.frozen_reason,
             version: row.version,
             position: row.position,
@@ -123,12 +123,12 @@ pub enum StatusFilter {
     Closed,
 }
 
-impl StatusFilter {
-    fn as_str(self) -> &'static str {
-        match self {
-            StatusFilter::Active => "active",
-            StatusFilter::Frozen => "frozen",
-            StatusFilter::Closed => "closed",
+impl From<StatusFilter> for balances::Status {
+    fn from(filter: StatusFilter) -> Self {
+        match filter {
+            StatusFilter::Active => balances::Status::Active,
+            StatusFilter::Frozen => balances::Status::Frozen,
+            StatusFilter::Closed => balances::Status::Closed,
         }
     }
 }
@@ -184,10 +184,10 @@ pub(crate) async fn list_accounts(
         .as_deref()
         .map(|cursor| Uuid::parse_str(cursor).map_err(|_| invalid("cursor", "not a cursor from this API")))
         .transpose()?;
-    await_position(&app, &[balances::NAME], params.min_position).await?;
+    await_position(&app, &[ProjectionName::AccountBalances], params.min_position).await?;
     let filter = AccountFilter {
         owner_id: params.owner_id,
-        status: params.status.map(|status| status.as_str().to_owned()),
+        status: params.status.map(Into::into),
         after,
         limit,
     };
@@ -250,7 +250,7 @@ pub(crate) async fn account(
             )),
         };
     }
-    await_position(&app, &[balances::NAME], params.min_position).await?;
+    await_position(&app, &[ProjectionName::AccountBalances], params.min_position).await?;
     let snapshot = app.read_models.account(id).await?;
     let row = snapshot.value.ok_or(ApiError::AccountNotFound(account_id))?;
     let version = row.version;
@@ -315,7 +315,15 @@ pub(crate) async fn balance(
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<BalanceParams>,
 ) -> Result<Response, ApiError> {
-    await_position(&app, &[balances::NAME, transactions::NAME], params.min_position).await?;
+    await_position(
+        &app,
+        &[
+            ProjectionName::AccountBalances,
+            ProjectionName::AccountTransactions,
+        ],
+        params.min_position,
+    )
+    .await?;
     let account_id = AccountId(id);
     let at = instant("at", params.at)?.unwrap_or_else(|| app.clock.now());
     let snapshot = app.read_models.balance_at(id, at).await?;

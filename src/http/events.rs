@@ -107,7 +107,7 @@ pub(crate) async fn account_events(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<EventsResponse>, ApiError> {
-    let events = app.store.read_stream(id, None).await?;
+    let events = app.log.stream(id).await?;
     if events.is_empty() {
         return Err(ApiError::AccountNotFound(AccountId(id)));
     }

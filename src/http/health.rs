@@ -38,10 +38,10 @@ pub struct Health {
     )
 )]
 pub(crate) async fn health(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let head = app.store.head_position().await?;
+    let head = app.log.head().await?;
     Ok(Json(Health {
         status: "ok".into(),
-        database: app.database.backend().into(),
+        database: app.backend.to_string(),
         head,
     }))
 }

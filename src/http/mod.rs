@@ -15,6 +15,7 @@ pub mod problem;
 pub mod projections;
 mod reads;
 mod schema;
+mod state;
 pub mod transactions;
 pub mod transfers;
 
@@ -34,9 +35,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
 use crate::http::extract::BODY_LIMIT_BYTES;
 use crate::http::problem::ApiError;
+pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

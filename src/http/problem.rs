@@ -79,7 +79,7 @@ pub enum ApiError {
         at: chrono::DateTime<chrono::Utc>,
     },
     #[error(transparent)]
-    ProjectionBehind(crate::projection::Behind),
+    ProjectionBehind(crate::follow::Behind),
     /// A status produced outside the handlers (unknown route, wrong method, time-out, ...).
     #[error("{1}")]
     Status(StatusCode, String),

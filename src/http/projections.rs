@@ -59,20 +59,20 @@ pub struct ProjectionsView {
     )
 )]
 pub(crate) async fn projections(State(app): State<AppState>) -> Result<Json<ProjectionsView>, ApiError> {
-    let head = app.store.head_position().await?;
+    let head = app.log.head().await?;
     let stored = app.read_models.checkpoints().await?;
     let now = Utc::now();
     let mut views = Vec::new();
-    for state in app.projections.states() {
+    for state in app.followers.states() {
         let checkpoint = stored
             .iter()
             .find(|(name, _)| name == state.name)
             .map_or(state.checkpoint, |(_, position)| *position);
         let lag_ms = if checkpoint < head {
-            let oldest = app.store.read_all(checkpoint, 1).await?;
-            oldest
-                .first()
-                .map_or(0, |event| (now - event.recorded_at).num_milliseconds().max(0))
+            app.log
+                .recorded_at_after(checkpoint)
+                .await?
+                .map_or(0, |recorded_at| (now - recorded_at).num_milliseconds().max(0))
         } else {
             0
         };

@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use crate::app::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
+use crate::projection::ProjectionName;
 
 pub(crate) const PROJECTION_POSITION: HeaderName = HeaderName::from_static("x-projection-position");
 
@@ -17,7 +18,7 @@ pub(crate) const MAX_PAGE_SIZE: i64 = 500;
 /// the configured bound.
 pub(crate) async fn await_position(
     app: &AppState,
-    names: &[&str],
+    names: &[ProjectionName],
     min_position: Option<i64>,
 ) -> Result<(), ApiError> {
     let Some(position) = min_position else {
@@ -26,8 +27,9 @@ pub(crate) async fn await_position(
     if position < 0 {
         return Err(invalid("min_position", "must be 0 or more"));
     }
-    app.projections
-        .wait_for(names, position, app.read_wait)
+    let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
+    app.followers
+        .wait_for(&names, position, app.read_wait)
         .await
         .map_err(ApiError::ProjectionBehind)
 }

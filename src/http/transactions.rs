@@ -14,8 +14,8 @@ use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
-use crate::projection::balances;
-use crate::projection::transactions::{self, TransactionRow};
+use crate::projection::ProjectionName;
+use crate::projection::transactions::TransactionRow;
 use crate::query::TransactionFilter;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -82,7 +82,7 @@ impl From<TransactionRow> for TransactionView {
     fn from(row: TransactionRow) -> Self {
         TransactionView {
             transaction_id: row.transaction_id,
-            kind: row.kind,
+            kind: row.kind.as_str().to_owned(),
             amount: row.amount,
             balance_after: row.balance_after,
             currency: row.currency,
@@ -128,7 +128,15 @@ pub(crate) async fn account_transactions(
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
-    await_position(&app, &[balances::NAME, transactions::NAME], params.min_position).await?;
+    await_position(
+        &app,
+        &[
+            ProjectionName::AccountBalances,
+            ProjectionName::AccountTransactions,
+        ],
+        params.min_position,
+    )
+    .await?;
     let filter = TransactionFilter {
         from: instant("from", params.from)?,
         to: instant("to", params.to)?,

@@ -25,8 +25,8 @@ use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, etag
 use crate::http::problem::{ApiError, InvalidParam, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::schema;
-use crate::projection::transfers::{self as transfer_model, TransferRow};
-use crate::projection::{balances, transactions};
+use crate::projection::ProjectionName;
+use crate::projection::transfers::TransferRow;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -221,7 +221,7 @@ impl From<TransferRow> for TransferView {
             amount: row.amount,
             currency: row.currency,
             description: row.description,
-            status: row.status,
+            status: row.status.as_str().to_owned(),
             reason: row.reason,
             requested_at: row.requested_at,
             finished_at: row.finished_at,
@@ -259,7 +259,7 @@ pub(crate) async fn transfer(
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
-    await_position(&app, &[transfer_model::NAME], params.min_position).await?;
+    await_position(&app, &[ProjectionName::Transfers], params.min_position).await?;
     let snapshot = app.read_models.transfer(id).await?;
     let row = snapshot.value.ok_or(ApiError::TransferNotFound(id))?;
     Ok(with_projection_position(
@@ -312,7 +312,12 @@ pub(crate) async fn account_transfers(
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
-    await_position(&app, &[transfer_model::NAME, balances::NAME], params.min_position).await?;
+    await_position(
+        &app,
+        &[ProjectionName::Transfers, ProjectionName::AccountBalances],
+        params.min_position,
+    )
+    .await?;
     if app.read_models.account(id).await?.value.is_none() {
         return Err(ApiError::AccountNotFound(AccountId(id)));
     }
@@ -369,7 +374,7 @@ pub(crate) async fn ledger_summary(
     State(app): State<AppState>,
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
-    await_position(&app, &[transactions::NAME], params.min_position).await?;
+    await_position(&app, &[ProjectionName::AccountTransactions], params.min_position).await?;
     let snapshot = app.read_models.ledger().await?;
     let body = LedgerSummary {
         position: snapshot.position,

@@ -8,4 +8,4 @@
 
 pub mod transfers;
 
-pub use transfers::{TransferProcess, TransferProcessSettings};
+pub use transfers::TransferProcess;

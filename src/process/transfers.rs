@@ -13,15 +13,11 @@
 //! manager checks the source still has the transfer pending, so a transfer that was refunded is
 //! never credited later.
 //!
-//! One manager acts at a time: on PostgreSQL the running instance holds a session advisory lock
-//! (other processes wait as standbys); on SQLite the service is single-process.
+//! It runs in the shared follower loop ([`crate::follow`]) and moves its checkpoint once per
+//! batch. One manager acts at a time: on PostgreSQL the running instance holds a session
+//! advisory lock (other processes wait as standbys); on SQLite the service is single-process.
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use chrono::Utc;
-use sqlx::Connection;
-use tokio::task::JoinHandle;
 
 use crate::command::{AccountCommandHandler, CommandError, Precondition};
 use crate::db::Database;
@@ -29,11 +25,8 @@ use crate::domain::account::{
     self, AccountCommand, AccountError, AccountEvent, AccountState, TransferStatus,
 };
 use crate::domain::ids::AccountId;
-use crate::projection::runner::{
-    MAX_BACKOFF, MIN_BACKOFF, advance_checkpoint, error_chain, idle, load_checkpoint,
-};
-use crate::projection::{ProjectionError, Projections};
-use crate::store::{EventStore, RecordedEvent, StoreError, codec};
+use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
+use crate::store::{RecordedEvent, StoreError, codec};
 
 /// The checkpoint name, also shown by `GET /projections`.
 pub const NAME: &str = "transfer_process";
@@ -44,166 +37,69 @@ const LEADER_LOCK_KEY: i64 = 0x666f_6c64_7472_6e73;
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]
-    Projection(#[from] ProjectionError),
-    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Command(#[from] CommandError),
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    #[error("lost the leadership connection")]
-    LostLeadership,
 }
 
-#[derive(Debug, Clone)]
-pub struct TransferProcessSettings {
-    pub batch_size: i64,
-    pub poll_interval: Duration,
-}
-
-impl Default for TransferProcessSettings {
-    fn default() -> Self {
-        TransferProcessSettings {
-            batch_size: 100,
-            poll_interval: Duration::from_secs(1),
+impl From<ProcessError> for FollowError {
+    fn from(error: ProcessError) -> Self {
+        match error {
+            ProcessError::Store(error) => FollowError::Store(error),
+            error => FollowError::Failed(Box::new(error)),
         }
     }
 }
 
-/// The running manager; dropping it stops it.
+/// The transfer process manager, as a follower of the log.
 #[derive(Debug)]
 pub struct TransferProcess {
-    task: JoinHandle<()>,
-}
-
-impl Drop for TransferProcess {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    database: Database,
+    commands: AccountCommandHandler,
 }
 
 impl TransferProcess {
-    pub fn start(
-        database: Database,
-        store: Arc<dyn EventStore>,
-        commands: AccountCommandHandler,
-        projections: Projections,
-        settings: TransferProcessSettings,
-    ) -> TransferProcess {
-        TransferProcess {
-            task: tokio::spawn(run(database, store, commands, projections, settings)),
-        }
+    pub fn new(database: Database, commands: AccountCommandHandler) -> Arc<Self> {
+        Arc::new(TransferProcess { database, commands })
     }
 }
 
-async fn run(
-    database: Database,
-    store: Arc<dyn EventStore>,
-    commands: AccountCommandHandler,
-    projections: Projections,
-    settings: TransferProcessSettings,
-) {
-    let mut wake = projections.head_changes();
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        // Leadership: on PostgreSQL hold the advisory lock on a connection of our own for as
-        // long as we act; if that connection dies, the lock is released and we must stop.
-        let mut leader = match &database {
-            Database::Postgres(pool) => match become_leader(pool).await {
-                Ok(Some(connection)) => Some(connection),
-                Ok(None) => {
-                    tokio::time::sleep(settings.poll_interval).await;
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error, "transfer process cannot check leadership; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            },
-            Database::Sqlite(_) => None,
-        };
-        loop {
-            wake.borrow_and_update();
-            match step(
-                &database,
-                &*store,
-                &commands,
-                &projections,
-                &settings,
-                leader.as_mut(),
-            )
-            .await
-            {
-                Ok(handled) => {
-                    backoff = MIN_BACKOFF;
-                    projections.record_error(NAME, None, Utc::now());
-                    if handled == 0 {
-                        idle(&mut wake, settings.poll_interval).await;
-                    }
-                }
-                Err(ProcessError::LostLeadership) => {
-                    tracing::warn!("transfer process lost its leadership connection; standing by");
-                    break;
-                }
-                Err(ProcessError::Projection(ProjectionError::CheckpointMoved)) => {
-                    // Another process moved it: look again shortly, without spinning.
-                    tokio::time::sleep(MIN_BACKOFF).await;
-                }
-                Err(error) => {
-                    let message = error_chain(&error);
-                    tracing::warn!(error = %message, ?backoff, "transfer process step failed; retrying");
-                    projections.record_error(NAME, Some(message), Utc::now());
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+#[async_trait::async_trait]
+impl Follower for TransferProcess {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn batch_size(&self) -> i64 {
+        100
+    }
+
+    fn leadership_key(&self) -> Option<i64> {
+        Some(LEADER_LOCK_KEY)
+    }
+
+    /// Settles every transfer debited in `batch`, then moves the checkpoint once.
+    async fn handle(
+        &self,
+        batch: &[RecordedEvent],
+        checkpoint: CheckpointMove,
+        fence: &mut Fence,
+    ) -> Result<(), FollowError> {
+        for recorded in batch {
+            if recorded.stream_type != account::STREAM_TYPE {
+                continue;
             }
-        }
-    }
-}
-
-/// A dedicated connection holding the leadership lock, or `None` if another process holds it.
-async fn become_leader(pool: &sqlx::PgPool) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
-    let mut connection = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
-    let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(LEADER_LOCK_KEY)
-        .fetch_one(&mut connection)
-        .await?;
-    Ok(leader.then_some(connection))
-}
-
-/// Handles the next batch of events; returns how many it looked at (0: caught up).
-async fn step(
-    database: &Database,
-    store: &dyn EventStore,
-    commands: &AccountCommandHandler,
-    projections: &Projections,
-    settings: &TransferProcessSettings,
-    mut leader: Option<&mut sqlx::PgConnection>,
-) -> Result<usize, ProcessError> {
-    let mut checkpoint = load_checkpoint(database, NAME).await?;
-    projections.record_checkpoint(NAME, checkpoint);
-    let batch = store.read_all(checkpoint, settings.batch_size).await?;
-    for recorded in &batch {
-        if recorded.stream_type == account::STREAM_TYPE {
-            if let AccountEvent::TransferDebited { .. } = codec::decode::<AccountEvent>(recorded)? {
-                // Still the leader? Checked before every settlement, not once per batch, so a
-                // standby that took over finds at most one settlement in progress.
-                if let Some(connection) = leader.as_deref_mut() {
-                    connection
-                        .ping()
-                        .await
-                        .map_err(|_| ProcessError::LostLeadership)?;
-                }
-                settle(commands, recorded).await?;
+            let event: AccountEvent = codec::decode(recorded)?;
+            if !matches!(event, AccountEvent::TransferDebited { .. }) {
+                continue;
             }
+            // Still the leader? Checked before every settlement, not once per batch, so a
+            // standby that took over finds at most one settlement in progress.
+            fence.check().await?;
+            settle(&self.commands, recorded).await?;
         }
-        advance_checkpoint(database, NAME, checkpoint, recorded.global_position).await?;
-        checkpoint = recorded.global_position;
-        projections.record_checkpoint(NAME, checkpoint);
+        checkpoint.record(&self.database).await
     }
-    Ok(batch.len())
 }
 
 /// Credits the destination of the transfer `debited` records, or refunds the source.

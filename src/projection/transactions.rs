@@ -5,37 +5,89 @@
 //! long the history is.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Row, SqliteConnection};
 use uuid::Uuid;
 
-use crate::db::{parse_sqlite_time, sqlite_time};
+use crate::db::{Stored, Transaction, insert_into, query};
 use crate::domain::account::AccountEvent;
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::Currency;
 use crate::domain::text::Text;
-use crate::projection::{Projection, ProjectionError, parse_uuid};
+use crate::projection::{Projection, ProjectionName};
 use crate::store::RecordedEvent;
 
-pub const NAME: &str = "account_transactions";
+/// What kind of money movement a row records.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum MovementKind {
+    Deposit,
+    Withdrawal,
+    TransferOut,
+    TransferIn,
+    TransferRefund,
+    Reversal,
+}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl MovementKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether this is a leg of a transfer: money in flight between two accounts is
+    /// `-(sum of the amounts of the legs)`.
+    pub fn is_transfer_leg(self) -> bool {
+        matches!(
+            self,
+            MovementKind::TransferOut | MovementKind::TransferIn | MovementKind::TransferRefund
+        )
+    }
+}
+
+impl TryFrom<String> for MovementKind {
+    type Error = strum::ParseError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransactionRow {
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub transaction_id: Uuid,
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub account_id: Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: MovementKind,
     /// Signed: credits positive, debits negative.
     pub amount: i64,
     pub balance_after: i64,
     pub currency: String,
     pub description: Option<String>,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub occurred_at: DateTime<Utc>,
     pub stream_version: i64,
     pub global_position: i64,
     /// For transfer legs: the transfer.
+    #[sqlx(try_from = "Stored<Option<Uuid>>")]
     pub transfer_id: Option<Uuid>,
     /// For transfer legs: the account on the other side.
+    #[sqlx(try_from = "Stored<Option<Uuid>>")]
     pub counterparty_account_id: Option<Uuid>,
     /// For reversals: the movement reversed.
+    #[sqlx(try_from = "Stored<Option<Uuid>>")]
     pub reverses_transaction_id: Option<Uuid>,
 }
 
@@ -45,12 +97,15 @@ pub fn movement(
     recorded: &RecordedEvent,
     balance_before: i64,
 ) -> Option<TransactionRow> {
-    let row = |kind: &str, transaction_id: TransactionId, currency: &Currency, description: Option<&Text>| {
+    let row = |kind: MovementKind,
+               transaction_id: TransactionId,
+               currency: &Currency,
+               description: Option<&Text>| {
         let amount = event.balance_change();
         TransactionRow {
             transaction_id: transaction_id.as_uuid(),
             account_id: recorded.stream_id,
-            kind: kind.into(),
+            kind,
             amount,
             balance_after: balance_before.saturating_add(amount),
             currency: currency.code().to_owned(),
@@ -74,13 +129,23 @@ pub fn movement(
             currency,
             description,
             ..
-        } => row("deposit", *transaction_id, currency, description.as_ref()),
+        } => row(
+            MovementKind::Deposit,
+            *transaction_id,
+            currency,
+            description.as_ref(),
+        ),
         AccountEvent::MoneyWithdrawn {
             transaction_id,
             currency,
             description,
             ..
-        } => row("withdrawal", *transaction_id, currency, description.as_ref()),
+        } => row(
+            MovementKind::Withdrawal,
+            *transaction_id,
+            currency,
+            description.as_ref(),
+        ),
         AccountEvent::TransferDebited {
             transfer_id,
             transaction_id,
@@ -89,7 +154,12 @@ pub fn movement(
             description,
             ..
         } => leg(
-            row("transfer_out", *transaction_id, currency, description.as_ref()),
+            row(
+                MovementKind::TransferOut,
+                *transaction_id,
+                currency,
+                description.as_ref(),
+            ),
             *transfer_id,
             *to_account,
         ),
@@ -101,7 +171,12 @@ pub fn movement(
             description,
             ..
         } => leg(
-            row("transfer_in", *transaction_id, currency, description.as_ref()),
+            row(
+                MovementKind::TransferIn,
+                *transaction_id,
+                currency,
+                description.as_ref(),
+            ),
             *transfer_id,
             *from_account,
         ),
@@ -112,7 +187,7 @@ pub fn movement(
             currency,
             ..
         } => leg(
-            row("transfer_refund", *transaction_id, currency, None),
+            row(MovementKind::TransferRefund, *transaction_id, currency, None),
             *transfer_id,
             *to_account,
         ),
@@ -123,7 +198,7 @@ pub fn movement(
             ..
         } => TransactionRow {
             reverses_transaction_id: Some(transaction_id.as_uuid()),
-            ..row("reversal", *reversal_id, currency, None)
+            ..row(MovementKind::Reversal, *reversal_id, currency, None)
         },
         AccountEvent::AccountOpened { .. }
         | AccountEvent::AccountFrozen { .. }
@@ -133,10 +208,6 @@ pub fn movement(
     })
 }
 
-/// The kinds of movement that are legs of a transfer: money in flight between two accounts is
-/// `-(sum of their amounts)`.
-pub const TRANSFER_KINDS: [&str; 3] = ["transfer_out", "transfer_in", "transfer_refund"];
-
 const COLUMNS: &str = "transaction_id, account_id, kind, amount, balance_after, currency, description, \
     occurred_at, stream_version, global_position, transfer_id, counterparty_account_id, \
     reverses_transaction_id";
@@ -145,152 +216,72 @@ pub(crate) fn select_sql(filter: &str) -> String {
     format!("SELECT {COLUMNS} FROM account_transactions {filter}")
 }
 
-const INSERT: &str = "INSERT INTO account_transactions (transaction_id, account_id, kind, amount, \
-    balance_after, currency, description, occurred_at, stream_version, global_position, transfer_id, \
-    counterparty_account_id, reverses_transaction_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
+/// Inserts a row (the values bound in the order of [`COLUMNS`]).
+fn insert_sql() -> String {
+    format!(
+        "{} ON CONFLICT DO NOTHING",
+        insert_into("account_transactions", COLUMNS)
+    )
+}
 
 /// The balance after the account's latest movement before `position` (0 before the first).
 const BALANCE_BEFORE: &str = "SELECT balance_after FROM account_transactions \
     WHERE account_id = $1 AND global_position < $2 ORDER BY global_position DESC LIMIT 1";
 
-const ALREADY_APPLIED: &str = "SELECT 1 FROM account_transactions WHERE global_position = $1";
-
-pub(crate) fn postgres_row(row: &sqlx::postgres::PgRow) -> Result<TransactionRow, sqlx::Error> {
-    Ok(TransactionRow {
-        transaction_id: row.try_get("transaction_id")?,
-        account_id: row.try_get("account_id")?,
-        kind: row.try_get("kind")?,
-        amount: row.try_get("amount")?,
-        balance_after: row.try_get("balance_after")?,
-        currency: row.try_get("currency")?,
-        description: row.try_get("description")?,
-        occurred_at: row.try_get("occurred_at")?,
-        stream_version: row.try_get("stream_version")?,
-        global_position: row.try_get("global_position")?,
-        transfer_id: row.try_get("transfer_id")?,
-        counterparty_account_id: row.try_get("counterparty_account_id")?,
-        reverses_transaction_id: row.try_get("reverses_transaction_id")?,
-    })
-}
-
-pub(crate) fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<TransactionRow, sqlx::Error> {
-    Ok(TransactionRow {
-        transaction_id: parse_uuid(row.try_get("transaction_id")?)?,
-        account_id: parse_uuid(row.try_get("account_id")?)?,
-        kind: row.try_get("kind")?,
-        amount: row.try_get("amount")?,
-        balance_after: row.try_get("balance_after")?,
-        currency: row.try_get("currency")?,
-        description: row.try_get("description")?,
-        occurred_at: parse_sqlite_time(row.try_get("occurred_at")?)?,
-        stream_version: row.try_get("stream_version")?,
-        global_position: row.try_get("global_position")?,
-        transfer_id: optional_uuid(row.try_get("transfer_id")?)?,
-        counterparty_account_id: optional_uuid(row.try_get("counterparty_account_id")?)?,
-        reverses_transaction_id: optional_uuid(row.try_get("reverses_transaction_id")?)?,
-    })
-}
-
-fn optional_uuid(text: Option<&str>) -> Result<Option<Uuid>, sqlx::Error> {
-    text.map(parse_uuid).transpose()
-}
+const ALREADY_APPLIED: &str = "SELECT global_position FROM account_transactions WHERE global_position = $1";
 
 #[derive(Debug, Default)]
 pub struct TransactionsProjection;
 
 #[async_trait::async_trait]
 impl Projection for TransactionsProjection {
-    fn name(&self) -> &'static str {
-        NAME
+    fn name(&self) -> ProjectionName {
+        ProjectionName::AccountTransactions
     }
 
     fn tables(&self) -> &'static [&'static str] {
         &["account_transactions"]
     }
 
-    async fn apply_postgres(
+    async fn apply(
         &self,
-        conn: &mut PgConnection,
+        tx: &mut Transaction,
         recorded: &RecordedEvent,
         event: &AccountEvent,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), sqlx::Error> {
         if movement(event, recorded, 0).is_none() {
             return Ok(());
         }
-        let applied = sqlx::query(ALREADY_APPLIED)
+        let applied: Option<i64> = query(ALREADY_APPLIED)
             .bind(recorded.global_position)
-            .fetch_optional(&mut *conn)
+            .fetch_optional_scalar(&mut *tx)
             .await?;
         if applied.is_some() {
             return Ok(());
         }
-        let before: Option<i64> = sqlx::query_scalar(BALANCE_BEFORE)
+        let before: Option<i64> = query(BALANCE_BEFORE)
             .bind(recorded.stream_id)
             .bind(recorded.global_position)
-            .fetch_optional(&mut *conn)
+            .fetch_optional_scalar(&mut *tx)
             .await?;
         let Some(row) = movement(event, recorded, before.unwrap_or(0)) else {
             return Ok(());
         };
-        sqlx::query(INSERT)
+        query(insert_sql())
             .bind(row.transaction_id)
             .bind(row.account_id)
-            .bind(&row.kind)
+            .bind(row.kind.as_str())
             .bind(row.amount)
             .bind(row.balance_after)
-            .bind(&row.currency)
-            .bind(&row.description)
+            .bind(row.currency)
+            .bind(row.description)
             .bind(row.occurred_at)
             .bind(row.stream_version)
             .bind(row.global_position)
             .bind(row.transfer_id)
             .bind(row.counterparty_account_id)
             .bind(row.reverses_transaction_id)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn apply_sqlite(
-        &self,
-        conn: &mut SqliteConnection,
-        recorded: &RecordedEvent,
-        event: &AccountEvent,
-    ) -> Result<(), ProjectionError> {
-        if movement(event, recorded, 0).is_none() {
-            return Ok(());
-        }
-        let applied = sqlx::query(ALREADY_APPLIED)
-            .bind(recorded.global_position)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if applied.is_some() {
-            return Ok(());
-        }
-        let before: Option<i64> = sqlx::query_scalar(BALANCE_BEFORE)
-            .bind(recorded.stream_id.to_string())
-            .bind(recorded.global_position)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let Some(row) = movement(event, recorded, before.unwrap_or(0)) else {
-            return Ok(());
-        };
-        sqlx::query(INSERT)
-            .bind(row.transaction_id.to_string())
-            .bind(row.account_id.to_string())
-            .bind(&row.kind)
-            .bind(row.amount)
-            .bind(row.balance_after)
-            .bind(&row.currency)
-            .bind(&row.description)
-            .bind(sqlite_time(row.occurred_at))
-            .bind(row.stream_version)
-            .bind(row.global_position)
-            .bind(row.transfer_id.map(|id| id.to_string()))
-            .bind(row.counterparty_account_id.map(|id| id.to_string()))
-            .bind(row.reverses_transaction_id.map(|id| id.to_string()))
-            .execute(&mut *conn)
+            .execute(tx)
             .await?;
         Ok(())
     }

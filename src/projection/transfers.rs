@@ -4,28 +4,68 @@
 //! changes nothing.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Row, SqliteConnection};
 use uuid::Uuid;
 
-use crate::db::{parse_sqlite_time, sqlite_time};
+use crate::db::{Stored, Transaction, query};
 use crate::domain::account::AccountEvent;
-use crate::projection::{Projection, ProjectionError, parse_uuid};
+use crate::projection::{Projection, ProjectionName};
 use crate::store::RecordedEvent;
 
-pub const NAME: &str = "transfers";
+/// Where a transfer is in its saga.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum TransferState {
+    /// Debited from the source, not yet credited or refunded.
+    Pending,
+    /// Credited to the destination.
+    Completed,
+    /// Refused by the destination and refunded to the source.
+    Failed,
+}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl TransferState {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl TryFrom<String> for TransferState {
+    type Error = strum::ParseError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransferRow {
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub transfer_id: Uuid,
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub from_account: Uuid,
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub to_account: Uuid,
     pub amount: i64,
     pub currency: String,
     pub description: Option<String>,
-    /// `pending`, `completed` or `failed`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TransferState,
     pub reason: Option<String>,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub requested_at: DateTime<Utc>,
+    #[sqlx(try_from = "Stored<Option<DateTime<Utc>>>")]
     pub finished_at: Option<DateTime<Utc>>,
     pub debit_position: i64,
     pub credit_position: Option<i64>,
@@ -49,65 +89,26 @@ const COMPLETE: &str = "UPDATE transfers SET status = 'completed', finished_at =
 const FAIL: &str = "UPDATE transfers SET status = 'failed', reason = $2, finished_at = $3, refund_position = $4 \
     WHERE transfer_id = $1 AND from_account = $5 AND status = 'pending'";
 
-pub(crate) fn postgres_row(row: &sqlx::postgres::PgRow) -> Result<TransferRow, sqlx::Error> {
-    Ok(TransferRow {
-        transfer_id: row.try_get("transfer_id")?,
-        from_account: row.try_get("from_account")?,
-        to_account: row.try_get("to_account")?,
-        amount: row.try_get("amount")?,
-        currency: row.try_get("currency")?,
-        description: row.try_get("description")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        requested_at: row.try_get("requested_at")?,
-        finished_at: row.try_get("finished_at")?,
-        debit_position: row.try_get("debit_position")?,
-        credit_position: row.try_get("credit_position")?,
-        refund_position: row.try_get("refund_position")?,
-    })
-}
-
-pub(crate) fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<TransferRow, sqlx::Error> {
-    Ok(TransferRow {
-        transfer_id: parse_uuid(row.try_get("transfer_id")?)?,
-        from_account: parse_uuid(row.try_get("from_account")?)?,
-        to_account: parse_uuid(row.try_get("to_account")?)?,
-        amount: row.try_get("amount")?,
-        currency: row.try_get("currency")?,
-        description: row.try_get("description")?,
-        status: row.try_get("status")?,
-        reason: row.try_get("reason")?,
-        requested_at: parse_sqlite_time(row.try_get("requested_at")?)?,
-        finished_at: row
-            .try_get::<Option<&str>, _>("finished_at")?
-            .map(parse_sqlite_time)
-            .transpose()?,
-        debit_position: row.try_get("debit_position")?,
-        credit_position: row.try_get("credit_position")?,
-        refund_position: row.try_get("refund_position")?,
-    })
-}
-
 #[derive(Debug, Default)]
 pub struct TransfersProjection;
 
 #[async_trait::async_trait]
 impl Projection for TransfersProjection {
-    fn name(&self) -> &'static str {
-        NAME
+    fn name(&self) -> ProjectionName {
+        ProjectionName::Transfers
     }
 
     fn tables(&self) -> &'static [&'static str] {
         &["transfers"]
     }
 
-    async fn apply_postgres(
+    async fn apply(
         &self,
-        conn: &mut PgConnection,
+        tx: &mut Transaction,
         recorded: &RecordedEvent,
         event: &AccountEvent,
-    ) -> Result<(), ProjectionError> {
-        match event {
+    ) -> Result<(), sqlx::Error> {
+        let statement = match event {
             AccountEvent::TransferDebited {
                 transfer_id,
                 to_account,
@@ -116,112 +117,39 @@ impl Projection for TransfersProjection {
                 description,
                 occurred_at,
                 ..
-            } => {
-                sqlx::query(INSERT)
-                    .bind(transfer_id.as_uuid())
-                    .bind(recorded.stream_id)
-                    .bind(to_account.as_uuid())
-                    .bind(amount.minor_units())
-                    .bind(currency.code())
-                    .bind(description.as_ref().map(|text| text.as_str()))
-                    .bind(occurred_at)
-                    .bind(recorded.global_position)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            } => query(INSERT)
+                .bind(transfer_id.as_uuid())
+                .bind(recorded.stream_id)
+                .bind(to_account.as_uuid())
+                .bind(amount.minor_units())
+                .bind(currency.code())
+                .bind(description.as_ref().map(|text| text.as_str()))
+                .bind(*occurred_at)
+                .bind(recorded.global_position),
             AccountEvent::TransferCredited {
                 transfer_id,
                 from_account,
                 occurred_at,
                 ..
-            } => {
-                sqlx::query(COMPLETE)
-                    .bind(transfer_id.as_uuid())
-                    .bind(occurred_at)
-                    .bind(recorded.global_position)
-                    .bind(from_account.as_uuid())
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            } => query(COMPLETE)
+                .bind(transfer_id.as_uuid())
+                .bind(*occurred_at)
+                .bind(recorded.global_position)
+                .bind(from_account.as_uuid()),
             AccountEvent::TransferRefunded {
                 transfer_id,
                 reason,
                 occurred_at,
                 ..
-            } => {
-                sqlx::query(FAIL)
-                    .bind(transfer_id.as_uuid())
-                    .bind(reason)
-                    .bind(occurred_at)
-                    .bind(recorded.global_position)
-                    .bind(recorded.stream_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    async fn apply_sqlite(
-        &self,
-        conn: &mut SqliteConnection,
-        recorded: &RecordedEvent,
-        event: &AccountEvent,
-    ) -> Result<(), ProjectionError> {
-        match event {
-            AccountEvent::TransferDebited {
-                transfer_id,
-                to_account,
-                amount,
-                currency,
-                description,
-                occurred_at,
-                ..
-            } => {
-                sqlx::query(INSERT)
-                    .bind(transfer_id.to_string())
-                    .bind(recorded.stream_id.to_string())
-                    .bind(to_account.to_string())
-                    .bind(amount.minor_units())
-                    .bind(currency.code())
-                    .bind(description.as_ref().map(|text| text.as_str()))
-                    .bind(sqlite_time(*occurred_at))
-                    .bind(recorded.global_position)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            AccountEvent::TransferCredited {
-                transfer_id,
-                from_account,
-                occurred_at,
-                ..
-            } => {
-                sqlx::query(COMPLETE)
-                    .bind(transfer_id.to_string())
-                    .bind(sqlite_time(*occurred_at))
-                    .bind(recorded.global_position)
-                    .bind(from_account.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            AccountEvent::TransferRefunded {
-                transfer_id,
-                reason,
-                occurred_at,
-                ..
-            } => {
-                sqlx::query(FAIL)
-                    .bind(transfer_id.to_string())
-                    .bind(reason)
-                    .bind(sqlite_time(*occurred_at))
-                    .bind(recorded.global_position)
-                    .bind(recorded.stream_id.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            _ => {}
-        }
+            } => query(FAIL)
+                .bind(transfer_id.as_uuid())
+                .bind(reason.as_str())
+                .bind(*occurred_at)
+                .bind(recorded.global_position)
+                .bind(recorded.stream_id),
+            _ => return Ok(()),
+        };
+        statement.execute(tx).await?;
         Ok(())
     }
 }

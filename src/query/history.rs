@@ -1,16 +1,18 @@
 //! Time travel on the write model: an account folded from its events up to an instant.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
-use crate::command::AccountCommandHandler;
-use crate::domain::account::{Account, AccountState};
+use crate::domain::Decider;
+use crate::domain::account::{Account, AccountDecider, AccountEvent, AccountState};
 use crate::domain::ids::AccountId;
-use crate::store::StoreError;
+use crate::store::{EventStore, StoreError, codec};
 
 /// Replays the event log; no read model involved.
 #[derive(Debug, Clone)]
 pub struct AccountHistory {
-    commands: AccountCommandHandler,
+    log: Arc<dyn EventStore>,
 }
 
 /// The account at an instant.
@@ -30,27 +32,32 @@ pub enum PointInTime {
 }
 
 impl AccountHistory {
-    pub fn new(commands: AccountCommandHandler) -> Self {
-        AccountHistory { commands }
+    pub fn new(log: Arc<dyn EventStore>) -> Self {
+        AccountHistory { log }
     }
 
     /// `state = fold(evolve, initial, events where occurred_at <= at)`.
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
     pub async fn at(&self, account_id: AccountId, at: DateTime<Utc>) -> Result<PointInTime, StoreError> {
-        let loaded = self.commands.load_at(account_id, Some(at)).await?;
-        match loaded.state {
-            AccountState::Opened(account) => Ok(PointInTime::Opened {
+        let recorded = self.log.read_stream(account_id.as_uuid(), Some(at)).await?;
+        let events = codec::decode_all::<AccountEvent>(&recorded)?;
+        if let AccountState::Opened(account) = AccountDecider::fold(&events) {
+            let last = recorded.last();
+            return Ok(PointInTime::Opened {
                 account,
-                version: loaded.version,
-                position: loaded.position,
-            }),
-            AccountState::NotOpened => {
-                let now = self.commands.load_at(account_id, None).await?;
-                Ok(match now.state {
-                    AccountState::NotOpened => PointInTime::Unknown,
-                    AccountState::Opened(_) => PointInTime::NotYetOpened,
-                })
-            }
+                version: last.map_or(0, |event| event.stream_version),
+                position: last.map_or(0, |event| event.global_position),
+            });
         }
+        let exists = !self
+            .log
+            .read_stream_after(account_id.as_uuid(), 0)
+            .await?
+            .is_empty();
+        Ok(if exists {
+            PointInTime::NotYetOpened
+        } else {
+            PointInTime::Unknown
+        })
     }
 }

@@ -54,6 +54,11 @@ pub fn decode<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, StoreE
     })
 }
 
+/// Decodes a run of stored events, such as a stream.
+pub fn decode_all<E: DeserializeOwned>(recorded: &[RecordedEvent]) -> Result<Vec<E>, StoreError> {
+    recorded.iter().map(decode).collect()
+}
+
 /// Brings a stored payload up to [`current_schema_version`], one step at a time.
 ///
 /// Events are immutable: when an event's shape changes, the rows already stored keep their old

@@ -1,9 +1,11 @@
 //! The event store: the append-only log every other part of the service derives from.
 //!
-//! [`EventStore`] is the port; [`postgres::PostgresEventStore`] and [`sqlite::SqliteEventStore`]
-//! are its adapters, chosen at start-up from `DATABASE_URL` by [`event_store`]. This module knows
-//! nothing of accounts: it stores typed envelopes around JSON payloads. Turning domain events into
-//! payloads and back (including upcasting old schema versions) is [`codec`]'s job.
+//! [`EventStore`] is the port the command side writes through and the read side follows;
+//! [`sql::SqlEventStore`] is its adapter for both databases (the few differences, such as how
+//! appends are serialized, live in [`crate::db`]). Tests and decorators such as the projector's
+//! waking store plug in behind the same port. This module knows nothing of accounts: it stores
+//! typed envelopes around JSON payloads. Turning domain events into payloads and back
+//! (including upcasting old schema versions) is [`codec`]'s job.
 //!
 //! # Guarantees every adapter gives
 //! - **Optimistic concurrency per stream.** An append states the version it expects the stream to
@@ -12,13 +14,20 @@
 //! - **A gap-free global order that followers can trust.** `global_position` is 1, 2, 3 ... with
 //!   no holes, and a position becomes visible only after every smaller one is visible. A
 //!   projector that reads `global_position > checkpoint` therefore never skips an event, even
-//!   while appends run concurrently. Each adapter documents how it achieves this.
+//!   while appends run concurrently.
+//!
+//!   A sequence (`BIGSERIAL`) is *not* enough: sequence values are handed out before commit, so
+//!   transaction A can take position 7, transaction B position 8, and B can commit first. A
+//!   projector that sees 8 and moves its checkpoint past 7 would skip A's event forever.
+//!   Instead every append locks the log for its transaction ([`crate::db::Transaction::lock_log`]:
+//!   an advisory lock on PostgreSQL, SQLite's single write lock), reads the head and assigns the
+//!   next positions. Appends therefore commit one at a time in position order, and the next
+//!   appender reads the head only after the previous one committed. Reads never take the lock.
 //! - **Append-only.** The database itself rejects UPDATE and DELETE on `events` (triggers in the
 //!   migrations), so not even a bug or a hand-typed SQL statement can rewrite history.
 
 pub mod codec;
-pub mod postgres;
-pub mod sqlite;
+pub mod sql;
 
 use std::sync::Arc;
 
@@ -26,7 +35,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::db::Database;
+use crate::db::{Database, Stored};
 
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,41 +49,42 @@ pub struct NewEvent {
 }
 
 /// An event as stored in the log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RecordedEvent {
     pub global_position: i64,
     pub stream_type: String,
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub stream_id: Uuid,
     pub stream_version: i64,
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub event_id: Uuid,
     pub event_type: String,
     pub schema_version: i32,
+    #[sqlx(json)]
     pub payload: Value,
+    #[sqlx(json)]
     pub metadata: Value,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub occurred_at: DateTime<Utc>,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub recorded_at: DateTime<Utc>,
 }
 
 /// The folded state of a stream at a version (see `migrations/*/0004_snapshots.sql`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Snapshot {
     pub stream_type: String,
+    #[sqlx(try_from = "Stored<Uuid>")]
     pub stream_id: Uuid,
     /// The version of the last event folded into `state`.
     pub version: i64,
     pub position: i64,
     pub schema_version: i32,
+    #[sqlx(json)]
     pub state: Value,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub taken_at: DateTime<Utc>,
 }
-
-/// Keeps the newest snapshot: an older one (from a slower writer) never replaces it.
-pub(crate) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
-    (stream_id, stream_type, version, position, schema_version, state, taken_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream_id) DO UPDATE SET \
-    version = excluded.version, position = excluded.position, schema_version = excluded.schema_version, \
-    state = excluded.state, taken_at = excluded.taken_at \
-    WHERE snapshots.version < excluded.version OR snapshots.schema_version <> excluded.schema_version";
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,10 +160,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn head_position(&self) -> Result<i64, StoreError>;
 }
 
-/// The adapter for the connected backend.
+/// The event store on `database`.
 pub fn event_store(database: &Database) -> Arc<dyn EventStore> {
-    match database {
-        Database::Postgres(pool) => Arc::new(postgres::PostgresEventStore::new(pool.clone())),
-        Database::Sqlite(sqlite) => Arc::new(sqlite::SqliteEventStore::new(sqlite.clone())),
-    }
+    Arc::new(sql::SqlEventStore::new(database.clone()))
 }

@@ -638,7 +638,7 @@ async fn an_account_opened_twice_is_refused(db: TestDb) {
 async fn rejected_commands_write_nothing(db: TestDb) {
     let app = TestApp::new(db).await;
     let account = app.open_account_with(100).await;
-    let head_before = app.state.store.head_position().await.expect("head");
+    let head_before = app.service.store.head_position().await.expect("head");
 
     app.post(
         &format!("/accounts/{account}/withdrawals"),
@@ -652,7 +652,10 @@ async fn rejected_commands_write_nothing(db: TestDb) {
     )
     .await;
 
-    assert_eq!(app.state.store.head_position().await.expect("head"), head_before);
+    assert_eq!(
+        app.service.store.head_position().await.expect("head"),
+        head_before
+    );
     assert_eq!(app.balance_from_events(account).await, 100);
 }
 

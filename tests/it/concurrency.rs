@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use foldbank::app::AppState;
+use foldbank::app::App;
 use foldbank::clock::{ManualClock, UuidV7};
 use foldbank::command::Precondition;
 use foldbank::domain::account::AccountCommand;
@@ -102,13 +102,13 @@ async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb)
     const DEPOSITS_PER_PROCESS: usize = 10;
     let app = TestApp::new(db).await;
     let account = AccountId(app.open_account(json!({})).await);
-    let other_process = AppState::new(
+    let other_process = App::new(
         app.db.reconnect().await,
         Arc::new(ManualClock::new(crate::common::test_start())),
         Arc::new(UuidV7),
     );
 
-    let run = |state: AppState| async move {
+    let run = |state: App| async move {
         for _ in 0..DEPOSITS_PER_PROCESS {
             state
                 .commands
@@ -125,7 +125,7 @@ async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb)
                 .expect("deposit succeeds despite the concurrent writer");
         }
     };
-    let first = tokio::spawn(run(app.state.clone()));
+    let first = tokio::spawn(run(app.service.clone()));
     let second = tokio::spawn(run(other_process));
     first.await.expect("first process");
     second.await.expect("second process");

@@ -15,5 +15,6 @@ mod openapi_spec;
 mod read_models;
 mod server;
 mod snapshots;
+mod statements;
 mod store_contract;
 mod transfers;

@@ -137,9 +137,9 @@ async fn all_transactions(app: &TestApp, account: Uuid, page_size: usize) -> Vec
 /// Asserts that the read models of `account` equal the fold of its events.
 pub(crate) async fn assert_read_models_match_the_log(app: &TestApp, account: Uuid) {
     let loaded = app
-        .state
+        .service
         .commands
-        .load_at(AccountId(account), None)
+        .replay(AccountId(account))
         .await
         .expect("load");
     let AccountState::Opened(folded) = loaded.state else {
@@ -237,7 +237,13 @@ async fn the_balance_at_any_instant_equals_the_fold_of_the_events_up_to_it(db: T
                 at.to_rfc3339().replace('+', "%2B")
             ))
             .await;
-        match app.state.history.at(AccountId(account), at).await.expect("fold") {
+        match app
+            .service
+            .history
+            .at(AccountId(account), at)
+            .await
+            .expect("fold")
+        {
             PointInTime::Opened { account: folded, .. } => {
                 assert_eq!(response.status, StatusCode::OK, "{}", response.text);
                 assert_eq!(
@@ -257,11 +263,11 @@ async fn the_balance_at_any_instant_equals_the_fold_of_the_events_up_to_it(db: T
 
 /// Waits (at most 10 s) until every read-model projection reports an error.
 async fn wait_for_projection_error(app: &TestApp) {
-    let read_models = foldbank::projection::names();
+    let read_models = foldbank::app::projection_names();
     for _ in 0..200 {
         let failing = app
-            .state
-            .projections
+            .service
+            .followers
             .states()
             .into_iter()
             .filter(|state| read_models.contains(&state.name) && state.last_error.is_some())
@@ -281,7 +287,7 @@ async fn a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_reco
     let before_row = app.get(&format!("/accounts/{account}")).await.body;
 
     // Four events wait in the log; every batch will fail after applying two of them.
-    app.projector = None;
+    app.stop_projector().await;
     for amount in [10, 20, 30, 40] {
         app.post(
             &format!("/accounts/{account}/deposits"),
@@ -289,7 +295,7 @@ async fn a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_reco
         )
         .await;
     }
-    app.faults.fail_batches_after(2);
+    app.service.faults.fail_batches_after(2);
     app.start_projector_in_background();
     wait_for_projection_error(&app).await;
 
@@ -308,7 +314,7 @@ async fn a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_reco
     );
     assert_eq!(status.body["projections"][0]["lag_events"], 4);
 
-    app.faults.disarm();
+    app.service.faults.disarm();
     app.caught_up().await;
     assert_read_models_match_the_log(&app, account).await;
     assert_eq!(
@@ -317,8 +323,8 @@ async fn a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_reco
     );
     assert_eq!(all_transactions(&app, account, 50).await.len(), 5);
     assert!(
-        app.state
-            .projections
+        app.service
+            .followers
             .states()
             .iter()
             .all(|state| state.last_error.is_none())
@@ -330,7 +336,7 @@ async fn a_restarted_projector_resumes_from_its_checkpoint(db: TestDb) {
     let account = app.open_account_with(100).await;
     let checkpoint = app.caught_up().await;
 
-    app.projector = None;
+    app.stop_projector().await;
     for amount in [5, 6, 7] {
         app.post(
             &format!("/accounts/{account}/deposits"),
@@ -393,8 +399,8 @@ async fn min_position_returns_fresh_data_right_after_a_command(db: TestDb) {
 
 async fn a_position_the_log_has_not_reached_answers_503(db: TestDb) {
     let mut app = TestApp::new(db).await;
-    app.state = app.state.clone().with_read_wait(StdDuration::from_millis(200));
-    app.router = foldbank::app::router(app.state.clone(), foldbank::app::HttpSettings::default());
+    let service = app.service.clone().with_read_wait(StdDuration::from_millis(200));
+    app = app.with_service(service);
     let account = app.open_account(json!({})).await;
 
     for path in [
@@ -654,7 +660,7 @@ async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
         assert_eq!(projection["lag_ms"], 0);
     }
 
-    app.projector = None;
+    app.stop_projector().await;
     app.post(
         &format!("/accounts/{account}/deposits"),
         json!({ "amount": 1, "currency": "EUR" }),
@@ -674,40 +680,29 @@ async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
 /// events up: by `LISTEN`/`NOTIFY` on PostgreSQL (polling is slowed to a minute there, so only
 /// the notification can explain a quick catch-up), by polling on SQLite.
 async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
-    let postgres = matches!(db.database, foldbank::db::Database::Postgres(_));
-    let other = foldbank::app::AppState::new(
+    let postgres = db.database.backend() == foldbank::db::Backend::Postgres;
+    let other = foldbank::app::App::new(
         db.reconnect().await,
         std::sync::Arc::new(foldbank::clock::SystemClock),
         std::sync::Arc::new(foldbank::clock::UuidV7),
     );
     let mut app = TestApp::without_projector(db).await;
-    let settings = foldbank::projection::ProjectorSettings {
-        poll_interval: if postgres {
-            StdDuration::from_secs(60)
-        } else {
-            StdDuration::from_millis(100)
-        },
-        ..Default::default()
-    };
-    app.projector = Some(app.state.start_projector(settings).await.expect("projector"));
-    let other_router = foldbank::app::router(other.clone(), foldbank::app::HttpSettings::default());
-    let other_app = TestApp {
-        router: other_router,
-        state: other,
-        clock: app.clock.clone(),
-        faults: app.faults.clone(),
-        projector: None,
-        transfer_process: None,
-        db: TestDb::sqlite().await,
-    };
+    let service = app.service.clone().with_poll_interval(if postgres {
+        StdDuration::from_secs(60)
+    } else {
+        StdDuration::from_millis(100)
+    });
+    app = app.with_service(service);
+    app.start_projector_in_background();
+    let other_app = TestApp::around(other, app.clock.clone(), TestDb::sqlite().await);
 
     let account = other_app.open_account_with(250).await;
-    let position = other_app.state.store.head_position().await.expect("head");
+    let position = other_app.service.store.head_position().await.expect("head");
 
-    app.state
-        .projections
+    app.service
+        .followers
         .wait_for(
-            &foldbank::projection::names(),
+            &foldbank::app::projection_names(),
             position,
             StdDuration::from_secs(10),
         )
@@ -798,7 +793,7 @@ async fn events_stored_in_an_old_schema_are_upcast_on_read(db: TestDb) {
         metadata: json!({}),
         occurred_at: app.clock.now(),
     };
-    app.state
+    app.service
         .store
         .append("account", account, 1, vec![v1])
         .await

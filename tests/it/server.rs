@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use foldbank::app::{self, AppState, HttpSettings};
+use foldbank::app::{self, App, HttpSettings};
 use foldbank::clock::{SystemClock, UuidV7};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -13,7 +13,7 @@ use crate::common::{TestDb, backend_tests};
 backend_tests!(the_service_answers_over_a_real_socket_and_shuts_down_gracefully);
 
 async fn the_service_answers_over_a_real_socket_and_shuts_down_gracefully(db: TestDb) {
-    let state = AppState::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7));
+    let service = App::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -21,7 +21,7 @@ async fn the_service_answers_over_a_real_socket_and_shuts_down_gracefully(db: Te
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app::serve(
         listener,
-        app::router(state, HttpSettings::default()),
+        service.router(HttpSettings::default()),
         async move {
             let _ = stopped.await;
         },

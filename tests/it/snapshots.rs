@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use foldbank::app::AppState;
+use foldbank::app::App;
 use foldbank::clock::{SystemClock, UuidV7};
 use foldbank::command::{AccountCommandHandler, LoadedAccount, Precondition, SNAPSHOT_EVERY};
 use foldbank::domain::account::{AccountCommand, OpenAccount, STATE_SCHEMA_VERSION};
@@ -61,8 +61,8 @@ fn assert_same_account(from_snapshot: &LoadedAccount, replayed: &LoadedAccount) 
     assert_eq!(from_snapshot.last_occurred_at, replayed.last_occurred_at);
 }
 
-fn state(db: &TestDb) -> AppState {
-    AppState::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+fn state(db: &TestDb) -> App {
+    App::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
 }
 
 async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(db: TestDb) {
@@ -76,7 +76,7 @@ async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(d
         .expect("read")
         .expect("a snapshot");
     let from_snapshot = app.commands.load(account).await.expect("load");
-    let replayed = app.commands.load_at(account, None).await.expect("replay");
+    let replayed = app.commands.replay(account).await.expect("replay");
 
     assert_eq!(
         snapshot.version,
@@ -108,10 +108,7 @@ async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
         loaded.snapshot_version, None,
         "the outdated snapshot was not used"
     );
-    assert_same_account(
-        &loaded,
-        &app.commands.load_at(account, None).await.expect("replay"),
-    );
+    assert_same_account(&loaded, &app.commands.replay(account).await.expect("replay"));
 
     // The next snapshot replaces it.
     for _ in 0..SNAPSHOT_EVERY {
@@ -137,7 +134,7 @@ async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
     assert_eq!(replaced.schema_version, STATE_SCHEMA_VERSION);
     assert_same_account(
         &app.commands.load(account).await.expect("load"),
-        &app.commands.load_at(account, None).await.expect("replay"),
+        &app.commands.replay(account).await.expect("replay"),
     );
 }
 
@@ -148,11 +145,10 @@ async fn without_snapshots_the_events_alone_give_the_same_state(db: TestDb) {
     assert!(with_snapshot.snapshot_version.is_some());
 
     let delete = "DELETE FROM snapshots";
-    match &db.database {
-        foldbank::db::Database::Postgres(pool) => sqlx::query(delete).execute(pool).await.map(|_| ()),
-        foldbank::db::Database::Sqlite(sqlite) => sqlx::query(delete).execute(&sqlite.pool).await.map(|_| ()),
-    }
-    .expect("delete snapshots");
+    foldbank::db::query(delete)
+        .execute(&db.database)
+        .await
+        .expect("delete snapshots");
 
     let replayed = app.commands.load(account).await.expect("load");
     assert_eq!(replayed.snapshot_version, None);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use foldbank::db::Database;
+use foldbank::db::{Backend, query};
 use foldbank::store::{EventStore, NewEvent, StoreError, event_store};
 use serde_json::json;
 use uuid::Uuid;
@@ -163,39 +163,21 @@ async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {
         .await
         .expect("append");
 
-    let (update, delete) = match &db.database {
-        Database::Postgres(pool) => (
-            sqlx::query("UPDATE events SET payload = '{}'")
-                .execute(pool)
-                .await
-                .map(|_| ()),
-            sqlx::query("DELETE FROM events").execute(pool).await.map(|_| ()),
-        ),
-        Database::Sqlite(sqlite) => (
-            sqlx::query("UPDATE events SET payload = '{}'")
-                .execute(&sqlite.pool)
-                .await
-                .map(|_| ()),
-            sqlx::query("DELETE FROM events")
-                .execute(&sqlite.pool)
-                .await
-                .map(|_| ()),
-        ),
-    };
-
-    let sneaky_replace = match &db.database {
-        Database::Postgres(pool) => sqlx::query(
+    let postgres = db.database.backend() == Backend::Postgres;
+    let update = query("UPDATE events SET payload = '{}'")
+        .execute(&db.database)
+        .await;
+    let delete = query("DELETE FROM events").execute(&db.database).await;
+    let sneaky_replace = if postgres {
+        query(
             "INSERT INTO events SELECT * FROM events ON CONFLICT (global_position) \
              DO UPDATE SET payload = '{}'",
         )
-        .execute(pool)
-        .await
-        .map(|_| ()),
-        Database::Sqlite(sqlite) => sqlx::query("INSERT OR REPLACE INTO events SELECT * FROM events")
-            .execute(&sqlite.pool)
-            .await
-            .map(|_| ()),
-    };
+    } else {
+        query("INSERT OR REPLACE INTO events SELECT * FROM events")
+    }
+    .execute(&db.database)
+    .await;
 
     assert!(update.is_err(), "UPDATE must fail: {update:?}");
     assert!(
@@ -206,8 +188,8 @@ async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {
     let read = store.read_stream(stream, None).await.expect("read");
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].payload, json!({ "n": 1 }));
-    if let Database::Postgres(pool) = &db.database {
-        let truncate = sqlx::query("TRUNCATE events").execute(pool).await;
+    if postgres {
+        let truncate = query("TRUNCATE events").execute(&db.database).await;
         assert!(truncate.is_err(), "TRUNCATE must fail: {truncate:?}");
     }
 }

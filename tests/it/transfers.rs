@@ -175,7 +175,7 @@ async fn transfers_the_source_refuses_are_answered_at_once_and_write_nothing(db:
         app.open_account_with(100).await,
         app.open_account(json!({})).await,
     );
-    let head = app.state.store.head_position().await.expect("head");
+    let head = app.service.store.head_position().await.expect("head");
 
     transfer(&app, alice, alice, 10)
         .await
@@ -202,7 +202,7 @@ async fn transfers_the_source_refuses_are_answered_at_once_and_write_nothing(db:
         .await
         .assert_problem(StatusCode::NOT_FOUND, "transfer-not-found");
 
-    assert_eq!(app.state.store.head_position().await.expect("head"), head);
+    assert_eq!(app.service.store.head_position().await.expect("head"), head);
 }
 
 async fn the_same_transfer_id_twice_moves_money_once(db: TestDb) {
@@ -249,20 +249,19 @@ async fn a_replayed_log_never_credits_or_refunds_twice(db: TestDb) {
     app.settled().await;
     assert_eq!(transfer(&app, bob, alice, 50).await.status, StatusCode::ACCEPTED);
     app.settled().await;
-    let head = app.state.store.head_position().await.expect("head");
+    let head = app.service.store.head_position().await.expect("head");
 
-    app.transfer_process = None;
+    app.stop_transfer_process().await;
     let rewind = "UPDATE projection_checkpoints SET position = 0 WHERE name = 'transfer_process'";
-    match &app.db.database {
-        foldbank::db::Database::Postgres(pool) => sqlx::query(rewind).execute(pool).await.map(|_| ()),
-        foldbank::db::Database::Sqlite(sqlite) => sqlx::query(rewind).execute(&sqlite.pool).await.map(|_| ()),
-    }
-    .expect("rewind");
+    foldbank::db::query(rewind)
+        .execute(&app.db.database)
+        .await
+        .expect("rewind");
     app.start_transfer_process();
     app.settled().await;
 
     assert_eq!(
-        app.state.store.head_position().await.expect("head"),
+        app.service.store.head_position().await.expect("head"),
         head,
         "replay appended nothing"
     );
@@ -276,7 +275,7 @@ async fn a_transfer_debited_before_a_crash_is_finished_after_restart(db: TestDb)
         app.open_account_with(1_000).await,
         app.open_account(json!({})).await,
     );
-    app.transfer_process = None;
+    app.stop_transfer_process().await;
 
     let accepted = transfer(&app, alice, bob, 400).await;
     app.caught_up().await;
@@ -316,7 +315,7 @@ async fn transfers_count_toward_the_daily_withdrawal_limit(db: TestDb) {
 async fn an_account_with_transfers_in_flight_cannot_close(db: TestDb) {
     let mut app = TestApp::new(db).await;
     let alice = app.open_account_with(100).await;
-    app.transfer_process = None;
+    app.stop_transfer_process().await;
     transfer(&app, alice, Uuid::now_v7(), 100).await;
 
     app.post(&format!("/accounts/{alice}/close"), json!({}))

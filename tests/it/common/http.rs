@@ -6,10 +6,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
-use foldbank::app::{self, AppState, HttpSettings};
+use foldbank::app::{App, HttpSettings, follower_names, projection_names};
 use foldbank::clock::{ManualClock, UuidV7};
-use foldbank::process::{TransferProcess, TransferProcessSettings};
-use foldbank::projection::{FaultInjector, Projector, ProjectorSettings};
+use foldbank::follow::Following;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -26,11 +25,10 @@ pub fn test_start() -> DateTime<Utc> {
 
 pub struct TestApp {
     pub router: Router,
-    pub state: AppState,
+    pub service: App,
     pub clock: ManualClock,
-    pub faults: Arc<FaultInjector>,
-    pub projector: Option<Projector>,
-    pub transfer_process: Option<TransferProcess>,
+    pub projector: Option<Following>,
+    pub transfer_process: Option<Following>,
     pub db: TestDb,
 }
 
@@ -52,56 +50,77 @@ impl TestApp {
     /// The service on `db` with no projector: read models stay where they are.
     pub async fn without_projector(db: TestDb) -> TestApp {
         let clock = ManualClock::new(test_start());
-        let state = AppState::new(db.database.clone(), Arc::new(clock.clone()), Arc::new(UuidV7));
-        let router = app::router(state.clone(), HttpSettings::default());
+        let service = App::new(db.database.clone(), Arc::new(clock.clone()), Arc::new(UuidV7))
+            .with_poll_interval(std::time::Duration::from_millis(100));
+        TestApp::around(service, clock, db)
+    }
+
+    /// A test app around an already built service.
+    pub fn around(service: App, clock: ManualClock, db: TestDb) -> TestApp {
         TestApp {
-            router,
-            state,
+            router: service.router(HttpSettings::default()),
+            service,
             clock,
-            faults: Arc::new(FaultInjector::default()),
             projector: None,
             transfer_process: None,
             db,
         }
     }
 
+    /// Rebuilds the router after the service's settings changed.
+    pub fn with_service(mut self, service: App) -> TestApp {
+        self.router = service.router(HttpSettings::default());
+        self.service = service;
+        self
+    }
+
     /// Starts (or restarts) the projector, waits until it has caught up, and starts the
     /// transfer process manager.
     pub async fn with_projector(mut self) -> TestApp {
-        self.projector = None;
-        let settings = self.settings();
-        self.projector = Some(
-            self.state
-                .start_projector(settings)
-                .await
-                .expect("projector starts"),
-        );
+        self.start_projector_in_background();
+        self.service.catch_up().await.expect("projector catches up");
         self.start_transfer_process();
         self
+    }
+
+    /// Stops the projector after the batch in hand and waits until it has stopped.
+    pub async fn stop_projector(&mut self) {
+        if let Some(projector) = self.projector.take() {
+            projector.stop().await;
+        }
+    }
+
+    /// Stops the transfer process manager after the batch in hand and waits until it has.
+    pub async fn stop_transfer_process(&mut self) {
+        if let Some(process) = self.transfer_process.take() {
+            process.stop().await;
+        }
     }
 
     /// Starts (or restarts) the transfer process manager.
     pub fn start_transfer_process(&mut self) {
         self.transfer_process = None;
-        self.transfer_process = Some(self.state.start_transfer_process(TransferProcessSettings {
-            poll_interval: std::time::Duration::from_millis(100),
-            ..TransferProcessSettings::default()
-        }));
+        self.transfer_process = Some(self.service.start_transfer_process());
+    }
+
+    /// Starts (or restarts) the projector without waiting for it to catch up.
+    pub fn start_projector_in_background(&mut self) {
+        self.projector = None;
+        self.projector = Some(self.service.start_projections());
     }
 
     /// Waits until the transfer process manager and every read model have caught up with a log
     /// that has stopped growing: every transfer is settled.
     pub async fn settled(&self) -> i64 {
-        let mut names = foldbank::projection::names();
-        names.push(foldbank::process::transfers::NAME);
-        let mut head = self.state.store.head_position().await.expect("head");
+        let names = follower_names();
+        let mut head = self.service.store.head_position().await.expect("head");
         for _ in 0..1000 {
-            self.state
-                .projections
+            self.service
+                .followers
                 .wait_for(&names, head, std::time::Duration::from_secs(30))
                 .await
                 .expect("everything catches up");
-            let now = self.state.store.head_position().await.expect("head");
+            let now = self.service.store.head_position().await.expect("head");
             if now == head {
                 return head;
             }
@@ -110,35 +129,12 @@ impl TestApp {
         panic!("the log kept growing");
     }
 
-    /// Starts the projector without waiting for it to catch up.
-    pub fn start_projector_in_background(&mut self) {
-        self.projector = None;
-        self.projector = Some(Projector::start(
-            self.state.database.clone(),
-            self.state.store.clone(),
-            self.state.projections.clone(),
-            self.settings(),
-        ));
-    }
-
-    fn settings(&self) -> ProjectorSettings {
-        ProjectorSettings {
-            poll_interval: std::time::Duration::from_millis(100),
-            faults: self.faults.clone(),
-            ..ProjectorSettings::default()
-        }
-    }
-
     /// Waits (at most 30 s: CI machines can be busy) until every read model reflects the whole log.
     pub async fn caught_up(&self) -> i64 {
-        let head = self.state.store.head_position().await.expect("head");
-        self.state
-            .projections
-            .wait_for(
-                &foldbank::projection::names(),
-                head,
-                std::time::Duration::from_secs(30),
-            )
+        let head = self.service.store.head_position().await.expect("head");
+        self.service
+            .followers
+            .wait_for(&projection_names(), head, std::time::Duration::from_secs(30))
             .await
             .expect("read models catch up");
         head

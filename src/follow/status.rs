@@ -1,7 +1,7 @@
-//! What the projectors have reached, shared with the query side.
+//! What each follower has reached in this process, shared with the query side.
 //!
 //! Queries use it to wait for a `min_position` (read-your-writes) and `GET /projections` to
-//! report errors; command handling uses it to wake the projectors after an append.
+//! report errors; the event store uses it to wake the followers after an append.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,14 +18,14 @@ struct Entry {
 
 /// Shared, cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Projections {
+pub struct Followers {
     entries: Arc<Vec<Entry>>,
     head: Arc<watch::Sender<i64>>,
 }
 
-/// A projection's state as this process knows it.
+/// A follower's state as this process knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectionState {
+pub struct FollowerState {
     pub name: &'static str,
     pub checkpoint: i64,
     pub last_error: Option<String>,
@@ -40,7 +40,7 @@ pub struct Behind {
     pub reached: i64,
 }
 
-impl Projections {
+impl Followers {
     pub fn new(names: &[&'static str]) -> Self {
         let entries = names
             .iter()
@@ -50,7 +50,7 @@ impl Projections {
                 last_error: Mutex::new(None),
             })
             .collect();
-        Projections {
+        Followers {
             entries: Arc::new(entries),
             head: Arc::new(watch::Sender::new(0)),
         }
@@ -60,7 +60,7 @@ impl Projections {
         self.entries.iter().find(|entry| entry.name == name)
     }
 
-    /// Tells the projectors the log has grown to `position`.
+    /// Tells the followers the log has grown to `position`.
     pub fn announce_head(&self, position: i64) {
         self.head.send_if_modified(|head| {
             let grew = position > *head;
@@ -99,7 +99,7 @@ impl Projections {
         self.entry(name).map_or(0, |entry| *entry.checkpoint.borrow())
     }
 
-    pub fn states(&self) -> Vec<ProjectionState> {
+    pub fn states(&self) -> Vec<FollowerState> {
         self.entries
             .iter()
             .map(|entry| {
@@ -108,7 +108,7 @@ impl Projections {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .clone();
-                ProjectionState {
+                FollowerState {
                     name: entry.name,
                     checkpoint: *entry.checkpoint.borrow(),
                     last_error: last_error.as_ref().map(|(error, _)| error.clone()),
@@ -118,7 +118,7 @@ impl Projections {
             .collect()
     }
 
-    /// Waits until every projection in `names` has reached `position`, for at most `timeout`.
+    /// Waits until every follower in `names` has reached `position`, for at most `timeout`.
     pub async fn wait_for(&self, names: &[&str], position: i64, timeout: Duration) -> Result<(), Behind> {
         let wait_all = async {
             for name in names {

@@ -1,0 +1,285 @@
+//! The database edge: the only module that knows which database the service runs on.
+//!
+//! `DATABASE_URL` chooses SQLite (embedded, the default) or PostgreSQL. [`Database::connect`]
+//! tunes the backend and runs its embedded migrations (`migrations/sqlite/` or
+//! `migrations/postgres/`). Everything above this module writes each SQL statement once:
+//!
+//! - [`query`] builds a statement with backend-neutral parameters ([`Param`]) and runs it on a
+//!   [`Database`] or inside a [`Transaction`];
+//! - rows decode into `#[derive(sqlx::FromRow)]` types whose UUID and timestamp columns go
+//!   through [`Stored`], which reads PostgreSQL's `UUID`/`TIMESTAMPTZ` and SQLite's text the
+//!   same way;
+//! - [`Database::begin_write`] and [`Database::begin_read`] open the transaction each backend
+//!   needs for a write or a consistent read; [`Transaction::lock_log`] serializes appends to
+//!   the event log; [`coordination`] holds what only PostgreSQL offers across processes
+//!   (`LISTEN`, advisory locks).
+//!
+//! # Why one statement for both backends, rather than a port with two adapters
+//! The read models, checkpoints and the event log are plain SQL that both databases accept
+//! (`$n` placeholders, `ON CONFLICT`, `excluded`). What differs is how values are stored
+//! (SQLite keeps UUIDs and instants as text) and how transactions are opened. Both differences
+//! live here, once; a port with two adapters would instead repeat every statement and row
+//! mapper per backend, which is what made adding a column touch six places.
+//!
+//! Each backend keeps its own pool type rather than `sqlx::AnyPool`, so PostgreSQL keeps its
+//! real column types (UUID, JSONB, TIMESTAMPTZ).
+
+mod column;
+pub mod coordination;
+mod query;
+
+pub use column::Stored;
+pub use query::{Executor, Param, Query, Record, Scalar, insert_into, query, upsert_into};
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// How long a SQLite connection waits for the write lock of another process before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The advisory lock key that serializes appends to the log ("foldbank" in ASCII, as an i64).
+const APPEND_LOCK_KEY: i64 = 0x666f_6c64_6261_6e6b;
+
+/// Which database engine a [`Database`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::Display)]
+#[strum(serialize_all = "lowercase")]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A connected, migrated database. Cheap to clone: it is a pool handle.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: Pool,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Postgres(PgPool),
+    Sqlite {
+        pool: SqlitePool,
+        /// The in-process queue for SQLite's single writer.
+        ///
+        /// SQLite allows one write transaction at a time per file. Writers in this process
+        /// queue on this async mutex before `BEGIN IMMEDIATE`, so they are woken in turn
+        /// instead of polling SQLite's busy handler (sleeps of up to 100 ms); writers in other
+        /// processes are still kept out by the file lock (they wait up to the busy timeout).
+        writer: Arc<Mutex<()>>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("unsupported DATABASE_URL scheme in {0:?}: use sqlite: or postgres:")]
+    UnsupportedUrl(String),
+    #[error("could not connect to the database")]
+    Connect(#[source] sqlx::Error),
+    #[error("could not run the database migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Database {
+    /// Connects to `url`, then runs the migrations of its backend.
+    ///
+    /// On PostgreSQL one connection of the pool is kept by the projector's `LISTEN`, so the pool
+    /// needs at least two.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DatabaseError> {
+        let pool = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(DatabaseError::Connect)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(DatabaseError::Connect)?;
+            Pool::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(DatabaseError::Connect)?
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a committed event survives a power cut, which NORMAL does not promise in
+                // WAL mode. The log is the truth, so durability wins over write speed.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true)
+                // `INSERT OR REPLACE` deletes the old row without firing DELETE triggers unless
+                // recursive triggers are on: with them, the append-only triggers catch it too.
+                .pragma("recursive_triggers", "ON");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(DatabaseError::Connect)?;
+            Pool::Sqlite {
+                pool,
+                writer: Arc::new(Mutex::new(())),
+            }
+        } else {
+            return Err(DatabaseError::UnsupportedUrl(redact(url)));
+        };
+        let database = Database { pool };
+        database.migrate().await?;
+        Ok(database)
+    }
+
+    async fn migrate(&self) -> Result<(), DatabaseError> {
+        match &self.pool {
+            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Pool::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &self.pool {
+            Pool::Postgres(_) => Backend::Postgres,
+            Pool::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// Opens a transaction for writing.
+    ///
+    /// On PostgreSQL it runs at READ COMMITTED, explicitly: each statement must see what
+    /// committed before it started, so a read after taking a lock sees the previous lock
+    /// holder's rows (under REPEATABLE READ, a possible server default, the snapshot would
+    /// predate the lock). On SQLite it waits for this process's writer slot, then takes the
+    /// database's write lock up front with `BEGIN IMMEDIATE`, before any read of the
+    /// transaction, so two writers never read the same state and then both write.
+    pub async fn begin_write(&self) -> Result<Transaction, sqlx::Error> {
+        let inner = match &self.pool {
+            Pool::Postgres(pool) => {
+                TransactionInner::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?)
+            }
+            Pool::Sqlite { pool, writer } => {
+                let slot = writer.clone().lock_owned().await;
+                let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                TransactionInner::Sqlite {
+                    tx,
+                    _writer: Some(slot),
+                }
+            }
+        };
+        Ok(Transaction { inner })
+    }
+
+    /// Opens a read-only transaction in which every statement sees the same snapshot.
+    ///
+    /// PostgreSQL: `REPEATABLE READ, READ ONLY`, in the `BEGIN` itself (one round trip).
+    /// SQLite in WAL mode: a deferred transaction sees one snapshot from its first read on.
+    pub async fn begin_read(&self) -> Result<Transaction, sqlx::Error> {
+        let inner = match &self.pool {
+            Pool::Postgres(pool) => TransactionInner::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?,
+            ),
+            Pool::Sqlite { pool, .. } => TransactionInner::Sqlite {
+                tx: pool.begin().await?,
+                _writer: None,
+            },
+        };
+        Ok(Transaction { inner })
+    }
+
+    /// Runs one writing statement on its own (autocommit), queued behind this process's other
+    /// writers on SQLite.
+    pub async fn execute_write(&self, statement: Query) -> Result<u64, sqlx::Error> {
+        match &self.pool {
+            Pool::Postgres(_) => statement.execute(self).await,
+            Pool::Sqlite { writer, .. } => {
+                let _slot = writer.lock().await;
+                statement.execute(self).await
+            }
+        }
+    }
+
+    /// Closes every connection; waits for checked-out ones to come back.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Postgres(pool) => pool.close().await,
+            Pool::Sqlite { pool, .. } => pool.close().await,
+        }
+    }
+}
+
+/// A database transaction; dropped without [`commit`](Transaction::commit), it rolls back.
+#[derive(Debug)]
+pub struct Transaction {
+    inner: TransactionInner,
+}
+
+#[derive(Debug)]
+enum TransactionInner {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite {
+        tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        /// A write transaction holds this process's writer slot until it ends.
+        _writer: Option<OwnedMutexGuard<()>>,
+    },
+}
+
+impl Transaction {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self.inner {
+            TransactionInner::Postgres(tx) => tx.commit().await,
+            TransactionInner::Sqlite { tx, .. } => tx.commit().await,
+        }
+    }
+
+    /// Makes this transaction the only appender to the event log until it ends.
+    ///
+    /// A gap-free global position needs appends to commit one at a time in position order (see
+    /// `crate::store`). PostgreSQL: a transaction-scoped advisory lock, released at commit or
+    /// rollback. SQLite: nothing to do, `BEGIN IMMEDIATE` already holds the database's only
+    /// write lock.
+    pub async fn lock_log(&mut self) -> Result<(), sqlx::Error> {
+        if let TransactionInner::Postgres(tx) = &mut self.inner {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(APPEND_LOCK_KEY)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps credentials out of error messages and logs.
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => url.chars().take(16).collect(),
+    }
+}
+
+/// Formats an instant the way the SQLite schema stores it: fixed-width UTC with microseconds,
+/// so that comparing the text compares the instants.
+fn sqlite_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn sqlite_times_sort_as_text_in_time_order() {
+        let early = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid");
+        let later = early + chrono::Duration::microseconds(1);
+        assert!(sqlite_time(early) < sqlite_time(later));
+        assert_eq!(sqlite_time(early), "2026-01-02T03:04:05.000000Z");
+    }
+
+    #[test]
+    fn credentials_never_reach_error_messages() {
+        assert!(!redact("mysql://user:secret@host/db").contains("secret"));
+    }
+}

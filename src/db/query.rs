@@ -1,0 +1,372 @@
+//! One SQL statement, written once, run on either backend.
+//!
+//! [`query`] mirrors `sqlx::query`: bind parameters in order (`$1`, `$2`, ... work on both
+//! databases), then fetch rows into a [`Record`] or a [`Scalar`]. Parameters become [`Param`]s,
+//! which encode as each backend stores the value: PostgreSQL gets native UUID, TIMESTAMPTZ and
+//! JSONB values, SQLite gets text for all three.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgRow, PgTypeInfo};
+use sqlx::sqlite::{SqliteArgumentValue, SqliteRow, SqliteTypeInfo};
+use sqlx::types::Json;
+use sqlx::{Decode, Encode, FromRow, Postgres, Sqlite, Type};
+use uuid::Uuid;
+
+use crate::db::{Database, Pool, Transaction, TransactionInner, sqlite_time};
+
+/// A row type both backends can decode (derive `sqlx::FromRow`, with [`Stored`] for UUID and
+/// timestamp columns).
+///
+/// [`Stored`]: crate::db::Stored
+pub trait Record: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
+impl<T> Record for T where T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
+
+/// A single-column value both backends can decode (`i64`, `String`, `bool`, ...).
+pub trait Scalar:
+    for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite> + Send + Unpin
+{
+}
+impl<T> Scalar for T where
+    T: for<'r> Decode<'r, Postgres>
+        + Type<Postgres>
+        + for<'r> Decode<'r, Sqlite>
+        + Type<Sqlite>
+        + Send
+        + Unpin
+{
+}
+
+/// A bound parameter. `None` inside a variant is SQL `NULL` of that type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Int(Option<i64>),
+    Int32(Option<i32>),
+    Bool(Option<bool>),
+    Text(Option<String>),
+    Uuid(Option<Uuid>),
+    Time(Option<DateTime<Utc>>),
+    Json(Value),
+}
+
+macro_rules! param_from {
+    ($variant:ident, $type:ty) => {
+        impl From<$type> for Param {
+            fn from(value: $type) -> Self {
+                Param::$variant(Some(value.into()))
+            }
+        }
+        impl From<Option<$type>> for Param {
+            fn from(value: Option<$type>) -> Self {
+                Param::$variant(value.map(Into::into))
+            }
+        }
+    };
+}
+
+param_from!(Int, i64);
+param_from!(Int32, i32);
+param_from!(Bool, bool);
+param_from!(Text, String);
+param_from!(Text, &str);
+param_from!(Uuid, Uuid);
+param_from!(Time, DateTime<Utc>);
+
+impl From<Value> for Param {
+    fn from(value: Value) -> Self {
+        Param::Json(value)
+    }
+}
+
+impl From<&Value> for Param {
+    fn from(value: &Value) -> Self {
+        Param::Json(value.clone())
+    }
+}
+
+impl Type<Postgres> for Param {
+    fn type_info() -> PgTypeInfo {
+        // Never used: `produces` names each value's own type.
+        <String as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for Param {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        match self {
+            Param::Int(value) => Encode::<Postgres>::encode_by_ref(value, buf),
+            Param::Int32(value) => Encode::<Postgres>::encode_by_ref(value, buf),
+            Param::Bool(value) => Encode::<Postgres>::encode_by_ref(value, buf),
+            Param::Text(value) => Encode::<Postgres>::encode_by_ref(value, buf),
+            Param::Uuid(value) => Encode::<Postgres>::encode_by_ref(value, buf),
+            Param::Time(value) => Encode::<Postgres>::encode_by_ref(value, buf),
+            Param::Json(value) => <Json<&Value> as Encode<Postgres>>::encode(Json(value), buf),
+        }
+    }
+
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(match self {
+            Param::Int(_) => <i64 as Type<Postgres>>::type_info(),
+            Param::Int32(_) => <i32 as Type<Postgres>>::type_info(),
+            Param::Bool(_) => <bool as Type<Postgres>>::type_info(),
+            Param::Text(_) => <String as Type<Postgres>>::type_info(),
+            Param::Uuid(_) => <Uuid as Type<Postgres>>::type_info(),
+            Param::Time(_) => <DateTime<Utc> as Type<Postgres>>::type_info(),
+            Param::Json(_) => <Json<Value> as Type<Postgres>>::type_info(),
+        })
+    }
+}
+
+impl Type<Sqlite> for Param {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for Param {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        let text = |text: String| SqliteArgumentValue::Text(Cow::Owned(text));
+        let value = match self {
+            Param::Int(Some(value)) => SqliteArgumentValue::Int64(*value),
+            Param::Int32(Some(value)) => SqliteArgumentValue::Int(*value),
+            Param::Bool(Some(value)) => SqliteArgumentValue::Int(i32::from(*value)),
+            Param::Text(Some(value)) => text(value.clone()),
+            Param::Uuid(Some(value)) => text(value.hyphenated().to_string()),
+            Param::Time(Some(value)) => text(sqlite_time(*value)),
+            Param::Json(value) => text(serde_json::to_string(value)?),
+            Param::Int(None)
+            | Param::Int32(None)
+            | Param::Bool(None)
+            | Param::Text(None)
+            | Param::Uuid(None)
+            | Param::Time(None) => return Ok(IsNull::Yes), // sqlx pushes the NULL itself
+        };
+        buf.push(value);
+        Ok(IsNull::No)
+    }
+}
+
+/// `INSERT INTO table (columns) VALUES ($1, ..., $n)`, for a comma-separated column list.
+pub fn insert_into(table: &str, columns: &str) -> String {
+    let placeholders = (1..=columns.split(',').count())
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})")
+}
+
+/// [`insert_into`], or, when a row with the same `key` exists, an update of all its other
+/// columns.
+pub fn upsert_into(table: &str, key: &str, columns: &str) -> String {
+    let updates = columns
+        .split(',')
+        .map(str::trim)
+        .filter(|column| *column != key)
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} ON CONFLICT ({key}) DO UPDATE SET {updates}",
+        insert_into(table, columns)
+    )
+}
+
+/// Starts a statement. Placeholders are `$1`, `$2`, ... in the order of the binds.
+pub fn query(sql: impl Into<Cow<'static, str>>) -> Query {
+    Query {
+        sql: sql.into(),
+        params: Vec::new(),
+    }
+}
+
+/// A statement and its parameters, not yet run.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a query does nothing until it is fetched or executed"]
+pub struct Query {
+    sql: Cow<'static, str>,
+    params: Vec<Param>,
+}
+
+/// Where a statement runs: the pool (a connection of its own) or an open transaction.
+#[derive(Debug)]
+pub enum Executor<'a> {
+    Database(&'a Database),
+    Transaction(&'a mut Transaction),
+}
+
+impl<'a> From<&'a Database> for Executor<'a> {
+    fn from(database: &'a Database) -> Self {
+        Executor::Database(database)
+    }
+}
+
+impl<'a> From<&'a mut Transaction> for Executor<'a> {
+    fn from(transaction: &'a mut Transaction) -> Self {
+        Executor::Transaction(transaction)
+    }
+}
+
+/// Evaluates `$body` with `$exec` bound to the sqlx executor behind `$on` and `$db` to its
+/// database type: the one place a statement meets a backend.
+macro_rules! run {
+    ($on:expr, |$db:ident, $exec:ident| $body:expr) => {
+        match $on.into() {
+            Executor::Database(Database {
+                pool: Pool::Postgres(pool),
+            }) => {
+                type $db = Postgres;
+                let $exec = pool;
+                $body
+            }
+            Executor::Database(Database {
+                pool: Pool::Sqlite { pool, .. },
+            }) => {
+                type $db = Sqlite;
+                let $exec = pool;
+                $body
+            }
+            Executor::Transaction(Transaction {
+                inner: TransactionInner::Postgres(tx),
+            }) => {
+                type $db = Postgres;
+                let $exec = &mut **tx;
+                $body
+            }
+            Executor::Transaction(Transaction {
+                inner: TransactionInner::Sqlite { tx, .. },
+            }) => {
+                type $db = Sqlite;
+                let $exec = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+impl Query {
+    /// Binds the next parameter.
+    pub fn bind(mut self, value: impl Into<Param>) -> Self {
+        self.params.push(value.into());
+        self
+    }
+
+    /// Appends SQL text (for statements whose filters depend on the request).
+    pub fn push(mut self, sql: &str) -> Self {
+        self.sql.to_mut().push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder for the next parameter and binds it.
+    pub fn push_bind(mut self, value: impl Into<Param>) -> Self {
+        self.params.push(value.into());
+        let placeholder = format!("${}", self.params.len());
+        self.sql.to_mut().push_str(&placeholder);
+        self
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    fn rows<DB>(&self) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
+    where
+        DB: sqlx::Database,
+        Param: for<'q> Encode<'q, DB> + Type<DB>,
+    {
+        self.params
+            .iter()
+            .cloned()
+            .fold(sqlx::query(&self.sql), |query, param| query.bind(param))
+    }
+
+    fn records<DB, T>(&self) -> sqlx::query::QueryAs<'_, DB, T, <DB as sqlx::Database>::Arguments<'_>>
+    where
+        DB: sqlx::Database,
+        Param: for<'q> Encode<'q, DB> + Type<DB>,
+        T: for<'r> FromRow<'r, DB::Row>,
+    {
+        self.params
+            .iter()
+            .cloned()
+            .fold(sqlx::query_as(&self.sql), |query, param| query.bind(param))
+    }
+
+    fn scalars<DB, T>(&self) -> sqlx::query::QueryScalar<'_, DB, T, <DB as sqlx::Database>::Arguments<'_>>
+    where
+        DB: sqlx::Database,
+        Param: for<'q> Encode<'q, DB> + Type<DB>,
+        (T,): for<'r> FromRow<'r, DB::Row>,
+    {
+        self.params
+            .iter()
+            .cloned()
+            .fold(sqlx::query_scalar(&self.sql), |query, param| query.bind(param))
+    }
+
+    /// Runs a statement that returns no rows; answers how many rows it changed.
+    pub async fn execute<'e>(self, on: impl Into<Executor<'e>>) -> Result<u64, sqlx::Error> {
+        run!(on, |DB, exec| Ok(self
+            .rows::<DB>()
+            .execute(exec)
+            .await?
+            .rows_affected()))
+    }
+
+    pub async fn fetch_all<'e, T: Record>(self, on: impl Into<Executor<'e>>) -> Result<Vec<T>, sqlx::Error> {
+        run!(on, |DB, exec| self.records::<DB, T>().fetch_all(exec).await)
+    }
+
+    pub async fn fetch_optional<'e, T: Record>(
+        self,
+        on: impl Into<Executor<'e>>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        run!(on, |DB, exec| self.records::<DB, T>().fetch_optional(exec).await)
+    }
+
+    pub async fn fetch_one<'e, T: Record>(self, on: impl Into<Executor<'e>>) -> Result<T, sqlx::Error> {
+        run!(on, |DB, exec| self.records::<DB, T>().fetch_one(exec).await)
+    }
+
+    /// The first column of the only row.
+    pub async fn fetch_scalar<'e, T: Scalar>(self, on: impl Into<Executor<'e>>) -> Result<T, sqlx::Error> {
+        run!(on, |DB, exec| self.scalars::<DB, T>().fetch_one(exec).await)
+    }
+
+    /// The first column of the first row, if there is a row.
+    pub async fn fetch_optional_scalar<'e, T: Scalar>(
+        self,
+        on: impl Into<Executor<'e>>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        run!(on, |DB, exec| self.scalars::<DB, T>().fetch_optional(exec).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_bind_numbers_placeholders_in_bind_order() {
+        let built = query("SELECT 1 WHERE a = ")
+            .push_bind(1_i64)
+            .push(" AND b = ")
+            .push_bind("x");
+        assert_eq!(built.sql(), "SELECT 1 WHERE a = $1 AND b = $2");
+        assert_eq!(
+            built.params,
+            vec![Param::Int(Some(1)), Param::Text(Some("x".into()))]
+        );
+    }
+
+    #[test]
+    fn upserts_update_every_column_but_the_key() {
+        assert_eq!(
+            upsert_into("t", "id", "id, a,\n    b"),
+            "INSERT INTO t (id, a,\n    b) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET a = excluded.a, b = excluded.b"
+        );
+    }
+}

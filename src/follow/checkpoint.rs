@@ -1,0 +1,82 @@
+//! Checkpoints: how far each follower has handled the log (`projection_checkpoints`).
+//!
+//! Every statement about checkpoints is here. A checkpoint moves by compare-and-set (from the
+//! position the batch started at), so two processes handling the same batch cannot both move
+//! it: the second one learns [`FollowError::CheckpointMoved`] and its transaction rolls back.
+
+use chrono::Utc;
+
+use crate::db::{Database, Executor, Transaction, query};
+use crate::follow::FollowError;
+
+const SELECT: &str = "SELECT position FROM projection_checkpoints WHERE name = $1";
+const CREATE: &str = "INSERT INTO projection_checkpoints (name, position, updated_at) \
+    VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING";
+const ADVANCE: &str = "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+    WHERE name = $3 AND position = $4";
+const REWIND: &str = "UPDATE projection_checkpoints SET position = 0, updated_at = $2 WHERE name = $1";
+
+/// The stored checkpoint of `name`, creating it at 0 on first use.
+pub async fn load_checkpoint(database: &Database, name: &str) -> Result<i64, sqlx::Error> {
+    if let Some(position) = read_checkpoint(database, name).await? {
+        return Ok(position);
+    }
+    database
+        .execute_write(query(CREATE).bind(name).bind(Utc::now()))
+        .await?;
+    Ok(read_checkpoint(database, name).await?.unwrap_or(0))
+}
+
+/// The stored checkpoint of `name`, if it was ever created (inside a read transaction: the
+/// position its other reads reflect).
+pub async fn read_checkpoint<'e>(
+    on: impl Into<Executor<'e>>,
+    name: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    query(SELECT).bind(name).fetch_optional_scalar(on).await
+}
+
+/// Sets the checkpoint of `name` back to 0, inside the transaction that empties its tables.
+pub async fn rewind_checkpoint(tx: &mut Transaction, name: &str) -> Result<(), sqlx::Error> {
+    query(REWIND).bind(name).bind(Utc::now()).execute(tx).await?;
+    Ok(())
+}
+
+/// A follower's checkpoint moving from where its batch started to the batch's last event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a batch is handled only once its checkpoint moves"]
+pub struct CheckpointMove {
+    pub name: &'static str,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl CheckpointMove {
+    /// Moves it inside `tx`, so the batch's effects and the checkpoint commit together.
+    pub async fn commit_with(self, tx: &mut Transaction) -> Result<(), FollowError> {
+        let moved = self.statement().execute(tx).await?;
+        self.check(moved)
+    }
+
+    /// Moves it on its own, after effects that happened outside any shared transaction.
+    pub async fn record(self, database: &Database) -> Result<(), FollowError> {
+        let moved = database.execute_write(self.statement()).await?;
+        self.check(moved)
+    }
+
+    fn statement(&self) -> crate::db::Query {
+        query(ADVANCE)
+            .bind(self.to)
+            .bind(Utc::now())
+            .bind(self.name)
+            .bind(self.from)
+    }
+
+    fn check(self, moved: u64) -> Result<(), FollowError> {
+        if moved == 1 {
+            Ok(())
+        } else {
+            Err(FollowError::CheckpointMoved)
+        }
+    }
+}

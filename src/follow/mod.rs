@@ -1,0 +1,307 @@
+//! The one loop for everything that follows the event log: projections and process managers.
+//!
+//! A [`Follower`] names its checkpoint and says what it does to a batch of events; this module
+//! does the rest, the same way for every follower:
+//!
+//! 1. read the checkpoint, then up to `batch_size` events after it, in global order;
+//! 2. hand the batch to the follower, which does its work and moves the checkpoint with the
+//!    [`CheckpointMove`] it is given: inside its own transaction (a projection: rows and
+//!    checkpoint commit together, so the effect is exactly-once) or after acting (a process
+//!    manager: its effects are idempotent, so a replay after a crash is harmless);
+//! 3. when there is nothing new, sleep until woken: right after an append in this process, by
+//!    PostgreSQL `NOTIFY` from another process, or by the polling timer;
+//! 4. on failure: log, record the error for `GET /projections`, back off, retry the batch;
+//! 5. on shutdown: finish the batch in hand, then stop.
+//!
+//! A follower that acts outside the database's transactions may ask for leadership
+//! ([`Follower::leadership_key`]): it then runs in one process at a time, and checks it still
+//! leads (the [`Fence`]) before each action.
+
+mod checkpoint;
+mod status;
+mod waking;
+
+pub use checkpoint::{CheckpointMove, load_checkpoint, read_checkpoint, rewind_checkpoint};
+pub use status::{Behind, FollowerState, Followers};
+pub use waking::WakingStore;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::db::Database;
+use crate::db::coordination::Leadership;
+use crate::store::{EventStore, RecordedEvent, StoreError};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("the checkpoint moved concurrently (another process handled this batch)")]
+    CheckpointMoved,
+    #[error("this process no longer leads")]
+    LostLeadership,
+    /// What the follower itself could not do (a command refused, a fault injected by a test).
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Something that follows the log from a checkpoint of its own.
+#[async_trait::async_trait]
+pub trait Follower: Send + Sync + std::fmt::Debug {
+    /// The checkpoint's name, also how `GET /projections` shows the follower.
+    fn name(&self) -> &'static str;
+
+    /// Events handed over at a time.
+    fn batch_size(&self) -> i64 {
+        500
+    }
+
+    /// `Some(key)` when only one process at a time may run this follower.
+    fn leadership_key(&self) -> Option<i64> {
+        None
+    }
+
+    /// Does this follower's work for `batch` (the events after the checkpoint, in order) and
+    /// moves the checkpoint with `checkpoint`. Must be idempotent per event: after a crash the
+    /// same events come again.
+    async fn handle(
+        &self,
+        batch: &[RecordedEvent],
+        checkpoint: CheckpointMove,
+        fence: &mut Fence,
+    ) -> Result<(), FollowError>;
+}
+
+/// Proof of leadership for followers that need it; free for those that do not.
+#[derive(Debug)]
+pub struct Fence {
+    leadership: Option<Leadership>,
+}
+
+impl Fence {
+    /// Fails with [`FollowError::LostLeadership`] once this process no longer leads.
+    pub async fn check(&mut self) -> Result<(), FollowError> {
+        if let Some(leadership) = &mut self.leadership {
+            if !leadership.is_held().await {
+                return Err(FollowError::LostLeadership);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FollowSettings {
+    /// How often to look for new events when nothing woke the follower.
+    pub poll_interval: Duration,
+}
+
+impl Default for FollowSettings {
+    fn default() -> Self {
+        FollowSettings {
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What every follower task shares.
+#[derive(Debug, Clone)]
+pub struct FollowContext {
+    pub database: Database,
+    pub store: Arc<dyn EventStore>,
+    pub status: Followers,
+    pub settings: FollowSettings,
+}
+
+/// Running follower tasks. [`stop`](Following::stop) ends them and waits; dropping the handle
+/// only asks them to stop.
+#[derive(Debug)]
+pub struct Following {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Following {
+    /// Starts one task per follower, plus one that forwards PostgreSQL notifications of appends.
+    /// They stop when `shutdown` is cancelled or this handle stops.
+    pub fn start(
+        followers: Vec<Arc<dyn Follower>>,
+        context: &FollowContext,
+        shutdown: &CancellationToken,
+    ) -> Following {
+        let stop = shutdown.child_token();
+        let tasks = TaskTracker::new();
+        for follower in followers {
+            tasks.spawn(follow(follower, context.clone(), stop.clone()));
+        }
+        tasks.spawn(listen(context.clone(), stop.clone()));
+        tasks.close();
+        Following { stop, tasks }
+    }
+
+    /// Asks every task to stop after the batch in hand, and waits until they have.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.tasks.wait().await;
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Forwards notifications of appends made by any process to the followers of this one.
+async fn listen(context: FollowContext, stop: CancellationToken) {
+    let status = context.status.clone();
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let listened = tokio::select! {
+            () = stop.cancelled() => return,
+            listened = context.database.listen_for_appends(|position| status.announce_head(position)) => listened,
+        };
+        match listened {
+            // Nothing to listen to on this backend.
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, "LISTEN for appends failed; retrying"),
+        }
+        if sleep_unless_stopped(&stop, backoff).await.is_err() {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Moves one follower along the log until stopped.
+async fn follow(follower: Arc<dyn Follower>, context: FollowContext, stop: CancellationToken) {
+    let name = follower.name();
+    let mut wake = context.status.head_changes();
+    let mut backoff = MIN_BACKOFF;
+    while !stop.is_cancelled() {
+        let Some(mut fence) = lead(&*follower, &context, &stop).await else {
+            return;
+        };
+        while !stop.is_cancelled() {
+            wake.borrow_and_update();
+            let result = step(&*follower, &context, &mut fence).await;
+            let pause = match result {
+                Ok(handled) => {
+                    backoff = MIN_BACKOFF;
+                    context.status.record_error(name, None, Utc::now());
+                    if handled == 0 {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = idle(&mut wake, context.settings.poll_interval) => {}
+                        }
+                    }
+                    Duration::ZERO
+                }
+                Err(FollowError::CheckpointMoved) => {
+                    tracing::debug!(follower = name, "another process handled this batch");
+                    MIN_BACKOFF
+                }
+                Err(FollowError::LostLeadership) => {
+                    tracing::warn!(follower = name, "lost the leadership; standing by");
+                    break;
+                }
+                Err(error) => {
+                    let message = error_chain(&error);
+                    tracing::warn!(follower = name, error = %message, ?backoff, "follower batch failed; retrying");
+                    context.status.record_error(name, Some(message), Utc::now());
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pause
+                }
+            };
+            if sleep_unless_stopped(&stop, pause).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until this process may run `follower`; `None` when stopped first.
+async fn lead(follower: &dyn Follower, context: &FollowContext, stop: &CancellationToken) -> Option<Fence> {
+    let Some(key) = follower.leadership_key() else {
+        return Some(Fence { leadership: None });
+    };
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let pause = match context.database.try_lead(key).await {
+            Ok(Some(leadership)) => {
+                return Some(Fence {
+                    leadership: Some(leadership),
+                });
+            }
+            Ok(None) => context.settings.poll_interval,
+            Err(error) => {
+                tracing::warn!(follower = follower.name(), %error, "cannot check leadership; retrying");
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff
+            }
+        };
+        sleep_unless_stopped(stop, pause).await.ok()?;
+    }
+}
+
+/// Hands the next batch to `follower`; returns how many events it held (0: caught up).
+async fn step(
+    follower: &dyn Follower,
+    context: &FollowContext,
+    fence: &mut Fence,
+) -> Result<usize, FollowError> {
+    let name = follower.name();
+    let from = load_checkpoint(&context.database, name).await?;
+    context.status.record_checkpoint(name, from);
+    let batch = context.store.read_all(from, follower.batch_size()).await?;
+    let Some(to) = batch.last().map(|event| event.global_position) else {
+        return Ok(0);
+    };
+    follower
+        .handle(&batch, CheckpointMove { name, from, to }, fence)
+        .await?;
+    context.status.record_checkpoint(name, to);
+    Ok(batch.len())
+}
+
+async fn idle(wake: &mut watch::Receiver<i64>, poll_interval: Duration) {
+    tokio::select! {
+        changed = wake.changed() => {
+            if changed.is_err() {
+                tokio::time::sleep(poll_interval).await;
+            }
+        }
+        () = tokio::time::sleep(poll_interval) => {}
+    }
+}
+
+/// Sleeps for `pause`; `Err` if stopped meanwhile.
+async fn sleep_unless_stopped(stop: &CancellationToken, pause: Duration) -> Result<(), ()> {
+    tokio::select! {
+        () = stop.cancelled() => Err(()),
+        () = tokio::time::sleep(pause) => Ok(()),
+    }
+}
+
+/// `error: cause: cause of the cause ...`, for logs and `GET /projections`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

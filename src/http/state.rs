@@ -1,0 +1,26 @@
+//! What every handler may use: the command and query sides, never the store or the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, IdGenerator};
+use crate::command::AccountCommandHandler;
+use crate::db::Backend;
+use crate::follow::Followers;
+use crate::query::{AccountHistory, EventLog, ReadModels};
+
+/// Shared by the handlers. Cheap to clone: all fields are handles.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub commands: AccountCommandHandler,
+    pub read_models: ReadModels,
+    pub history: AccountHistory,
+    pub log: EventLog,
+    /// What each follower has reached, for `min_position` waits and `GET /projections`.
+    pub followers: Followers,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    /// How long a query with `min_position` waits for the read model to catch up.
+    pub read_wait: Duration,
+    pub backend: Backend,
+}
