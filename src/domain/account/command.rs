@@ -21,8 +21,9 @@ pub struct OpenAccount {
 
 /// A request to change an account. Every value is already valid (see [`crate::domain::money`]),
 /// and `occurred_at` plus any new ids were chosen by the caller, which keeps `decide` pure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum AccountCommand {
+    #[strum(serialize = "OpenAccount")]
     Open(OpenAccount),
     Deposit {
         transaction_id: TransactionId,
@@ -93,20 +94,9 @@ pub enum AccountCommand {
 }
 
 impl AccountCommand {
-    /// A stable name, recorded in event metadata.
+    /// A stable name, recorded in event metadata: the variant's name, but `OpenAccount` for
+    /// [`AccountCommand::Open`].
     pub fn name(&self) -> &'static str {
-        match self {
-            AccountCommand::Open(_) => "OpenAccount",
-            AccountCommand::Deposit { .. } => "Deposit",
-            AccountCommand::Withdraw { .. } => "Withdraw",
-            AccountCommand::Freeze { .. } => "Freeze",
-            AccountCommand::Unfreeze { .. } => "Unfreeze",
-            AccountCommand::Close { .. } => "Close",
-            AccountCommand::DebitTransfer { .. } => "DebitTransfer",
-            AccountCommand::CreditTransfer { .. } => "CreditTransfer",
-            AccountCommand::CompleteTransfer { .. } => "CompleteTransfer",
-            AccountCommand::RefundTransfer { .. } => "RefundTransfer",
-            AccountCommand::Reverse { .. } => "Reverse",
-        }
+        self.into()
     }
 }

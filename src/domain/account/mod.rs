@@ -30,7 +30,7 @@ mod tests;
 
 pub use command::{AccountCommand, OpenAccount};
 pub use error::AccountError;
-pub use event::AccountEvent;
+pub use event::{AccountEvent, AccountEventType};
 pub use evolve::evolve;
 pub use state::{
     Account, AccountState, AccountStatus, DailyWithdrawals, Movement, MovementKind, OutgoingTransfer,

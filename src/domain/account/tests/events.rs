@@ -1,13 +1,94 @@
-//! Events as stored and as folded: the JSON form of an event, the balance change each one
-//! carries, and a fold that skips what does not fit instead of panicking.
+//! Events as stored and as folded: the JSON form of an event and the `event_type` it is stored
+//! under, the names commands are recorded under, the balance change each event carries, and a
+//! fold that skips what does not fit instead of panicking.
 
 use serde_json::json;
+use strum::VariantArray;
 use uuid::Uuid;
 
 use super::fixtures::*;
 use crate::domain::Decider;
-use crate::domain::account::{AccountDecider, AccountEvent, AccountState};
+use crate::domain::account::{AccountDecider, AccountEvent, AccountEventType, AccountState};
 use crate::domain::ids::TransactionId;
+
+/// An event of the kind `kind`. The match is exhaustive, so a new kind of event does not compile
+/// here until it has an example, and the tests below cover it.
+fn example_of(kind: AccountEventType) -> AccountEvent {
+    match kind {
+        AccountEventType::AccountOpened => opened(),
+        AccountEventType::MoneyDeposited => deposited(100),
+        AccountEventType::MoneyWithdrawn => withdrawn(100),
+        AccountEventType::AccountFrozen => frozen(),
+        AccountEventType::AccountUnfrozen => unfrozen(),
+        AccountEventType::AccountClosed => closed(),
+        AccountEventType::TransferDebited => transfer_debited(100),
+        AccountEventType::TransferCredited => transfer_credited(100),
+        AccountEventType::TransferCompleted => transfer_completed(),
+        AccountEventType::TransferRefunded => transfer_refunded(100),
+        AccountEventType::TransactionReversed => reversed(tx(1), -100),
+    }
+}
+
+#[test]
+fn every_event_type_is_the_serde_tag_and_parses_back_into_its_kind() {
+    for &kind in AccountEventType::VARIANTS {
+        let event = example_of(kind);
+        let stored = serde_json::to_value(&event).expect("an event serializes");
+
+        assert_eq!(AccountEventType::from(&event), kind);
+        assert_eq!(stored["type"], event.event_type(), "the serde tag of {kind:?}");
+        assert_eq!(event.event_type().parse::<AccountEventType>(), Ok(kind));
+        assert_eq!(kind.to_string(), event.event_type());
+        assert_eq!(
+            serde_json::to_value(kind).expect("a kind serializes"),
+            event.event_type()
+        );
+    }
+}
+
+#[test]
+fn an_unknown_event_type_does_not_parse() {
+    assert!("MoneyTeleported".parse::<AccountEventType>().is_err());
+    assert!("moneydeposited".parse::<AccountEventType>().is_err());
+}
+
+/// The names are stored in the metadata of every event a command causes: they may never change.
+#[test]
+fn commands_are_recorded_under_their_stable_names() {
+    let names: Vec<&str> = [
+        open(terms()),
+        deposit(100),
+        withdraw(100),
+        freeze(),
+        unfreeze(),
+        close(),
+        debit_transfer(100),
+        credit_transfer(100),
+        complete_transfer(),
+        refund_transfer(),
+        reverse(tx(1)),
+    ]
+    .iter()
+    .map(|command| command.name())
+    .collect();
+
+    assert_eq!(
+        names,
+        [
+            "OpenAccount",
+            "Deposit",
+            "Withdraw",
+            "Freeze",
+            "Unfreeze",
+            "Close",
+            "DebitTransfer",
+            "CreditTransfer",
+            "CompleteTransfer",
+            "RefundTransfer",
+            "Reverse",
+        ]
+    );
+}
 
 #[test]
 fn events_before_an_opening_are_ignored_when_folding() {
