@@ -151,7 +151,7 @@ impl Projection for TransfersProjection {
             } => {
                 sqlx::query(FAIL)
                     .bind(transfer_id.as_uuid())
-                    .bind(reason)
+                    .bind(<&'static str>::from(reason))
                     .bind(occurred_at)
                     .bind(recorded.global_position)
                     .bind(recorded.stream_id)
@@ -213,7 +213,7 @@ impl Projection for TransfersProjection {
             } => {
                 sqlx::query(FAIL)
                     .bind(transfer_id.to_string())
-                    .bind(reason)
+                    .bind(<&'static str>::from(reason))
                     .bind(sqlite_time(*occurred_at))
                     .bind(recorded.global_position)
                     .bind(recorded.stream_id.to_string())

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::RefundReason;
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -79,8 +80,8 @@ pub enum AccountCommand {
     RefundTransfer {
         transfer_id: TransferId,
         transaction_id: TransactionId,
-        /// Why the destination refused, as a stable code (`destination-not-found`, ...).
-        reason: String,
+        /// Why the destination refused.
+        reason: RefundReason,
         occurred_at: DateTime<Utc>,
     },
     /// Undo a deposit or a withdrawal within 30 days.

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::RefundReason;
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -95,7 +96,7 @@ pub enum AccountEvent {
         to_account: AccountId,
         amount: Amount,
         currency: Currency,
-        reason: String,
+        reason: RefundReason,
         occurred_at: DateTime<Utc>,
     },
     /// A deposit (debited back) or a withdrawal (credited back) was reversed.

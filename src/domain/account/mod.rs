@@ -21,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod movements;
 mod opening;
+mod refund_reason;
 mod reversals;
 mod state;
 mod transfers;
@@ -32,6 +33,7 @@ pub use command::{AccountCommand, OpenAccount};
 pub use error::AccountError;
 pub use event::{AccountEvent, AccountEventType};
 pub use evolve::evolve;
+pub use refund_reason::RefundReason;
 pub use state::{
     Account, AccountState, AccountStatus, DailyWithdrawals, Movement, MovementKind, OutgoingTransfer,
     TransferStatus,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::fixtures::*;
 use crate::domain::Decider;
-use crate::domain::account::{AccountDecider, AccountEvent, AccountEventType, AccountState};
+use crate::domain::account::{AccountDecider, AccountEvent, AccountEventType, AccountState, RefundReason};
 use crate::domain::ids::TransactionId;
 
 /// An event of the kind `kind`. The match is exhaustive, so a new kind of event does not compile
@@ -180,4 +180,56 @@ fn a_reversal_is_stored_with_its_signed_amount() {
             },
         })
     );
+}
+
+/// The codes are already stored in `TransferRefunded` payloads: each must still deserialize into
+/// its reason, and serialize, display and parse as exactly the same string.
+#[test]
+fn refund_reasons_keep_the_codes_already_stored() {
+    let codes = [
+        ("destination-not-found", RefundReason::DestinationNotFound),
+        ("destination-closed", RefundReason::DestinationClosed),
+        ("currency-mismatch", RefundReason::CurrencyMismatch),
+        (
+            "destination-balance-overflow",
+            RefundReason::DestinationBalanceOverflow,
+        ),
+        ("transfer-id-reused", RefundReason::TransferIdReused),
+        ("destination-refused", RefundReason::DestinationRefused),
+    ];
+
+    for (code, reason) in codes {
+        let stored = json!({
+            "type": "TransferRefunded",
+            "data": {
+                "transfer_id": "00000000-0000-0000-0000-00000000000e",
+                "transaction_id": "00000000-0000-0000-0000-00000000000c",
+                "to_account": "00000000-0000-0000-0000-00000000000d",
+                "amount": 300,
+                "currency": "EUR",
+                "reason": code,
+                "occurred_at": "2025-03-14T09:00:00Z",
+            },
+        });
+
+        let event: AccountEvent =
+            serde_json::from_value(stored.clone()).expect("a stored refund deserializes");
+
+        assert_eq!(
+            event,
+            AccountEvent::TransferRefunded {
+                transfer_id: outgoing_transfer_id(),
+                transaction_id: transaction_id(),
+                to_account: other_account(),
+                amount: amount(300),
+                currency: eur(),
+                reason,
+                occurred_at: now(),
+            }
+        );
+        assert_eq!(serde_json::to_value(&event).expect("an event serializes"), stored);
+        assert_eq!(<&str>::from(reason), code);
+        assert_eq!(reason.to_string(), code);
+        assert_eq!(code.parse::<RefundReason>(), Ok(reason));
+    }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount};
+use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount, RefundReason};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit, MAX_AMOUNT_MINOR_UNITS};
 use crate::domain::text::Text;
@@ -237,7 +237,7 @@ pub(super) fn reversal_id() -> TransactionId {
 }
 
 /// Why the destination refused, in the refund examples.
-const REFUND_REASON: &str = "destination-not-found";
+const REFUND_REASON: RefundReason = RefundReason::DestinationNotFound;
 
 pub(super) fn debit_transfer(minor_units: i64) -> AccountCommand {
     debit_transfer_with(other_account(), minor_units, eur(), now())
@@ -330,7 +330,7 @@ pub(super) fn refund_transfer() -> AccountCommand {
     AccountCommand::RefundTransfer {
         transfer_id: outgoing_transfer_id(),
         transaction_id: transaction_id(),
-        reason: REFUND_REASON.to_owned(),
+        reason: REFUND_REASON,
         occurred_at: now(),
     }
 }
@@ -346,7 +346,7 @@ pub(super) fn transfer_refunded_as(transaction_id: TransactionId, minor_units: i
         to_account: other_account(),
         amount: amount(minor_units),
         currency: eur(),
-        reason: REFUND_REASON.to_owned(),
+        reason: REFUND_REASON,
         occurred_at: now(),
     }
 }

@@ -47,7 +47,7 @@ fn repeat_of(event: &AccountEvent) -> Option<AccountCommand> {
         } => Some(AccountCommand::RefundTransfer {
             transfer_id: *transfer_id,
             transaction_id,
-            reason: reason.clone(),
+            reason: *reason,
             occurred_at: *occurred_at,
         }),
         _ => None,

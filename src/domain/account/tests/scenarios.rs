@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::fixtures::*;
 use crate::domain::Decider;
 use crate::domain::account::{
-    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, OpenAccount,
+    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, OpenAccount, RefundReason,
 };
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency};
@@ -314,7 +314,7 @@ impl Script {
             Move::Refund { pick } => AccountCommand::RefundTransfer {
                 transfer_id: self.transfer_out(pick.as_ref()),
                 transaction_id,
-                reason: "destination-closed".to_owned(),
+                reason: RefundReason::DestinationClosed,
                 occurred_at,
             },
             Move::Reverse { pick } => AccountCommand::Reverse {
