@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::command::{AccountCommandHandler, CommandError, Precondition};
 use crate::db::Database;
 use crate::domain::account::{
-    self, AccountCommand, AccountError, AccountEvent, AccountState, TransferStatus,
+    self, AccountCommand, AccountError, AccountEvent, AccountState, RefundReason, TransferStatus,
 };
 use crate::domain::ids::AccountId;
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
@@ -160,7 +160,7 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
                 source,
                 transfer_id,
                 correlation_id,
-                "destination-not-found",
+                RefundReason::DestinationNotFound,
             )
             .await
         }
@@ -193,15 +193,15 @@ async fn refund(
     source: AccountId,
     transfer_id: crate::domain::ids::TransferId,
     correlation_id: Option<&str>,
-    reason: &str,
+    reason: RefundReason,
 ) -> Result<crate::command::CommandOutcome, CommandError> {
-    tracing::info!(%transfer_id, reason, "destination refused the transfer; refunding the source");
+    tracing::info!(%transfer_id, %reason, "destination refused the transfer; refunding the source");
     commands
         .handle(source, Precondition::None, correlation_id, |stamp| {
             AccountCommand::RefundTransfer {
                 transfer_id,
                 transaction_id: stamp.transaction_id,
-                reason: reason.to_owned(),
+                reason,
                 occurred_at: stamp.occurred_at,
             }
         })
@@ -209,13 +209,13 @@ async fn refund(
 }
 
 /// The stable reason code a transfer fails with when the destination refuses it.
-fn refusal_reason(refusal: &AccountError) -> &'static str {
+fn refusal_reason(refusal: &AccountError) -> RefundReason {
     match refusal {
-        AccountError::NotOpened => "destination-not-found",
-        AccountError::AccountClosed => "destination-closed",
-        AccountError::CurrencyMismatch { .. } => "currency-mismatch",
-        AccountError::Overflow => "destination-balance-overflow",
-        AccountError::TransferIdReused(_) => "transfer-id-reused",
-        _ => "destination-refused",
+        AccountError::NotOpened => RefundReason::DestinationNotFound,
+        AccountError::AccountClosed => RefundReason::DestinationClosed,
+        AccountError::CurrencyMismatch { .. } => RefundReason::CurrencyMismatch,
+        AccountError::Overflow => RefundReason::DestinationBalanceOverflow,
+        AccountError::TransferIdReused(_) => RefundReason::TransferIdReused,
+        _ => RefundReason::DestinationRefused,
     }
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::RefundReason;
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -21,8 +22,9 @@ pub struct OpenAccount {
 
 /// A request to change an account. Every value is already valid (see [`crate::domain::money`]),
 /// and `occurred_at` plus any new ids were chosen by the caller, which keeps `decide` pure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum AccountCommand {
+    #[strum(serialize = "OpenAccount")]
     Open(OpenAccount),
     Deposit {
         transaction_id: TransactionId,
@@ -78,8 +80,8 @@ pub enum AccountCommand {
     RefundTransfer {
         transfer_id: TransferId,
         transaction_id: TransactionId,
-        /// Why the destination refused, as a stable code (`destination-not-found`, ...).
-        reason: String,
+        /// Why the destination refused.
+        reason: RefundReason,
         occurred_at: DateTime<Utc>,
     },
     /// Undo a deposit or a withdrawal within 30 days.
@@ -93,20 +95,9 @@ pub enum AccountCommand {
 }
 
 impl AccountCommand {
-    /// A stable name, recorded in event metadata.
+    /// A stable name, recorded in event metadata: the variant's name, but `OpenAccount` for
+    /// [`AccountCommand::Open`].
     pub fn name(&self) -> &'static str {
-        match self {
-            AccountCommand::Open(_) => "OpenAccount",
-            AccountCommand::Deposit { .. } => "Deposit",
-            AccountCommand::Withdraw { .. } => "Withdraw",
-            AccountCommand::Freeze { .. } => "Freeze",
-            AccountCommand::Unfreeze { .. } => "Unfreeze",
-            AccountCommand::Close { .. } => "Close",
-            AccountCommand::DebitTransfer { .. } => "DebitTransfer",
-            AccountCommand::CreditTransfer { .. } => "CreditTransfer",
-            AccountCommand::CompleteTransfer { .. } => "CompleteTransfer",
-            AccountCommand::RefundTransfer { .. } => "RefundTransfer",
-            AccountCommand::Reverse { .. } => "Reverse",
-        }
+        self.into()
     }
 }

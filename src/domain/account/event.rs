@@ -7,12 +7,29 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::RefundReason;
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(tag = "type", content = "data")]
+#[strum_discriminants(
+    name(AccountEventType),
+    vis(pub),
+    derive(
+        Hash,
+        Serialize,
+        Deserialize,
+        strum::Display,
+        strum::EnumString,
+        strum::IntoStaticStr,
+        strum::VariantArray
+    ),
+    doc = "The kind of an [`AccountEvent`], without its data: the stored `event_type`, as a type.\n\n\
+           Its strings are the variant names, like the serde tag of the event, so a stored \
+           `event_type` parses back with `str::parse`."
+)]
 pub enum AccountEvent {
     AccountOpened {
         account_id: AccountId,
@@ -79,7 +96,7 @@ pub enum AccountEvent {
         to_account: AccountId,
         amount: Amount,
         currency: Currency,
-        reason: String,
+        reason: RefundReason,
         occurred_at: DateTime<Utc>,
     },
     /// A deposit (debited back) or a withdrawal (credited back) was reversed.
@@ -96,19 +113,7 @@ pub enum AccountEvent {
 impl AccountEvent {
     /// The stored `event_type`, equal to the serde tag.
     pub fn event_type(&self) -> &'static str {
-        match self {
-            AccountEvent::AccountOpened { .. } => "AccountOpened",
-            AccountEvent::MoneyDeposited { .. } => "MoneyDeposited",
-            AccountEvent::MoneyWithdrawn { .. } => "MoneyWithdrawn",
-            AccountEvent::AccountFrozen { .. } => "AccountFrozen",
-            AccountEvent::AccountUnfrozen { .. } => "AccountUnfrozen",
-            AccountEvent::AccountClosed { .. } => "AccountClosed",
-            AccountEvent::TransferDebited { .. } => "TransferDebited",
-            AccountEvent::TransferCredited { .. } => "TransferCredited",
-            AccountEvent::TransferCompleted { .. } => "TransferCompleted",
-            AccountEvent::TransferRefunded { .. } => "TransferRefunded",
-            AccountEvent::TransactionReversed { .. } => "TransactionReversed",
-        }
+        AccountEventType::from(self).into()
     }
 
     /// The business time of the fact, chosen by the command that caused it.

@@ -1,0 +1,49 @@
+//! Freezing, unfreezing and closing: the account's status, which the other rules consult.
+
+use super::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
+
+/// Stops money leaving the account until it is unfrozen; the reason is kept with the status.
+pub(super) fn freeze(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::Freeze { reason, occurred_at } = command else {
+        unreachable!("decide routes only Freeze here");
+    };
+    match account.status {
+        AccountStatus::Frozen { .. } => Err(AccountError::AlreadyFrozen),
+        _ => Ok(vec![AccountEvent::AccountFrozen { reason, occurred_at }]),
+    }
+}
+
+pub(super) fn unfreeze(
+    account: &Account,
+    command: AccountCommand,
+) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::Unfreeze { occurred_at } = command else {
+        unreachable!("decide routes only Unfreeze here");
+    };
+    match account.status {
+        AccountStatus::Frozen { .. } => Ok(vec![AccountEvent::AccountUnfrozen { occurred_at }]),
+        _ => Err(AccountError::NotFrozen),
+    }
+}
+
+/// Closes an account that holds nothing and owes nothing: not frozen, at a zero balance, with
+/// no transfer in flight.
+pub(super) fn close(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::Close { occurred_at } = command else {
+        unreachable!("decide routes only Close here");
+    };
+    // Frozen funds are held for a reason (fraud, a court order): closing would release
+    // control over them, so a frozen account must be unfrozen first.
+    if matches!(account.status, AccountStatus::Frozen { .. }) {
+        return Err(AccountError::AccountFrozen);
+    }
+    if account.balance.minor_units != 0 {
+        return Err(AccountError::NonZeroBalance {
+            balance: account.balance.minor_units,
+        });
+    }
+    if account.has_pending_transfers() {
+        return Err(AccountError::TransfersPending);
+    }
+    Ok(vec![AccountEvent::AccountClosed { occurred_at }])
+}

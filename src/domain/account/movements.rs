@@ -1,0 +1,58 @@
+//! Cash in and out at the owner's request: deposits and withdrawals.
+
+use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
+use super::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
+
+/// Money paid in, as long as the balance can hold it. A frozen account still accepts deposits:
+/// freezing stops money leaving.
+pub(super) fn deposit(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::Deposit {
+        transaction_id,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    } = command
+    else {
+        unreachable!("decide routes only Deposit here");
+    };
+    ensure_currency(account, currency)?;
+    account.balance.checked_add(amount.minor_units())?;
+    Ok(vec![AccountEvent::MoneyDeposited {
+        transaction_id,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    }])
+}
+
+/// Money paid out, within the overdraft floor and the daily limit, never from a frozen account.
+pub(super) fn withdraw(
+    account: &Account,
+    command: AccountCommand,
+) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::Withdraw {
+        transaction_id,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    } = command
+    else {
+        unreachable!("decide routes only Withdraw here");
+    };
+    if matches!(account.status, AccountStatus::Frozen { .. }) {
+        return Err(AccountError::AccountFrozen);
+    }
+    ensure_currency(account, currency)?;
+    ensure_funds(account, amount)?;
+    ensure_daily_limit(account, amount, occurred_at)?;
+    Ok(vec![AccountEvent::MoneyWithdrawn {
+        transaction_id,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    }])
+}

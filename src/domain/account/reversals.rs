@@ -1,0 +1,57 @@
+//! Reversals: undoing a deposit or a withdrawal, once, within [`REVERSAL_WINDOW`].
+
+use super::limits::ensure_funds;
+use super::{
+    Account, AccountCommand, AccountError, AccountEvent, AccountStatus, MovementKind, REVERSAL_WINDOW,
+};
+use crate::domain::money::Amount;
+
+/// Reverses a deposit (a debit, which obeys the overdraft rule) or a withdrawal (a credit),
+/// once, within [`REVERSAL_WINDOW`] of the original.
+pub(super) fn reverse(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::Reverse {
+        reversal_id,
+        transaction_id,
+        occurred_at,
+    } = command
+    else {
+        unreachable!("decide routes only Reverse here");
+    };
+    let original = account
+        .movements
+        .get(&transaction_id)
+        .ok_or(AccountError::TransactionNotFound(transaction_id))?;
+    let signed_amount = match original.kind {
+        MovementKind::Deposit => -original.amount,
+        MovementKind::Withdrawal => original.amount,
+        MovementKind::TransferLeg | MovementKind::Reversal => return Err(AccountError::NotReversible),
+    };
+    if original.reversed {
+        return Err(AccountError::AlreadyReversed(transaction_id));
+    }
+    let deadline = original.occurred_at + REVERSAL_WINDOW;
+    if occurred_at > deadline {
+        return Err(AccountError::ReversalWindowClosed {
+            transaction_id,
+            deadline,
+        });
+    }
+    if signed_amount < 0 {
+        if matches!(account.status, AccountStatus::Frozen { .. }) {
+            return Err(AccountError::AccountFrozen);
+        }
+        ensure_funds(
+            account,
+            Amount::new(-signed_amount).map_err(|_| AccountError::Overflow)?,
+        )?;
+    } else {
+        account.balance.checked_add(signed_amount)?;
+    }
+    Ok(vec![AccountEvent::TransactionReversed {
+        reversal_id,
+        transaction_id,
+        signed_amount,
+        currency: account.currency,
+        occurred_at,
+    }])
+}

@@ -1,0 +1,402 @@
+//! The values, commands and events the examples are written in: one account in EUR, one
+//! counterpart, fixed ids and a fixed "now", so that an example names only what it is about.
+
+use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
+
+use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount, RefundReason};
+use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
+use crate::domain::money::{Amount, Currency, Limit, MAX_AMOUNT_MINOR_UNITS};
+use crate::domain::text::Text;
+
+pub(super) fn eur() -> Currency {
+    "EUR".parse().expect("EUR is supported")
+}
+
+pub(super) fn usd() -> Currency {
+    "USD".parse().expect("USD is supported")
+}
+
+#[track_caller]
+pub(super) fn amount(minor_units: i64) -> Amount {
+    Amount::new(minor_units).expect("test amounts are within 1..=10^15")
+}
+
+#[track_caller]
+pub(super) fn limit(minor_units: i64) -> Limit {
+    Limit::new(minor_units).expect("test limits are within 0..=10^15")
+}
+
+#[track_caller]
+pub(super) fn text(text: &str) -> Text {
+    Text::new(text).expect("test text is valid")
+}
+
+pub(super) fn account_id() -> AccountId {
+    AccountId(Uuid::from_u128(0xA))
+}
+
+pub(super) fn owner_id() -> OwnerId {
+    OwnerId(Uuid::from_u128(0xB))
+}
+
+/// One id for every movement in the examples: `decide` carries movement ids into the events
+/// unchanged, and only reversals look them up; their examples give each movement its own [`tx`].
+pub(super) fn transaction_id() -> TransactionId {
+    TransactionId(Uuid::from_u128(0xC))
+}
+
+#[track_caller]
+pub(super) fn utc(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, month, day, hour, minute, second)
+        .single()
+        .expect("a valid UTC instant")
+}
+
+/// When the examples happen, unless they say otherwise.
+pub(super) fn now() -> DateTime<Utc> {
+    utc(2025, 3, 14, 9, 0, 0)
+}
+
+/// EUR, no overdraft, no daily limit, no opening deposit.
+pub(super) fn terms() -> OpenAccount {
+    OpenAccount {
+        account_id: account_id(),
+        owner_id: owner_id(),
+        currency: eur(),
+        overdraft_limit: Limit::ZERO,
+        daily_withdrawal_limit: None,
+        initial_deposit: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn open(terms: OpenAccount) -> AccountCommand {
+    AccountCommand::Open(terms)
+}
+
+pub(super) fn deposit(minor_units: i64) -> AccountCommand {
+    deposit_in(minor_units, eur())
+}
+
+pub(super) fn deposit_in(minor_units: i64, currency: Currency) -> AccountCommand {
+    AccountCommand::Deposit {
+        transaction_id: transaction_id(),
+        amount: amount(minor_units),
+        currency,
+        description: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn withdraw(minor_units: i64) -> AccountCommand {
+    withdraw_at(minor_units, now())
+}
+
+pub(super) fn withdraw_at(minor_units: i64, occurred_at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::Withdraw {
+        transaction_id: transaction_id(),
+        amount: amount(minor_units),
+        currency: eur(),
+        description: None,
+        occurred_at,
+    }
+}
+
+pub(super) fn withdraw_in(minor_units: i64, currency: Currency) -> AccountCommand {
+    AccountCommand::Withdraw {
+        transaction_id: transaction_id(),
+        amount: amount(minor_units),
+        currency,
+        description: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn freeze() -> AccountCommand {
+    AccountCommand::Freeze {
+        reason: text("suspected fraud"),
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn unfreeze() -> AccountCommand {
+    AccountCommand::Unfreeze { occurred_at: now() }
+}
+
+pub(super) fn close() -> AccountCommand {
+    AccountCommand::Close { occurred_at: now() }
+}
+
+pub(super) fn every_command_but_open() -> Vec<AccountCommand> {
+    vec![
+        deposit(100),
+        withdraw(100),
+        freeze(),
+        unfreeze(),
+        close(),
+        debit_transfer(100),
+        credit_transfer(100),
+        complete_transfer(),
+        refund_transfer(),
+        reverse(transaction_id()),
+    ]
+}
+
+/// Opened with the default [`terms`].
+pub(super) fn opened() -> AccountEvent {
+    opened_with(0, None)
+}
+
+pub(super) fn opened_with(overdraft_limit: i64, daily_withdrawal_limit: Option<i64>) -> AccountEvent {
+    AccountEvent::AccountOpened {
+        account_id: account_id(),
+        owner_id: owner_id(),
+        currency: eur(),
+        overdraft_limit: limit(overdraft_limit),
+        daily_withdrawal_limit: daily_withdrawal_limit.map(limit),
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn deposited(minor_units: i64) -> AccountEvent {
+    AccountEvent::MoneyDeposited {
+        transaction_id: transaction_id(),
+        amount: amount(minor_units),
+        currency: eur(),
+        description: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn withdrawn(minor_units: i64) -> AccountEvent {
+    withdrawn_at(minor_units, now())
+}
+
+pub(super) fn withdrawn_at(minor_units: i64, occurred_at: DateTime<Utc>) -> AccountEvent {
+    AccountEvent::MoneyWithdrawn {
+        transaction_id: transaction_id(),
+        amount: amount(minor_units),
+        currency: eur(),
+        description: None,
+        occurred_at,
+    }
+}
+
+pub(super) fn frozen() -> AccountEvent {
+    AccountEvent::AccountFrozen {
+        reason: text("suspected fraud"),
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn unfrozen() -> AccountEvent {
+    AccountEvent::AccountUnfrozen { occurred_at: now() }
+}
+
+pub(super) fn closed() -> AccountEvent {
+    AccountEvent::AccountClosed { occurred_at: now() }
+}
+
+/// `opening` followed by deposits adding up to `balance`. A single deposit is capped at 10^15
+/// minor units, so a balance near `i64::MAX` takes about 9,200 of them.
+pub(super) fn history_with_balance(opening: AccountEvent, balance: i64) -> Vec<AccountEvent> {
+    let full_deposits = balance / MAX_AMOUNT_MINOR_UNITS;
+    let rest = balance % MAX_AMOUNT_MINOR_UNITS;
+    let mut history = vec![opening];
+    history.extend((0..full_deposits).map(|_| deposited(MAX_AMOUNT_MINOR_UNITS)));
+    if rest > 0 {
+        history.push(deposited(rest));
+    }
+    history
+}
+
+/// The other side of the transfers in the examples.
+pub(super) fn other_account() -> AccountId {
+    AccountId(Uuid::from_u128(0xD))
+}
+
+/// The transfer this account sends in the examples.
+pub(super) fn outgoing_transfer_id() -> TransferId {
+    TransferId(Uuid::from_u128(0xE))
+}
+
+/// The transfer this account receives in the examples.
+pub(super) fn incoming_transfer_id() -> TransferId {
+    TransferId(Uuid::from_u128(0xE1))
+}
+
+/// A movement id of its own, for the examples whose rule looks movements up by id.
+pub(super) fn tx(n: u128) -> TransactionId {
+    TransactionId(Uuid::from_u128(0x100 + n))
+}
+
+/// The id of the reversing movement in the examples.
+pub(super) fn reversal_id() -> TransactionId {
+    TransactionId(Uuid::from_u128(0xF))
+}
+
+/// Why the destination refused, in the refund examples.
+const REFUND_REASON: RefundReason = RefundReason::DestinationNotFound;
+
+pub(super) fn debit_transfer(minor_units: i64) -> AccountCommand {
+    debit_transfer_with(other_account(), minor_units, eur(), now())
+}
+
+pub(super) fn debit_transfer_with(
+    to_account: AccountId,
+    minor_units: i64,
+    currency: Currency,
+    occurred_at: DateTime<Utc>,
+) -> AccountCommand {
+    AccountCommand::DebitTransfer {
+        transfer_id: outgoing_transfer_id(),
+        transaction_id: transaction_id(),
+        to_account,
+        amount: amount(minor_units),
+        currency,
+        description: None,
+        occurred_at,
+    }
+}
+
+pub(super) fn transfer_debited(minor_units: i64) -> AccountEvent {
+    transfer_debited_as(transaction_id(), minor_units, now())
+}
+
+pub(super) fn transfer_debited_as(
+    transaction_id: TransactionId,
+    minor_units: i64,
+    occurred_at: DateTime<Utc>,
+) -> AccountEvent {
+    AccountEvent::TransferDebited {
+        transfer_id: outgoing_transfer_id(),
+        transaction_id,
+        to_account: other_account(),
+        amount: amount(minor_units),
+        currency: eur(),
+        description: None,
+        occurred_at,
+    }
+}
+
+pub(super) fn credit_transfer(minor_units: i64) -> AccountCommand {
+    credit_transfer_in(minor_units, eur())
+}
+
+pub(super) fn credit_transfer_in(minor_units: i64, currency: Currency) -> AccountCommand {
+    AccountCommand::CreditTransfer {
+        transfer_id: incoming_transfer_id(),
+        transaction_id: transaction_id(),
+        from_account: other_account(),
+        amount: amount(minor_units),
+        currency,
+        description: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn transfer_credited(minor_units: i64) -> AccountEvent {
+    transfer_credited_as(transaction_id(), minor_units)
+}
+
+pub(super) fn transfer_credited_as(transaction_id: TransactionId, minor_units: i64) -> AccountEvent {
+    AccountEvent::TransferCredited {
+        transfer_id: incoming_transfer_id(),
+        transaction_id,
+        from_account: other_account(),
+        amount: amount(minor_units),
+        currency: eur(),
+        description: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn complete_transfer() -> AccountCommand {
+    AccountCommand::CompleteTransfer {
+        transfer_id: outgoing_transfer_id(),
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn transfer_completed() -> AccountEvent {
+    AccountEvent::TransferCompleted {
+        transfer_id: outgoing_transfer_id(),
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn refund_transfer() -> AccountCommand {
+    AccountCommand::RefundTransfer {
+        transfer_id: outgoing_transfer_id(),
+        transaction_id: transaction_id(),
+        reason: REFUND_REASON,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn transfer_refunded(minor_units: i64) -> AccountEvent {
+    transfer_refunded_as(transaction_id(), minor_units)
+}
+
+pub(super) fn transfer_refunded_as(transaction_id: TransactionId, minor_units: i64) -> AccountEvent {
+    AccountEvent::TransferRefunded {
+        transfer_id: outgoing_transfer_id(),
+        transaction_id,
+        to_account: other_account(),
+        amount: amount(minor_units),
+        currency: eur(),
+        reason: REFUND_REASON,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn deposited_as(transaction_id: TransactionId, minor_units: i64) -> AccountEvent {
+    AccountEvent::MoneyDeposited {
+        transaction_id,
+        amount: amount(minor_units),
+        currency: eur(),
+        description: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn withdrawn_as(transaction_id: TransactionId, minor_units: i64) -> AccountEvent {
+    AccountEvent::MoneyWithdrawn {
+        transaction_id,
+        amount: amount(minor_units),
+        currency: eur(),
+        description: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn reverse(original: TransactionId) -> AccountCommand {
+    reverse_at(original, now())
+}
+
+pub(super) fn reverse_at(original: TransactionId, occurred_at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::Reverse {
+        reversal_id: reversal_id(),
+        transaction_id: original,
+        occurred_at,
+    }
+}
+
+pub(super) fn reversed(original: TransactionId, signed_amount: i64) -> AccountEvent {
+    reversed_at(original, signed_amount, now())
+}
+
+pub(super) fn reversed_at(
+    original: TransactionId,
+    signed_amount: i64,
+    occurred_at: DateTime<Utc>,
+) -> AccountEvent {
+    AccountEvent::TransactionReversed {
+        reversal_id: reversal_id(),
+        transaction_id: original,
+        signed_amount,
+        currency: eur(),
+        occurred_at,
+    }
+}

@@ -1,0 +1,120 @@
+//! Freezing, unfreezing and closing, and what a closed account refuses.
+
+use super::fixtures::*;
+use super::{account_in, given};
+use crate::domain::account::{AccountError, AccountStatus};
+
+#[test]
+fn freezing_an_account_records_the_reason() {
+    let state = given(&[opened()]).when(freeze()).then(&[frozen()]);
+
+    assert_eq!(
+        account_in(&state).status,
+        AccountStatus::Frozen {
+            reason: text("suspected fraud")
+        }
+    );
+}
+
+#[test]
+fn freezing_a_frozen_account_is_rejected() {
+    given(&[opened(), frozen()])
+        .when(freeze())
+        .then_error(AccountError::AlreadyFrozen);
+}
+
+#[test]
+fn unfreezing_a_frozen_account_makes_it_active_again() {
+    let state = given(&[opened(), deposited(1_000), frozen()])
+        .when(unfreeze())
+        .then(&[unfrozen()]);
+
+    assert_eq!(account_in(&state).status, AccountStatus::Active);
+    given(&[opened(), deposited(1_000), frozen(), unfrozen()])
+        .when(withdraw(100))
+        .then(&[withdrawn(100)]);
+}
+
+#[test]
+fn unfreezing_an_active_account_is_rejected() {
+    given(&[opened()])
+        .when(unfreeze())
+        .then_error(AccountError::NotFrozen);
+}
+
+#[test]
+fn closing_an_account_at_a_zero_balance_is_accepted() {
+    let state = given(&[opened(), deposited(1_000), withdrawn(1_000)])
+        .when(close())
+        .then(&[closed()]);
+
+    assert_eq!(account_in(&state).status, AccountStatus::Closed);
+}
+
+#[test]
+fn closing_an_account_with_money_on_it_is_rejected() {
+    given(&[opened(), deposited(1_000)])
+        .when(close())
+        .then_error(AccountError::NonZeroBalance { balance: 1_000 });
+}
+
+#[test]
+fn closing_an_overdrawn_account_is_rejected() {
+    given(&[opened_with(500, None), withdrawn(200)])
+        .when(close())
+        .then_error(AccountError::NonZeroBalance { balance: -200 });
+}
+
+#[test]
+fn closing_a_frozen_account_is_rejected_even_at_a_zero_balance() {
+    given(&[opened(), frozen()])
+        .when(close())
+        .then_error(AccountError::AccountFrozen);
+}
+
+#[test]
+fn a_closed_account_refuses_every_command() {
+    for command in every_command_but_open() {
+        given(&[opened(), closed()])
+            .when(command)
+            .then_error(AccountError::AccountClosed);
+    }
+}
+
+#[test]
+fn closing_with_a_pending_transfer_is_rejected_even_at_a_zero_balance() {
+    given(&[opened(), deposited(1_000), transfer_debited(1_000)])
+        .when(close())
+        .then_error(AccountError::TransfersPending);
+}
+
+#[test]
+fn closing_after_the_transfer_was_completed_is_accepted() {
+    let state = given(&[
+        opened(),
+        deposited(1_000),
+        transfer_debited(1_000),
+        transfer_completed(),
+    ])
+    .when(close())
+    .then(&[closed()]);
+
+    assert_eq!(account_in(&state).status, AccountStatus::Closed);
+}
+
+#[test]
+fn closing_after_the_transfer_was_refunded_needs_a_zero_balance() {
+    let refunded = [
+        opened(),
+        deposited(1_000),
+        transfer_debited(1_000),
+        transfer_refunded(1_000),
+    ];
+
+    given(&refunded)
+        .when(close())
+        .then_error(AccountError::NonZeroBalance { balance: 1_000 });
+    given(&[refunded.to_vec(), vec![withdrawn(1_000)]].concat())
+        .when(close())
+        .then(&[closed()]);
+}

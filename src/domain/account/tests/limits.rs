@@ -1,0 +1,129 @@
+//! The overdraft floor and the daily withdrawal limit, shown on withdrawals (`transfers` shows
+//! them on transfers out, `reversals` on reversed deposits).
+
+use super::fixtures::*;
+use super::{account_in, balance_of, given};
+use crate::domain::account::AccountError;
+use crate::domain::money::MAX_AMOUNT_MINOR_UNITS;
+
+#[test]
+fn withdrawing_more_than_available_is_rejected() {
+    given(&[opened(), deposited(1_000)])
+        .when(withdraw(1_001))
+        .then_error(AccountError::InsufficientFunds {
+            available: 1_000,
+            requested: 1_001,
+        });
+}
+
+#[test]
+fn the_overdraft_lets_the_balance_go_down_to_exactly_minus_the_limit() {
+    let state = given(&[opened_with(500, None), deposited(1_000)])
+        .when(withdraw(1_500))
+        .then(&[withdrawn(1_500)]);
+
+    assert_eq!(balance_of(&state), -500);
+}
+
+#[test]
+fn withdrawing_below_minus_the_overdraft_limit_is_rejected() {
+    given(&[opened_with(500, None), deposited(1_000), withdrawn(1_400)])
+        .when(withdraw(101))
+        .then_error(AccountError::InsufficientFunds {
+            available: 100,
+            requested: 101,
+        });
+}
+
+/// The available amount is `balance + overdraft_limit`; computing it must not overflow for a
+/// balance that `decide` itself let the account reach.
+#[test]
+fn a_huge_balance_with_an_overdraft_can_still_be_withdrawn_from() {
+    let history = history_with_balance(opened_with(1_000, None), i64::MAX);
+
+    given(&history).when(withdraw(1)).then(&[withdrawn(1)]);
+}
+
+#[test]
+fn withdrawals_up_to_exactly_the_daily_limit_are_accepted() {
+    let state = given(&[opened_with(0, Some(1_000)), deposited(5_000), withdrawn(600)])
+        .when(withdraw(400))
+        .then(&[withdrawn(400)]);
+
+    assert_eq!(balance_of(&state), 4_000);
+}
+
+#[test]
+fn a_single_withdrawal_above_the_daily_limit_is_rejected() {
+    given(&[opened_with(0, Some(1_000)), deposited(5_000)])
+        .when(withdraw(1_001))
+        .then_error(AccountError::DailyLimitExceeded {
+            limit: 1_000,
+            withdrawn_today: 0,
+            requested: 1_001,
+        });
+}
+
+#[test]
+fn withdrawals_adding_up_past_the_daily_limit_within_one_utc_day_are_rejected() {
+    let first_second = utc(2025, 3, 14, 0, 0, 0);
+    let noon = utc(2025, 3, 14, 12, 0, 0);
+    let last_second = utc(2025, 3, 14, 23, 59, 59);
+
+    given(&[
+        opened_with(0, Some(1_000)),
+        deposited(5_000),
+        withdrawn_at(300, first_second),
+        withdrawn_at(300, noon),
+    ])
+    .when(withdraw_at(401, last_second))
+    .then_error(AccountError::DailyLimitExceeded {
+        limit: 1_000,
+        withdrawn_today: 600,
+        requested: 401,
+    });
+}
+
+#[test]
+fn the_daily_limit_resets_at_midnight_utc() {
+    let last_second = utc(2025, 3, 14, 23, 59, 59);
+    let next_midnight = utc(2025, 3, 15, 0, 0, 0);
+
+    let state = given(&[
+        opened_with(0, Some(1_000)),
+        deposited(5_000),
+        withdrawn_at(1_000, last_second),
+    ])
+    .when(withdraw_at(1_000, next_midnight))
+    .then(&[withdrawn_at(1_000, next_midnight)]);
+
+    assert_eq!(account_in(&state).withdrawn_on(next_midnight.date_naive()), 1_000);
+}
+
+#[test]
+fn deposits_do_not_restore_the_daily_withdrawal_limit() {
+    given(&[
+        opened_with(0, Some(1_000)),
+        deposited(5_000),
+        withdrawn(1_000),
+        deposited(1_000),
+    ])
+    .when(withdraw(1))
+    .then_error(AccountError::DailyLimitExceeded {
+        limit: 1_000,
+        withdrawn_today: 1_000,
+        requested: 1,
+    });
+}
+
+#[test]
+fn without_a_daily_limit_withdrawals_in_one_day_are_unlimited() {
+    let history = history_with_balance(opened(), 3 * MAX_AMOUNT_MINOR_UNITS);
+    let largest = MAX_AMOUNT_MINOR_UNITS;
+
+    let state = given(&[history, vec![withdrawn(largest), withdrawn(largest)]].concat())
+        .when(withdraw(largest))
+        .then(&[withdrawn(largest)]);
+
+    assert_eq!(balance_of(&state), 0);
+}

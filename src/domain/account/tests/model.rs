@@ -1,0 +1,362 @@
+//! A model of the rules for the property tests: the rules restated as plainly as possible, with
+//! none of the decider's code, so that the two can be checked against each other.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::domain::account::{AccountCommand, MovementKind, OpenAccount, TransferStatus};
+use crate::domain::ids::{AccountId, TransactionId, TransferId};
+use crate::domain::money::{Currency, Limit};
+
+/// What the model expects of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Breaks a rule: an error.
+    Refused,
+    /// Was done before: accepted with no events.
+    AlreadyDone,
+    /// One event, moving the balance by `balance_change`.
+    Accepted { balance_change: i64 },
+}
+
+/// A transfer out, as the model remembers it.
+#[derive(Debug)]
+struct Sent {
+    to_account: AccountId,
+    amount: i64,
+    status: TransferStatus,
+}
+
+/// A movement, as the model remembers it.
+#[derive(Debug)]
+struct Moved {
+    kind: MovementKind,
+    amount: i64,
+    occurred_at: DateTime<Utc>,
+    reversed: bool,
+}
+
+/// The rules restated as plainly as possible, to check `decide` against. Withdrawals are kept
+/// per day for the whole history rather than for the latest day only, as `Account` does.
+#[derive(Debug)]
+pub(super) struct Model {
+    id: AccountId,
+    currency: Currency,
+    overdraft_limit: i64,
+    daily_limit: Option<i64>,
+    pub(super) balance: i64,
+    frozen: bool,
+    closed: bool,
+    /// Money that left at the owner's request (withdrawals and transfers out), per UTC day.
+    /// Neither refunds nor reversals give any of it back.
+    withdrawn_per_day: BTreeMap<NaiveDate, i64>,
+    sent: BTreeMap<TransferId, Sent>,
+    received: BTreeSet<TransferId>,
+    movements: BTreeMap<TransactionId, Moved>,
+}
+
+impl Model {
+    pub(super) fn opened(terms: &OpenAccount) -> Model {
+        let mut model = Model {
+            id: terms.account_id,
+            currency: terms.currency,
+            overdraft_limit: terms.overdraft_limit.minor_units(),
+            daily_limit: terms.daily_withdrawal_limit.map(Limit::minor_units),
+            balance: 0,
+            frozen: false,
+            closed: false,
+            withdrawn_per_day: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            received: BTreeSet::new(),
+            movements: BTreeMap::new(),
+        };
+        if let Some((transaction_id, amount)) = terms.initial_deposit {
+            model.balance = amount.minor_units();
+            model.record(
+                transaction_id,
+                MovementKind::Deposit,
+                amount.minor_units(),
+                terms.occurred_at,
+            );
+        }
+        model
+    }
+
+    fn withdrawn_on(&self, day: NaiveDate) -> i64 {
+        self.withdrawn_per_day.get(&day).copied().unwrap_or(0)
+    }
+
+    /// Whether `amount` may leave now at the owner's request: not frozen, the overdraft floor
+    /// and the daily limit respected.
+    fn may_pay_out(&self, amount: i64, at: DateTime<Utc>) -> bool {
+        let withdrawn_today = self.withdrawn_on(at.date_naive());
+        !self.frozen
+            && self.balance - amount >= -self.overdraft_limit
+            && self
+                .daily_limit
+                .is_none_or(|limit| withdrawn_today + amount <= limit)
+    }
+
+    fn has_pending(&self) -> bool {
+        self.sent
+            .values()
+            .any(|sent| sent.status == TransferStatus::Pending)
+    }
+
+    /// Decides `command` by the rules and, when it is accepted, applies it.
+    pub(super) fn handle(&mut self, command: &AccountCommand) -> Verdict {
+        let verdict = self.judge(command);
+        if let Verdict::Accepted { balance_change } = verdict {
+            self.balance += balance_change;
+            self.apply(command);
+        }
+        verdict
+    }
+
+    fn judge(&self, command: &AccountCommand) -> Verdict {
+        let accept_if = |allowed: bool, balance_change: i64| {
+            if allowed {
+                Verdict::Accepted { balance_change }
+            } else {
+                Verdict::Refused
+            }
+        };
+        // A repeated transfer step is answered before any rule, closed account or not.
+        let sent_status = |transfer_id| self.sent.get(transfer_id).map(|sent: &Sent| sent.status);
+        let repeat = match command {
+            AccountCommand::DebitTransfer {
+                transfer_id,
+                to_account,
+                amount,
+                ..
+            } => self
+                .sent
+                .get(transfer_id)
+                .is_some_and(|sent| sent.to_account == *to_account && sent.amount == amount.minor_units()),
+            AccountCommand::CreditTransfer { transfer_id, .. } => self.received.contains(transfer_id),
+            AccountCommand::CompleteTransfer { transfer_id, .. } => {
+                sent_status(transfer_id) == Some(TransferStatus::Completed)
+            }
+            AccountCommand::RefundTransfer { transfer_id, .. } => {
+                sent_status(transfer_id) == Some(TransferStatus::Refunded)
+            }
+            _ => false,
+        };
+        if repeat {
+            return Verdict::AlreadyDone;
+        }
+        if self.closed {
+            return Verdict::Refused;
+        }
+        match command {
+            AccountCommand::Open(_) => Verdict::Refused,
+            AccountCommand::Deposit { amount, currency, .. } => {
+                accept_if(*currency == self.currency, amount.minor_units())
+            }
+            AccountCommand::Withdraw {
+                amount,
+                currency,
+                occurred_at,
+                ..
+            } => {
+                let amount = amount.minor_units();
+                accept_if(
+                    *currency == self.currency && self.may_pay_out(amount, *occurred_at),
+                    -amount,
+                )
+            }
+            AccountCommand::Freeze { .. } => accept_if(!self.frozen, 0),
+            AccountCommand::Unfreeze { .. } => accept_if(self.frozen, 0),
+            AccountCommand::Close { .. } => {
+                accept_if(!self.frozen && self.balance == 0 && !self.has_pending(), 0)
+            }
+            AccountCommand::DebitTransfer {
+                transfer_id,
+                to_account,
+                amount,
+                currency,
+                occurred_at,
+                ..
+            } => {
+                let amount = amount.minor_units();
+                match self.sent.get(transfer_id) {
+                    Some(sent) if sent.to_account == *to_account && sent.amount == amount => {
+                        Verdict::AlreadyDone
+                    }
+                    Some(_) => Verdict::Refused,
+                    None => accept_if(
+                        *to_account != self.id
+                            && *currency == self.currency
+                            && self.may_pay_out(amount, *occurred_at),
+                        -amount,
+                    ),
+                }
+            }
+            AccountCommand::CreditTransfer {
+                transfer_id,
+                amount,
+                currency,
+                ..
+            } => {
+                if self.received.contains(transfer_id) {
+                    Verdict::AlreadyDone
+                } else {
+                    accept_if(*currency == self.currency, amount.minor_units())
+                }
+            }
+            AccountCommand::CompleteTransfer { transfer_id, .. } => {
+                match self.sent.get(transfer_id).map(|sent| sent.status) {
+                    Some(TransferStatus::Pending) => Verdict::Accepted { balance_change: 0 },
+                    Some(TransferStatus::Completed) => Verdict::AlreadyDone,
+                    Some(TransferStatus::Refunded) | None => Verdict::Refused,
+                }
+            }
+            AccountCommand::RefundTransfer { transfer_id, .. } => match self.sent.get(transfer_id) {
+                Some(sent) if sent.status == TransferStatus::Pending => Verdict::Accepted {
+                    balance_change: sent.amount,
+                },
+                Some(sent) if sent.status == TransferStatus::Refunded => Verdict::AlreadyDone,
+                _ => Verdict::Refused,
+            },
+            AccountCommand::Reverse {
+                transaction_id,
+                occurred_at,
+                ..
+            } => {
+                let Some(original) = self.movements.get(transaction_id) else {
+                    return Verdict::Refused;
+                };
+                if original.reversed || *occurred_at > original.occurred_at + Duration::days(30) {
+                    return Verdict::Refused;
+                }
+                match original.kind {
+                    MovementKind::Deposit => accept_if(
+                        !self.frozen && self.balance - original.amount >= -self.overdraft_limit,
+                        -original.amount,
+                    ),
+                    MovementKind::Withdrawal => Verdict::Accepted {
+                        balance_change: original.amount,
+                    },
+                    MovementKind::TransferLeg | MovementKind::Reversal => Verdict::Refused,
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, id: TransactionId, kind: MovementKind, amount: i64, occurred_at: DateTime<Utc>) {
+        let moved = Moved {
+            kind,
+            amount,
+            occurred_at,
+            reversed: false,
+        };
+        self.movements.insert(id, moved);
+    }
+
+    fn count_toward_daily_limit(&mut self, amount: i64, at: DateTime<Utc>) {
+        *self.withdrawn_per_day.entry(at.date_naive()).or_default() += amount;
+    }
+
+    /// The bookkeeping of an accepted command; the balance is already updated.
+    fn apply(&mut self, command: &AccountCommand) {
+        match command {
+            AccountCommand::Open(_) => {}
+            AccountCommand::Deposit {
+                transaction_id,
+                amount,
+                occurred_at,
+                ..
+            } => self.record(
+                *transaction_id,
+                MovementKind::Deposit,
+                amount.minor_units(),
+                *occurred_at,
+            ),
+            AccountCommand::Withdraw {
+                transaction_id,
+                amount,
+                occurred_at,
+                ..
+            } => {
+                self.record(
+                    *transaction_id,
+                    MovementKind::Withdrawal,
+                    amount.minor_units(),
+                    *occurred_at,
+                );
+                self.count_toward_daily_limit(amount.minor_units(), *occurred_at);
+            }
+            AccountCommand::Freeze { .. } => self.frozen = true,
+            AccountCommand::Unfreeze { .. } => self.frozen = false,
+            AccountCommand::Close { .. } => self.closed = true,
+            AccountCommand::DebitTransfer {
+                transfer_id,
+                transaction_id,
+                to_account,
+                amount,
+                occurred_at,
+                ..
+            } => {
+                self.record(
+                    *transaction_id,
+                    MovementKind::TransferLeg,
+                    amount.minor_units(),
+                    *occurred_at,
+                );
+                self.count_toward_daily_limit(amount.minor_units(), *occurred_at);
+                let sent = Sent {
+                    to_account: *to_account,
+                    amount: amount.minor_units(),
+                    status: TransferStatus::Pending,
+                };
+                self.sent.insert(*transfer_id, sent);
+            }
+            AccountCommand::CreditTransfer {
+                transfer_id,
+                transaction_id,
+                amount,
+                occurred_at,
+                ..
+            } => {
+                self.record(
+                    *transaction_id,
+                    MovementKind::TransferLeg,
+                    amount.minor_units(),
+                    *occurred_at,
+                );
+                self.received.insert(*transfer_id);
+            }
+            AccountCommand::CompleteTransfer { transfer_id, .. } => {
+                if let Some(sent) = self.sent.get_mut(transfer_id) {
+                    sent.status = TransferStatus::Completed;
+                }
+            }
+            AccountCommand::RefundTransfer {
+                transfer_id,
+                transaction_id,
+                occurred_at,
+                ..
+            } => {
+                let mut refunded = 0;
+                if let Some(sent) = self.sent.get_mut(transfer_id) {
+                    sent.status = TransferStatus::Refunded;
+                    refunded = sent.amount;
+                }
+                self.record(*transaction_id, MovementKind::TransferLeg, refunded, *occurred_at);
+            }
+            AccountCommand::Reverse {
+                reversal_id,
+                transaction_id,
+                occurred_at,
+            } => {
+                let mut reversed = 0;
+                if let Some(original) = self.movements.get_mut(transaction_id) {
+                    original.reversed = true;
+                    reversed = original.amount;
+                }
+                self.record(*reversal_id, MovementKind::Reversal, reversed, *occurred_at);
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! What must hold whatever clients send, checked over random scenarios: the overdraft floor, the
+//! daily limit, the balance as the sum of the events, agreement with the model of the rules,
+//! idempotent settlements, replay, and the stored JSON form of every event.
+//!
+//! proptest keeps the seeds of past failures by the path of this file, in
+//! `proptest-regressions/domain/account/tests/properties.txt`: moving the file means moving them.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::model::{Model, Verdict};
+use super::scenarios::{any_scenario, play, stream};
+use super::{account_in, balance_of};
+use crate::domain::Decider;
+use crate::domain::account::{AccountCommand, AccountDecider, AccountEvent};
+use crate::domain::ids::TransactionId;
+
+/// The same transfer settled again by a replaying process manager, under a fresh movement id.
+fn repeat_of(event: &AccountEvent) -> Option<AccountCommand> {
+    let transaction_id = TransactionId(Uuid::from_u128(0xFEED));
+    match event {
+        AccountEvent::TransferCredited {
+            transfer_id,
+            from_account,
+            amount,
+            currency,
+            description,
+            occurred_at,
+            ..
+        } => Some(AccountCommand::CreditTransfer {
+            transfer_id: *transfer_id,
+            transaction_id,
+            from_account: *from_account,
+            amount: *amount,
+            currency: *currency,
+            description: description.clone(),
+            occurred_at: *occurred_at,
+        }),
+        AccountEvent::TransferRefunded {
+            transfer_id,
+            reason,
+            occurred_at,
+            ..
+        } => Some(AccountCommand::RefundTransfer {
+            transfer_id: *transfer_id,
+            transaction_id,
+            reason: *reason,
+            occurred_at: *occurred_at,
+        }),
+        _ => None,
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_balance_never_falls_below_minus_the_overdraft_limit(scenario in any_scenario()) {
+        for step in play(&scenario) {
+            let account = account_in(&step.after);
+            prop_assert!(
+                account.balance.minor_units >= -account.overdraft_limit.minor_units(),
+                "{:?} left the balance at {}",
+                step.command,
+                account.balance.minor_units,
+            );
+        }
+    }
+
+    #[test]
+    fn the_balance_is_the_sum_of_the_balance_changes_of_the_events(scenario in any_scenario()) {
+        let mut sum = 0_i64;
+        for step in play(&scenario) {
+            sum += step.events().iter().map(AccountEvent::balance_change).sum::<i64>();
+            prop_assert_eq!(balance_of(&step.after), sum, "after {:?}", step.command);
+        }
+    }
+
+    #[test]
+    fn withdrawals_and_transfers_out_on_one_utc_day_never_exceed_the_daily_limit(
+        scenario in any_scenario(),
+    ) {
+        let Some(daily_limit) = scenario.terms.daily_withdrawal_limit else {
+            return Ok(());
+        };
+        let mut paid_out_per_day = BTreeMap::<NaiveDate, i64>::new();
+        for event in stream(&play(&scenario)) {
+            if let AccountEvent::MoneyWithdrawn { amount, occurred_at, .. }
+            | AccountEvent::TransferDebited { amount, occurred_at, .. } = event
+            {
+                *paid_out_per_day.entry(occurred_at.date_naive()).or_default() += amount.minor_units();
+            }
+        }
+        for (day, total) in paid_out_per_day {
+            prop_assert!(total <= daily_limit.minor_units(), "{total} paid out on {day}");
+        }
+    }
+
+    #[test]
+    fn a_command_is_refused_exactly_when_it_breaks_a_rule(scenario in any_scenario()) {
+        let steps = play(&scenario);
+        prop_assert!(steps[0].outcome.is_ok(), "the opening was refused: {:?}", steps[0].outcome);
+        let mut model = Model::opened(&scenario.terms);
+        for step in &steps[1..] {
+            let verdict = model.handle(&step.command);
+            let agrees = match (verdict, &step.outcome) {
+                (Verdict::Refused, Err(_)) => true,
+                (Verdict::AlreadyDone, Ok(events)) => events.is_empty(),
+                (Verdict::Accepted { balance_change }, Ok(events)) => {
+                    matches!(events.as_slice(), [event] if event.balance_change() == balance_change)
+                }
+                _ => false,
+            };
+            prop_assert!(
+                agrees,
+                "{:?} decided as {:?}, the model expected {:?}; model after: {:?}",
+                step.command,
+                step.outcome,
+                verdict,
+                model,
+            );
+            prop_assert_eq!(balance_of(&step.after), model.balance);
+            if step.events().is_empty() {
+                // A refusal is an `Err`, which carries no events, and so is a repeat: nothing
+                // can change.
+                prop_assert_eq!(&step.after, &step.before, "{:?} changed the state", step.command);
+            }
+        }
+    }
+
+    #[test]
+    fn a_credited_or_refunded_transfer_settled_again_emits_nothing(scenario in any_scenario()) {
+        let steps = play(&scenario);
+        let mut settled = Vec::new();
+        for step in &steps {
+            settled.extend(step.events().iter().filter_map(repeat_of));
+            for repeat in &settled {
+                // Even on an account closed since: a repeat is recognised before any rule, or
+                // the process manager would take it for a refusal and refund a credited transfer.
+                let outcome = AccountDecider::decide(&step.after, repeat.clone());
+                prop_assert_eq!(outcome, Ok(Vec::new()), "{:?} after {:?}", repeat, step.command);
+            }
+        }
+    }
+
+    #[test]
+    fn replaying_the_stream_rebuilds_the_state(scenario in any_scenario()) {
+        let steps = play(&scenario);
+        let mut recorded = Vec::new();
+        for step in &steps {
+            recorded.extend_from_slice(step.events());
+            prop_assert_eq!(&AccountDecider::fold(&recorded), &step.after);
+        }
+    }
+
+    #[test]
+    fn every_event_round_trips_through_json_under_its_type(scenario in any_scenario()) {
+        for event in stream(&play(&scenario)) {
+            let json = serde_json::to_string(&event).expect("an event serializes");
+            let stored: serde_json::Value = serde_json::from_str(&json).expect("the JSON is valid");
+            prop_assert_eq!(stored["type"].as_str(), Some(event.event_type()));
+            let back: AccountEvent = serde_json::from_str(&json).expect("an event deserializes");
+            prop_assert_eq!(back, event);
+        }
+    }
+}

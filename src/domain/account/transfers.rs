@@ -1,0 +1,164 @@
+//! The account's side of a transfer: the debit on the source, the credit on the destination,
+//! and the settlement (completion or refund) back on the source.
+//!
+//! The transfer process manager delivers every step at least once, so each step recognises its
+//! own repeat ([`is_repeated_transfer_step`]) and answers it with no events.
+
+use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
+use super::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus, TransferStatus};
+use crate::domain::money::Amount;
+
+/// Whether `command` is a transfer step this account has already taken.
+pub(super) fn is_repeated_transfer_step(account: &Account, command: &AccountCommand) -> bool {
+    let status = |transfer_id| account.transfers_out.get(transfer_id).map(|sent| sent.status);
+    match command {
+        AccountCommand::CreditTransfer {
+            transfer_id,
+            from_account,
+            ..
+        } => account.transfers_in.get(transfer_id) == Some(from_account),
+        AccountCommand::DebitTransfer {
+            transfer_id,
+            to_account,
+            amount,
+            ..
+        } => account
+            .transfers_out
+            .get(transfer_id)
+            .is_some_and(|sent| sent.to_account == *to_account && sent.amount == amount.minor_units()),
+        AccountCommand::CompleteTransfer { transfer_id, .. } => {
+            status(transfer_id) == Some(TransferStatus::Completed)
+        }
+        AccountCommand::RefundTransfer { transfer_id, .. } => {
+            status(transfer_id) == Some(TransferStatus::Refunded)
+        }
+        _ => false,
+    }
+}
+
+/// Step 1, on the source: the money leaves under the same rules as a withdrawal, and the
+/// transfer stays pending until it is settled.
+pub(super) fn debit(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::DebitTransfer {
+        transfer_id,
+        transaction_id,
+        to_account,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    } = command
+    else {
+        unreachable!("decide routes only DebitTransfer here");
+    };
+    // The same request again was answered by `is_repeated_transfer_step`; the same id
+    // with other terms is another transfer under a used name.
+    if account.transfers_out.contains_key(&transfer_id) {
+        return Err(AccountError::TransferIdReused(transfer_id));
+    }
+    if to_account == account.id {
+        return Err(AccountError::TransferToSelf);
+    }
+    if matches!(account.status, AccountStatus::Frozen { .. }) {
+        return Err(AccountError::AccountFrozen);
+    }
+    ensure_currency(account, currency)?;
+    ensure_funds(account, amount)?;
+    // Money leaving at the owner's request counts toward the daily limit, whether it
+    // leaves as cash or as a transfer: otherwise the limit is one transfer away from
+    // meaning nothing.
+    ensure_daily_limit(account, amount, occurred_at)?;
+    Ok(vec![AccountEvent::TransferDebited {
+        transfer_id,
+        transaction_id,
+        to_account,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    }])
+}
+
+/// Step 2, on the destination: the money arrives, once per transfer id.
+pub(super) fn credit(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::CreditTransfer {
+        transfer_id,
+        transaction_id,
+        from_account,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    } = command
+    else {
+        unreachable!("decide routes only CreditTransfer here");
+    };
+    if account.transfers_in.contains_key(&transfer_id) {
+        // Same id, another source (a repeat was answered before the rules).
+        return Err(AccountError::TransferIdReused(transfer_id));
+    }
+    // A frozen account still receives money: freezing stops money leaving.
+    ensure_currency(account, currency)?;
+    account.balance.checked_add(amount.minor_units())?;
+    Ok(vec![AccountEvent::TransferCredited {
+        transfer_id,
+        transaction_id,
+        from_account,
+        amount,
+        currency,
+        description,
+        occurred_at,
+    }])
+}
+
+/// Step 3 on success, on the source: a pending transfer is settled.
+pub(super) fn complete(
+    account: &Account,
+    command: AccountCommand,
+) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::CompleteTransfer {
+        transfer_id,
+        occurred_at,
+    } = command
+    else {
+        unreachable!("decide routes only CompleteTransfer here");
+    };
+    match account.transfers_out.get(&transfer_id).map(|sent| sent.status) {
+        Some(TransferStatus::Pending) => Ok(vec![AccountEvent::TransferCompleted {
+            transfer_id,
+            occurred_at,
+        }]),
+        Some(TransferStatus::Completed | TransferStatus::Refunded) | None => {
+            Err(AccountError::TransferNotFound(transfer_id))
+        }
+    }
+}
+
+/// Step 3 on failure, on the source: the money of a pending transfer comes back. A frozen
+/// account takes it back too, since freezing stops money leaving, not arriving.
+pub(super) fn refund(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    let AccountCommand::RefundTransfer {
+        transfer_id,
+        transaction_id,
+        reason,
+        occurred_at,
+    } = command
+    else {
+        unreachable!("decide routes only RefundTransfer here");
+    };
+    match account.transfers_out.get(&transfer_id) {
+        Some(sent) if sent.status == TransferStatus::Pending => {
+            account.balance.checked_add(sent.amount)?;
+            Ok(vec![AccountEvent::TransferRefunded {
+                transfer_id,
+                transaction_id,
+                to_account: sent.to_account,
+                amount: Amount::new(sent.amount).map_err(|_| AccountError::Overflow)?,
+                currency: account.currency,
+                reason,
+                occurred_at,
+            }])
+        }
+        _ => Err(AccountError::TransferNotFound(transfer_id)),
+    }
+}
