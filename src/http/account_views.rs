@@ -15,8 +15,9 @@ use crate::app::AppState;
 use crate::domain::account::Account;
 use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams, etag};
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, instant, invalid, page_size, with_projection_position};
+use crate::http::responses::QueryProblems;
 use crate::projection::{balances, transactions};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
 
@@ -170,8 +171,7 @@ pub struct AccountPageView {
     responses(
         (status = 200, description = "A page of accounts", body = AccountPageView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
     )
 )]
 pub(crate) async fn list_accounts(
@@ -225,9 +225,8 @@ pub struct AccountParams {
         (status = 200, description = "The account", body = AccountView,
             headers(("ETag" = String, description = "The version, quoted, for `If-Match`"),
                     ("X-Projection-Position" = i64, description = "The log position the read model reflects (absent with `at`)"))),
-        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn account(
@@ -305,9 +304,8 @@ pub struct BalanceView {
     responses(
         (status = 200, description = "The balance", body = BalanceView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn balance(

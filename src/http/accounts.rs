@@ -20,7 +20,8 @@ use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, etag};
-use crate::http::problem::{ApiError, InvalidParam, Problem};
+use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
+use crate::http::responses::{BodyProblems, CommandProblems, EmptyBodyCommandProblems};
 use crate::http::schema;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -219,10 +220,8 @@ impl Validator {
                 ("Unfreeze" = (operation_id = "unfreeze", parameters(("id" = "$response.body#/account_id")), description = "Unfreeze it")),
                 ("Close" = (operation_id = "close", parameters(("id" = "$response.body#/account_id")), description = "Close it"))
             )),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An account with this id already exists (`account-already-exists`)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        (status = 422, description = "An account with this id already exists (`account-already-exists`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn open_account(
@@ -303,13 +302,8 @@ fn parse_movement(request: MovementRequest) -> Result<(Amount, Currency, Option<
     responses(
         (status = 201, description = "Deposit recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn deposit(
@@ -351,13 +345,8 @@ pub(crate) async fn deposit(
     responses(
         (status = 201, description = "Withdrawal recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn withdraw(
@@ -407,13 +396,8 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
     responses(
         (status = 200, description = "Account frozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn freeze(
@@ -455,12 +439,8 @@ pub(crate) async fn freeze(
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        EmptyBodyCommandProblems,
+        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn unfreeze(
@@ -496,12 +476,8 @@ pub(crate) async fn unfreeze(
     responses(
         (status = 200, description = "Account closed", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        EmptyBodyCommandProblems,
+        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn close(
@@ -540,12 +516,9 @@ pub(crate) async fn close(
     responses(
         (status = 201, description = "Reversal recorded; `transaction_id` is the reversal's own id", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed id or JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account (`account-not-found`) or transaction (`transaction-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        EmptyBodyCommandProblems,
+        (status = 404, description = "No such account (`account-not-found`) or transaction (`transaction-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn reverse(

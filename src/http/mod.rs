@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod problem;
 pub mod projections;
 mod reads;
+mod responses;
 mod schema;
 pub mod transactions;
 pub mod transfers;

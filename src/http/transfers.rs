@@ -22,8 +22,9 @@ use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
 use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, etag};
-use crate::http::problem::{ApiError, InvalidParam, Problem};
+use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
+use crate::http::responses::{AccountQueryProblems, BodyProblems, QueryProblems};
 use crate::http::schema;
 use crate::projection::transfers::{self as transfer_model, TransferRow};
 use crate::projection::{balances, transactions};
@@ -95,12 +96,10 @@ pub struct TransferAccepted {
     responses(
         (status = 202, description = "Debited; settlement follows", body = TransferAccepted,
             headers(("Location" = String, description = "`/transfers/{id}`"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The source account does not exist", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        (status = 404, description = "The source account does not exist", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "Concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn create_transfer(
@@ -249,9 +248,8 @@ pub struct ReadParams {
     responses(
         (status = 200, description = "The transfer", body = TransferView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such transfer (`transfer-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        (status = 404, description = "No such transfer (`transfer-not-found`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn transfer(
@@ -300,9 +298,7 @@ pub struct TransferPageView {
     responses(
         (status = 200, description = "A page of transfers", body = TransferPageView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed id, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        AccountQueryProblems,
     )
 )]
 pub(crate) async fn account_transfers(
@@ -361,8 +357,7 @@ pub struct LedgerSummary {
     responses(
         (status = 200, description = "The totals", body = LedgerSummary,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
     )
 )]
 pub(crate) async fn ledger_summary(
