@@ -15,8 +15,8 @@ use crate::app::AppState;
 use crate::domain::account::Account;
 use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams, etag};
-use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
-use crate::http::reads::{await_position, instant, invalid, page_size, with_projection_position};
+use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
+use crate::http::reads::{await_position, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::projection::{balances, transactions};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
@@ -182,7 +182,9 @@ pub(crate) async fn list_accounts(
     let after = params
         .cursor
         .as_deref()
-        .map(|cursor| Uuid::parse_str(cursor).map_err(|_| invalid("cursor", "not a cursor from this API")))
+        .map(|cursor| {
+            Uuid::parse_str(cursor).map_err(|_| InvalidParam::new("cursor", "not a cursor from this API"))
+        })
         .transpose()?;
     await_position(&app, &[balances::NAME], params.min_position).await?;
     let filter = AccountFilter {

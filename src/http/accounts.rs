@@ -1,8 +1,9 @@
 //! `/accounts`: the command endpoints of the account aggregate.
 //!
-//! Each handler turns its DTO into domain values (a malformed value is a 400 listing every bad
-//! field), hands a command to [`AccountCommandHandler`](crate::command::AccountCommandHandler),
-//! and answers the new version (`ETag`) and the global position of the last event.
+//! Each request DTO converts with `TryFrom` into a validated input of domain values (invalid
+//! values are one 400 listing every bad field). The handler builds the command from it for
+//! [`AccountCommandHandler`](crate::command::AccountCommandHandler) and answers the new version
+//! (`ETag`) and the global position of the last event.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,7 +15,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::command::{CommandOutcome, Precondition};
+use crate::command::{CommandOutcome, Precondition, Stamp};
 use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
@@ -136,6 +137,144 @@ impl<'de> Deserialize<'de> for EmptyRequest {
     }
 }
 
+/// An [`OpenAccountRequest`] whose values are valid.
+#[derive(Debug)]
+struct ValidOpenAccount {
+    account_id: Option<AccountId>,
+    owner_id: OwnerId,
+    currency: Currency,
+    overdraft_limit: Limit,
+    daily_withdrawal_limit: Option<Limit>,
+    initial_deposit: Option<Amount>,
+}
+
+impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
+    type Error = ApiError;
+
+    fn try_from(request: OpenAccountRequest) -> Result<Self, ApiError> {
+        let currency = InvalidParam::check("currency", request.currency.parse::<Currency>());
+        let overdraft_limit = InvalidParam::check("overdraft_limit", Limit::new(request.overdraft_limit));
+        let daily_withdrawal_limit = InvalidParam::check(
+            "daily_withdrawal_limit",
+            request.daily_withdrawal_limit.map(Limit::new).transpose(),
+        );
+        let initial_deposit = InvalidParam::check(
+            "initial_deposit",
+            request.initial_deposit.map(Amount::new).transpose(),
+        );
+        match (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit) {
+            (Ok(currency), Ok(overdraft_limit), Ok(daily_withdrawal_limit), Ok(initial_deposit)) => {
+                Ok(ValidOpenAccount {
+                    account_id: request.account_id.map(AccountId),
+                    owner_id: OwnerId(request.owner_id),
+                    currency,
+                    overdraft_limit,
+                    daily_withdrawal_limit,
+                    initial_deposit,
+                })
+            }
+            (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit) => {
+                Err(ApiError::invalid_fields([
+                    currency.err(),
+                    overdraft_limit.err(),
+                    daily_withdrawal_limit.err(),
+                    initial_deposit.err(),
+                ]))
+            }
+        }
+    }
+}
+
+impl ValidOpenAccount {
+    fn command(&self, account_id: AccountId, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Open(OpenAccount {
+            account_id,
+            owner_id: self.owner_id,
+            currency: self.currency,
+            overdraft_limit: self.overdraft_limit,
+            daily_withdrawal_limit: self.daily_withdrawal_limit,
+            initial_deposit: self.initial_deposit.map(|amount| (stamp.transaction_id, amount)),
+            occurred_at: stamp.occurred_at,
+        })
+    }
+}
+
+/// A [`MovementRequest`] whose values are valid.
+#[derive(Debug)]
+struct ValidMovement {
+    amount: Amount,
+    currency: Currency,
+    description: Option<Text>,
+}
+
+impl TryFrom<MovementRequest> for ValidMovement {
+    type Error = ApiError;
+
+    fn try_from(request: MovementRequest) -> Result<Self, ApiError> {
+        let amount = InvalidParam::check("amount", Amount::new(request.amount));
+        let currency = InvalidParam::check("currency", request.currency.parse::<Currency>());
+        let description = InvalidParam::check("description", request.description.map(Text::new).transpose());
+        match (amount, currency, description) {
+            (Ok(amount), Ok(currency), Ok(description)) => Ok(ValidMovement {
+                amount,
+                currency,
+                description,
+            }),
+            (amount, currency, description) => Err(ApiError::invalid_fields([
+                amount.err(),
+                currency.err(),
+                description.err(),
+            ])),
+        }
+    }
+}
+
+impl ValidMovement {
+    fn deposit(&self, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Deposit {
+            transaction_id: stamp.transaction_id,
+            amount: self.amount,
+            currency: self.currency,
+            description: self.description.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+
+    fn withdraw(&self, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Withdraw {
+            transaction_id: stamp.transaction_id,
+            amount: self.amount,
+            currency: self.currency,
+            description: self.description.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+}
+
+/// A [`FreezeRequest`] whose reason is valid.
+#[derive(Debug)]
+struct ValidFreeze {
+    reason: Text,
+}
+
+impl TryFrom<FreezeRequest> for ValidFreeze {
+    type Error = ApiError;
+
+    fn try_from(request: FreezeRequest) -> Result<Self, ApiError> {
+        let reason = InvalidParam::check("reason", Text::new(request.reason))?;
+        Ok(ValidFreeze { reason })
+    }
+}
+
+impl ValidFreeze {
+    fn command(&self, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Freeze {
+            reason: self.reason.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+}
+
 /// What every command answers.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -170,33 +309,6 @@ fn respond(status: StatusCode, outcome: &CommandOutcome, transaction_id: Option<
     (status, headers, axum::Json(body)).into_response()
 }
 
-/// Collects every invalid field before answering, so a client fixes them all in one round trip.
-#[derive(Debug, Default)]
-struct Validator {
-    errors: Vec<InvalidParam>,
-}
-
-impl Validator {
-    fn check<T, E: std::fmt::Display>(&mut self, name: &str, result: Result<T, E>) -> Option<T> {
-        result
-            .map_err(|error| {
-                self.errors.push(InvalidParam {
-                    name: name.to_owned(),
-                    reason: error.to_string(),
-                })
-            })
-            .ok()
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.errors))
-        }
-    }
-}
-
 #[utoipa::path(
     post,
     path = "/accounts",
@@ -229,63 +341,22 @@ pub(crate) async fn open_account(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<OpenAccountRequest>,
 ) -> Result<Response, ApiError> {
-    let mut validator = Validator::default();
-    let currency = validator.check("currency", request.currency.parse::<Currency>());
-    let overdraft_limit = validator.check("overdraft_limit", Limit::new(request.overdraft_limit));
-    let daily_withdrawal_limit = validator.check(
-        "daily_withdrawal_limit",
-        request.daily_withdrawal_limit.map(Limit::new).transpose(),
-    );
-    let initial_deposit = validator.check(
-        "initial_deposit",
-        request.initial_deposit.map(Amount::new).transpose(),
-    );
-    validator.finish()?;
-    let (Some(currency), Some(overdraft_limit), Some(daily_withdrawal_limit), Some(initial_deposit)) =
-        (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit)
-    else {
-        return Err(ApiError::MalformedRequest("invalid request".into()));
-    };
-
-    let account_id = AccountId(request.account_id.unwrap_or_else(|| app.ids.new_id()));
+    let request = ValidOpenAccount::try_from(request)?;
+    let account_id = request.account_id.unwrap_or_else(|| AccountId(app.ids.new_id()));
     let outcome = app
         .commands
         .handle(
             account_id,
             Precondition::None,
             correlation_id.as_deref(),
-            |stamp| {
-                AccountCommand::Open(OpenAccount {
-                    account_id,
-                    owner_id: OwnerId(request.owner_id),
-                    currency,
-                    overdraft_limit,
-                    daily_withdrawal_limit,
-                    initial_deposit: initial_deposit.map(|amount| (stamp.transaction_id, amount)),
-                    occurred_at: stamp.occurred_at,
-                })
-            },
+            |stamp| request.command(account_id, stamp),
         )
         .await?;
-
     let mut response = respond(StatusCode::CREATED, &outcome, movement_id(&outcome));
     if let Ok(location) = HeaderValue::from_str(&format!("/accounts/{account_id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
-}
-
-/// Parses a movement body into domain values.
-fn parse_movement(request: MovementRequest) -> Result<(Amount, Currency, Option<Text>), ApiError> {
-    let mut validator = Validator::default();
-    let amount = validator.check("amount", Amount::new(request.amount));
-    let currency = validator.check("currency", request.currency.parse::<Currency>());
-    let description = validator.check("description", request.description.map(Text::new).transpose());
-    validator.finish()?;
-    match (amount, currency, description) {
-        (Some(amount), Some(currency), Some(description)) => Ok((amount, currency, description)),
-        _ => Err(ApiError::MalformedRequest("invalid request".into())),
-    }
 }
 
 #[utoipa::path(
@@ -313,17 +384,11 @@ pub(crate) async fn deposit(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<MovementRequest>,
 ) -> Result<Response, ApiError> {
-    let (amount, currency, description) = parse_movement(request)?;
+    let movement = ValidMovement::try_from(request)?;
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Deposit {
-                transaction_id: stamp.transaction_id,
-                amount,
-                currency,
-                description: description.clone(),
-                occurred_at: stamp.occurred_at,
-            }
+            movement.deposit(stamp)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
@@ -356,17 +421,11 @@ pub(crate) async fn withdraw(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<MovementRequest>,
 ) -> Result<Response, ApiError> {
-    let (amount, currency, description) = parse_movement(request)?;
+    let movement = ValidMovement::try_from(request)?;
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Withdraw {
-                transaction_id: stamp.transaction_id,
-                amount,
-                currency,
-                description: description.clone(),
-                occurred_at: stamp.occurred_at,
-            }
+            movement.withdraw(stamp)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
@@ -407,19 +466,11 @@ pub(crate) async fn freeze(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<FreezeRequest>,
 ) -> Result<Response, ApiError> {
-    let reason = Text::new(request.reason).map_err(|error| {
-        ApiError::Validation(vec![InvalidParam {
-            name: "reason".into(),
-            reason: error.to_string(),
-        }])
-    })?;
+    let freeze = ValidFreeze::try_from(request)?;
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Freeze {
-                reason: reason.clone(),
-                occurred_at: stamp.occurred_at,
-            }
+            freeze.command(stamp)
         })
         .await?;
     Ok(respond(StatusCode::OK, &outcome, None))

@@ -24,7 +24,7 @@ pub(crate) async fn await_position(
         return Ok(());
     };
     if position < 0 {
-        return Err(invalid("min_position", "must be 0 or more"));
+        return Err(InvalidParam::new("min_position", "must be 0 or more").into());
     }
     app.projections
         .wait_for(names, position, app.read_wait)
@@ -45,10 +45,9 @@ pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
-        Some(_) => Err(invalid(
-            "limit",
-            &format!("must be between 1 and {MAX_PAGE_SIZE}"),
-        )),
+        Some(_) => {
+            Err(InvalidParam::new("limit", format_args!("must be between 1 and {MAX_PAGE_SIZE}")).into())
+        }
     }
 }
 
@@ -60,7 +59,7 @@ pub(crate) fn position_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiEr
                 .parse::<i64>()
                 .ok()
                 .filter(|position| *position > 0)
-                .ok_or_else(|| invalid("cursor", "not a cursor from this API"))
+                .ok_or_else(|| InvalidParam::new("cursor", "not a cursor from this API").into())
         })
         .transpose()
 }
@@ -71,15 +70,8 @@ pub(crate) fn position_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiEr
 pub(crate) fn instant(name: &str, at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, ApiError> {
     match at {
         Some(at) if !(0..=9999).contains(&at.year()) => {
-            Err(invalid(name, "must be between years 0000 and 9999"))
+            Err(InvalidParam::new(name, "must be between years 0000 and 9999").into())
         }
         at => Ok(at),
     }
-}
-
-pub(crate) fn invalid(name: &str, reason: &str) -> ApiError {
-    ApiError::Validation(vec![InvalidParam {
-        name: name.to_owned(),
-        reason: reason.to_owned(),
-    }])
 }

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::command::Precondition;
+use crate::command::{Precondition, Stamp};
 use crate::domain::account::{AccountCommand, AccountError};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
@@ -70,6 +70,63 @@ pub struct TransferRequest {
     pub description: Option<String>,
 }
 
+/// A [`TransferRequest`] whose values are valid, between two different accounts.
+#[derive(Debug)]
+struct ValidTransfer {
+    transfer_id: Option<TransferId>,
+    from: AccountId,
+    to: AccountId,
+    amount: Amount,
+    currency: Currency,
+    description: Option<Text>,
+}
+
+impl TryFrom<TransferRequest> for ValidTransfer {
+    type Error = ApiError;
+
+    fn try_from(request: TransferRequest) -> Result<Self, ApiError> {
+        let amount = InvalidParam::check("amount", Amount::new(request.amount));
+        let currency = InvalidParam::check("currency", request.currency.parse::<Currency>());
+        let description = InvalidParam::check("description", request.description.map(Text::new).transpose());
+        let (amount, currency, description) = match (amount, currency, description) {
+            (Ok(amount), Ok(currency), Ok(description)) => (amount, currency, description),
+            (amount, currency, description) => {
+                return Err(ApiError::invalid_fields([
+                    amount.err(),
+                    currency.err(),
+                    description.err(),
+                ]));
+            }
+        };
+        // A rule, not a shape: JSON Schema cannot say "two fields differ", so this is a 422.
+        if request.from_account == request.to_account {
+            return Err(ApiError::Rejected(AccountError::TransferToSelf));
+        }
+        Ok(ValidTransfer {
+            transfer_id: request.transfer_id.map(TransferId),
+            from: AccountId(request.from_account),
+            to: AccountId(request.to_account),
+            amount,
+            currency,
+            description,
+        })
+    }
+}
+
+impl ValidTransfer {
+    fn debit(&self, transfer_id: TransferId, stamp: Stamp) -> AccountCommand {
+        AccountCommand::DebitTransfer {
+            transfer_id,
+            transaction_id: stamp.transaction_id,
+            to_account: self.to,
+            amount: self.amount,
+            currency: self.currency,
+            description: self.description.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+}
+
 /// A transfer accepted for processing.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransferAccepted {
@@ -107,61 +164,32 @@ pub(crate) async fn create_transfer(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<TransferRequest>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    let mut check = |name: &str, reason: Option<String>| {
-        if let Some(reason) = reason {
-            errors.push(InvalidParam {
-                name: name.into(),
-                reason,
-            });
-        }
-    };
-    let amount = Amount::new(request.amount);
-    let currency = request.currency.parse::<Currency>();
-    let description = request.description.map(Text::new).transpose();
-    check("amount", amount.as_ref().err().map(ToString::to_string));
-    check("currency", currency.as_ref().err().map(ToString::to_string));
-    check("description", description.as_ref().err().map(ToString::to_string));
-    let (Ok(amount), Ok(currency), Ok(description)) = (amount, currency, description) else {
-        return Err(ApiError::Validation(errors));
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    // A rule, not a shape: JSON Schema cannot say "two fields differ", so this is a 422.
-    if request.from_account == request.to_account {
-        return Err(ApiError::Rejected(AccountError::TransferToSelf));
-    }
-
-    let transfer_id = TransferId(request.transfer_id.unwrap_or_else(|| app.ids.new_id()));
-    let (from, to) = (AccountId(request.from_account), AccountId(request.to_account));
+    let request = ValidTransfer::try_from(request)?;
+    let transfer_id = request
+        .transfer_id
+        .unwrap_or_else(|| TransferId(app.ids.new_id()));
     // A transfer id names one transfer. The source checks its own transfers; one sent by another
     // account is found here (and, should two race past this check, the destination refuses the
     // second and its source is refunded).
     if let Some(existing) = app.read_models.transfer(transfer_id.as_uuid()).await?.value {
-        if existing.from_account != from.as_uuid() {
+        if existing.from_account != request.from.as_uuid() {
             return Err(ApiError::Rejected(AccountError::TransferIdReused(transfer_id)));
         }
     }
     let outcome = app
         .commands
-        .handle(from, Precondition::None, correlation_id.as_deref(), |stamp| {
-            AccountCommand::DebitTransfer {
-                transfer_id,
-                transaction_id: stamp.transaction_id,
-                to_account: to,
-                amount,
-                currency,
-                description: description.clone(),
-                occurred_at: stamp.occurred_at,
-            }
-        })
+        .handle(
+            request.from,
+            Precondition::None,
+            correlation_id.as_deref(),
+            |stamp| request.debit(transfer_id, stamp),
+        )
         .await?;
 
     let body = TransferAccepted {
         transfer_id: transfer_id.as_uuid(),
-        from_account: from.as_uuid(),
-        to_account: to.as_uuid(),
+        from_account: request.from.as_uuid(),
+        to_account: request.to.as_uuid(),
         version: outcome.version,
         position: outcome.position,
     };
