@@ -2,7 +2,6 @@
 //! model, and time travel over the log with `?at=`.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,9 +13,9 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::domain::account::Account;
 use crate::domain::ids::AccountId;
-use crate::http::extract::{PathParam, QueryParams, etag};
-use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
-use crate::http::reads::{await_position, instant, page_size, with_projection_position};
+use crate::http::extract::{PathParam, QueryParams, with_etag};
+use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
+use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::projection::{balances, transactions};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
@@ -179,13 +178,7 @@ pub(crate) async fn list_accounts(
     QueryParams(params): QueryParams<ListAccountsParams>,
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
-    let after = params
-        .cursor
-        .as_deref()
-        .map(|cursor| {
-            Uuid::parse_str(cursor).map_err(|_| InvalidParam::new("cursor", "not a cursor from this API"))
-        })
-        .transpose()?;
+    let after = id_cursor(params.cursor.as_deref())?;
     await_position(&app, &[balances::NAME], params.min_position).await?;
     let filter = AccountFilter {
         owner_id: params.owner_id,
@@ -257,13 +250,6 @@ pub(crate) async fn account(
     let version = row.version;
     let response = with_etag(axum::Json(AccountView::from(row)).into_response(), version);
     Ok(with_projection_position(response, snapshot.position))
-}
-
-fn with_etag(mut response: Response, version: i64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

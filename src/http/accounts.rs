@@ -6,7 +6,7 @@
 //! (`ETag`) and the global position of the last event.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
-use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, etag};
+use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, with_etag};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::{BodyProblems, CommandProblems, EmptyBodyCommandProblems};
 use crate::http::schema;
@@ -302,11 +302,7 @@ fn respond(status: StatusCode, outcome: &CommandOutcome, transaction_id: Option<
         position: outcome.position,
         transaction_id: transaction_id.map(|id| id.as_uuid()),
     };
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&etag(outcome.version)) {
-        headers.insert(header::ETAG, value);
-    }
-    (status, headers, axum::Json(body)).into_response()
+    with_etag((status, axum::Json(body)).into_response(), outcome.version)
 }
 
 #[utoipa::path(

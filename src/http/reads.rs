@@ -1,9 +1,10 @@
 //! What every query endpoint shares: `min_position` (read-your-writes), the
-//! `X-Projection-Position` header, and page-size limits.
+//! `X-Projection-Position` header, page-size limits and page cursors.
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Utc};
+use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
@@ -53,13 +54,23 @@ pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
 
 /// Parses a `cursor` that holds a global position (pages ordered by position, newest first).
 pub(crate) fn position_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    parse_cursor(cursor, |cursor| {
+        cursor.parse::<i64>().ok().filter(|position| *position > 0)
+    })
+}
+
+/// Parses a `cursor` that holds an id (pages ordered by id).
+pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    parse_cursor(cursor, |cursor| Uuid::parse_str(cursor).ok())
+}
+
+fn parse_cursor<T>(
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
     cursor
         .map(|cursor| {
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|position| *position > 0)
-                .ok_or_else(|| InvalidParam::new("cursor", "not a cursor from this API").into())
+            parse(cursor).ok_or_else(|| InvalidParam::new("cursor", "not a cursor from this API").into())
         })
         .transpose()
 }

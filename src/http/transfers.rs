@@ -21,7 +21,7 @@ use crate::domain::account::{AccountCommand, AccountError};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
-use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, etag};
+use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, with_etag};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::responses::{AccountQueryProblems, BodyProblems, QueryProblems};
@@ -193,12 +193,12 @@ pub(crate) async fn create_transfer(
         version: outcome.version,
         position: outcome.position,
     };
-    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    let mut response = with_etag(
+        (StatusCode::ACCEPTED, axum::Json(body)).into_response(),
+        outcome.version,
+    );
     if let Ok(location) = HeaderValue::from_str(&format!("/transfers/{transfer_id}")) {
         response.headers_mut().insert(header::LOCATION, location);
-    }
-    if let Ok(value) = HeaderValue::from_str(&etag(outcome.version)) {
-        response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
 }
