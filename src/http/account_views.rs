@@ -2,7 +2,6 @@
 //! model, and time travel over the log with `?at=`.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,9 +13,10 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::domain::account::Account;
 use crate::domain::ids::AccountId;
-use crate::http::extract::{PathParam, QueryParams, etag};
-use crate::http::problem::{ApiError, Problem};
-use crate::http::reads::{await_position, instant, invalid, page_size, with_projection_position};
+use crate::http::extract::{PathParam, QueryParams, with_etag};
+use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
+use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
+use crate::http::responses::QueryProblems;
 use crate::projection::{ProjectionName, balances};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
 
@@ -170,8 +170,7 @@ pub struct AccountPageView {
     responses(
         (status = 200, description = "A page of accounts", body = AccountPageView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
     )
 )]
 pub(crate) async fn list_accounts(
@@ -179,11 +178,7 @@ pub(crate) async fn list_accounts(
     QueryParams(params): QueryParams<ListAccountsParams>,
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
-    let after = params
-        .cursor
-        .as_deref()
-        .map(|cursor| Uuid::parse_str(cursor).map_err(|_| invalid("cursor", "not a cursor from this API")))
-        .transpose()?;
+    let after = id_cursor(params.cursor.as_deref())?;
     await_position(&app, &[ProjectionName::AccountBalances], params.min_position).await?;
     let filter = AccountFilter {
         owner_id: params.owner_id,
@@ -225,9 +220,8 @@ pub struct AccountParams {
         (status = 200, description = "The account", body = AccountView,
             headers(("ETag" = String, description = "The version, quoted, for `If-Match`"),
                     ("X-Projection-Position" = i64, description = "The log position the read model reflects (absent with `at`)"))),
-        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn account(
@@ -256,13 +250,6 @@ pub(crate) async fn account(
     let version = row.version;
     let response = with_etag(axum::Json(AccountView::from(row)).into_response(), version);
     Ok(with_projection_position(response, snapshot.position))
-}
-
-fn with_etag(mut response: Response, version: i64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -305,9 +292,8 @@ pub struct BalanceView {
     responses(
         (status = 200, description = "The balance", body = BalanceView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn balance(

@@ -1,11 +1,12 @@
 //! `/accounts`: the command endpoints of the account aggregate.
 //!
-//! Each handler turns its DTO into domain values (a malformed value is a 400 listing every bad
-//! field), hands a command to [`AccountCommandHandler`](crate::command::AccountCommandHandler),
-//! and answers the new version (`ETag`) and the global position of the last event.
+//! Each request DTO converts with `TryFrom` into a validated input of domain values (invalid
+//! values are one 400 listing every bad field). The handler builds the command from it for
+//! [`AccountCommandHandler`](crate::command::AccountCommandHandler) and answers the new version
+//! (`ETag`) and the global position of the last event.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,13 +15,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::command::{CommandOutcome, Precondition};
+use crate::command::{CommandOutcome, Precondition, Stamp};
 use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
-use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, etag};
-use crate::http::problem::{ApiError, InvalidParam, Problem};
+use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, with_etag};
+use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
+use crate::http::responses::{BodyProblems, CommandProblems, EmptyBodyCommandProblems};
 use crate::http::schema;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -135,6 +137,144 @@ impl<'de> Deserialize<'de> for EmptyRequest {
     }
 }
 
+/// An [`OpenAccountRequest`] whose values are valid.
+#[derive(Debug)]
+struct ValidOpenAccount {
+    account_id: Option<AccountId>,
+    owner_id: OwnerId,
+    currency: Currency,
+    overdraft_limit: Limit,
+    daily_withdrawal_limit: Option<Limit>,
+    initial_deposit: Option<Amount>,
+}
+
+impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
+    type Error = ApiError;
+
+    fn try_from(request: OpenAccountRequest) -> Result<Self, ApiError> {
+        let currency = InvalidParam::check("currency", request.currency.parse::<Currency>());
+        let overdraft_limit = InvalidParam::check("overdraft_limit", Limit::new(request.overdraft_limit));
+        let daily_withdrawal_limit = InvalidParam::check(
+            "daily_withdrawal_limit",
+            request.daily_withdrawal_limit.map(Limit::new).transpose(),
+        );
+        let initial_deposit = InvalidParam::check(
+            "initial_deposit",
+            request.initial_deposit.map(Amount::new).transpose(),
+        );
+        match (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit) {
+            (Ok(currency), Ok(overdraft_limit), Ok(daily_withdrawal_limit), Ok(initial_deposit)) => {
+                Ok(ValidOpenAccount {
+                    account_id: request.account_id.map(AccountId),
+                    owner_id: OwnerId(request.owner_id),
+                    currency,
+                    overdraft_limit,
+                    daily_withdrawal_limit,
+                    initial_deposit,
+                })
+            }
+            (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit) => {
+                Err(ApiError::invalid_fields([
+                    currency.err(),
+                    overdraft_limit.err(),
+                    daily_withdrawal_limit.err(),
+                    initial_deposit.err(),
+                ]))
+            }
+        }
+    }
+}
+
+impl ValidOpenAccount {
+    fn command(&self, account_id: AccountId, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Open(OpenAccount {
+            account_id,
+            owner_id: self.owner_id,
+            currency: self.currency,
+            overdraft_limit: self.overdraft_limit,
+            daily_withdrawal_limit: self.daily_withdrawal_limit,
+            initial_deposit: self.initial_deposit.map(|amount| (stamp.transaction_id, amount)),
+            occurred_at: stamp.occurred_at,
+        })
+    }
+}
+
+/// A [`MovementRequest`] whose values are valid.
+#[derive(Debug)]
+struct ValidMovement {
+    amount: Amount,
+    currency: Currency,
+    description: Option<Text>,
+}
+
+impl TryFrom<MovementRequest> for ValidMovement {
+    type Error = ApiError;
+
+    fn try_from(request: MovementRequest) -> Result<Self, ApiError> {
+        let amount = InvalidParam::check("amount", Amount::new(request.amount));
+        let currency = InvalidParam::check("currency", request.currency.parse::<Currency>());
+        let description = InvalidParam::check("description", request.description.map(Text::new).transpose());
+        match (amount, currency, description) {
+            (Ok(amount), Ok(currency), Ok(description)) => Ok(ValidMovement {
+                amount,
+                currency,
+                description,
+            }),
+            (amount, currency, description) => Err(ApiError::invalid_fields([
+                amount.err(),
+                currency.err(),
+                description.err(),
+            ])),
+        }
+    }
+}
+
+impl ValidMovement {
+    fn deposit(&self, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Deposit {
+            transaction_id: stamp.transaction_id,
+            amount: self.amount,
+            currency: self.currency,
+            description: self.description.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+
+    fn withdraw(&self, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Withdraw {
+            transaction_id: stamp.transaction_id,
+            amount: self.amount,
+            currency: self.currency,
+            description: self.description.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+}
+
+/// A [`FreezeRequest`] whose reason is valid.
+#[derive(Debug)]
+struct ValidFreeze {
+    reason: Text,
+}
+
+impl TryFrom<FreezeRequest> for ValidFreeze {
+    type Error = ApiError;
+
+    fn try_from(request: FreezeRequest) -> Result<Self, ApiError> {
+        let reason = InvalidParam::check("reason", Text::new(request.reason))?;
+        Ok(ValidFreeze { reason })
+    }
+}
+
+impl ValidFreeze {
+    fn command(&self, stamp: Stamp) -> AccountCommand {
+        AccountCommand::Freeze {
+            reason: self.reason.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+}
+
 /// What every command answers.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -162,38 +302,7 @@ fn respond(status: StatusCode, outcome: &CommandOutcome, transaction_id: Option<
         position: outcome.position,
         transaction_id: transaction_id.map(|id| id.as_uuid()),
     };
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&etag(outcome.version)) {
-        headers.insert(header::ETAG, value);
-    }
-    (status, headers, axum::Json(body)).into_response()
-}
-
-/// Collects every invalid field before answering, so a client fixes them all in one round trip.
-#[derive(Debug, Default)]
-struct Validator {
-    errors: Vec<InvalidParam>,
-}
-
-impl Validator {
-    fn check<T, E: std::fmt::Display>(&mut self, name: &str, result: Result<T, E>) -> Option<T> {
-        result
-            .map_err(|error| {
-                self.errors.push(InvalidParam {
-                    name: name.to_owned(),
-                    reason: error.to_string(),
-                })
-            })
-            .ok()
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.errors))
-        }
-    }
+    with_etag((status, axum::Json(body)).into_response(), outcome.version)
 }
 
 #[utoipa::path(
@@ -219,10 +328,8 @@ impl Validator {
                 ("Unfreeze" = (operation_id = "unfreeze", parameters(("id" = "$response.body#/account_id")), description = "Unfreeze it")),
                 ("Close" = (operation_id = "close", parameters(("id" = "$response.body#/account_id")), description = "Close it"))
             )),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An account with this id already exists (`account-already-exists`)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        (status = 422, description = "An account with this id already exists (`account-already-exists`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn open_account(
@@ -230,63 +337,22 @@ pub(crate) async fn open_account(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<OpenAccountRequest>,
 ) -> Result<Response, ApiError> {
-    let mut validator = Validator::default();
-    let currency = validator.check("currency", request.currency.parse::<Currency>());
-    let overdraft_limit = validator.check("overdraft_limit", Limit::new(request.overdraft_limit));
-    let daily_withdrawal_limit = validator.check(
-        "daily_withdrawal_limit",
-        request.daily_withdrawal_limit.map(Limit::new).transpose(),
-    );
-    let initial_deposit = validator.check(
-        "initial_deposit",
-        request.initial_deposit.map(Amount::new).transpose(),
-    );
-    validator.finish()?;
-    let (Some(currency), Some(overdraft_limit), Some(daily_withdrawal_limit), Some(initial_deposit)) =
-        (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit)
-    else {
-        return Err(ApiError::MalformedRequest("invalid request".into()));
-    };
-
-    let account_id = AccountId(request.account_id.unwrap_or_else(|| app.ids.new_id()));
+    let request = ValidOpenAccount::try_from(request)?;
+    let account_id = request.account_id.unwrap_or_else(|| AccountId(app.ids.new_id()));
     let outcome = app
         .commands
         .handle(
             account_id,
             Precondition::None,
             correlation_id.as_deref(),
-            |stamp| {
-                AccountCommand::Open(OpenAccount {
-                    account_id,
-                    owner_id: OwnerId(request.owner_id),
-                    currency,
-                    overdraft_limit,
-                    daily_withdrawal_limit,
-                    initial_deposit: initial_deposit.map(|amount| (stamp.transaction_id, amount)),
-                    occurred_at: stamp.occurred_at,
-                })
-            },
+            |stamp| request.command(account_id, stamp),
         )
         .await?;
-
     let mut response = respond(StatusCode::CREATED, &outcome, movement_id(&outcome));
     if let Ok(location) = HeaderValue::from_str(&format!("/accounts/{account_id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
-}
-
-/// Parses a movement body into domain values.
-fn parse_movement(request: MovementRequest) -> Result<(Amount, Currency, Option<Text>), ApiError> {
-    let mut validator = Validator::default();
-    let amount = validator.check("amount", Amount::new(request.amount));
-    let currency = validator.check("currency", request.currency.parse::<Currency>());
-    let description = validator.check("description", request.description.map(Text::new).transpose());
-    validator.finish()?;
-    match (amount, currency, description) {
-        (Some(amount), Some(currency), Some(description)) => Ok((amount, currency, description)),
-        _ => Err(ApiError::MalformedRequest("invalid request".into())),
-    }
 }
 
 #[utoipa::path(
@@ -303,13 +369,8 @@ fn parse_movement(request: MovementRequest) -> Result<(Amount, Currency, Option<
     responses(
         (status = 201, description = "Deposit recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn deposit(
@@ -319,17 +380,11 @@ pub(crate) async fn deposit(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<MovementRequest>,
 ) -> Result<Response, ApiError> {
-    let (amount, currency, description) = parse_movement(request)?;
+    let movement = ValidMovement::try_from(request)?;
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Deposit {
-                transaction_id: stamp.transaction_id,
-                amount,
-                currency,
-                description: description.clone(),
-                occurred_at: stamp.occurred_at,
-            }
+            movement.deposit(stamp)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
@@ -351,13 +406,8 @@ pub(crate) async fn deposit(
     responses(
         (status = 201, description = "Withdrawal recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn withdraw(
@@ -367,17 +417,11 @@ pub(crate) async fn withdraw(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<MovementRequest>,
 ) -> Result<Response, ApiError> {
-    let (amount, currency, description) = parse_movement(request)?;
+    let movement = ValidMovement::try_from(request)?;
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Withdraw {
-                transaction_id: stamp.transaction_id,
-                amount,
-                currency,
-                description: description.clone(),
-                occurred_at: stamp.occurred_at,
-            }
+            movement.withdraw(stamp)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
@@ -407,13 +451,8 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
     responses(
         (status = 200, description = "Account frozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn freeze(
@@ -423,19 +462,11 @@ pub(crate) async fn freeze(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<FreezeRequest>,
 ) -> Result<Response, ApiError> {
-    let reason = Text::new(request.reason).map_err(|error| {
-        ApiError::Validation(vec![InvalidParam {
-            name: "reason".into(),
-            reason: error.to_string(),
-        }])
-    })?;
+    let freeze = ValidFreeze::try_from(request)?;
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Freeze {
-                reason: reason.clone(),
-                occurred_at: stamp.occurred_at,
-            }
+            freeze.command(stamp)
         })
         .await?;
     Ok(respond(StatusCode::OK, &outcome, None))
@@ -455,12 +486,8 @@ pub(crate) async fn freeze(
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        EmptyBodyCommandProblems,
+        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn unfreeze(
@@ -496,12 +523,8 @@ pub(crate) async fn unfreeze(
     responses(
         (status = 200, description = "Account closed", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        EmptyBodyCommandProblems,
+        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn close(
@@ -540,12 +563,9 @@ pub(crate) async fn close(
     responses(
         (status = 201, description = "Reversal recorded; `transaction_id` is the reversal's own id", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        (status = 400, description = "Malformed id or JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account (`account-not-found`) or transaction (`transaction-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` version does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`", body = Problem, content_type = "application/problem+json"),
+        EmptyBodyCommandProblems,
+        (status = 404, description = "No such account (`account-not-found`) or transaction (`transaction-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn reverse(

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::domain::ids::AccountId;
 use crate::http::extract::PathParam;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::store::RecordedEvent;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -98,8 +98,8 @@ pub struct EventsResponse {
     params(("id" = Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "The events, oldest first", body = EventsResponse),
-        (status = 400, description = "Malformed account id", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed account id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such account (`account-not-found`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 #[tracing::instrument(skip_all, fields(account_id = %id))]

@@ -4,7 +4,8 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use crate::command::Precondition;
@@ -204,4 +205,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
 /// `ETag: "<version>"`.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
+}
+
+/// Adds the [`etag`] of `version`: what a client sends back as `If-Match`.
+pub(crate) fn with_etag(mut response: Response, version: i64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }

@@ -9,7 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
+use crate::http::responses::StorageProblems;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
@@ -34,7 +35,7 @@ pub struct Health {
     description = "200 when the service can read its event log, 503 problem otherwise.",
     responses(
         (status = 200, description = "Healthy", body = Health),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        StorageProblems,
     )
 )]
 pub(crate) async fn health(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {

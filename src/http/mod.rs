@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod problem;
 pub mod projections;
 mod reads;
+mod responses;
 mod schema;
 mod state;
 pub mod transactions;

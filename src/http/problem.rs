@@ -52,6 +52,20 @@ pub struct InvalidParam {
     pub reason: String,
 }
 
+impl InvalidParam {
+    pub(crate) fn new(name: &str, reason: impl std::fmt::Display) -> Self {
+        InvalidParam {
+            name: name.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// `result`'s value, or its error as the invalid field `name`.
+    pub(crate) fn check<T, E: std::fmt::Display>(name: &str, result: Result<T, E>) -> Result<T, Self> {
+        result.map_err(|error| InvalidParam::new(name, error))
+    }
+}
+
 /// Every error the HTTP API can answer with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -87,6 +101,20 @@ pub enum ApiError {
     StorageUnavailable(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<InvalidParam> for ApiError {
+    fn from(param: InvalidParam) -> Self {
+        ApiError::Validation(vec![param])
+    }
+}
+
+impl ApiError {
+    /// A validation problem listing every field found invalid (the `Some`s), in the order given,
+    /// so a client fixes them all in one round trip.
+    pub(crate) fn invalid_fields(fields: impl IntoIterator<Item = Option<InvalidParam>>) -> Self {
+        ApiError::Validation(fields.into_iter().flatten().collect())
+    }
 }
 
 /// The `type` URI of a problem kind.

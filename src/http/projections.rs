@@ -9,7 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
+use crate::http::responses::StorageProblems;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(projections))
@@ -55,7 +56,7 @@ pub struct ProjectionsView {
         milliseconds, and the last error.",
     responses(
         (status = 200, description = "Status of every projection", body = ProjectionsView),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        StorageProblems,
     )
 )]
 pub(crate) async fn projections(State(app): State<AppState>) -> Result<Json<ProjectionsView>, ApiError> {

@@ -1,9 +1,10 @@
 //! What every query endpoint shares: `min_position` (read-your-writes), the
-//! `X-Projection-Position` header, and page-size limits.
+//! `X-Projection-Position` header, page-size limits and page cursors.
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Utc};
+use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
@@ -25,7 +26,7 @@ pub(crate) async fn await_position(
         return Ok(());
     };
     if position < 0 {
-        return Err(invalid("min_position", "must be 0 or more"));
+        return Err(InvalidParam::new("min_position", "must be 0 or more").into());
     }
     let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
     app.followers
@@ -47,22 +48,31 @@ pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
-        Some(_) => Err(invalid(
-            "limit",
-            &format!("must be between 1 and {MAX_PAGE_SIZE}"),
-        )),
+        Some(_) => {
+            Err(InvalidParam::new("limit", format_args!("must be between 1 and {MAX_PAGE_SIZE}")).into())
+        }
     }
 }
 
 /// Parses a `cursor` that holds a global position (pages ordered by position, newest first).
 pub(crate) fn position_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    parse_cursor(cursor, |cursor| {
+        cursor.parse::<i64>().ok().filter(|position| *position > 0)
+    })
+}
+
+/// Parses a `cursor` that holds an id (pages ordered by id).
+pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    parse_cursor(cursor, |cursor| Uuid::parse_str(cursor).ok())
+}
+
+fn parse_cursor<T>(
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
     cursor
         .map(|cursor| {
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|position| *position > 0)
-                .ok_or_else(|| invalid("cursor", "not a cursor from this API"))
+            parse(cursor).ok_or_else(|| InvalidParam::new("cursor", "not a cursor from this API").into())
         })
         .transpose()
 }
@@ -73,15 +83,8 @@ pub(crate) fn position_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiEr
 pub(crate) fn instant(name: &str, at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, ApiError> {
     match at {
         Some(at) if !(0..=9999).contains(&at.year()) => {
-            Err(invalid(name, "must be between years 0000 and 9999"))
+            Err(InvalidParam::new(name, "must be between years 0000 and 9999").into())
         }
         at => Ok(at),
     }
-}
-
-pub(crate) fn invalid(name: &str, reason: &str) -> ApiError {
-    ApiError::Validation(vec![InvalidParam {
-        name: name.to_owned(),
-        reason: reason.to_owned(),
-    }])
 }

@@ -12,8 +12,9 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::domain::ids::AccountId;
 use crate::http::extract::{PathParam, QueryParams};
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
+use crate::http::responses::AccountQueryProblems;
 use crate::projection::ProjectionName;
 use crate::projection::transactions::TransactionRow;
 use crate::query::TransactionFilter;
@@ -116,9 +117,7 @@ pub struct TransactionPageView {
     responses(
         (status = 200, description = "A page of movements", body = TransactionPageView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed id, instant, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        AccountQueryProblems,
     )
 )]
 pub(crate) async fn account_transactions(

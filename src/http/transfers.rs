@@ -16,14 +16,15 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::command::Precondition;
+use crate::command::{Precondition, Stamp};
 use crate::domain::account::{AccountCommand, AccountError};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
-use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, etag};
-use crate::http::problem::{ApiError, InvalidParam, Problem};
+use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, with_etag};
+use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
+use crate::http::responses::{AccountQueryProblems, BodyProblems, QueryProblems};
 use crate::http::schema;
 use crate::projection::ProjectionName;
 use crate::projection::transfers::TransferRow;
@@ -69,6 +70,63 @@ pub struct TransferRequest {
     pub description: Option<String>,
 }
 
+/// A [`TransferRequest`] whose values are valid, between two different accounts.
+#[derive(Debug)]
+struct ValidTransfer {
+    transfer_id: Option<TransferId>,
+    from: AccountId,
+    to: AccountId,
+    amount: Amount,
+    currency: Currency,
+    description: Option<Text>,
+}
+
+impl TryFrom<TransferRequest> for ValidTransfer {
+    type Error = ApiError;
+
+    fn try_from(request: TransferRequest) -> Result<Self, ApiError> {
+        let amount = InvalidParam::check("amount", Amount::new(request.amount));
+        let currency = InvalidParam::check("currency", request.currency.parse::<Currency>());
+        let description = InvalidParam::check("description", request.description.map(Text::new).transpose());
+        let (amount, currency, description) = match (amount, currency, description) {
+            (Ok(amount), Ok(currency), Ok(description)) => (amount, currency, description),
+            (amount, currency, description) => {
+                return Err(ApiError::invalid_fields([
+                    amount.err(),
+                    currency.err(),
+                    description.err(),
+                ]));
+            }
+        };
+        // A rule, not a shape: JSON Schema cannot say "two fields differ", so this is a 422.
+        if request.from_account == request.to_account {
+            return Err(ApiError::Rejected(AccountError::TransferToSelf));
+        }
+        Ok(ValidTransfer {
+            transfer_id: request.transfer_id.map(TransferId),
+            from: AccountId(request.from_account),
+            to: AccountId(request.to_account),
+            amount,
+            currency,
+            description,
+        })
+    }
+}
+
+impl ValidTransfer {
+    fn debit(&self, transfer_id: TransferId, stamp: Stamp) -> AccountCommand {
+        AccountCommand::DebitTransfer {
+            transfer_id,
+            transaction_id: stamp.transaction_id,
+            to_account: self.to,
+            amount: self.amount,
+            currency: self.currency,
+            description: self.description.clone(),
+            occurred_at: stamp.occurred_at,
+        }
+    }
+}
+
 /// A transfer accepted for processing.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransferAccepted {
@@ -95,12 +153,10 @@ pub struct TransferAccepted {
     responses(
         (status = 202, description = "Debited; settlement follows", body = TransferAccepted,
             headers(("Location" = String, description = "`/transfers/{id}`"))),
-        (status = 400, description = "Malformed JSON or invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The source account does not exist", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent modification persisted after retries", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        (status = 404, description = "The source account does not exist", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "Concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn create_transfer(
@@ -108,70 +164,41 @@ pub(crate) async fn create_transfer(
     CorrelationId(correlation_id): CorrelationId,
     JsonBody(request): JsonBody<TransferRequest>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    let mut check = |name: &str, reason: Option<String>| {
-        if let Some(reason) = reason {
-            errors.push(InvalidParam {
-                name: name.into(),
-                reason,
-            });
-        }
-    };
-    let amount = Amount::new(request.amount);
-    let currency = request.currency.parse::<Currency>();
-    let description = request.description.map(Text::new).transpose();
-    check("amount", amount.as_ref().err().map(ToString::to_string));
-    check("currency", currency.as_ref().err().map(ToString::to_string));
-    check("description", description.as_ref().err().map(ToString::to_string));
-    let (Ok(amount), Ok(currency), Ok(description)) = (amount, currency, description) else {
-        return Err(ApiError::Validation(errors));
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    // A rule, not a shape: JSON Schema cannot say "two fields differ", so this is a 422.
-    if request.from_account == request.to_account {
-        return Err(ApiError::Rejected(AccountError::TransferToSelf));
-    }
-
-    let transfer_id = TransferId(request.transfer_id.unwrap_or_else(|| app.ids.new_id()));
-    let (from, to) = (AccountId(request.from_account), AccountId(request.to_account));
+    let request = ValidTransfer::try_from(request)?;
+    let transfer_id = request
+        .transfer_id
+        .unwrap_or_else(|| TransferId(app.ids.new_id()));
     // A transfer id names one transfer. The source checks its own transfers; one sent by another
     // account is found here (and, should two race past this check, the destination refuses the
     // second and its source is refunded).
     if let Some(existing) = app.read_models.transfer(transfer_id.as_uuid()).await?.value {
-        if existing.from_account != from.as_uuid() {
+        if existing.from_account != request.from.as_uuid() {
             return Err(ApiError::Rejected(AccountError::TransferIdReused(transfer_id)));
         }
     }
     let outcome = app
         .commands
-        .handle(from, Precondition::None, correlation_id.as_deref(), |stamp| {
-            AccountCommand::DebitTransfer {
-                transfer_id,
-                transaction_id: stamp.transaction_id,
-                to_account: to,
-                amount,
-                currency,
-                description: description.clone(),
-                occurred_at: stamp.occurred_at,
-            }
-        })
+        .handle(
+            request.from,
+            Precondition::None,
+            correlation_id.as_deref(),
+            |stamp| request.debit(transfer_id, stamp),
+        )
         .await?;
 
     let body = TransferAccepted {
         transfer_id: transfer_id.as_uuid(),
-        from_account: from.as_uuid(),
-        to_account: to.as_uuid(),
+        from_account: request.from.as_uuid(),
+        to_account: request.to.as_uuid(),
         version: outcome.version,
         position: outcome.position,
     };
-    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    let mut response = with_etag(
+        (StatusCode::ACCEPTED, axum::Json(body)).into_response(),
+        outcome.version,
+    );
     if let Ok(location) = HeaderValue::from_str(&format!("/transfers/{transfer_id}")) {
         response.headers_mut().insert(header::LOCATION, location);
-    }
-    if let Ok(value) = HeaderValue::from_str(&etag(outcome.version)) {
-        response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
 }
@@ -249,9 +276,8 @@ pub struct ReadParams {
     responses(
         (status = 200, description = "The transfer", body = TransferView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such transfer (`transfer-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        (status = 404, description = "No such transfer (`transfer-not-found`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn transfer(
@@ -300,9 +326,7 @@ pub struct TransferPageView {
     responses(
         (status = 200, description = "A page of transfers", body = TransferPageView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed id, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        AccountQueryProblems,
     )
 )]
 pub(crate) async fn account_transfers(
@@ -366,8 +390,7 @@ pub struct LedgerSummary {
     responses(
         (status = 200, description = "The totals", body = LedgerSummary,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        (status = 400, description = "Malformed parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`min_position` not reached in time (`projection-behind`)", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
     )
 )]
 pub(crate) async fn ledger_summary(

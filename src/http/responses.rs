@@ -1,0 +1,165 @@
+//! The problem responses many operations share, for the `responses(...)` of `#[utoipa::path]`.
+//!
+//! Each type here implements [`utoipa::IntoResponses`] for a fixed set of statuses, each answered
+//! with a [`Problem`] as `application/problem+json`, and described the same way everywhere. An
+//! operation lists the set that fits it next to its own responses (its success, its `422` rules).
+//! utoipa fills the responses map in the order they are listed, so a tuple after a set replaces
+//! that set's entry for the same status: that is how an operation gives its own `404` a more
+//! precise description. A set documents only statuses its operations answer; where none fits,
+//! an operation lists its problems itself.
+
+use std::collections::BTreeMap;
+
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, response::Response};
+use utoipa::{IntoResponses, ToSchema};
+
+use crate::http::extract::BODY_LIMIT_BYTES;
+use crate::http::problem::{PROBLEM_JSON, Problem};
+
+/// One shared problem response: its status and what it means.
+#[derive(Debug, Clone, Copy)]
+enum Shared {
+    Malformed,
+    BadRequest,
+    AccountNotFound,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ReadModelBehind,
+    StorageUnavailable,
+}
+
+impl Shared {
+    fn status(self) -> &'static str {
+        match self {
+            Shared::Malformed | Shared::BadRequest => "400",
+            Shared::AccountNotFound => "404",
+            Shared::Conflict => "409",
+            Shared::PreconditionFailed => "412",
+            Shared::PayloadTooLarge => "413",
+            Shared::UnsupportedMediaType => "415",
+            Shared::ReadModelBehind | Shared::StorageUnavailable => "503",
+        }
+    }
+
+    fn description(self) -> String {
+        match self {
+            Shared::Malformed => "Malformed request (`malformed-request`)".into(),
+            Shared::BadRequest => {
+                "Malformed request (`malformed-request`) or invalid values (`validation-failed`)".into()
+            }
+            Shared::AccountNotFound => "No such account (`account-not-found`)".into(),
+            Shared::Conflict => {
+                "Concurrent modification persisted after retries (`concurrency-conflict`)".into()
+            }
+            Shared::PreconditionFailed => "`If-Match` version does not match (`precondition-failed`)".into(),
+            Shared::PayloadTooLarge => {
+                format!("Body over {} KiB (`payload-too-large`)", BODY_LIMIT_BYTES / 1024)
+            }
+            Shared::UnsupportedMediaType => "Body is not JSON (`unsupported-media-type`)".into(),
+            Shared::ReadModelBehind => "`min_position` not reached in time (`projection-behind`), \
+                or the database is unavailable (`storage-unavailable`)"
+                .into(),
+            Shared::StorageUnavailable => "The database is unavailable (`storage-unavailable`)".into(),
+        }
+    }
+}
+
+/// The responses map of `problems`.
+fn problems(problems: &[Shared]) -> BTreeMap<String, RefOr<Response>> {
+    problems
+        .iter()
+        .map(|problem| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(Problem::name())))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(problem.description())
+                .content(PROBLEM_JSON, content)
+                .build();
+            (problem.status().to_owned(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// What a command on an existing account with a JSON body can answer: 400, 404, 409, 412 (its
+/// `If-Match` did not hold), 413 and 415.
+#[derive(Debug)]
+pub(crate) struct CommandProblems;
+
+impl IntoResponses for CommandProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        use Shared::*;
+        problems(&[
+            BadRequest,
+            AccountNotFound,
+            Conflict,
+            PreconditionFailed,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+        ])
+    }
+}
+
+/// [`CommandProblems`] for the commands whose body is `{}` or nothing
+/// ([`EmptyRequest`](crate::http::accounts::EmptyRequest)): no values to be invalid, and no 413,
+/// which their documentation has never listed.
+#[derive(Debug)]
+pub(crate) struct EmptyBodyCommandProblems;
+
+impl IntoResponses for EmptyBodyCommandProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        use Shared::*;
+        problems(&[
+            Malformed,
+            AccountNotFound,
+            Conflict,
+            PreconditionFailed,
+            UnsupportedMediaType,
+        ])
+    }
+}
+
+/// What reading a JSON request body can answer: 400, 413 and 415.
+#[derive(Debug)]
+pub(crate) struct BodyProblems;
+
+impl IntoResponses for BodyProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        use Shared::*;
+        problems(&[BadRequest, PayloadTooLarge, UnsupportedMediaType])
+    }
+}
+
+/// What every read of a read model can answer: 400 and 503 (`min_position` not reached).
+#[derive(Debug)]
+pub(crate) struct QueryProblems;
+
+impl IntoResponses for QueryProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        use Shared::*;
+        problems(&[BadRequest, ReadModelBehind])
+    }
+}
+
+/// [`QueryProblems`] for a read of one account's records: also 404.
+#[derive(Debug)]
+pub(crate) struct AccountQueryProblems;
+
+impl IntoResponses for AccountQueryProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        use Shared::*;
+        problems(&[BadRequest, AccountNotFound, ReadModelBehind])
+    }
+}
+
+/// 503 when the database cannot be reached: for operations that take no input.
+#[derive(Debug)]
+pub(crate) struct StorageProblems;
+
+impl IntoResponses for StorageProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problems(&[Shared::StorageUnavailable])
+    }
+}
