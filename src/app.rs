@@ -17,7 +17,7 @@ use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
 use crate::db::Database;
 use crate::follow::{FollowContext, FollowSettings, Follower, Followers, Following, WakingStore};
-pub use crate::http::AppState;
+use crate::http::AppState;
 use crate::process::{self, TransferProcess};
 use crate::projection::{FaultInjector, ProjectionName, Projector};
 use crate::query::{AccountHistory, EventLog, ReadModels};

@@ -8,7 +8,7 @@ use foldbank::app::{self, App, HttpSettings};
 use foldbank::clock::{SystemClock, UuidV7};
 use foldbank::config::{Cli, Command, Config, RebuildTarget};
 use foldbank::db::Database;
-use foldbank::follow::error_chain;
+use foldbank::telemetry::error_chain;
 use foldbank::{http, projection, telemetry};
 
 #[tokio::main]

@@ -1,8 +1,21 @@
-//! Logging and tracing set-up.
+//! Logging and tracing set-up, and how errors are written into logs.
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+/// `error: its cause: the cause of that ...`: the whole `source()` chain on one line, for logs
+/// and `GET /projections` (a `Display` of the outer error alone hides the reason).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
 
 /// Installs the global subscriber. An invalid filter falls back to `info` with a warning rather
 /// than refusing to start.

@@ -117,3 +117,26 @@ macro_rules! stored {
 
 stored!(Uuid);
 stored!(DateTime<Utc>);
+
+/// For an enum stored as a `TEXT` code through its strum derives (`IntoStaticStr`,
+/// `EnumString`): `as_str()` to bind it, and `TryFrom<String>` to decode it in a row type with
+/// `#[sqlx(try_from = "String")]`.
+#[macro_export]
+macro_rules! stored_as_text {
+    ($type:ty) => {
+        impl $type {
+            /// The code stored in the database.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = strum::ParseError;
+
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                text.parse()
+            }
+        }
+    };
+}

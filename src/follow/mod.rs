@@ -36,6 +36,7 @@ use tokio_util::task::TaskTracker;
 use crate::db::Database;
 use crate::db::coordination::Leadership;
 use crate::store::{EventStore, RecordedEvent, StoreError};
+use crate::telemetry::error_chain;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -292,16 +293,4 @@ async fn sleep_unless_stopped(stop: &CancellationToken, pause: Duration) -> Resu
         () = stop.cancelled() => Err(()),
         () = tokio::time::sleep(pause) => Ok(()),
     }
-}
-
-/// `error: cause: cause of the cause ...`, for logs and `GET /projections`.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -10,14 +10,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::domain::account::Account;
 use crate::domain::ids::AccountId;
+use crate::http::AppState;
 use crate::http::extract::{PathParam, QueryParams, with_etag};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
-use crate::projection::{ProjectionName, balances};
+use crate::projection::ProjectionName;
+use crate::projection::balances::{self, Status};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -54,8 +55,7 @@ pub struct AccountView {
     pub available: i64,
     pub overdraft_limit: i64,
     pub daily_withdrawal_limit: Option<i64>,
-    /// `active`, `frozen` or `closed`.
-    pub status: String,
+    pub status: Status,
     pub frozen_reason: Option<String>,
     /// The stream version this view reflects (use it in `If-Match`).
     pub version: i64,
@@ -78,7 +78,7 @@ impl From<balances::BalanceRow> for AccountView {
             balance: row.balance,
             overdraft_limit: row.overdraft_limit,
             daily_withdrawal_limit: row.daily_withdrawal_limit,
-            status: row.status.as_str().to_owned(),
+            status: row.status,
             frozen_reason: row.frozen_reason,
             version: row.version,
             position: row.position,
@@ -103,32 +103,13 @@ impl AccountView {
             balance: account.balance.minor_units,
             overdraft_limit: account.overdraft_limit.minor_units(),
             daily_withdrawal_limit: account.daily_withdrawal_limit.map(|limit| limit.minor_units()),
-            status: account.status.as_str().to_owned(),
+            status: Status::from(&account.status),
             frozen_reason,
             version,
             position,
             opened_at: account.opened_at,
             updated_at: account.updated_at,
             as_of: Some(at),
-        }
-    }
-}
-
-/// `status` filter values.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StatusFilter {
-    Active,
-    Frozen,
-    Closed,
-}
-
-impl From<StatusFilter> for balances::Status {
-    fn from(filter: StatusFilter) -> Self {
-        match filter {
-            StatusFilter::Active => balances::Status::Active,
-            StatusFilter::Frozen => balances::Status::Frozen,
-            StatusFilter::Closed => balances::Status::Closed,
         }
     }
 }
@@ -140,7 +121,7 @@ pub struct ListAccountsParams {
     pub owner_id: Option<Uuid>,
     /// Only accounts in this status.
     #[param(inline)]
-    pub status: Option<StatusFilter>,
+    pub status: Option<Status>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -182,7 +163,7 @@ pub(crate) async fn list_accounts(
     await_position(&app, &[ProjectionName::AccountBalances], params.min_position).await?;
     let filter = AccountFilter {
         owner_id: params.owner_id,
-        status: params.status.map(Into::into),
+        status: params.status,
         after,
         limit,
     };

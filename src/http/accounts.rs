@@ -14,12 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::command::{CommandOutcome, Precondition, Stamp};
 use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
+use crate::http::AppState;
 use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, with_etag};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::{BodyProblems, CommandProblems, EmptyBodyCommandProblems};

@@ -12,8 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::domain::ids::AccountId;
+use crate::http::AppState;
 use crate::http::extract::PathParam;
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::store::RecordedEvent;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::http::problem::ApiError;
 use crate::http::responses::StorageProblems;
 

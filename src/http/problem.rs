@@ -312,13 +312,7 @@ impl From<StoreError> for ApiError {
 
 /// Logs an error with its whole `source()` chain.
 fn log_with_sources(error: &(dyn std::error::Error + 'static)) {
-    let mut chain = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push(cause.to_string());
-        source = cause.source();
-    }
-    tracing::error!(error = %chain.join(": "), "request failed");
+    tracing::error!(error = %crate::telemetry::error_chain(error), "request failed");
 }
 
 impl IntoResponse for ApiError {

@@ -6,7 +6,7 @@ use axum::response::Response;
 use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
 use crate::projection::ProjectionName;
 

@@ -9,14 +9,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::domain::ids::AccountId;
+use crate::http::AppState;
 use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::ApiError;
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
 use crate::http::responses::AccountQueryProblems;
 use crate::projection::ProjectionName;
-use crate::projection::transactions::TransactionRow;
+use crate::projection::transactions::{MovementKind, TransactionRow};
 use crate::query::TransactionFilter;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -56,8 +56,7 @@ pub struct TransactionParams {
 }))]
 pub struct TransactionView {
     pub transaction_id: Uuid,
-    /// `deposit`, `withdrawal`, `transfer_out`, `transfer_in`, `transfer_refund` or `reversal`.
-    pub kind: String,
+    pub kind: MovementKind,
     /// Signed minor units: credits positive, debits negative.
     pub amount: i64,
     pub balance_after: i64,
@@ -83,7 +82,7 @@ impl From<TransactionRow> for TransactionView {
     fn from(row: TransactionRow) -> Self {
         TransactionView {
             transaction_id: row.transaction_id,
-            kind: row.kind.as_str().to_owned(),
+            kind: row.kind,
             amount: row.amount,
             balance_after: row.balance_after,
             currency: row.currency,

@@ -15,19 +15,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::command::{Precondition, Stamp};
 use crate::domain::account::{AccountCommand, AccountError};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
+use crate::http::AppState;
 use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, with_etag};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::responses::{AccountQueryProblems, BodyProblems, QueryProblems};
 use crate::http::schema;
 use crate::projection::ProjectionName;
-use crate::projection::transfers::TransferRow;
+use crate::projection::transfers::{TransferRow, TransferState};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -227,8 +227,7 @@ pub struct TransferView {
     pub amount: i64,
     pub currency: String,
     pub description: Option<String>,
-    /// `pending`, `completed` or `failed`.
-    pub status: String,
+    pub status: TransferState,
     /// Why it failed: `destination-not-found`, `destination-closed`, `currency-mismatch`, ...
     pub reason: Option<String>,
     pub requested_at: DateTime<Utc>,
@@ -248,7 +247,7 @@ impl From<TransferRow> for TransferView {
             amount: row.amount,
             currency: row.currency,
             description: row.description,
-            status: row.status.as_str().to_owned(),
+            status: row.status,
             reason: row.reason,
             requested_at: row.requested_at,
             finished_at: row.finished_at,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Stored, Transaction, query, upsert_into};
-use crate::domain::account::AccountEvent;
+use crate::domain::account::{AccountEvent, AccountStatus};
 use crate::projection::{Projection, ProjectionName};
 use crate::store::RecordedEvent;
 
@@ -27,25 +27,24 @@ use crate::store::RecordedEvent;
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
+#[schema(as = AccountStatus)]
 pub enum Status {
     Active,
     Frozen,
     Closed,
 }
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+impl From<&AccountStatus> for Status {
+    fn from(status: &AccountStatus) -> Self {
+        match status {
+            AccountStatus::Active => Status::Active,
+            AccountStatus::Frozen { .. } => Status::Frozen,
+            AccountStatus::Closed => Status::Closed,
+        }
     }
 }
 
-impl TryFrom<String> for Status {
-    type Error = strum::ParseError;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
+crate::stored_as_text!(Status);
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BalanceRow {

@@ -15,7 +15,8 @@ use crate::domain::text::Text;
 use crate::projection::{Projection, ProjectionName};
 use crate::store::RecordedEvent;
 
-/// What kind of money movement a row records.
+/// What kind of money movement a row records: `deposit`, `withdrawal`, `transfer_out`,
+/// `transfer_in`, `transfer_refund` or `reversal`.
 #[derive(
     Debug,
     Clone,
@@ -41,10 +42,6 @@ pub enum MovementKind {
 }
 
 impl MovementKind {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// Whether this is a leg of a transfer: money in flight between two accounts is
     /// `-(sum of the amounts of the legs)`.
     pub fn is_transfer_leg(self) -> bool {
@@ -55,13 +52,7 @@ impl MovementKind {
     }
 }
 
-impl TryFrom<String> for MovementKind {
-    type Error = strum::ParseError;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
+crate::stored_as_text!(MovementKind);
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransactionRow {

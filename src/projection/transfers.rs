@@ -26,6 +26,7 @@ use crate::store::RecordedEvent;
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
+#[schema(as = TransferStatus)]
 pub enum TransferState {
     /// Debited from the source, not yet credited or refunded.
     Pending,
@@ -35,19 +36,7 @@ pub enum TransferState {
     Failed,
 }
 
-impl TransferState {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl TryFrom<String> for TransferState {
-    type Error = strum::ParseError;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
+crate::stored_as_text!(TransferState);
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransferRow {

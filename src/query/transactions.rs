@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::query;
+use crate::db::{Transaction, query};
 use crate::projection::ProjectionName;
 use crate::projection::balances::{self, BalanceRow};
 use crate::projection::transactions::{self, TransactionRow};
@@ -55,6 +55,14 @@ pub enum BalanceAt {
 const LAST_AT: &str = "SELECT balance_after, stream_version FROM account_transactions \
     WHERE account_id = $1 AND occurred_at <= $2 ORDER BY occurred_at DESC, global_position DESC LIMIT 1";
 
+/// The account's row in `account_balances`, if the read model knows it.
+async fn account_row(tx: &mut Transaction, account_id: Uuid) -> Result<Option<BalanceRow>, sqlx::Error> {
+    query(balances::select_sql("WHERE account_id = $1"))
+        .bind(account_id)
+        .fetch_optional(tx)
+        .await
+}
+
 impl ReadModels {
     /// A page of an account's movements, newest first; `None` when the account is unknown.
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
@@ -80,10 +88,7 @@ impl ReadModels {
 
         let mut tx = self.database.begin_read().await?;
         let position = reached(&mut tx, &BOTH).await?;
-        let account: Option<BalanceRow> = query(balances::select_sql("WHERE account_id = $1"))
-            .bind(account_id)
-            .fetch_optional(&mut tx)
-            .await?;
+        let account = account_row(&mut tx, account_id).await?;
         let mut items: Vec<TransactionRow> = select.fetch_all(&mut tx).await?;
         if account.is_none() && items.is_empty() {
             return Ok(Snapshot {
@@ -108,10 +113,7 @@ impl ReadModels {
     ) -> Result<Snapshot<BalanceAt>, QueryError> {
         let mut tx = self.database.begin_read().await?;
         let position = reached(&mut tx, &BOTH).await?;
-        let account: Option<BalanceRow> = query(balances::select_sql("WHERE account_id = $1"))
-            .bind(account_id)
-            .fetch_optional(&mut tx)
-            .await?;
+        let account = account_row(&mut tx, account_id).await?;
         let last: Option<(i64, i64)> = query(LAST_AT)
             .bind(account_id)
             .bind(at)
