@@ -22,7 +22,9 @@ use foldbank::clock::{ManualClock, UuidV7};
 use foldbank::command::Precondition;
 use foldbank::db::Database;
 use foldbank::domain::Decider;
-use foldbank::domain::account::{AccountCommand, AccountDecider, AccountEvent, OpenAccount};
+use foldbank::domain::account::{
+    AccountCommand, AccountDecider, AccountEvent, Deposit, OpenAccount, Withdraw,
+};
 use foldbank::domain::ids::{AccountId, OwnerId, TransactionId};
 use foldbank::domain::money::{Amount, Currency, Limit};
 use uuid::Uuid;
@@ -86,13 +88,13 @@ fn domain(c: &mut Criterion) {
         b.iter(|| {
             AccountDecider::decide(
                 black_box(&state),
-                AccountCommand::Withdraw {
+                AccountCommand::Withdraw(Withdraw {
                     transaction_id: TransactionId(Uuid::nil()),
                     amount: amount(10),
                     currency: eur(),
                     description: None,
                     occurred_at: Utc::now(),
-                },
+                }),
             )
         })
     });
@@ -147,12 +149,14 @@ impl Bench {
         self.clock.advance(TimeDelta::minutes(1));
         self.state
             .commands
-            .handle(id, Precondition::None, None, |stamp| AccountCommand::Deposit {
-                transaction_id: stamp.transaction_id,
-                amount: amount(1),
-                currency: eur(),
-                description: None,
-                occurred_at: stamp.occurred_at,
+            .handle(id, Precondition::None, None, |stamp| {
+                AccountCommand::Deposit(Deposit {
+                    transaction_id: stamp.transaction_id,
+                    amount: amount(1),
+                    currency: eur(),
+                    description: None,
+                    occurred_at: stamp.occurred_at,
+                })
             })
             .await
             .expect("deposit");

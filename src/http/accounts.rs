@@ -15,7 +15,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::command::{CommandOutcome, Precondition, Stamp};
-use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount};
+use crate::domain::account::{
+    AccountCommand, AccountEvent, Close, Deposit, Freeze, OpenAccount, Reverse, Unfreeze, Withdraw,
+};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -231,23 +233,23 @@ impl TryFrom<MovementRequest> for ValidMovement {
 
 impl ValidMovement {
     fn deposit(&self, stamp: Stamp) -> AccountCommand {
-        AccountCommand::Deposit {
+        AccountCommand::Deposit(Deposit {
             transaction_id: stamp.transaction_id,
             amount: self.amount,
             currency: self.currency,
             description: self.description.clone(),
             occurred_at: stamp.occurred_at,
-        }
+        })
     }
 
     fn withdraw(&self, stamp: Stamp) -> AccountCommand {
-        AccountCommand::Withdraw {
+        AccountCommand::Withdraw(Withdraw {
             transaction_id: stamp.transaction_id,
             amount: self.amount,
             currency: self.currency,
             description: self.description.clone(),
             occurred_at: stamp.occurred_at,
-        }
+        })
     }
 }
 
@@ -268,10 +270,10 @@ impl TryFrom<FreezeRequest> for ValidFreeze {
 
 impl ValidFreeze {
     fn command(&self, stamp: Stamp) -> AccountCommand {
-        AccountCommand::Freeze {
+        AccountCommand::Freeze(Freeze {
             reason: self.reason.clone(),
             occurred_at: stamp.occurred_at,
-        }
+        })
     }
 }
 
@@ -500,9 +502,9 @@ pub(crate) async fn unfreeze(
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Unfreeze {
+            AccountCommand::Unfreeze(Unfreeze {
                 occurred_at: stamp.occurred_at,
-            }
+            })
         })
         .await?;
     Ok(respond(StatusCode::OK, &outcome, None))
@@ -537,9 +539,9 @@ pub(crate) async fn close(
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Close {
+            AccountCommand::Close(Close {
                 occurred_at: stamp.occurred_at,
-            }
+            })
         })
         .await?;
     Ok(respond(StatusCode::OK, &outcome, None))
@@ -578,11 +580,11 @@ pub(crate) async fn reverse(
     let outcome = app
         .commands
         .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
-            AccountCommand::Reverse {
+            AccountCommand::Reverse(Reverse {
                 reversal_id: stamp.transaction_id,
                 transaction_id: TransactionId(transaction_id),
                 occurred_at: stamp.occurred_at,
-            }
+            })
         })
         .await?;
     Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::command::{Precondition, Stamp};
-use crate::domain::account::{AccountCommand, AccountError};
+use crate::domain::account::{AccountCommand, AccountError, DebitTransfer};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
@@ -115,7 +115,7 @@ impl TryFrom<TransferRequest> for ValidTransfer {
 
 impl ValidTransfer {
     fn debit(&self, transfer_id: TransferId, stamp: Stamp) -> AccountCommand {
-        AccountCommand::DebitTransfer {
+        AccountCommand::DebitTransfer(DebitTransfer {
             transfer_id,
             transaction_id: stamp.transaction_id,
             to_account: self.to,
@@ -123,7 +123,7 @@ impl ValidTransfer {
             currency: self.currency,
             description: self.description.clone(),
             occurred_at: stamp.occurred_at,
-        }
+        })
     }
 }
 

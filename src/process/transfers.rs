@@ -22,7 +22,8 @@ use std::sync::Arc;
 use crate::command::{AccountCommandHandler, CommandError, Precondition};
 use crate::db::Database;
 use crate::domain::account::{
-    self, AccountCommand, AccountError, AccountEvent, AccountState, RefundReason, TransferStatus,
+    self, AccountCommand, AccountError, AccountEvent, AccountState, CompleteTransfer, CreditTransfer,
+    RefundReason, RefundTransfer, TransferStatus,
 };
 use crate::domain::ids::AccountId;
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
@@ -132,7 +133,7 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
 
     let credited = commands
         .handle(to_account, Precondition::None, correlation_id, |stamp| {
-            AccountCommand::CreditTransfer {
+            AccountCommand::CreditTransfer(CreditTransfer {
                 transfer_id,
                 transaction_id: stamp.transaction_id,
                 from_account: source,
@@ -140,17 +141,17 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
                 currency,
                 description: description.clone(),
                 occurred_at: stamp.occurred_at,
-            }
+            })
         })
         .await;
     let next = match credited {
         Ok(_) => {
             commands
                 .handle(source, Precondition::None, correlation_id, |stamp| {
-                    AccountCommand::CompleteTransfer {
+                    AccountCommand::CompleteTransfer(CompleteTransfer {
                         transfer_id,
                         occurred_at: stamp.occurred_at,
-                    }
+                    })
                 })
                 .await
         }
@@ -198,12 +199,12 @@ async fn refund(
     tracing::info!(%transfer_id, %reason, "destination refused the transfer; refunding the source");
     commands
         .handle(source, Precondition::None, correlation_id, |stamp| {
-            AccountCommand::RefundTransfer {
+            AccountCommand::RefundTransfer(RefundTransfer {
                 transfer_id,
                 transaction_id: stamp.transaction_id,
                 reason,
                 occurred_at: stamp.occurred_at,
-            }
+            })
         })
         .await
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use foldbank::app::App;
 use foldbank::clock::{ManualClock, UuidV7};
 use foldbank::command::Precondition;
-use foldbank::domain::account::AccountCommand;
+use foldbank::domain::account::{AccountCommand, Deposit};
 use foldbank::domain::ids::AccountId;
 use foldbank::domain::money::Amount;
 use serde_json::json;
@@ -113,13 +113,13 @@ async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb)
             state
                 .commands
                 .handle(account, Precondition::None, None, |stamp| {
-                    AccountCommand::Deposit {
+                    AccountCommand::Deposit(Deposit {
                         transaction_id: stamp.transaction_id,
                         amount: Amount::new(1).expect("valid amount"),
                         currency: "EUR".parse().expect("EUR"),
                         description: None,
                         occurred_at: stamp.occurred_at,
-                    }
+                    })
                 })
                 .await
                 .expect("deposit succeeds despite the concurrent writer");

@@ -6,7 +6,7 @@ use chrono::Utc;
 use foldbank::app::App;
 use foldbank::clock::{SystemClock, UuidV7};
 use foldbank::command::{AccountCommandHandler, LoadedAccount, Precondition, SNAPSHOT_EVERY};
-use foldbank::domain::account::{AccountCommand, OpenAccount, STATE_SCHEMA_VERSION};
+use foldbank::domain::account::{AccountCommand, Deposit, OpenAccount, STATE_SCHEMA_VERSION};
 use foldbank::domain::ids::{AccountId, OwnerId};
 use foldbank::domain::money::{Amount, Limit};
 use foldbank::store::Snapshot;
@@ -40,12 +40,14 @@ async fn account_with(commands: &AccountCommandHandler, deposits: i64) -> Accoun
         .expect("open");
     for n in 1..=deposits {
         commands
-            .handle(id, Precondition::None, None, |stamp| AccountCommand::Deposit {
-                transaction_id: stamp.transaction_id,
-                amount: Amount::new(n).expect("amount"),
-                currency: "EUR".parse().expect("EUR"),
-                description: None,
-                occurred_at: stamp.occurred_at,
+            .handle(id, Precondition::None, None, |stamp| {
+                AccountCommand::Deposit(Deposit {
+                    transaction_id: stamp.transaction_id,
+                    amount: Amount::new(n).expect("amount"),
+                    currency: "EUR".parse().expect("EUR"),
+                    description: None,
+                    occurred_at: stamp.occurred_at,
+                })
             })
             .await
             .expect("deposit");
@@ -114,13 +116,13 @@ async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
     for _ in 0..SNAPSHOT_EVERY {
         app.commands
             .handle(account, Precondition::None, None, |stamp| {
-                AccountCommand::Deposit {
+                AccountCommand::Deposit(Deposit {
                     transaction_id: stamp.transaction_id,
                     amount: Amount::new(1).expect("amount"),
                     currency: "EUR".parse().expect("EUR"),
                     description: None,
                     occurred_at: stamp.occurred_at,
-                }
+                })
             })
             .await
             .expect("deposit");

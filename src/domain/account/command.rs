@@ -22,76 +22,23 @@ pub struct OpenAccount {
 
 /// A request to change an account. Every value is already valid (see [`crate::domain::money`]),
 /// and `occurred_at` plus any new ids were chosen by the caller, which keeps `decide` pure.
+///
+/// Each variant wraps its own struct, so the rule that handles a command receives exactly that
+/// command's fields.
 #[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum AccountCommand {
     #[strum(serialize = "OpenAccount")]
     Open(OpenAccount),
-    Deposit {
-        transaction_id: TransactionId,
-        amount: Amount,
-        currency: Currency,
-        description: Option<Text>,
-        occurred_at: DateTime<Utc>,
-    },
-    Withdraw {
-        transaction_id: TransactionId,
-        amount: Amount,
-        currency: Currency,
-        description: Option<Text>,
-        occurred_at: DateTime<Utc>,
-    },
-    Freeze {
-        reason: Text,
-        occurred_at: DateTime<Utc>,
-    },
-    Unfreeze {
-        occurred_at: DateTime<Utc>,
-    },
-    Close {
-        occurred_at: DateTime<Utc>,
-    },
-    /// Step 1 of a transfer, on the source: take the money out.
-    DebitTransfer {
-        transfer_id: TransferId,
-        /// The source's movement id for this leg.
-        transaction_id: TransactionId,
-        to_account: AccountId,
-        amount: Amount,
-        currency: Currency,
-        description: Option<Text>,
-        occurred_at: DateTime<Utc>,
-    },
-    /// Step 2, on the destination: put the money in. A repeat of the same transfer is a no-op.
-    CreditTransfer {
-        transfer_id: TransferId,
-        transaction_id: TransactionId,
-        from_account: AccountId,
-        amount: Amount,
-        currency: Currency,
-        description: Option<Text>,
-        occurred_at: DateTime<Utc>,
-    },
-    /// Step 3 on success, on the source: the transfer is settled.
-    CompleteTransfer {
-        transfer_id: TransferId,
-        occurred_at: DateTime<Utc>,
-    },
-    /// Step 3 on failure, on the source: give the money back (compensation).
-    RefundTransfer {
-        transfer_id: TransferId,
-        transaction_id: TransactionId,
-        /// Why the destination refused.
-        reason: RefundReason,
-        occurred_at: DateTime<Utc>,
-    },
-    /// Undo a deposit or a withdrawal within 30 days.
-    Reverse {
-        /// The id of the reversing movement.
-        reversal_id: TransactionId,
-        /// The deposit or withdrawal to undo.
-        transaction_id: TransactionId,
-        occurred_at: DateTime<Utc>,
-    },
+    Deposit(Deposit),
+    Withdraw(Withdraw),
+    Freeze(Freeze),
+    Unfreeze(Unfreeze),
+    Close(Close),
+    DebitTransfer(DebitTransfer),
+    CreditTransfer(CreditTransfer),
+    CompleteTransfer(CompleteTransfer),
+    RefundTransfer(RefundTransfer),
+    Reverse(Reverse),
 }
 
 impl AccountCommand {
@@ -100,4 +47,95 @@ impl AccountCommand {
     pub fn name(&self) -> &'static str {
         self.into()
     }
+}
+
+/// Pay money in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deposit {
+    pub transaction_id: TransactionId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub description: Option<Text>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Pay money out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdraw {
+    pub transaction_id: TransactionId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub description: Option<Text>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Stop money leaving the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freeze {
+    pub reason: Text,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Let money leave a frozen account again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfreeze {
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Close the account; a closed account accepts no further commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Step 1 of a transfer, on the source: take the money out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebitTransfer {
+    pub transfer_id: TransferId,
+    /// The source's movement id for this leg.
+    pub transaction_id: TransactionId,
+    pub to_account: AccountId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub description: Option<Text>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Step 2, on the destination: put the money in. A repeat of the same transfer is a no-op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditTransfer {
+    pub transfer_id: TransferId,
+    pub transaction_id: TransactionId,
+    pub from_account: AccountId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub description: Option<Text>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Step 3 on success, on the source: the transfer is settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteTransfer {
+    pub transfer_id: TransferId,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Step 3 on failure, on the source: give the money back (compensation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundTransfer {
+    pub transfer_id: TransferId,
+    pub transaction_id: TransactionId,
+    /// Why the destination refused.
+    pub reason: RefundReason,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Undo a deposit or a withdrawal within 30 days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reverse {
+    /// The id of the reversing movement.
+    pub reversal_id: TransactionId,
+    /// The deposit or withdrawal to undo.
+    pub transaction_id: TransactionId,
+    pub occurred_at: DateTime<Utc>,
 }

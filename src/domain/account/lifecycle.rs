@@ -1,25 +1,18 @@
 //! Freezing, unfreezing and closing: the account's status, which the other rules consult.
 
-use super::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
+use super::{Account, AccountError, AccountEvent, AccountStatus, Close, Freeze, Unfreeze};
 
 /// Stops money leaving the account until it is unfrozen; the reason is kept with the status.
-pub(super) fn freeze(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::Freeze { reason, occurred_at } = command else {
-        unreachable!("decide routes only Freeze here");
-    };
+pub(super) fn freeze(account: &Account, command: Freeze) -> Result<Vec<AccountEvent>, AccountError> {
+    let Freeze { reason, occurred_at } = command;
     match account.status {
         AccountStatus::Frozen { .. } => Err(AccountError::AlreadyFrozen),
         _ => Ok(vec![AccountEvent::AccountFrozen { reason, occurred_at }]),
     }
 }
 
-pub(super) fn unfreeze(
-    account: &Account,
-    command: AccountCommand,
-) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::Unfreeze { occurred_at } = command else {
-        unreachable!("decide routes only Unfreeze here");
-    };
+pub(super) fn unfreeze(account: &Account, command: Unfreeze) -> Result<Vec<AccountEvent>, AccountError> {
+    let Unfreeze { occurred_at } = command;
     match account.status {
         AccountStatus::Frozen { .. } => Ok(vec![AccountEvent::AccountUnfrozen { occurred_at }]),
         _ => Err(AccountError::NotFrozen),
@@ -28,10 +21,8 @@ pub(super) fn unfreeze(
 
 /// Closes an account that holds nothing and owes nothing: not frozen, at a zero balance, with
 /// no transfer in flight.
-pub(super) fn close(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::Close { occurred_at } = command else {
-        unreachable!("decide routes only Close here");
-    };
+pub(super) fn close(account: &Account, command: Close) -> Result<Vec<AccountEvent>, AccountError> {
+    let Close { occurred_at } = command;
     // Frozen funds are held for a reason (fraud, a court order): closing would release
     // control over them, so a frozen account must be unfrozen first.
     if matches!(account.status, AccountStatus::Frozen { .. }) {

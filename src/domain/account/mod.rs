@@ -29,7 +29,10 @@ mod transfers;
 #[cfg(test)]
 mod tests;
 
-pub use command::{AccountCommand, OpenAccount};
+pub use command::{
+    AccountCommand, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, Freeze, OpenAccount,
+    RefundTransfer, Reverse, Unfreeze, Withdraw,
+};
 pub use error::AccountError;
 pub use event::{AccountEvent, AccountEventType};
 pub use evolve::evolve;
@@ -74,7 +77,7 @@ impl Decider for AccountDecider {
 
 /// Decides what a command does to an account, or why it is refused.
 ///
-/// Each rule receives the command this match routed to it, and only that kind of command.
+/// Each rule takes the struct of the one command it handles, so no command can reach the wrong rule.
 pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
     let (account, command) = match (state, command) {
         (AccountState::NotOpened, AccountCommand::Open(terms)) => return Ok(opening::open(terms)),
@@ -95,16 +98,16 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 
     match command {
         AccountCommand::Open(_) => Err(AccountError::AlreadyOpened),
-        AccountCommand::Deposit { .. } => movements::deposit(account, command),
-        AccountCommand::Withdraw { .. } => movements::withdraw(account, command),
-        AccountCommand::Freeze { .. } => lifecycle::freeze(account, command),
-        AccountCommand::Unfreeze { .. } => lifecycle::unfreeze(account, command),
-        AccountCommand::Close { .. } => lifecycle::close(account, command),
-        AccountCommand::DebitTransfer { .. } => transfers::debit(account, command),
-        AccountCommand::CreditTransfer { .. } => transfers::credit(account, command),
-        AccountCommand::CompleteTransfer { .. } => transfers::complete(account, command),
-        AccountCommand::RefundTransfer { .. } => transfers::refund(account, command),
-        AccountCommand::Reverse { .. } => reversals::reverse(account, command),
+        AccountCommand::Deposit(deposit) => movements::deposit(account, deposit),
+        AccountCommand::Withdraw(withdraw) => movements::withdraw(account, withdraw),
+        AccountCommand::Freeze(freeze) => lifecycle::freeze(account, freeze),
+        AccountCommand::Unfreeze(unfreeze) => lifecycle::unfreeze(account, unfreeze),
+        AccountCommand::Close(close) => lifecycle::close(account, close),
+        AccountCommand::DebitTransfer(debit) => transfers::debit(account, debit),
+        AccountCommand::CreditTransfer(credit) => transfers::credit(account, credit),
+        AccountCommand::CompleteTransfer(complete) => transfers::complete(account, complete),
+        AccountCommand::RefundTransfer(refund) => transfers::refund(account, refund),
+        AccountCommand::Reverse(reverse) => reversals::reverse(account, reverse),
     }
 }
 

@@ -1,21 +1,18 @@
 //! Cash in and out at the owner's request: deposits and withdrawals.
 
 use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
-use super::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus};
+use super::{Account, AccountError, AccountEvent, AccountStatus, Deposit, Withdraw};
 
 /// Money paid in, as long as the balance can hold it. A frozen account still accepts deposits:
 /// freezing stops money leaving.
-pub(super) fn deposit(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::Deposit {
+pub(super) fn deposit(account: &Account, command: Deposit) -> Result<Vec<AccountEvent>, AccountError> {
+    let Deposit {
         transaction_id,
         amount,
         currency,
         description,
         occurred_at,
-    } = command
-    else {
-        unreachable!("decide routes only Deposit here");
-    };
+    } = command;
     ensure_currency(account, currency)?;
     account.balance.checked_add(amount.minor_units())?;
     Ok(vec![AccountEvent::MoneyDeposited {
@@ -28,20 +25,14 @@ pub(super) fn deposit(account: &Account, command: AccountCommand) -> Result<Vec<
 }
 
 /// Money paid out, within the overdraft floor and the daily limit, never from a frozen account.
-pub(super) fn withdraw(
-    account: &Account,
-    command: AccountCommand,
-) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::Withdraw {
+pub(super) fn withdraw(account: &Account, command: Withdraw) -> Result<Vec<AccountEvent>, AccountError> {
+    let Withdraw {
         transaction_id,
         amount,
         currency,
         description,
         occurred_at,
-    } = command
-    else {
-        unreachable!("decide routes only Withdraw here");
-    };
+    } = command;
     if matches!(account.status, AccountStatus::Frozen { .. }) {
         return Err(AccountError::AccountFrozen);
     }

@@ -1,22 +1,17 @@
 //! Reversals: undoing a deposit or a withdrawal, once, within [`REVERSAL_WINDOW`].
 
 use super::limits::ensure_funds;
-use super::{
-    Account, AccountCommand, AccountError, AccountEvent, AccountStatus, MovementKind, REVERSAL_WINDOW,
-};
+use super::{Account, AccountError, AccountEvent, AccountStatus, MovementKind, REVERSAL_WINDOW, Reverse};
 use crate::domain::money::Amount;
 
 /// Reverses a deposit (a debit, which obeys the overdraft rule) or a withdrawal (a credit),
 /// once, within [`REVERSAL_WINDOW`] of the original.
-pub(super) fn reverse(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::Reverse {
+pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<AccountEvent>, AccountError> {
+    let Reverse {
         reversal_id,
         transaction_id,
         occurred_at,
-    } = command
-    else {
-        unreachable!("decide routes only Reverse here");
-    };
+    } = command;
     let original = account
         .movements
         .get(&transaction_id)

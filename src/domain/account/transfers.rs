@@ -5,31 +5,34 @@
 //! own repeat ([`is_repeated_transfer_step`]) and answers it with no events.
 
 use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
-use super::{Account, AccountCommand, AccountError, AccountEvent, AccountStatus, TransferStatus};
+use super::{
+    Account, AccountCommand, AccountError, AccountEvent, AccountStatus, CompleteTransfer, CreditTransfer,
+    DebitTransfer, RefundTransfer, TransferStatus,
+};
 use crate::domain::money::Amount;
 
 /// Whether `command` is a transfer step this account has already taken.
 pub(super) fn is_repeated_transfer_step(account: &Account, command: &AccountCommand) -> bool {
     let status = |transfer_id| account.transfers_out.get(transfer_id).map(|sent| sent.status);
     match command {
-        AccountCommand::CreditTransfer {
+        AccountCommand::CreditTransfer(CreditTransfer {
             transfer_id,
             from_account,
             ..
-        } => account.transfers_in.get(transfer_id) == Some(from_account),
-        AccountCommand::DebitTransfer {
+        }) => account.transfers_in.get(transfer_id) == Some(from_account),
+        AccountCommand::DebitTransfer(DebitTransfer {
             transfer_id,
             to_account,
             amount,
             ..
-        } => account
+        }) => account
             .transfers_out
             .get(transfer_id)
             .is_some_and(|sent| sent.to_account == *to_account && sent.amount == amount.minor_units()),
-        AccountCommand::CompleteTransfer { transfer_id, .. } => {
+        AccountCommand::CompleteTransfer(CompleteTransfer { transfer_id, .. }) => {
             status(transfer_id) == Some(TransferStatus::Completed)
         }
-        AccountCommand::RefundTransfer { transfer_id, .. } => {
+        AccountCommand::RefundTransfer(RefundTransfer { transfer_id, .. }) => {
             status(transfer_id) == Some(TransferStatus::Refunded)
         }
         _ => false,
@@ -38,8 +41,8 @@ pub(super) fn is_repeated_transfer_step(account: &Account, command: &AccountComm
 
 /// Step 1, on the source: the money leaves under the same rules as a withdrawal, and the
 /// transfer stays pending until it is settled.
-pub(super) fn debit(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::DebitTransfer {
+pub(super) fn debit(account: &Account, command: DebitTransfer) -> Result<Vec<AccountEvent>, AccountError> {
+    let DebitTransfer {
         transfer_id,
         transaction_id,
         to_account,
@@ -47,10 +50,7 @@ pub(super) fn debit(account: &Account, command: AccountCommand) -> Result<Vec<Ac
         currency,
         description,
         occurred_at,
-    } = command
-    else {
-        unreachable!("decide routes only DebitTransfer here");
-    };
+    } = command;
     // The same request again was answered by `is_repeated_transfer_step`; the same id
     // with other terms is another transfer under a used name.
     if account.transfers_out.contains_key(&transfer_id) {
@@ -80,8 +80,8 @@ pub(super) fn debit(account: &Account, command: AccountCommand) -> Result<Vec<Ac
 }
 
 /// Step 2, on the destination: the money arrives, once per transfer id.
-pub(super) fn credit(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::CreditTransfer {
+pub(super) fn credit(account: &Account, command: CreditTransfer) -> Result<Vec<AccountEvent>, AccountError> {
+    let CreditTransfer {
         transfer_id,
         transaction_id,
         from_account,
@@ -89,10 +89,7 @@ pub(super) fn credit(account: &Account, command: AccountCommand) -> Result<Vec<A
         currency,
         description,
         occurred_at,
-    } = command
-    else {
-        unreachable!("decide routes only CreditTransfer here");
-    };
+    } = command;
     if account.transfers_in.contains_key(&transfer_id) {
         // Same id, another source (a repeat was answered before the rules).
         return Err(AccountError::TransferIdReused(transfer_id));
@@ -114,15 +111,12 @@ pub(super) fn credit(account: &Account, command: AccountCommand) -> Result<Vec<A
 /// Step 3 on success, on the source: a pending transfer is settled.
 pub(super) fn complete(
     account: &Account,
-    command: AccountCommand,
+    command: CompleteTransfer,
 ) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::CompleteTransfer {
+    let CompleteTransfer {
         transfer_id,
         occurred_at,
-    } = command
-    else {
-        unreachable!("decide routes only CompleteTransfer here");
-    };
+    } = command;
     match account.transfers_out.get(&transfer_id).map(|sent| sent.status) {
         Some(TransferStatus::Pending) => Ok(vec![AccountEvent::TransferCompleted {
             transfer_id,
@@ -136,16 +130,13 @@ pub(super) fn complete(
 
 /// Step 3 on failure, on the source: the money of a pending transfer comes back. A frozen
 /// account takes it back too, since freezing stops money leaving, not arriving.
-pub(super) fn refund(account: &Account, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-    let AccountCommand::RefundTransfer {
+pub(super) fn refund(account: &Account, command: RefundTransfer) -> Result<Vec<AccountEvent>, AccountError> {
+    let RefundTransfer {
         transfer_id,
         transaction_id,
         reason,
         occurred_at,
-    } = command
-    else {
-        unreachable!("decide routes only RefundTransfer here");
-    };
+    } = command;
     match account.transfers_out.get(&transfer_id) {
         Some(sent) if sent.status == TransferStatus::Pending => {
             account.balance.checked_add(sent.amount)?;

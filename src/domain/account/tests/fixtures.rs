@@ -4,7 +4,10 @@
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use crate::domain::account::{AccountCommand, AccountEvent, OpenAccount, RefundReason};
+use crate::domain::account::{
+    AccountCommand, AccountEvent, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, Freeze,
+    OpenAccount, RefundReason, RefundTransfer, Reverse, Unfreeze, Withdraw,
+};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit, MAX_AMOUNT_MINOR_UNITS};
 use crate::domain::text::Text;
@@ -80,13 +83,13 @@ pub(super) fn deposit(minor_units: i64) -> AccountCommand {
 }
 
 pub(super) fn deposit_in(minor_units: i64, currency: Currency) -> AccountCommand {
-    AccountCommand::Deposit {
+    AccountCommand::Deposit(Deposit {
         transaction_id: transaction_id(),
         amount: amount(minor_units),
         currency,
         description: None,
         occurred_at: now(),
-    }
+    })
 }
 
 pub(super) fn withdraw(minor_units: i64) -> AccountCommand {
@@ -94,38 +97,38 @@ pub(super) fn withdraw(minor_units: i64) -> AccountCommand {
 }
 
 pub(super) fn withdraw_at(minor_units: i64, occurred_at: DateTime<Utc>) -> AccountCommand {
-    AccountCommand::Withdraw {
+    AccountCommand::Withdraw(Withdraw {
         transaction_id: transaction_id(),
         amount: amount(minor_units),
         currency: eur(),
         description: None,
         occurred_at,
-    }
+    })
 }
 
 pub(super) fn withdraw_in(minor_units: i64, currency: Currency) -> AccountCommand {
-    AccountCommand::Withdraw {
+    AccountCommand::Withdraw(Withdraw {
         transaction_id: transaction_id(),
         amount: amount(minor_units),
         currency,
         description: None,
         occurred_at: now(),
-    }
+    })
 }
 
 pub(super) fn freeze() -> AccountCommand {
-    AccountCommand::Freeze {
+    AccountCommand::Freeze(Freeze {
         reason: text("suspected fraud"),
         occurred_at: now(),
-    }
+    })
 }
 
 pub(super) fn unfreeze() -> AccountCommand {
-    AccountCommand::Unfreeze { occurred_at: now() }
+    AccountCommand::Unfreeze(Unfreeze { occurred_at: now() })
 }
 
 pub(super) fn close() -> AccountCommand {
-    AccountCommand::Close { occurred_at: now() }
+    AccountCommand::Close(Close { occurred_at: now() })
 }
 
 pub(super) fn every_command_but_open() -> Vec<AccountCommand> {
@@ -249,7 +252,7 @@ pub(super) fn debit_transfer_with(
     currency: Currency,
     occurred_at: DateTime<Utc>,
 ) -> AccountCommand {
-    AccountCommand::DebitTransfer {
+    AccountCommand::DebitTransfer(DebitTransfer {
         transfer_id: outgoing_transfer_id(),
         transaction_id: transaction_id(),
         to_account,
@@ -257,7 +260,7 @@ pub(super) fn debit_transfer_with(
         currency,
         description: None,
         occurred_at,
-    }
+    })
 }
 
 pub(super) fn transfer_debited(minor_units: i64) -> AccountEvent {
@@ -285,7 +288,7 @@ pub(super) fn credit_transfer(minor_units: i64) -> AccountCommand {
 }
 
 pub(super) fn credit_transfer_in(minor_units: i64, currency: Currency) -> AccountCommand {
-    AccountCommand::CreditTransfer {
+    AccountCommand::CreditTransfer(CreditTransfer {
         transfer_id: incoming_transfer_id(),
         transaction_id: transaction_id(),
         from_account: other_account(),
@@ -293,7 +296,7 @@ pub(super) fn credit_transfer_in(minor_units: i64, currency: Currency) -> Accoun
         currency,
         description: None,
         occurred_at: now(),
-    }
+    })
 }
 
 pub(super) fn transfer_credited(minor_units: i64) -> AccountEvent {
@@ -313,10 +316,10 @@ pub(super) fn transfer_credited_as(transaction_id: TransactionId, minor_units: i
 }
 
 pub(super) fn complete_transfer() -> AccountCommand {
-    AccountCommand::CompleteTransfer {
+    AccountCommand::CompleteTransfer(CompleteTransfer {
         transfer_id: outgoing_transfer_id(),
         occurred_at: now(),
-    }
+    })
 }
 
 pub(super) fn transfer_completed() -> AccountEvent {
@@ -327,12 +330,12 @@ pub(super) fn transfer_completed() -> AccountEvent {
 }
 
 pub(super) fn refund_transfer() -> AccountCommand {
-    AccountCommand::RefundTransfer {
+    AccountCommand::RefundTransfer(RefundTransfer {
         transfer_id: outgoing_transfer_id(),
         transaction_id: transaction_id(),
         reason: REFUND_REASON,
         occurred_at: now(),
-    }
+    })
 }
 
 pub(super) fn transfer_refunded(minor_units: i64) -> AccountEvent {
@@ -376,11 +379,11 @@ pub(super) fn reverse(original: TransactionId) -> AccountCommand {
 }
 
 pub(super) fn reverse_at(original: TransactionId, occurred_at: DateTime<Utc>) -> AccountCommand {
-    AccountCommand::Reverse {
+    AccountCommand::Reverse(Reverse {
         reversal_id: reversal_id(),
         transaction_id: original,
         occurred_at,
-    }
+    })
 }
 
 pub(super) fn reversed(original: TransactionId, signed_amount: i64) -> AccountEvent {

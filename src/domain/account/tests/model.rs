@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::domain::account::{AccountCommand, MovementKind, OpenAccount, TransferStatus};
+use crate::domain::account::{
+    AccountCommand, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, MovementKind, OpenAccount,
+    RefundTransfer, Reverse, TransferStatus, Withdraw,
+};
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit};
 
@@ -125,20 +128,22 @@ impl Model {
         // A repeated transfer step is answered before any rule, closed account or not.
         let sent_status = |transfer_id| self.sent.get(transfer_id).map(|sent: &Sent| sent.status);
         let repeat = match command {
-            AccountCommand::DebitTransfer {
+            AccountCommand::DebitTransfer(DebitTransfer {
                 transfer_id,
                 to_account,
                 amount,
                 ..
-            } => self
+            }) => self
                 .sent
                 .get(transfer_id)
                 .is_some_and(|sent| sent.to_account == *to_account && sent.amount == amount.minor_units()),
-            AccountCommand::CreditTransfer { transfer_id, .. } => self.received.contains(transfer_id),
-            AccountCommand::CompleteTransfer { transfer_id, .. } => {
+            AccountCommand::CreditTransfer(CreditTransfer { transfer_id, .. }) => {
+                self.received.contains(transfer_id)
+            }
+            AccountCommand::CompleteTransfer(CompleteTransfer { transfer_id, .. }) => {
                 sent_status(transfer_id) == Some(TransferStatus::Completed)
             }
-            AccountCommand::RefundTransfer { transfer_id, .. } => {
+            AccountCommand::RefundTransfer(RefundTransfer { transfer_id, .. }) => {
                 sent_status(transfer_id) == Some(TransferStatus::Refunded)
             }
             _ => false,
@@ -151,34 +156,34 @@ impl Model {
         }
         match command {
             AccountCommand::Open(_) => Verdict::Refused,
-            AccountCommand::Deposit { amount, currency, .. } => {
+            AccountCommand::Deposit(Deposit { amount, currency, .. }) => {
                 accept_if(*currency == self.currency, amount.minor_units())
             }
-            AccountCommand::Withdraw {
+            AccountCommand::Withdraw(Withdraw {
                 amount,
                 currency,
                 occurred_at,
                 ..
-            } => {
+            }) => {
                 let amount = amount.minor_units();
                 accept_if(
                     *currency == self.currency && self.may_pay_out(amount, *occurred_at),
                     -amount,
                 )
             }
-            AccountCommand::Freeze { .. } => accept_if(!self.frozen, 0),
-            AccountCommand::Unfreeze { .. } => accept_if(self.frozen, 0),
-            AccountCommand::Close { .. } => {
+            AccountCommand::Freeze(_) => accept_if(!self.frozen, 0),
+            AccountCommand::Unfreeze(_) => accept_if(self.frozen, 0),
+            AccountCommand::Close(_) => {
                 accept_if(!self.frozen && self.balance == 0 && !self.has_pending(), 0)
             }
-            AccountCommand::DebitTransfer {
+            AccountCommand::DebitTransfer(DebitTransfer {
                 transfer_id,
                 to_account,
                 amount,
                 currency,
                 occurred_at,
                 ..
-            } => {
+            }) => {
                 let amount = amount.minor_units();
                 match self.sent.get(transfer_id) {
                     Some(sent) if sent.to_account == *to_account && sent.amount == amount => {
@@ -193,37 +198,39 @@ impl Model {
                     ),
                 }
             }
-            AccountCommand::CreditTransfer {
+            AccountCommand::CreditTransfer(CreditTransfer {
                 transfer_id,
                 amount,
                 currency,
                 ..
-            } => {
+            }) => {
                 if self.received.contains(transfer_id) {
                     Verdict::AlreadyDone
                 } else {
                     accept_if(*currency == self.currency, amount.minor_units())
                 }
             }
-            AccountCommand::CompleteTransfer { transfer_id, .. } => {
+            AccountCommand::CompleteTransfer(CompleteTransfer { transfer_id, .. }) => {
                 match self.sent.get(transfer_id).map(|sent| sent.status) {
                     Some(TransferStatus::Pending) => Verdict::Accepted { balance_change: 0 },
                     Some(TransferStatus::Completed) => Verdict::AlreadyDone,
                     Some(TransferStatus::Refunded) | None => Verdict::Refused,
                 }
             }
-            AccountCommand::RefundTransfer { transfer_id, .. } => match self.sent.get(transfer_id) {
-                Some(sent) if sent.status == TransferStatus::Pending => Verdict::Accepted {
-                    balance_change: sent.amount,
-                },
-                Some(sent) if sent.status == TransferStatus::Refunded => Verdict::AlreadyDone,
-                _ => Verdict::Refused,
-            },
-            AccountCommand::Reverse {
+            AccountCommand::RefundTransfer(RefundTransfer { transfer_id, .. }) => {
+                match self.sent.get(transfer_id) {
+                    Some(sent) if sent.status == TransferStatus::Pending => Verdict::Accepted {
+                        balance_change: sent.amount,
+                    },
+                    Some(sent) if sent.status == TransferStatus::Refunded => Verdict::AlreadyDone,
+                    _ => Verdict::Refused,
+                }
+            }
+            AccountCommand::Reverse(Reverse {
                 transaction_id,
                 occurred_at,
                 ..
-            } => {
+            }) => {
                 let Some(original) = self.movements.get(transaction_id) else {
                     return Verdict::Refused;
                 };
@@ -262,23 +269,23 @@ impl Model {
     fn apply(&mut self, command: &AccountCommand) {
         match command {
             AccountCommand::Open(_) => {}
-            AccountCommand::Deposit {
+            AccountCommand::Deposit(Deposit {
                 transaction_id,
                 amount,
                 occurred_at,
                 ..
-            } => self.record(
+            }) => self.record(
                 *transaction_id,
                 MovementKind::Deposit,
                 amount.minor_units(),
                 *occurred_at,
             ),
-            AccountCommand::Withdraw {
+            AccountCommand::Withdraw(Withdraw {
                 transaction_id,
                 amount,
                 occurred_at,
                 ..
-            } => {
+            }) => {
                 self.record(
                     *transaction_id,
                     MovementKind::Withdrawal,
@@ -287,17 +294,17 @@ impl Model {
                 );
                 self.count_toward_daily_limit(amount.minor_units(), *occurred_at);
             }
-            AccountCommand::Freeze { .. } => self.frozen = true,
-            AccountCommand::Unfreeze { .. } => self.frozen = false,
-            AccountCommand::Close { .. } => self.closed = true,
-            AccountCommand::DebitTransfer {
+            AccountCommand::Freeze(_) => self.frozen = true,
+            AccountCommand::Unfreeze(_) => self.frozen = false,
+            AccountCommand::Close(_) => self.closed = true,
+            AccountCommand::DebitTransfer(DebitTransfer {
                 transfer_id,
                 transaction_id,
                 to_account,
                 amount,
                 occurred_at,
                 ..
-            } => {
+            }) => {
                 self.record(
                     *transaction_id,
                     MovementKind::TransferLeg,
@@ -312,13 +319,13 @@ impl Model {
                 };
                 self.sent.insert(*transfer_id, sent);
             }
-            AccountCommand::CreditTransfer {
+            AccountCommand::CreditTransfer(CreditTransfer {
                 transfer_id,
                 transaction_id,
                 amount,
                 occurred_at,
                 ..
-            } => {
+            }) => {
                 self.record(
                     *transaction_id,
                     MovementKind::TransferLeg,
@@ -327,17 +334,17 @@ impl Model {
                 );
                 self.received.insert(*transfer_id);
             }
-            AccountCommand::CompleteTransfer { transfer_id, .. } => {
+            AccountCommand::CompleteTransfer(CompleteTransfer { transfer_id, .. }) => {
                 if let Some(sent) = self.sent.get_mut(transfer_id) {
                     sent.status = TransferStatus::Completed;
                 }
             }
-            AccountCommand::RefundTransfer {
+            AccountCommand::RefundTransfer(RefundTransfer {
                 transfer_id,
                 transaction_id,
                 occurred_at,
                 ..
-            } => {
+            }) => {
                 let mut refunded = 0;
                 if let Some(sent) = self.sent.get_mut(transfer_id) {
                     sent.status = TransferStatus::Refunded;
@@ -345,11 +352,11 @@ impl Model {
                 }
                 self.record(*transaction_id, MovementKind::TransferLeg, refunded, *occurred_at);
             }
-            AccountCommand::Reverse {
+            AccountCommand::Reverse(Reverse {
                 reversal_id,
                 transaction_id,
                 occurred_at,
-            } => {
+            }) => {
                 let mut reversed = 0;
                 if let Some(original) = self.movements.get_mut(transaction_id) {
                     original.reversed = true;

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::fixtures::*;
 use super::{balance_of, given};
-use crate::domain::account::{AccountCommand, AccountError, AccountEvent};
+use crate::domain::account::{AccountCommand, AccountError, AccountEvent, Deposit};
 use crate::domain::ids::TransactionId;
 
 #[test]
@@ -19,13 +19,13 @@ fn depositing_adds_to_the_balance() {
 
 #[test]
 fn a_deposit_records_its_transaction_id_and_description() {
-    let command = AccountCommand::Deposit {
+    let command = AccountCommand::Deposit(Deposit {
         transaction_id: TransactionId(Uuid::from_u128(42)),
         amount: amount(1_250),
         currency: eur(),
         description: Some(text("rent for March")),
         occurred_at: now(),
-    };
+    });
 
     given(&[opened()])
         .when(command)

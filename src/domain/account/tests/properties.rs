@@ -15,7 +15,7 @@ use super::model::{Model, Verdict};
 use super::scenarios::{any_scenario, play, stream};
 use super::{account_in, balance_of};
 use crate::domain::Decider;
-use crate::domain::account::{AccountCommand, AccountDecider, AccountEvent};
+use crate::domain::account::{AccountCommand, AccountDecider, AccountEvent, CreditTransfer, RefundTransfer};
 use crate::domain::ids::TransactionId;
 
 /// The same transfer settled again by a replaying process manager, under a fresh movement id.
@@ -30,7 +30,7 @@ fn repeat_of(event: &AccountEvent) -> Option<AccountCommand> {
             description,
             occurred_at,
             ..
-        } => Some(AccountCommand::CreditTransfer {
+        } => Some(AccountCommand::CreditTransfer(CreditTransfer {
             transfer_id: *transfer_id,
             transaction_id,
             from_account: *from_account,
@@ -38,18 +38,18 @@ fn repeat_of(event: &AccountEvent) -> Option<AccountCommand> {
             currency: *currency,
             description: description.clone(),
             occurred_at: *occurred_at,
-        }),
+        })),
         AccountEvent::TransferRefunded {
             transfer_id,
             reason,
             occurred_at,
             ..
-        } => Some(AccountCommand::RefundTransfer {
+        } => Some(AccountCommand::RefundTransfer(RefundTransfer {
             transfer_id: *transfer_id,
             transaction_id,
             reason: *reason,
             occurred_at: *occurred_at,
-        }),
+        })),
         _ => None,
     }
 }

@@ -5,7 +5,7 @@ use chrono::Duration;
 use super::fixtures::*;
 use super::{account_in, balance_of, given};
 use crate::domain::account::{
-    AccountCommand, AccountError, AccountState, Movement, MovementKind, REVERSAL_WINDOW,
+    AccountCommand, AccountError, AccountState, Movement, MovementKind, REVERSAL_WINDOW, Reverse,
 };
 use crate::domain::ids::TransactionId;
 
@@ -77,11 +77,11 @@ fn a_transaction_cannot_be_reversed_twice() {
         withdrawn_as(tx(2), 300),
         reversed(tx(2), 300),
     ])
-    .when(AccountCommand::Reverse {
+    .when(AccountCommand::Reverse(Reverse {
         reversal_id: tx(3),
         transaction_id: tx(2),
         occurred_at: now(),
-    })
+    }))
     .then_error(AccountError::AlreadyReversed(tx(2)));
 }
 
@@ -105,11 +105,11 @@ fn transfer_legs_cannot_be_reversed() {
 #[test]
 fn a_reversal_cannot_be_reversed() {
     given(&[opened(), deposited_as(tx(1), 1_000), reversed(tx(1), -1_000)])
-        .when(AccountCommand::Reverse {
+        .when(AccountCommand::Reverse(Reverse {
             reversal_id: tx(2),
             transaction_id: reversal_id(),
             occurred_at: now(),
-        })
+        }))
         .then_error(AccountError::NotReversible);
 }
 

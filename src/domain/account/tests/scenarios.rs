@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::fixtures::*;
 use crate::domain::Decider;
 use crate::domain::account::{
-    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, OpenAccount, RefundReason,
+    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, Close, CompleteTransfer,
+    CreditTransfer, DebitTransfer, Deposit, Freeze, OpenAccount, RefundReason, RefundTransfer, Reverse,
+    Unfreeze, Withdraw,
 };
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency};
@@ -237,23 +239,23 @@ impl Script {
                 amount: minor_units,
                 foreign,
                 described,
-            } => AccountCommand::Deposit {
+            } => AccountCommand::Deposit(Deposit {
                 transaction_id,
                 amount: amount(*minor_units),
                 currency: self.currency(*foreign),
                 description: described.then(|| text("salary")),
                 occurred_at,
-            },
+            }),
             Move::Withdraw {
                 amount: minor_units,
                 foreign,
-            } => AccountCommand::Withdraw {
+            } => AccountCommand::Withdraw(Withdraw {
                 transaction_id,
                 amount: amount(*minor_units),
                 currency: self.currency(*foreign),
                 description: None,
                 occurred_at,
-            },
+            }),
             Move::TransferOut {
                 amount: minor_units,
                 foreign,
@@ -275,7 +277,7 @@ impl Script {
                     },
                 };
                 self.transfers_out.push(terms);
-                AccountCommand::DebitTransfer {
+                AccountCommand::DebitTransfer(DebitTransfer {
                     transfer_id: terms.transfer_id,
                     transaction_id,
                     to_account: terms.counterpart,
@@ -283,7 +285,7 @@ impl Script {
                     currency: terms.currency,
                     description: None,
                     occurred_at,
-                }
+                })
             }
             Move::TransferIn {
                 amount: minor_units,
@@ -297,7 +299,7 @@ impl Script {
                     currency: self.currency(*foreign),
                 });
                 self.transfers_in.push(terms);
-                AccountCommand::CreditTransfer {
+                AccountCommand::CreditTransfer(CreditTransfer {
                     transfer_id: terms.transfer_id,
                     transaction_id,
                     from_account: terms.counterpart,
@@ -305,37 +307,37 @@ impl Script {
                     currency: terms.currency,
                     description: Some(text("rent share")),
                     occurred_at,
-                }
+                })
             }
-            Move::Complete { pick } => AccountCommand::CompleteTransfer {
+            Move::Complete { pick } => AccountCommand::CompleteTransfer(CompleteTransfer {
                 transfer_id: self.transfer_out(pick.as_ref()),
                 occurred_at,
-            },
-            Move::Refund { pick } => AccountCommand::RefundTransfer {
+            }),
+            Move::Refund { pick } => AccountCommand::RefundTransfer(RefundTransfer {
                 transfer_id: self.transfer_out(pick.as_ref()),
                 transaction_id,
                 reason: RefundReason::DestinationClosed,
                 occurred_at,
-            },
-            Move::Reverse { pick } => AccountCommand::Reverse {
+            }),
+            Move::Reverse { pick } => AccountCommand::Reverse(Reverse {
                 reversal_id: transaction_id,
                 transaction_id: picked(&self.transactions, pick.as_ref())
                     .unwrap_or_else(unknown_transaction_id),
                 occurred_at,
-            },
-            Move::Freeze => AccountCommand::Freeze {
+            }),
+            Move::Freeze => AccountCommand::Freeze(Freeze {
                 reason: text("suspected fraud"),
                 occurred_at,
-            },
-            Move::Unfreeze => AccountCommand::Unfreeze { occurred_at },
-            Move::Close => AccountCommand::Close { occurred_at },
+            }),
+            Move::Unfreeze => AccountCommand::Unfreeze(Unfreeze { occurred_at }),
+            Move::Close => AccountCommand::Close(Close { occurred_at }),
         };
         if !matches!(
             command,
-            AccountCommand::Freeze { .. }
-                | AccountCommand::Unfreeze { .. }
-                | AccountCommand::Close { .. }
-                | AccountCommand::CompleteTransfer { .. }
+            AccountCommand::Freeze(_)
+                | AccountCommand::Unfreeze(_)
+                | AccountCommand::Close(_)
+                | AccountCommand::CompleteTransfer(_)
         ) {
             self.transactions.push(transaction_id);
         }

@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::fixtures::*;
 use super::{account_in, balance_of, given};
 use crate::domain::account::{
-    AccountCommand, AccountError, AccountEvent, AccountState, OutgoingTransfer, TransferStatus,
+    AccountCommand, AccountError, AccountEvent, AccountState, CreditTransfer, DebitTransfer,
+    OutgoingTransfer, TransferStatus,
 };
 use crate::domain::ids::AccountId;
 
@@ -22,7 +23,7 @@ fn outgoing_transfer(state: &AccountState) -> Option<OutgoingTransfer> {
 #[test]
 fn a_transfer_id_credited_from_one_source_is_refused_from_another() {
     let from_elsewhere = match credit_transfer(300) {
-        AccountCommand::CreditTransfer {
+        AccountCommand::CreditTransfer(CreditTransfer {
             transfer_id,
             transaction_id,
             amount,
@@ -30,7 +31,7 @@ fn a_transfer_id_credited_from_one_source_is_refused_from_another() {
             description,
             occurred_at,
             ..
-        } => AccountCommand::CreditTransfer {
+        }) => AccountCommand::CreditTransfer(CreditTransfer {
             transfer_id,
             transaction_id,
             from_account: AccountId(Uuid::from_u128(0xE15E)),
@@ -38,7 +39,7 @@ fn a_transfer_id_credited_from_one_source_is_refused_from_another() {
             currency,
             description,
             occurred_at,
-        },
+        }),
         other => other,
     };
 
@@ -83,7 +84,7 @@ fn a_transfer_out_debits_the_balance_and_stays_pending_until_settled() {
 
 #[test]
 fn a_transfer_out_repeated_with_the_same_destination_and_amount_emits_nothing() {
-    let retry = AccountCommand::DebitTransfer {
+    let retry = AccountCommand::DebitTransfer(DebitTransfer {
         transfer_id: outgoing_transfer_id(),
         transaction_id: tx(1),
         to_account: other_account(),
@@ -91,7 +92,7 @@ fn a_transfer_out_repeated_with_the_same_destination_and_amount_emits_nothing() 
         currency: eur(),
         description: Some(text("a client retry")),
         occurred_at: now() + Duration::minutes(1),
-    };
+    });
 
     let state = given(&[opened(), deposited(1_000), transfer_debited(300)])
         .when(retry)
