@@ -18,10 +18,11 @@ use crate::command::AccountCommandHandler;
 use crate::db::Database;
 use crate::follow::{FollowContext, FollowSettings, Follower, Followers, Following, WakingStore};
 use crate::http::AppState;
+use crate::http::idempotency::KEY_RETENTION;
 use crate::process::{self, TransferProcess};
 use crate::projection::{FaultInjector, ProjectionName, Projector};
 use crate::query::{AccountHistory, EventLog, ReadModels};
-use crate::store::{self, EventStore, StoreError};
+use crate::store::{self, EventStore, StoreError, StoreFaults};
 
 /// How many 5-second rounds start-up waits for the projections to catch up.
 const STARTUP_CATCH_UP_ROUNDS: u32 = 12;
@@ -43,6 +44,8 @@ pub struct App {
     pub follow: FollowSettings,
     /// Test hook: makes projection batches fail on purpose.
     pub faults: Arc<FaultInjector>,
+    /// Test hook: slows the event store's commits.
+    pub store_faults: Arc<StoreFaults>,
     /// How long a query with `min_position` waits for the read model to catch up.
     pub read_wait: Duration,
     /// Cancelled when the process shuts down; every follower stops with it.
@@ -68,8 +71,11 @@ pub fn projection_names() -> Vec<&'static str> {
 impl App {
     pub fn new(database: Database, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
         let followers = Followers::new(&follower_names());
-        let store: Arc<dyn EventStore> =
-            Arc::new(WakingStore::new(store::event_store(&database), followers.clone()));
+        let store_faults = Arc::new(StoreFaults::default());
+        let store: Arc<dyn EventStore> = Arc::new(WakingStore::new(
+            store::event_store_with_faults(&database, store_faults.clone()),
+            followers.clone(),
+        ));
         let commands = AccountCommandHandler::new(store.clone(), clock.clone(), ids.clone());
         App {
             read_models: ReadModels::new(database.clone()),
@@ -83,6 +89,7 @@ impl App {
             ids,
             follow: FollowSettings::default(),
             faults: Arc::new(FaultInjector::default()),
+            store_faults,
             read_wait: Duration::from_secs(2),
             shutdown: CancellationToken::new(),
         }
@@ -124,6 +131,34 @@ impl App {
             self.database.clone(),
             self.commands.clone(),
         )])
+    }
+
+    /// Starts the housekeeping task: it deletes responses recorded for idempotency keys once
+    /// they are older than [`KEY_RETENTION`], hourly (every process may; deletes are
+    /// idempotent). It stops with [`App::shutdown`].
+    pub fn start_housekeeping(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = hourly.tick() => {}
+                }
+                let Ok(retention) = chrono::TimeDelta::from_std(KEY_RETENTION) else {
+                    return;
+                };
+                match store.forget_responses(clock.now() - retention).await {
+                    Ok(0) => {}
+                    Ok(forgotten) => tracing::info!(forgotten, "forgot expired idempotency keys"),
+                    Err(error) => {
+                        tracing::warn!(error = %crate::telemetry::error_chain(&error), "cannot forget expired idempotency keys")
+                    }
+                }
+            }
+        })
     }
 
     /// Waits until every projection has caught up with the log as it is now, so the first

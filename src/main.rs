@@ -53,6 +53,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     app.catch_up().await?;
     tracing::info!("projections caught up");
     let transfers = app.start_transfer_process();
+    let housekeeping = app.start_housekeeping();
     let router = app.router(HttpSettings {
         request_timeout: config.request_timeout(),
     });
@@ -60,8 +61,10 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
     app::serve(listener, router, app::shutdown_signal()).await?;
     // In-flight requests are done; followers finish the batch in hand, then stop.
+    app.shutdown.cancel();
     transfers.stop().await;
     projections.stop().await;
+    let _ = housekeeping.await;
     database.close().await;
     tracing::info!("stopped");
     Ok(())

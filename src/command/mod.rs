@@ -2,15 +2,25 @@
 //!
 //! [`AccountCommandHandler::handle`] is the whole write path of the service:
 //! 1. take this account's in-process lock, so commands on one account queue instead of racing;
-//! 2. read the account's stream and fold it into state (`state = fold(evolve, initial, events)`);
-//! 3. check the client's `If-Match` version, if it pinned one;
-//! 4. stamp the command with the time and new ids (from the injected clock and id generator);
-//! 5. `decide`, and append the new events expecting the version just read.
+//! 2. if the request carries an idempotency key that was already answered, answer the same;
+//! 3. take the account's folded state from the in-process [`StateCache`], or read its latest
+//!    snapshot and the events after it (one statement) and fold them:
+//!    `state = fold(evolve, snapshot, events)`;
+//! 4. check the client's `If-Match` version, if it pinned one;
+//! 5. stamp the command with the time and new ids (from the injected clock and id generator),
+//!    and with what the log says about a movement the command names (a reversal);
+//! 6. `decide`, and append the new events expecting the version the state reflects, together
+//!    with the response to record for the idempotency key and, every [`SNAPSHOT_EVERY`] events,
+//!    a snapshot.
 //!
-//! If the append conflicts (a writer in *another* process got there first) and the client did not
-//! pin a version, the handler reloads and decides again, a bounded number of times. This module
-//! does IO through the [`EventStore`] port only; it knows nothing of HTTP.
+//! The cache is an optimisation that the expected version makes safe: a state that another
+//! process has moved past makes the append conflict, and the handler reloads and decides
+//! again. A refusal (or an `If-Match` mismatch) decided on cached state is checked once more on
+//! fresh state before it is answered, so a stale cache never refuses what the truth allows.
+//! Retries are bounded. This module does IO through the [`EventStore`] port only; it knows
+//! nothing of HTTP.
 
+mod cache;
 mod locks;
 
 use std::sync::Arc;
@@ -23,11 +33,15 @@ use uuid::Uuid;
 use crate::clock::{Clock, IdGenerator};
 use crate::domain::Decider;
 use crate::domain::account::{
-    self, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState,
+    self, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, Movement,
 };
 use crate::domain::ids::{AccountId, TransactionId};
-use crate::store::{EventStore, NewEvent, Snapshot, StoreError, codec};
+use crate::store::{
+    Append, Appended, EventStore, IdempotencyRecord, NewEvent, RecordedResponse, SnapshotState, StoreError,
+    codec,
+};
 
+pub use cache::StateCache;
 pub use locks::StreamLocks;
 
 /// A snapshot is stored once this many events were added since the last one: loading then
@@ -51,7 +65,8 @@ pub enum Precondition {
     Version(i64),
 }
 
-/// Inputs chosen by the handler, not by the client: time and fresh ids.
+/// Inputs chosen by the handler, not by the client: time, fresh ids, and facts read from the
+/// log for the command.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp {
     /// Recorded as the causation id of every event the command causes.
@@ -59,6 +74,43 @@ pub struct Stamp {
     /// A fresh id for a money movement, if the command makes one.
     pub transaction_id: TransactionId,
     pub occurred_at: DateTime<Utc>,
+    /// The movement named in [`CommandOptions::movement`], as the log tells it.
+    pub movement: Option<Movement>,
+}
+
+/// How a command runs besides its account: conditions, tracing, and what it must look up.
+#[derive(Debug, Clone, Default)]
+pub struct CommandOptions {
+    pub precondition: Option<i64>,
+    /// The request id, recorded in every event's metadata.
+    pub correlation_id: Option<String>,
+    /// A movement of the account that the command names (a reversal does): read from the log
+    /// and handed to the command in [`Stamp::movement`].
+    pub movement: Option<TransactionId>,
+    /// The request's idempotency key, and how to render the response to record with it.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// Renders the response a keyed request answers, from the command's outcome.
+pub type RenderResponse = Arc<dyn Fn(&CommandOutcome) -> RecordedResponse + Send + Sync>;
+
+/// An `Idempotency-Key` and the request it came with.
+#[derive(Clone)]
+pub struct Idempotency {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub render: RenderResponse,
+}
+
+impl std::fmt::Debug for Idempotency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idempotency")
+            .field("scope", &self.scope)
+            .field("key", &self.key)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a successful command did.
@@ -82,6 +134,14 @@ pub enum CommandError {
     PreconditionFailed { required: i64, actual: i64 },
     #[error("the account kept changing concurrently; gave up after {attempts} attempts")]
     Conflict { attempts: u32 },
+    /// The same idempotency key answered this request before: here is that answer.
+    #[error("the request was already answered")]
+    Replayed(Box<RecordedResponse>),
+    /// The idempotency key was used before for a different request.
+    #[error("idempotency key {key:?} was already used for a different request")]
+    IdempotencyKeyReused { key: String },
+    #[error("the command's write may or may not have been stored")]
+    OutcomeUnknown(#[source] StoreError),
     #[error("the event store failed")]
     Store(#[from] StoreError),
     #[error("an event could not be encoded")]
@@ -95,18 +155,38 @@ pub struct AccountCommandHandler {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     locks: Arc<StreamLocks>,
+    cache: StateCache,
 }
 
 /// An account folded from its stream, with the version and position it reflects.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadedAccount {
     pub state: AccountState,
     pub version: i64,
     pub position: i64,
     /// The business time of the last event, if any.
     pub last_occurred_at: Option<DateTime<Utc>>,
-    /// The version of the snapshot the state started from (`None`: replayed from the start).
+    /// The version of the latest snapshot known (`None`: none was taken).
     pub snapshot_version: Option<i64>,
+}
+
+impl LoadedAccount {
+    fn new() -> Self {
+        LoadedAccount {
+            state: AccountState::NotOpened,
+            version: 0,
+            position: 0,
+            last_occurred_at: None,
+            snapshot_version: None,
+        }
+    }
+}
+
+/// Where the state a command was decided on came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Cache,
+    Store,
 }
 
 impl AccountCommandHandler {
@@ -116,6 +196,7 @@ impl AccountCommandHandler {
             clock,
             ids,
             locks: Arc::new(StreamLocks::default()),
+            cache: StateCache::default(),
         }
     }
 
@@ -123,7 +204,6 @@ impl AccountCommandHandler {
     ///
     /// `build` runs again on every attempt, with the same ids and the time of that attempt.
     /// `correlation_id` (the HTTP request id) is recorded in every event's metadata.
-    #[tracing::instrument(skip_all, fields(account_id = %account_id))]
     pub async fn handle(
         &self,
         account_id: AccountId,
@@ -131,26 +211,75 @@ impl AccountCommandHandler {
         correlation_id: Option<&str>,
         build: impl Fn(Stamp) -> AccountCommand,
     ) -> Result<CommandOutcome, CommandError> {
+        let options = CommandOptions {
+            precondition: match precondition {
+                Precondition::None => None,
+                Precondition::Version(version) => Some(version),
+            },
+            correlation_id: correlation_id.map(str::to_owned),
+            ..CommandOptions::default()
+        };
+        self.handle_with(account_id, options, build).await
+    }
+
+    /// [`handle`](Self::handle) with every option.
+    #[tracing::instrument(skip_all, fields(account_id = %account_id))]
+    pub async fn handle_with(
+        &self,
+        account_id: AccountId,
+        options: CommandOptions,
+        build: impl Fn(Stamp) -> AccountCommand,
+    ) -> Result<CommandOutcome, CommandError> {
         let command_id = self.ids.new_id();
         let transaction_id = TransactionId(self.ids.new_id());
 
         let _serialized = self.locks.lock(account_id.as_uuid()).await;
         let mut attempt = 0;
+        let mut trust_cache = true;
         loop {
             attempt += 1;
-            let loaded = self.load(account_id).await?;
-            if let Precondition::Version(required) = precondition {
-                // An account that does not exist is 404 whatever version the client expected.
-                if loaded.version == 0 {
-                    return Err(CommandError::AccountNotFound(account_id));
-                }
-                if required != loaded.version {
-                    return Err(CommandError::PreconditionFailed {
-                        required,
-                        actual: loaded.version,
-                    });
+            if let Some(idempotency) = &options.idempotency {
+                if let Some(recorded) = self
+                    .store
+                    .recorded_response(&idempotency.scope, &idempotency.key)
+                    .await?
+                {
+                    return Err(replayed(idempotency, recorded));
                 }
             }
+            let (loaded, source) = self.current(account_id, trust_cache).await?;
+            // Anything but success decided on cached state is decided again on fresh state.
+            let recheck = |error: CommandError| {
+                if source == Source::Cache {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            };
+
+            if let Some(required) = options.precondition {
+                // An account that does not exist is 404 whatever version the client expected.
+                let refusal = if loaded.version == 0 {
+                    Some(CommandError::AccountNotFound(account_id))
+                } else if required != loaded.version {
+                    Some(CommandError::PreconditionFailed {
+                        required,
+                        actual: loaded.version,
+                    })
+                } else {
+                    None
+                };
+                if let Some(refusal) = refusal {
+                    recheck(refusal)?;
+                    trust_cache = false;
+                    continue;
+                }
+            }
+
+            let movement = match options.movement {
+                Some(transaction_id) => self.movement(account_id, transaction_id).await?,
+                None => None,
+            };
             // Business time never runs backwards within a stream: a clock behind another
             // process's (or one that steps back) must not date an event before its predecessor,
             // or a withdrawal could count against an earlier day's limit.
@@ -159,19 +288,28 @@ impl AccountCommandHandler {
                 command_id,
                 transaction_id,
                 occurred_at: loaded.last_occurred_at.map_or(now, |last| now.max(last)),
+                movement,
             };
             let command = build(stamp);
-            let metadata = json!({
-                "correlation_id": correlation_id,
-                "causation_id": command_id,
-                "command": command.name(),
-            });
-            let events = AccountDecider::decide(&loaded.state, command).map_err(|error| match error {
-                AccountError::NotOpened => CommandError::AccountNotFound(account_id),
-                error => CommandError::Rejected(error),
-            })?;
+            let command_name = command.name();
+            let events = match AccountDecider::decide(&loaded.state, command) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    let refusal = match refusal {
+                        AccountError::NotOpened => CommandError::AccountNotFound(account_id),
+                        refusal => CommandError::Rejected(refusal),
+                    };
+                    recheck(refusal)?;
+                    trust_cache = false;
+                    continue;
+                }
+            };
             if events.is_empty() {
                 // Already done (an idempotent repeat, such as a replayed transfer credit).
+                if source == Source::Cache {
+                    trust_cache = false;
+                    continue;
+                }
                 return Ok(CommandOutcome {
                     account_id,
                     version: loaded.version,
@@ -179,56 +317,122 @@ impl AccountCommandHandler {
                     events,
                 });
             }
-            let new_events = events
-                .iter()
-                .map(|event| {
-                    let (event_type, payload) = codec::encode(event)?;
-                    let schema_version = codec::current_schema_version(&event_type);
-                    Ok(NewEvent {
-                        event_id: self.ids.new_id(),
-                        event_type,
-                        schema_version,
-                        payload,
-                        metadata: metadata.clone(),
-                        occurred_at: event.occurred_at(),
-                    })
-                })
-                .collect::<Result<Vec<_>, serde_json::Error>>()?;
 
-            match self
-                .store
-                .append(
-                    account::STREAM_TYPE,
-                    account_id.as_uuid(),
-                    loaded.version,
-                    new_events,
-                )
-                .await
-            {
+            let append = self.append_for(account_id, &loaded, &events, command_id, command_name, &options)?;
+            match self.store.append(append).await {
                 Ok(appended) => {
-                    self.maybe_snapshot(account_id, loaded, &events, &appended).await;
-                    return Ok(CommandOutcome {
+                    let outcome = CommandOutcome {
                         account_id,
                         version: appended.stream_version,
                         position: appended.last_position,
                         events,
+                    };
+                    self.cache.insert(account_id, after(loaded, &outcome));
+                    return Ok(outcome);
+                }
+                Err(StoreError::Conflict { actual, .. }) => {
+                    self.cache.forget(account_id);
+                    trust_cache = false;
+                    match options.precondition {
+                        Some(required) => {
+                            return Err(CommandError::PreconditionFailed { required, actual });
+                        }
+                        None if attempt >= MAX_ATTEMPTS => {
+                            return Err(CommandError::Conflict { attempts: attempt });
+                        }
+                        None => {
+                            tracing::debug!(attempt, "append conflicted with another writer; retrying");
+                            tokio::time::sleep(self.retry_wait(attempt)).await;
+                        }
+                    }
+                }
+                Err(StoreError::AlreadyAnswered(recorded)) => {
+                    let idempotency = options.idempotency.as_ref();
+                    return Err(match idempotency {
+                        Some(idempotency) => replayed(idempotency, *recorded),
+                        None => CommandError::Replayed(recorded),
                     });
                 }
-                Err(StoreError::Conflict { actual, .. }) => match precondition {
-                    Precondition::Version(required) => {
-                        return Err(CommandError::PreconditionFailed { required, actual });
-                    }
-                    Precondition::None if attempt >= MAX_ATTEMPTS => {
-                        return Err(CommandError::Conflict { attempts: attempt });
-                    }
-                    Precondition::None => {
-                        tracing::debug!(attempt, "append conflicted with another writer; retrying");
-                        tokio::time::sleep(self.retry_wait(attempt)).await;
-                    }
-                },
-                Err(error) => return Err(error.into()),
+                Err(error @ StoreError::OutcomeUnknown(_)) => {
+                    self.cache.forget(account_id);
+                    return Err(CommandError::OutcomeUnknown(error));
+                }
+                Err(error) => {
+                    self.cache.forget(account_id);
+                    return Err(error.into());
+                }
             }
         }
+    }
+
+    /// The append of `events` on `loaded`, with its metadata, the response to record for the
+    /// request's idempotency key, and a snapshot when one is due.
+    fn append_for(
+        &self,
+        account_id: AccountId,
+        loaded: &LoadedAccount,
+        events: &[AccountEvent],
+        command_id: Uuid,
+        command_name: &'static str,
+        options: &CommandOptions,
+    ) -> Result<Append, CommandError> {
+        let metadata = json!({
+            "correlation_id": options.correlation_id,
+            "causation_id": command_id,
+            "command": command_name,
+        });
+        let new_events = events
+            .iter()
+            .map(|event| {
+                let (event_type, payload) = codec::encode(event)?;
+                let schema_version = codec::current_schema_version(&event_type);
+                Ok(NewEvent {
+                    event_id: self.ids.new_id(),
+                    event_type,
+                    schema_version,
+                    payload,
+                    metadata: metadata.clone(),
+                    occurred_at: event.occurred_at(),
+                })
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+
+        let new_version = loaded.version + i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let snapshot = if new_version - loaded.snapshot_version.unwrap_or(0) >= SNAPSHOT_EVERY {
+            let state = events.iter().fold(loaded.state.clone(), AccountDecider::evolve);
+            Some(SnapshotState {
+                schema_version: account::STATE_SCHEMA_VERSION,
+                state: serde_json::to_value(&state)?,
+                taken_at: self.clock.now(),
+            })
+        } else {
+            None
+        };
+        let idempotency = options.idempotency.as_ref().map(|idempotency| {
+            let render = idempotency.render.clone();
+            let events = events.to_vec();
+            IdempotencyRecord {
+                scope: idempotency.scope.clone(),
+                key: idempotency.key.clone(),
+                fingerprint: idempotency.fingerprint.clone(),
+                response: Box::new(move |appended: &Appended| {
+                    render(&CommandOutcome {
+                        account_id,
+                        version: appended.stream_version,
+                        position: appended.last_position,
+                        events,
+                    })
+                }),
+            }
+        });
+        Ok(Append {
+            stream_type: account::STREAM_TYPE.to_owned(),
+            stream_id: account_id.as_uuid(),
+            expected_version: loaded.version,
+            events: new_events,
+            idempotency,
+            snapshot,
+        })
     }
 
     /// Exponential backoff with full jitter: two processes that collided once must not retry
@@ -243,7 +447,40 @@ impl AccountCommandHandler {
         Duration::from_micros(micros.saturating_mul(random) / 65_536)
     }
 
-    /// The account folded from its whole stream, ignoring snapshots.
+    /// The account as the next command sees it: from the cache when allowed, else from the
+    /// store (and then cached).
+    async fn current(
+        &self,
+        account_id: AccountId,
+        trust_cache: bool,
+    ) -> Result<(LoadedAccount, Source), StoreError> {
+        if trust_cache {
+            if let Some(cached) = self.cache.get(account_id) {
+                return Ok((cached, Source::Cache));
+            }
+        }
+        let loaded = self.load(account_id).await?;
+        if loaded.version > 0 {
+            self.cache.insert(account_id, loaded.clone());
+        }
+        Ok((loaded, Source::Store))
+    }
+
+    /// What the log says about movement `transaction_id` of the account.
+    async fn movement(
+        &self,
+        account_id: AccountId,
+        transaction_id: TransactionId,
+    ) -> Result<Option<Movement>, StoreError> {
+        let recorded = self
+            .store
+            .read_movement(account_id.as_uuid(), transaction_id.as_uuid())
+            .await?;
+        let events = codec::decode_all::<AccountEvent>(&recorded)?;
+        Ok(Movement::find(&events, transaction_id))
+    }
+
+    /// The account folded from its whole stream, ignoring snapshots and the cache.
     pub async fn replay(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
         let recorded = self.store.read_stream(account_id.as_uuid(), None).await?;
         let events = codec::decode_all::<AccountEvent>(&recorded)?;
@@ -257,83 +494,75 @@ impl AccountCommandHandler {
         })
     }
 
-    /// The account now: its latest snapshot plus the events after it, or a full replay when
-    /// there is no usable snapshot. Equal to [`replay`](Self::replay) by construction.
+    /// The account now, from the store: its latest snapshot plus the events after it (one
+    /// read), or a full replay when there is no usable snapshot. Equal to
+    /// [`replay`](Self::replay) by construction.
     pub async fn load(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
-        let Some((state, snapshot)) = self.snapshot(account_id).await? else {
-            return self.replay(account_id).await;
-        };
-        let recorded = self
+        let latest = self
             .store
-            .read_stream_after(account_id.as_uuid(), snapshot.version)
+            .load_latest(account_id.as_uuid(), account::STATE_SCHEMA_VERSION)
             .await?;
-        let events = codec::decode_all::<AccountEvent>(&recorded)?;
-        let state = events.iter().fold(state, AccountDecider::evolve);
-        let last_occurred_at = match (&state, events.last()) {
-            (_, Some(event)) => Some(event.occurred_at()),
-            (AccountState::Opened(account), None) => Some(account.updated_at),
-            (AccountState::NotOpened, None) => None,
+        let start = match latest.snapshot {
+            None => LoadedAccount::new(),
+            Some(snapshot) => match serde_json::from_value::<AccountState>(snapshot.state) {
+                Ok(state) => LoadedAccount {
+                    last_occurred_at: match &state {
+                        AccountState::Opened(account) => Some(account.updated_at),
+                        AccountState::NotOpened => None,
+                    },
+                    state,
+                    version: snapshot.version,
+                    position: snapshot.position,
+                    snapshot_version: Some(snapshot.version),
+                },
+                Err(error) => {
+                    tracing::warn!(%account_id, %error, "ignoring an unreadable snapshot");
+                    return self.replay(account_id).await;
+                }
+            },
         };
-        let last = recorded.last();
+        let events = codec::decode_all::<AccountEvent>(&latest.events)?;
+        let last = latest.events.last();
         Ok(LoadedAccount {
-            state,
-            version: last.map_or(snapshot.version, |event| event.stream_version),
-            position: last.map_or(snapshot.position, |event| event.global_position),
-            last_occurred_at,
-            snapshot_version: Some(snapshot.version),
+            state: events.iter().fold(start.state, AccountDecider::evolve),
+            version: last.map_or(start.version, |event| event.stream_version),
+            position: last.map_or(start.position, |event| event.global_position),
+            last_occurred_at: events
+                .last()
+                .map(AccountEvent::occurred_at)
+                .or(start.last_occurred_at),
+            snapshot_version: start.snapshot_version,
         })
     }
+}
 
-    /// The stored snapshot and its state, if there is one this build can read. A snapshot of
-    /// another shape (or one that does not parse) is ignored: the events rebuild the state.
-    async fn snapshot(&self, account_id: AccountId) -> Result<Option<(AccountState, Snapshot)>, StoreError> {
-        let Some(snapshot) = self.store.load_snapshot(account_id.as_uuid()).await? else {
-            return Ok(None);
-        };
-        if snapshot.schema_version != account::STATE_SCHEMA_VERSION {
-            return Ok(None);
-        }
-        match serde_json::from_value::<AccountState>(snapshot.state.clone()) {
-            Ok(state) => Ok(Some((state, snapshot))),
-            Err(error) => {
-                tracing::warn!(%account_id, %error, "ignoring an unreadable snapshot");
-                Ok(None)
-            }
-        }
+/// The account after a successful command's events.
+fn after(loaded: LoadedAccount, outcome: &CommandOutcome) -> LoadedAccount {
+    let snapshot_taken = outcome.version - loaded.snapshot_version.unwrap_or(0) >= SNAPSHOT_EVERY;
+    LoadedAccount {
+        state: outcome.events.iter().fold(loaded.state, AccountDecider::evolve),
+        version: outcome.version,
+        position: outcome.position,
+        last_occurred_at: outcome
+            .events
+            .last()
+            .map(AccountEvent::occurred_at)
+            .or(loaded.last_occurred_at),
+        snapshot_version: if snapshot_taken {
+            Some(outcome.version)
+        } else {
+            loaded.snapshot_version
+        },
     }
+}
 
-    /// Stores the state after `appended` if enough events were added since the last snapshot.
-    /// Best effort: a failure only means the next load replays a little more.
-    async fn maybe_snapshot(
-        &self,
-        account_id: AccountId,
-        loaded: LoadedAccount,
-        events: &[AccountEvent],
-        appended: &crate::store::Appended,
-    ) {
-        if appended.stream_version - loaded.snapshot_version.unwrap_or(0) < SNAPSHOT_EVERY {
-            return;
-        }
-        let state = events.iter().fold(loaded.state, AccountDecider::evolve);
-        let snapshot = serde_json::to_value(&state).map(|state| Snapshot {
-            stream_type: account::STREAM_TYPE.to_owned(),
-            stream_id: account_id.as_uuid(),
-            version: appended.stream_version,
-            position: appended.last_position,
-            schema_version: account::STATE_SCHEMA_VERSION,
-            state,
-            taken_at: self.clock.now(),
-        });
-        let saved = match snapshot {
-            Ok(snapshot) => self
-                .store
-                .save_snapshot(&snapshot)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        if let Err(error) = saved {
-            tracing::warn!(%account_id, %error, "could not store a snapshot");
+/// The recorded answer to a key, if it was recorded for this very request.
+fn replayed(idempotency: &Idempotency, recorded: RecordedResponse) -> CommandError {
+    if recorded.fingerprint == idempotency.fingerprint {
+        CommandError::Replayed(Box::new(recorded))
+    } else {
+        CommandError::IdempotencyKeyReused {
+            key: idempotency.key.clone(),
         }
     }
 }

@@ -96,6 +96,9 @@ impl Database {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::Connect)?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
+                // A broken connection fails its statement and is replaced; pinging every
+                // checkout would add a round trip to every statement.
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await
@@ -115,6 +118,7 @@ impl Database {
                 .pragma("recursive_triggers", "ON");
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await

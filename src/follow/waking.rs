@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::follow::Followers;
-use crate::store::{Appended, EventStore, NewEvent, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    Append, Appended, EventStore, Latest, RecordedEvent, RecordedResponse, Snapshot, StoreError,
+};
 
 /// An [`EventStore`] that wakes the followers after every successful append, so read models
 /// and process managers follow writes within milliseconds instead of a polling interval.
@@ -24,19 +26,34 @@ impl WakingStore {
 
 #[async_trait::async_trait]
 impl EventStore for WakingStore {
-    async fn append(
-        &self,
-        stream_type: &str,
-        stream_id: Uuid,
-        expected_version: i64,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, StoreError> {
-        let appended = self
-            .inner
-            .append(stream_type, stream_id, expected_version, events)
-            .await?;
+    async fn append(&self, append: Append) -> Result<Appended, StoreError> {
+        let appended = self.inner.append(append).await?;
         self.followers.announce_head(appended.last_position);
         Ok(appended)
+    }
+
+    async fn load_latest(&self, stream_id: Uuid, schema_version: i32) -> Result<Latest, StoreError> {
+        self.inner.load_latest(stream_id, schema_version).await
+    }
+
+    async fn read_movement(
+        &self,
+        stream_id: Uuid,
+        transaction_id: Uuid,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_movement(stream_id, transaction_id).await
+    }
+
+    async fn recorded_response(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<RecordedResponse>, StoreError> {
+        self.inner.recorded_response(scope, key).await
+    }
+
+    async fn forget_responses(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.forget_responses(before).await
     }
 
     async fn read_stream(

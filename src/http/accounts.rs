@@ -6,15 +6,15 @@
 //! (`ETag`) and the global position of the last event.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::command::{CommandOutcome, Precondition, Stamp};
+use crate::command::{CommandOptions, CommandOutcome, Stamp};
 use crate::domain::account::{
     AccountCommand, AccountEvent, Close, Deposit, Freeze, OpenAccount, Reverse, Unfreeze, Withdraw,
 };
@@ -22,7 +22,8 @@ use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 use crate::http::AppState;
-use crate::http::extract::{CorrelationId, IfMatch, JsonBody, OptionalJsonBody, PathParam, with_etag};
+use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam};
+use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::{BodyProblems, CommandProblems, EmptyBodyCommandProblems};
 use crate::http::schema;
@@ -297,14 +298,20 @@ pub struct CommandResponse {
     pub transaction_id: Option<Uuid>,
 }
 
-fn respond(status: StatusCode, outcome: &CommandOutcome, transaction_id: Option<TransactionId>) -> Response {
+/// How an account command answers: `status` with a [`CommandResponse`] and the new `ETag`
+/// (recorded as such for its `Idempotency-Key`).
+fn reply(status: StatusCode) -> Reply {
+    Reply::new(status, command_response, |_| None)
+}
+
+fn command_response(outcome: &CommandOutcome) -> serde_json::Value {
     let body = CommandResponse {
         account_id: outcome.account_id.as_uuid(),
         version: outcome.version,
         position: outcome.position,
-        transaction_id: transaction_id.map(|id| id.as_uuid()),
+        transaction_id: movement_id(outcome).map(|id| id.as_uuid()),
     };
-    with_etag((status, axum::Json(body)).into_response(), outcome.version)
+    serde_json::to_value(body).unwrap_or_default()
 }
 
 #[utoipa::path(
@@ -314,6 +321,7 @@ fn respond(status: StatusCode, outcome: &CommandOutcome, transaction_id: Option<
     summary = "Open an account",
     description = "Records `AccountOpened` (and `MoneyDeposited` for an `initial_deposit`). \
         The new account is at version 1, or 2 with an opening deposit.",
+    params(IdempotencyKeyParam),
     request_body = OpenAccountRequest,
     responses(
         (status = 201, description = "Account opened", body = CommandResponse,
@@ -336,25 +344,20 @@ fn respond(status: StatusCode, outcome: &CommandOutcome, transaction_id: Option<
 )]
 pub(crate) async fn open_account(
     State(app): State<AppState>,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     JsonBody(request): JsonBody<OpenAccountRequest>,
 ) -> Result<Response, ApiError> {
     let request = ValidOpenAccount::try_from(request)?;
     let account_id = request.account_id.unwrap_or_else(|| AccountId(app.ids.new_id()));
+    let reply = Reply::new(StatusCode::CREATED, command_response, |outcome| {
+        Some(format!("/accounts/{}", outcome.account_id))
+    });
+    let options = command.ignoring_if_match().options(&reply);
     let outcome = app
         .commands
-        .handle(
-            account_id,
-            Precondition::None,
-            correlation_id.as_deref(),
-            |stamp| request.command(account_id, stamp),
-        )
+        .handle_with(account_id, options, |stamp| request.command(account_id, stamp))
         .await?;
-    let mut response = respond(StatusCode::CREATED, &outcome, movement_id(&outcome));
-    if let Ok(location) = HeaderValue::from_str(&format!("/accounts/{account_id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(reply.to(&outcome))
 }
 
 #[utoipa::path(
@@ -365,7 +368,7 @@ pub(crate) async fn open_account(
     description = "Records `MoneyDeposited`. Frozen accounts accept deposits; closed ones do not.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        IfMatch,
+        CommandRequest,
     ),
     request_body = MovementRequest,
     responses(
@@ -378,18 +381,18 @@ pub(crate) async fn open_account(
 pub(crate) async fn deposit(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
-    IfMatch(precondition): IfMatch,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     JsonBody(request): JsonBody<MovementRequest>,
 ) -> Result<Response, ApiError> {
     let movement = ValidMovement::try_from(request)?;
+    let reply = reply(StatusCode::CREATED);
     let outcome = app
         .commands
-        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+        .handle_with(AccountId(id), command.options(&reply), |stamp| {
             movement.deposit(stamp)
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
+    Ok(reply.to(&outcome))
 }
 
 #[utoipa::path(
@@ -402,7 +405,7 @@ pub(crate) async fn deposit(
         the daily limit.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        IfMatch,
+        CommandRequest,
     ),
     request_body = MovementRequest,
     responses(
@@ -415,18 +418,18 @@ pub(crate) async fn deposit(
 pub(crate) async fn withdraw(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
-    IfMatch(precondition): IfMatch,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     JsonBody(request): JsonBody<MovementRequest>,
 ) -> Result<Response, ApiError> {
     let movement = ValidMovement::try_from(request)?;
+    let reply = reply(StatusCode::CREATED);
     let outcome = app
         .commands
-        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+        .handle_with(AccountId(id), command.options(&reply), |stamp| {
             movement.withdraw(stamp)
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
+    Ok(reply.to(&outcome))
 }
 
 /// The money movement a command recorded (a deposit, a withdrawal, a reversal), if any.
@@ -447,7 +450,7 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
     description = "Records `AccountFrozen`. A frozen account accepts deposits but no withdrawals and cannot be closed.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        IfMatch,
+        CommandRequest,
     ),
     request_body = FreezeRequest,
     responses(
@@ -460,18 +463,18 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
 pub(crate) async fn freeze(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
-    IfMatch(precondition): IfMatch,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     JsonBody(request): JsonBody<FreezeRequest>,
 ) -> Result<Response, ApiError> {
     let freeze = ValidFreeze::try_from(request)?;
+    let reply = reply(StatusCode::OK);
     let outcome = app
         .commands
-        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+        .handle_with(AccountId(id), command.options(&reply), |stamp| {
             freeze.command(stamp)
         })
         .await?;
-    Ok(respond(StatusCode::OK, &outcome, None))
+    Ok(reply.to(&outcome))
 }
 
 #[utoipa::path(
@@ -482,7 +485,7 @@ pub(crate) async fn freeze(
     description = "Records `AccountUnfrozen`. The body may be `{}` or empty.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        IfMatch,
+        CommandRequest,
     ),
     request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
     responses(
@@ -495,19 +498,19 @@ pub(crate) async fn freeze(
 pub(crate) async fn unfreeze(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
-    IfMatch(precondition): IfMatch,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
 ) -> Result<Response, ApiError> {
+    let reply = reply(StatusCode::OK);
     let outcome = app
         .commands
-        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+        .handle_with(AccountId(id), command.options(&reply), |stamp| {
             AccountCommand::Unfreeze(Unfreeze {
                 occurred_at: stamp.occurred_at,
             })
         })
         .await?;
-    Ok(respond(StatusCode::OK, &outcome, None))
+    Ok(reply.to(&outcome))
 }
 
 #[utoipa::path(
@@ -519,7 +522,7 @@ pub(crate) async fn unfreeze(
         account accepts no further commands. The body may be `{}` or empty.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        IfMatch,
+        CommandRequest,
     ),
     request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
     responses(
@@ -532,19 +535,19 @@ pub(crate) async fn unfreeze(
 pub(crate) async fn close(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
-    IfMatch(precondition): IfMatch,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
 ) -> Result<Response, ApiError> {
+    let reply = reply(StatusCode::OK);
     let outcome = app
         .commands
-        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+        .handle_with(AccountId(id), command.options(&reply), |stamp| {
             AccountCommand::Close(Close {
                 occurred_at: stamp.occurred_at,
             })
         })
         .await?;
-    Ok(respond(StatusCode::OK, &outcome, None))
+    Ok(reply.to(&outcome))
 }
 
 #[utoipa::path(
@@ -559,7 +562,7 @@ pub(crate) async fn close(
     params(
         ("id" = Uuid, Path, description = "Account id"),
         ("transaction_id" = Uuid, Path, description = "The deposit or withdrawal to reverse"),
-        IfMatch,
+        CommandRequest,
     ),
     request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
     responses(
@@ -573,19 +576,24 @@ pub(crate) async fn close(
 pub(crate) async fn reverse(
     State(app): State<AppState>,
     PathParam((id, transaction_id)): PathParam<(Uuid, Uuid)>,
-    IfMatch(precondition): IfMatch,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
 ) -> Result<Response, ApiError> {
+    let reply = reply(StatusCode::CREATED);
+    let options = CommandOptions {
+        movement: Some(TransactionId(transaction_id)),
+        ..command.options(&reply)
+    };
     let outcome = app
         .commands
-        .handle(AccountId(id), precondition, correlation_id.as_deref(), |stamp| {
+        .handle_with(AccountId(id), options, |stamp| {
             AccountCommand::Reverse(Reverse {
                 reversal_id: stamp.transaction_id,
                 transaction_id: TransactionId(transaction_id),
+                original: stamp.movement,
                 occurred_at: stamp.occurred_at,
             })
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, &outcome, movement_id(&outcome)))
+    Ok(reply.to(&outcome))
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod openapi;
 pub mod problem;
 pub mod projections;
@@ -29,7 +30,6 @@ use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -73,10 +73,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         // causes of real failures are logged at ERROR where they happen, with their sources.
         .on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(axum::middleware::map_response(problem::ensure_problem_body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, deadline))
+        .layer(axum::middleware::from_fn(idempotency::fingerprint_keyed_requests))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
 
     routes
@@ -90,6 +88,27 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         })
         .with_state(state)
         .layer(middleware)
+}
+
+/// Answers a request that takes longer than `timeout` without waiting further.
+///
+/// A query is simply `408`: it wrote nothing. A command may already be in the event store's
+/// hands and commit after this answer, so it is `outcome-unknown`, which tells the client to
+/// send it again with its `Idempotency-Key` (safe) instead of inviting a blind retry (which could
+/// move money twice).
+async fn deadline(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let command = request.method() == axum::http::Method::POST;
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) if command => ApiError::OutcomeUnknown.into_response(),
+        Err(_) => {
+            ApiError::Status(StatusCode::REQUEST_TIMEOUT, "the request took too long".into()).into_response()
+        }
+    }
 }
 
 /// Request ids are UUIDv7, like every other id here: unique and ordered by time.

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::command::CommandError;
 use crate::domain::account::AccountError;
 use crate::domain::ids::AccountId;
-use crate::store::StoreError;
+use crate::store::{RecordedResponse, StoreError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -99,6 +99,16 @@ pub enum ApiError {
     Status(StatusCode, String),
     #[error("the database is unavailable, try again shortly")]
     StorageUnavailable(#[source] StoreError),
+    /// The request was answered before under its `Idempotency-Key`: the same answer again.
+    #[error("the request was already answered")]
+    Replayed(Box<RecordedResponse>),
+    #[error("idempotency key {key:?} was already used for a different request")]
+    IdempotencyKeyReused { key: String },
+    #[error(
+        "the command may or may not have been written; send it again with the same Idempotency-Key \
+         to learn its outcome without writing it twice, or read the account before retrying without one"
+    )]
+    OutcomeUnknown,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -172,6 +182,13 @@ impl ApiError {
                 "internal-error",
                 "Internal server error",
             ),
+            ApiError::Replayed(_) => (S::OK, "replayed", "Replayed"),
+            ApiError::IdempotencyKeyReused { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key already used",
+            ),
+            ApiError::OutcomeUnknown => (S::INTERNAL_SERVER_ERROR, "outcome-unknown", "Outcome unknown"),
         }
     }
 
@@ -185,6 +202,7 @@ impl ApiError {
             ApiError::ProjectionBehind(behind) => {
                 json!({ "min_position": behind.wanted, "projection_position": behind.reached })
             }
+            ApiError::IdempotencyKeyReused { key } => json!({ "idempotency_key": key }),
             ApiError::PreconditionFailed { required, actual } => {
                 json!({ "required_version": required, "current_version": actual })
             }
@@ -284,6 +302,12 @@ impl From<CommandError> for ApiError {
                 ApiError::PreconditionFailed { required, actual }
             }
             error @ CommandError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+            CommandError::Replayed(recorded) => ApiError::Replayed(recorded),
+            CommandError::IdempotencyKeyReused { key } => ApiError::IdempotencyKeyReused { key },
+            CommandError::OutcomeUnknown(error) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&error), "command outcome unknown");
+                ApiError::OutcomeUnknown
+            }
             CommandError::Store(error) => error.into(),
             CommandError::Encoding(error) => ApiError::Internal(Box::new(error)),
         }
@@ -304,7 +328,14 @@ impl From<crate::query::QueryError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Database(_) => ApiError::StorageUnavailable(error),
+            // Nothing was written: a retry is safe.
+            StoreError::Database(_) | StoreError::NotWritten(_) | StoreError::Closed => {
+                ApiError::StorageUnavailable(error)
+            }
+            StoreError::OutcomeUnknown(_) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&error), "write outcome unknown");
+                ApiError::OutcomeUnknown
+            }
             error => ApiError::Internal(Box::new(error)),
         }
     }
@@ -317,6 +348,9 @@ fn log_with_sources(error: &(dyn std::error::Error + 'static)) {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Replayed(recorded) = &self {
+            return crate::http::idempotency::replay(recorded);
+        }
         if matches!(self, ApiError::Internal(_) | ApiError::StorageUnavailable(_)) {
             log_with_sources(&self);
         }

@@ -6,7 +6,7 @@
 //! outcome.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,13 +15,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::command::{Precondition, Stamp};
+use crate::command::Stamp;
 use crate::domain::account::{AccountCommand, AccountError, DebitTransfer};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
 use crate::http::AppState;
-use crate::http::extract::{CorrelationId, JsonBody, PathParam, QueryParams, with_etag};
+use crate::http::extract::{JsonBody, PathParam, QueryParams};
+use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::responses::{AccountQueryProblems, BodyProblems, QueryProblems};
@@ -149,6 +150,7 @@ pub struct TransferAccepted {
         closed, another currency), refunds the source (`TransferRefunded`). A frozen destination \
         still accepts money. Transfers count toward the source's daily withdrawal limit. \
         Repeating a request with the same `transfer_id` changes nothing.",
+    params(IdempotencyKeyParam),
     request_body = TransferRequest,
     responses(
         (status = 202, description = "Debited; settlement follows", body = TransferAccepted,
@@ -161,7 +163,7 @@ pub struct TransferAccepted {
 )]
 pub(crate) async fn create_transfer(
     State(app): State<AppState>,
-    CorrelationId(correlation_id): CorrelationId,
+    command: CommandRequest,
     JsonBody(request): JsonBody<TransferRequest>,
 ) -> Result<Response, ApiError> {
     let request = ValidTransfer::try_from(request)?;
@@ -176,31 +178,27 @@ pub(crate) async fn create_transfer(
             return Err(ApiError::Rejected(AccountError::TransferIdReused(transfer_id)));
         }
     }
+    let (from, to) = (request.from, request.to);
+    let reply = Reply::new(
+        StatusCode::ACCEPTED,
+        move |outcome| {
+            serde_json::to_value(TransferAccepted {
+                transfer_id: transfer_id.as_uuid(),
+                from_account: from.as_uuid(),
+                to_account: to.as_uuid(),
+                version: outcome.version,
+                position: outcome.position,
+            })
+            .unwrap_or_default()
+        },
+        move |_| Some(format!("/transfers/{transfer_id}")),
+    );
+    let options = command.ignoring_if_match().options(&reply);
     let outcome = app
         .commands
-        .handle(
-            request.from,
-            Precondition::None,
-            correlation_id.as_deref(),
-            |stamp| request.debit(transfer_id, stamp),
-        )
+        .handle_with(request.from, options, |stamp| request.debit(transfer_id, stamp))
         .await?;
-
-    let body = TransferAccepted {
-        transfer_id: transfer_id.as_uuid(),
-        from_account: request.from.as_uuid(),
-        to_account: request.to.as_uuid(),
-        version: outcome.version,
-        position: outcome.position,
-    };
-    let mut response = with_etag(
-        (StatusCode::ACCEPTED, axum::Json(body)).into_response(),
-        outcome.version,
-    );
-    if let Ok(location) = HeaderValue::from_str(&format!("/transfers/{transfer_id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(reply.to(&outcome))
 }
 
 /// A transfer and how it ended.

@@ -25,9 +25,21 @@
 //!   appender reads the head only after the previous one committed. Reads never take the lock.
 //! - **Append-only.** The database itself rejects UPDATE and DELETE on `events` (triggers in the
 //!   migrations), so not even a bug or a hand-typed SQL statement can rewrite history.
+//! - **Group commit.** Appends that arrive while a commit is in flight are written together in
+//!   the next transaction ([`group_commit`]): one lock, one read of the heads, one insert, one
+//!   commit for the whole batch. Each append's expected version is still checked on its own, so
+//!   a conflicting append fails alone, never its batch-mates.
+//! - **Idempotent requests.** An append may carry an [`IdempotencyRecord`]: the response to the
+//!   request that caused it, stored in the same transaction as its events, so a retried request
+//!   finds either both or neither.
 
 pub mod codec;
+mod group_commit;
+mod idempotency;
 pub mod sql;
+
+pub use group_commit::StoreFaults;
+pub use idempotency::{IdempotencyRecord, RecordedResponse, ResponseToRecord};
 
 use std::sync::Arc;
 
@@ -86,6 +98,49 @@ pub struct Snapshot {
     pub taken_at: DateTime<Utc>,
 }
 
+/// One stream's append: what a command asks the store to write.
+#[derive(Debug)]
+pub struct Append {
+    pub stream_type: String,
+    pub stream_id: Uuid,
+    /// The version the stream must be at (0 for a new stream), or the append conflicts.
+    pub expected_version: i64,
+    pub events: Vec<NewEvent>,
+    /// The response to the request that caused this append, recorded with its events.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// The stream's folded state after these events, stored as its snapshot in the same
+    /// transaction (its version and position are the append's).
+    pub snapshot: Option<SnapshotState>,
+}
+
+impl Append {
+    pub fn new(stream_type: &str, stream_id: Uuid, expected_version: i64, events: Vec<NewEvent>) -> Self {
+        Append {
+            stream_type: stream_type.to_owned(),
+            stream_id,
+            expected_version,
+            events,
+            idempotency: None,
+            snapshot: None,
+        }
+    }
+}
+
+/// A snapshot's content, before the append that it follows has a position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotState {
+    pub schema_version: i32,
+    pub state: Value,
+    pub taken_at: DateTime<Utc>,
+}
+
+/// A stream's latest snapshot (of the requested shape) and the events after it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Latest {
+    pub snapshot: Option<Snapshot>,
+    pub events: Vec<RecordedEvent>,
+}
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -115,22 +170,46 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The request was already answered: here is the recorded response (compare its
+    /// fingerprint before returning it).
+    #[error("the request with this idempotency key was already answered")]
+    AlreadyAnswered(Box<RecordedResponse>),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// The append's transaction failed before it committed: nothing was written.
+    #[error("the append was not written")]
+    NotWritten(#[source] Arc<sqlx::Error>),
+    /// The append's commit failed or was not confirmed: it may or may not be in the log.
+    #[error("the append's commit was not confirmed; it may or may not be in the log")]
+    OutcomeUnknown(#[source] Arc<sqlx::Error>),
+    #[error("the event store is shutting down")]
+    Closed,
 }
 
 /// The port the command side writes through and the read side follows.
 #[async_trait::async_trait]
 pub trait EventStore: Send + Sync + std::fmt::Debug {
-    /// Appends `events` to a stream that must currently be at `expected_version` (0 for a new
-    /// stream). All or nothing: on any error no event is stored.
-    async fn append(
+    /// Appends events to a stream that must currently be at the append's expected version.
+    /// All or nothing: on any error but [`StoreError::OutcomeUnknown`] no event is stored.
+    async fn append(&self, append: Append) -> Result<Appended, StoreError>;
+
+    /// The latest snapshot of `schema_version` and the events after it, in one read.
+    async fn load_latest(&self, stream_id: Uuid, schema_version: i32) -> Result<Latest, StoreError>;
+
+    /// The events of a stream that name `transaction_id` as their movement (or as the movement
+    /// they reverse, or as their own reversal id): what a reversal needs to know about it.
+    async fn read_movement(
         &self,
-        stream_type: &str,
         stream_id: Uuid,
-        expected_version: i64,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, StoreError>;
+        transaction_id: Uuid,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The response recorded for an idempotency key, if any.
+    async fn recorded_response(&self, scope: &str, key: &str)
+    -> Result<Option<RecordedResponse>, StoreError>;
+
+    /// Deletes the responses recorded before `before`; answers how many.
+    async fn forget_responses(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The events of one stream in version order, optionally only those that occurred at or
     /// before `until` (time travel).
@@ -162,5 +241,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 
 /// The event store on `database`.
 pub fn event_store(database: &Database) -> Arc<dyn EventStore> {
-    Arc::new(sql::SqlEventStore::new(database.clone()))
+    event_store_with_faults(database, Arc::default())
+}
+
+/// The event store on `database`, with test hooks on its append path.
+pub fn event_store_with_faults(database: &Database, faults: Arc<StoreFaults>) -> Arc<dyn EventStore> {
+    Arc::new(sql::SqlEventStore::new(database.clone(), faults))
 }

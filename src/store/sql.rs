@@ -1,19 +1,30 @@
 //! The event store on a SQL database, PostgreSQL or SQLite: one statement each, written once.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Database, query};
-use crate::store::{Appended, EventStore, NewEvent, RecordedEvent, Snapshot, StoreError};
+use crate::db::{Database, Query, query};
+use crate::store::group_commit::{Committer, StoreFaults};
+use crate::store::{
+    Append, Appended, EventStore, Latest, RecordedEvent, RecordedResponse, Snapshot, SnapshotState,
+    StoreError,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqlEventStore {
     database: Database,
+    committer: Committer,
 }
 
 impl SqlEventStore {
-    pub fn new(database: Database) -> Self {
-        SqlEventStore { database }
+    /// The store on `database`, with its committer task (see [`crate::store`]'s group commit).
+    pub fn new(database: Database, faults: Arc<StoreFaults>) -> Self {
+        SqlEventStore {
+            committer: Committer::start(database.clone(), faults),
+            database,
+        }
     }
 }
 
@@ -28,91 +39,113 @@ const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
     state = excluded.state, taken_at = excluded.taken_at \
     WHERE snapshots.version < excluded.version OR snapshots.schema_version <> excluded.schema_version";
 
+pub(crate) fn save_snapshot_statement(
+    stream_id: Uuid,
+    stream_type: &str,
+    version: i64,
+    position: i64,
+    snapshot: &SnapshotState,
+) -> Query {
+    query(SAVE_SNAPSHOT)
+        .bind(stream_id)
+        .bind(stream_type)
+        .bind(version)
+        .bind(position)
+        .bind(snapshot.schema_version)
+        .bind(&snapshot.state)
+        .bind(snapshot.taken_at)
+}
+
+/// The `event_type` [`EventStore::load_latest`] gives the row that carries the snapshot.
+const SNAPSHOT_ROW: &str = "(snapshot)";
+
+/// The latest snapshot of a shape and the events after it, as one list of event-shaped rows:
+/// the snapshot (if any) comes first, dressed as an event whose payload is the state.
+fn load_latest_sql() -> String {
+    format!(
+        "SELECT s.position AS global_position, s.stream_type, s.stream_id, s.version AS stream_version, \
+         s.stream_id AS event_id, '{SNAPSHOT_ROW}' AS event_type, s.schema_version, s.state AS payload, \
+         s.state AS metadata, s.taken_at AS occurred_at, s.taken_at AS recorded_at \
+         FROM snapshots s WHERE s.stream_id = $1 AND s.schema_version = $2 \
+         UNION ALL \
+         {SELECT_EVENTS} WHERE stream_id = $1 AND stream_version > COALESCE(\
+         (SELECT version FROM snapshots WHERE stream_id = $1 AND schema_version = $2), 0) \
+         ORDER BY stream_version"
+    )
+}
+
 #[async_trait::async_trait]
 impl EventStore for SqlEventStore {
-    async fn append(
-        &self,
-        stream_type: &str,
-        stream_id: Uuid,
-        expected_version: i64,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::EmptyAppend);
-        }
-        let mut tx = self.database.begin_write().await?;
-        tx.lock_log().await?;
+    async fn append(&self, append: Append) -> Result<Appended, StoreError> {
+        self.committer.append(append).await
+    }
 
-        let actual: i64 = query("SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1")
+    async fn load_latest(&self, stream_id: Uuid, schema_version: i32) -> Result<Latest, StoreError> {
+        let mut rows: Vec<RecordedEvent> = query(load_latest_sql())
             .bind(stream_id)
-            .fetch_scalar(&mut tx)
+            .bind(schema_version)
+            .fetch_all(&self.database)
             .await?;
-        if actual != expected_version {
-            return Err(StoreError::Conflict {
-                stream_id,
-                expected: expected_version,
-                actual,
-            });
-        }
-        let head: i64 = query("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_scalar(&mut tx)
-            .await?;
-
-        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-        let recorded_at = Utc::now();
-        let mut insert = query(
-            "INSERT INTO events (global_position, stream_type, stream_id, stream_version, event_id, \
-             event_type, schema_version, payload, metadata, occurred_at, recorded_at) VALUES ",
-        );
-        for (offset, event) in (1_i64..).zip(events) {
-            if offset > 1 {
-                insert = insert.push(", ");
+        let snapshot = match rows.first() {
+            Some(row) if row.event_type == SNAPSHOT_ROW => {
+                let row = rows.remove(0);
+                Some(Snapshot {
+                    stream_type: row.stream_type,
+                    stream_id: row.stream_id,
+                    version: row.stream_version,
+                    position: row.global_position,
+                    schema_version: row.schema_version,
+                    state: row.payload,
+                    taken_at: row.occurred_at,
+                })
             }
-            insert = insert
-                .push("(")
-                .push_bind(head + offset)
-                .push(", ")
-                .push_bind(stream_type)
-                .push(", ")
-                .push_bind(stream_id)
-                .push(", ")
-                .push_bind(expected_version + offset)
-                .push(", ")
-                .push_bind(event.event_id)
-                .push(", ")
-                .push_bind(event.event_type)
-                .push(", ")
-                .push_bind(event.schema_version)
-                .push(", ")
-                .push_bind(event.payload)
-                .push(", ")
-                .push_bind(event.metadata)
-                .push(", ")
-                .push_bind(event.occurred_at)
-                .push(", ")
-                .push_bind(recorded_at)
-                .push(")");
-        }
-        insert.execute(&mut tx).await.map_err(|error| {
-            // Unreachable while every writer takes the lock, but a writer that bypasses it is
-            // still stopped by the unique constraint: report that as the conflict it is.
-            if error.as_database_error().is_some_and(|e| e.is_unique_violation()) {
-                StoreError::Conflict {
-                    stream_id,
-                    expected: expected_version,
-                    actual: expected_version + 1,
-                }
-            } else {
-                StoreError::Database(error)
-            }
-        })?;
-        tx.commit().await?;
-
-        Ok(Appended {
-            stream_version: expected_version + count,
-            first_position: head + 1,
-            last_position: head + count,
+            _ => None,
+        };
+        Ok(Latest {
+            snapshot,
+            events: rows,
         })
+    }
+
+    async fn read_movement(
+        &self,
+        stream_id: Uuid,
+        transaction_id: Uuid,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Two probes, one per expression index (see the migrations): the movement itself and a
+        // reversal of it name it `transaction_id`; a reversal names itself `reversal_id`.
+        let id = transaction_id.hyphenated().to_string();
+        Ok(query(format!(
+            "{SELECT_EVENTS} WHERE stream_id = $1 AND payload->>'transaction_id' = $2 \
+             UNION ALL {SELECT_EVENTS} WHERE stream_id = $1 AND payload->>'reversal_id' = $2 \
+             ORDER BY stream_version"
+        ))
+        .bind(stream_id)
+        .bind(id)
+        .fetch_all(&self.database)
+        .await?)
+    }
+
+    async fn recorded_response(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<RecordedResponse>, StoreError> {
+        Ok(query(
+            "SELECT fingerprint, status, body, etag, location, recorded_at FROM idempotency_keys \
+             WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&self.database)
+        .await?)
+    }
+
+    async fn forget_responses(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self
+            .database
+            .execute_write(query("DELETE FROM idempotency_keys WHERE recorded_at < $1").bind(before))
+            .await?)
     }
 
     async fn read_stream(
@@ -157,14 +190,18 @@ impl EventStore for SqlEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let save = query(SAVE_SNAPSHOT)
-            .bind(snapshot.stream_id)
-            .bind(snapshot.stream_type.as_str())
-            .bind(snapshot.version)
-            .bind(snapshot.position)
-            .bind(snapshot.schema_version)
-            .bind(&snapshot.state)
-            .bind(snapshot.taken_at);
+        let state = SnapshotState {
+            schema_version: snapshot.schema_version,
+            state: snapshot.state.clone(),
+            taken_at: snapshot.taken_at,
+        };
+        let save = save_snapshot_statement(
+            snapshot.stream_id,
+            &snapshot.stream_type,
+            snapshot.version,
+            snapshot.position,
+            &state,
+        );
         self.database.execute_write(save).await?;
         Ok(())
     }

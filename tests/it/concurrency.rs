@@ -18,6 +18,7 @@ backend_tests!(
     thirty_two_concurrent_withdrawals_of_100_from_1000_leave_exactly_zero,
     a_daily_limit_of_500_lets_exactly_five_concurrent_withdrawals_through,
     writers_in_two_processes_retry_conflicts_instead_of_failing,
+    a_state_cached_before_another_process_wrote_never_refuses_what_the_log_allows,
 );
 
 /// Fires `count` withdrawals of `amount` at once and returns the statuses.
@@ -137,4 +138,43 @@ async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb)
         app.balance_from_events(account.as_uuid()).await,
         2 * DEPOSITS_PER_PROCESS as i64
     );
+}
+
+/// Each process caches the states it folded. Here this process last saw the account empty;
+/// another process then deposits. A withdrawal here must see that deposit: decided on the
+/// stale cached state it would be refused, so a refusal is decided again on fresh state.
+async fn a_state_cached_before_another_process_wrote_never_refuses_what_the_log_allows(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account(json!({})).await;
+    let other_process = App::new(
+        app.db.reconnect().await,
+        Arc::new(ManualClock::new(crate::common::test_start())),
+        Arc::new(UuidV7),
+    );
+    let path = format!("/accounts/{account}/withdrawals");
+    let withdraw_here = || app.post(&path, json!({ "amount": 300, "currency": "EUR" }));
+    withdraw_here()
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds");
+
+    other_process
+        .commands
+        .handle(AccountId(account), Precondition::None, None, |stamp| {
+            AccountCommand::Deposit(Deposit {
+                transaction_id: stamp.transaction_id,
+                amount: Amount::new(500).expect("valid amount"),
+                currency: "EUR".parse().expect("EUR"),
+                description: None,
+                occurred_at: stamp.occurred_at,
+            })
+        })
+        .await
+        .expect("the other process deposits");
+
+    let withdrawn = withdraw_here().await;
+    assert_eq!(withdrawn.status, StatusCode::CREATED, "{}", withdrawn.text);
+    // And the next command here builds on the fresh state, not the stale one.
+    let again = withdraw_here().await;
+    again.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds");
+    assert_eq!(app.balance_from_events(account).await, 200);
 }

@@ -11,6 +11,7 @@ mod common;
 mod accounts_api;
 mod concurrency;
 mod conservation;
+mod idempotency;
 mod openapi_spec;
 mod read_models;
 mod server;

@@ -795,7 +795,7 @@ async fn events_stored_in_an_old_schema_are_upcast_on_read(db: TestDb) {
     };
     app.service
         .store
-        .append("account", account, 1, vec![v1])
+        .append(foldbank::store::Append::new("account", account, 1, vec![v1]))
         .await
         .expect("append v1");
 

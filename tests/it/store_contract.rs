@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use foldbank::db::{Backend, query};
-use foldbank::store::{EventStore, NewEvent, StoreError, event_store};
+use foldbank::store::{
+    Append, EventStore, NewEvent, StoreError, StoreFaults, event_store, event_store_with_faults,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -18,6 +20,7 @@ backend_tests!(
     reading_a_stream_until_an_instant_stops_at_that_instant,
     the_database_rejects_updates_and_deletes_of_events,
     concurrent_appends_get_contiguous_positions_that_a_follower_never_skips,
+    appends_that_wait_for_a_commit_share_the_next_one_and_a_conflict_fails_alone,
 );
 
 fn event(n: i64) -> NewEvent {
@@ -35,11 +38,11 @@ async fn appended_events_are_read_back_in_version_order(db: TestDb) {
     let store = event_store(&db.database);
     let stream = Uuid::now_v7();
     let first = store
-        .append("test", stream, 0, vec![event(1), event(2)])
+        .append(Append::new("test", stream, 0, vec![event(1), event(2)]))
         .await
         .expect("append");
     let second = store
-        .append("test", stream, 2, vec![event(3)])
+        .append(Append::new("test", stream, 2, vec![event(3)]))
         .await
         .expect("append");
 
@@ -75,12 +78,14 @@ async fn an_append_at_a_stale_version_conflicts_and_writes_nothing(db: TestDb) {
     let store = event_store(&db.database);
     let stream = Uuid::now_v7();
     store
-        .append("test", stream, 0, vec![event(1)])
+        .append(Append::new("test", stream, 0, vec![event(1)]))
         .await
         .expect("append");
 
-    let stale = store.append("test", stream, 0, vec![event(2), event(3)]).await;
-    let ahead = store.append("test", stream, 5, vec![event(4)]).await;
+    let stale = store
+        .append(Append::new("test", stream, 0, vec![event(2), event(3)]))
+        .await;
+    let ahead = store.append(Append::new("test", stream, 5, vec![event(4)])).await;
 
     assert!(
         matches!(
@@ -110,19 +115,27 @@ async fn an_append_at_a_stale_version_conflicts_and_writes_nothing(db: TestDb) {
 
 async fn an_empty_append_is_refused(db: TestDb) {
     let store = event_store(&db.database);
-    let result = store.append("test", Uuid::now_v7(), 0, Vec::new()).await;
+    let result = store
+        .append(Append::new("test", Uuid::now_v7(), 0, Vec::new()))
+        .await;
     assert!(matches!(result, Err(StoreError::EmptyAppend)), "{result:?}");
 }
 
 async fn the_global_log_is_read_in_position_order_in_batches(db: TestDb) {
     let store = event_store(&db.database);
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-    store.append("test", a, 0, vec![event(1)]).await.expect("append");
     store
-        .append("test", b, 0, vec![event(2), event(3)])
+        .append(Append::new("test", a, 0, vec![event(1)]))
         .await
         .expect("append");
-    store.append("test", a, 1, vec![event(4)]).await.expect("append");
+    store
+        .append(Append::new("test", b, 0, vec![event(2), event(3)]))
+        .await
+        .expect("append");
+    store
+        .append(Append::new("test", a, 1, vec![event(4)]))
+        .await
+        .expect("append");
 
     let first = store.read_all(0, 3).await.expect("read");
     let rest = store.read_all(3, 100).await.expect("read");
@@ -138,7 +151,7 @@ async fn reading_a_stream_until_an_instant_stops_at_that_instant(db: TestDb) {
     let store = event_store(&db.database);
     let stream = Uuid::now_v7();
     store
-        .append("test", stream, 0, vec![event(1), event(2), event(3)])
+        .append(Append::new("test", stream, 0, vec![event(1), event(2), event(3)]))
         .await
         .expect("append");
 
@@ -159,7 +172,7 @@ async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {
     let store = event_store(&db.database);
     let stream = Uuid::now_v7();
     store
-        .append("test", stream, 0, vec![event(1)])
+        .append(Append::new("test", stream, 0, vec![event(1)]))
         .await
         .expect("append");
 
@@ -231,7 +244,12 @@ async fn concurrent_appends_get_contiguous_positions_that_a_follower_never_skips
                 let stream = Uuid::now_v7();
                 for version in 0..APPENDS_PER_WRITER {
                     store
-                        .append("test", stream, version * 2, vec![event(version), event(version)])
+                        .append(Append::new(
+                            "test",
+                            stream,
+                            version * 2,
+                            vec![event(version), event(version)],
+                        ))
                         .await
                         .expect("append");
                 }
@@ -266,4 +284,90 @@ async fn concurrent_appends_get_contiguous_positions_that_a_follower_never_skips
     for stream_versions in versions.values() {
         assert_eq!(*stream_versions, (1..=APPENDS_PER_WRITER * 2).collect::<Vec<_>>());
     }
+}
+
+/// Group commit: appends that arrive while a commit is in flight are written together in the
+/// next transaction (one `recorded_at` for all of them), and each one's expected version is
+/// checked on its own: the conflicting ones fail, their batch-mates are written, and positions
+/// stay gap-free.
+async fn appends_that_wait_for_a_commit_share_the_next_one_and_a_conflict_fails_alone(db: TestDb) {
+    let faults = Arc::new(StoreFaults::default());
+    let store = event_store_with_faults(&db.database, faults.clone());
+    let existing = Uuid::now_v7();
+    store
+        .append(Append::new("test", existing, 0, vec![event(1)]))
+        .await
+        .expect("setup");
+
+    // A slow commit holds the committer; everything sent meanwhile waits for the next batch.
+    faults.delay_commits(std::time::Duration::from_millis(300));
+    let blocker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append(Append::new("test", Uuid::now_v7(), 0, vec![event(2)]))
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let fresh = Uuid::now_v7();
+    let stale = Uuid::now_v7();
+    let waiting: Vec<(&str, Append)> = vec![
+        (
+            "clean",
+            Append::new("test", existing, 1, vec![event(3), event(4)]),
+        ),
+        ("clean", Append::new("test", fresh, 0, vec![event(5)])),
+        ("conflict", Append::new("test", stale, 5, vec![event(6)])),
+        ("clean", Append::new("test", Uuid::now_v7(), 0, vec![event(7)])),
+    ];
+    let tasks: Vec<_> = waiting
+        .into_iter()
+        .map(|(expectation, append)| {
+            let store = store.clone();
+            tokio::spawn(async move { (expectation, store.append(append).await) })
+        })
+        .collect();
+    let blocked = blocker.await.expect("task").expect("the blocker commits");
+    faults.delay_commits(std::time::Duration::ZERO);
+
+    let mut written = Vec::new();
+    for task in tasks {
+        let (expectation, result) = task.await.expect("task");
+        match (expectation, result) {
+            ("clean", Ok(appended)) => written.push(appended),
+            (
+                "conflict",
+                Err(StoreError::Conflict {
+                    expected: 5,
+                    actual: 0,
+                    ..
+                }),
+            ) => {}
+            (expectation, result) => panic!("a {expectation} append answered {result:?}"),
+        }
+    }
+    assert_eq!(written.len(), 3);
+
+    // Gap-free: the batch continues right after the blocker, in one run of positions.
+    written.sort_by_key(|appended| appended.first_position);
+    let mut next = blocked.last_position + 1;
+    for appended in &written {
+        assert_eq!(appended.first_position, next);
+        next = appended.last_position + 1;
+    }
+    let log = store.read_all(blocked.last_position, 100).await.expect("read");
+    assert_eq!(
+        log.len(),
+        4,
+        "the three clean appends, and nothing of the conflicting one"
+    );
+    assert!(
+        log.iter().all(|event| event.recorded_at == log[0].recorded_at),
+        "one batch, one commit: {:?}",
+        log.iter().map(|event| event.recorded_at).collect::<Vec<_>>()
+    );
+    assert!(store.read_stream(stale, None).await.expect("read").is_empty());
+    assert_eq!(store.read_stream(existing, None).await.expect("read").len(), 3);
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::RefundReason;
+use super::{Movement, RefundReason};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -137,5 +137,9 @@ pub struct Reverse {
     pub reversal_id: TransactionId,
     /// The deposit or withdrawal to undo.
     pub transaction_id: TransactionId,
+    /// That movement as the log tells it ([`Movement::find`] over the account's events that
+    /// mention it), or `None` when the account never recorded it. The handler reads it; the
+    /// rule only judges it.
+    pub original: Option<Movement>,
     pub occurred_at: DateTime<Utc>,
 }

@@ -3,10 +3,7 @@
 //! `decide` has already checked every rule, so nothing here refuses anything: this is
 //! bookkeeping, and it must accept every event ever recorded.
 
-use super::{
-    Account, AccountEvent, AccountState, AccountStatus, Movement, MovementKind, OutgoingTransfer,
-    TransferStatus,
-};
+use super::{Account, AccountEvent, AccountState, AccountStatus, OutgoingTransfer, TransferStatus};
 use crate::domain::money::Money;
 
 /// Applies one event to the state.
@@ -37,7 +34,6 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
             status: AccountStatus::Active,
             opened_at: *occurred_at,
             updated_at: *occurred_at,
-            movements: Default::default(),
             transfers_out: Default::default(),
             transfers_in: Default::default(),
         }),
@@ -45,22 +41,13 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
             account.updated_at = event.occurred_at();
             account.balance.minor_units = account.balance.minor_units.saturating_add(event.balance_change());
             match event {
-                AccountEvent::AccountOpened { .. } | AccountEvent::TransferCompleted { .. } => {}
-                AccountEvent::MoneyDeposited {
-                    transaction_id,
-                    amount,
-                    occurred_at,
-                    ..
-                } => account.record_movement(*transaction_id, MovementKind::Deposit, *amount, *occurred_at),
+                // Their only effect is on the balance, applied above.
+                AccountEvent::AccountOpened { .. }
+                | AccountEvent::MoneyDeposited { .. }
+                | AccountEvent::TransactionReversed { .. } => {}
                 AccountEvent::MoneyWithdrawn {
-                    transaction_id,
-                    amount,
-                    occurred_at,
-                    ..
-                } => {
-                    account.record_movement(*transaction_id, MovementKind::Withdrawal, *amount, *occurred_at);
-                    account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
-                }
+                    amount, occurred_at, ..
+                } => account.record_withdrawal(occurred_at.date_naive(), amount.minor_units()),
                 AccountEvent::AccountFrozen { reason, .. } => {
                     account.status = AccountStatus::Frozen {
                         reason: reason.clone(),
@@ -70,18 +57,11 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                 AccountEvent::AccountClosed { .. } => account.status = AccountStatus::Closed,
                 AccountEvent::TransferDebited {
                     transfer_id,
-                    transaction_id,
                     to_account,
                     amount,
                     occurred_at,
                     ..
                 } => {
-                    account.record_movement(
-                        *transaction_id,
-                        MovementKind::TransferLeg,
-                        *amount,
-                        *occurred_at,
-                    );
                     account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
                     account.transfers_out.insert(
                         *transfer_id,
@@ -94,58 +74,17 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                 }
                 AccountEvent::TransferCredited {
                     transfer_id,
-                    transaction_id,
                     from_account,
-                    amount,
-                    occurred_at,
                     ..
                 } => {
-                    account.record_movement(
-                        *transaction_id,
-                        MovementKind::TransferLeg,
-                        *amount,
-                        *occurred_at,
-                    );
                     account.transfers_in.insert(*transfer_id, *from_account);
                 }
-                AccountEvent::TransferRefunded {
-                    transfer_id,
-                    transaction_id,
-                    amount,
-                    occurred_at,
-                    ..
-                } => {
-                    account.record_movement(
-                        *transaction_id,
-                        MovementKind::TransferLeg,
-                        *amount,
-                        *occurred_at,
-                    );
+                AccountEvent::TransferCompleted { transfer_id, .. } => {
+                    account.set_transfer_status(*transfer_id, TransferStatus::Completed);
+                }
+                AccountEvent::TransferRefunded { transfer_id, .. } => {
                     account.set_transfer_status(*transfer_id, TransferStatus::Refunded);
                 }
-                AccountEvent::TransactionReversed {
-                    reversal_id,
-                    transaction_id,
-                    signed_amount,
-                    occurred_at,
-                    ..
-                } => {
-                    if let Some(original) = account.movements.get_mut(transaction_id) {
-                        original.reversed = true;
-                    }
-                    account.movements.insert(
-                        *reversal_id,
-                        Movement {
-                            kind: MovementKind::Reversal,
-                            amount: signed_amount.saturating_abs(),
-                            occurred_at: *occurred_at,
-                            reversed: false,
-                        },
-                    );
-                }
-            }
-            if let AccountEvent::TransferCompleted { transfer_id, .. } = event {
-                account.set_transfer_status(*transfer_id, TransferStatus::Completed);
             }
             AccountState::Opened(account)
         }

@@ -10,12 +10,10 @@ pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<Account
     let Reverse {
         reversal_id,
         transaction_id,
+        original,
         occurred_at,
     } = command;
-    let original = account
-        .movements
-        .get(&transaction_id)
-        .ok_or(AccountError::TransactionNotFound(transaction_id))?;
+    let original = original.ok_or(AccountError::TransactionNotFound(transaction_id))?;
     let signed_amount = match original.kind {
         MovementKind::Deposit => -original.amount,
         MovementKind::Withdrawal => original.amount,

@@ -1,13 +1,17 @@
 //! The state `decide` needs, folded from the events by `evolve`.
 //!
-//! It serializes so that a snapshot can store it (`crate::store::snapshot`): a cache of the fold
-//! at some version, never a source of truth.
+//! It serializes so that a snapshot can store it: a cache of the fold at some version, never a
+//! source of truth. It holds only what rules need and stays small however long the account
+//! lives: the balance and terms, today's withdrawals, and the account's transfers. History a
+//! rule needs beyond that (the movement a reversal names) is read from the log by the command
+//! handler and handed to `decide` in the command.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::AccountEvent;
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit, Money};
 use crate::domain::text::Text;
@@ -37,9 +41,6 @@ pub struct Account {
     pub status: AccountStatus,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Every money movement by id: what a reversal needs to know (kind, amount, age, whether
-    /// it was reversed already). History a rule needs is part of the state.
-    pub movements: BTreeMap<TransactionId, Movement>,
     /// Transfers this account sent, for idempotency and for the close rule.
     pub transfers_out: BTreeMap<TransferId, OutgoingTransfer>,
     /// Transfers this account received, with their source: a replayed credit must not pay
@@ -56,12 +57,86 @@ pub enum MovementKind {
     Reversal,
 }
 
+/// One money movement as the account's events tell it: what a reversal needs to know.
+///
+/// The state keeps no list of movements (it would grow with every deposit, and be cloned and
+/// snapshotted with it). A reversal names one movement; the command handler reads the events
+/// that mention it from the log and [`Movement::find`] folds them, so the rule sees the
+/// movement's whole story however old the account is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Movement {
     pub kind: MovementKind,
+    /// Minor units, positive.
     pub amount: i64,
     pub occurred_at: DateTime<Utc>,
     pub reversed: bool,
+}
+
+impl Movement {
+    /// The movement `transaction_id` as told by `events` (the account's events that mention
+    /// it, or simply all of them): `None` when none records it.
+    pub fn find<'a>(
+        events: impl IntoIterator<Item = &'a AccountEvent>,
+        transaction_id: TransactionId,
+    ) -> Option<Movement> {
+        let mut found: Option<Movement> = None;
+        let mut reversed = false;
+        for event in events {
+            let recorded = |kind, amount: i64| Movement {
+                kind,
+                amount: amount.saturating_abs(),
+                occurred_at: event.occurred_at(),
+                reversed: false,
+            };
+            match event {
+                AccountEvent::MoneyDeposited {
+                    transaction_id: id,
+                    amount,
+                    ..
+                } if *id == transaction_id => {
+                    found = Some(recorded(MovementKind::Deposit, amount.minor_units()));
+                }
+                AccountEvent::MoneyWithdrawn {
+                    transaction_id: id,
+                    amount,
+                    ..
+                } if *id == transaction_id => {
+                    found = Some(recorded(MovementKind::Withdrawal, amount.minor_units()));
+                }
+                AccountEvent::TransferDebited {
+                    transaction_id: id,
+                    amount,
+                    ..
+                }
+                | AccountEvent::TransferCredited {
+                    transaction_id: id,
+                    amount,
+                    ..
+                }
+                | AccountEvent::TransferRefunded {
+                    transaction_id: id,
+                    amount,
+                    ..
+                } if *id == transaction_id => {
+                    found = Some(recorded(MovementKind::TransferLeg, amount.minor_units()));
+                }
+                AccountEvent::TransactionReversed {
+                    reversal_id,
+                    signed_amount,
+                    ..
+                } if *reversal_id == transaction_id => {
+                    found = Some(recorded(MovementKind::Reversal, *signed_amount));
+                }
+                AccountEvent::TransactionReversed {
+                    transaction_id: id, ..
+                } if *id == transaction_id => {
+                    reversed = true;
+                }
+                _ => {}
+            }
+        }
+        found.map(|movement| Movement { reversed, ..movement })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,24 +201,6 @@ impl Account {
         self.transfers_out
             .values()
             .any(|transfer| transfer.status == TransferStatus::Pending)
-    }
-
-    pub(super) fn record_movement(
-        &mut self,
-        id: TransactionId,
-        kind: MovementKind,
-        amount: crate::domain::money::Amount,
-        occurred_at: DateTime<Utc>,
-    ) {
-        self.movements.insert(
-            id,
-            Movement {
-                kind,
-                amount: amount.minor_units(),
-                occurred_at,
-                reversed: false,
-            },
-        );
     }
 
     pub(super) fn set_transfer_status(&mut self, id: TransferId, status: TransferStatus) {

@@ -382,6 +382,8 @@ pub(super) fn reverse_at(original: TransactionId, occurred_at: DateTime<Utc>) ->
     AccountCommand::Reverse(Reverse {
         reversal_id: reversal_id(),
         transaction_id: original,
+        // Filled in from the history by `given(..).when(..)`, as the handler does.
+        original: None,
         occurred_at,
     })
 }

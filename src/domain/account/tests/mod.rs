@@ -21,22 +21,37 @@ mod transfers;
 
 use crate::domain::Decider;
 use crate::domain::account::{
-    Account, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState,
+    Account, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, Movement, Reverse,
 };
 
 /// The history of an account, folded into its state.
 struct Given {
+    history: Vec<AccountEvent>,
     state: AccountState,
 }
 
 fn given(history: &[AccountEvent]) -> Given {
     Given {
+        history: history.to_vec(),
         state: AccountDecider::fold(history),
+    }
+}
+
+/// What the command handler does before `decide`: a reversal is handed the movement it names,
+/// as the account's events tell it (unless the example states it).
+fn as_the_handler_would(history: &[AccountEvent], command: AccountCommand) -> AccountCommand {
+    match command {
+        AccountCommand::Reverse(reverse) if reverse.original.is_none() => AccountCommand::Reverse(Reverse {
+            original: Movement::find(history, reverse.transaction_id),
+            ..reverse
+        }),
+        command => command,
     }
 }
 
 impl Given {
     fn when(self, command: AccountCommand) -> When {
+        let command = as_the_handler_would(&self.history, command);
         let outcome = AccountDecider::decide(&self.state, command.clone());
         When {
             state: self.state,

@@ -356,6 +356,7 @@ impl Model {
                 reversal_id,
                 transaction_id,
                 occurred_at,
+                ..
             }) => {
                 let mut reversed = 0;
                 if let Some(original) = self.movements.get_mut(transaction_id) {

@@ -323,6 +323,7 @@ impl Script {
                 reversal_id: transaction_id,
                 transaction_id: picked(&self.transactions, pick.as_ref())
                     .unwrap_or_else(unknown_transaction_id),
+                original: None,
                 occurred_at,
             }),
             Move::Freeze => AccountCommand::Freeze(Freeze {
@@ -356,11 +357,14 @@ pub(super) fn play(scenario: &Scenario) -> Vec<Step> {
     }
 
     let mut state = AccountDecider::initial_state();
+    let mut history: Vec<AccountEvent> = Vec::new();
     let mut steps = Vec::with_capacity(commands.len());
     for command in commands {
+        let command = super::as_the_handler_would(&history, command);
         let outcome = AccountDecider::decide(&state, command.clone());
         let before = state.clone();
         let events = outcome.as_deref().unwrap_or_default();
+        history.extend_from_slice(events);
         state = events.iter().fold(state, AccountDecider::evolve);
         steps.push(Step {
             before,
