@@ -4,7 +4,7 @@
 #   scripts/demo.sh [BASE_URL]        (default http://127.0.0.1:8080)
 #
 # Opens two accounts, moves money, gets an overdraft refused, freezes and unfreezes an
-# account, transfers money between the two (and to an account that does not exist, which is
+# account, retries a deposit safely with an Idempotency-Key, transfers money between the two (and to an account that does not exist, which is
 # refunded), reverses a deposit, then reads the history, the audit trail of events, the
 # balance at an earlier instant, the ledger summary and the projection status. Every step checks the HTTP status (and, for refusals,
 # the problem type) and the script exits non-zero at the first unexpected answer.
@@ -87,6 +87,17 @@ echo "X-Projection-Position: $(header x-projection-position)"
 bold "4. Alice withdraws 40.00"
 call POST "/accounts/$ALICE/withdrawals" 201 '{"amount":4000,"currency":"EUR","description":"groceries"}'
 
+bold "4b. A deposit sent twice with the same Idempotency-Key (a client retrying after a time-out) is written once"
+KEY="demo-$(date +%s%N)"
+call POST "/accounts/$ALICE/deposits" 201 '{"amount":300,"currency":"EUR","description":"refund"}' "Idempotency-Key: $KEY"
+FIRST_TX=$(field transaction_id)
+call POST "/accounts/$ALICE/deposits" 201 '{"amount":300,"currency":"EUR","description":"refund"}' "Idempotency-Key: $KEY"
+[ "$(header idempotent-replayed)" = true ] || fail "the retry was not answered from the recorded response"
+expect_field transaction_id "$FIRST_TX"
+echo "Idempotent-Replayed: $(header idempotent-replayed): the same answer, and no second deposit"
+call POST "/accounts/$ALICE/deposits" 422 '{"amount":999,"currency":"EUR"}' "Idempotency-Key: $KEY"
+expect_problem idempotency-key-reused
+
 bold "5. Alice tries to withdraw 200.00: more than balance plus overdraft, refused"
 call POST "/accounts/$ALICE/withdrawals" 422 '{"amount":20000,"currency":"EUR"}'
 expect_problem insufficient-funds
@@ -146,7 +157,7 @@ bold "14. Alice's balance at an earlier instant ($EARLIER), before the groceries
 call GET "/accounts/$ALICE/balance?at=$EARLIER" 200
 expect_field balance 12500
 call GET "/accounts/$ALICE/balance" 200
-expect_field balance 7000
+expect_field balance 7300
 
 bold "15. The account as it was then, folded from the log (time travel)"
 call GET "/accounts/$ALICE?at=$EARLIER" 200

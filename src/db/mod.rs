@@ -29,7 +29,7 @@ pub mod coordination;
 mod query;
 
 pub use column::Stored;
-pub use query::{Executor, Param, Query, Record, Scalar, insert_into, query, upsert_into};
+pub use query::{Executor, Param, Query, Record, Scalar, insert_rows, query, upsert_rows};
 
 use std::str::FromStr;
 use std::sync::Arc;

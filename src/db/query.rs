@@ -150,18 +150,20 @@ impl<'q> Encode<'q, Sqlite> for Param {
     }
 }
 
-/// `INSERT INTO table (columns) VALUES ($1, ..., $n)`, for a comma-separated column list.
-pub fn insert_into(table: &str, columns: &str) -> String {
-    let placeholders = (1..=columns.split(',').count())
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})")
+/// `INSERT INTO table (columns) VALUES (...), (...)`: one statement for many rows, each row's
+/// values in the order of the comma-separated `columns`.
+pub fn insert_rows(table: &str, columns: &str, rows: impl IntoIterator<Item = Vec<Param>>) -> Query {
+    query(format!("INSERT INTO {table} ({columns}) VALUES ")).values(rows)
 }
 
-/// [`insert_into`], or, when a row with the same `key` exists, an update of all its other
-/// columns.
-pub fn upsert_into(table: &str, key: &str, columns: &str) -> String {
+/// [`insert_rows`], where a row whose `key` exists updates all its other columns instead.
+/// (The rows must name each key once.)
+pub fn upsert_rows(
+    table: &str,
+    key: &str,
+    columns: &str,
+    rows: impl IntoIterator<Item = Vec<Param>>,
+) -> Query {
     let updates = columns
         .split(',')
         .map(str::trim)
@@ -169,10 +171,7 @@ pub fn upsert_into(table: &str, key: &str, columns: &str) -> String {
         .map(|column| format!("{column} = excluded.{column}"))
         .collect::<Vec<_>>()
         .join(", ");
-    format!(
-        "{} ON CONFLICT ({key}) DO UPDATE SET {updates}",
-        insert_into(table, columns)
-    )
+    insert_rows(table, columns, rows).push(&format!(" ON CONFLICT ({key}) DO UPDATE SET {updates}"))
 }
 
 /// Starts a statement. Placeholders are `$1`, `$2`, ... in the order of the binds.
@@ -257,6 +256,33 @@ impl Query {
     /// Appends SQL text (for statements whose filters depend on the request).
     pub fn push(mut self, sql: &str) -> Self {
         self.sql.to_mut().push_str(sql);
+        self
+    }
+
+    /// Appends `(...), (...)`: one parenthesised list of placeholders per row, bound in order.
+    pub fn values(mut self, rows: impl IntoIterator<Item = Vec<Param>>) -> Self {
+        for (n, row) in rows.into_iter().enumerate() {
+            self = self.push(if n == 0 { "(" } else { ", (" });
+            for (m, value) in row.into_iter().enumerate() {
+                if m > 0 {
+                    self = self.push(", ");
+                }
+                self = self.push_bind(value);
+            }
+            self = self.push(")");
+        }
+        self
+    }
+
+    /// Appends `$n, $n+1, ...`: a comma-separated placeholder for each value, bound in order
+    /// (for `IN (...)`).
+    pub fn values_list<P: Into<Param>>(mut self, values: impl IntoIterator<Item = P>) -> Self {
+        for (n, value) in values.into_iter().enumerate() {
+            if n > 0 {
+                self = self.push(", ");
+            }
+            self = self.push_bind(value);
+        }
         self
     }
 
@@ -363,10 +389,16 @@ mod tests {
     }
 
     #[test]
-    fn upserts_update_every_column_but_the_key() {
+    fn upserts_of_many_rows_update_every_column_but_the_key() {
+        let rows = vec![
+            vec![Param::from(1_i64), Param::from("a")],
+            vec![Param::from(2_i64), Param::from("b")],
+        ];
+        let upsert = upsert_rows("t", "id", "id, name", rows);
         assert_eq!(
-            upsert_into("t", "id", "id, a,\n    b"),
-            "INSERT INTO t (id, a,\n    b) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET a = excluded.a, b = excluded.b"
+            upsert.sql(),
+            "INSERT INTO t (id, name) VALUES ($1, $2), ($3, $4) ON CONFLICT (id) DO UPDATE SET name = excluded.name"
         );
+        assert_eq!(upsert.params.len(), 4);
     }
 }

@@ -339,7 +339,7 @@ fn command_response(outcome: &CommandOutcome) -> serde_json::Value {
                 ("Close" = (operation_id = "close", parameters(("id" = "$response.body#/account_id")), description = "Close it"))
             )),
         BodyProblems,
-        (status = 422, description = "An account with this id already exists (`account-already-exists`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "An account with this id already exists (`account-already-exists`); `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn open_account(
@@ -375,7 +375,7 @@ pub(crate) async fn open_account(
         (status = 201, description = "Deposit recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         CommandProblems,
-        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn deposit(
@@ -412,7 +412,7 @@ pub(crate) async fn deposit(
         (status = 201, description = "Withdrawal recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         CommandProblems,
-        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn withdraw(
@@ -457,7 +457,7 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
         (status = 200, description = "Account frozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         CommandProblems,
-        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn freeze(
@@ -492,7 +492,7 @@ pub(crate) async fn freeze(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         EmptyBodyCommandProblems,
-        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn unfreeze(
@@ -529,7 +529,7 @@ pub(crate) async fn unfreeze(
         (status = 200, description = "Account closed", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         EmptyBodyCommandProblems,
-        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn close(
@@ -570,7 +570,7 @@ pub(crate) async fn close(
             headers(("ETag" = String, description = "The new version, quoted"))),
         EmptyBodyCommandProblems,
         (status = 404, description = "No such account (`account-not-found`) or transaction (`transaction-not-found`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn reverse(

@@ -28,6 +28,10 @@ enum Shared {
     UnsupportedMediaType,
     ReadModelBehind,
     StorageUnavailable,
+    /// A command whose write may or may not have been stored.
+    OutcomeUnknown,
+    /// A command that wrote nothing because the database failed: safe to retry.
+    NotWritten,
 }
 
 impl Shared {
@@ -39,7 +43,8 @@ impl Shared {
             Shared::PreconditionFailed => "412",
             Shared::PayloadTooLarge => "413",
             Shared::UnsupportedMediaType => "415",
-            Shared::ReadModelBehind | Shared::StorageUnavailable => "503",
+            Shared::ReadModelBehind | Shared::StorageUnavailable | Shared::NotWritten => "503",
+            Shared::OutcomeUnknown => "500",
         }
     }
 
@@ -62,6 +67,13 @@ impl Shared {
                 or the database is unavailable (`storage-unavailable`)"
                 .into(),
             Shared::StorageUnavailable => "The database is unavailable (`storage-unavailable`)".into(),
+            Shared::NotWritten => "The database is unavailable and nothing was written \
+                (`storage-unavailable`): safe to retry"
+                .into(),
+            Shared::OutcomeUnknown => "The command took too long or its commit was not confirmed \
+                (`outcome-unknown`): it may or may not have been written. Send it again with the \
+                same `Idempotency-Key` to learn which, without writing it twice"
+                .into(),
         }
     }
 }
@@ -84,7 +96,7 @@ fn problems(problems: &[Shared]) -> BTreeMap<String, RefOr<Response>> {
 }
 
 /// What a command on an existing account with a JSON body can answer: 400, 404, 409, 412 (its
-/// `If-Match` did not hold), 413 and 415.
+/// `If-Match` did not hold), 413 and 415, and 500 or 503 when its write failed.
 #[derive(Debug)]
 pub(crate) struct CommandProblems;
 
@@ -98,6 +110,8 @@ impl IntoResponses for CommandProblems {
             PreconditionFailed,
             PayloadTooLarge,
             UnsupportedMediaType,
+            OutcomeUnknown,
+            NotWritten,
         ])
     }
 }
@@ -117,18 +131,27 @@ impl IntoResponses for EmptyBodyCommandProblems {
             Conflict,
             PreconditionFailed,
             UnsupportedMediaType,
+            OutcomeUnknown,
+            NotWritten,
         ])
     }
 }
 
-/// What reading a JSON request body can answer: 400, 413 and 415.
+/// What a command creating something (an account, a transfer) can answer: 400, 413 and 415 for
+/// its body, 500 and 503 for its write.
 #[derive(Debug)]
 pub(crate) struct BodyProblems;
 
 impl IntoResponses for BodyProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         use Shared::*;
-        problems(&[BadRequest, PayloadTooLarge, UnsupportedMediaType])
+        problems(&[
+            BadRequest,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            OutcomeUnknown,
+            NotWritten,
+        ])
     }
 }
 

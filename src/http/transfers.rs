@@ -158,7 +158,7 @@ pub struct TransferAccepted {
         BodyProblems,
         (status = 404, description = "The source account does not exist", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "Concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn create_transfer(

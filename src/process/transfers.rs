@@ -22,8 +22,8 @@ use std::sync::Arc;
 use crate::command::{AccountCommandHandler, CommandError, Precondition};
 use crate::db::Database;
 use crate::domain::account::{
-    self, AccountCommand, AccountError, AccountEvent, AccountState, CompleteTransfer, CreditTransfer,
-    RefundReason, RefundTransfer, TransferStatus,
+    self, AccountCommand, AccountError, AccountEvent, AccountEventType, AccountState, CompleteTransfer,
+    CreditTransfer, RefundReason, RefundTransfer, TransferStatus,
 };
 use crate::domain::ids::AccountId;
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
@@ -90,8 +90,8 @@ impl Follower for TransferProcess {
             if recorded.stream_type != account::STREAM_TYPE {
                 continue;
             }
-            let event: AccountEvent = codec::decode(recorded)?;
-            if !matches!(event, AccountEvent::TransferDebited { .. }) {
+            // Only debits start a settlement; the type says so without decoding the payload.
+            if recorded.event_type.parse() != Ok(AccountEventType::TransferDebited) {
                 continue;
             }
             // Still the leader? Checked before every settlement, not once per batch, so a

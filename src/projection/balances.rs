@@ -4,12 +4,14 @@
 //! state: [`opened`] starts it, [`evolve`] applies each later event. Both are pure; the
 //! [`Projection`] impl only loads and stores rows.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Stored, Transaction, query, upsert_into};
+use crate::db::{Param, Stored, Transaction, query, upsert_rows};
 use crate::domain::account::{AccountEvent, AccountStatus};
-use crate::projection::{Projection, ProjectionName};
+use crate::projection::{Applied, Projection, ProjectionName};
 use crate::store::RecordedEvent;
 
 /// An account's status as the read model stores and clients see it.
@@ -144,14 +146,29 @@ pub struct BalancesProjection;
 const COLUMNS: &str = "account_id, owner_id, currency, balance, available, overdraft_limit, \
     daily_withdrawal_limit, status, frozen_reason, version, opened_at, updated_at, position";
 
-/// One statement for the first and every later version of a row (values bound in the order of
-/// [`COLUMNS`]).
-fn upsert_sql() -> String {
-    upsert_into("account_balances", "account_id", COLUMNS)
-}
-
 pub(crate) fn select_sql(filter: &str) -> String {
     format!("SELECT {COLUMNS} FROM account_balances {filter}")
+}
+
+impl BalanceRow {
+    /// The row's values in the order of [`COLUMNS`].
+    fn values(&self) -> Vec<Param> {
+        vec![
+            self.account_id.into(),
+            self.owner_id.into(),
+            self.currency.as_str().into(),
+            self.balance.into(),
+            self.available().into(),
+            self.overdraft_limit.into(),
+            self.daily_withdrawal_limit.into(),
+            self.status.as_str().into(),
+            self.frozen_reason.clone().into(),
+            self.version.into(),
+            self.opened_at.into(),
+            self.updated_at.into(),
+            self.position.into(),
+        ]
+    }
 }
 
 #[async_trait::async_trait]
@@ -164,33 +181,40 @@ impl Projection for BalancesProjection {
         &["account_balances"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        recorded: &RecordedEvent,
-        event: &AccountEvent,
-    ) -> Result<(), sqlx::Error> {
-        let stored = query(select_sql("WHERE account_id = $1"))
-            .bind(recorded.stream_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = next_row(stored, event, recorded) else {
+    /// Reads the rows of the batch's accounts (one statement), folds the events into them in
+    /// memory, and writes the changed rows back (one statement).
+    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
+        let mut accounts: Vec<Uuid> = batch.iter().map(|(recorded, _)| recorded.stream_id).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        if accounts.is_empty() {
             return Ok(());
-        };
-        query(upsert_sql())
-            .bind(row.account_id)
-            .bind(row.owner_id)
-            .bind(row.currency.as_str())
-            .bind(row.balance)
-            .bind(row.available())
-            .bind(row.overdraft_limit)
-            .bind(row.daily_withdrawal_limit)
-            .bind(row.status.as_str())
-            .bind(row.frozen_reason)
-            .bind(row.version)
-            .bind(row.opened_at)
-            .bind(row.updated_at)
-            .bind(row.position)
+        }
+        let stored: Vec<BalanceRow> = query(select_sql("WHERE account_id IN ("))
+            .values_list(accounts.iter().copied())
+            .push(")")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut rows: HashMap<Uuid, BalanceRow> =
+            stored.into_iter().map(|row| (row.account_id, row)).collect();
+        let mut changed: Vec<Uuid> = Vec::new();
+        for (recorded, event) in batch {
+            let stored = rows.get(&recorded.stream_id).cloned();
+            if let Some(row) = next_row(stored, event, recorded) {
+                if !changed.contains(&row.account_id) {
+                    changed.push(row.account_id);
+                }
+                rows.insert(row.account_id, row);
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let values = changed
+            .iter()
+            .filter_map(|id| rows.get(id))
+            .map(BalanceRow::values);
+        upsert_rows("account_balances", "account_id", COLUMNS, values)
             .execute(tx)
             .await?;
         Ok(())

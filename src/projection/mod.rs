@@ -60,10 +60,15 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     ]
 }
 
+/// One account event of a batch, as stored and as decoded.
+pub type Applied<'a> = (&'a RecordedEvent, AccountEvent);
+
 /// One read model, written inside the projector's transaction.
 ///
-/// `apply` receives every account event in global order and must be idempotent per event:
-/// replaying an already applied event changes nothing.
+/// `apply` receives a batch of account events in global order, and writes what they change in
+/// a few statements for the whole batch (read the rows involved, fold in memory, write them
+/// back), not a few per event. It must be idempotent: events its rows already reflect change
+/// nothing.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug {
     fn name(&self) -> ProjectionName;
@@ -71,12 +76,7 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// The tables this projection writes, emptied by a rebuild.
     fn tables(&self) -> &'static [&'static str];
 
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        recorded: &RecordedEvent,
-        event: &AccountEvent,
-    ) -> Result<(), sqlx::Error>;
+    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error>;
 }
 
 /// Runs a [`Projection`] as a follower of the log.
@@ -119,13 +119,21 @@ impl Follower for Projector {
         checkpoint: CheckpointMove,
         _fence: &mut Fence,
     ) -> Result<(), FollowError> {
+        let mut events = Vec::with_capacity(batch.len());
+        for recorded in batch
+            .iter()
+            .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
+        {
+            events.push((recorded, codec::decode::<AccountEvent>(recorded)?));
+        }
         let mut tx = self.database.begin_write().await?;
-        for (applied, recorded) in (0_i64..).zip(batch) {
-            self.faults.check(applied)?;
-            if recorded.stream_type == account::STREAM_TYPE {
-                let event: AccountEvent = codec::decode(recorded)?;
-                self.projection.apply(&mut tx, recorded, &event).await?;
+        match self.faults.fail_after() {
+            // A test's fault: apply part of the batch, then fail before the commit.
+            Some(part) if part < events.len() => {
+                self.projection.apply(&mut tx, &events[..part]).await?;
+                return Err(FollowError::Failed(Box::new(InjectedFault(part))));
             }
+            _ => self.projection.apply(&mut tx, &events).await?,
         }
         checkpoint.commit_with(&mut tx).await?;
         tx.commit().await?;
@@ -152,7 +160,7 @@ pub async fn rebuild(database: &Database, name: ProjectionName) -> Result<(), sq
 /// A batch failed on purpose, from a test.
 #[derive(Debug, thiserror::Error)]
 #[error("injected failure after {0} events of the batch")]
-pub struct InjectedFault(i64);
+pub struct InjectedFault(usize);
 
 /// Makes batches fail after applying a given number of their events, before commit.
 ///
@@ -182,10 +190,8 @@ impl FaultInjector {
         self.fail_after.store(-1, Ordering::SeqCst);
     }
 
-    fn check(&self, applied: i64) -> Result<(), FollowError> {
-        if self.fail_after.load(Ordering::SeqCst) == applied {
-            return Err(FollowError::Failed(Box::new(InjectedFault(applied))));
-        }
-        Ok(())
+    /// After how many events of a batch it must fail, if armed.
+    fn fail_after(&self) -> Option<usize> {
+        usize::try_from(self.fail_after.load(Ordering::SeqCst)).ok()
     }
 }

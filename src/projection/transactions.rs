@@ -4,15 +4,17 @@
 //! `T` is the `balance_after` of the last movement at or before `T`, one index lookup however
 //! long the history is.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Stored, Transaction, insert_into, query};
+use crate::db::{Param, Stored, Transaction, insert_rows, query};
 use crate::domain::account::AccountEvent;
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::Currency;
 use crate::domain::text::Text;
-use crate::projection::{Projection, ProjectionName};
+use crate::projection::{Applied, Projection, ProjectionName};
 use crate::store::RecordedEvent;
 
 /// What kind of money movement a row records: `deposit`, `withdrawal`, `transfer_out`,
@@ -207,19 +209,56 @@ pub(crate) fn select_sql(filter: &str) -> String {
     format!("SELECT {COLUMNS} FROM account_transactions {filter}")
 }
 
-/// Inserts a row (the values bound in the order of [`COLUMNS`]).
-fn insert_sql() -> String {
-    format!(
-        "{} ON CONFLICT DO NOTHING",
-        insert_into("account_transactions", COLUMNS)
-    )
+impl TransactionRow {
+    /// The row's values in the order of [`COLUMNS`].
+    fn values(&self) -> Vec<Param> {
+        vec![
+            self.transaction_id.into(),
+            self.account_id.into(),
+            self.kind.as_str().into(),
+            self.amount.into(),
+            self.balance_after.into(),
+            self.currency.as_str().into(),
+            self.description.clone().into(),
+            self.occurred_at.into(),
+            self.stream_version.into(),
+            self.global_position.into(),
+            self.transfer_id.into(),
+            self.counterparty_account_id.into(),
+            self.reverses_transaction_id.into(),
+        ]
+    }
 }
 
-/// The balance after the account's latest movement before `position` (0 before the first).
-const BALANCE_BEFORE: &str = "SELECT balance_after FROM account_transactions \
-    WHERE account_id = $1 AND global_position < $2 ORDER BY global_position DESC LIMIT 1";
+/// For each of `accounts`, the balance after its last movement before `position` (0 before the
+/// first), in one statement.
+async fn balances_before(
+    tx: &mut Transaction,
+    accounts: &[Uuid],
+    position: i64,
+) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+    let rows: Vec<BalanceBefore> = query(
+        "SELECT v.column1 AS account_id, COALESCE((SELECT t.balance_after FROM account_transactions t \
+         WHERE t.account_id = v.column1 AND t.global_position < $1 \
+         ORDER BY t.global_position DESC LIMIT 1), 0) AS balance FROM (VALUES ",
+    )
+    .bind(position)
+    .values(accounts.iter().map(|account| vec![Param::from(*account)]))
+    .push(") AS v")
+    .fetch_all(tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.account_id, row.balance))
+        .collect())
+}
 
-const ALREADY_APPLIED: &str = "SELECT global_position FROM account_transactions WHERE global_position = $1";
+#[derive(Debug, sqlx::FromRow)]
+struct BalanceBefore {
+    #[sqlx(try_from = "Stored<Uuid>")]
+    account_id: Uuid,
+    balance: i64,
+}
 
 #[derive(Debug, Default)]
 pub struct TransactionsProjection;
@@ -234,44 +273,30 @@ impl Projection for TransactionsProjection {
         &["account_transactions"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        recorded: &RecordedEvent,
-        event: &AccountEvent,
-    ) -> Result<(), sqlx::Error> {
-        if movement(event, recorded, 0).is_none() {
-            return Ok(());
-        }
-        let applied: Option<i64> = query(ALREADY_APPLIED)
-            .bind(recorded.global_position)
-            .fetch_optional_scalar(&mut *tx)
-            .await?;
-        if applied.is_some() {
-            return Ok(());
-        }
-        let before: Option<i64> = query(BALANCE_BEFORE)
-            .bind(recorded.stream_id)
-            .bind(recorded.global_position)
-            .fetch_optional_scalar(&mut *tx)
-            .await?;
-        let Some(row) = movement(event, recorded, before.unwrap_or(0)) else {
+    /// Reads the balance before the batch of each account it moves (one statement), computes
+    /// every movement's row in memory, and inserts them (one statement). A row already there
+    /// (the batch handled by another process, whose checkpoint then wins) is left alone.
+    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
+        let moving: Vec<&Applied<'_>> = batch
+            .iter()
+            .filter(|(recorded, event)| movement(event, recorded, 0).is_some())
+            .collect();
+        let Some(first) = moving.first().map(|(recorded, _)| recorded.global_position) else {
             return Ok(());
         };
-        query(insert_sql())
-            .bind(row.transaction_id)
-            .bind(row.account_id)
-            .bind(row.kind.as_str())
-            .bind(row.amount)
-            .bind(row.balance_after)
-            .bind(row.currency)
-            .bind(row.description)
-            .bind(row.occurred_at)
-            .bind(row.stream_version)
-            .bind(row.global_position)
-            .bind(row.transfer_id)
-            .bind(row.counterparty_account_id)
-            .bind(row.reverses_transaction_id)
+        let mut accounts: Vec<Uuid> = moving.iter().map(|(recorded, _)| recorded.stream_id).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut balances = balances_before(&mut *tx, &accounts, first).await?;
+
+        let rows = moving.into_iter().filter_map(|(recorded, event)| {
+            let balance = balances.entry(recorded.stream_id).or_insert(0);
+            let row = movement(event, recorded, *balance)?;
+            *balance = row.balance_after;
+            Some(row.values())
+        });
+        insert_rows("account_transactions", COLUMNS, rows.collect::<Vec<_>>())
+            .push(" ON CONFLICT DO NOTHING")
             .execute(tx)
             .await?;
         Ok(())

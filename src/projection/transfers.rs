@@ -6,9 +6,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Stored, Transaction, query};
+use crate::db::{Query, Stored, Transaction, query};
 use crate::domain::account::AccountEvent;
-use crate::projection::{Projection, ProjectionName};
+use crate::projection::{Applied, Projection, ProjectionName};
 use crate::store::RecordedEvent;
 
 /// Where a transfer is in its saga.
@@ -91,12 +91,20 @@ impl Projection for TransfersProjection {
         &["transfers"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        recorded: &RecordedEvent,
-        event: &AccountEvent,
-    ) -> Result<(), sqlx::Error> {
+    /// One statement per transfer step: transfers are few beside deposits and withdrawals.
+    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
+        for (recorded, event) in batch {
+            if let Some(statement) = statement(recorded, event) {
+                statement.execute(&mut *tx).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a transfer step changes in its row, if `event` is one.
+fn statement(recorded: &RecordedEvent, event: &AccountEvent) -> Option<Query> {
+    {
         let statement = match event {
             AccountEvent::TransferDebited {
                 transfer_id,
@@ -136,9 +144,8 @@ impl Projection for TransfersProjection {
                 .bind(*occurred_at)
                 .bind(recorded.global_position)
                 .bind(recorded.stream_id),
-            _ => return Ok(()),
+            _ => return None,
         };
-        statement.execute(tx).await?;
-        Ok(())
+        Some(statement)
     }
 }

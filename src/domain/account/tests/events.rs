@@ -233,3 +233,31 @@ fn refund_reasons_keep_the_codes_already_stored() {
         assert_eq!(code.parse::<RefundReason>(), Ok(reason));
     }
 }
+
+/// The state is what a snapshot stores and what the command cache keeps: it must not grow with
+/// the history. Ten thousand movements (deposits, withdrawals spread over many days, reversals,
+/// a freeze and an unfreeze) fold into a state of a few hundred bytes.
+#[test]
+fn the_state_of_a_ten_thousand_event_account_serializes_in_under_two_kib() {
+    let mut history = vec![opened_with(5_000, Some(1_000_000))];
+    for n in 0..10_000_u128 {
+        let at = now() + chrono::Duration::minutes(i64::try_from(n).unwrap_or(0) * 7);
+        history.push(match n % 5 {
+            0 | 1 => deposited_as(tx(n + 10), 1_000),
+            2 => withdrawn_at(700, at),
+            3 => reversed_at(tx(n + 8), -1_000, at),
+            _ if n == 4_004 => frozen(),
+            _ if n == 4_009 => unfrozen(),
+            _ => withdrawn_at(100, at),
+        });
+    }
+    let state = AccountDecider::fold(&history);
+    let AccountState::Opened(_) = &state else {
+        panic!("the account is open");
+    };
+
+    let size = serde_json::to_vec(&state)
+        .map(|json| json.len())
+        .unwrap_or(usize::MAX);
+    assert!(size < 2_048, "the state of 10,001 events takes {size} bytes");
+}
