@@ -11,6 +11,12 @@ use foldbank::db::Database;
 use foldbank::telemetry::error_chain;
 use foldbank::{http, projection, telemetry};
 
+/// mimalloc instead of the system allocator: a command allocates many small, short-lived
+/// buffers (JSON, SQL arguments, rows), and glibc's malloc was a sixth of the server's CPU
+/// under load (see the benchmarks in the README).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

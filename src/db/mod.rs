@@ -66,6 +66,8 @@ enum Pool {
     Postgres(PgPool),
     Sqlite {
         pool: SqlitePool,
+        /// Connections for writes of derived data (read models), which skip the fsync.
+        derived: SqlitePool,
         /// The in-process queue for SQLite's single writer.
         ///
         /// SQLite allows one write transaction at a time per file. Writers in this process
@@ -120,11 +122,22 @@ impl Database {
                 .max_connections(max_connections)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone())
+                .await
+                .map_err(DatabaseError::Connect)?;
+            // Read models can be rebuilt from the log: their commits need not wait for the disk.
+            // A later FULL commit syncs them along with its own frames of the shared WAL; a
+            // power cut can only roll back a read model and its checkpoint together.
+            let derived = SqlitePoolOptions::new()
+                .max_connections(2)
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options.synchronous(SqliteSynchronous::Normal))
                 .await
                 .map_err(DatabaseError::Connect)?;
             Pool::Sqlite {
                 pool,
+                derived,
                 writer: Arc::new(Mutex::new(())),
             }
         } else {
@@ -163,7 +176,7 @@ impl Database {
             Pool::Postgres(pool) => {
                 TransactionInner::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?)
             }
-            Pool::Sqlite { pool, writer } => {
+            Pool::Sqlite { pool, writer, .. } => {
                 let slot = writer.clone().lock_owned().await;
                 let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 TransactionInner::Sqlite {
@@ -173,6 +186,38 @@ impl Database {
             }
         };
         Ok(Transaction { inner })
+    }
+
+    /// Opens a transaction for writing data derived from the log (read models and their
+    /// checkpoints), which does not wait for the disk at commit.
+    ///
+    /// Such data is rebuilt from the log whenever it is lost: a crash can only undo the last
+    /// moves of a read model together with its checkpoint, and the projector then applies the
+    /// same events again. Waiting for an fsync per read-model batch would only slow the writes
+    /// that do need it. PostgreSQL: `synchronous_commit = off` for this transaction; SQLite: a
+    /// connection with `synchronous = NORMAL`.
+    pub async fn begin_derived_write(&self) -> Result<Transaction, sqlx::Error> {
+        match &self.pool {
+            Pool::Postgres(_) => {
+                let mut tx = self.begin_write().await?;
+                if let TransactionInner::Postgres(inner) = &mut tx.inner {
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut **inner)
+                        .await?;
+                }
+                Ok(tx)
+            }
+            Pool::Sqlite { derived, writer, .. } => {
+                let slot = writer.clone().lock_owned().await;
+                let tx = derived.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Transaction {
+                    inner: TransactionInner::Sqlite {
+                        tx,
+                        _writer: Some(slot),
+                    },
+                })
+            }
+        }
     }
 
     /// Opens a read-only transaction in which every statement sees the same snapshot.
@@ -209,7 +254,10 @@ impl Database {
     pub async fn close(&self) {
         match &self.pool {
             Pool::Postgres(pool) => pool.close().await,
-            Pool::Sqlite { pool, .. } => pool.close().await,
+            Pool::Sqlite { pool, derived, .. } => {
+                derived.close().await;
+                pool.close().await;
+            }
         }
     }
 }

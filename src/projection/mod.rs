@@ -126,7 +126,7 @@ impl Follower for Projector {
         {
             events.push((recorded, codec::decode::<AccountEvent>(recorded)?));
         }
-        let mut tx = self.database.begin_write().await?;
+        let mut tx = self.database.begin_derived_write().await?;
         match self.faults.fail_after() {
             // A test's fault: apply part of the batch, then fail before the commit.
             Some(part) if part < events.len() => {
