@@ -34,7 +34,7 @@
 //!   finds either both or neither.
 
 pub mod codec;
-mod group_commit;
+pub mod group_commit;
 mod idempotency;
 pub mod sql;
 
