@@ -14,6 +14,15 @@ use serde::{Deserialize, Serialize};
 /// overflow by accident and a typo of many zeroes is refused at the door.
 pub const MAX_AMOUNT_MINOR_UNITS: i64 = 1_000_000_000_000_000;
 
+/// The most an account may hold: 10^17 minor units, a hundred thousand of the largest payment.
+///
+/// Far below `i64::MAX` on purpose. Money that left an account for a transfer must always be
+/// able to come back (a refund is compensation: refusing it would strand the money and stop the
+/// saga), and the money an account has sent and not yet settled is at most what it held. With
+/// every credit kept under this cap, a balance plus all its pending refunds stays below
+/// `2 × 10^17 + overdraft`, about 2% of `i64::MAX`: a refund cannot overflow.
+pub const MAX_BALANCE_MINOR_UNITS: i64 = 100_000_000_000_000_000;
+
 /// Why a money value or operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {

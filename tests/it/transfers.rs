@@ -19,6 +19,7 @@ backend_tests!(
     an_account_with_transfers_in_flight_cannot_close,
     a_deposit_can_be_reversed_for_thirty_days,
     reversals_obey_the_rules_of_the_account,
+    a_refund_cannot_be_refused_however_full_the_source_became,
 );
 
 async fn transfer(app: &TestApp, from: Uuid, to: Uuid, amount: i64) -> crate::common::TestResponse {
@@ -448,4 +449,51 @@ async fn reversals_obey_the_rules_of_the_account(db: TestDb) {
     reversal(alice, deposit)
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "account-frozen");
+}
+
+/// Compensation is never refused. A transfer to a missing account waits for its refund while
+/// the source is refilled as far as an account may hold (10^17 minor units: deposits beyond
+/// are refused); the refund then still goes through, and later transfers settle as usual.
+/// (Were the source allowed to fill up to `i64::MAX`, the refund would not fit, the transfer
+/// manager would retry it forever, and every later transfer would wait behind it.)
+async fn a_refund_cannot_be_refused_however_full_the_source_became(db: TestDb) {
+    const MAX_DEPOSIT: i64 = 1_000_000_000_000_000;
+    let mut app = TestApp::new(db).await;
+    let (alice, bob) = (
+        app.open_account_with(1_000).await,
+        app.open_account(json!({})).await,
+    );
+    app.stop_transfer_process().await;
+    let stranded = transfer(&app, alice, Uuid::now_v7(), 1_000).await;
+    assert_eq!(stranded.status, StatusCode::ACCEPTED, "{}", stranded.text);
+
+    for _ in 0..100 {
+        let deposit = app
+            .post(
+                &format!("/accounts/{alice}/deposits"),
+                json!({ "amount": MAX_DEPOSIT, "currency": "EUR" }),
+            )
+            .await;
+        assert_eq!(deposit.status, StatusCode::CREATED, "{}", deposit.text);
+    }
+    app.post(
+        &format!("/accounts/{alice}/deposits"),
+        json!({ "amount": 1, "currency": "EUR" }),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "balance-overflow");
+
+    app.start_transfer_process();
+    app.settled().await;
+    let refunded = transfer_status(&app, &stranded.body["transfer_id"]).await;
+    assert_eq!(refunded["status"], "failed");
+    assert_eq!(refunded["reason"], "destination-not-found");
+    assert_eq!(balance(&app, alice).await, 100 * MAX_DEPOSIT + 1_000);
+
+    let next = transfer(&app, alice, bob, 500).await;
+    app.settled().await;
+    assert_eq!(
+        transfer_status(&app, &next.body["transfer_id"]).await["status"],
+        "completed"
+    );
 }

@@ -33,7 +33,7 @@ pub enum AccountError {
     },
     #[error("an account can only be closed at a zero balance, the balance is {balance} minor units")]
     NonZeroBalance { balance: i64 },
-    #[error("the resulting balance would overflow")]
+    #[error("the resulting balance would exceed the maximum an account may hold (10^17 minor units)")]
     Overflow,
     #[error("an account cannot transfer to itself")]
     TransferToSelf,

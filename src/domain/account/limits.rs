@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Account, AccountError};
-use crate::domain::money::{Amount, Currency};
+use crate::domain::money::{Amount, Currency, MAX_BALANCE_MINOR_UNITS};
 
 /// Money moves only in the account's currency: there is no conversion.
 pub(super) fn ensure_currency(account: &Account, requested: Currency) -> Result<(), AccountError> {
@@ -16,6 +16,15 @@ pub(super) fn ensure_currency(account: &Account, requested: Currency) -> Result<
             account: account.currency,
             requested,
         })
+    }
+}
+
+/// A credit the account asks for (a deposit, an incoming transfer, a reversed withdrawal) may
+/// not take the balance above [`MAX_BALANCE_MINOR_UNITS`], so that refunds always fit.
+pub(super) fn ensure_room(account: &Account, credit: i64) -> Result<(), AccountError> {
+    match account.balance.minor_units.checked_add(credit) {
+        Some(after) if after <= MAX_BALANCE_MINOR_UNITS => Ok(()),
+        _ => Err(AccountError::Overflow),
     }
 }
 

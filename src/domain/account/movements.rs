@@ -1,6 +1,6 @@
 //! Cash in and out at the owner's request: deposits and withdrawals.
 
-use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
+use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds, ensure_room};
 use super::{Account, AccountError, AccountEvent, AccountStatus, Deposit, Withdraw};
 
 /// Money paid in, as long as the balance can hold it. A frozen account still accepts deposits:
@@ -14,7 +14,7 @@ pub(super) fn deposit(account: &Account, command: Deposit) -> Result<Vec<Account
         occurred_at,
     } = command;
     ensure_currency(account, currency)?;
-    account.balance.checked_add(amount.minor_units())?;
+    ensure_room(account, amount.minor_units())?;
     Ok(vec![AccountEvent::MoneyDeposited {
         transaction_id,
         amount,

@@ -1,6 +1,6 @@
 //! Reversals: undoing a deposit or a withdrawal, once, within [`REVERSAL_WINDOW`].
 
-use super::limits::ensure_funds;
+use super::limits::{ensure_funds, ensure_room};
 use super::{Account, AccountError, AccountEvent, AccountStatus, MovementKind, REVERSAL_WINDOW, Reverse};
 use crate::domain::money::Amount;
 
@@ -38,7 +38,7 @@ pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<Account
             Amount::new(-signed_amount).map_err(|_| AccountError::Overflow)?,
         )?;
     } else {
-        account.balance.checked_add(signed_amount)?;
+        ensure_room(account, signed_amount)?;
     }
     Ok(vec![AccountEvent::TransactionReversed {
         reversal_id,

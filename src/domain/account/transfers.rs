@@ -4,7 +4,7 @@
 //! The transfer process manager delivers every step at least once, so each step recognises its
 //! own repeat ([`is_repeated_transfer_step`]) and answers it with no events.
 
-use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
+use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds, ensure_room};
 use super::{
     Account, AccountCommand, AccountError, AccountEvent, AccountStatus, CompleteTransfer, CreditTransfer,
     DebitTransfer, RefundTransfer, TransferStatus,
@@ -96,7 +96,7 @@ pub(super) fn credit(account: &Account, command: CreditTransfer) -> Result<Vec<A
     }
     // A frozen account still receives money: freezing stops money leaving.
     ensure_currency(account, currency)?;
-    account.balance.checked_add(amount.minor_units())?;
+    ensure_room(account, amount.minor_units())?;
     Ok(vec![AccountEvent::TransferCredited {
         transfer_id,
         transaction_id,
@@ -138,18 +138,17 @@ pub(super) fn refund(account: &Account, command: RefundTransfer) -> Result<Vec<A
         occurred_at,
     } = command;
     match account.transfers_out.get(&transfer_id) {
-        Some(sent) if sent.status == TransferStatus::Pending => {
-            account.balance.checked_add(sent.amount)?;
-            Ok(vec![AccountEvent::TransferRefunded {
-                transfer_id,
-                transaction_id,
-                to_account: sent.to_account,
-                amount: Amount::new(sent.amount).map_err(|_| AccountError::Overflow)?,
-                currency: account.currency,
-                reason,
-                occurred_at,
-            }])
-        }
+        // Compensation is never refused: the money left this account, so it fits back in
+        // (see `MAX_BALANCE_MINOR_UNITS`). Refusing it would strand the money in flight.
+        Some(sent) if sent.status == TransferStatus::Pending => Ok(vec![AccountEvent::TransferRefunded {
+            transfer_id,
+            transaction_id,
+            to_account: sent.to_account,
+            amount: Amount::new(sent.amount).map_err(|_| AccountError::Overflow)?,
+            currency: account.currency,
+            reason,
+            occurred_at,
+        }]),
         _ => Err(AccountError::TransferNotFound(transfer_id)),
     }
 }

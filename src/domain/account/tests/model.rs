@@ -10,7 +10,7 @@ use crate::domain::account::{
     RefundTransfer, Reverse, TransferStatus, Withdraw,
 };
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
-use crate::domain::money::{Currency, Limit};
+use crate::domain::money::{Currency, Limit, MAX_BALANCE_MINOR_UNITS};
 
 /// What the model expects of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,11 @@ impl Model {
                 .is_none_or(|limit| withdrawn_today + amount <= limit)
     }
 
+    /// A credit the account asks for keeps the balance at most the maximum an account holds.
+    fn has_room_for(&self, credit: i64) -> bool {
+        self.balance + credit <= MAX_BALANCE_MINOR_UNITS
+    }
+
     fn has_pending(&self) -> bool {
         self.sent
             .values()
@@ -156,9 +161,10 @@ impl Model {
         }
         match command {
             AccountCommand::Open(_) => Verdict::Refused,
-            AccountCommand::Deposit(Deposit { amount, currency, .. }) => {
-                accept_if(*currency == self.currency, amount.minor_units())
-            }
+            AccountCommand::Deposit(Deposit { amount, currency, .. }) => accept_if(
+                *currency == self.currency && self.has_room_for(amount.minor_units()),
+                amount.minor_units(),
+            ),
             AccountCommand::Withdraw(Withdraw {
                 amount,
                 currency,
@@ -207,7 +213,10 @@ impl Model {
                 if self.received.contains(transfer_id) {
                     Verdict::AlreadyDone
                 } else {
-                    accept_if(*currency == self.currency, amount.minor_units())
+                    accept_if(
+                        *currency == self.currency && self.has_room_for(amount.minor_units()),
+                        amount.minor_units(),
+                    )
                 }
             }
             AccountCommand::CompleteTransfer(CompleteTransfer { transfer_id, .. }) => {
@@ -242,9 +251,9 @@ impl Model {
                         !self.frozen && self.balance - original.amount >= -self.overdraft_limit,
                         -original.amount,
                     ),
-                    MovementKind::Withdrawal => Verdict::Accepted {
-                        balance_change: original.amount,
-                    },
+                    MovementKind::Withdrawal => {
+                        accept_if(self.has_room_for(original.amount), original.amount)
+                    }
                     MovementKind::TransferLeg | MovementKind::Reversal => Verdict::Refused,
                 }
             }

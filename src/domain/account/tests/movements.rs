@@ -7,6 +7,7 @@ use super::fixtures::*;
 use super::{balance_of, given};
 use crate::domain::account::{AccountCommand, AccountError, AccountEvent, Deposit};
 use crate::domain::ids::TransactionId;
+use crate::domain::money::MAX_BALANCE_MINOR_UNITS;
 
 #[test]
 fn depositing_adds_to_the_balance() {
@@ -49,8 +50,8 @@ fn depositing_in_another_currency_is_rejected() {
 }
 
 #[test]
-fn a_deposit_that_would_overflow_the_balance_is_rejected() {
-    let history = history_with_balance(opened(), i64::MAX - 1);
+fn a_deposit_above_the_maximum_balance_is_rejected() {
+    let history = history_with_balance(opened(), MAX_BALANCE_MINOR_UNITS - 1);
 
     given(&history)
         .when(deposit(2))
@@ -58,12 +59,12 @@ fn a_deposit_that_would_overflow_the_balance_is_rejected() {
 }
 
 #[test]
-fn a_deposit_may_bring_the_balance_to_exactly_i64_max() {
-    let history = history_with_balance(opened(), i64::MAX - 1);
+fn a_deposit_may_bring_the_balance_to_exactly_the_maximum() {
+    let history = history_with_balance(opened(), MAX_BALANCE_MINOR_UNITS - 1);
 
     let state = given(&history).when(deposit(1)).then(&[deposited(1)]);
 
-    assert_eq!(balance_of(&state), i64::MAX);
+    assert_eq!(balance_of(&state), MAX_BALANCE_MINOR_UNITS);
 }
 
 #[test]
