@@ -100,6 +100,12 @@ impl App {
         self
     }
 
+    /// The longest pause between two tries of a failing follower batch.
+    pub fn with_max_backoff(mut self, max_backoff: Duration) -> Self {
+        self.follow.max_backoff = max_backoff;
+        self
+    }
+
     /// How often followers look for new events when nothing woke them.
     pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
         self.follow.poll_interval = poll_interval;

@@ -36,6 +36,33 @@ pub enum Command {
         /// A read model, or `all`.
         projection: RebuildTarget,
     },
+    /// Events a follower could not handle and set aside (also in `GET /projections`).
+    Parked {
+        #[command(subcommand)]
+        action: ParkedAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParkedAction {
+    /// Print every parked event.
+    List,
+    /// Handle a parked event again. The transfer process manager retries it (a running server
+    /// picks the request up within a second); a read model cannot apply one event out of order,
+    /// so it is rebuilt from the log instead.
+    Retry {
+        /// The follower that parked it: a read model, or `transfer_process`.
+        follower: String,
+        /// The event's global position.
+        position: i64,
+    },
+    /// Leave a parked event unhandled by its follower, and forget it.
+    Skip {
+        /// The follower that parked it: a read model, or `transfer_process`.
+        follower: String,
+        /// The event's global position.
+        position: i64,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]

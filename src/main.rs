@@ -6,8 +6,10 @@ use std::sync::Arc;
 use clap::Parser;
 use foldbank::app::{self, App, HttpSettings};
 use foldbank::clock::{SystemClock, UuidV7};
-use foldbank::config::{Cli, Command, Config, RebuildTarget};
+use foldbank::config::{Cli, Command, Config, ParkedAction, RebuildTarget};
 use foldbank::db::Database;
+use foldbank::follow::parking;
+use foldbank::projection::ProjectionName;
 use foldbank::telemetry::error_chain;
 use foldbank::{http, projection, telemetry};
 
@@ -31,6 +33,16 @@ async fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!(error = %error_chain(&*error), "rebuild failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Parked { action }) => {
+            telemetry::init(&cli.config.log_filter, cli.config.log_format);
+            match parked(&cli.config, action).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&*error), "parked failed");
                     ExitCode::FAILURE
                 }
             }
@@ -73,6 +85,67 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let _ = housekeeping.await;
     database.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Lists, retries or skips parked events.
+async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std::error::Error>> {
+    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let known = |follower: &str| {
+        if app::follower_names().contains(&follower) {
+            Ok(())
+        } else {
+            Err(format!(
+                "no follower named {follower:?}; followers: {}",
+                app::follower_names().join(", ")
+            ))
+        }
+    };
+    match action {
+        ParkedAction::List => {
+            let parked = parking::parked_events(&database).await?;
+            if parked.is_empty() {
+                println!("no parked events");
+            }
+            for event in parked {
+                println!(
+                    "{} {} {} {} attempts={}{} parked_at={}\n    {}",
+                    event.follower,
+                    event.position,
+                    event.event_type,
+                    event.event_id,
+                    event.attempts,
+                    if event.retry_requested {
+                        " retry-requested"
+                    } else {
+                        ""
+                    },
+                    event.parked_at.to_rfc3339(),
+                    event.error,
+                );
+            }
+        }
+        ParkedAction::Retry { follower, position } => {
+            known(&follower)?;
+            if let Ok(projection) = follower.parse::<ProjectionName>() {
+                parking::forget_all(&database, &follower).await?;
+                projection::rebuild(&database, projection).await?;
+                println!("{follower}: rebuilt from the log, its parked events with it");
+            } else if parking::request_retry(&database, &follower, position).await? {
+                println!("{follower} {position}: retry requested; a running server handles it");
+            } else {
+                return Err(format!("{follower} parked nothing at position {position}").into());
+            }
+        }
+        ParkedAction::Skip { follower, position } => {
+            known(&follower)?;
+            if !parking::skip(&database, &follower, position).await? {
+                return Err(format!("{follower} parked nothing at position {position}").into());
+            }
+            println!("{follower} {position}: skipped");
+        }
+    }
+    database.close().await;
     Ok(())
 }
 

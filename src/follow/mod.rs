@@ -10,7 +10,9 @@
 //!    manager: its effects are idempotent, so a replay after a crash is harmless);
 //! 3. when there is nothing new, sleep until woken: right after an append in this process, by
 //!    PostgreSQL `NOTIFY` from another process, or by the polling timer;
-//! 4. on failure: log, record the error for `GET /projections`, back off, retry the batch;
+//! 4. on failure: log, record the error for `GET /projections`, back off, retry the batch; a
+//!    batch that keeps failing is tried one event at a time, and an event that keeps failing
+//!    for a reason of its own is parked ([`parking`]) so that the follower moves on;
 //! 5. on shutdown: finish the batch in hand, then stop.
 //!
 //! A follower that acts outside the database's transactions may ask for leadership
@@ -18,6 +20,7 @@
 //! leads (the [`Fence`]) before each action.
 
 mod checkpoint;
+pub mod parking;
 mod status;
 mod waking;
 
@@ -38,6 +41,8 @@ use crate::db::coordination::Leadership;
 use crate::store::{EventStore, RecordedEvent, StoreError};
 use crate::telemetry::error_chain;
 
+use self::parking::{TRIES_BEFORE_ISOLATING, TRIES_BEFORE_PARKING};
+
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 
 /// After a batch that did not fill up, a follower lets this much time pass before it reads
@@ -57,6 +62,9 @@ pub enum FollowError {
     CheckpointMoved,
     #[error("this process no longer leads")]
     LostLeadership,
+    /// Commands kept losing races with other writers: passing, like a busy database.
+    #[error("the follower's commands kept conflicting with other writers ({attempts} attempts)")]
+    Contended { attempts: u32 },
     /// What the follower itself could not do (a command refused, a fault injected by a test).
     #[error(transparent)]
     Failed(Box<dyn std::error::Error + Send + Sync>),
@@ -87,6 +95,18 @@ pub trait Follower: Send + Sync + std::fmt::Debug {
         checkpoint: CheckpointMove,
         fence: &mut Fence,
     ) -> Result<(), FollowError>;
+
+    /// Whether [`retry`](Follower::retry) may handle a parked event again out of order.
+    fn retries_out_of_order(&self) -> bool {
+        false
+    }
+
+    /// Handles one parked event again, out of order, without moving the checkpoint.
+    async fn retry(&self, _event: &RecordedEvent, _fence: &mut Fence) -> Result<(), FollowError> {
+        Err(FollowError::Failed(
+            "this follower cannot handle an event out of order; rebuild it instead".into(),
+        ))
+    }
 }
 
 /// Proof of leadership for followers that need it; free for those that do not.
@@ -111,12 +131,15 @@ impl Fence {
 pub struct FollowSettings {
     /// How often to look for new events when nothing woke the follower.
     pub poll_interval: Duration,
+    /// The longest pause between two tries of a failing batch (the pause doubles from 50 ms).
+    pub max_backoff: Duration,
 }
 
 impl Default for FollowSettings {
     fn default() -> Self {
         FollowSettings {
             poll_interval: Duration::from_secs(1),
+            max_backoff: MAX_BACKOFF,
         }
     }
 }
@@ -204,15 +227,26 @@ async fn follow(follower: Arc<dyn Follower>, context: FollowContext, stop: Cance
         // fails and it is read again. It is read again after every quiet spell as well, so a
         // rebuild is noticed even when no event arrives.
         let mut known: Option<i64> = None;
+        // How often in a row the batch at the checkpoint failed for a reason of its own.
+        let mut failures = 0_u32;
         while !stop.is_cancelled() {
             wake.borrow_and_update();
-            let result = step(&*follower, &context, &mut fence, known).await;
+            let batch_size = if failures >= TRIES_BEFORE_ISOLATING {
+                1
+            } else {
+                follower.batch_size()
+            };
+            let result = step(&*follower, &context, &mut fence, known, batch_size).await;
             let pause = match result {
                 Ok((handled, reached)) => {
                     backoff = MIN_BACKOFF;
+                    failures = 0;
                     context.status.record_error(name, None, Utc::now());
                     if handled == 0 {
                         known = None;
+                        if let Err(error) = retry_requested(&*follower, &context, &mut fence).await {
+                            tracing::warn!(follower = name, error = %error_chain(&error), "retrying parked events failed");
+                        }
                         tokio::select! {
                             () = stop.cancelled() => return,
                             () = idle(&mut wake, context.settings.poll_interval) => {}
@@ -236,10 +270,21 @@ async fn follow(follower: Arc<dyn Follower>, context: FollowContext, stop: Cance
                 Err(error) => {
                     known = None;
                     let message = error_chain(&error);
+                    if error.is_poison() {
+                        failures += 1;
+                        if failures >= TRIES_BEFORE_ISOLATING + TRIES_BEFORE_PARKING {
+                            match park_next(&*follower, &context, &message, failures).await {
+                                Ok(()) => failures = 0,
+                                Err(error) => {
+                                    tracing::warn!(follower = name, error = %error_chain(&error), "could not park an event")
+                                }
+                            }
+                        }
+                    }
                     tracing::warn!(follower = name, error = %message, ?backoff, "follower batch failed; retrying");
                     context.status.record_error(name, Some(message), Utc::now());
                     let pause = backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff = (backoff * 2).min(context.settings.max_backoff);
                     pause
                 }
             };
@@ -281,6 +326,7 @@ async fn step(
     context: &FollowContext,
     fence: &mut Fence,
     known: Option<i64>,
+    batch_size: i64,
 ) -> Result<(usize, i64), FollowError> {
     let name = follower.name();
     let from = match known {
@@ -288,7 +334,7 @@ async fn step(
         None => load_checkpoint(&context.database, name).await?,
     };
     context.status.record_checkpoint(name, from);
-    let batch = context.store.read_all(from, follower.batch_size()).await?;
+    let batch = context.store.read_all(from, batch_size).await?;
     let Some(to) = batch.last().map(|event| event.global_position) else {
         return Ok((0, from));
     };
@@ -297,6 +343,84 @@ async fn step(
         .await?;
     context.status.record_checkpoint(name, to);
     Ok((batch.len(), to))
+}
+
+/// Parks the event right after the follower's checkpoint, which kept failing with `error`.
+async fn park_next(
+    follower: &dyn Follower,
+    context: &FollowContext,
+    error: &str,
+    attempts: u32,
+) -> Result<(), FollowError> {
+    let name = follower.name();
+    let from = load_checkpoint(&context.database, name).await?;
+    let Some(event) = context.store.read_all(from, 1).await?.into_iter().next() else {
+        return Ok(());
+    };
+    let checkpoint = CheckpointMove {
+        name,
+        from,
+        to: event.global_position,
+    };
+    parking::park(
+        &context.database,
+        &event,
+        error,
+        attempts - TRIES_BEFORE_ISOLATING,
+        checkpoint,
+    )
+    .await?;
+    context.status.record_checkpoint(name, event.global_position);
+    tracing::warn!(
+        follower = name,
+        position = event.global_position,
+        event_type = %event.event_type,
+        error,
+        "parked an event that keeps failing; the follower moves on (see GET /projections)"
+    );
+    Ok(())
+}
+
+/// Handles again the parked events an operator asked to retry, if the follower can.
+async fn retry_requested(
+    follower: &dyn Follower,
+    context: &FollowContext,
+    fence: &mut Fence,
+) -> Result<(), FollowError> {
+    if !follower.retries_out_of_order() {
+        return Ok(());
+    }
+    for parked in parking::requested_retries(&context.database, follower.name()).await? {
+        let Some(event) = context
+            .store
+            .read_all(parked.position - 1, 1)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let failure = follower
+            .retry(&event, fence)
+            .await
+            .err()
+            .map(|error| error_chain(&error));
+        match &failure {
+            None => tracing::info!(
+                follower = follower.name(),
+                position = parked.position,
+                "a parked event was handled"
+            ),
+            Some(error) => tracing::warn!(
+                follower = follower.name(),
+                position = parked.position,
+                error,
+                "a parked event failed again"
+            ),
+        }
+        parking::retried(&context.database, &parked, failure.as_deref()).await?;
+    }
+    Ok(())
 }
 
 async fn idle(wake: &mut watch::Receiver<i64>, poll_interval: Duration) {

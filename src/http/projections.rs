@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use crate::http::AppState;
 use crate::http::problem::ApiError;
@@ -39,6 +40,24 @@ pub struct ProjectionView {
     /// The last error of this process's projector, until a batch succeeds again.
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    /// Events this follower could not handle after several tries and set aside to move on;
+    /// `foldbank parked retry|skip` decides what becomes of them.
+    pub parked: Vec<ParkedView>,
+}
+
+/// An event a follower parked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkedView {
+    pub position: i64,
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The last failure, with its causes.
+    pub error: String,
+    pub attempts: i32,
+    /// An operator asked to handle it again.
+    pub retry_requested: bool,
+    pub parked_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,8 +71,9 @@ pub struct ProjectionsView {
     path = "/projections",
     tag = "operations",
     summary = "Projection status",
-    description = "Per read model: its checkpoint, the head of the log, the lag in events and in \
-        milliseconds, and the last error.",
+    description = "Per follower of the log (each read model and the transfer process manager): \
+        its checkpoint, the head of the log, the lag in events and in milliseconds, the last \
+        error, and the events it parked.",
     responses(
         (status = 200, description = "Status of every projection", body = ProjectionsView),
         StorageProblems,
@@ -62,6 +82,7 @@ pub struct ProjectionsView {
 pub(crate) async fn projections(State(app): State<AppState>) -> Result<Json<ProjectionsView>, ApiError> {
     let head = app.log.head().await?;
     let stored = app.read_models.checkpoints().await?;
+    let parked = app.read_models.parked_events().await?;
     let now = Utc::now();
     let mut views = Vec::new();
     for state in app.followers.states() {
@@ -85,6 +106,20 @@ pub(crate) async fn projections(State(app): State<AppState>) -> Result<Json<Proj
             lag_ms,
             last_error: state.last_error,
             last_error_at: state.last_error_at,
+            parked: parked
+                .iter()
+                .filter(|event| event.follower == state.name)
+                .cloned()
+                .map(|event| ParkedView {
+                    position: event.position,
+                    event_id: event.event_id,
+                    event_type: event.event_type,
+                    error: event.error,
+                    attempts: event.attempts,
+                    retry_requested: event.retry_requested,
+                    parked_at: event.parked_at,
+                })
+                .collect(),
         });
     }
     Ok(Json(ProjectionsView {

@@ -44,9 +44,15 @@ pub enum ProcessError {
 }
 
 impl From<ProcessError> for FollowError {
+    /// The store failing is waited out; a command refused for its content is the event's own
+    /// problem, and is parked if it keeps happening.
     fn from(error: ProcessError) -> Self {
         match error {
-            ProcessError::Store(error) => FollowError::Store(error),
+            ProcessError::Store(error)
+            | ProcessError::Command(CommandError::Store(error) | CommandError::OutcomeUnknown(error)) => {
+                FollowError::Store(error)
+            }
+            ProcessError::Command(CommandError::Conflict { attempts }) => FollowError::Contended { attempts },
             error => FollowError::Failed(Box::new(error)),
         }
     }
@@ -100,6 +106,17 @@ impl Follower for TransferProcess {
             settle(&self.commands, recorded).await?;
         }
         checkpoint.record(&self.database).await
+    }
+
+    /// A parked debit settles out of order as well as in order: every step is idempotent.
+    fn retries_out_of_order(&self) -> bool {
+        true
+    }
+
+    async fn retry(&self, event: &RecordedEvent, fence: &mut Fence) -> Result<(), FollowError> {
+        fence.check().await?;
+        settle(&self.commands, event).await?;
+        Ok(())
     }
 }
 

@@ -49,6 +49,11 @@ impl ReadModels {
         ReadModels { database }
     }
 
+    /// Every event a follower parked.
+    pub async fn parked_events(&self) -> Result<Vec<crate::follow::parking::ParkedEvent>, QueryError> {
+        Ok(crate::follow::parking::parked_events(&self.database).await?)
+    }
+
     /// Every stored follower checkpoint, by name.
     pub async fn checkpoints(&self) -> Result<Vec<(String, i64)>, QueryError> {
         Ok(

@@ -13,6 +13,7 @@ mod concurrency;
 mod conservation;
 mod idempotency;
 mod openapi_spec;
+mod parking;
 mod read_models;
 mod server;
 mod snapshots;

@@ -51,7 +51,8 @@ impl TestApp {
     pub async fn without_projector(db: TestDb) -> TestApp {
         let clock = ManualClock::new(test_start());
         let service = App::new(db.database.clone(), Arc::new(clock.clone()), Arc::new(UuidV7))
-            .with_poll_interval(std::time::Duration::from_millis(100));
+            .with_poll_interval(std::time::Duration::from_millis(100))
+            .with_max_backoff(std::time::Duration::from_millis(200));
         TestApp::around(service, clock, db)
     }
 
