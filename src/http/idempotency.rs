@@ -252,8 +252,7 @@ impl utoipa::IntoParams for IdempotencyKeyParam {
                     .schema_type(Type::String)
                     .min_length(Some(1))
                     .max_length(Some(MAX_KEY_LEN))
-                    .pattern(Some("^[\\x21-\\x7e]+$"))
-                    .examples([serde_json::json!("8e03978e-40d5-43e8-bc93-6894a57f9324")]),
+                    .pattern(Some("^[\\x21-\\x7e]+$")),
             ))
             .build();
         vec![key]
