@@ -114,4 +114,4 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 /// The version of [`AccountState`]'s serialized shape. Bump it whenever the state's fields
 /// change: stored snapshots of another version are ignored (and replaced), never migrated,
 /// because the events can always rebuild the state.
-pub const STATE_SCHEMA_VERSION: i32 = 3;
+pub const STATE_SCHEMA_VERSION: i32 = 4;
