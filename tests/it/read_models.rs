@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{TestApp, TestDb, backend_tests};
+use crate::common::{TestApp, TestDb, backend_tests, test_start};
 
 backend_tests!(
     read_models_equal_the_fold_of_the_log_after_random_histories,
@@ -22,6 +22,7 @@ backend_tests!(
     a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_recovery,
     a_restarted_projector_resumes_from_its_checkpoint,
     min_position_returns_fresh_data_right_after_a_command,
+    the_latest_balance_includes_a_movement_dated_ahead_of_the_serving_clock,
     a_position_the_log_has_not_reached_answers_503,
     bad_query_input_answers_400,
     accounts_can_be_filtered_and_paged_through,
@@ -395,6 +396,40 @@ async fn min_position_returns_fresh_data_right_after_a_command(db: TestDb) {
             deposit.body["transaction_id"]
         );
     }
+}
+
+/// Another node's clock may run ahead of this one's: a movement it dated is still part of the
+/// latest balance here. (The handler never dates an event before its predecessor, so a clock
+/// that steps back yields exactly such an event.)
+async fn the_latest_balance_includes_a_movement_dated_ahead_of_the_serving_clock(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account_with(100).await;
+    let ahead = test_start() + Duration::hours(1);
+    app.clock.set(ahead);
+    app.post(
+        &format!("/accounts/{account}/deposits"),
+        json!({ "amount": 20, "currency": "EUR" }),
+    )
+    .await;
+    app.clock.set(ahead - Duration::minutes(30));
+
+    let deposit = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": 3, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(deposit.status, StatusCode::CREATED, "{}", deposit.text);
+    let position = deposit.body["position"].as_i64().expect("position");
+    let read = app
+        .get(&format!("/accounts/{account}/balance?min_position={position}"))
+        .await;
+
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.body["balance"], 123);
+    assert_eq!(read.body["version"], deposit.body["version"]);
+    assert_eq!(read.body["as_of"], json!(ahead));
+    assert!(app.clock.now() < ahead);
 }
 
 async fn a_position_the_log_has_not_reached_answers_503(db: TestDb) {
