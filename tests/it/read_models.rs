@@ -5,9 +5,10 @@ use std::time::Duration as StdDuration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use foldbank::clock::Clock;
-use foldbank::domain::account::{AccountState, AccountStatus};
+use foldbank::domain::account::{AccountState, AccountStatus, STATE_SCHEMA_VERSION};
 use foldbank::domain::ids::AccountId;
 use foldbank::query::PointInTime;
+use foldbank::store::Snapshot;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -748,7 +749,8 @@ async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
 }
 
 /// `foldbank rebuild all` (the real binary) empties every read model and rewinds its
-/// checkpoint; the running projector replays the log into rows equal to the old ones.
+/// checkpoint; the running projector replays the log into rows equal to the old ones. It also
+/// deletes the snapshots, which are derived from the log too.
 async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestDb) {
     let app = TestApp::new(db).await;
     let steps = samples(proptest::collection::vec(step(), 40), 1).remove(0);
@@ -769,12 +771,37 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         );
         before.push(app.get(&format!("/accounts/{account}/transfers")).await.body);
     }
+    let snapshotted = AccountId(accounts[0]);
+    let loaded = app.service.commands.load(snapshotted).await.expect("load");
+    let snapshot = Snapshot {
+        stream_type: "account".into(),
+        stream_id: snapshotted.as_uuid(),
+        version: loaded.version,
+        position: loaded.position,
+        schema_version: STATE_SCHEMA_VERSION,
+        state: serde_json::to_value(&loaded.state).expect("state as JSON"),
+        taken_at: app.clock.now(),
+    };
+    app.service
+        .store
+        .save_snapshot(&snapshot)
+        .await
+        .expect("save a snapshot");
 
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
         .args(["rebuild", "all", "--database-url", &app.db.url(), "--log", "warn"])
         .status()
         .expect("run foldbank rebuild");
     assert!(status.success());
+    assert_eq!(
+        app.service
+            .store
+            .load_snapshot(snapshotted.as_uuid())
+            .await
+            .expect("read"),
+        None,
+        "rebuild all deletes the snapshots"
+    );
 
     let rewound = app.get("/projections").await;
     assert!(
