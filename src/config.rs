@@ -31,7 +31,7 @@ pub enum Command {
     /// Print the OpenAPI document to stdout.
     Openapi,
     /// Empty a read model and replay the whole event log into it (after fixing a projection
-    /// bug). Works while the service runs.
+    /// bug); `all` also deletes the snapshots. Works while the service runs.
     Rebuild {
         /// A read model, or `all`.
         projection: RebuildTarget,
@@ -40,6 +40,11 @@ pub enum Command {
     Parked {
         #[command(subcommand)]
         action: ParkedAction,
+    },
+    /// Manage the snapshots of the command side.
+    Snapshots {
+        #[command(subcommand)]
+        action: SnapshotsCommand,
     },
 }
 
@@ -63,6 +68,13 @@ pub enum ParkedAction {
         /// The event's global position.
         position: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotsCommand {
+    /// Delete every snapshot (after fixing a bug in `evolve` without bumping
+    /// `STATE_SCHEMA_VERSION`), then restart the service. Always safe: loads replay the events.
+    Clear,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -149,6 +161,11 @@ impl RebuildTarget {
             None => ProjectionName::VARIANTS.to_vec(),
         }
     }
+
+    /// `all` also deletes the snapshots: everything derived from the log starts again from it.
+    pub fn clears_snapshots(self) -> bool {
+        self.0.is_none()
+    }
 }
 
 /// The projection names, plus `all`.
@@ -214,6 +231,21 @@ mod tests {
             Some(ProjectionName::VARIANTS.len())
         );
         assert_eq!(target("balances"), None);
+    }
+
+    #[test]
+    fn snapshots_clear_is_a_subcommand_and_rebuild_all_clears_them_too() {
+        assert!(matches!(
+            Cli::try_parse_from(["foldbank", "snapshots", "clear"]),
+            Ok(Cli {
+                command: Some(Command::Snapshots {
+                    action: SnapshotsCommand::Clear
+                }),
+                ..
+            })
+        ));
+        assert!(RebuildTarget(None).clears_snapshots());
+        assert!(!RebuildTarget(Some(ProjectionName::Transfers)).clears_snapshots());
     }
 
     #[test]

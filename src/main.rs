@@ -6,12 +6,12 @@ use std::sync::Arc;
 use clap::Parser;
 use foldbank::app::{self, App, HttpSettings};
 use foldbank::clock::{SystemClock, UuidV7};
-use foldbank::config::{Cli, Command, Config, ParkedAction, RebuildTarget};
+use foldbank::config::{Cli, Command, Config, ParkedAction, RebuildTarget, SnapshotsCommand};
 use foldbank::db::Database;
 use foldbank::follow::parking;
 use foldbank::projection::ProjectionName;
 use foldbank::telemetry::error_chain;
-use foldbank::{http, projection, telemetry};
+use foldbank::{http, projection, store, telemetry};
 
 /// mimalloc instead of the system allocator: a command allocates many small, short-lived
 /// buffers (JSON, SQL arguments, rows), and glibc's malloc was a sixth of the server's CPU
@@ -43,6 +43,18 @@ async fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!(error = %error_chain(&*error), "parked failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Snapshots {
+            action: SnapshotsCommand::Clear,
+        }) => {
+            telemetry::init(&cli.config.log_filter, cli.config.log_format);
+            match clear_snapshots(&cli.config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&*error), "clearing the snapshots failed");
                     ExitCode::FAILURE
                 }
             }
@@ -159,6 +171,25 @@ async fn rebuild(config: &Config, target: RebuildTarget) -> Result<(), Box<dyn s
             "rewound; the projector replays the log into it"
         );
     }
+    if target.clears_snapshots() {
+        let cleared = store::clear_snapshots(&database).await?;
+        tracing::info!(
+            cleared,
+            "snapshots deleted; restart the service to empty its state cache"
+        );
+    }
+    database.close().await;
+    Ok(())
+}
+
+/// Deletes every snapshot, so that loads replay the events (with the `evolve` of this build).
+async fn clear_snapshots(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let cleared = store::clear_snapshots(&database).await?;
+    tracing::info!(
+        cleared,
+        "snapshots deleted; restart the service to empty its state cache"
+    );
     database.close().await;
     Ok(())
 }

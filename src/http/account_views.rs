@@ -236,14 +236,14 @@ pub(crate) async fn account(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BalanceParams {
-    /// The instant (RFC 3339); now when absent.
+    /// The instant (RFC 3339); when absent, the latest balance the read models reflect.
     pub at: Option<DateTime<Utc>>,
     /// Wait until the read models reflect this global position.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
-/// The balance at an instant.
+/// The balance at an instant, or the latest balance.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "account_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a11",
@@ -256,6 +256,7 @@ pub struct BalanceView {
     pub account_id: Uuid,
     pub balance: i64,
     pub currency: String,
+    /// `at`, or without it the time of the last event the read models reflect.
     pub as_of: DateTime<Utc>,
     /// The stream version after the last money movement at or before `as_of` (1 when none).
     pub version: i64,
@@ -265,10 +266,12 @@ pub struct BalanceView {
     get,
     path = "/accounts/{id}/balance",
     tag = "queries",
-    summary = "The balance at an instant",
+    summary = "The balance at an instant, or the latest balance",
     description = "Served from the `account_transactions` read model by one index lookup (the \
         `balance_after` of the last movement at or before `at`), so its cost does not grow with \
-        the history.",
+        the history. Without `at`, the latest balance: the last movement the read model holds, \
+        however its time compares with this node's clock (so `min_position` reads your own \
+        writes), and `as_of` is the time of the last event the read models reflect.",
     params(("id" = Uuid, Path, description = "Account id"), BalanceParams),
     responses(
         (status = 200, description = "The balance", body = BalanceView,
@@ -292,21 +295,29 @@ pub(crate) async fn balance(
     )
     .await?;
     let account_id = AccountId(id);
-    let at = instant("at", params.at)?.unwrap_or_else(|| app.clock.now());
-    let snapshot = app.read_models.balance_at(id, at).await?;
+    let at = instant("at", params.at)?;
+    let snapshot = match at {
+        Some(at) => app.read_models.balance_at(id, at).await?,
+        None => app.read_models.latest_balance(id).await?,
+    };
     match snapshot.value {
         BalanceAt::UnknownAccount => Err(ApiError::AccountNotFound(account_id)),
-        BalanceAt::NotYetOpened { .. } => Err(ApiError::NotYetOpened { account_id, at }),
+        // Only an instant asked about can precede the opening.
+        BalanceAt::NotYetOpened { opened_at } => Err(ApiError::NotYetOpened {
+            account_id,
+            at: at.unwrap_or(opened_at),
+        }),
         BalanceAt::Balance {
             balance,
             currency,
             version,
+            as_of,
         } => {
             let body = BalanceView {
                 account_id: id,
                 balance,
                 currency,
-                as_of: at,
+                as_of,
                 version,
             };
             Ok(with_projection_position(

@@ -1,9 +1,10 @@
-//! Reads of `account_transactions`: history pages and the balance at an instant.
+//! Reads of `account_transactions`: history pages, the balance at an instant and the latest
+//! balance.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Transaction, query};
+use crate::db::{Stored, Transaction, query};
 use crate::projection::ProjectionName;
 use crate::projection::balances::{self, BalanceRow};
 use crate::projection::transactions::{self, TransactionRow};
@@ -36,7 +37,7 @@ pub struct TransactionPage {
     pub next: Option<i64>,
 }
 
-/// The answer to "what was the balance at `T`?".
+/// The answer to "what was the balance at `T`?" (or "what is it now?").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BalanceAt {
     /// The read model knows no such account.
@@ -48,12 +49,20 @@ pub enum BalanceAt {
         currency: String,
         /// The stream version after the last movement at or before the instant (1 when none).
         version: i64,
+        /// The instant the balance is for: the one asked about, or for the latest balance the
+        /// time of the last event the read models reflect.
+        as_of: DateTime<Utc>,
     },
 }
 
 /// The last movement at or before an instant: one descent of `account_transactions_by_time`.
 const LAST_AT: &str = "SELECT balance_after, stream_version FROM account_transactions \
     WHERE account_id = $1 AND occurred_at <= $2 ORDER BY occurred_at DESC, global_position DESC LIMIT 1";
+
+/// The account's last movement, whatever its date: one descent of
+/// `account_transactions_by_position`.
+const LAST: &str = "SELECT balance_after, stream_version, occurred_at FROM account_transactions \
+    WHERE account_id = $1 ORDER BY global_position DESC LIMIT 1";
 
 /// The account's row in `account_balances`, if the read model knows it.
 async fn account_row(tx: &mut Transaction, account_id: Uuid) -> Result<Option<BalanceRow>, sqlx::Error> {
@@ -130,6 +139,35 @@ impl ReadModels {
                     balance,
                     currency: account.currency,
                     version,
+                    as_of: at,
+                }
+            }
+        };
+        Ok(Snapshot { value, position })
+    }
+
+    /// The latest balance: the last movement the read model holds, whatever the clock of the
+    /// node that dated it, so a movement dated ahead of this node's clock is not left out.
+    #[tracing::instrument(skip_all, fields(account_id = %account_id))]
+    pub async fn latest_balance(&self, account_id: Uuid) -> Result<Snapshot<BalanceAt>, QueryError> {
+        let mut tx = self.database.begin_read().await?;
+        let position = reached(&mut tx, &BOTH).await?;
+        let account = account_row(&mut tx, account_id).await?;
+        let last: Option<(i64, i64, Stored<DateTime<Utc>>)> =
+            query(LAST).bind(account_id).fetch_optional(&mut tx).await?;
+        let value = match account {
+            None => BalanceAt::UnknownAccount,
+            Some(account) => {
+                let (balance, version, moved_at) = last
+                    .map_or((0, 1, account.updated_at), |(balance, version, at)| {
+                        (balance, version, at.0)
+                    });
+                BalanceAt::Balance {
+                    balance,
+                    currency: account.currency,
+                    version,
+                    // The two read models advance independently: the later of what each reflects.
+                    as_of: account.updated_at.max(moved_at),
                 }
             }
         };

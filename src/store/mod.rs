@@ -40,6 +40,7 @@ pub mod sql;
 
 pub use group_commit::StoreFaults;
 pub use idempotency::{IdempotencyRecord, RecordedResponse, ResponseToRecord};
+pub use sql::clear_snapshots;
 
 use std::sync::Arc;
 

@@ -56,6 +56,17 @@ pub(crate) fn save_snapshot_statement(
         .bind(snapshot.taken_at)
 }
 
+/// Deletes every snapshot; answers how many there were.
+///
+/// Always safe: a snapshot is a cache of the fold, never a source of truth. Each stream's next
+/// load replays its events, and a later append takes a new snapshot. This is how the fold of a
+/// bug fixed in `evolve` leaves the database when `STATE_SCHEMA_VERSION` was not bumped
+/// (`foldbank snapshots clear`, and `foldbank rebuild all`). A running service also holds
+/// states in its in-process cache, which only a restart empties.
+pub async fn clear_snapshots(database: &Database) -> Result<u64, sqlx::Error> {
+    database.execute_write(query("DELETE FROM snapshots")).await
+}
+
 /// The `event_type` [`EventStore::load_latest`] gives the row that carries the snapshot.
 const SNAPSHOT_ROW: &str = "(snapshot)";
 

@@ -5,16 +5,17 @@ use std::time::Duration as StdDuration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use foldbank::clock::Clock;
-use foldbank::domain::account::{AccountState, AccountStatus};
+use foldbank::domain::account::{AccountState, AccountStatus, STATE_SCHEMA_VERSION};
 use foldbank::domain::ids::AccountId;
 use foldbank::query::PointInTime;
+use foldbank::store::Snapshot;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{TestApp, TestDb, backend_tests};
+use crate::common::{TestApp, TestDb, backend_tests, test_start};
 
 backend_tests!(
     read_models_equal_the_fold_of_the_log_after_random_histories,
@@ -22,6 +23,7 @@ backend_tests!(
     a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_recovery,
     a_restarted_projector_resumes_from_its_checkpoint,
     min_position_returns_fresh_data_right_after_a_command,
+    the_latest_balance_includes_a_movement_dated_ahead_of_the_serving_clock,
     a_position_the_log_has_not_reached_answers_503,
     bad_query_input_answers_400,
     accounts_can_be_filtered_and_paged_through,
@@ -397,6 +399,40 @@ async fn min_position_returns_fresh_data_right_after_a_command(db: TestDb) {
     }
 }
 
+/// Another node's clock may run ahead of this one's: a movement it dated is still part of the
+/// latest balance here. (The handler never dates an event before its predecessor, so a clock
+/// that steps back yields exactly such an event.)
+async fn the_latest_balance_includes_a_movement_dated_ahead_of_the_serving_clock(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account_with(100).await;
+    let ahead = test_start() + Duration::hours(1);
+    app.clock.set(ahead);
+    app.post(
+        &format!("/accounts/{account}/deposits"),
+        json!({ "amount": 20, "currency": "EUR" }),
+    )
+    .await;
+    app.clock.set(ahead - Duration::minutes(30));
+
+    let deposit = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": 3, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(deposit.status, StatusCode::CREATED, "{}", deposit.text);
+    let position = deposit.body["position"].as_i64().expect("position");
+    let read = app
+        .get(&format!("/accounts/{account}/balance?min_position={position}"))
+        .await;
+
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.body["balance"], 123);
+    assert_eq!(read.body["version"], deposit.body["version"]);
+    assert_eq!(read.body["as_of"], json!(ahead));
+    assert!(app.clock.now() < ahead);
+}
+
 async fn a_position_the_log_has_not_reached_answers_503(db: TestDb) {
     let mut app = TestApp::new(db).await;
     let service = app.service.clone().with_read_wait(StdDuration::from_millis(200));
@@ -713,7 +749,8 @@ async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
 }
 
 /// `foldbank rebuild all` (the real binary) empties every read model and rewinds its
-/// checkpoint; the running projector replays the log into rows equal to the old ones.
+/// checkpoint; the running projector replays the log into rows equal to the old ones. It also
+/// deletes the snapshots, which are derived from the log too.
 async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestDb) {
     let app = TestApp::new(db).await;
     let steps = samples(proptest::collection::vec(step(), 40), 1).remove(0);
@@ -734,12 +771,37 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         );
         before.push(app.get(&format!("/accounts/{account}/transfers")).await.body);
     }
+    let snapshotted = AccountId(accounts[0]);
+    let loaded = app.service.commands.load(snapshotted).await.expect("load");
+    let snapshot = Snapshot {
+        stream_type: "account".into(),
+        stream_id: snapshotted.as_uuid(),
+        version: loaded.version,
+        position: loaded.position,
+        schema_version: STATE_SCHEMA_VERSION,
+        state: serde_json::to_value(&loaded.state).expect("state as JSON"),
+        taken_at: app.clock.now(),
+    };
+    app.service
+        .store
+        .save_snapshot(&snapshot)
+        .await
+        .expect("save a snapshot");
 
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
         .args(["rebuild", "all", "--database-url", &app.db.url(), "--log", "warn"])
         .status()
         .expect("run foldbank rebuild");
     assert!(status.success());
+    assert_eq!(
+        app.service
+            .store
+            .load_snapshot(snapshotted.as_uuid())
+            .await
+            .expect("read"),
+        None,
+        "rebuild all deletes the snapshots"
+    );
 
     let rewound = app.get("/projections").await;
     assert!(

@@ -19,6 +19,7 @@ backend_tests!(
     a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it,
     a_snapshot_of_another_shape_is_ignored_and_replaced,
     without_snapshots_the_events_alone_give_the_same_state,
+    snapshots_clear_deletes_every_snapshot_and_loads_replay_to_the_same_state,
 );
 
 /// An account with `deposits` deposits, written through the command handler.
@@ -61,6 +62,13 @@ fn assert_same_account(from_snapshot: &LoadedAccount, replayed: &LoadedAccount) 
     assert_eq!(from_snapshot.version, replayed.version);
     assert_eq!(from_snapshot.position, replayed.position);
     assert_eq!(from_snapshot.last_occurred_at, replayed.last_occurred_at);
+}
+
+async fn snapshot_count(db: &TestDb) -> i64 {
+    foldbank::db::query("SELECT COUNT(*) FROM snapshots")
+        .fetch_scalar(&db.database)
+        .await
+        .expect("count snapshots")
 }
 
 fn state(db: &TestDb) -> App {
@@ -155,4 +163,31 @@ async fn without_snapshots_the_events_alone_give_the_same_state(db: TestDb) {
     let replayed = app.commands.load(account).await.expect("load");
     assert_eq!(replayed.snapshot_version, None);
     assert_same_account(&with_snapshot, &replayed);
+}
+
+/// `foldbank snapshots clear` (the real binary) deletes every snapshot, which is always safe:
+/// the next load replays the events to the same state.
+async fn snapshots_clear_deletes_every_snapshot_and_loads_replay_to_the_same_state(db: TestDb) {
+    let app = state(&db);
+    let mut before = Vec::new();
+    for _ in 0..2 {
+        let account = account_with(&app.commands, SNAPSHOT_EVERY).await;
+        let loaded = app.commands.load(account).await.expect("load");
+        assert!(loaded.snapshot_version.is_some());
+        before.push((account, loaded));
+    }
+    assert_eq!(snapshot_count(&db).await, 2);
+
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
+        .args(["snapshots", "clear", "--database-url", &db.url(), "--log", "warn"])
+        .status()
+        .expect("run foldbank snapshots clear");
+    assert!(status.success());
+
+    assert_eq!(snapshot_count(&db).await, 0);
+    for (account, with_snapshot) in &before {
+        let replayed = app.commands.load(*account).await.expect("load");
+        assert_eq!(replayed.snapshot_version, None);
+        assert_same_account(with_snapshot, &replayed);
+    }
 }

@@ -16,6 +16,7 @@ backend_tests!(
     a_replayed_log_never_credits_or_refunds_twice,
     a_transfer_debited_before_a_crash_is_finished_after_restart,
     transfers_count_toward_the_daily_withdrawal_limit,
+    a_transfer_refunded_the_same_day_gives_the_daily_limit_back,
     an_account_with_transfers_in_flight_cannot_close,
     a_deposit_can_be_reversed_for_thirty_days,
     reversals_obey_the_rules_of_the_account,
@@ -311,6 +312,28 @@ async fn transfers_count_toward_the_daily_withdrawal_limit(db: TestDb) {
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "daily-limit-exceeded");
     assert_eq!(transfer(&app, alice, bob, 200).await.status, StatusCode::ACCEPTED);
+}
+
+async fn a_transfer_refunded_the_same_day_gives_the_daily_limit_back(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let alice = app
+        .open_account(json!({ "initial_deposit": 10_000, "daily_withdrawal_limit": 500 }))
+        .await;
+
+    let to_nobody = transfer(&app, alice, Uuid::now_v7(), 500).await;
+    assert_eq!(to_nobody.status, StatusCode::ACCEPTED, "{}", to_nobody.text);
+    app.settled().await;
+    let refunded = transfer_status(&app, &to_nobody.body["transfer_id"]).await;
+    assert_eq!(refunded["status"], "failed");
+    assert!(refunded["refund_position"].is_i64());
+
+    let withdrawal = app
+        .post(
+            &format!("/accounts/{alice}/withdrawals"),
+            json!({ "amount": 500, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(withdrawal.status, StatusCode::CREATED, "{}", withdrawal.text);
 }
 
 async fn an_account_with_transfers_in_flight_cannot_close(db: TestDb) {

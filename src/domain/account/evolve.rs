@@ -69,6 +69,7 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                             to_account: *to_account,
                             amount: amount.minor_units(),
                             status: TransferStatus::Pending,
+                            debited_on: occurred_at.date_naive(),
                         },
                     );
                 }
@@ -82,7 +83,15 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                 AccountEvent::TransferCompleted { transfer_id, .. } => {
                     account.set_transfer_status(*transfer_id, TransferStatus::Completed);
                 }
-                AccountEvent::TransferRefunded { transfer_id, .. } => {
+                AccountEvent::TransferRefunded {
+                    transfer_id,
+                    occurred_at,
+                    ..
+                } => {
+                    let pending = account.transfers_out.get(transfer_id).copied();
+                    if let Some(sent) = pending.filter(|sent| sent.status == TransferStatus::Pending) {
+                        account.restore_withdrawal(sent.debited_on, occurred_at.date_naive(), sent.amount);
+                    }
                     account.set_transfer_status(*transfer_id, TransferStatus::Refunded);
                 }
             }

@@ -112,6 +112,7 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 }
 
 /// The version of [`AccountState`]'s serialized shape. Bump it whenever the state's fields
-/// change: stored snapshots of another version are ignored (and replaced), never migrated,
-/// because the events can always rebuild the state.
-pub const STATE_SCHEMA_VERSION: i32 = 3;
+/// change, and whenever [`evolve`](fn@evolve) changes what it computes (a bug fix too): stored
+/// snapshots of another version are ignored (and replaced), never migrated, because the events
+/// can always rebuild the state. (`foldbank snapshots clear` is the other way to drop them.)
+pub const STATE_SCHEMA_VERSION: i32 = 4;

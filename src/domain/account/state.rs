@@ -152,6 +152,9 @@ pub struct OutgoingTransfer {
     pub to_account: AccountId,
     pub amount: i64,
     pub status: TransferStatus,
+    /// The UTC day of the debit: a refund on that same day gives the amount back to the daily
+    /// withdrawal limit.
+    pub debited_on: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,5 +215,17 @@ impl Account {
     pub(super) fn record_withdrawal(&mut self, day: NaiveDate, amount: i64) {
         let total = self.withdrawn_on(day).saturating_add(amount);
         self.withdrawals_today = Some(DailyWithdrawals { day, total });
+    }
+
+    /// Gives a refunded transfer's amount back to the daily limit: a transfer that never
+    /// happened should not use up the day. Only when it was debited on the day of the refund and
+    /// that day is still the one tracked; an earlier day's total no longer limits anything.
+    pub(super) fn restore_withdrawal(&mut self, debited_on: NaiveDate, refunded_on: NaiveDate, amount: i64) {
+        match &mut self.withdrawals_today {
+            Some(daily) if daily.day == debited_on && debited_on == refunded_on => {
+                daily.total = daily.total.saturating_sub(amount).max(0);
+            }
+            _ => {}
+        }
     }
 }

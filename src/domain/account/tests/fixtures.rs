@@ -330,11 +330,15 @@ pub(super) fn transfer_completed() -> AccountEvent {
 }
 
 pub(super) fn refund_transfer() -> AccountCommand {
+    refund_transfer_at(now())
+}
+
+pub(super) fn refund_transfer_at(occurred_at: DateTime<Utc>) -> AccountCommand {
     AccountCommand::RefundTransfer(RefundTransfer {
         transfer_id: outgoing_transfer_id(),
         transaction_id: transaction_id(),
         reason: REFUND_REASON,
-        occurred_at: now(),
+        occurred_at,
     })
 }
 
@@ -343,6 +347,14 @@ pub(super) fn transfer_refunded(minor_units: i64) -> AccountEvent {
 }
 
 pub(super) fn transfer_refunded_as(transaction_id: TransactionId, minor_units: i64) -> AccountEvent {
+    transfer_refunded_at(transaction_id, minor_units, now())
+}
+
+pub(super) fn transfer_refunded_at(
+    transaction_id: TransactionId,
+    minor_units: i64,
+    occurred_at: DateTime<Utc>,
+) -> AccountEvent {
     AccountEvent::TransferRefunded {
         transfer_id: outgoing_transfer_id(),
         transaction_id,
@@ -350,7 +362,7 @@ pub(super) fn transfer_refunded_as(transaction_id: TransactionId, minor_units: i
         amount: amount(minor_units),
         currency: eur(),
         reason: REFUND_REASON,
-        occurred_at: now(),
+        occurred_at,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The overdraft floor and the daily withdrawal limit, shown on withdrawals (`transfers` shows
-//! them on transfers out, `reversals` on reversed deposits).
+//! The overdraft floor and the daily withdrawal limit, shown on withdrawals and on refunded
+//! transfers (`transfers` shows them on transfers out, `reversals` on reversed deposits).
 
 use super::fixtures::*;
 use super::{account_in, balance_of, given};
@@ -113,6 +113,60 @@ fn deposits_do_not_restore_the_daily_withdrawal_limit() {
         limit: 1_000,
         withdrawn_today: 1_000,
         requested: 1,
+    });
+}
+
+#[test]
+fn a_transfer_refunded_on_the_day_of_its_debit_gives_the_daily_limit_back() {
+    let state = given(&[
+        opened_with(0, Some(1_000)),
+        deposited(5_000),
+        transfer_debited_as(tx(1), 1_000, now()),
+    ])
+    .when(refund_transfer())
+    .then(&[transfer_refunded(1_000)]);
+    assert_eq!(account_in(&state).withdrawn_on(now().date_naive()), 0);
+
+    given(&[
+        opened_with(0, Some(1_000)),
+        deposited(5_000),
+        transfer_debited_as(tx(1), 1_000, now()),
+        transfer_refunded(1_000),
+    ])
+    .when(withdraw(1_000))
+    .then(&[withdrawn(1_000)]);
+}
+
+#[test]
+fn a_transfer_refunded_on_a_later_day_leaves_that_days_total_unchanged() {
+    let debited = utc(2025, 3, 14, 18, 0, 0);
+    let next_morning = utc(2025, 3, 15, 8, 0, 0);
+    let refunded = utc(2025, 3, 15, 10, 0, 0);
+    let history = [
+        opened_with(0, Some(1_000)),
+        deposited(5_000),
+        transfer_debited_as(tx(1), 600, debited),
+        withdrawn_at(300, next_morning),
+    ];
+
+    let state = given(&history)
+        .when(refund_transfer_at(refunded))
+        .then(&[transfer_refunded_at(transaction_id(), 600, refunded)]);
+    assert_eq!(account_in(&state).withdrawn_on(refunded.date_naive()), 300);
+
+    let later = utc(2025, 3, 15, 12, 0, 0);
+    given(
+        &[
+            history.to_vec(),
+            vec![transfer_refunded_at(transaction_id(), 600, refunded)],
+        ]
+        .concat(),
+    )
+    .when(withdraw_at(701, later))
+    .then_error(AccountError::DailyLimitExceeded {
+        limit: 1_000,
+        withdrawn_today: 300,
+        requested: 701,
     });
 }
 

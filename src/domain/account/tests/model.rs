@@ -29,6 +29,7 @@ struct Sent {
     to_account: AccountId,
     amount: i64,
     status: TransferStatus,
+    debited_on: NaiveDate,
 }
 
 /// A movement, as the model remembers it.
@@ -51,8 +52,9 @@ pub(super) struct Model {
     pub(super) balance: i64,
     frozen: bool,
     closed: bool,
-    /// Money that left at the owner's request (withdrawals and transfers out), per UTC day.
-    /// Neither refunds nor reversals give any of it back.
+    /// Money that left at the owner's request (withdrawals and transfers out), per UTC day. A
+    /// transfer refunded on the day of its debit gives its amount back; reversals give nothing
+    /// back.
     withdrawn_per_day: BTreeMap<NaiveDate, i64>,
     sent: BTreeMap<TransferId, Sent>,
     received: BTreeSet<TransferId>,
@@ -325,6 +327,7 @@ impl Model {
                     to_account: *to_account,
                     amount: amount.minor_units(),
                     status: TransferStatus::Pending,
+                    debited_on: occurred_at.date_naive(),
                 };
                 self.sent.insert(*transfer_id, sent);
             }
@@ -355,9 +358,14 @@ impl Model {
                 ..
             }) => {
                 let mut refunded = 0;
+                let mut debited_on = None;
                 if let Some(sent) = self.sent.get_mut(transfer_id) {
                     sent.status = TransferStatus::Refunded;
                     refunded = sent.amount;
+                    debited_on = Some(sent.debited_on);
+                }
+                if debited_on == Some(occurred_at.date_naive()) {
+                    self.count_toward_daily_limit(-refunded, *occurred_at);
                 }
                 self.record(*transaction_id, MovementKind::TransferLeg, refunded, *occurred_at);
             }

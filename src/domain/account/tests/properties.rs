@@ -84,16 +84,29 @@ proptest! {
         let Some(daily_limit) = scenario.terms.daily_withdrawal_limit else {
             return Ok(());
         };
+        // A transfer refunded on the day of its debit gives its amount back to that day, so
+        // the limit holds for the running total, after every payment.
         let mut paid_out_per_day = BTreeMap::<NaiveDate, i64>::new();
+        let mut debited_on = BTreeMap::new();
         for event in stream(&play(&scenario)) {
-            if let AccountEvent::MoneyWithdrawn { amount, occurred_at, .. }
-            | AccountEvent::TransferDebited { amount, occurred_at, .. } = event
-            {
-                *paid_out_per_day.entry(occurred_at.date_naive()).or_default() += amount.minor_units();
-            }
-        }
-        for (day, total) in paid_out_per_day {
-            prop_assert!(total <= daily_limit.minor_units(), "{total} paid out on {day}");
+            let (day, change) = match event {
+                AccountEvent::MoneyWithdrawn { amount, occurred_at, .. } => {
+                    (occurred_at.date_naive(), amount.minor_units())
+                }
+                AccountEvent::TransferDebited { transfer_id, amount, occurred_at, .. } => {
+                    debited_on.insert(transfer_id, occurred_at.date_naive());
+                    (occurred_at.date_naive(), amount.minor_units())
+                }
+                AccountEvent::TransferRefunded { transfer_id, amount, occurred_at, .. }
+                    if debited_on.get(&transfer_id) == Some(&occurred_at.date_naive()) =>
+                {
+                    (occurred_at.date_naive(), -amount.minor_units())
+                }
+                _ => continue,
+            };
+            let total = paid_out_per_day.entry(day).or_default();
+            *total += change;
+            prop_assert!(*total <= daily_limit.minor_units(), "{} paid out on {day}", *total);
         }
     }
 

@@ -78,6 +78,7 @@ fn a_transfer_out_debits_the_balance_and_stays_pending_until_settled() {
             to_account: other_account(),
             amount: 300,
             status: TransferStatus::Pending,
+            debited_on: now().date_naive(),
         })
     );
     assert!(account_in(&state).has_pending_transfers());
