@@ -15,9 +15,14 @@
 //!    for a reason of its own is parked ([`parking`]) so that the follower moves on;
 //! 5. on shutdown: finish the batch in hand, then stop.
 //!
-//! A follower that acts outside the database's transactions may ask for leadership
-//! ([`Follower::leadership_key`]): it then runs in one process at a time, and checks it still
-//! leads (the [`Fence`]) before each action.
+//! Several processes may share one database. Every follower runs in one of them at a time: the
+//! first to take its leadership ([`Follower::leadership_key`]; a PostgreSQL advisory lock held
+//! on a connection of its own) runs it, the others stand by, keep their view of its checkpoint
+//! fresh for `min_position`, and try again every poll interval, so a leader that dies is
+//! replaced within about one interval. A leader checks it still leads (the [`Fence`]) before
+//! each batch, and a process manager before each action as well. Leadership is an economy, not
+//! the guarantee: two processes handling the same batch are still kept apart by the
+//! compare-and-set of the checkpoint, and a process manager's decisions by the log.
 
 mod checkpoint;
 pub mod parking;
@@ -81,9 +86,10 @@ pub trait Follower: Send + Sync + std::fmt::Debug {
         500
     }
 
-    /// `Some(key)` when only one process at a time may run this follower.
+    /// The leadership that lets one process at a time run this follower (`None`: every
+    /// process runs it). By default, one derived from its name.
     fn leadership_key(&self) -> Option<i64> {
-        None
+        Some(leadership_key(self.name()))
     }
 
     /// Does this follower's work for `batch` (the events after the checkpoint, in order) and
@@ -295,27 +301,63 @@ async fn follow(follower: Arc<dyn Follower>, context: FollowContext, stop: Cance
     }
 }
 
-/// Waits until this process may run `follower`; `None` when stopped first.
+/// How often a standby reads the checkpoint its follower's leader moves, for `min_position`.
+const STANDBY_REFRESH: Duration = Duration::from_millis(50);
+
+/// The advisory lock key of `follower`'s leadership: a stable 64-bit hash of its name
+/// (FNV-1a), so every process and every version of the code agree on it.
+pub fn leadership_key(follower: &str) -> i64 {
+    let hash = format!("foldbank follower {follower}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// Waits until this process may run `follower`, keeping its status fresh meanwhile; `None`
+/// when stopped first.
 async fn lead(follower: &dyn Follower, context: &FollowContext, stop: &CancellationToken) -> Option<Fence> {
     let Some(key) = follower.leadership_key() else {
         return Some(Fence { leadership: None });
     };
+    let name = follower.name();
     let mut backoff = MIN_BACKOFF;
+    let mut announced = false;
     loop {
         let pause = match context.database.try_lead(key).await {
             Ok(Some(leadership)) => {
+                if announced {
+                    tracing::info!(follower = name, "took over the leadership");
+                }
                 return Some(Fence {
                     leadership: Some(leadership),
                 });
             }
-            Ok(None) => context.settings.poll_interval,
+            Ok(None) => {
+                if !announced {
+                    tracing::info!(follower = name, "another process leads; standing by");
+                    announced = true;
+                }
+                context.settings.poll_interval
+            }
             Err(error) => {
-                tracing::warn!(follower = follower.name(), %error, "cannot check leadership; retrying");
+                tracing::warn!(follower = name, %error, "cannot check leadership; retrying");
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 backoff
             }
         };
-        sleep_unless_stopped(stop, pause).await.ok()?;
+        // Standing by: follow the leader's checkpoint, so that queries here can wait for a
+        // `min_position` as on the leader.
+        let until = tokio::time::Instant::now() + pause;
+        while tokio::time::Instant::now() < until {
+            if let Ok(Some(position)) = read_checkpoint(&context.database, name).await {
+                context.status.record_checkpoint(name, position);
+            }
+            sleep_unless_stopped(stop, STANDBY_REFRESH.min(pause))
+                .await
+                .ok()?;
+        }
     }
 }
 
@@ -329,6 +371,7 @@ async fn step(
     batch_size: i64,
 ) -> Result<(usize, i64), FollowError> {
     let name = follower.name();
+    fence.check().await?;
     let from = match known {
         Some(position) => position,
         None => load_checkpoint(&context.database, name).await?,

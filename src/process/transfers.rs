@@ -32,9 +32,6 @@ use crate::store::{RecordedEvent, StoreError, codec};
 /// The checkpoint name, also shown by `GET /projections`.
 pub const NAME: &str = "transfer_process";
 
-/// The advisory lock key of the manager's leadership on PostgreSQL.
-const LEADER_LOCK_KEY: i64 = 0x666f_6c64_7472_6e73;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]
@@ -79,10 +76,6 @@ impl Follower for TransferProcess {
 
     fn batch_size(&self) -> i64 {
         100
-    }
-
-    fn leadership_key(&self) -> Option<i64> {
-        Some(LEADER_LOCK_KEY)
     }
 
     /// Settles every transfer debited in `batch`, then moves the checkpoint once.

@@ -26,6 +26,7 @@ use crate::read_models::assert_read_models_match_the_log;
 backend_tests!(
     concurrent_transfers_conserve_money_at_every_read,
     transfers_survive_the_server_being_killed,
+    two_instances_share_the_work_and_one_takes_over_when_the_other_is_killed,
 );
 
 const ACCOUNTS: usize = 10;
@@ -421,6 +422,189 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
         }
     }
     // The read models of a fresh process equal the fold of the log.
+    let app = TestApp::new(TestDb::attach(database)).await;
+    app.settled().await;
+    for account in accounts.iter() {
+        assert_read_models_match_the_log(&app, *account).await;
+    }
+}
+
+/// The leaderships granted in this database (PostgreSQL advisory locks held by sessions), as
+/// `(classid, objid)`: the two halves of each 64-bit key.
+async fn leaderships_held(database: &Database) -> std::collections::BTreeSet<(i64, i64)> {
+    #[derive(sqlx::FromRow)]
+    struct Held {
+        classid: i64,
+        objid: i64,
+    }
+    let held: Vec<Held> = foldbank::db::query(
+        "SELECT CAST(classid AS BIGINT) AS classid, CAST(objid AS BIGINT) AS objid FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(database)
+    .await
+    .expect("pg_locks");
+    held.into_iter().map(|lock| (lock.classid, lock.objid)).collect()
+}
+
+/// The `(classid, objid)` of every follower's leadership key.
+fn follower_leaderships() -> std::collections::BTreeSet<(i64, i64)> {
+    foldbank::app::follower_names()
+        .into_iter()
+        .map(|name| {
+            let key = u64::from_ne_bytes(foldbank::follow::leadership_key(name).to_ne_bytes());
+            (
+                i64::try_from(key >> 32).unwrap_or(0),
+                i64::try_from(key & 0xffff_ffff).unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Two service processes on one database, behind no balancer: clients spread their transfers
+/// over both. On PostgreSQL each follower (every projection and the transfer manager) runs in
+/// exactly one of them; when the leading process is SIGKILLed mid-load, the other takes every
+/// follower over within 5 s. On either database money is conserved, every acknowledged
+/// transfer is settled exactly once, and the read models equal the fold of the log.
+async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_killed(db: TestDb) {
+    const CLIENTS: u64 = 8;
+    let url = db.url();
+    let postgres = db.database.backend() == foldbank::db::Backend::Postgres;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let first = Server::start(&url, free_port()).await;
+    let second = Server::start(&url, free_port()).await;
+    let mut accounts = Vec::new();
+    for _ in 0..ACCOUNTS {
+        let opened: Value = client
+            .post(first.url("/accounts"))
+            .json(
+                &json!({ "owner_id": Uuid::now_v7(), "currency": "EUR", "initial_deposit": OPENING_BALANCE }),
+            )
+            .send()
+            .await
+            .expect("open")
+            .json()
+            .await
+            .expect("json");
+        accounts.push(
+            opened["account_id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .expect("id"),
+        );
+    }
+    if postgres {
+        assert_eq!(
+            leaderships_held(&db.database).await,
+            follower_leaderships(),
+            "every follower has exactly one leader"
+        );
+    }
+
+    let accounts: Arc<Vec<Uuid>> = Arc::new(accounts);
+    let bases = [first.url(""), second.url("")];
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|n| {
+            let (client, accounts) = (client.clone(), accounts.clone());
+            let base = bases[usize::try_from(n % 2).unwrap_or(0)].clone();
+            tokio::spawn(async move {
+                let mut rng = rng(500 + n);
+                let mut outcomes = Vec::new();
+                for _ in 0..60 {
+                    let request = random_transfer(&mut rng, &accounts);
+                    let id: Uuid = request["transfer_id"]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .expect("id");
+                    let outcome = match client
+                        .post(format!("{base}/transfers"))
+                        .json(&request)
+                        .send()
+                        .await
+                    {
+                        Ok(response) if response.status() == reqwest::StatusCode::ACCEPTED => {
+                            Outcome::Acknowledged
+                        }
+                        Ok(response) if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY => {
+                            Outcome::Refused
+                        }
+                        Ok(response) => panic!("unexpected status {}", response.status()),
+                        Err(_) => Outcome::Unknown,
+                    };
+                    outcomes.push((id, outcome));
+                    if outcome == Outcome::Unknown {
+                        break;
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first process started first and leads every follower: kill it mid-load.
+    first.kill();
+    let killed_at = std::time::Instant::now();
+    if postgres {
+        while leaderships_held(&db.database).await != follower_leaderships() {
+            assert!(
+                killed_at.elapsed() < Duration::from_secs(5),
+                "the survivor took over within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut outcomes: BTreeMap<Uuid, Outcome> = BTreeMap::new();
+    for client in clients {
+        outcomes.extend(client.await.expect("client"));
+    }
+
+    // The survivor settles everything and its read models catch up.
+    let mut summary = Value::Null;
+    for _ in 0..600 {
+        summary = client
+            .get(second.url("/ledger/summary"))
+            .send()
+            .await
+            .expect("summary")
+            .json()
+            .await
+            .expect("json");
+        let status: Value = client
+            .get(second.url("/projections"))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        let caught_up = status["projections"]
+            .as_array()
+            .is_some_and(|all| all.iter().all(|p| p["lag_events"] == 0));
+        if caught_up && summary["currencies"][0]["in_flight"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_conserved(&summary);
+    assert_eq!(summary["currencies"][0]["in_flight"], 0, "{summary}");
+    second.kill();
+
+    let acknowledged: Vec<Uuid> = outcomes
+        .iter()
+        .filter(|(_, outcome)| **outcome == Outcome::Acknowledged)
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(
+        acknowledged.len() > 10,
+        "transfers went through: {}",
+        acknowledged.len()
+    );
+    let database = Database::connect(&url, 4).await.expect("connect");
+    assert_each_transfer_settled_exactly_once(&event_store(&database), &acknowledged).await;
     let app = TestApp::new(TestDb::attach(database)).await;
     app.settled().await;
     for account in accounts.iter() {
