@@ -432,6 +432,7 @@ impl AccountCommandHandler {
             events: new_events,
             idempotency,
             snapshot,
+            also: Vec::new(),
         })
     }
 

@@ -9,5 +9,6 @@ pub mod decider;
 pub mod ids;
 pub mod money;
 pub mod text;
+pub mod transfer;
 
 pub use decider::Decider;

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::db::{Database, Stored, Transaction, query};
-use crate::store::{Append, Appended, RecordedResponse, StoreError};
+use crate::store::{Append, Appended, NewEvent, RecordedResponse, StoreError};
 
 /// At most this many events go into one transaction (the insert binds 11 values per event;
 /// both databases accept tens of thousands of parameters).
@@ -228,54 +228,72 @@ async fn write(
                 continue;
             }
         }
-        let version = versions.entry(append.stream_id).or_insert(0);
-        if *version != append.expected_version {
-            verdicts.push((
-                Verdict::Refused(StoreError::Conflict {
-                    stream_id: append.stream_id,
-                    expected: append.expected_version,
-                    actual: *version,
-                }),
-                None,
-            ));
+        // This append's streams: its own first, then the ones written with it.
+        let streams: Vec<(String, Uuid, i64, Vec<NewEvent>)> = std::iter::once((
+            append.stream_type.clone(),
+            append.stream_id,
+            append.expected_version,
+            append.events,
+        ))
+        .chain(append.also.into_iter().map(|other| {
+            (
+                other.stream_type,
+                other.stream_id,
+                other.expected_version,
+                other.events,
+            )
+        }))
+        .collect();
+        let conflict = streams.iter().find_map(|(_, stream_id, expected, _)| {
+            let actual = versions.get(stream_id).copied().unwrap_or(0);
+            (actual != *expected).then_some(StoreError::Conflict {
+                stream_id: *stream_id,
+                expected: *expected,
+                actual,
+            })
+        });
+        if let Some(conflict) = conflict {
+            verdicts.push((Verdict::Refused(conflict), None));
             continue;
         }
 
-        let count = i64::try_from(append.events.len()).unwrap_or(i64::MAX);
+        let primary_count = i64::try_from(streams[0].3.len()).unwrap_or(i64::MAX);
         let appended = Appended {
-            stream_version: append.expected_version + count,
+            stream_version: append.expected_version + primary_count,
             first_position: head + 1,
-            last_position: head + count,
+            last_position: head + primary_count,
         };
-        for (offset, event) in (1_i64..).zip(append.events) {
-            events = events
-                .push(if event_rows == 0 { "(" } else { ", (" })
-                .push_bind(head + offset)
-                .push(", ")
-                .push_bind(append.stream_type.as_str())
-                .push(", ")
-                .push_bind(append.stream_id)
-                .push(", ")
-                .push_bind(append.expected_version + offset)
-                .push(", ")
-                .push_bind(event.event_id)
-                .push(", ")
-                .push_bind(event.event_type)
-                .push(", ")
-                .push_bind(event.schema_version)
-                .push(", ")
-                .push_bind(event.payload)
-                .push(", ")
-                .push_bind(event.metadata)
-                .push(", ")
-                .push_bind(event.occurred_at)
-                .push(", ")
-                .push_bind(recorded_at)
-                .push(")");
-            event_rows += 1;
+        for (stream_type, stream_id, expected_version, new_events) in streams {
+            for (offset, event) in (1_i64..).zip(new_events) {
+                head += 1;
+                events = events
+                    .push(if event_rows == 0 { "(" } else { ", (" })
+                    .push_bind(head)
+                    .push(", ")
+                    .push_bind(stream_type.as_str())
+                    .push(", ")
+                    .push_bind(stream_id)
+                    .push(", ")
+                    .push_bind(expected_version + offset)
+                    .push(", ")
+                    .push_bind(event.event_id)
+                    .push(", ")
+                    .push_bind(event.event_type)
+                    .push(", ")
+                    .push_bind(event.schema_version)
+                    .push(", ")
+                    .push_bind(event.payload)
+                    .push(", ")
+                    .push_bind(event.metadata)
+                    .push(", ")
+                    .push_bind(event.occurred_at)
+                    .push(", ")
+                    .push_bind(recorded_at)
+                    .push(")");
+                event_rows += 1;
+                versions.insert(stream_id, expected_version + offset);
+            }
         }
-        *version = appended.stream_version;
-        head = appended.last_position;
 
         let mut response = None;
         if let Some(record) = append.idempotency {
@@ -356,7 +374,12 @@ struct PendingSnapshot {
 
 /// Each stream's version and the log's head, in one statement.
 async fn heads(tx: &mut Transaction, appends: &[Append]) -> Result<(HashMap<Uuid, i64>, i64), sqlx::Error> {
-    let mut streams: Vec<Uuid> = appends.iter().map(|append| append.stream_id).collect();
+    let mut streams: Vec<Uuid> = appends
+        .iter()
+        .flat_map(|append| {
+            std::iter::once(append.stream_id).chain(append.also.iter().map(|other| other.stream_id))
+        })
+        .collect();
     streams.sort_unstable();
     streams.dedup();
     let mut select = query(

@@ -112,6 +112,19 @@ pub struct Append {
     /// The stream's folded state after these events, stored as its snapshot in the same
     /// transaction (its version and position are the append's).
     pub snapshot: Option<SnapshotState>,
+    /// Other streams written in the same transaction, all or nothing with this one: each must be
+    /// at its expected version too. How a decision that two aggregates must agree on (a
+    /// transfer's record beside an account's event) is recorded once.
+    pub also: Vec<StreamAppend>,
+}
+
+/// Events for one more stream of an [`Append`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    pub stream_type: String,
+    pub stream_id: Uuid,
+    pub expected_version: i64,
+    pub events: Vec<NewEvent>,
 }
 
 impl Append {
@@ -123,6 +136,7 @@ impl Append {
             events,
             idempotency: None,
             snapshot: None,
+            also: Vec::new(),
         }
     }
 }
