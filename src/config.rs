@@ -132,6 +132,7 @@ impl ValueEnum for RebuildTarget {
             RebuildTarget(Some(ProjectionName::AccountBalances)),
             RebuildTarget(Some(ProjectionName::AccountTransactions)),
             RebuildTarget(Some(ProjectionName::Transfers)),
+            RebuildTarget(Some(ProjectionName::LedgerTotals)),
         ]
     }
 
@@ -182,6 +183,7 @@ mod tests {
             _ => None,
         };
         assert_eq!(target("transfers"), Some(vec![ProjectionName::Transfers]));
+        assert_eq!(target("ledger_totals"), Some(vec![ProjectionName::LedgerTotals]));
         assert_eq!(
             target("all").map(|all| all.len()),
             Some(ProjectionName::VARIANTS.len())

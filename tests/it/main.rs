@@ -12,6 +12,7 @@ mod accounts_api;
 mod concurrency;
 mod conservation;
 mod idempotency;
+mod ledger;
 mod openapi_spec;
 mod read_models;
 mod server;

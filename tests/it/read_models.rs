@@ -35,7 +35,7 @@ backend_tests!(
 
 /// One step of a random history.
 #[derive(Debug, Clone)]
-enum Step {
+pub(crate) enum Step {
     Deposit(usize, i64),
     Withdraw(usize, i64),
     Freeze(usize),
@@ -47,7 +47,7 @@ enum Step {
 
 const ACCOUNTS: usize = 3;
 
-fn step() -> impl Strategy<Value = Step> {
+pub(crate) fn step() -> impl Strategy<Value = Step> {
     let account = 0..ACCOUNTS;
     prop_oneof![
         4 => (account.clone(), 1..5_000_i64).prop_map(|(a, n)| Step::Deposit(a, n)),
@@ -60,7 +60,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 /// Samples `cases` values of `strategy` from a fixed seed, so runs are reproducible.
-fn samples<S: Strategy>(strategy: S, cases: usize) -> Vec<S::Value> {
+pub(crate) fn samples<S: Strategy>(strategy: S, cases: usize) -> Vec<S::Value> {
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::deterministic_rng(RngAlgorithm::ChaCha),
@@ -71,7 +71,7 @@ fn samples<S: Strategy>(strategy: S, cases: usize) -> Vec<S::Value> {
 }
 
 /// Applies `steps` over HTTP to freshly opened accounts; returns their ids.
-async fn play(app: &TestApp, steps: &[Step], terms: &[Value]) -> Vec<Uuid> {
+pub(crate) async fn play(app: &TestApp, steps: &[Step], terms: &[Value]) -> Vec<Uuid> {
     let mut accounts = Vec::new();
     for terms in terms {
         accounts.push(app.open_account(terms.clone()).await);
@@ -107,7 +107,7 @@ async fn play(app: &TestApp, steps: &[Step], terms: &[Value]) -> Vec<Uuid> {
     accounts
 }
 
-fn account_terms() -> Vec<Value> {
+pub(crate) fn account_terms() -> Vec<Value> {
     vec![
         json!({ "initial_deposit": 2_000 }),
         json!({ "overdraft_limit": 3_000 }),
@@ -651,6 +651,7 @@ async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
             "account_balances",
             "account_transactions",
             "transfers",
+            "ledger_totals",
             "transfer_process"
         ]
     );
@@ -734,6 +735,7 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         );
         before.push(app.get(&format!("/accounts/{account}/transfers")).await.body);
     }
+    before.push(app.get("/ledger/summary").await.body);
 
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
         .args(["rebuild", "all", "--database-url", &app.db.url(), "--log", "warn"])
@@ -771,6 +773,7 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         );
         after.push(app.get(&format!("/accounts/{account}/transfers")).await.body);
     }
+    after.push(app.get("/ledger/summary").await.body);
     assert_eq!(after, before);
 }
 
