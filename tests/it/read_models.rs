@@ -5,9 +5,12 @@ use std::time::Duration as StdDuration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use foldbank::clock::Clock;
-use foldbank::domain::account::{AccountState, AccountStatus};
+use foldbank::command::SNAPSHOT_EVERY;
+use foldbank::domain::Decider;
+use foldbank::domain::account::{AccountDecider, AccountEvent, AccountState, AccountStatus};
 use foldbank::domain::ids::AccountId;
 use foldbank::query::PointInTime;
+use foldbank::store::codec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -27,6 +30,7 @@ backend_tests!(
     accounts_can_be_filtered_and_paged_through,
     transactions_are_listed_newest_first_and_paged_through,
     time_travel_shows_the_account_as_it_was,
+    time_travel_from_the_latest_snapshot_equals_the_full_fold,
     projection_status_reports_checkpoints_and_lag,
     appends_by_another_process_reach_the_read_models,
     rebuilding_the_read_models_replays_the_log_into_the_same_rows,
@@ -631,6 +635,126 @@ async fn time_travel_shows_the_account_as_it_was(db: TestDb) {
     assert_eq!(now.body["as_of"], json!(opened + Duration::days(3)));
     before.assert_problem(StatusCode::NOT_FOUND, "account-not-yet-opened");
     unknown.assert_problem(StatusCode::NOT_FOUND, "account-not-found");
+}
+
+/// The account at `at`, folded from the very first event (no snapshot): what time travel must
+/// answer, as `(balance, status, version, position, updated_at)`.
+async fn full_fold_at(app: &TestApp, account: Uuid, at: DateTime<Utc>) -> Option<Value> {
+    let recorded = app
+        .service
+        .store
+        .read_stream(account, Some(at))
+        .await
+        .expect("read");
+    let events = codec::decode_all::<AccountEvent>(&recorded).expect("decode");
+    let AccountState::Opened(folded) = AccountDecider::fold(&events) else {
+        return None;
+    };
+    let last = recorded.last().expect("an event");
+    Some(json!([
+        folded.balance.minor_units,
+        folded.status.as_str(),
+        last.stream_version,
+        last.global_position,
+        folded.updated_at,
+    ]))
+}
+
+/// An account of 130 events has a snapshot at version 100. Time travel to instants before,
+/// at and after the snapshot's last event answers what the fold of the whole stream up to
+/// each instant answers; from the snapshot's instant on, it starts from the snapshot.
+async fn time_travel_from_the_latest_snapshot_equals_the_full_fold(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let opened = app.clock.now();
+    let account = app.open_account_with(1_000).await;
+    for n in 3..=130_i64 {
+        app.clock.advance(Duration::minutes(1));
+        let (path, amount) = if n % 3 == 0 {
+            ("withdrawals", n)
+        } else {
+            ("deposits", 2 * n)
+        };
+        let response = app
+            .post(
+                &format!("/accounts/{account}/{path}"),
+                json!({ "amount": amount, "currency": "EUR" }),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+    }
+    let snapshot = app
+        .service
+        .store
+        .load_snapshot(account)
+        .await
+        .expect("read")
+        .expect("a snapshot");
+    assert_eq!(snapshot.version, SNAPSHOT_EVERY);
+    let AccountState::Opened(mut snapped) =
+        serde_json::from_value::<AccountState>(snapshot.state.clone()).expect("a state")
+    else {
+        panic!("the snapshot holds an open account");
+    };
+    let taken = snapped.updated_at;
+
+    let at = |t: DateTime<Utc>| t.to_rfc3339().replace('+', "%2B");
+    let view = |body: &Value| {
+        json!([
+            body["balance"],
+            body["status"],
+            body["version"],
+            body["position"],
+            body["updated_at"]
+                .as_str()
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok()),
+        ])
+    };
+    let instants = [
+        opened,
+        opened + Duration::seconds(90),
+        taken - Duration::minutes(30),
+        taken - Duration::microseconds(1),
+        taken,
+        taken + Duration::seconds(30),
+        taken + Duration::minutes(10),
+        app.clock.now(),
+        app.clock.now() + Duration::days(1),
+    ];
+    for instant in instants {
+        let response = app.get(&format!("/accounts/{account}?at={}", at(instant))).await;
+        assert_eq!(response.status, StatusCode::OK, "at {instant}: {}", response.text);
+        let expected = full_fold_at(&app, account, instant).await.expect("opened");
+        assert_eq!(view(&response.body), expected, "at {instant}");
+    }
+    app.get(&format!(
+        "/accounts/{account}?at={}",
+        at(opened - Duration::seconds(1))
+    ))
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, "account-not-yet-opened");
+
+    // A doctored snapshot shows which answers start from it: those at or after its instant.
+    snapped.balance.minor_units += 1_000_000;
+    let doctored = serde_json::to_value(AccountState::Opened(snapped)).expect("encode");
+    foldbank::db::query("UPDATE snapshots SET state = $1 WHERE stream_id = $2")
+        .bind(doctored)
+        .bind(account)
+        .execute(&app.db.database)
+        .await
+        .expect("doctor the snapshot");
+    let before = taken - Duration::microseconds(1);
+    let answered = |instant: DateTime<Utc>| format!("/accounts/{account}?at={}", at(instant));
+    let folded = |fold: Option<Value>| fold.expect("opened")[0].as_i64();
+    assert_eq!(
+        app.get(&answered(before)).await.body["balance"].as_i64(),
+        folded(full_fold_at(&app, account, before).await),
+        "before the snapshot's instant: replayed from the start"
+    );
+    assert_eq!(
+        app.get(&answered(taken)).await.body["balance"].as_i64(),
+        folded(full_fold_at(&app, account, taken).await).map(|balance| balance + 1_000_000),
+        "from the snapshot's instant: started from the snapshot"
+    );
 }
 
 async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
