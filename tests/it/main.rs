@@ -14,6 +14,7 @@ mod conservation;
 mod idempotency;
 mod ledger;
 mod openapi_spec;
+mod overload;
 mod read_models;
 mod server;
 mod snapshots;
