@@ -149,9 +149,12 @@ expect_field balance 1000
 bold "12. Alice's transaction history (a read model, newest first)"
 call GET "/accounts/$ALICE/transactions?min_position=$POSITION" 200
 
-bold "13. Alice's audit trail: the events themselves, as stored in the append-only log"
-call GET "/accounts/$ALICE/events" 200
+bold "13. Alice's audit trail: the events themselves, as stored in the append-only log, a page at a time"
+call GET "/accounts/$ALICE/events?limit=5" 200
 expect_field type AccountOpened
+expect_field next_cursor 5
+call GET "/accounts/$ALICE/events?limit=5&cursor=5" 200
+expect_field version 6
 
 bold "14. Alice's balance at an earlier instant ($EARLIER), before the groceries"
 call GET "/accounts/$ALICE/balance?at=$EARLIER" 200

@@ -214,7 +214,11 @@ impl App {
 
     /// The router: what the server serves and what tests call directly.
     pub fn router(&self, settings: HttpSettings) -> Router {
-        crate::http::router(self.http_state(), settings.request_timeout)
+        crate::http::router(
+            self.http_state(),
+            settings.request_timeout,
+            settings.max_requests_in_flight,
+        )
     }
 }
 
@@ -222,12 +226,15 @@ impl App {
 #[derive(Debug, Clone, Copy)]
 pub struct HttpSettings {
     pub request_timeout: Duration,
+    /// Requests served at once; the next ones are answered `503 overloaded`.
+    pub max_requests_in_flight: usize,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             request_timeout: Duration::from_secs(10),
+            max_requests_in_flight: 1024,
         }
     }
 }

@@ -108,6 +108,10 @@ pub struct Config {
     #[arg(global = true, long, env = "READ_WAIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub read_wait_ms: u64,
 
+    /// Requests served at once; more are answered `503 overloaded` at once instead of queueing.
+    #[arg(global = true, long, env = "MAX_REQUESTS_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_requests_in_flight: u32,
+
     /// How often projectors look for new events when nothing woke them.
     #[arg(global = true, long, env = "PROJECTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub projection_poll_ms: u64,
@@ -148,6 +152,10 @@ impl Config {
     pub fn projection_poll_interval(&self) -> Duration {
         Duration::from_millis(self.projection_poll_ms)
     }
+
+    pub fn max_requests_in_flight(&self) -> usize {
+        usize::try_from(self.max_requests_in_flight).unwrap_or(usize::MAX)
+    }
 }
 
 /// What `foldbank rebuild` rebuilds: one projection (`None` meaning all of them).
@@ -176,6 +184,7 @@ impl ValueEnum for RebuildTarget {
             RebuildTarget(Some(ProjectionName::AccountBalances)),
             RebuildTarget(Some(ProjectionName::AccountTransactions)),
             RebuildTarget(Some(ProjectionName::Transfers)),
+            RebuildTarget(Some(ProjectionName::LedgerTotals)),
         ]
     }
 
@@ -226,6 +235,7 @@ mod tests {
             _ => None,
         };
         assert_eq!(target("transfers"), Some(vec![ProjectionName::Transfers]));
+        assert_eq!(target("ledger_totals"), Some(vec![ProjectionName::LedgerTotals]));
         assert_eq!(
             target("all").map(|all| all.len()),
             Some(ProjectionName::VARIANTS.len())
@@ -246,6 +256,17 @@ mod tests {
         ));
         assert!(RebuildTarget(None).clears_snapshots());
         assert!(!RebuildTarget(Some(ProjectionName::Transfers)).clears_snapshots());
+    }
+
+    #[test]
+    fn the_limit_of_requests_in_flight_is_at_least_one() {
+        let cli = Cli::parse_from(["foldbank", "--max-requests-in-flight", "8"]);
+        assert_eq!(cli.config.max_requests_in_flight(), 8);
+        assert_eq!(
+            Cli::parse_from(["foldbank"]).config.max_requests_in_flight(),
+            1024
+        );
+        assert!(Cli::try_parse_from(["foldbank", "--max-requests-in-flight", "0"]).is_err());
     }
 
     #[test]

@@ -21,8 +21,9 @@
 //!                                                                          │     in one tx)           account_transactions
 //!                                                                          └─► process::transfers ──► commands (the saga)
 //!
-//!  GET /accounts/{id}?at=T  ──► query::AccountHistory: fold the events with occurred_at <= T (time travel)
-//!  GET /accounts/{id}/events ──► query::EventLog: the log itself (the audit trail)
+//!  GET /accounts/{id}?at=T  ──► query::AccountHistory: fold the events with occurred_at <= T (time travel),
+//!                               from the latest snapshot when it is no later than T
+//!  GET /accounts/{id}/events ──► query::EventLog: the log itself, a page at a time (the audit trail)
 //! ```
 //!
 //! Commands answer the global `position` of their last event; a query given

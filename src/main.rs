@@ -86,6 +86,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let housekeeping = app.start_housekeeping();
     let router = app.router(HttpSettings {
         request_timeout: config.request_timeout(),
+        max_requests_in_flight: config.max_requests_in_flight(),
     });
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");

@@ -16,6 +16,11 @@
 //! ```
 //!
 //! Binding goes the other way through [`Param`](crate::db::Param).
+//!
+//! Integers wider than `BIGINT` (running totals) are `NUMERIC` on PostgreSQL and decimal text on
+//! SQLite; a statement reads them as text on both (`CAST(total AS TEXT) AS total`) into a
+//! `Stored<i128>` column. Without the cast PostgreSQL answers `NUMERIC`, which `Stored<i128>`
+//! refuses as a type mismatch rather than guessing.
 
 use chrono::{DateTime, Utc};
 use sqlx::error::BoxDynError;
@@ -117,6 +122,39 @@ macro_rules! stored {
 
 stored!(Uuid);
 stored!(DateTime<Utc>);
+
+/// An exact wide integer, read as decimal text on both backends.
+impl Type<Postgres> for Stored<i128> {
+    fn type_info() -> PgTypeInfo {
+        <String as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <String as Type<Postgres>>::compatible(ty)
+    }
+}
+impl Decode<'_, Postgres> for Stored<i128> {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        Ok(Stored(<&str as Decode<Postgres>>::decode(value)?.parse()?))
+    }
+}
+impl Type<Sqlite> for Stored<i128> {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+impl Decode<'_, Sqlite> for Stored<i128> {
+    fn decode(value: SqliteValueRef<'_>) -> Result<Self, BoxDynError> {
+        Ok(Stored(<&str as Decode<Sqlite>>::decode(value)?.parse()?))
+    }
+}
+impl From<Stored<i128>> for i128 {
+    fn from(stored: Stored<i128>) -> Self {
+        stored.0
+    }
+}
 
 /// For an enum stored as a `TEXT` code through its strum derives (`IntoStaticStr`,
 /// `EnumString`): `as_str()` to bind it, and `TryFrom<String>` to decode it in a row type with

@@ -6,9 +6,9 @@
 //!
 //! - [`query`] builds a statement with backend-neutral parameters ([`Param`]) and runs it on a
 //!   [`Database`] or inside a [`Transaction`];
-//! - rows decode into `#[derive(sqlx::FromRow)]` types whose UUID and timestamp columns go
-//!   through [`Stored`], which reads PostgreSQL's `UUID`/`TIMESTAMPTZ` and SQLite's text the
-//!   same way;
+//! - rows decode into `#[derive(sqlx::FromRow)]` types whose UUID, timestamp and wide-integer
+//!   columns go through [`Stored`], which reads PostgreSQL's `UUID`/`TIMESTAMPTZ`/`NUMERIC`
+//!   and SQLite's text the same way;
 //! - [`Database::begin_write`] and [`Database::begin_read`] open the transaction each backend
 //!   needs for a write or a consistent read; [`Transaction::lock_log`] serializes appends to
 //!   the event log; [`coordination`] holds what only PostgreSQL offers across processes

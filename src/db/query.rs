@@ -2,8 +2,8 @@
 //!
 //! [`query`] mirrors `sqlx::query`: bind parameters in order (`$1`, `$2`, ... work on both
 //! databases), then fetch rows into a [`Record`] or a [`Scalar`]. Parameters become [`Param`]s,
-//! which encode as each backend stores the value: PostgreSQL gets native UUID, TIMESTAMPTZ and
-//! JSONB values, SQLite gets text for all three.
+//! which encode as each backend stores the value: PostgreSQL gets native UUID, TIMESTAMPTZ,
+//! JSONB and NUMERIC values, SQLite gets text for all four.
 
 use std::borrow::Cow;
 
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgRow, PgTypeInfo};
 use sqlx::sqlite::{SqliteArgumentValue, SqliteRow, SqliteTypeInfo};
 use sqlx::types::Json;
@@ -51,6 +52,10 @@ pub enum Param {
     Uuid(Option<Uuid>),
     Time(Option<DateTime<Utc>>),
     Json(Value),
+    /// An integer wider than `BIGINT` (a sum of many `BIGINT`s): `NUMERIC` on PostgreSQL,
+    /// decimal text on SQLite, whose integers have 64 bits. Read it back with
+    /// [`Stored<i128>`](crate::db::Stored).
+    Int128(Option<i128>),
 }
 
 macro_rules! param_from {
@@ -69,6 +74,7 @@ macro_rules! param_from {
 }
 
 param_from!(Int, i64);
+param_from!(Int128, i128);
 param_from!(Int32, i32);
 param_from!(Bool, bool);
 param_from!(Text, String);
@@ -105,6 +111,11 @@ impl Encode<'_, Postgres> for Param {
             Param::Uuid(value) => Encode::<Postgres>::encode_by_ref(value, buf),
             Param::Time(value) => Encode::<Postgres>::encode_by_ref(value, buf),
             Param::Json(value) => <Json<&Value> as Encode<Postgres>>::encode(Json(value), buf),
+            Param::Int128(Some(value)) => {
+                buf.extend_from_slice(&pg_numeric(*value));
+                Ok(IsNull::No)
+            }
+            Param::Int128(None) => Ok(IsNull::Yes),
         }
     }
 
@@ -117,8 +128,36 @@ impl Encode<'_, Postgres> for Param {
             Param::Uuid(_) => <Uuid as Type<Postgres>>::type_info(),
             Param::Time(_) => <DateTime<Utc> as Type<Postgres>>::type_info(),
             Param::Json(_) => <Json<Value> as Type<Postgres>>::type_info(),
+            Param::Int128(_) => PgTypeInfo::with_oid(Oid(PG_NUMERIC_OID)),
         })
     }
+}
+
+/// The OID of PostgreSQL's built-in `NUMERIC` type.
+const PG_NUMERIC_OID: u32 = 1700;
+
+/// `value` in PostgreSQL's binary `NUMERIC` format (`numeric_send` in its sources): the digit
+/// count, the weight of the first digit, the sign and the display scale (each 16 bits, big
+/// endian), then the digits in base 10,000, most significant first. sqlx encodes `NUMERIC` only
+/// from its `bigdecimal` and `rust_decimal` features, neither of which this crate needs.
+fn pg_numeric(value: i128) -> Vec<u8> {
+    const NBASE: u128 = 10_000;
+    let mut magnitude = value.unsigned_abs();
+    let mut digits = Vec::new();
+    while magnitude > 0 {
+        digits.push(u16::try_from(magnitude % NBASE).unwrap_or(0));
+        magnitude /= NBASE;
+    }
+    digits.reverse();
+    // At most 10 digits: u128::MAX < 10,000^10.
+    let count = u16::try_from(digits.len()).unwrap_or(0);
+    let weight = count.saturating_sub(1);
+    let sign: u16 = if value < 0 { 0x4000 } else { 0x0000 };
+    let mut bytes = Vec::with_capacity(8 + 2 * digits.len());
+    for word in [count, weight, sign, 0].into_iter().chain(digits) {
+        bytes.extend_from_slice(&word.to_be_bytes());
+    }
+    bytes
 }
 
 impl Type<Sqlite> for Param {
@@ -138,12 +177,14 @@ impl<'q> Encode<'q, Sqlite> for Param {
             Param::Uuid(Some(value)) => text(value.hyphenated().to_string()),
             Param::Time(Some(value)) => text(sqlite_time(*value)),
             Param::Json(value) => text(serde_json::to_string(value)?),
+            Param::Int128(Some(value)) => text(value.to_string()),
             Param::Int(None)
             | Param::Int32(None)
             | Param::Bool(None)
             | Param::Text(None)
             | Param::Uuid(None)
-            | Param::Time(None) => return Ok(IsNull::Yes), // sqlx pushes the NULL itself
+            | Param::Time(None)
+            | Param::Int128(None) => return Ok(IsNull::Yes), // sqlx pushes the NULL itself
         };
         buf.push(value);
         Ok(IsNull::No)
@@ -386,6 +427,21 @@ mod tests {
             built.params,
             vec![Param::Int(Some(1)), Param::Text(Some("x".into()))]
         );
+    }
+
+    #[test]
+    fn wide_integers_encode_as_postgres_numeric_digits_in_base_ten_thousand() {
+        let words = |value: i128| -> Vec<u16> {
+            pg_numeric(value)
+                .chunks(2)
+                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                .collect()
+        };
+        assert_eq!(words(0), [0, 0, 0, 0]);
+        // 123,456,789 = 1 * 10000^2 + 2345 * 10000 + 6789
+        assert_eq!(words(123_456_789), [3, 2, 0, 0, 1, 2345, 6789]);
+        assert_eq!(words(-10_000), [2, 1, 0x4000, 0, 1, 0]);
+        assert_eq!(words(i128::MIN).len(), 4 + 10);
     }
 
     #[test]

@@ -72,6 +72,15 @@ impl EventStore for WakingStore {
         self.inner.read_stream_after(stream_id, version).await
     }
 
+    async fn read_stream_page(
+        &self,
+        stream_id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream_page(stream_id, after, limit).await
+    }
+
     async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError> {
         self.inner.load_snapshot(stream_id).await
     }

@@ -1,21 +1,24 @@
 //! `GET /accounts/{id}/events`: the audit trail, straight from the event log.
 //!
-//! No read model is involved: this is what the log stores, envelope and payload, in version order.
+//! No read model is involved: this is what the log stores, envelope and payload, in version
+//! order, a page at a time (an account's history has no upper bound).
 
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::domain::ids::AccountId;
 use crate::http::AppState;
-use crate::http::extract::PathParam;
+use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
+use crate::http::reads::{page_size, version_cursor};
+use crate::http::responses::StorageProblems;
 use crate::store::RecordedEvent;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -82,11 +85,24 @@ impl From<RecordedEvent> for EventResponse {
     }
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
+    pub cursor: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventsResponse {
     pub account_id: Uuid,
     /// In version order, oldest first.
     pub events: Vec<EventResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[utoipa::path(
@@ -94,25 +110,32 @@ pub struct EventsResponse {
     path = "/accounts/{id}/events",
     tag = "accounts",
     summary = "The account's audit trail",
-    description = "Every event of the account's stream, as stored in the append-only log.",
-    params(("id" = Uuid, Path, description = "Account id")),
+    description = "The events of the account's stream, as stored in the append-only log, oldest \
+        first; keyset-paginated (follow `next_cursor`).",
+    params(("id" = Uuid, Path, description = "Account id"), EventParams),
     responses(
-        (status = 200, description = "The events, oldest first", body = EventsResponse),
-        (status = 400, description = "Malformed account id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 200, description = "A page of events, oldest first", body = EventsResponse),
+        (status = 400, description = "Malformed account id (`malformed-request`), or invalid `limit` or `cursor` (`validation-failed`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such account (`account-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+        StorageProblems,
     )
 )]
 #[tracing::instrument(skip_all, fields(account_id = %id))]
 pub(crate) async fn account_events(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<EventParams>,
 ) -> Result<Json<EventsResponse>, ApiError> {
-    let events = app.log.stream(id).await?;
-    if events.is_empty() {
-        return Err(ApiError::AccountNotFound(AccountId(id)));
-    }
+    let limit = page_size(params.limit)?;
+    let after = version_cursor(params.cursor.as_deref())?;
+    let page = app
+        .log
+        .page(id, after, limit)
+        .await?
+        .ok_or(ApiError::AccountNotFound(AccountId(id)))?;
     Ok(Json(EventsResponse {
         account_id: id,
-        events: events.into_iter().map(EventResponse::from).collect(),
+        events: page.events.into_iter().map(EventResponse::from).collect(),
+        next_cursor: page.next.map(|version| version.to_string()),
     }))
 }

@@ -2,8 +2,8 @@
 //!
 //! One file per resource. Handlers parse requests into domain values, call the command side
 //! (or, for queries, the read side) and render the result; [`problem::ApiError`] is the only
-//! error that becomes a response. Cross-cutting behaviour (request ids, tracing, time-outs,
-//! body limits) is the tower stack in [`router`].
+//! error that becomes a response. Cross-cutting behaviour (request ids, tracing, load
+//! shedding, time-outs, body limits) is the tower stack in [`router`].
 
 pub mod account_views;
 pub mod accounts;
@@ -23,11 +23,15 @@ pub mod transfers;
 
 use std::time::Duration;
 
-use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::response::{IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::{BoxError, Router};
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::load_shed::error::Overloaded;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
@@ -55,7 +59,12 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
 }
 
 /// The complete application: documented routes, Swagger UI, and the middleware stack.
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+///
+/// At most `max_requests_in_flight` requests are served at once, across all routes; one more
+/// is answered `503 overloaded` with `Retry-After` at once rather than queued. A queue without
+/// a bound would only grow under overload, and its requests would time out after waiting
+/// anyway; a prompt 503 tells the client (or its load balancer) to go elsewhere or come back.
+pub fn router(state: AppState, request_timeout: Duration, max_requests_in_flight: usize) -> Router {
     let (routes, api) = api_router().split_for_parts();
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
@@ -73,6 +82,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         // causes of real failures are logged at ERROR where they happen, with their sources.
         .on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(axum::middleware::map_response(problem::ensure_problem_body))
+        .layer(HandleErrorLayer::new(shed))
+        .layer(LoadShedLayer::new())
+        // Global: `Router::layer` wraps each route on its own, and they must share the permits.
+        .layer(GlobalConcurrencyLimitLayer::new(max_requests_in_flight))
         .layer(axum::middleware::from_fn_with_state(request_timeout, deadline))
         .layer(axum::middleware::from_fn(idempotency::fingerprint_keyed_requests))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
@@ -88,6 +101,16 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         })
         .with_state(state)
         .layer(middleware)
+}
+
+/// Renders what the load-shedding layers refuse: a request over the limit of requests in
+/// flight is `503 overloaded`. (Those layers fail in no other way.)
+async fn shed(error: BoxError) -> Response {
+    if error.is::<Overloaded>() {
+        ApiError::Overloaded.into_response()
+    } else {
+        ApiError::Internal(error).into_response()
+    }
 }
 
 /// Answers a request that takes longer than `timeout` without waiting further.

@@ -2,10 +2,10 @@
 //! collected by the `utoipa-axum` routers that also serve them, so the spec cannot drift from
 //! the routes. This type adds what no single handler owns: tags, shared schemas, the intro.
 
-use serde_json::Value;
-use utoipa::OpenApi;
+use serde_json::{Value, json};
+use utoipa::{OpenApi, ToSchema};
 
-use crate::http::problem::{InvalidParam, Problem};
+use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -36,13 +36,14 @@ pub fn openapi() -> Value {
     document(&api)
 }
 
-/// `api` as JSON, with the link objects corrected.
+/// `api` as JSON, with the link objects corrected and every operation's load-shedding `503`.
 ///
 /// utoipa 5 serializes the fields of a response link in snake case (`operation_id`) where
 /// OpenAPI says `operationId`; tools that follow links (Swagger UI, schemathesis's stateful
 /// phase) would not recognise them.
 pub(crate) fn document(api: &utoipa::openapi::OpenApi) -> Value {
     let mut document = serde_json::to_value(api).unwrap_or(Value::Null);
+    declare_overload(&mut document);
     let links = document["paths"]
         .as_object_mut()
         .into_iter()
@@ -66,6 +67,43 @@ pub(crate) fn document(api: &utoipa::openapi::OpenApi) -> Value {
         }
     }
     document
+}
+
+/// Adds `503 overloaded` to every operation: the limit of requests in flight (a layer of
+/// [`router`](crate::http::router)) applies to all of them, so no handler declares it. An
+/// operation that already answers 503 for its own reasons gets the reason added.
+fn declare_overload(document: &mut Value) {
+    const OVERLOADED: &str = "Too many requests in flight (`overloaded`): nothing was done, \
+        retry after `Retry-After` seconds";
+    let responses = document["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.get_mut("responses").and_then(Value::as_object_mut));
+    for responses in responses {
+        match responses
+            .get_mut("503")
+            .and_then(|response| response.get_mut("description"))
+        {
+            Some(Value::String(description)) => {
+                description.push_str(". ");
+                description.push_str(OVERLOADED);
+            }
+            _ => {
+                responses.insert(
+                    "503".to_owned(),
+                    json!({
+                        "description": OVERLOADED,
+                        "content": { PROBLEM_JSON: { "schema": {
+                            "$ref": format!("#/components/schemas/{}", Problem::name())
+                        } } }
+                    }),
+                );
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON with a trailing newline: the exact bytes of the committed file.

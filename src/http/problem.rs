@@ -99,6 +99,9 @@ pub enum ApiError {
     Status(StatusCode, String),
     #[error("the database is unavailable, try again shortly")]
     StorageUnavailable(#[source] StoreError),
+    /// As many requests as allowed are in flight; this one was not started.
+    #[error("the service is serving as many requests as it allows at once; try again shortly")]
+    Overloaded,
     /// The request was answered before under its `Idempotency-Key`: the same answer again.
     #[error("the request was already answered")]
     Replayed(Box<RecordedResponse>),
@@ -176,6 +179,11 @@ impl ApiError {
                 S::SERVICE_UNAVAILABLE,
                 "storage-unavailable",
                 "Storage unavailable",
+            ),
+            ApiError::Overloaded => (
+                S::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Too many requests in flight",
             ),
             ApiError::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,

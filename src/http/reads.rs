@@ -61,6 +61,13 @@ pub(crate) fn position_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiEr
     })
 }
 
+/// Parses a `cursor` that holds a stream version (one stream's events, oldest first).
+pub(crate) fn version_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    parse_cursor(cursor, |cursor| {
+        cursor.parse::<i64>().ok().filter(|version| *version > 0)
+    })
+}
+
 /// Parses a `cursor` that holds an id (pages ordered by id).
 pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     parse_cursor(cursor, |cursor| Uuid::parse_str(cursor).ok())

@@ -29,6 +29,7 @@ use crate::http::responses::{AccountQueryProblems, BodyProblems, QueryProblems};
 use crate::http::schema;
 use crate::projection::ProjectionName;
 use crate::projection::transfers::{TransferRow, TransferState};
+use crate::query::CurrencyTotals;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -354,19 +355,48 @@ pub(crate) async fn account_transfers(
     ))
 }
 
+/// One currency's totals, in minor units.
+///
+/// `total` and `in_flight` are JSON integers as long as they fit a signed 64-bit integer, which
+/// is what every other amount of this API is; a sum beyond that range (many huge balances) is
+/// `null` there rather than a rounded or clipped number. `total_exact` and `in_flight_exact`
+/// hold the same figures as decimal strings, exact at any size and in any JSON parser (one that
+/// reads numbers as doubles, as JavaScript does, already rounds integers above 2^53).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CurrencyTotalsView {
     pub currency: String,
-    /// The sum of all account balances, in minor units.
-    pub total: i64,
-    /// Debited from a source but not yet credited or refunded.
-    pub in_flight: i64,
+    /// The sum of all account balances; `null` when it does not fit a signed 64-bit integer.
+    #[schema(required = true)]
+    pub total: Option<i64>,
+    /// Debited from a source but not yet credited or refunded; `null` when it does not fit a
+    /// signed 64-bit integer.
+    #[schema(required = true)]
+    pub in_flight: Option<i64>,
+    /// `total` as a decimal string, exact at any size.
+    #[schema(pattern = "^-?[0-9]+$")]
+    pub total_exact: String,
+    /// `in_flight` as a decimal string, exact at any size.
+    #[schema(pattern = "^-?[0-9]+$")]
+    pub in_flight_exact: String,
+}
+
+impl From<CurrencyTotals> for CurrencyTotalsView {
+    fn from(totals: CurrencyTotals) -> Self {
+        CurrencyTotalsView {
+            currency: totals.currency,
+            total: i64::try_from(totals.total).ok(),
+            in_flight: i64::try_from(totals.in_flight).ok(),
+            total_exact: totals.total.to_string(),
+            in_flight_exact: totals.in_flight.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "position": 120,
-    "currencies": [{ "currency": "EUR", "total": 9950, "in_flight": 50 }]
+    "currencies": [{ "currency": "EUR", "total": 9950, "in_flight": 50,
+        "total_exact": "9950", "in_flight_exact": "50" }]
 }))]
 pub struct LedgerSummary {
     /// The log position the figures reflect.
@@ -380,9 +410,11 @@ pub struct LedgerSummary {
     tag = "transfers",
     summary = "Where all the money is",
     description = "Per currency, the total of all account balances and the money in flight \
-        between accounts, read from one snapshot together with the position it reflects. \
-        Transfers conserve money: `total + in_flight` changes only with deposits, withdrawals \
-        and reversals.",
+        between accounts: running sums kept by the `ledger_totals` read model, read with the \
+        position they reflect. Transfers conserve money: `total + in_flight` changes only with \
+        deposits, withdrawals and reversals. The figures are exact at any size in \
+        `total_exact` and `in_flight_exact`; `total` and `in_flight` are `null` when they do not \
+        fit a signed 64-bit integer.",
     params(ReadParams),
     responses(
         (status = 200, description = "The totals", body = LedgerSummary,
@@ -394,19 +426,11 @@ pub(crate) async fn ledger_summary(
     State(app): State<AppState>,
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
-    await_position(&app, &[ProjectionName::AccountTransactions], params.min_position).await?;
+    await_position(&app, &[ProjectionName::LedgerTotals], params.min_position).await?;
     let snapshot = app.read_models.ledger().await?;
     let body = LedgerSummary {
         position: snapshot.position,
-        currencies: snapshot
-            .value
-            .into_iter()
-            .map(|totals| CurrencyTotalsView {
-                currency: totals.currency,
-                total: totals.total,
-                in_flight: totals.in_flight,
-            })
-            .collect(),
+        currencies: snapshot.value.into_iter().map(CurrencyTotalsView::from).collect(),
     };
     Ok(with_projection_position(
         axum::Json(body).into_response(),

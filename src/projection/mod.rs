@@ -11,6 +11,7 @@
 //! This module reads the log only as it is handed over and writes only its own tables.
 
 pub mod balances;
+pub mod ledger;
 pub mod transactions;
 pub mod transfers;
 
@@ -42,6 +43,7 @@ pub enum ProjectionName {
     AccountBalances,
     AccountTransactions,
     Transfers,
+    LedgerTotals,
 }
 
 impl ProjectionName {
@@ -57,6 +59,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(balances::BalancesProjection),
         Arc::new(transactions::TransactionsProjection),
         Arc::new(transfers::TransfersProjection),
+        Arc::new(ledger::LedgerProjection),
     ]
 }
 

@@ -5,7 +5,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::query::accounts::next_cursor;
 use crate::store::{EventStore, RecordedEvent, StoreError};
+
+/// A page of one stream's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// In version order, oldest first.
+    pub events: Vec<RecordedEvent>,
+    /// Present when there may be more: the stream version of the last event.
+    pub next: Option<i64>,
+}
 
 /// The log as the query side reads it. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -18,10 +28,35 @@ impl EventLog {
         EventLog { store }
     }
 
-    /// Every event of one stream, as stored, in version order.
+    /// One page of a stream's events, as stored, oldest first: up to `limit` events after
+    /// stream version `after` (from the start when `None`). `None` when the stream does not
+    /// exist.
     #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
-    pub async fn stream(&self, stream_id: Uuid) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.store.read_stream(stream_id, None).await
+    pub async fn page(
+        &self,
+        stream_id: Uuid,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Option<EventPage>, StoreError> {
+        // One event more than asked tells whether another page follows.
+        let mut events = self
+            .store
+            .read_stream_page(stream_id, after.unwrap_or(0), limit + 1)
+            .await?;
+        if events.is_empty() {
+            // An empty page after a cursor may still be the end of an existing stream.
+            let exists = after.is_some() && self.exists(stream_id).await?;
+            if !exists {
+                return Ok(None);
+            }
+        }
+        let next = next_cursor(&mut events, limit, |event| event.stream_version);
+        Ok(Some(EventPage { events, next }))
+    }
+
+    /// Whether a stream has any event.
+    async fn exists(&self, stream_id: Uuid) -> Result<bool, StoreError> {
+        Ok(!self.store.read_stream_page(stream_id, 0, 1).await?.is_empty())
     }
 
     /// The position of the last event in the log (0 when empty).

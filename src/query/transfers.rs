@@ -1,11 +1,10 @@
-//! Reads of `transfers`, and of the ledger summary over `account_transactions`.
+//! Reads of `transfers`, and of the ledger summary (`ledger_totals`).
 
-use strum::VariantArray;
 use uuid::Uuid;
 
 use crate::db::query;
 use crate::projection::ProjectionName;
-use crate::projection::transactions::MovementKind;
+use crate::projection::ledger::{self, LedgerRow};
 use crate::projection::transfers::{self, TransferRow};
 use crate::query::accounts::next_cursor;
 use crate::query::{QueryError, ReadModels, Snapshot, reached};
@@ -18,27 +17,25 @@ pub struct TransferPage {
 }
 
 /// Money per currency: what the accounts hold and what is between two of them.
+///
+/// Exact whatever the sums: `i128`, where one balance is an `i64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrencyTotals {
     pub currency: String,
     /// The sum of all account balances.
-    pub total: i64,
+    pub total: i128,
     /// Debited from a source, not yet credited to the destination or refunded.
-    pub in_flight: i64,
+    pub in_flight: i128,
 }
 
-fn ledger_sql() -> String {
-    let legs = MovementKind::VARIANTS
-        .iter()
-        .filter(|kind| kind.is_transfer_leg())
-        .map(|kind| format!("'{}'", kind.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "SELECT currency, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total, \
-         CAST(COALESCE(SUM(CASE WHEN kind IN ({legs}) THEN amount ELSE 0 END), 0) AS BIGINT) AS legs \
-         FROM account_transactions GROUP BY currency ORDER BY currency"
-    )
+impl From<LedgerRow> for CurrencyTotals {
+    fn from(row: LedgerRow) -> Self {
+        CurrencyTotals {
+            currency: row.currency,
+            total: row.total,
+            in_flight: row.in_flight,
+        }
+    }
 }
 
 impl ReadModels {
@@ -83,23 +80,18 @@ impl ReadModels {
         })
     }
 
-    /// Per currency, the total of all balances and the money in flight, from one snapshot of
-    /// `account_transactions`. Every movement is a row there, so the balances are the sums of
-    /// the rows and the money in flight is minus the sum of the transfer legs: one table, one
-    /// checkpoint, and `total + in_flight` changes only by deposits, withdrawals and reversals.
+    /// Per currency, the total of all balances and the money in flight: the running sums of
+    /// `ledger_totals`, one row per currency, with the checkpoint they reflect. Every movement
+    /// is summed there, so the totals are the sums of the balances and `total + in_flight`
+    /// changes only by deposits, withdrawals and reversals.
     #[tracing::instrument(skip_all)]
     pub async fn ledger(&self) -> Result<Snapshot<Vec<CurrencyTotals>>, QueryError> {
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &[ProjectionName::AccountTransactions]).await?;
-        let rows: Vec<(String, i64, i64)> = query(ledger_sql()).fetch_all(&mut tx).await?;
-        let value = rows
-            .into_iter()
-            .map(|(currency, total, legs)| CurrencyTotals {
-                currency,
-                total,
-                in_flight: legs.saturating_neg(),
-            })
-            .collect();
+        let position = reached(&mut tx, &[ProjectionName::LedgerTotals]).await?;
+        let rows: Vec<LedgerRow> = query(ledger::select_sql("ORDER BY currency"))
+            .fetch_all(&mut tx)
+            .await?;
+        let value = rows.into_iter().map(CurrencyTotals::from).collect();
         Ok(Snapshot { value, position })
     }
 }

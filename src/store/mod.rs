@@ -241,6 +241,15 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         version: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// Up to `limit` events of one stream with `stream_version > after`, in version order: a
+    /// page of its history.
+    async fn read_stream_page(
+        &self,
+        stream_id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// The latest snapshot of a stream, if one was taken.
     async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError>;
 

@@ -190,6 +190,22 @@ impl EventStore for SqlEventStore {
         .await?)
     }
 
+    async fn read_stream_page(
+        &self,
+        stream_id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(query(format!(
+            "{SELECT_EVENTS} WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3"
+        ))
+        .bind(stream_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.database)
+        .await?)
+    }
+
     async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError> {
         Ok(query(
             "SELECT stream_type, stream_id, version, position, schema_version, state, taken_at \

@@ -15,6 +15,7 @@ backend_tests!(
     freeze_unfreeze_and_close_answer_200,
     close_and_unfreeze_accept_an_empty_object_or_no_body,
     the_audit_trail_shows_every_event_with_its_metadata,
+    the_audit_trail_is_paged_oldest_first,
     a_client_supplied_request_id_becomes_the_correlation_id,
     if_match_with_the_current_version_succeeds,
     if_match_with_a_stale_version_answers_412_and_changes_nothing,
@@ -224,6 +225,62 @@ async fn the_audit_trail_shows_every_event_with_its_metadata(db: TestDb) {
         events[1]["metadata"]["causation_id"],
         events[2]["metadata"]["causation_id"]
     );
+}
+
+/// 60 events: a page holds 50 by default, `limit` asks for fewer, and `next_cursor` (the
+/// version of the last event) leads through the rest, oldest first, without gaps or repeats.
+async fn the_audit_trail_is_paged_oldest_first(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account_with(1).await;
+    for amount in 2..=59 {
+        app.post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": amount, "currency": "EUR" }),
+        )
+        .await;
+    }
+    let versions = |page: &Value| -> Vec<i64> {
+        page["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|event| event["version"].as_i64())
+            .collect()
+    };
+
+    let first = app.get(&format!("/accounts/{account}/events")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(versions(&first.body), (1..=50).collect::<Vec<_>>());
+    assert_eq!(first.body["next_cursor"], "50");
+    let rest = app.get(&format!("/accounts/{account}/events?cursor=50")).await;
+    assert_eq!(versions(&rest.body), (51..=60).collect::<Vec<_>>());
+    assert_eq!(rest.body["next_cursor"], Value::Null);
+
+    let mut paged = Vec::new();
+    let mut path = format!("/accounts/{account}/events?limit=7");
+    loop {
+        let page = app.get(&path).await;
+        assert!(versions(&page.body).len() <= 7, "{}", page.text);
+        paged.extend(versions(&page.body));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/accounts/{account}/events?limit=7&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, (1..=60).collect::<Vec<_>>());
+
+    let past_the_end = app.get(&format!("/accounts/{account}/events?cursor=60")).await;
+    assert_eq!(past_the_end.status, StatusCode::OK, "{}", past_the_end.text);
+    assert_eq!(past_the_end.body["events"], json!([]));
+    assert_eq!(past_the_end.body["next_cursor"], Value::Null);
+    app.get(&format!("/accounts/{}/events?cursor=5", Uuid::now_v7()))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "account-not-found");
+    for query in ["limit=0", "limit=501", "cursor=0", "cursor=abc"] {
+        app.get(&format!("/accounts/{account}/events?{query}"))
+            .await
+            .assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
+    }
 }
 
 async fn a_client_supplied_request_id_becomes_the_correlation_id(db: TestDb) {

@@ -251,6 +251,7 @@ async fn a_command_that_times_out_while_its_write_commits_is_outcome_unknown_and
     let mut app = TestApp::new(db).await;
     app.router = app.service.router(HttpSettings {
         request_timeout: Duration::from_millis(300),
+        ..HttpSettings::default()
     });
     let account = app.open_account(json!({})).await;
     let path = format!("/accounts/{account}/deposits");

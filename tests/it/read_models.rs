@@ -5,10 +5,14 @@ use std::time::Duration as StdDuration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use foldbank::clock::Clock;
-use foldbank::domain::account::{AccountState, AccountStatus, STATE_SCHEMA_VERSION};
+use foldbank::command::SNAPSHOT_EVERY;
+use foldbank::domain::Decider;
+use foldbank::domain::account::{
+    AccountDecider, AccountEvent, AccountState, AccountStatus, STATE_SCHEMA_VERSION,
+};
 use foldbank::domain::ids::AccountId;
 use foldbank::query::PointInTime;
-use foldbank::store::Snapshot;
+use foldbank::store::{Snapshot, codec};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -29,6 +33,7 @@ backend_tests!(
     accounts_can_be_filtered_and_paged_through,
     transactions_are_listed_newest_first_and_paged_through,
     time_travel_shows_the_account_as_it_was,
+    time_travel_from_the_latest_snapshot_equals_the_full_fold,
     projection_status_reports_checkpoints_and_lag,
     appends_by_another_process_reach_the_read_models,
     rebuilding_the_read_models_replays_the_log_into_the_same_rows,
@@ -37,7 +42,7 @@ backend_tests!(
 
 /// One step of a random history.
 #[derive(Debug, Clone)]
-enum Step {
+pub(crate) enum Step {
     Deposit(usize, i64),
     Withdraw(usize, i64),
     Freeze(usize),
@@ -49,7 +54,7 @@ enum Step {
 
 const ACCOUNTS: usize = 3;
 
-fn step() -> impl Strategy<Value = Step> {
+pub(crate) fn step() -> impl Strategy<Value = Step> {
     let account = 0..ACCOUNTS;
     prop_oneof![
         4 => (account.clone(), 1..5_000_i64).prop_map(|(a, n)| Step::Deposit(a, n)),
@@ -62,7 +67,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 /// Samples `cases` values of `strategy` from a fixed seed, so runs are reproducible.
-fn samples<S: Strategy>(strategy: S, cases: usize) -> Vec<S::Value> {
+pub(crate) fn samples<S: Strategy>(strategy: S, cases: usize) -> Vec<S::Value> {
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::deterministic_rng(RngAlgorithm::ChaCha),
@@ -73,7 +78,7 @@ fn samples<S: Strategy>(strategy: S, cases: usize) -> Vec<S::Value> {
 }
 
 /// Applies `steps` over HTTP to freshly opened accounts; returns their ids.
-async fn play(app: &TestApp, steps: &[Step], terms: &[Value]) -> Vec<Uuid> {
+pub(crate) async fn play(app: &TestApp, steps: &[Step], terms: &[Value]) -> Vec<Uuid> {
     let mut accounts = Vec::new();
     for terms in terms {
         accounts.push(app.open_account(terms.clone()).await);
@@ -109,7 +114,7 @@ async fn play(app: &TestApp, steps: &[Step], terms: &[Value]) -> Vec<Uuid> {
     accounts
 }
 
-fn account_terms() -> Vec<Value> {
+pub(crate) fn account_terms() -> Vec<Value> {
     vec![
         json!({ "initial_deposit": 2_000 }),
         json!({ "overdraft_limit": 3_000 }),
@@ -669,6 +674,126 @@ async fn time_travel_shows_the_account_as_it_was(db: TestDb) {
     unknown.assert_problem(StatusCode::NOT_FOUND, "account-not-found");
 }
 
+/// The account at `at`, folded from the very first event (no snapshot): what time travel must
+/// answer, as `(balance, status, version, position, updated_at)`.
+async fn full_fold_at(app: &TestApp, account: Uuid, at: DateTime<Utc>) -> Option<Value> {
+    let recorded = app
+        .service
+        .store
+        .read_stream(account, Some(at))
+        .await
+        .expect("read");
+    let events = codec::decode_all::<AccountEvent>(&recorded).expect("decode");
+    let AccountState::Opened(folded) = AccountDecider::fold(&events) else {
+        return None;
+    };
+    let last = recorded.last().expect("an event");
+    Some(json!([
+        folded.balance.minor_units,
+        folded.status.as_str(),
+        last.stream_version,
+        last.global_position,
+        folded.updated_at,
+    ]))
+}
+
+/// An account of 130 events has a snapshot at version 100. Time travel to instants before,
+/// at and after the snapshot's last event answers what the fold of the whole stream up to
+/// each instant answers; from the snapshot's instant on, it starts from the snapshot.
+async fn time_travel_from_the_latest_snapshot_equals_the_full_fold(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let opened = app.clock.now();
+    let account = app.open_account_with(1_000).await;
+    for n in 3..=130_i64 {
+        app.clock.advance(Duration::minutes(1));
+        let (path, amount) = if n % 3 == 0 {
+            ("withdrawals", n)
+        } else {
+            ("deposits", 2 * n)
+        };
+        let response = app
+            .post(
+                &format!("/accounts/{account}/{path}"),
+                json!({ "amount": amount, "currency": "EUR" }),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+    }
+    let snapshot = app
+        .service
+        .store
+        .load_snapshot(account)
+        .await
+        .expect("read")
+        .expect("a snapshot");
+    assert_eq!(snapshot.version, SNAPSHOT_EVERY);
+    let AccountState::Opened(mut snapped) =
+        serde_json::from_value::<AccountState>(snapshot.state.clone()).expect("a state")
+    else {
+        panic!("the snapshot holds an open account");
+    };
+    let taken = snapped.updated_at;
+
+    let at = |t: DateTime<Utc>| t.to_rfc3339().replace('+', "%2B");
+    let view = |body: &Value| {
+        json!([
+            body["balance"],
+            body["status"],
+            body["version"],
+            body["position"],
+            body["updated_at"]
+                .as_str()
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok()),
+        ])
+    };
+    let instants = [
+        opened,
+        opened + Duration::seconds(90),
+        taken - Duration::minutes(30),
+        taken - Duration::microseconds(1),
+        taken,
+        taken + Duration::seconds(30),
+        taken + Duration::minutes(10),
+        app.clock.now(),
+        app.clock.now() + Duration::days(1),
+    ];
+    for instant in instants {
+        let response = app.get(&format!("/accounts/{account}?at={}", at(instant))).await;
+        assert_eq!(response.status, StatusCode::OK, "at {instant}: {}", response.text);
+        let expected = full_fold_at(&app, account, instant).await.expect("opened");
+        assert_eq!(view(&response.body), expected, "at {instant}");
+    }
+    app.get(&format!(
+        "/accounts/{account}?at={}",
+        at(opened - Duration::seconds(1))
+    ))
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, "account-not-yet-opened");
+
+    // A doctored snapshot shows which answers start from it: those at or after its instant.
+    snapped.balance.minor_units += 1_000_000;
+    let doctored = serde_json::to_value(AccountState::Opened(snapped)).expect("encode");
+    foldbank::db::query("UPDATE snapshots SET state = $1 WHERE stream_id = $2")
+        .bind(doctored)
+        .bind(account)
+        .execute(&app.db.database)
+        .await
+        .expect("doctor the snapshot");
+    let before = taken - Duration::microseconds(1);
+    let answered = |instant: DateTime<Utc>| format!("/accounts/{account}?at={}", at(instant));
+    let folded = |fold: Option<Value>| fold.expect("opened")[0].as_i64();
+    assert_eq!(
+        app.get(&answered(before)).await.body["balance"].as_i64(),
+        folded(full_fold_at(&app, account, before).await),
+        "before the snapshot's instant: replayed from the start"
+    );
+    assert_eq!(
+        app.get(&answered(taken)).await.body["balance"].as_i64(),
+        folded(full_fold_at(&app, account, taken).await).map(|balance| balance + 1_000_000),
+        "from the snapshot's instant: started from the snapshot"
+    );
+}
+
 async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
     let mut app = TestApp::new(db).await;
     let account = app.open_account_with(100).await;
@@ -687,6 +812,7 @@ async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
             "account_balances",
             "account_transactions",
             "transfers",
+            "ledger_totals",
             "transfer_process"
         ]
     );
@@ -787,6 +913,7 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         .save_snapshot(&snapshot)
         .await
         .expect("save a snapshot");
+    before.push(app.get("/ledger/summary").await.body);
 
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
         .args(["rebuild", "all", "--database-url", &app.db.url(), "--log", "warn"])
@@ -833,6 +960,7 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         );
         after.push(app.get(&format!("/accounts/{account}/transfers")).await.body);
     }
+    after.push(app.get("/ledger/summary").await.body);
     assert_eq!(after, before);
 }
 

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use crate::common::{TestDb, backend_tests};
 
-backend_tests!(every_parameter_type_reads_back_as_bound_with_and_without_a_value);
+backend_tests!(
+    every_parameter_type_reads_back_as_bound_with_and_without_a_value,
+    integers_wider_than_bigint_read_back_exactly,
+);
 
 #[derive(Debug, PartialEq, sqlx::FromRow)]
 struct Row {
@@ -97,4 +100,56 @@ async fn every_parameter_type_reads_back_as_bound_with_and_without_a_value(db: T
         .await
         .expect("count");
     assert_eq!(count, 1);
+}
+
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct Wide {
+    id: i64,
+    #[sqlx(try_from = "Stored<i128>")]
+    value: i128,
+}
+
+/// `NUMERIC` on PostgreSQL, decimal text on SQLite: bound as `i128`, read as text, exact at
+/// both ends of the range and across the base-10,000 digits PostgreSQL stores.
+async fn integers_wider_than_bigint_read_back_exactly(db: TestDb) {
+    let column = match db.database.backend() {
+        Backend::Postgres => "NUMERIC(39, 0)",
+        Backend::Sqlite => "TEXT",
+    };
+    query(format!(
+        "CREATE TABLE wide (id BIGINT PRIMARY KEY, value {column} NOT NULL)"
+    ))
+    .execute(&db.database)
+    .await
+    .expect("create table");
+    let values = [
+        0,
+        1,
+        -1,
+        9_999,
+        10_000,
+        -100_000_000,
+        i128::from(i64::MAX) + 1,
+        2 * i128::from(i64::MIN),
+        i128::MAX,
+        i128::MIN,
+    ];
+    let rows = values
+        .iter()
+        .zip(1_i64..)
+        .map(|(value, id)| Wide { id, value: *value });
+    for row in rows {
+        query("INSERT INTO wide (id, value) VALUES ($1, $2)")
+            .bind(row.id)
+            .bind(row.value)
+            .execute(&db.database)
+            .await
+            .expect("insert");
+    }
+    let read: Vec<Wide> = query("SELECT id, CAST(value AS TEXT) AS value FROM wide ORDER BY id")
+        .fetch_all(&db.database)
+        .await
+        .expect("select");
+    let read: Vec<i128> = read.into_iter().map(|row| row.value).collect();
+    assert_eq!(read, values);
 }

@@ -18,6 +18,7 @@ backend_tests!(
     an_empty_append_is_refused,
     the_global_log_is_read_in_position_order_in_batches,
     reading_a_stream_until_an_instant_stops_at_that_instant,
+    a_stream_is_read_a_page_at_a_time,
     the_database_rejects_updates_and_deletes_of_events,
     concurrent_appends_get_contiguous_positions_that_a_follower_never_skips,
     appends_that_wait_for_a_commit_share_the_next_one_and_a_conflict_fails_alone,
@@ -166,6 +167,28 @@ async fn reading_a_stream_until_an_instant_stops_at_that_instant(db: TestDb) {
 
     assert_eq!(until_second.len(), 2);
     assert!(before_first.is_empty());
+}
+
+async fn a_stream_is_read_a_page_at_a_time(db: TestDb) {
+    let store = event_store(&db.database);
+    let (stream, other) = (Uuid::now_v7(), Uuid::now_v7());
+    store
+        .append(Append::new("test", stream, 0, (1..=5).map(event).collect()))
+        .await
+        .expect("append");
+    store
+        .append(Append::new("test", other, 0, vec![event(9)]))
+        .await
+        .expect("append");
+
+    let versions = |page: Vec<foldbank::store::RecordedEvent>| -> Vec<i64> {
+        page.iter().map(|e| e.stream_version).collect()
+    };
+    let page = |after, limit| store.read_stream_page(stream, after, limit);
+    assert_eq!(versions(page(0, 2).await.expect("read")), [1, 2]);
+    assert_eq!(versions(page(2, 2).await.expect("read")), [3, 4]);
+    assert_eq!(versions(page(4, 2).await.expect("read")), [5]);
+    assert!(page(5, 2).await.expect("read").is_empty());
 }
 
 async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {

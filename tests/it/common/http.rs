@@ -217,11 +217,19 @@ impl TestApp {
         self.open_account(json!({ "initial_deposit": balance })).await
     }
 
-    /// The account's events from the audit trail endpoint.
+    /// The account's events from the audit trail endpoint, every page of it.
     pub async fn events(&self, account_id: Uuid) -> Vec<Value> {
-        let response = self.get(&format!("/accounts/{account_id}/events")).await;
-        assert_eq!(response.status, StatusCode::OK, "events: {}", response.text);
-        response.body["events"].as_array().cloned().unwrap_or_default()
+        let mut events = Vec::new();
+        let mut path = format!("/accounts/{account_id}/events");
+        loop {
+            let response = self.get(&path).await;
+            assert_eq!(response.status, StatusCode::OK, "events: {}", response.text);
+            events.extend(response.body["events"].as_array().cloned().unwrap_or_default());
+            match response.body["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/accounts/{account_id}/events?cursor={cursor}"),
+                None => return events,
+            }
+        }
     }
 
     /// The balance folded from the audit trail.

@@ -1,0 +1,185 @@
+//! `ledger_totals`: one row per currency with the total of all balances and the money in
+//! flight, kept as running sums so that `GET /ledger/summary` reads a row per currency instead
+//! of every movement ever made.
+//!
+//! Every movement changes the total by its signed amount. Transfer legs also move the money in
+//! flight the other way: a debit puts its amount in flight, the credit or refund takes it out,
+//! so `in_flight = -(sum of the transfer legs)` and transfers leave `total + in_flight` alone.
+//!
+//! The sums are `i128`, stored as `NUMERIC` on PostgreSQL and decimal text on SQLite: balances
+//! are `BIGINT`, and two of them can already add up past `i64::MAX`. At most 10^15 per movement,
+//! an `i128` would need some 10^23 movements to overflow.
+
+use std::collections::HashMap;
+
+use crate::db::{Param, Stored, Transaction, query, upsert_rows};
+use crate::projection::transactions::{TransactionRow, movement};
+use crate::projection::{Applied, Projection, ProjectionName};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LedgerRow {
+    pub currency: String,
+    /// The sum of all account balances in this currency, in minor units.
+    #[sqlx(try_from = "Stored<i128>")]
+    pub total: i128,
+    /// Debited from a source, not yet credited to the destination or refunded.
+    #[sqlx(try_from = "Stored<i128>")]
+    pub in_flight: i128,
+    /// The global position of the last movement this row reflects (replays below it are
+    /// no-ops).
+    pub position: i64,
+}
+
+impl LedgerRow {
+    /// A currency no movement has touched yet.
+    pub fn empty(currency: &str) -> Self {
+        LedgerRow {
+            currency: currency.to_owned(),
+            total: 0,
+            in_flight: 0,
+            position: 0,
+        }
+    }
+
+    /// The row after one more movement in its currency.
+    pub fn after(mut self, movement: &TransactionRow) -> Self {
+        let amount = i128::from(movement.amount);
+        self.total = self.total.saturating_add(amount);
+        if movement.kind.is_transfer_leg() {
+            self.in_flight = self.in_flight.saturating_sub(amount);
+        }
+        self.position = movement.global_position;
+        self
+    }
+
+    /// The row's values in the order of [`COLUMNS`].
+    fn values(&self) -> Vec<Param> {
+        vec![
+            self.currency.as_str().into(),
+            self.total.into(),
+            self.in_flight.into(),
+            self.position.into(),
+        ]
+    }
+}
+
+const COLUMNS: &str = "currency, total, in_flight, position";
+
+/// The wide sums are read as text on both backends (see [`Stored<i128>`](Stored)).
+pub(crate) fn select_sql(filter: &str) -> String {
+    format!(
+        "SELECT currency, CAST(total AS TEXT) AS total, CAST(in_flight AS TEXT) AS in_flight, \
+         position FROM ledger_totals {filter}"
+    )
+}
+
+#[derive(Debug, Default)]
+pub struct LedgerProjection;
+
+#[async_trait::async_trait]
+impl Projection for LedgerProjection {
+    fn name(&self) -> ProjectionName {
+        ProjectionName::LedgerTotals
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["ledger_totals"]
+    }
+
+    /// Reads the rows of the batch's currencies (one statement), adds the batch's movements
+    /// to them in memory, and writes the changed rows back (one statement).
+    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
+        // The balance before does not matter here: only the amount and kind are summed.
+        let movements: Vec<TransactionRow> = batch
+            .iter()
+            .filter_map(|(recorded, event)| movement(event, recorded, 0))
+            .collect();
+        let mut currencies: Vec<&str> = movements.iter().map(|row| row.currency.as_str()).collect();
+        currencies.sort_unstable();
+        currencies.dedup();
+        if currencies.is_empty() {
+            return Ok(());
+        }
+        let stored: Vec<LedgerRow> = query(select_sql("WHERE currency IN ("))
+            .values_list(currencies.iter().copied())
+            .push(")")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut rows: HashMap<String, LedgerRow> = stored
+            .into_iter()
+            .map(|row| (row.currency.clone(), row))
+            .collect();
+        let mut changed: Vec<String> = Vec::new();
+        for movement in &movements {
+            let row = rows
+                .entry(movement.currency.clone())
+                .or_insert_with(|| LedgerRow::empty(&movement.currency));
+            if row.position < movement.global_position {
+                *row = row.clone().after(movement);
+                if !changed.contains(&movement.currency) {
+                    changed.push(movement.currency.clone());
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let values = changed
+            .iter()
+            .filter_map(|currency| rows.get(currency))
+            .map(LedgerRow::values);
+        upsert_rows("ledger_totals", "currency", COLUMNS, values)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::projection::transactions::MovementKind;
+
+    fn moved(kind: MovementKind, amount: i64, position: i64) -> TransactionRow {
+        TransactionRow {
+            transaction_id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            kind,
+            amount,
+            balance_after: 0,
+            currency: "EUR".into(),
+            description: None,
+            occurred_at: Utc::now(),
+            stream_version: 1,
+            global_position: position,
+            transfer_id: None,
+            counterparty_account_id: None,
+            reverses_transaction_id: None,
+        }
+    }
+
+    #[test]
+    fn a_transfer_is_in_flight_between_its_debit_and_its_credit_and_conserves_the_sum() {
+        let deposited = LedgerRow::empty("EUR").after(&moved(MovementKind::Deposit, 1_000, 1));
+        let debited = deposited
+            .clone()
+            .after(&moved(MovementKind::TransferOut, -300, 2));
+        let credited = debited.clone().after(&moved(MovementKind::TransferIn, 300, 3));
+
+        assert_eq!((deposited.total, deposited.in_flight), (1_000, 0));
+        assert_eq!((debited.total, debited.in_flight), (700, 300));
+        assert_eq!((credited.total, credited.in_flight), (1_000, 0));
+        assert_eq!(credited.position, 3);
+    }
+
+    #[test]
+    fn totals_beyond_i64_stay_exact() {
+        let row = LedgerRow::empty("EUR")
+            .after(&moved(MovementKind::Deposit, i64::MAX, 1))
+            .after(&moved(MovementKind::Deposit, i64::MAX, 2));
+        assert_eq!(row.total, 2 * i128::from(i64::MAX));
+    }
+}
