@@ -35,10 +35,13 @@ use crate::domain::Decider;
 use crate::domain::account::{
     self, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, Movement,
 };
-use crate::domain::ids::{AccountId, TransactionId};
+use crate::domain::ids::{AccountId, TransactionId, TransferId};
+use crate::domain::transfer::{
+    self, Outcome, TransferCommand, TransferDecider, TransferError, TransferEvent,
+};
 use crate::store::{
     Append, Appended, EventStore, IdempotencyRecord, NewEvent, RecordedResponse, SnapshotState, StoreError,
-    codec,
+    StreamAppend, codec,
 };
 
 pub use cache::StateCache;
@@ -89,6 +92,24 @@ pub struct CommandOptions {
     pub movement: Option<TransactionId>,
     /// The request's idempotency key, and how to render the response to record with it.
     pub idempotency: Option<Idempotency>,
+    /// The record a transfer step writes on the transfer's own stream, in the same
+    /// transaction as the account's events (see [`crate::domain::transfer`]).
+    pub transfer: Option<TransferStep>,
+}
+
+/// A transfer step's record: the transfer and the command for its stream.
+#[derive(Clone)]
+pub struct TransferStep {
+    pub transfer_id: TransferId,
+    pub command: Arc<dyn Fn(&Stamp) -> TransferCommand + Send + Sync>,
+}
+
+impl std::fmt::Debug for TransferStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransferStep")
+            .field("transfer_id", &self.transfer_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Renders the response a keyed request answers, from the command's outcome.
@@ -140,6 +161,9 @@ pub enum CommandError {
     /// The idempotency key was used before for a different request.
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyKeyReused { key: String },
+    /// Another process settled the transfer first, the other way: follow what it recorded.
+    #[error("the transfer was already settled: {0:?}")]
+    TransferSettledOtherwise(Outcome),
     #[error("the command's write may or may not have been stored")]
     OutcomeUnknown(#[source] StoreError),
     #[error("the event store failed")]
@@ -304,12 +328,18 @@ impl AccountCommandHandler {
                     continue;
                 }
             };
-            if events.is_empty() {
+            if events.is_empty() && source == Source::Cache {
+                // Already done? Decided on cached state: look again at fresh state.
+                trust_cache = false;
+                continue;
+            }
+            let recorded = match &options.transfer {
+                None => None,
+                Some(step) => Some(self.transfer_record(step, &stamp).await?),
+            };
+            let transfer_events = recorded.as_ref().map_or(0, |(_, events)| events.len());
+            if events.is_empty() && transfer_events == 0 {
                 // Already done (an idempotent repeat, such as a replayed transfer credit).
-                if source == Source::Cache {
-                    trust_cache = false;
-                    continue;
-                }
                 return Ok(CommandOutcome {
                     account_id,
                     version: loaded.version,
@@ -318,8 +348,53 @@ impl AccountCommandHandler {
                 });
             }
 
-            let append = self.append_for(account_id, &loaded, &events, command_id, command_name, &options)?;
+            let metadata = json!({
+                "correlation_id": options.correlation_id,
+                "causation_id": command_id,
+                "command": command_name,
+            });
+            let also = match (&options.transfer, recorded) {
+                (Some(step), Some((version, transfer_events))) if !transfer_events.is_empty() => {
+                    vec![StreamAppend {
+                        stream_type: transfer::STREAM_TYPE.to_owned(),
+                        stream_id: step.transfer_id.as_uuid(),
+                        expected_version: version,
+                        events: self.new_events(&transfer_events, &metadata)?,
+                    }]
+                }
+                _ => Vec::new(),
+            };
+            let append = if events.is_empty() {
+                // Only the transfer's record is new (a transfer debited before transfers had
+                // streams, whose credit the destination already holds).
+                let Some(record) = also.into_iter().next() else {
+                    continue;
+                };
+                Append {
+                    also: Vec::new(),
+                    ..Append::new(
+                        &record.stream_type,
+                        record.stream_id,
+                        record.expected_version,
+                        record.events,
+                    )
+                }
+            } else {
+                Append {
+                    also,
+                    ..self.append_for(account_id, &loaded, &events, &metadata, &options)?
+                }
+            };
+            let only_the_record = events.is_empty();
             match self.store.append(append).await {
+                Ok(_) if only_the_record => {
+                    return Ok(CommandOutcome {
+                        account_id,
+                        version: loaded.version,
+                        position: loaded.position,
+                        events,
+                    });
+                }
                 Ok(appended) => {
                     let outcome = CommandOutcome {
                         account_id,
@@ -372,31 +447,10 @@ impl AccountCommandHandler {
         account_id: AccountId,
         loaded: &LoadedAccount,
         events: &[AccountEvent],
-        command_id: Uuid,
-        command_name: &'static str,
+        metadata: &serde_json::Value,
         options: &CommandOptions,
     ) -> Result<Append, CommandError> {
-        let metadata = json!({
-            "correlation_id": options.correlation_id,
-            "causation_id": command_id,
-            "command": command_name,
-        });
-        let new_events = events
-            .iter()
-            .map(|event| {
-                let (event_type, payload) = codec::encode(event)?;
-                let schema_version = codec::current_schema_version(&event_type);
-                Ok(NewEvent {
-                    event_id: self.ids.new_id(),
-                    event_type,
-                    schema_version,
-                    payload,
-                    metadata: metadata.clone(),
-                    occurred_at: event.occurred_at(),
-                })
-            })
-            .collect::<Result<Vec<_>, serde_json::Error>>()?;
-
+        let new_events = self.new_events(events, metadata)?;
         let new_version = loaded.version + i64::try_from(events.len()).unwrap_or(i64::MAX);
         let snapshot = if new_version - loaded.snapshot_version.unwrap_or(0) >= SNAPSHOT_EVERY {
             let state = events.iter().fold(loaded.state.clone(), AccountDecider::evolve);
@@ -434,6 +488,49 @@ impl AccountCommandHandler {
             snapshot,
             also: Vec::new(),
         })
+    }
+
+    /// Encodes domain events for the log, each with a fresh id and the command's metadata.
+    fn new_events<E: serde::Serialize + Occurred>(
+        &self,
+        events: &[E],
+        metadata: &serde_json::Value,
+    ) -> Result<Vec<NewEvent>, serde_json::Error> {
+        events
+            .iter()
+            .map(|event| {
+                let (event_type, payload) = codec::encode(event)?;
+                let schema_version = codec::current_schema_version(&event_type);
+                Ok(NewEvent {
+                    event_id: self.ids.new_id(),
+                    event_type,
+                    schema_version,
+                    payload,
+                    metadata: metadata.clone(),
+                    occurred_at: event.occurred_at(),
+                })
+            })
+            .collect()
+    }
+
+    /// What the transfer's stream says, and the events `step` adds to it (at which version).
+    async fn transfer_record(
+        &self,
+        step: &TransferStep,
+        stamp: &Stamp,
+    ) -> Result<(i64, Vec<TransferEvent>), CommandError> {
+        let recorded = self.store.read_stream(step.transfer_id.as_uuid(), None).await?;
+        let events = codec::decode_all::<TransferEvent>(&recorded)?;
+        let version = recorded.last().map_or(0, |event| event.stream_version);
+        match TransferDecider::decide(&TransferDecider::fold(&events), (step.command)(stamp)) {
+            Ok(events) => Ok((version, events)),
+            Err(TransferError::IdReused(transfer_id)) => Err(CommandError::Rejected(
+                AccountError::TransferIdReused(transfer_id),
+            )),
+            Err(TransferError::SettledOtherwise { recorded, .. }) => {
+                Err(CommandError::TransferSettledOtherwise(recorded))
+            }
+        }
     }
 
     /// Exponential backoff with full jitter: two processes that collided once must not retry
@@ -534,6 +631,23 @@ impl AccountCommandHandler {
                 .or(start.last_occurred_at),
             snapshot_version: start.snapshot_version,
         })
+    }
+}
+
+/// Events of any aggregate know their business time.
+trait Occurred {
+    fn occurred_at(&self) -> DateTime<Utc>;
+}
+
+impl Occurred for AccountEvent {
+    fn occurred_at(&self) -> DateTime<Utc> {
+        AccountEvent::occurred_at(self)
+    }
+}
+
+impl Occurred for TransferEvent {
+    fn occurred_at(&self) -> DateTime<Utc> {
+        TransferEvent::occurred_at(self)
     }
 }
 

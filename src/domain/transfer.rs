@@ -91,7 +91,12 @@ pub enum TransferState {
     #[default]
     Unrecorded,
     Requested(Terms),
-    Settled(Outcome),
+    /// Settled, with the terms it was requested with (`None` when it was debited before
+    /// transfers had streams).
+    Settled {
+        terms: Option<Terms>,
+        outcome: Outcome,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -132,51 +137,49 @@ impl Decider for TransferDecider {
 /// terms it is refused); a settlement is recorded once (the same outcome again is a no-op, the
 /// other outcome is refused with what was recorded).
 pub fn decide(state: &TransferState, command: TransferCommand) -> Result<Vec<TransferEvent>, TransferError> {
-    match (state, command) {
-        (
-            TransferState::Unrecorded,
-            TransferCommand::Request {
-                transfer_id,
-                terms,
-                occurred_at,
-            },
-        ) => Ok(vec![TransferEvent::TransferRequested {
+    match command {
+        TransferCommand::Request {
             transfer_id,
             terms,
             occurred_at,
-        }]),
-        (TransferState::Requested(recorded), TransferCommand::Request { terms, .. })
-            if *recorded == terms =>
-        {
-            Ok(Vec::new())
-        }
-        (
-            TransferState::Requested(_) | TransferState::Settled(_),
-            TransferCommand::Request { transfer_id, .. },
-        ) => Err(TransferError::IdReused(transfer_id)),
-        (
-            TransferState::Unrecorded | TransferState::Requested(_),
-            TransferCommand::Settle {
+        } => match state {
+            TransferState::Unrecorded => Ok(vec![TransferEvent::TransferRequested {
                 transfer_id,
-                outcome,
+                terms,
                 occurred_at,
-            },
-        ) => Ok(vec![TransferEvent::TransferSettled {
+            }]),
+            // The same request again, before or after settlement, changes nothing.
+            TransferState::Requested(recorded)
+            | TransferState::Settled {
+                terms: Some(recorded),
+                ..
+            } if *recorded == terms => Ok(Vec::new()),
+            TransferState::Requested(_) | TransferState::Settled { .. } => {
+                Err(TransferError::IdReused(transfer_id))
+            }
+        },
+        TransferCommand::Settle {
             transfer_id,
             outcome,
             occurred_at,
-        }]),
-        (TransferState::Settled(recorded), TransferCommand::Settle { outcome, .. })
-            if *recorded == outcome =>
-        {
-            Ok(Vec::new())
-        }
-        (TransferState::Settled(recorded), TransferCommand::Settle { transfer_id, .. }) => {
-            Err(TransferError::SettledOtherwise {
+        } => match state {
+            TransferState::Unrecorded | TransferState::Requested(_) => {
+                Ok(vec![TransferEvent::TransferSettled {
+                    transfer_id,
+                    outcome,
+                    occurred_at,
+                }])
+            }
+            TransferState::Settled {
+                outcome: recorded, ..
+            } if *recorded == outcome => Ok(Vec::new()),
+            TransferState::Settled {
+                outcome: recorded, ..
+            } => Err(TransferError::SettledOtherwise {
                 transfer_id,
                 recorded: *recorded,
-            })
-        }
+            }),
+        },
     }
 }
 
@@ -186,7 +189,14 @@ pub fn evolve(state: TransferState, event: &TransferEvent) -> TransferState {
             TransferState::Unrecorded => TransferState::Requested(*terms),
             recorded => recorded,
         },
-        TransferEvent::TransferSettled { outcome, .. } => TransferState::Settled(*outcome),
+        TransferEvent::TransferSettled { outcome, .. } => TransferState::Settled {
+            terms: match state {
+                TransferState::Requested(terms) => Some(terms),
+                TransferState::Settled { terms, .. } => terms,
+                TransferState::Unrecorded => None,
+            },
+            outcome: *outcome,
+        },
     }
 }
 
@@ -251,7 +261,12 @@ mod tests {
         let state = after(&[request(100)]);
         assert_eq!(decide(&state, request(200)), Err(TransferError::IdReused(id())));
         let settled = after(&[request(100), settle(Outcome::Credited)]);
-        assert_eq!(decide(&settled, request(100)), Err(TransferError::IdReused(id())));
+        assert_eq!(
+            decide(&settled, request(100)),
+            Ok(Vec::new()),
+            "a late repeat changes nothing"
+        );
+        assert_eq!(decide(&settled, request(200)), Err(TransferError::IdReused(id())));
     }
 
     #[test]
@@ -274,7 +289,10 @@ mod tests {
     fn a_transfer_debited_before_transfers_had_streams_can_still_settle() {
         assert_eq!(
             after(&[settle(Outcome::Credited)]),
-            TransferState::Settled(Outcome::Credited)
+            TransferState::Settled {
+                terms: None,
+                outcome: Outcome::Credited
+            }
         );
     }
 

@@ -153,6 +153,7 @@ impl CommandRequest {
             precondition: self.precondition,
             correlation_id: self.correlation_id,
             movement: None,
+            transfer: None,
             idempotency: self.key.map(|(key, fingerprint)| Idempotency {
                 scope: ANONYMOUS_SCOPE.to_owned(),
                 key,

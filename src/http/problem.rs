@@ -311,6 +311,8 @@ impl From<CommandError> for ApiError {
             }
             error @ CommandError::Conflict { .. } => ApiError::Conflict(error.to_string()),
             CommandError::Replayed(recorded) => ApiError::Replayed(recorded),
+            // Only settlements meet it, and no request settles a transfer.
+            error @ CommandError::TransferSettledOtherwise(_) => ApiError::Internal(Box::new(error)),
             CommandError::IdempotencyKeyReused { key } => ApiError::IdempotencyKeyReused { key },
             CommandError::OutcomeUnknown(error) => {
                 tracing::warn!(error = %crate::telemetry::error_chain(&error), "command outcome unknown");

@@ -5,6 +5,8 @@
 //! process manager's job (`crate::process::transfers`). Poll `GET /transfers/{id}` for the
 //! outcome.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,11 +17,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::command::Stamp;
+use crate::command::{CommandOptions, Stamp, TransferStep};
 use crate::domain::account::{AccountCommand, AccountError, DebitTransfer};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
+use crate::domain::transfer::{Terms, TransferCommand};
 use crate::http::AppState;
 use crate::http::extract::{JsonBody, PathParam, QueryParams};
 use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
@@ -171,14 +174,6 @@ pub(crate) async fn create_transfer(
     let transfer_id = request
         .transfer_id
         .unwrap_or_else(|| TransferId(app.ids.new_id()));
-    // A transfer id names one transfer. The source checks its own transfers; one sent by another
-    // account is found here (and, should two race past this check, the destination refuses the
-    // second and its source is refunded).
-    if let Some(existing) = app.read_models.transfer(transfer_id.as_uuid()).await?.value {
-        if existing.from_account != request.from.as_uuid() {
-            return Err(ApiError::Rejected(AccountError::TransferIdReused(transfer_id)));
-        }
-    }
     let (from, to) = (request.from, request.to);
     let reply = Reply::new(
         StatusCode::ACCEPTED,
@@ -194,7 +189,26 @@ pub(crate) async fn create_transfer(
         },
         move |_| Some(format!("/transfers/{transfer_id}")),
     );
-    let options = command.ignoring_if_match().options(&reply);
+    // A transfer id names one transfer: `TransferRequested` is recorded on the transfer's own
+    // stream with the debit, at version 0, so of two requests under one id (from any accounts,
+    // at any moment) only one is written; the other is `transfer-id-reused`.
+    let terms = Terms {
+        from_account: request.from,
+        to_account: request.to,
+        amount: request.amount,
+        currency: request.currency,
+    };
+    let options = CommandOptions {
+        transfer: Some(TransferStep {
+            transfer_id,
+            command: Arc::new(move |stamp: &Stamp| TransferCommand::Request {
+                transfer_id,
+                terms,
+                occurred_at: stamp.occurred_at,
+            }),
+        }),
+        ..command.ignoring_if_match().options(&reply)
+    };
     let outcome = app
         .commands
         .handle_with(request.from, options, |stamp| request.debit(transfer_id, stamp))

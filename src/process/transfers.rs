@@ -19,13 +19,16 @@
 
 use std::sync::Arc;
 
-use crate::command::{AccountCommandHandler, CommandError, Precondition};
+use crate::command::{
+    AccountCommandHandler, CommandError, CommandOptions, Precondition, Stamp, TransferStep,
+};
 use crate::db::Database;
 use crate::domain::account::{
     self, AccountCommand, AccountError, AccountEvent, AccountEventType, AccountState, CompleteTransfer,
     CreditTransfer, RefundReason, RefundTransfer, TransferStatus,
 };
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, TransferId};
+use crate::domain::transfer::{Outcome, TransferCommand};
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
 use crate::store::{RecordedEvent, StoreError, codec};
 
@@ -114,6 +117,12 @@ impl Follower for TransferProcess {
 }
 
 /// Credits the destination of the transfer `debited` records, or refunds the source.
+///
+/// The outcome is recorded on the transfer's own stream in the same transaction as the credit
+/// or the refund (`TransferSettled`, at the version after `TransferRequested`), so of two managers
+/// settling the same transfer at once (two processes, or a leader that lost its lock mid-way)
+/// exactly one writes; the other learns the recorded outcome and follows it. A transfer is never
+/// both credited and refunded.
 #[tracing::instrument(skip_all, fields(position = debited.global_position))]
 async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Result<(), ProcessError> {
     let AccountEvent::TransferDebited {
@@ -128,7 +137,12 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
         return Ok(());
     };
     let source = AccountId(debited.stream_id);
-    let correlation_id = debited.metadata["correlation_id"].as_str();
+    let step = Step {
+        commands,
+        source,
+        transfer_id,
+        correlation_id: debited.metadata["correlation_id"].as_str().map(str::to_owned),
+    };
 
     let pending = match commands.load(source).await?.state {
         AccountState::Opened(account) => account
@@ -142,7 +156,7 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
     }
 
     let credited = commands
-        .handle(to_account, Precondition::None, correlation_id, |stamp| {
+        .handle_with(to_account, step.options(Outcome::Credited), |stamp| {
             AccountCommand::CreditTransfer(CreditTransfer {
                 transfer_id,
                 transaction_id: stamp.transaction_id,
@@ -154,69 +168,90 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
             })
         })
         .await;
-    let next = match credited {
-        Ok(_) => {
-            commands
-                .handle(source, Precondition::None, correlation_id, |stamp| {
-                    AccountCommand::CompleteTransfer(CompleteTransfer {
-                        transfer_id,
-                        occurred_at: stamp.occurred_at,
-                    })
-                })
-                .await
-        }
-        Err(CommandError::AccountNotFound(_)) => {
-            refund(
-                commands,
-                source,
-                transfer_id,
-                correlation_id,
-                RefundReason::DestinationNotFound,
-            )
-            .await
-        }
-        Err(CommandError::Rejected(refusal)) => {
-            refund(
-                commands,
-                source,
-                transfer_id,
-                correlation_id,
-                refusal_reason(&refusal),
-            )
-            .await
-        }
-        Err(error) => return Err(error.into()),
-    };
-    match next {
-        Ok(_) => Ok(()),
-        // Settled by someone else between our check and our step: only possible if two managers
-        // ran at once, which leadership exists to prevent. Loud, because it must not happen.
-        Err(CommandError::Rejected(AccountError::TransferNotFound(_))) => {
-            tracing::error!(%transfer_id, "transfer settled concurrently by another manager");
-            Ok(())
-        }
+    match credited {
+        Ok(_) | Err(CommandError::TransferSettledOtherwise(Outcome::Credited)) => step.complete().await,
+        // Refunded by another manager, in the same transaction that recorded it: done.
+        Err(CommandError::TransferSettledOtherwise(Outcome::Refunded { .. })) => Ok(()),
+        Err(CommandError::AccountNotFound(_)) => step.refund(RefundReason::DestinationNotFound).await,
+        Err(CommandError::Rejected(refusal)) => step.refund(refusal_reason(&refusal)).await,
         Err(error) => Err(error.into()),
     }
 }
 
-async fn refund(
-    commands: &AccountCommandHandler,
+/// The settlement of one transfer, on its source.
+struct Step<'a> {
+    commands: &'a AccountCommandHandler,
     source: AccountId,
-    transfer_id: crate::domain::ids::TransferId,
-    correlation_id: Option<&str>,
-    reason: RefundReason,
-) -> Result<crate::command::CommandOutcome, CommandError> {
-    tracing::info!(%transfer_id, %reason, "destination refused the transfer; refunding the source");
-    commands
-        .handle(source, Precondition::None, correlation_id, |stamp| {
-            AccountCommand::RefundTransfer(RefundTransfer {
+    transfer_id: TransferId,
+    correlation_id: Option<String>,
+}
+
+impl Step<'_> {
+    /// The options of a command that records `outcome` on the transfer's stream.
+    fn options(&self, outcome: Outcome) -> CommandOptions {
+        let transfer_id = self.transfer_id;
+        CommandOptions {
+            correlation_id: self.correlation_id.clone(),
+            transfer: Some(TransferStep {
                 transfer_id,
-                transaction_id: stamp.transaction_id,
-                reason,
-                occurred_at: stamp.occurred_at,
+                command: Arc::new(move |stamp: &Stamp| TransferCommand::Settle {
+                    transfer_id,
+                    outcome,
+                    occurred_at: stamp.occurred_at,
+                }),
+            }),
+            ..CommandOptions::default()
+        }
+    }
+
+    /// The source learns its transfer was credited.
+    async fn complete(&self) -> Result<(), ProcessError> {
+        let transfer_id = self.transfer_id;
+        let completed = self
+            .commands
+            .handle(
+                self.source,
+                Precondition::None,
+                self.correlation_id.as_deref(),
+                |stamp| {
+                    AccountCommand::CompleteTransfer(CompleteTransfer {
+                        transfer_id,
+                        occurred_at: stamp.occurred_at,
+                    })
+                },
+            )
+            .await;
+        match completed {
+            // Completed already (by another manager): nothing left to do.
+            Ok(_) | Err(CommandError::Rejected(AccountError::TransferNotFound(_))) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The destination refused: the money goes back to the source (compensation), unless
+    /// another manager credited it meanwhile, in which case the source completes.
+    async fn refund(&self, reason: RefundReason) -> Result<(), ProcessError> {
+        let transfer_id = self.transfer_id;
+        tracing::info!(%transfer_id, %reason, "destination refused the transfer; refunding the source");
+        let refunded = self
+            .commands
+            .handle_with(self.source, self.options(Outcome::Refunded { reason }), |stamp| {
+                AccountCommand::RefundTransfer(RefundTransfer {
+                    transfer_id,
+                    transaction_id: stamp.transaction_id,
+                    reason,
+                    occurred_at: stamp.occurred_at,
+                })
             })
-        })
-        .await
+            .await;
+        match refunded {
+            Ok(_)
+            | Err(CommandError::TransferSettledOtherwise(Outcome::Refunded { .. }))
+            | Err(CommandError::Rejected(AccountError::TransferNotFound(_))) => Ok(()),
+            Err(CommandError::TransferSettledOtherwise(Outcome::Credited)) => self.complete().await,
+            Err(error) => Err(error.into()),
+        }
+    }
 }
 
 /// The stable reason code a transfer fails with when the destination refuses it.

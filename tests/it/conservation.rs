@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use foldbank::db::Database;
 use foldbank::domain::account::AccountEvent;
+use foldbank::domain::transfer::{Outcome as Settled, TransferEvent};
 use foldbank::store::{EventStore, codec, event_store};
 use proptest::prelude::RngCore;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -154,6 +155,9 @@ async fn assert_each_transfer_settled_exactly_once(store: &Arc<dyn EventStore>, 
         debited: u32,
         credited: u32,
         refunded: u32,
+        /// `TransferSettled` on the transfer's own stream, and whether it says credited.
+        recorded: u32,
+        recorded_credit: bool,
     }
     let mut seen: HashMap<Uuid, Seen> = HashMap::new();
     let mut after = 0;
@@ -162,6 +166,18 @@ async fn assert_each_transfer_settled_exactly_once(store: &Arc<dyn EventStore>, 
         let Some(last) = batch.last() else { break };
         after = last.global_position;
         for recorded in &batch {
+            if recorded.stream_type == foldbank::domain::transfer::STREAM_TYPE {
+                // The transfer's own record: settled once, the way the accounts say.
+                if let TransferEvent::TransferSettled {
+                    transfer_id, outcome, ..
+                } = codec::decode::<TransferEvent>(recorded).expect("decodable")
+                {
+                    let seen = seen.entry(transfer_id.0).or_default();
+                    seen.recorded += 1;
+                    seen.recorded_credit |= outcome == Settled::Credited;
+                }
+                continue;
+            }
             match codec::decode::<AccountEvent>(recorded).expect("decodable") {
                 AccountEvent::TransferDebited { transfer_id, .. } => {
                     seen.entry(transfer_id.0).or_default().debited += 1
@@ -182,6 +198,15 @@ async fn assert_each_transfer_settled_exactly_once(store: &Arc<dyn EventStore>, 
             seen.credited + seen.refunded,
             1,
             "transfer {transfer_id} settled once: {seen:?}"
+        );
+        assert_eq!(
+            seen.recorded, 1,
+            "transfer {transfer_id} recorded its outcome once: {seen:?}"
+        );
+        assert_eq!(
+            seen.recorded_credit,
+            seen.credited == 1,
+            "transfer {transfer_id}: the recorded outcome is the one that happened: {seen:?}"
         );
     }
     for transfer_id in acknowledged {
@@ -411,6 +436,7 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
         .await
         .expect("log")
         .iter()
+        .filter(|recorded| recorded.stream_type == foldbank::domain::account::STREAM_TYPE)
         .filter_map(|recorded| match codec::decode::<AccountEvent>(recorded) {
             Ok(AccountEvent::TransferDebited { transfer_id, .. }) => Some(transfer_id.0),
             _ => None,

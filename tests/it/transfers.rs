@@ -21,6 +21,9 @@ backend_tests!(
     a_deposit_can_be_reversed_for_thirty_days,
     reversals_obey_the_rules_of_the_account,
     a_refund_cannot_be_refused_however_full_the_source_became,
+    one_transfer_id_sent_from_two_accounts_at_once_is_debited_once,
+    two_managers_racing_on_the_same_transfers_never_credit_and_refund_one,
+    the_settlement_recorded_first_wins_and_the_other_is_refused,
 );
 
 async fn transfer(app: &TestApp, from: Uuid, to: Uuid, amount: i64) -> crate::common::TestResponse {
@@ -519,4 +522,288 @@ async fn a_refund_cannot_be_refused_however_full_the_source_became(db: TestDb) {
         transfer_status(&app, &next.body["transfer_id"]).await["status"],
         "completed"
     );
+}
+
+/// The uniqueness of a transfer id is part of the write side: `TransferRequested` is recorded
+/// on the transfer's own stream with the debit, at version 0. Two accounts sending under one
+/// id at the same moment: one is debited, the other is refused, and `GET /transfers/{id}`
+/// shows the one that was.
+async fn one_transfer_id_sent_from_two_accounts_at_once_is_debited_once(db: TestDb) {
+    let app = std::sync::Arc::new(TestApp::new(db).await);
+    let (alice, bob, carol) = (
+        app.open_account_with(10_000).await,
+        app.open_account_with(10_000).await,
+        app.open_account(json!({})).await,
+    );
+    let mut ids = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let id = Uuid::now_v7();
+        ids.push(id);
+        for from in [alice, bob] {
+            let app = app.clone();
+            tasks.push(tokio::spawn(async move {
+                let body = json!({ "transfer_id": id, "from_account": from, "to_account": carol,
+                                   "amount": 10, "currency": "EUR" });
+                (id, from, app.post("/transfers", body).await)
+            }));
+        }
+    }
+    let mut winners = std::collections::HashMap::new();
+    for task in tasks {
+        let (id, from, answer) = task.await.expect("task");
+        match answer.status {
+            StatusCode::ACCEPTED => assert!(winners.insert(id, from).is_none(), "{id} debited twice"),
+            _ => answer.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "transfer-id-reused"),
+        }
+    }
+    app.settled().await;
+
+    assert_eq!(winners.len(), ids.len(), "every id was debited once");
+    for id in &ids {
+        let status = transfer_status(app.as_ref(), &json!(id)).await;
+        assert_eq!(status["from_account"], json!(winners[id]));
+        assert_eq!(status["status"], "completed");
+    }
+    let sent = |account| winners.values().filter(|from| **from == account).count() as i64 * 10;
+    assert_eq!(balance(&app, alice).await, 10_000 - sent(alice));
+    assert_eq!(balance(&app, bob).await, 10_000 - sent(bob));
+    assert_eq!(balance(&app, carol).await, 200);
+}
+
+/// Runs the transfer process manager in this process without its leadership: several of them
+/// then act on the same transfers at once, as two processes on one SQLite file do, or a
+/// PostgreSQL leader that lost its lock in the middle of a settlement.
+#[derive(Debug)]
+struct Unled(std::sync::Arc<foldbank::process::TransferProcess>);
+
+#[async_trait::async_trait]
+impl foldbank::follow::Follower for Unled {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn batch_size(&self) -> i64 {
+        1
+    }
+
+    fn leadership_key(&self) -> Option<i64> {
+        None
+    }
+
+    async fn handle(
+        &self,
+        batch: &[foldbank::store::RecordedEvent],
+        checkpoint: foldbank::follow::CheckpointMove,
+        fence: &mut foldbank::follow::Fence,
+    ) -> Result<(), foldbank::follow::FollowError> {
+        self.0.handle(batch, checkpoint, fence).await
+    }
+}
+
+/// Three managers in two "processes" (separate pools, caches and locks) settle the same
+/// transfers at once, while the destinations of some of them are opened only now: one manager
+/// may find a destination missing (and refund) while another finds it open (and credit). The
+/// outcome recorded on the transfer's stream decides: every transfer is credited or refunded,
+/// never both, and money is conserved.
+async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(db: TestDb) {
+    use foldbank::follow::{FollowContext, Following};
+
+    let mut app = TestApp::new(db).await;
+    app.stop_transfer_process().await;
+    let other = foldbank::app::App::new(
+        app.db.reconnect().await,
+        std::sync::Arc::new(foldbank::clock::SystemClock),
+        std::sync::Arc::new(foldbank::clock::UuidV7),
+    );
+    let alice = app.open_account_with(100_000).await;
+    let late: Vec<Uuid> = (0..15).map(|_| Uuid::now_v7()).collect();
+    let mut sent = Vec::new();
+    for destination in &late {
+        let answer = transfer(&app, alice, *destination, 100).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+        sent.push(answer.body["transfer_id"].clone());
+    }
+
+    let managers: Vec<Following> = [&app.service, &app.service, &other]
+        .into_iter()
+        .map(|service| {
+            let context = FollowContext {
+                database: service.database.clone(),
+                store: service.store.clone(),
+                status: service.followers.clone(),
+                settings: service.follow.clone(),
+            };
+            let manager =
+                foldbank::process::TransferProcess::new(service.database.clone(), service.commands.clone());
+            Following::start(
+                vec![std::sync::Arc::new(Unled(manager))],
+                &context,
+                &service.shutdown,
+            )
+        })
+        .collect();
+    for destination in late.iter().step_by(2) {
+        app.post(
+            "/accounts",
+            json!({ "account_id": destination, "owner_id": Uuid::now_v7(), "currency": "EUR" }),
+        )
+        .await;
+    }
+    for _ in 0..200 {
+        let mut pending = 0;
+        for id in &sent {
+            if transfer_status(&app, id).await["status"] == "pending" {
+                pending += 1;
+            }
+        }
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for manager in managers {
+        manager.stop().await;
+    }
+    app.start_transfer_process();
+    app.settled().await;
+
+    let mut credited = 0;
+    for (n, (id, destination)) in sent.iter().zip(&late).enumerate() {
+        let status = transfer_status(&app, id).await;
+        let credits = if n % 2 == 0 {
+            let events = app.events(*destination).await;
+            events
+                .iter()
+                .filter(|event| event["type"] == "TransferCredited")
+                .count()
+        } else {
+            0
+        };
+        match status["status"].as_str() {
+            Some("completed") => {
+                assert_eq!(credits, 1, "{status}");
+                credited += 1;
+            }
+            Some("failed") => assert_eq!(credits, 0, "refunded and credited: {status}"),
+            other => panic!("unsettled: {other:?}"),
+        }
+    }
+    let opened_late: i64 = late.iter().step_by(2).count() as i64;
+    assert!(credited <= opened_late);
+    let mut total = balance(&app, alice).await;
+    for destination in late.iter().step_by(2) {
+        total += balance(&app, *destination).await;
+    }
+    assert_eq!(total, 100_000, "money is conserved");
+    let summary = app.get("/ledger/summary?min_position=0").await.body;
+    assert_eq!(summary["currencies"][0]["in_flight"], 0, "{summary}");
+}
+
+/// The interleaving a race can produce, step by step: one manager finds the destination missing
+/// and decides to refund; meanwhile the destination is opened and another manager credits it
+/// (recording `TransferSettled { credited }` with the credit). The first manager's refund then
+/// meets the recorded outcome and is refused: it follows it instead of refunding money that
+/// already arrived. And the other way round.
+async fn the_settlement_recorded_first_wins_and_the_other_is_refused(db: TestDb) {
+    use foldbank::command::{CommandError, CommandOptions, Stamp, TransferStep};
+    use foldbank::domain::account::{AccountCommand, CreditTransfer, RefundReason, RefundTransfer};
+    use foldbank::domain::ids::{AccountId, TransferId};
+    use foldbank::domain::money::Amount;
+    use foldbank::domain::transfer::{Outcome, TransferCommand};
+
+    let mut app = TestApp::new(db).await;
+    app.stop_transfer_process().await;
+    let commands = app.service.commands.clone();
+    let settle = |transfer_id: TransferId, outcome: Outcome| CommandOptions {
+        transfer: Some(TransferStep {
+            transfer_id,
+            command: std::sync::Arc::new(move |stamp: &Stamp| TransferCommand::Settle {
+                transfer_id,
+                outcome,
+                occurred_at: stamp.occurred_at,
+            }),
+        }),
+        ..CommandOptions::default()
+    };
+    let alice = AccountId(app.open_account_with(1_000).await);
+    let refunded = Outcome::Refunded {
+        reason: RefundReason::DestinationNotFound,
+    };
+
+    for credit_first in [true, false] {
+        let destination = AccountId(Uuid::now_v7());
+        let sent = transfer(&app, alice.as_uuid(), destination.as_uuid(), 100).await;
+        let transfer_id = TransferId(
+            sent.body["transfer_id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .expect("id"),
+        );
+        app.post(
+            "/accounts",
+            json!({ "account_id": destination, "owner_id": Uuid::now_v7(), "currency": "EUR" }),
+        )
+        .await;
+        let credit = || {
+            commands.handle_with(
+                destination,
+                settle(transfer_id, Outcome::Credited),
+                move |stamp| {
+                    AccountCommand::CreditTransfer(CreditTransfer {
+                        transfer_id,
+                        transaction_id: stamp.transaction_id,
+                        from_account: alice,
+                        amount: Amount::new(100).expect("amount"),
+                        currency: "EUR".parse().expect("EUR"),
+                        description: None,
+                        occurred_at: stamp.occurred_at,
+                    })
+                },
+            )
+        };
+        let refund = || {
+            commands.handle_with(alice, settle(transfer_id, refunded), move |stamp| {
+                AccountCommand::RefundTransfer(RefundTransfer {
+                    transfer_id,
+                    transaction_id: stamp.transaction_id,
+                    reason: RefundReason::DestinationNotFound,
+                    occurred_at: stamp.occurred_at,
+                })
+            })
+        };
+        if credit_first {
+            credit().await.expect("the first settlement is written");
+            assert!(matches!(
+                refund().await,
+                Err(CommandError::TransferSettledOtherwise(Outcome::Credited))
+            ));
+            assert_eq!(
+                app.balance_from_events(destination.as_uuid()).await,
+                0,
+                "deposits only"
+            );
+        } else {
+            refund().await.expect("the first settlement is written");
+            assert!(matches!(
+                credit().await,
+                Err(CommandError::TransferSettledOtherwise(Outcome::Refunded { .. }))
+            ));
+        }
+        let credits = app
+            .events(destination.as_uuid())
+            .await
+            .iter()
+            .filter(|event| event["type"] == "TransferCredited")
+            .count();
+        let refunds = app
+            .events(alice.as_uuid())
+            .await
+            .iter()
+            .filter(|event| {
+                event["type"] == "TransferRefunded" && event["data"]["transfer_id"] == json!(transfer_id)
+            })
+            .count();
+        assert_eq!((credits, refunds), if credit_first { (1, 0) } else { (0, 1) });
+    }
 }
