@@ -1,8 +1,13 @@
 # foldbank container image: build with cargo, run on slim Debian as a non-root user.
 #
 #   docker build -t foldbank .
+#   docker run --rm -v foldbank-data:/var/lib/foldbank foldbank keys create --operator  # a key first
 #   docker run -p 8080:8080 -v foldbank-data:/var/lib/foldbank foldbank            # SQLite
 #   docker run -p 8080:8080 -e DATABASE_URL=postgres://user:pass@host/db foldbank  # PostgreSQL
+#
+# The service listens on 0.0.0.0 here, so it starts only once an API key exists in its
+# database (`foldbank keys create`, see the README's "Security"); without one it exits and
+# says how to make one.
 #
 # The build stage runs exactly what CI runs (`cargo build --release --locked`), so the binary
 # CI tests with the demo script and schemathesis is the binary this image ships.

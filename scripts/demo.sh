@@ -2,6 +2,11 @@
 # The foldbank story, told with curl against a running service:
 #
 #   scripts/demo.sh [BASE_URL]        (default http://127.0.0.1:8080)
+#   FOLDBANK_API_KEY=fbk_... scripts/demo.sh [BASE_URL]
+#
+# Against a service that requires keys, give it an operator key (`foldbank keys create
+# --operator`): it sends `Authorization: Bearer $FOLDBANK_API_KEY`, and shows a request without
+# it refused. A service in local development mode (no key exists) needs none.
 #
 # Opens two accounts, moves money, gets an overdraft refused, freezes and unfreezes an
 # account, retries a deposit safely with an Idempotency-Key, transfers money between the two (and to an account that does not exist, which is
@@ -13,6 +18,7 @@ set -euo pipefail
 
 BASE="${1:-http://127.0.0.1:8080}"
 BASE="${BASE%/}"
+API_KEY="${FOLDBANK_API_KEY:-}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 BODY="$WORK/body"
@@ -32,7 +38,8 @@ call() {
     local args=(-sS -X "$method" -o "$BODY" -D "$HEADERS" -w '%{http_code}' -H 'accept: application/json')
     [ -n "$body" ] && args+=(-H 'content-type: application/json' --data "$body")
     [ -n "$header" ] && args+=(-H "$header")
-    printf '\033[2m$ curl -X %s %s%s%s\033[0m\n' "$method" "$BASE$path" "${header:+ -H '$header'}" "${body:+ -d '$body'}"
+    [ -n "$API_KEY" ] && args+=(-H "authorization: Bearer $API_KEY")
+    printf '\033[2m$ curl -X %s %s%s%s%s\033[0m\n' "$method" "$BASE$path" "${API_KEY:+ -H 'authorization: Bearer fbk_…'}" "${header:+ -H '$header'}" "${body:+ -d '$body'}"
     local status
     status=$(curl "${args[@]}" "$BASE$path") || fail "could not reach $BASE"
     printf 'HTTP %s\n' "$status"
@@ -171,5 +178,12 @@ call GET /ledger/summary 200
 
 bold "17. How the projections (and the transfer process manager) are doing"
 call GET /projections 200
+
+if [ -n "$API_KEY" ]; then
+    bold "18. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    API_KEY="" call GET /accounts 401
+    expect_problem unauthorized
+    [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"
+fi
 
 bold "The demo ran as expected."

@@ -13,11 +13,14 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::KeyStore;
 use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
 use crate::db::Database;
 use crate::follow::{FollowContext, FollowSettings, Follower, Followers, Following, WakingStore};
 use crate::http::AppState;
+pub use crate::http::HttpSettings;
+use crate::http::auth::AuthMode;
 use crate::http::idempotency::KEY_RETENTION;
 use crate::process::{self, TransferProcess};
 use crate::projection::{FaultInjector, ProjectionName, Projector};
@@ -50,6 +53,10 @@ pub struct App {
     pub read_wait: Duration,
     /// Cancelled when the process shuts down; every follower stops with it.
     pub shutdown: CancellationToken,
+    /// Whether HTTP requests need an API key. Open unless told otherwise: the binary decides at
+    /// start-up (see `main.rs`), tests choose.
+    pub auth: AuthMode,
+    pub keys: KeyStore,
 }
 
 /// The names of every follower: the projections, then the process managers.
@@ -77,6 +84,7 @@ impl App {
             followers.clone(),
         ));
         let commands = AccountCommandHandler::new(store.clone(), clock.clone(), ids.clone());
+        let keys = KeyStore::new(database.clone());
         App {
             read_models: ReadModels::new(database.clone()),
             history: AccountHistory::new(store.clone()),
@@ -92,6 +100,8 @@ impl App {
             store_faults,
             read_wait: Duration::from_secs(2),
             shutdown: CancellationToken::new(),
+            auth: AuthMode::Open,
+            keys,
         }
     }
 
@@ -209,33 +219,20 @@ impl App {
             ids: self.ids.clone(),
             read_wait: self.read_wait,
             backend: self.database.backend(),
+            auth: self.auth,
+            keys: self.keys.clone(),
         }
+    }
+
+    /// Requests need an API key ([`AuthMode::Keys`]) or not ([`AuthMode::Open`]).
+    pub fn with_auth(mut self, auth: AuthMode) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The router: what the server serves and what tests call directly.
     pub fn router(&self, settings: HttpSettings) -> Router {
-        crate::http::router(
-            self.http_state(),
-            settings.request_timeout,
-            settings.max_requests_in_flight,
-        )
-    }
-}
-
-/// The HTTP settings of the server.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpSettings {
-    pub request_timeout: Duration,
-    /// Requests served at once; the next ones are answered `503 overloaded`.
-    pub max_requests_in_flight: usize,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            request_timeout: Duration::from_secs(10),
-            max_requests_in_flight: 1024,
-        }
+        crate::http::router(self.http_state(), settings)
     }
 }
 
@@ -245,9 +242,13 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer's address feeds the rate limit of callers without a key.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, Kubernetes).

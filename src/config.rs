@@ -46,6 +46,34 @@ pub enum Command {
         #[command(subcommand)]
         action: SnapshotsCommand,
     },
+    /// Manage API keys: who may call the service (see the README's "Security").
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print it: it is shown this once, and only its digest is kept.
+    Create {
+        /// A customer key for this owner: it sees and acts on the owner's accounts only.
+        #[arg(long, conflicts_with = "operator", required_unless_present = "operator")]
+        owner: Option<uuid::Uuid>,
+        /// An operator key: every account, and the operations endpoints.
+        #[arg(long)]
+        operator: bool,
+        /// A note for `keys list` (who holds it, what for).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List every key (never the keys themselves).
+    List,
+    /// Revoke a key: it stops working at once, in running servers too.
+    Revoke {
+        /// The key's id (`keys list`).
+        key_id: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +140,15 @@ pub struct Config {
     #[arg(global = true, long, env = "MAX_REQUESTS_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_requests_in_flight: u32,
 
+    /// Requests per second each caller (an API key, or an address without one) may send on
+    /// average; more are answered `429` with `Retry-After`.
+    #[arg(global = true, long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate_limit_per_second: u32,
+
+    /// How many requests above the average rate a caller may send at once.
+    #[arg(global = true, long, env = "RATE_LIMIT_BURST", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate_limit_burst: u32,
+
     /// How often projectors look for new events when nothing woke them.
     #[arg(global = true, long, env = "PROJECTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub projection_poll_ms: u64,
@@ -127,6 +164,12 @@ pub enum ConfigError {
         read_wait_ms: u64,
         request_timeout_secs: u64,
     },
+    #[error(
+        "refusing to serve every account to anyone who can reach {bind}: no API key exists. Create one \
+         with `foldbank keys create --operator` (and customer keys with `--owner <uuid>`), or bind a \
+         loopback address such as 127.0.0.1:8080 for local development"
+    )]
+    NoKeysOnAPublicAddress { bind: SocketAddr },
 }
 
 impl Config {
@@ -155,6 +198,13 @@ impl Config {
 
     pub fn max_requests_in_flight(&self) -> usize {
         usize::try_from(self.max_requests_in_flight).unwrap_or(usize::MAX)
+    }
+
+    pub fn rate_limit(&self) -> crate::http::RateLimit {
+        crate::http::RateLimit {
+            per_second: self.rate_limit_per_second,
+            burst: self.rate_limit_burst,
+        }
     }
 }
 

@@ -40,13 +40,16 @@
 //! - [`projection`]: the read models, one file each: row type, pure fold, statements.
 //! - [`process`]: process managers; the transfer saga (credit, or refund as compensation).
 //! - [`query`]: reads of the read models, the audit trail, and time travel over the log.
-//! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document.
+//! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document;
+//!   authentication, object-level authorization and the rate limit per caller.
+//! - [`auth`]: API keys (made, listed and revoked with `foldbank keys`) and who a caller is.
 //! - [`db`]: the only module that knows which database runs: connecting, migrating,
 //!   transactions, and statements written once for both backends.
 //! - [`app`]: wires the parts together and runs the server; [`config`]: the command line;
 //!   [`clock`]: injected time and ids; [`telemetry`]: logging.
 
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod command;
 pub mod config;

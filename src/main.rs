@@ -5,10 +5,15 @@ use std::sync::Arc;
 
 use clap::Parser;
 use foldbank::app::{self, App, HttpSettings};
+use foldbank::auth::{KeyStore, Role};
 use foldbank::clock::{SystemClock, UuidV7};
-use foldbank::config::{Cli, Command, Config, ParkedAction, RebuildTarget, SnapshotsCommand};
+use foldbank::config::{
+    Cli, Command, Config, ConfigError, KeysAction, ParkedAction, RebuildTarget, SnapshotsCommand,
+};
 use foldbank::db::Database;
+use foldbank::domain::ids::OwnerId;
 use foldbank::follow::parking;
+use foldbank::http::auth::AuthMode;
 use foldbank::projection::ProjectionName;
 use foldbank::telemetry::error_chain;
 use foldbank::{http, projection, store, telemetry};
@@ -59,6 +64,16 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Keys { action }) => {
+            telemetry::init(&cli.config.log_filter, cli.config.log_format);
+            match keys(&cli.config, action).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&*error), "keys failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Serve) | None => {
             telemetry::init(&cli.config.log_filter, cli.config.log_format);
             match serve(cli.config).await {
@@ -76,9 +91,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     config.validate()?;
     let database = Database::connect(&config.database_url, config.database_max_connections).await?;
     tracing::info!(backend = %database.backend(), "database ready");
+    let auth = auth_mode(&config, &KeyStore::new(database.clone())).await?;
     let app = App::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
         .with_read_wait(config.read_wait())
-        .with_poll_interval(config.projection_poll_interval());
+        .with_poll_interval(config.projection_poll_interval())
+        .with_auth(auth);
     let projections = app.start_projections();
     app.catch_up().await?;
     tracing::info!("projections caught up");
@@ -87,6 +104,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let router = app.router(HttpSettings {
         request_timeout: config.request_timeout(),
         max_requests_in_flight: config.max_requests_in_flight(),
+        rate_limit: config.rate_limit(),
     });
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
@@ -98,6 +116,70 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let _ = housekeeping.await;
     database.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Whether requests need a key: yes as soon as one exists; without any, only on a loopback
+/// address, for local development (said loudly at every start), and never on any other.
+async fn auth_mode(config: &Config, keys: &KeyStore) -> Result<AuthMode, Box<dyn std::error::Error>> {
+    if keys.any_active().await? {
+        return Ok(AuthMode::Keys);
+    }
+    if !config.bind.ip().is_loopback() {
+        return Err(ConfigError::NoKeysOnAPublicAddress { bind: config.bind }.into());
+    }
+    tracing::warn!(
+        bind = %config.bind,
+        "development mode: no API key exists, so requests need none and every account is open to \
+         anyone on this machine; create one with `foldbank keys create --operator` to require keys"
+    );
+    Ok(AuthMode::Open)
+}
+
+/// Creates, lists or revokes API keys.
+async fn keys(config: &Config, action: KeysAction) -> Result<(), Box<dyn std::error::Error>> {
+    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let keys = KeyStore::new(database.clone());
+    match action {
+        KeysAction::Create {
+            owner,
+            operator: _,
+            label,
+        } => {
+            let role = match owner {
+                Some(owner) => Role::Customer(OwnerId(owner)),
+                None => Role::Operator,
+            };
+            let created = keys.create(role, label.as_deref(), chrono::Utc::now()).await?;
+            eprintln!(
+                "key {} created; it is shown this once, keep it secret:",
+                created.key_id
+            );
+            println!("{}", created.key);
+        }
+        KeysAction::List => {
+            for key in keys.list().await? {
+                println!(
+                    "{} {} {} {} created={}{}",
+                    key.key_id,
+                    key.kind,
+                    key.owner_id
+                        .map_or_else(|| "-".to_owned(), |owner| owner.to_string()),
+                    key.label.as_deref().unwrap_or("-"),
+                    key.created_at.to_rfc3339(),
+                    key.revoked_at
+                        .map_or_else(String::new, |at| format!(" revoked={}", at.to_rfc3339())),
+                );
+            }
+        }
+        KeysAction::Revoke { key_id } => {
+            if !keys.revoke(key_id, chrono::Utc::now()).await? {
+                return Err(format!("no active key {key_id}").into());
+            }
+            println!("key {key_id} revoked");
+        }
+    }
+    database.close().await;
     Ok(())
 }
 

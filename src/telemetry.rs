@@ -17,14 +17,17 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-/// Installs the global subscriber. An invalid filter falls back to `info` with a warning rather
-/// than refusing to start.
+/// Installs the global subscriber, writing to standard error: standard output is for what a
+/// command prints (`foldbank keys create` prints the new key there, for scripts to capture). An
+/// invalid filter falls back to `info` with a warning rather than refusing to start.
 pub fn init(filter: &str, format: LogFormat) {
     let (filter, invalid) = match EnvFilter::try_new(filter) {
         Ok(filter) => (filter, None),
         Err(error) => (EnvFilter::new("info"), Some(error)),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -35,7 +35,7 @@ use crate::domain::Decider;
 use crate::domain::account::{
     self, AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, Movement,
 };
-use crate::domain::ids::{AccountId, TransactionId, TransferId};
+use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::transfer::{
     self, Outcome, TransferCommand, TransferDecider, TransferError, TransferEvent,
 };
@@ -87,6 +87,11 @@ pub struct CommandOptions {
     pub precondition: Option<i64>,
     /// The request id, recorded in every event's metadata.
     pub correlation_id: Option<String>,
+    /// The API key that sent the command, recorded in every event's metadata (never the key).
+    pub key_id: Option<Uuid>,
+    /// The only owner whose account the command may touch (a customer's key); another
+    /// owner's account is answered as a missing one.
+    pub owner: Option<OwnerId>,
     /// A movement of the account that the command names (a reversal does): read from the log
     /// and handed to the command in [`Stamp::movement`].
     pub movement: Option<TransactionId>,
@@ -272,6 +277,13 @@ impl AccountCommandHandler {
                 }
             }
             let (loaded, source) = self.current(account_id, trust_cache).await?;
+            if let (Some(owner), AccountState::Opened(account)) = (options.owner, &loaded.state) {
+                // Another owner's account is none of this caller's business: answered exactly
+                // as a missing one.
+                if account.owner_id != owner {
+                    return Err(CommandError::AccountNotFound(account_id));
+                }
+            }
             // Anything but success decided on cached state is decided again on fresh state.
             let recheck = |error: CommandError| {
                 if source == Source::Cache {
@@ -352,6 +364,7 @@ impl AccountCommandHandler {
                 "correlation_id": options.correlation_id,
                 "causation_id": command_id,
                 "command": command_name,
+                "key_id": options.key_id,
             });
             let also = match (&options.transfer, recorded) {
                 (Some(step), Some((version, transfer_events))) if !transfer_events.is_empty() => {

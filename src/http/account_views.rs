@@ -10,9 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::domain::account::Account;
 use crate::domain::ids::AccountId;
 use crate::http::AppState;
+use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams, with_etag};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
@@ -156,13 +158,20 @@ pub struct AccountPageView {
 )]
 pub(crate) async fn list_accounts(
     State(app): State<AppState>,
+    caller: Caller,
     QueryParams(params): QueryParams<ListAccountsParams>,
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
     let after = id_cursor(params.cursor.as_deref())?;
     await_position(&app, &[ProjectionName::AccountBalances], params.min_position).await?;
+    // A customer key lists its owner's accounts, whatever `owner_id` asks for.
+    let owner_id = match (caller.owner(), params.owner_id) {
+        (Some(own), Some(asked)) if own.as_uuid() != asked => Some(Uuid::nil()),
+        (Some(own), _) => Some(own.as_uuid()),
+        (None, asked) => asked,
+    };
     let filter = AccountFilter {
-        owner_id: params.owner_id,
+        owner_id,
         status: params.status,
         after,
         limit,
@@ -207,9 +216,11 @@ pub struct AccountParams {
 )]
 pub(crate) async fn account(
     State(app): State<AppState>,
+    caller: Caller,
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<AccountParams>,
 ) -> Result<Response, ApiError> {
+    ensure_visible(&app, caller, AccountId(id)).await?;
     let account_id = AccountId(id);
     if let Some(at) = instant("at", params.at)? {
         return match app.history.at(account_id, at).await? {
@@ -282,9 +293,11 @@ pub struct BalanceView {
 )]
 pub(crate) async fn balance(
     State(app): State<AppState>,
+    caller: Caller,
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<BalanceParams>,
 ) -> Result<Response, ApiError> {
+    ensure_visible(&app, caller, AccountId(id)).await?;
     await_position(
         &app,
         &[

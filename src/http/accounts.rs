@@ -320,7 +320,8 @@ fn command_response(outcome: &CommandOutcome) -> serde_json::Value {
     tag = "accounts",
     summary = "Open an account",
     description = "Records `AccountOpened` (and `MoneyDeposited` for an `initial_deposit`). \
-        The new account is at version 1, or 2 with an opening deposit.",
+        The new account is at version 1, or 2 with an opening deposit. With a customer key the \
+        account is its owner's: `owner_id` must be that owner.",
     params(IdempotencyKeyParam),
     request_body = OpenAccountRequest,
     responses(
@@ -339,6 +340,7 @@ fn command_response(outcome: &CommandOutcome) -> serde_json::Value {
                 ("Close" = (operation_id = "close", parameters(("id" = "$response.body#/account_id")), description = "Close it"))
             )),
         BodyProblems,
+        (status = 403, description = "A customer key opening an account for another owner (`forbidden`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "An account with this id already exists (`account-already-exists`); `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
@@ -348,6 +350,11 @@ pub(crate) async fn open_account(
     JsonBody(request): JsonBody<OpenAccountRequest>,
 ) -> Result<Response, ApiError> {
     let request = ValidOpenAccount::try_from(request)?;
+    if command.caller.owner().is_some_and(|own| own != request.owner_id) {
+        return Err(ApiError::Forbidden(
+            "a customer key opens accounts for its own owner only".into(),
+        ));
+    }
     let account_id = request.account_id.unwrap_or_else(|| AccountId(app.ids.new_id()));
     let reply = Reply::new(StatusCode::CREATED, command_response, |outcome| {
         Some(format!("/accounts/{}", outcome.account_id))

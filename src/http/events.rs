@@ -13,8 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::domain::ids::AccountId;
 use crate::http::AppState;
+use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{page_size, version_cursor};
@@ -43,7 +45,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     "metadata": {
         "correlation_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a14",
         "causation_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a15",
-        "command": "Deposit"
+        "command": "Deposit",
+        "key_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a16"
     },
     "occurred_at": "2026-11-27T09:30:00Z",
     "recorded_at": "2026-11-27T09:30:00.001Z"
@@ -60,7 +63,9 @@ pub struct EventResponse {
     /// The event's payload as stored.
     #[schema(value_type = Object)]
     pub data: Value,
-    /// `correlation_id` (the request id), `causation_id` (the command id), `command`.
+    /// `correlation_id` (the request id), `causation_id` (the command id), `command`, and
+    /// `key_id`: the API key that sent the command (`null` without one, in development mode;
+    /// never the key itself).
     #[schema(value_type = Object)]
     pub metadata: Value,
     /// Business time of the fact.
@@ -123,9 +128,11 @@ pub struct EventsResponse {
 #[tracing::instrument(skip_all, fields(account_id = %id))]
 pub(crate) async fn account_events(
     State(app): State<AppState>,
+    caller: Caller,
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<EventParams>,
 ) -> Result<Json<EventsResponse>, ApiError> {
+    ensure_visible(&app, caller, AccountId(id)).await?;
     let limit = page_size(params.limit)?;
     let after = version_cursor(params.cursor.as_deref())?;
     let page = app

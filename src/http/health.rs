@@ -32,7 +32,9 @@ pub struct Health {
     path = "/health",
     tag = "operations",
     summary = "Health check",
-    description = "200 when the service can read its event log, 503 problem otherwise.",
+    description = "200 when the service can read its event log, 503 problem otherwise. Needs \
+        no API key.",
+    security(()),
     responses(
         (status = 200, description = "Healthy", body = Health),
         StorageProblems,

@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::auth::Caller;
 use crate::command::{CommandOptions, CommandOutcome, Idempotency, RenderResponse};
 use crate::http::extract::{BODY_LIMIT_BYTES, CorrelationId, IfMatch, etag};
 use crate::http::problem::ApiError;
@@ -44,8 +45,8 @@ pub const KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Keys longer than this are refused; the draft leaves the format to the server.
 const MAX_KEY_LEN: usize = 255;
 
-/// Whose keys these are. Until requests are authenticated every client shares one scope, so
-/// keys should be unique per client (UUIDs are).
+/// Whose keys these are when requests are not authenticated (local development): every
+/// client shares one scope, so keys should be unique per client (UUIDs are).
 const ANONYMOUS_SCOPE: &str = "anonymous";
 
 /// A digest of a keyed request, computed before its body is parsed.
@@ -74,11 +75,7 @@ pub(crate) async fn fingerprint_keyed_requests(request: Request, next: Next) -> 
     digest.update(parts.uri.path().as_bytes());
     digest.update(b"\n");
     digest.update(&bytes);
-    let fingerprint = digest
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<String>();
+    let fingerprint = hex::encode(digest.finalize());
     parts.extensions.insert(Fingerprint(fingerprint));
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
@@ -87,6 +84,8 @@ pub(crate) async fn fingerprint_keyed_requests(request: Request, next: Next) -> 
 /// `Idempotency-Key`.
 #[derive(Debug, Clone)]
 pub struct CommandRequest {
+    /// Who sends it (see [`crate::http::auth`]).
+    pub caller: Caller,
     precondition: Option<i64>,
     correlation_id: Option<String>,
     key: Option<(String, String)>,
@@ -110,7 +109,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandRequest {
                 Some((key, fingerprint))
             }
         };
+        let caller = Caller::from_request_parts(parts, state).await?;
         Ok(CommandRequest {
+            caller,
             precondition: match precondition {
                 crate::command::Precondition::None => None,
                 crate::command::Precondition::Version(version) => Some(version),
@@ -149,13 +150,22 @@ impl CommandRequest {
 
     /// The command's options; `reply` renders the response to record for its key.
     pub(crate) fn options(self, reply: &Reply) -> CommandOptions {
+        // Keys of different callers never collide: a customer's are its owner's, an operator's
+        // its own.
+        let scope = match self.caller {
+            Caller::Customer { owner_id, .. } => format!("owner {owner_id}"),
+            Caller::Operator { key_id } => format!("key {key_id}"),
+            Caller::Developer => ANONYMOUS_SCOPE.to_owned(),
+        };
         CommandOptions {
             precondition: self.precondition,
             correlation_id: self.correlation_id,
+            owner: self.caller.owner(),
+            key_id: self.caller.key_id(),
             movement: None,
             transfer: None,
             idempotency: self.key.map(|(key, fingerprint)| Idempotency {
-                scope: ANONYMOUS_SCOPE.to_owned(),
+                scope,
                 key,
                 fingerprint,
                 render: reply.render.clone(),

@@ -7,6 +7,7 @@
 
 pub mod account_views;
 pub mod accounts;
+pub mod auth;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod problem;
 pub mod projections;
+mod rate_limit;
 mod reads;
 mod responses;
 mod schema;
@@ -58,13 +60,50 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(health::router())
 }
 
+/// The HTTP settings of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpSettings {
+    pub request_timeout: Duration,
+    /// Requests served at once; the next ones are answered `503 overloaded`.
+    pub max_requests_in_flight: usize,
+    /// Requests per second each caller (an API key, or a client address without one) may
+    /// send on average, and how many at once above that.
+    pub rate_limit: RateLimit,
+}
+
+/// A token bucket: `per_second` on average, bursts of up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            request_timeout: Duration::from_secs(10),
+            max_requests_in_flight: 1024,
+            // Generous: a benchmark client on the same machine sends a few thousand a second.
+            rate_limit: RateLimit {
+                per_second: 10_000,
+                burst: 20_000,
+            },
+        }
+    }
+}
+
 /// The complete application: documented routes, Swagger UI, and the middleware stack.
 ///
 /// At most `max_requests_in_flight` requests are served at once, across all routes; one more
 /// is answered `503 overloaded` with `Retry-After` at once rather than queued. A queue without
 /// a bound would only grow under overload, and its requests would time out after waiting
 /// anyway; a prompt 503 tells the client (or its load balancer) to go elsewhere or come back.
-pub fn router(state: AppState, request_timeout: Duration, max_requests_in_flight: usize) -> Router {
+pub fn router(state: AppState, settings: HttpSettings) -> Router {
+    let HttpSettings {
+        request_timeout,
+        max_requests_in_flight,
+        rate_limit,
+    } = settings;
     let (routes, api) = api_router().split_for_parts();
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
@@ -82,6 +121,8 @@ pub fn router(state: AppState, request_timeout: Duration, max_requests_in_flight
         // causes of real failures are logged at ERROR where they happen, with their sources.
         .on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(axum::middleware::map_response(problem::ensure_problem_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(rate_limit::layer(rate_limit))
         .layer(HandleErrorLayer::new(shed))
         .layer(LoadShedLayer::new())
         // Global: `Router::layer` wraps each route on its own, and they must share the permits.

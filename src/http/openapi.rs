@@ -3,7 +3,8 @@
 //! the routes. This type adds what no single handler owns: tags, shared schemas, the intro.
 
 use serde_json::{Value, json};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
 
@@ -17,8 +18,14 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
             Amounts are integers in the currency's minor unit (cents for EUR). Every error is an \
             RFC 9457 `application/problem+json` document whose `type` identifies the kind of \
             problem. Commands answer `ETag: \"<version>\"`; send it back as `If-Match` to make a \
-            command conditional on the version you read (412 if it moved on)."
+            command conditional on the version you read (412 if it moved on).\n\n\
+            Requests carry an API key, `Authorization: Bearer fbk_...` (use **Authorize**). A \
+            customer key sees and acts on its owner's accounts only; an operator key sees every \
+            account and the operations endpoints. Without any key, the service serves only its \
+            loopback address (local development)."
     ),
+    modifiers(&BearerKeys),
+    security(("api_key" = [])),
     tags(
         (name = "accounts", description = "Commands: open accounts, move money, freeze, close. And the audit trail of events."),
         (name = "queries", description = "Reads of the read models (eventually consistent: pass `min_position` to read your own writes), and time travel with `at`."),
@@ -29,6 +36,31 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
 )]
 pub struct ApiDoc;
 
+/// The name of the security scheme every operation but the public ones requires (also named
+/// in `security` of [`ApiDoc`], which takes a literal).
+const BEARER: &str = "api_key";
+
+/// Declares the API keys of [`crate::auth`] as an HTTP bearer scheme, which gives Swagger UI its
+/// Authorize button.
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("fbk_<key id>_<secret>")
+            .description(Some(
+                "An API key made with `foldbank keys create --owner <owner id>` (a customer) or \
+                 `--operator`.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+    }
+}
+
 /// The complete document, as served at `/api-docs/openapi.json` and committed as
 /// `openapi/openapi.json`.
 pub fn openapi() -> Value {
@@ -36,14 +68,14 @@ pub fn openapi() -> Value {
     document(&api)
 }
 
-/// `api` as JSON, with the link objects corrected and every operation's load-shedding `503`.
+/// `api` as JSON, with the link objects corrected and the responses of the middleware layers.
 ///
 /// utoipa 5 serializes the fields of a response link in snake case (`operation_id`) where
 /// OpenAPI says `operationId`; tools that follow links (Swagger UI, schemathesis's stateful
 /// phase) would not recognise them.
 pub(crate) fn document(api: &utoipa::openapi::OpenApi) -> Value {
     let mut document = serde_json::to_value(api).unwrap_or(Value::Null);
-    declare_overload(&mut document);
+    declare_layer_responses(&mut document);
     let links = document["paths"]
         .as_object_mut()
         .into_iter()
@@ -69,39 +101,58 @@ pub(crate) fn document(api: &utoipa::openapi::OpenApi) -> Value {
     document
 }
 
-/// Adds `503 overloaded` to every operation: the limit of requests in flight (a layer of
-/// [`router`](crate::http::router)) applies to all of them, so no handler declares it. An
-/// operation that already answers 503 for its own reasons gets the reason added.
-fn declare_overload(document: &mut Value) {
+/// The responses that layers of [`router`](crate::http::router) give, added to every operation
+/// they apply to (no handler declares them): `503 overloaded` from the limit of requests in
+/// flight and `429` from the rate limit, on all; `401` on every operation that needs a key
+/// (those without a `security` of their own). An operation that already answers a status for
+/// its own reasons gets this reason added to its description.
+fn declare_layer_responses(document: &mut Value) {
     const OVERLOADED: &str = "Too many requests in flight (`overloaded`): nothing was done, \
         retry after `Retry-After` seconds";
-    let responses = document["paths"]
+    const RATE_LIMITED: &str = "This caller sent too many requests (`too-many-requests`): \
+        nothing was done, retry after `Retry-After` seconds";
+    const UNAUTHORIZED: &str = "The API key is missing, malformed, unknown or revoked \
+        (`unauthorized`, with `WWW-Authenticate: Bearer`)";
+    let operations = document["paths"]
         .as_object_mut()
         .into_iter()
         .flat_map(|paths| paths.values_mut())
         .filter_map(Value::as_object_mut)
         .flat_map(|operations| operations.values_mut())
-        .filter_map(|operation| operation.get_mut("responses").and_then(Value::as_object_mut));
-    for responses in responses {
-        match responses
-            .get_mut("503")
-            .and_then(|response| response.get_mut("description"))
-        {
-            Some(Value::String(description)) => {
-                description.push_str(". ");
-                description.push_str(OVERLOADED);
-            }
-            _ => {
-                responses.insert(
-                    "503".to_owned(),
-                    json!({
-                        "description": OVERLOADED,
-                        "content": { PROBLEM_JSON: { "schema": {
-                            "$ref": format!("#/components/schemas/{}", Problem::name())
-                        } } }
-                    }),
-                );
-            }
+        .filter_map(Value::as_object_mut);
+    for operation in operations {
+        let needs_key = !operation.contains_key("security");
+        let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        if needs_key {
+            declare(responses, "401", UNAUTHORIZED);
+        }
+        declare(responses, "429", RATE_LIMITED);
+        declare(responses, "503", OVERLOADED);
+    }
+}
+
+/// Adds a problem response for `status`, or `description` to the one already there.
+fn declare(responses: &mut serde_json::Map<String, Value>, status: &str, description: &str) {
+    match responses
+        .get_mut(status)
+        .and_then(|response| response.get_mut("description"))
+    {
+        Some(Value::String(existing)) => {
+            existing.push_str(". ");
+            existing.push_str(description);
+        }
+        _ => {
+            responses.insert(
+                status.to_owned(),
+                json!({
+                    "description": description,
+                    "content": { PROBLEM_JSON: { "schema": {
+                        "$ref": format!("#/components/schemas/{}", Problem::name())
+                    } } }
+                }),
+            );
         }
     }
 }

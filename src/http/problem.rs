@@ -105,6 +105,12 @@ pub enum ApiError {
     /// The request was answered before under its `Idempotency-Key`: the same answer again.
     #[error("the request was already answered")]
     Replayed(Box<RecordedResponse>),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests from this caller; wait {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyKeyReused { key: String },
     #[error(
@@ -191,6 +197,9 @@ impl ApiError {
                 "Internal server error",
             ),
             ApiError::Replayed(_) => (S::OK, "replayed", "Replayed"),
+            ApiError::Unauthorized(_) => (S::UNAUTHORIZED, "unauthorized", "API key missing or refused"),
+            ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Not allowed for this key"),
+            ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             ApiError::IdempotencyKeyReused { .. } => (
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
@@ -211,6 +220,7 @@ impl ApiError {
                 json!({ "min_position": behind.wanted, "projection_position": behind.reached })
             }
             ApiError::IdempotencyKeyReused { key } => json!({ "idempotency_key": key }),
+            ApiError::RateLimited { retry_after_seconds } => json!({ "retry_after": retry_after_seconds }),
             ApiError::PreconditionFailed { required, actual } => {
                 json!({ "required_version": required, "current_version": actual })
             }
@@ -374,6 +384,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited { retry_after_seconds } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds.max(1)));
         }
         response
     }

@@ -9,9 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::http::AppState;
+use crate::http::auth::require_operator;
 use crate::http::problem::ApiError;
-use crate::http::responses::StorageProblems;
+use crate::http::responses::{OperatorOnly, StorageProblems};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(projections))
@@ -77,9 +79,14 @@ pub struct ProjectionsView {
     responses(
         (status = 200, description = "Status of every projection", body = ProjectionsView),
         StorageProblems,
+        OperatorOnly,
     )
 )]
-pub(crate) async fn projections(State(app): State<AppState>) -> Result<Json<ProjectionsView>, ApiError> {
+pub(crate) async fn projections(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ProjectionsView>, ApiError> {
+    require_operator(caller)?;
     let head = app.log.head().await?;
     let stored = app.read_models.checkpoints().await?;
     let parked = app.read_models.parked_events().await?;

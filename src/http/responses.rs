@@ -32,6 +32,8 @@ enum Shared {
     OutcomeUnknown,
     /// A command that wrote nothing because the database failed: safe to retry.
     NotWritten,
+    /// A customer key on an operations endpoint.
+    OperatorOnly,
 }
 
 impl Shared {
@@ -39,6 +41,7 @@ impl Shared {
         match self {
             Shared::Malformed | Shared::BadRequest => "400",
             Shared::AccountNotFound => "404",
+            Shared::OperatorOnly => "403",
             Shared::Conflict => "409",
             Shared::PreconditionFailed => "412",
             Shared::PayloadTooLarge => "413",
@@ -54,7 +57,10 @@ impl Shared {
             Shared::BadRequest => {
                 "Malformed request (`malformed-request`) or invalid values (`validation-failed`)".into()
             }
-            Shared::AccountNotFound => "No such account (`account-not-found`)".into(),
+            Shared::AccountNotFound => {
+                "No such account, or not one this key may see (`account-not-found`)".into()
+            }
+            Shared::OperatorOnly => "Needs an operator key (`forbidden`)".into(),
             Shared::Conflict => {
                 "Concurrent modification persisted after retries (`concurrency-conflict`)".into()
             }
@@ -184,5 +190,15 @@ pub(crate) struct StorageProblems;
 impl IntoResponses for StorageProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         problems(&[Shared::StorageUnavailable])
+    }
+}
+
+/// 403 for a customer key: for the operations endpoints, which need an operator key.
+#[derive(Debug)]
+pub(crate) struct OperatorOnly;
+
+impl IntoResponses for OperatorOnly {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problems(&[Shared::OperatorOnly])
     }
 }

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::KeyStore;
 use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
 use crate::db::Backend;
 use crate::follow::Followers;
+use crate::http::auth::AuthMode;
 use crate::query::{AccountHistory, EventLog, ReadModels};
 
 /// Shared by the handlers. Cheap to clone: all fields are handles.
@@ -23,4 +25,7 @@ pub struct AppState {
     /// How long a query with `min_position` waits for the read model to catch up.
     pub read_wait: Duration,
     pub backend: Backend,
+    /// Whether requests need an API key, and the keys to check them against.
+    pub auth: AuthMode,
+    pub keys: KeyStore,
 }

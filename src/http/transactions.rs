@@ -9,8 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::domain::ids::AccountId;
 use crate::http::AppState;
+use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::ApiError;
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
@@ -121,9 +123,11 @@ pub struct TransactionPageView {
 )]
 pub(crate) async fn account_transactions(
     State(app): State<AppState>,
+    caller: Caller,
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<TransactionParams>,
 ) -> Result<Response, ApiError> {
+    ensure_visible(&app, caller, AccountId(id)).await?;
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
     await_position(

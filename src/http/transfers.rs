@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::command::{CommandOptions, Stamp, TransferStep};
 use crate::domain::account::{AccountCommand, AccountError, DebitTransfer};
 use crate::domain::ids::{AccountId, TransferId};
@@ -24,11 +25,12 @@ use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
 use crate::domain::transfer::{Terms, TransferCommand};
 use crate::http::AppState;
+use crate::http::auth::{ensure_visible, may_see, require_operator};
 use crate::http::extract::{JsonBody, PathParam, QueryParams};
 use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
-use crate::http::responses::{AccountQueryProblems, BodyProblems, QueryProblems};
+use crate::http::responses::{AccountQueryProblems, BodyProblems, OperatorOnly, QueryProblems};
 use crate::http::schema;
 use crate::projection::ProjectionName;
 use crate::projection::transfers::{TransferRow, TransferState};
@@ -294,12 +296,18 @@ pub struct ReadParams {
 )]
 pub(crate) async fn transfer(
     State(app): State<AppState>,
+    caller: Caller,
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
     await_position(&app, &[ProjectionName::Transfers], params.min_position).await?;
     let snapshot = app.read_models.transfer(id).await?;
     let row = snapshot.value.ok_or(ApiError::TransferNotFound(id))?;
+    // A customer sees the transfers its accounts sent or received, as if others did not exist.
+    let visible = async |account| may_see(&app, caller, AccountId(account)).await;
+    if !(visible(row.from_account).await? || visible(row.to_account).await?) {
+        return Err(ApiError::TransferNotFound(id));
+    }
     Ok(with_projection_position(
         axum::Json(TransferView::from(row)).into_response(),
         snapshot.position,
@@ -343,9 +351,11 @@ pub struct TransferPageView {
 )]
 pub(crate) async fn account_transfers(
     State(app): State<AppState>,
+    caller: Caller,
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<TransferListParams>,
 ) -> Result<Response, ApiError> {
+    ensure_visible(&app, caller, AccountId(id)).await?;
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
     await_position(
@@ -434,12 +444,15 @@ pub struct LedgerSummary {
         (status = 200, description = "The totals", body = LedgerSummary,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
         QueryProblems,
+        OperatorOnly,
     )
 )]
 pub(crate) async fn ledger_summary(
     State(app): State<AppState>,
+    caller: Caller,
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
+    require_operator(caller)?;
     await_position(&app, &[ProjectionName::LedgerTotals], params.min_position).await?;
     let snapshot = app.read_models.ledger().await?;
     let body = LedgerSummary {

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::domain::account::{self, AccountEvent};
+use crate::domain::ids::{AccountId, OwnerId};
 use crate::query::accounts::next_cursor;
-use crate::store::{EventStore, RecordedEvent, StoreError};
+use crate::store::{EventStore, RecordedEvent, StoreError, codec};
 
 /// A page of one stream's events.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +59,21 @@ impl EventLog {
     /// Whether a stream has any event.
     async fn exists(&self, stream_id: Uuid) -> Result<bool, StoreError> {
         Ok(!self.store.read_stream_page(stream_id, 0, 1).await?.is_empty())
+    }
+
+    /// Who owns an account, as its first event (`AccountOpened`) says.
+    pub async fn owner_of(&self, account_id: AccountId) -> Result<Option<OwnerId>, StoreError> {
+        let first = self.store.read_stream_page(account_id.as_uuid(), 0, 1).await?;
+        let Some(first) = first.first() else {
+            return Ok(None);
+        };
+        if first.stream_type != account::STREAM_TYPE {
+            return Ok(None);
+        }
+        Ok(match codec::decode::<AccountEvent>(first)? {
+            AccountEvent::AccountOpened { owner_id, .. } => Some(owner_id),
+            _ => None,
+        })
     }
 
     /// The position of the last event in the log (0 when empty).

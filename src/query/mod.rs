@@ -17,7 +17,9 @@ pub use log::{EventLog, EventPage};
 pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
 pub use transfers::{CurrencyTotals, TransferPage};
 
-use crate::db::{Database, Transaction};
+use uuid::Uuid;
+
+use crate::db::{Database, Stored, Transaction};
 use crate::follow::read_checkpoint;
 use crate::projection::ProjectionName;
 use crate::store::StoreError;
@@ -47,6 +49,16 @@ pub struct ReadModels {
 impl ReadModels {
     pub fn new(database: Database) -> Self {
         ReadModels { database }
+    }
+
+    /// Who owns an account, as the read model knows it.
+    pub async fn owner_of(&self, account_id: Uuid) -> Result<Option<Uuid>, QueryError> {
+        let owner: Option<Stored<Uuid>> =
+            crate::db::query("SELECT owner_id FROM account_balances WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional_scalar(&self.database)
+                .await?;
+        Ok(owner.map(|owner| owner.0))
     }
 
     /// Every event a follower parked.

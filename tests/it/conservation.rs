@@ -7,7 +7,6 @@
 //! only ever in an account or between two of them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{TestApp, TestDb, backend_tests};
+use crate::common::{Server, TestApp, TestDb, backend_tests, free_port};
 use crate::read_models::assert_read_models_match_the_log;
 
 backend_tests!(
@@ -215,62 +214,6 @@ async fn assert_each_transfer_settled_exactly_once(store: &Arc<dyn EventStore>, 
             "acknowledged transfer {transfer_id} was lost"
         );
     }
-}
-
-/// The real binary as a child process.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    async fn start(url: &str, port: u16) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_foldbank"))
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--database-url", url])
-            .args(["--log", "error", "--projection-poll-ms", "50"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the foldbank binary");
-        let server = Server { child, port };
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if client
-                .get(server.url("/health"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not come up");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut off.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }
 
 /// What a client learned about a transfer it sent.

@@ -9,6 +9,7 @@
 mod common;
 
 mod accounts_api;
+mod authorization;
 mod concurrency;
 mod conservation;
 mod idempotency;

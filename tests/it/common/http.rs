@@ -7,8 +7,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use foldbank::app::{App, HttpSettings, follower_names, projection_names};
-use foldbank::clock::{ManualClock, UuidV7};
+use foldbank::auth::Role;
+use foldbank::clock::{Clock, ManualClock, UuidV7};
 use foldbank::follow::Following;
+use foldbank::http::auth::AuthMode;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -73,6 +75,52 @@ impl TestApp {
         self.router = service.router(HttpSettings::default());
         self.service = service;
         self
+    }
+
+    /// Rebuilds the router with other HTTP settings (a small rate limit, say).
+    pub fn with_http(mut self, settings: HttpSettings) -> TestApp {
+        self.router = self.service.router(settings);
+        self
+    }
+
+    /// Requests need an API key from now on ([`AuthMode::Keys`]).
+    pub fn requiring_keys(self) -> TestApp {
+        let service = self.service.clone().with_auth(AuthMode::Keys);
+        self.with_service(service)
+    }
+
+    /// Creates an API key and returns it whole, with its id.
+    pub async fn create_key(&self, role: Role) -> (Uuid, String) {
+        let created = self
+            .service
+            .keys
+            .create(role, Some("test"), self.clock.now())
+            .await
+            .expect("create key");
+        (created.key_id, created.key)
+    }
+
+    /// Sends a request with `key` (if any) as its bearer token and `body` (if any) as JSON.
+    pub async fn send_as(
+        &self,
+        key: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let authorization = key.map(|key| format!("Bearer {key}"));
+        let mut headers = Vec::new();
+        if let Some(authorization) = &authorization {
+            headers.push(("authorization", authorization.as_str()));
+        }
+        let body = match body {
+            Some(body) => {
+                headers.push(("content-type", "application/json"));
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(method, path, &headers, body).await
     }
 
     /// Starts (or restarts) the projector, waits until it has caught up, and starts the

@@ -5,9 +5,11 @@
 
 mod db;
 mod http;
+mod server;
 
 pub use db::TestDb;
 pub use http::{TestApp, TestResponse, test_start};
+pub use server::{Server, free_port, run_foldbank};
 
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the
 /// tests `sqlite::name` and `postgres::name`.

@@ -1,0 +1,76 @@
+//! The real `foldbank` binary as a child process, for tests of what only a process shows:
+//! being killed, two instances on one database, start-up refusals.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The real binary as a child process.
+pub struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    pub async fn start(url: &str, port: u16) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_foldbank"))
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--database-url", url])
+            .args(["--log", "error", "--projection-poll-ms", "50"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the foldbank binary");
+        let server = Server { child, port };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client
+                .get(server.url("/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not come up");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut off.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// Runs `foldbank <args>` on the database at `url` to its end (a CLI command, or a server that
+/// refuses to start): its exit status and what it printed.
+pub async fn run_foldbank(url: &str, args: &[&str]) -> std::process::Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
+        .args(args)
+        .args(["--database-url", url, "--log-format", "pretty"])
+        .kill_on_drop(true)
+        .output();
+    // Not a measure of speed: a command that never ends is a failure, not a hung test run.
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .unwrap_or_else(|_| panic!("`foldbank {}` did not finish", args.join(" ")))
+        .expect("run the foldbank binary")
+}
