@@ -30,12 +30,17 @@ pub enum Command {
     Serve,
     /// Print the OpenAPI document to stdout.
     Openapi,
-    /// Empty a read model and replay the whole event log into it (after fixing a projection
-    /// bug); `all` also deletes the snapshots. Works while the service runs.
+    /// Replay the whole event log into a fresh copy of a read model, then swap it in for the
+    /// live one (after fixing a projection bug); `all` also deletes the snapshots. Works while
+    /// the service runs: queries keep reading the old rows until the swap.
     Rebuild {
         /// A read model, or `all`.
         projection: RebuildTarget,
     },
+    /// Replay the whole event log in memory and compare every read model with it, row by row.
+    /// Exits 0 when they are equal, 1 when some row differs (the report names it), 2 when it
+    /// could not check.
+    Verify,
     /// Events a follower could not handle and set aside (also in `GET /projections`).
     Parked {
         #[command(subcommand)]
@@ -291,6 +296,17 @@ mod tests {
             Some(ProjectionName::VARIANTS.len())
         );
         assert_eq!(target("balances"), None);
+    }
+
+    #[test]
+    fn verify_is_a_subcommand() {
+        assert!(matches!(
+            Cli::try_parse_from(["foldbank", "verify", "--database-url", "sqlite://x.db"]),
+            Ok(Cli {
+                command: Some(Command::Verify),
+                ..
+            })
+        ));
     }
 
     #[test]

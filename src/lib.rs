@@ -37,14 +37,16 @@
 //! - [`command`]: load → fold → decide → append, with per-account serialization and retries.
 //! - [`follow`]: the one loop every follower of the log runs in: checkpoints, batches,
 //!   waking, back-off, leadership, shutdown.
-//! - [`projection`]: the read models, one file each: row type, pure fold, statements.
+//! - [`projection`]: the read models, one file each: row type, pure fold, statements; and the
+//!   operations on them, `verify` (the tables against a fold of the log in memory) and the
+//!   blue/green `rebuild` (a fresh copy built beside the live table, then swapped in).
 //! - [`process`]: process managers; the transfer saga (credit, or refund as compensation).
 //! - [`query`]: reads of the read models, the audit trail, and time travel over the log.
 //! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document;
 //!   authentication, object-level authorization and the rate limit per caller.
 //! - [`auth`]: API keys (made, listed and revoked with `foldbank keys`) and who a caller is.
 //! - [`db`]: the only module that knows which database runs: connecting, migrating,
-//!   transactions, and statements written once for both backends.
+//!   transactions, statements written once for both backends, copies of a table's definition.
 //! - [`app`]: wires the parts together and runs the server; [`config`]: the command line;
 //!   [`clock`]: injected time and ids; [`telemetry`]: logging.
 

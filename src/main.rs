@@ -14,8 +14,8 @@ use foldbank::db::Database;
 use foldbank::domain::ids::OwnerId;
 use foldbank::follow::parking;
 use foldbank::http::auth::AuthMode;
-use foldbank::projection::ProjectionName;
-use foldbank::telemetry::error_chain;
+use foldbank::projection::{Progress, ProjectionName};
+use foldbank::telemetry::{LogOutput, error_chain};
 use foldbank::{http, projection, store, telemetry};
 
 /// mimalloc instead of the system allocator: a command allocates many small, short-lived
@@ -42,6 +42,18 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Verify) => {
+            // The report is the answer, on stdout; logs and progress go to stderr.
+            telemetry::init_to(&cli.config.log_filter, cli.config.log_format, LogOutput::Stderr);
+            match verify(&cli.config).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&*error), "verify failed");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Some(Command::Parked { action }) => {
             telemetry::init(&cli.config.log_filter, cli.config.log_format);
             match parked(&cli.config, action).await {
@@ -65,7 +77,7 @@ async fn main() -> ExitCode {
             }
         }
         Some(Command::Keys { action }) => {
-            telemetry::init(&cli.config.log_filter, cli.config.log_format);
+            telemetry::init_to(&cli.config.log_filter, cli.config.log_format, LogOutput::Stderr);
             match keys(&cli.config, action).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -224,7 +236,9 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
             known(&follower)?;
             if let Ok(projection) = follower.parse::<ProjectionName>() {
                 parking::forget_all(&database, &follower).await?;
-                projection::rebuild(&database, projection).await?;
+                let store = store::event_store(&database);
+                projection::rebuild(&database, &*store, &[projection], Progress::on_stderr("rebuild"))
+                    .await?;
                 println!("{follower}: rebuilt from the log, its parked events with it");
             } else if parking::request_retry(&database, &follower, position).await? {
                 println!("{follower} {position}: retry requested; a running server handles it");
@@ -244,14 +258,18 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
     Ok(())
 }
 
-/// Rewinds one projection (or all) so the projector replays the log into it.
+/// Rebuilds one read model (or all) from the log, beside the live one, then swaps it in.
 async fn rebuild(config: &Config, target: RebuildTarget) -> Result<(), Box<dyn std::error::Error>> {
     let database = Database::connect(&config.database_url, config.database_max_connections).await?;
-    for name in target.projections() {
-        projection::rebuild(&database, name).await?;
+    let store = store::event_store(&database);
+    let names = target.projections();
+    let rebuilt = projection::rebuild(&database, &*store, &names, Progress::on_stderr("rebuild")).await?;
+    for name in names {
         tracing::info!(
             projection = %name,
-            "rewound; the projector replays the log into it"
+            events = rebuilt.events,
+            position = rebuilt.position,
+            "rebuilt from the log and swapped in"
         );
     }
     if target.clears_snapshots() {
@@ -263,6 +281,17 @@ async fn rebuild(config: &Config, target: RebuildTarget) -> Result<(), Box<dyn s
     }
     database.close().await;
     Ok(())
+}
+
+/// Compares every read model with the fold of the log; prints the report on stdout and
+/// answers whether they are all equal.
+async fn verify(config: &Config) -> Result<bool, Box<dyn std::error::Error>> {
+    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let store = store::event_store(&database);
+    let verification = projection::verify(&database, &*store, Progress::on_stderr("verify")).await?;
+    println!("{verification}");
+    database.close().await;
+    Ok(verification.is_consistent())
 }
 
 /// Deletes every snapshot, so that loads replay the events (with the `evolve` of this build).

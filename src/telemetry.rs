@@ -1,6 +1,7 @@
 //! Logging and tracing set-up, and how errors are written into logs.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::LogFormat;
 
@@ -17,17 +18,35 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-/// Installs the global subscriber, writing to standard error: standard output is for what a
-/// command prints (`foldbank keys create` prints the new key there, for scripts to capture). An
-/// invalid filter falls back to `info` with a warning rather than refusing to start.
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// The server's logs, for a log collector.
+    Stdout,
+    /// The logs of a command whose answer is its standard output (`foldbank verify`, and
+    /// `foldbank keys create`, whose new key scripts capture).
+    Stderr,
+}
+
+/// Installs the global subscriber, logging to standard output. An invalid filter falls back to
+/// `info` with a warning rather than refusing to start.
 pub fn init(filter: &str, format: LogFormat) {
+    init_to(filter, format, LogOutput::Stdout);
+}
+
+/// [`init`], logging to `output`.
+pub fn init_to(filter: &str, format: LogFormat, output: LogOutput) {
     let (filter, invalid) = match EnvFilter::try_new(filter) {
         Ok(filter) => (filter, None),
         Err(error) => (EnvFilter::new("info"), Some(error)),
     };
+    let writer = match output {
+        LogOutput::Stdout => BoxMakeWriter::new(std::io::stdout),
+        LogOutput::Stderr => BoxMakeWriter::new(std::io::stderr),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let installed = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

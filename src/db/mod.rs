@@ -12,7 +12,9 @@
 //! - [`Database::begin_write`] and [`Database::begin_read`] open the transaction each backend
 //!   needs for a write or a consistent read; [`Transaction::lock_log`] serializes appends to
 //!   the event log; [`coordination`] holds what only PostgreSQL offers across processes
-//!   (`LISTEN`, advisory locks).
+//!   (`LISTEN`, advisory locks);
+//! - [`Transaction::create_table_like`] copies a table's definition, where a rebuild writes a
+//!   read model's next version (see `schema.rs`).
 //!
 //! # Why one statement for both backends, rather than a port with two adapters
 //! The read models, checkpoints and the event log are plain SQL that both databases accept
@@ -27,6 +29,7 @@
 mod column;
 pub mod coordination;
 mod query;
+mod schema;
 
 pub use column::Stored;
 pub use query::{Executor, Param, Query, Record, Scalar, insert_rows, query, upsert_rows};
@@ -283,6 +286,16 @@ impl Transaction {
         match self.inner {
             TransactionInner::Postgres(tx) => tx.commit().await,
             TransactionInner::Sqlite { tx, .. } => tx.commit().await,
+        }
+    }
+
+    /// What ends a `SELECT` whose rows this transaction goes on to write: ` FOR UPDATE` on
+    /// PostgreSQL, so that another writer of the same rows waits until this transaction ends;
+    /// nothing on SQLite, whose write transaction already holds the database's only write lock.
+    pub fn for_update(&self) -> &'static str {
+        match self.inner {
+            TransactionInner::Postgres(_) => " FOR UPDATE",
+            TransactionInner::Sqlite { .. } => "",
         }
     }
 

@@ -14,7 +14,6 @@ const CREATE: &str = "INSERT INTO projection_checkpoints (name, position, update
     VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING";
 const ADVANCE: &str = "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
     WHERE name = $3 AND position = $4";
-const REWIND: &str = "UPDATE projection_checkpoints SET position = 0, updated_at = $2 WHERE name = $1";
 
 /// The stored checkpoint of `name`, creating it at 0 on first use.
 pub async fn load_checkpoint(database: &Database, name: &str) -> Result<i64, sqlx::Error> {
@@ -36,10 +35,11 @@ pub async fn read_checkpoint<'e>(
     query(SELECT).bind(name).fetch_optional_scalar(on).await
 }
 
-/// Sets the checkpoint of `name` back to 0, inside the transaction that empties its tables.
-pub async fn rewind_checkpoint(tx: &mut Transaction, name: &str) -> Result<(), sqlx::Error> {
-    query(REWIND).bind(name).bind(Utc::now()).execute(tx).await?;
-    Ok(())
+/// The stored checkpoint of `name`, locked until `tx` ends: the follower's next move of it
+/// waits, then finds it moved (see `projection::rebuild`).
+pub async fn lock_checkpoint(tx: &mut Transaction, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    let select = format!("{SELECT}{}", tx.for_update());
+    query(select).bind(name).fetch_optional_scalar(tx).await
 }
 
 /// A follower's checkpoint moving from where its batch started to the batch's last event.

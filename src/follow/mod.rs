@@ -29,7 +29,7 @@ pub mod parking;
 mod status;
 mod waking;
 
-pub use checkpoint::{CheckpointMove, load_checkpoint, read_checkpoint, rewind_checkpoint};
+pub use checkpoint::{CheckpointMove, load_checkpoint, lock_checkpoint, read_checkpoint};
 pub use status::{Behind, FollowerState, Followers};
 pub use waking::WakingStore;
 

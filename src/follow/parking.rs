@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Database, Stored, query};
+use crate::db::{Database, Executor, Stored, query};
 use crate::follow::{CheckpointMove, FollowError};
 use crate::store::RecordedEvent;
 
@@ -70,12 +70,13 @@ pub(crate) async fn park(
     Ok(())
 }
 
-/// Every parked event, by follower and position.
-pub async fn parked_events(database: &Database) -> Result<Vec<ParkedEvent>, sqlx::Error> {
+/// Every parked event, by follower and position (inside a read transaction: those its other
+/// reads reflect).
+pub async fn parked_events<'e>(on: impl Into<Executor<'e>>) -> Result<Vec<ParkedEvent>, sqlx::Error> {
     query(format!(
         "SELECT {COLUMNS} FROM parked_events ORDER BY follower, position"
     ))
-    .fetch_all(database)
+    .fetch_all(on)
     .await
 }
 

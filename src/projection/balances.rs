@@ -1,8 +1,9 @@
 //! `account_balances`: one row per account with its current balance, limits and status.
 //!
 //! The row is a fold of the account's events into a different shape than the aggregate's
-//! state: [`opened`] starts it, [`evolve`] applies each later event. Both are pure; the
-//! [`Projection`] impl only loads and stores rows.
+//! state: [`opened`] starts it, [`evolve`] applies each later event, and [`fold`] runs them over
+//! a batch. All three are pure: the [`Projection`] impl only loads and stores the rows a batch
+//! touches, and `foldbank verify` folds the same code over every row in memory.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use crate::db::{Param, Stored, Transaction, query, upsert_rows};
 use crate::domain::account::{AccountEvent, AccountStatus};
-use crate::projection::{Applied, Projection, ProjectionName};
+use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 use crate::store::RecordedEvent;
 
 /// An account's status as the read model stores and clients see it.
@@ -140,14 +141,36 @@ fn next_row(
     }
 }
 
+/// Folds `batch` into `rows` (the rows of the accounts it moves, or every row); answers the
+/// accounts whose row changed, in the order they first changed.
+pub fn fold(rows: &mut HashMap<Uuid, BalanceRow>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+    let mut changed: Vec<Uuid> = Vec::new();
+    for (recorded, event) in batch {
+        let stored = rows.get(&recorded.stream_id).cloned();
+        if let Some(row) = next_row(stored, event, recorded) {
+            if !changed.contains(&row.account_id) {
+                changed.push(row.account_id);
+            }
+            rows.insert(row.account_id, row);
+        }
+    }
+    changed
+}
+
 #[derive(Debug, Default)]
 pub struct BalancesProjection;
+
+const TABLE: &str = "account_balances";
 
 const COLUMNS: &str = "account_id, owner_id, currency, balance, available, overdraft_limit, \
     daily_withdrawal_limit, status, frozen_reason, version, opened_at, updated_at, position";
 
 pub(crate) fn select_sql(filter: &str) -> String {
-    format!("SELECT {COLUMNS} FROM account_balances {filter}")
+    select_from(TABLE, filter)
+}
+
+fn select_from(table: &str, filter: &str) -> String {
+    format!("SELECT {COLUMNS} FROM {table} {filter}")
 }
 
 impl BalanceRow {
@@ -169,6 +192,35 @@ impl BalanceRow {
             self.position.into(),
         ]
     }
+
+    fn keyed(&self) -> (String, Vec<Param>) {
+        (self.account_id.to_string(), self.values())
+    }
+}
+
+/// A row as stored, with the `available` column that [`BalanceRow`] computes instead of reading.
+#[derive(Debug, sqlx::FromRow)]
+struct StoredBalance {
+    #[sqlx(flatten)]
+    row: BalanceRow,
+    available: i64,
+}
+
+/// Where `available` is in [`COLUMNS`].
+const AVAILABLE: usize = 4;
+
+/// The read model in memory: every account's row.
+#[derive(Debug, Default)]
+struct InMemory(HashMap<Uuid, BalanceRow>);
+
+impl InMemoryModel for InMemory {
+    fn fold(&mut self, batch: &[Applied<'_>]) {
+        fold(&mut self.0, batch);
+    }
+
+    fn rows(&self) -> Rows {
+        Rows::new(COLUMNS, self.0.values().map(BalanceRow::keyed))
+    }
 }
 
 #[async_trait::async_trait]
@@ -177,36 +229,32 @@ impl Projection for BalancesProjection {
         ProjectionName::AccountBalances
     }
 
-    fn tables(&self) -> &'static [&'static str] {
-        &["account_balances"]
+    fn table(&self) -> &'static str {
+        TABLE
     }
 
     /// Reads the rows of the batch's accounts (one statement), folds the events into them in
     /// memory, and writes the changed rows back (one statement).
-    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
+    async fn apply(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied<'_>],
+    ) -> Result<(), sqlx::Error> {
         let mut accounts: Vec<Uuid> = batch.iter().map(|(recorded, _)| recorded.stream_id).collect();
         accounts.sort_unstable();
         accounts.dedup();
         if accounts.is_empty() {
             return Ok(());
         }
-        let stored: Vec<BalanceRow> = query(select_sql("WHERE account_id IN ("))
+        let stored: Vec<BalanceRow> = query(select_from(table, "WHERE account_id IN ("))
             .values_list(accounts.iter().copied())
             .push(")")
             .fetch_all(&mut *tx)
             .await?;
         let mut rows: HashMap<Uuid, BalanceRow> =
             stored.into_iter().map(|row| (row.account_id, row)).collect();
-        let mut changed: Vec<Uuid> = Vec::new();
-        for (recorded, event) in batch {
-            let stored = rows.get(&recorded.stream_id).cloned();
-            if let Some(row) = next_row(stored, event, recorded) {
-                if !changed.contains(&row.account_id) {
-                    changed.push(row.account_id);
-                }
-                rows.insert(row.account_id, row);
-            }
-        }
+        let changed = fold(&mut rows, batch);
         if changed.is_empty() {
             return Ok(());
         }
@@ -214,9 +262,38 @@ impl Projection for BalancesProjection {
             .iter()
             .filter_map(|id| rows.get(id))
             .map(BalanceRow::values);
-        upsert_rows("account_balances", "account_id", COLUMNS, values)
+        upsert_rows(table, "account_id", COLUMNS, values)
             .execute(tx)
             .await?;
         Ok(())
+    }
+
+    fn in_memory(&self) -> Box<dyn InMemoryModel> {
+        Box::new(InMemory::default())
+    }
+
+    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
+        let rows: Vec<StoredBalance> = query(select_from(table, "")).fetch_all(tx).await?;
+        Ok(Rows::new(
+            COLUMNS,
+            rows.iter().map(|stored| {
+                let (key, mut values) = stored.row.keyed();
+                values[AVAILABLE] = stored.available.into();
+                (key, values)
+            }),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_available_column_is_where_verify_puts_it() {
+        assert_eq!(
+            COLUMNS.split(',').nth(AVAILABLE).map(str::trim),
+            Some("available")
+        );
     }
 }

@@ -9,12 +9,15 @@
 //! The sums are `i128`, stored as `NUMERIC` on PostgreSQL and decimal text on SQLite: balances
 //! are `BIGINT`, and two of them can already add up past `i64::MAX`. At most 10^15 per movement,
 //! an `i128` would need some 10^23 movements to overflow.
+//!
+//! [`LedgerRow::after`] adds one movement and [`fold`] a batch, both pure: `apply` runs them on
+//! the rows of the currencies a batch moves, `foldbank verify` on every row in memory.
 
 use std::collections::HashMap;
 
 use crate::db::{Param, Stored, Transaction, query, upsert_rows};
 use crate::projection::transactions::{TransactionRow, movement};
-use crate::projection::{Applied, Projection, ProjectionName};
+use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LedgerRow {
@@ -61,16 +64,75 @@ impl LedgerRow {
             self.position.into(),
         ]
     }
+
+    fn keyed(&self) -> (String, Vec<Param>) {
+        (self.currency.clone(), self.values())
+    }
 }
+
+/// Adds `batch`'s movements to `rows` (the rows of the currencies it moves, or every row);
+/// answers the currencies whose row changed, in the order they first changed. A movement a row
+/// already reflects (at or below its position) changes nothing.
+pub fn fold(rows: &mut HashMap<String, LedgerRow>, batch: &[Applied<'_>]) -> Vec<String> {
+    let mut changed: Vec<String> = Vec::new();
+    // The balance before does not matter here: only the amount and kind are summed.
+    for movement in batch
+        .iter()
+        .filter_map(|(recorded, event)| movement(event, recorded, 0))
+    {
+        let row = rows
+            .entry(movement.currency.clone())
+            .or_insert_with(|| LedgerRow::empty(&movement.currency));
+        if row.position < movement.global_position {
+            *row = row.clone().after(&movement);
+            if !changed.contains(&movement.currency) {
+                changed.push(movement.currency.clone());
+            }
+        }
+    }
+    changed
+}
+
+/// The currencies `batch` moves money in.
+fn currencies(batch: &[Applied<'_>]) -> Vec<String> {
+    let mut currencies: Vec<String> = batch
+        .iter()
+        .filter_map(|(recorded, event)| movement(event, recorded, 0))
+        .map(|movement| movement.currency)
+        .collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    currencies
+}
+
+const TABLE: &str = "ledger_totals";
 
 const COLUMNS: &str = "currency, total, in_flight, position";
 
 /// The wide sums are read as text on both backends (see [`Stored<i128>`](Stored)).
 pub(crate) fn select_sql(filter: &str) -> String {
+    select_from(TABLE, filter)
+}
+
+fn select_from(table: &str, filter: &str) -> String {
     format!(
         "SELECT currency, CAST(total AS TEXT) AS total, CAST(in_flight AS TEXT) AS in_flight, \
-         position FROM ledger_totals {filter}"
+         position FROM {table} {filter}"
     )
+}
+
+/// The read model in memory: every currency's row.
+#[derive(Debug, Default)]
+struct InMemory(HashMap<String, LedgerRow>);
+
+impl InMemoryModel for InMemory {
+    fn fold(&mut self, batch: &[Applied<'_>]) {
+        fold(&mut self.0, batch);
+    }
+
+    fn rows(&self) -> Rows {
+        Rows::new(COLUMNS, self.0.values().map(LedgerRow::keyed))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -82,26 +144,24 @@ impl Projection for LedgerProjection {
         ProjectionName::LedgerTotals
     }
 
-    fn tables(&self) -> &'static [&'static str] {
-        &["ledger_totals"]
+    fn table(&self) -> &'static str {
+        TABLE
     }
 
     /// Reads the rows of the batch's currencies (one statement), adds the batch's movements
     /// to them in memory, and writes the changed rows back (one statement).
-    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
-        // The balance before does not matter here: only the amount and kind are summed.
-        let movements: Vec<TransactionRow> = batch
-            .iter()
-            .filter_map(|(recorded, event)| movement(event, recorded, 0))
-            .collect();
-        let mut currencies: Vec<&str> = movements.iter().map(|row| row.currency.as_str()).collect();
-        currencies.sort_unstable();
-        currencies.dedup();
+    async fn apply(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied<'_>],
+    ) -> Result<(), sqlx::Error> {
+        let currencies = currencies(batch);
         if currencies.is_empty() {
             return Ok(());
         }
-        let stored: Vec<LedgerRow> = query(select_sql("WHERE currency IN ("))
-            .values_list(currencies.iter().copied())
+        let stored: Vec<LedgerRow> = query(select_from(table, "WHERE currency IN ("))
+            .values_list(currencies.iter().map(String::as_str))
             .push(")")
             .fetch_all(&mut *tx)
             .await?;
@@ -109,18 +169,7 @@ impl Projection for LedgerProjection {
             .into_iter()
             .map(|row| (row.currency.clone(), row))
             .collect();
-        let mut changed: Vec<String> = Vec::new();
-        for movement in &movements {
-            let row = rows
-                .entry(movement.currency.clone())
-                .or_insert_with(|| LedgerRow::empty(&movement.currency));
-            if row.position < movement.global_position {
-                *row = row.clone().after(movement);
-                if !changed.contains(&movement.currency) {
-                    changed.push(movement.currency.clone());
-                }
-            }
-        }
+        let changed = fold(&mut rows, batch);
         if changed.is_empty() {
             return Ok(());
         }
@@ -128,10 +177,19 @@ impl Projection for LedgerProjection {
             .iter()
             .filter_map(|currency| rows.get(currency))
             .map(LedgerRow::values);
-        upsert_rows("ledger_totals", "currency", COLUMNS, values)
+        upsert_rows(table, "currency", COLUMNS, values)
             .execute(tx)
             .await?;
         Ok(())
+    }
+
+    fn in_memory(&self) -> Box<dyn InMemoryModel> {
+        Box::new(InMemory::default())
+    }
+
+    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
+        let rows: Vec<LedgerRow> = query(select_from(table, "")).fetch_all(tx).await?;
+        Ok(Rows::new(COLUMNS, rows.iter().map(LedgerRow::keyed)))
     }
 }
 

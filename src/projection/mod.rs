@@ -8,20 +8,32 @@
 //! projection also skips events its rows already reflect).
 //!
 //! One file per read model; each owns its table's row type, its pure fold and its statements.
+//! The pure fold is what [`Projection::apply`] runs on the rows a batch touches, and what
+//! [`Projection::in_memory`] runs with no database at all, so that [`verify`] can compare the
+//! stored tables with a fresh fold of the log by the very same code. [`rebuild`] replays the
+//! log into copies of the tables while the live ones keep serving, then swaps the copies in.
 //! This module reads the log only as it is handed over and writes only its own tables.
 
 pub mod balances;
 pub mod ledger;
+mod progress;
+mod rebuild;
 pub mod transactions;
 pub mod transfers;
+mod verify;
 
+pub use progress::Progress;
+pub use rebuild::{RebuildError, Rebuilt, rebuild};
+pub use verify::{Difference, TableReport, Verification, VerifyError, verify};
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::db::{Database, Transaction, query};
+use crate::db::{Database, Param, Transaction};
 use crate::domain::account::{self, AccountEvent};
-use crate::follow::{CheckpointMove, Fence, FollowError, Follower, rewind_checkpoint};
-use crate::store::{RecordedEvent, codec};
+use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
+use crate::store::{RecordedEvent, StoreError, codec};
 
 /// The read models this service maintains; also the argument of `foldbank rebuild`.
 #[derive(
@@ -66,20 +78,70 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
 /// One account event of a batch, as stored and as decoded.
 pub type Applied<'a> = (&'a RecordedEvent, AccountEvent);
 
+/// The account events of `batch`, decoded (other streams' events are no read model's concern).
+pub fn account_events(batch: &[RecordedEvent]) -> Result<Vec<Applied<'_>>, StoreError> {
+    batch
+        .iter()
+        .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
+        .map(|recorded| Ok((recorded, codec::decode::<AccountEvent>(recorded)?)))
+        .collect()
+}
+
 /// One read model, written inside the projector's transaction.
 ///
 /// `apply` receives a batch of account events in global order, and writes what they change in
 /// a few statements for the whole batch (read the rows involved, fold in memory, write them
 /// back), not a few per event. It must be idempotent: events its rows already reflect change
-/// nothing.
+/// nothing. The fold itself is pure and shared with [`in_memory`](Projection::in_memory).
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug {
     fn name(&self) -> ProjectionName;
 
-    /// The tables this projection writes, emptied by a rebuild.
-    fn tables(&self) -> &'static [&'static str];
+    /// The table the read model lives in.
+    fn table(&self) -> &'static str;
 
-    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error>;
+    /// Writes what `batch` changes into `table`: the read model's own [`table`], or a copy of
+    /// it that a [`rebuild`] is filling.
+    ///
+    /// [`table`]: Projection::table
+    async fn apply(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied<'_>],
+    ) -> Result<(), sqlx::Error>;
+
+    /// An empty read model in memory, which folds batches with the same code as `apply`.
+    fn in_memory(&self) -> Box<dyn InMemoryModel>;
+
+    /// Every row of `table`, as [`InMemoryModel::rows`] lists them.
+    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error>;
+}
+
+/// A read model held in memory instead of a table: what [`verify`] folds the log into.
+pub trait InMemoryModel: Send + std::fmt::Debug {
+    /// Folds the next batch of the log into the model.
+    fn fold(&mut self, batch: &[Applied<'_>]);
+
+    /// The rows the table would hold.
+    fn rows(&self) -> Rows;
+}
+
+/// A read model's rows by primary key, each as its column values in the table's order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<&'static str>,
+    pub rows: BTreeMap<String, Vec<Param>>,
+}
+
+impl Rows {
+    /// `columns` as a comma-separated list, and each row as its key and its values in that order.
+    pub fn new(columns: &'static str, rows: impl IntoIterator<Item = (String, Vec<Param>)>) -> Self {
+        Rows {
+            columns: columns.split(',').map(str::trim).collect(),
+            rows: rows.into_iter().collect(),
+        }
+    }
 }
 
 /// Runs a [`Projection`] as a follower of the log.
@@ -116,48 +178,32 @@ impl Follower for Projector {
         self.projection.name().as_str()
     }
 
+    /// Moves the checkpoint first, then writes the rows, in one transaction. The order does not
+    /// change what commits, but it takes the checkpoint's row lock before any of the table's,
+    /// the order a [`rebuild`]'s swap takes them in too: the swap and a batch never wait for
+    /// each other in a cycle, and a batch that waited for a swap fails at once (its checkpoint
+    /// moved), before it reads a row.
     async fn handle(
         &self,
         batch: &[RecordedEvent],
         checkpoint: CheckpointMove,
         _fence: &mut Fence,
     ) -> Result<(), FollowError> {
-        let mut events = Vec::with_capacity(batch.len());
-        for recorded in batch
-            .iter()
-            .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
-        {
-            events.push((recorded, codec::decode::<AccountEvent>(recorded)?));
-        }
+        let events = account_events(batch)?;
+        let table = self.projection.table();
         let mut tx = self.database.begin_derived_write().await?;
+        checkpoint.commit_with(&mut tx).await?;
         match self.faults.fail_after() {
             // A test's fault: apply part of the batch, then fail before the commit.
             Some(part) if part < events.len() => {
-                self.projection.apply(&mut tx, &events[..part]).await?;
+                self.projection.apply(&mut tx, table, &events[..part]).await?;
                 return Err(FollowError::Failed(Box::new(InjectedFault(part))));
             }
-            _ => self.projection.apply(&mut tx, &events).await?,
+            _ => self.projection.apply(&mut tx, table, &events).await?,
         }
-        checkpoint.commit_with(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// Empties a projection's tables and rewinds its checkpoint to 0, in one transaction, so the
-/// projector rebuilds it from the whole log: how a read model recovers from a bug in its code
-/// (fix the bug, deploy, rebuild). Safe while the service runs: its projector sees the rewound
-/// checkpoint at its next batch.
-pub async fn rebuild(database: &Database, name: ProjectionName) -> Result<(), sqlx::Error> {
-    let Some(projection) = all().into_iter().find(|projection| projection.name() == name) else {
-        return Ok(());
-    };
-    let mut tx = database.begin_write().await?;
-    for table in projection.tables() {
-        query(format!("DELETE FROM {table}")).execute(&mut tx).await?;
-    }
-    rewind_checkpoint(&mut tx, name.as_str()).await?;
-    tx.commit().await
 }
 
 /// A batch failed on purpose, from a test.

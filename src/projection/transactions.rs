@@ -3,6 +3,10 @@
 //! This table serves the history pages and the balance at any past instant: the balance at
 //! `T` is the `balance_after` of the last movement at or before `T`, one index lookup however
 //! long the history is.
+//!
+//! Each row is [`movement`] of its event given the balance before it; [`fold`] runs it over a
+//! batch, carrying each account's balance along. Both are pure: `apply` reads the balances the
+//! batch starts from, `foldbank verify` carries them from the first event.
 
 use std::collections::HashMap;
 
@@ -14,7 +18,7 @@ use crate::domain::account::AccountEvent;
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::Currency;
 use crate::domain::text::Text;
-use crate::projection::{Applied, Projection, ProjectionName};
+use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 use crate::store::RecordedEvent;
 
 /// What kind of money movement a row records: `deposit`, `withdrawal`, `transfer_out`,
@@ -201,12 +205,32 @@ pub fn movement(
     })
 }
 
+/// The rows of `batch`'s movements, given each account's balance before the batch (an account
+/// not in `balances` starts at 0); leaves in `balances` each account's balance after it.
+pub fn fold(balances: &mut HashMap<Uuid, i64>, batch: &[Applied<'_>]) -> Vec<TransactionRow> {
+    batch
+        .iter()
+        .filter_map(|(recorded, event)| {
+            let balance = balances.get(&recorded.stream_id).copied().unwrap_or(0);
+            let row = movement(event, recorded, balance)?;
+            balances.insert(recorded.stream_id, row.balance_after);
+            Some(row)
+        })
+        .collect()
+}
+
+const TABLE: &str = "account_transactions";
+
 const COLUMNS: &str = "transaction_id, account_id, kind, amount, balance_after, currency, description, \
     occurred_at, stream_version, global_position, transfer_id, counterparty_account_id, \
     reverses_transaction_id";
 
 pub(crate) fn select_sql(filter: &str) -> String {
-    format!("SELECT {COLUMNS} FROM account_transactions {filter}")
+    select_from(TABLE, filter)
+}
+
+fn select_from(table: &str, filter: &str) -> String {
+    format!("SELECT {COLUMNS} FROM {table} {filter}")
 }
 
 impl TransactionRow {
@@ -228,20 +252,25 @@ impl TransactionRow {
             self.reverses_transaction_id.into(),
         ]
     }
+
+    fn keyed(&self) -> (String, Vec<Param>) {
+        (self.transaction_id.to_string(), self.values())
+    }
 }
 
-/// For each of `accounts`, the balance after its last movement before `position` (0 before the
-/// first), in one statement.
+/// For each of `accounts`, the balance after its last movement in `table` before `position`
+/// (0 before the first), in one statement.
 async fn balances_before(
     tx: &mut Transaction,
+    table: &str,
     accounts: &[Uuid],
     position: i64,
 ) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
-    let rows: Vec<BalanceBefore> = query(
-        "SELECT v.column1 AS account_id, COALESCE((SELECT t.balance_after FROM account_transactions t \
+    let rows: Vec<BalanceBefore> = query(format!(
+        "SELECT v.column1 AS account_id, COALESCE((SELECT t.balance_after FROM {table} t \
          WHERE t.account_id = v.column1 AND t.global_position < $1 \
-         ORDER BY t.global_position DESC LIMIT 1), 0) AS balance FROM (VALUES ",
-    )
+         ORDER BY t.global_position DESC LIMIT 1), 0) AS balance FROM (VALUES "
+    ))
     .bind(position)
     .values(accounts.iter().map(|account| vec![Param::from(*account)]))
     .push(") AS v")
@@ -260,6 +289,26 @@ struct BalanceBefore {
     balance: i64,
 }
 
+/// The read model in memory: every movement, and each account's balance after its last one.
+#[derive(Debug, Default)]
+struct InMemory {
+    balances: HashMap<Uuid, i64>,
+    rows: HashMap<Uuid, TransactionRow>,
+}
+
+impl InMemoryModel for InMemory {
+    fn fold(&mut self, batch: &[Applied<'_>]) {
+        for row in fold(&mut self.balances, batch) {
+            // As the table's insert: a movement already there is left alone.
+            self.rows.entry(row.transaction_id).or_insert(row);
+        }
+    }
+
+    fn rows(&self) -> Rows {
+        Rows::new(COLUMNS, self.rows.values().map(TransactionRow::keyed))
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct TransactionsProjection;
 
@@ -269,14 +318,19 @@ impl Projection for TransactionsProjection {
         ProjectionName::AccountTransactions
     }
 
-    fn tables(&self) -> &'static [&'static str] {
-        &["account_transactions"]
+    fn table(&self) -> &'static str {
+        TABLE
     }
 
     /// Reads the balance before the batch of each account it moves (one statement), computes
     /// every movement's row in memory, and inserts them (one statement). A row already there
     /// (the batch handled by another process, whose checkpoint then wins) is left alone.
-    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
+    async fn apply(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied<'_>],
+    ) -> Result<(), sqlx::Error> {
         let moving: Vec<&Applied<'_>> = batch
             .iter()
             .filter(|(recorded, event)| movement(event, recorded, 0).is_some())
@@ -287,18 +341,21 @@ impl Projection for TransactionsProjection {
         let mut accounts: Vec<Uuid> = moving.iter().map(|(recorded, _)| recorded.stream_id).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let mut balances = balances_before(&mut *tx, &accounts, first).await?;
-
-        let rows = moving.into_iter().filter_map(|(recorded, event)| {
-            let balance = balances.entry(recorded.stream_id).or_insert(0);
-            let row = movement(event, recorded, *balance)?;
-            *balance = row.balance_after;
-            Some(row.values())
-        });
-        insert_rows("account_transactions", COLUMNS, rows.collect::<Vec<_>>())
+        let mut balances = balances_before(&mut *tx, table, &accounts, first).await?;
+        let rows = fold(&mut balances, batch);
+        insert_rows(table, COLUMNS, rows.iter().map(TransactionRow::values))
             .push(" ON CONFLICT DO NOTHING")
             .execute(tx)
             .await?;
         Ok(())
+    }
+
+    fn in_memory(&self) -> Box<dyn InMemoryModel> {
+        Box::new(InMemory::default())
+    }
+
+    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
+        let rows: Vec<TransactionRow> = query(select_from(table, "")).fetch_all(tx).await?;
+        Ok(Rows::new(COLUMNS, rows.iter().map(TransactionRow::keyed)))
     }
 }

@@ -1,14 +1,17 @@
 //! `transfers`: one row per transfer, pending until its credit (completed) or refund (failed).
 //!
-//! Every write is conditional (insert once, update only a pending row), so replaying an event
-//! changes nothing.
+//! Every step is conditional (open once, settle only a pending row), so replaying an event
+//! changes nothing. [`fold`] holds those rules, pure: `apply` runs it on the rows a batch
+//! names, `foldbank verify` on every row in memory.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Query, Stored, Transaction, query};
+use crate::db::{Param, Stored, Transaction, query, upsert_rows};
 use crate::domain::account::AccountEvent;
-use crate::projection::{Applied, Projection, ProjectionName};
+use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 use crate::store::RecordedEvent;
 
 /// Where a transfer is in its saga.
@@ -61,22 +64,146 @@ pub struct TransferRow {
     pub refund_position: Option<i64>,
 }
 
+/// The row after `event`, if it is a step of a transfer that changes it, given the stored row.
+///
+/// A debit opens the row once; the credit completes it and the refund fails it, only while it
+/// is pending and only when it comes from the transfer's own source: a transfer id reused by
+/// another source (refused at the destination and refunded) must not settle the transfer that
+/// owns the id.
+fn next_row(
+    stored: Option<&TransferRow>,
+    event: &AccountEvent,
+    recorded: &RecordedEvent,
+) -> Option<TransferRow> {
+    let pending =
+        |from: Uuid| stored.filter(|row| row.status == TransferState::Pending && row.from_account == from);
+    match event {
+        AccountEvent::TransferDebited {
+            transfer_id,
+            to_account,
+            amount,
+            currency,
+            description,
+            occurred_at,
+            ..
+        } if stored.is_none() => Some(TransferRow {
+            transfer_id: transfer_id.as_uuid(),
+            from_account: recorded.stream_id,
+            to_account: to_account.as_uuid(),
+            amount: amount.minor_units(),
+            currency: currency.code().to_owned(),
+            description: description.as_ref().map(|text| text.as_str().to_owned()),
+            status: TransferState::Pending,
+            reason: None,
+            requested_at: *occurred_at,
+            finished_at: None,
+            debit_position: recorded.global_position,
+            credit_position: None,
+            refund_position: None,
+        }),
+        AccountEvent::TransferCredited {
+            from_account,
+            occurred_at,
+            ..
+        } => pending(from_account.as_uuid()).map(|row| TransferRow {
+            status: TransferState::Completed,
+            finished_at: Some(*occurred_at),
+            credit_position: Some(recorded.global_position),
+            ..row.clone()
+        }),
+        AccountEvent::TransferRefunded {
+            reason, occurred_at, ..
+        } => pending(recorded.stream_id).map(|row| TransferRow {
+            status: TransferState::Failed,
+            reason: Some(reason.as_str().to_owned()),
+            finished_at: Some(*occurred_at),
+            refund_position: Some(recorded.global_position),
+            ..row.clone()
+        }),
+        _ => None,
+    }
+}
+
+/// The transfer `event` is a step of, if it is one.
+fn transfer_of(event: &AccountEvent) -> Option<Uuid> {
+    match event {
+        AccountEvent::TransferDebited { transfer_id, .. }
+        | AccountEvent::TransferCredited { transfer_id, .. }
+        | AccountEvent::TransferRefunded { transfer_id, .. } => Some(transfer_id.as_uuid()),
+        _ => None,
+    }
+}
+
+/// Folds `batch` into `rows` (the rows of the transfers it names, or every row); answers the
+/// transfers whose row changed, in the order they first changed. Replaying a step changes
+/// nothing.
+pub fn fold(rows: &mut HashMap<Uuid, TransferRow>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+    let mut changed = Vec::new();
+    for (recorded, event) in batch {
+        let Some(transfer_id) = transfer_of(event) else {
+            continue;
+        };
+        if let Some(row) = next_row(rows.get(&transfer_id), event, recorded) {
+            if !changed.contains(&transfer_id) {
+                changed.push(transfer_id);
+            }
+            rows.insert(transfer_id, row);
+        }
+    }
+    changed
+}
+
+const TABLE: &str = "transfers";
+
 const COLUMNS: &str = "transfer_id, from_account, to_account, amount, currency, description, status, \
     reason, requested_at, finished_at, debit_position, credit_position, refund_position";
 
 pub(crate) fn select_sql(filter: &str) -> String {
-    format!("SELECT {COLUMNS} FROM transfers {filter}")
+    select_from(TABLE, filter)
 }
 
-const INSERT: &str = "INSERT INTO transfers (transfer_id, from_account, to_account, amount, currency, \
-    description, status, requested_at, debit_position) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) \
-    ON CONFLICT (transfer_id) DO NOTHING";
-// Both updates name the source too: a transfer id reused by another source (refused at the
-// destination and refunded) must not settle the transfer that owns the id.
-const COMPLETE: &str = "UPDATE transfers SET status = 'completed', finished_at = $2, credit_position = $3 \
-    WHERE transfer_id = $1 AND from_account = $4 AND status = 'pending'";
-const FAIL: &str = "UPDATE transfers SET status = 'failed', reason = $2, finished_at = $3, refund_position = $4 \
-    WHERE transfer_id = $1 AND from_account = $5 AND status = 'pending'";
+fn select_from(table: &str, filter: &str) -> String {
+    format!("SELECT {COLUMNS} FROM {table} {filter}")
+}
+
+impl TransferRow {
+    /// The row's values in the order of [`COLUMNS`].
+    fn values(&self) -> Vec<Param> {
+        vec![
+            self.transfer_id.into(),
+            self.from_account.into(),
+            self.to_account.into(),
+            self.amount.into(),
+            self.currency.as_str().into(),
+            self.description.clone().into(),
+            self.status.as_str().into(),
+            self.reason.clone().into(),
+            self.requested_at.into(),
+            self.finished_at.into(),
+            self.debit_position.into(),
+            self.credit_position.into(),
+            self.refund_position.into(),
+        ]
+    }
+
+    fn keyed(&self) -> (String, Vec<Param>) {
+        (self.transfer_id.to_string(), self.values())
+    }
+}
+
+/// The read model in memory: every transfer's row.
+#[derive(Debug, Default)]
+struct InMemory(HashMap<Uuid, TransferRow>);
+
+impl InMemoryModel for InMemory {
+    fn fold(&mut self, batch: &[Applied<'_>]) {
+        fold(&mut self.0, batch);
+    }
+
+    fn rows(&self) -> Rows {
+        Rows::new(COLUMNS, self.0.values().map(TransferRow::keyed))
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct TransfersProjection;
@@ -87,65 +214,51 @@ impl Projection for TransfersProjection {
         ProjectionName::Transfers
     }
 
-    fn tables(&self) -> &'static [&'static str] {
-        &["transfers"]
+    fn table(&self) -> &'static str {
+        TABLE
     }
 
-    /// One statement per transfer step: transfers are few beside deposits and withdrawals.
-    async fn apply(&self, tx: &mut Transaction, batch: &[Applied<'_>]) -> Result<(), sqlx::Error> {
-        for (recorded, event) in batch {
-            if let Some(statement) = statement(recorded, event) {
-                statement.execute(&mut *tx).await?;
-            }
+    /// Reads the rows of the transfers the batch names (one statement), folds the steps into
+    /// them in memory, and writes the changed rows back (one statement).
+    async fn apply(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied<'_>],
+    ) -> Result<(), sqlx::Error> {
+        let mut transfers: Vec<Uuid> = batch.iter().filter_map(|(_, event)| transfer_of(event)).collect();
+        transfers.sort_unstable();
+        transfers.dedup();
+        if transfers.is_empty() {
+            return Ok(());
         }
+        let stored: Vec<TransferRow> = query(select_from(table, "WHERE transfer_id IN ("))
+            .values_list(transfers.iter().copied())
+            .push(")")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut rows: HashMap<Uuid, TransferRow> =
+            stored.into_iter().map(|row| (row.transfer_id, row)).collect();
+        let changed = fold(&mut rows, batch);
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let values = changed
+            .iter()
+            .filter_map(|id| rows.get(id))
+            .map(TransferRow::values);
+        upsert_rows(table, "transfer_id", COLUMNS, values)
+            .execute(tx)
+            .await?;
         Ok(())
     }
-}
 
-/// What a transfer step changes in its row, if `event` is one.
-fn statement(recorded: &RecordedEvent, event: &AccountEvent) -> Option<Query> {
-    {
-        let statement = match event {
-            AccountEvent::TransferDebited {
-                transfer_id,
-                to_account,
-                amount,
-                currency,
-                description,
-                occurred_at,
-                ..
-            } => query(INSERT)
-                .bind(transfer_id.as_uuid())
-                .bind(recorded.stream_id)
-                .bind(to_account.as_uuid())
-                .bind(amount.minor_units())
-                .bind(currency.code())
-                .bind(description.as_ref().map(|text| text.as_str()))
-                .bind(*occurred_at)
-                .bind(recorded.global_position),
-            AccountEvent::TransferCredited {
-                transfer_id,
-                from_account,
-                occurred_at,
-                ..
-            } => query(COMPLETE)
-                .bind(transfer_id.as_uuid())
-                .bind(*occurred_at)
-                .bind(recorded.global_position)
-                .bind(from_account.as_uuid()),
-            AccountEvent::TransferRefunded {
-                transfer_id,
-                reason,
-                occurred_at,
-                ..
-            } => query(FAIL)
-                .bind(transfer_id.as_uuid())
-                .bind(reason.as_str())
-                .bind(*occurred_at)
-                .bind(recorded.global_position)
-                .bind(recorded.stream_id),
-            _ => return None,
-        };
-        Some(statement)
+    fn in_memory(&self) -> Box<dyn InMemoryModel> {
+        Box::new(InMemory::default())
+    }
+
+    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
+        let rows: Vec<TransferRow> = query(select_from(table, "")).fetch_all(tx).await?;
+        Ok(Rows::new(COLUMNS, rows.iter().map(TransferRow::keyed)))
     }
 }

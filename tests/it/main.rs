@@ -15,6 +15,7 @@ mod conservation;
 mod idempotency;
 mod ledger;
 mod openapi_spec;
+mod operations;
 mod overload;
 mod parking;
 mod read_models;

@@ -1,0 +1,125 @@
+//! Copies of a table's definition: where a rebuild writes a read model's next version while
+//! the live table keeps serving.
+//!
+//! PostgreSQL copies a definition itself (`CREATE TABLE ... (LIKE ... INCLUDING ALL)`). SQLite
+//! has no such statement, so the copy replays the table's own `CREATE TABLE` and
+//! `CREATE INDEX` statements from `sqlite_master` under new names. Both copies have the same
+//! columns in the same order, the same constraints and the same indexes as the original.
+
+use crate::db::{Transaction, TransactionInner, query};
+
+/// The `sql` of a table and of its explicitly created indexes, in `sqlite_master`.
+#[derive(Debug, sqlx::FromRow)]
+struct SqliteObject {
+    kind: String,
+    name: String,
+    sql: String,
+}
+
+impl Transaction {
+    /// Creates `copy`: an empty table with the columns, constraints and indexes of `table`.
+    ///
+    /// The copy's indexes are named after the originals with `copy`'s suffix, so dropping the
+    /// copy ([`drop_table`](Transaction::drop_table)) drops them too and leaves the originals.
+    pub async fn create_table_like(&mut self, table: &str, copy: &str) -> Result<(), sqlx::Error> {
+        match &self.inner {
+            TransactionInner::Postgres(_) => {
+                query(format!(
+                    "CREATE TABLE {} (LIKE {} INCLUDING ALL)",
+                    quoted(copy),
+                    quoted(table)
+                ))
+                .execute(&mut *self)
+                .await?;
+            }
+            TransactionInner::Sqlite { .. } => {
+                let objects: Vec<SqliteObject> = query(
+                    "SELECT type AS kind, name, sql FROM sqlite_master \
+                     WHERE tbl_name = $1 AND type IN ('table', 'index') AND sql IS NOT NULL \
+                     ORDER BY type = 'index', name",
+                )
+                .bind(table)
+                .fetch_all(&mut *self)
+                .await?;
+                if objects.is_empty() {
+                    return Err(sqlx::Error::Protocol(format!("no table named {table}")));
+                }
+                for object in objects {
+                    let statement = sqlite_copy(&object, table, copy)?;
+                    query(statement).execute(&mut *self).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops `table` and its indexes, if it exists.
+    pub async fn drop_table(&mut self, table: &str) -> Result<(), sqlx::Error> {
+        query(format!("DROP TABLE IF EXISTS {}", quoted(table)))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+/// `name` as a quoted SQL identifier (both backends quote with `"`).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The statement that creates `object` (the table or one of its indexes) for the copy.
+///
+/// Everything from the first `(` on (columns and constraints, or the indexed columns and a
+/// partial index's `WHERE`) is kept as written; only the names before it change.
+fn sqlite_copy(object: &SqliteObject, table: &str, copy: &str) -> Result<String, sqlx::Error> {
+    let unexpected = || sqlx::Error::Protocol(format!("cannot copy the definition of {}", object.name));
+    let open = object.sql.find('(').ok_or_else(unexpected)?;
+    let body = &object.sql[open..];
+    let head = object.sql[..open].to_ascii_uppercase();
+    match object.kind.as_str() {
+        "table" => Ok(format!("CREATE TABLE {} {body}", quoted(copy))),
+        "index" => {
+            let unique = if head.contains("UNIQUE") { "UNIQUE " } else { "" };
+            let suffix = copy.strip_prefix(table).unwrap_or(copy);
+            Ok(format!(
+                "CREATE {unique}INDEX {} ON {} {body}",
+                quoted(&format!("{}{suffix}", object.name)),
+                quoted(copy)
+            ))
+        }
+        _ => Err(unexpected()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(kind: &str, name: &str, sql: &str) -> SqliteObject {
+        SqliteObject {
+            kind: kind.into(),
+            name: name.into(),
+            sql: sql.into(),
+        }
+    }
+
+    #[test]
+    fn a_sqlite_copy_keeps_the_definition_and_renames_the_table_and_its_indexes() {
+        let table = object(
+            "table",
+            "t",
+            "CREATE TABLE t (\n  id TEXT PRIMARY KEY,\n  n INTEGER NOT NULL CHECK (n >= 0)\n)",
+        );
+        assert_eq!(
+            sqlite_copy(&table, "t", "t__rebuild").ok().as_deref(),
+            Some(
+                "CREATE TABLE \"t__rebuild\" (\n  id TEXT PRIMARY KEY,\n  n INTEGER NOT NULL CHECK (n >= 0)\n)"
+            )
+        );
+        let index = object("index", "t_by_n", "CREATE UNIQUE INDEX t_by_n ON t (n DESC, id)");
+        assert_eq!(
+            sqlite_copy(&index, "t", "t__rebuild").ok().as_deref(),
+            Some("CREATE UNIQUE INDEX \"t_by_n__rebuild\" ON \"t__rebuild\" (n DESC, id)")
+        );
+    }
+}

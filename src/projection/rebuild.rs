@@ -1,0 +1,194 @@
+//! Rebuilding read models from the log while the live ones keep serving (blue/green).
+//!
+//! How a read model recovers from a bug in its projection: fix the code, deploy, rebuild. The
+//! events were never wrong, only the view of them. The live table is never emptied, so queries
+//! never see a partial model:
+//!
+//! 1. **Build aside.** Each table gets an empty copy, `<table>__rebuild`, with the same columns
+//!    and indexes ([`Transaction::create_table_like`]). The whole log is replayed into the
+//!    copies, a batch per transaction, by each projection's own [`Projection::apply`] pointed
+//!    at the copy. Meanwhile the live projectors go on moving the live tables.
+//! 2. **Swap, in one transaction.** Lock each projection's checkpoint row
+//!    ([`lock_checkpoint`]): the live projector's next batch waits for the swap (on SQLite the
+//!    write transaction already keeps every other writer out). Replay into the copies what was
+//!    appended meanwhile, up to the head; replace each live table's rows with its copy's; drop
+//!    the copy; move the checkpoint to the head by compare-and-set from the locked value. The
+//!    waiting live batch then finds its checkpoint moved, gives up, and carries on from the
+//!    new one.
+//!
+//! The swap replaces the rows (`DELETE`, then `INSERT ... SELECT`) rather than renaming the
+//! tables. A rename would be cheaper, but on PostgreSQL a query whose snapshot predates the
+//! swap would then read the new table through that old snapshot, which may show the copy as it
+//! was before it caught up: a balance could go backwards. Replacing the rows is ordinary MVCC,
+//! so every query sees either the old rows with the old checkpoint or the new rows with the
+//! new one. (SQLite, which cannot rename an index, would also leave the indexes with the
+//! copy's names, which later migrations would not find.) What the swap costs is one copy of
+//! each table, while only the rebuilt projections' live batches, and on SQLite the other
+//! writers, wait.
+//!
+//! A rebuild that fails (or is interrupted) leaves the live tables as they were; its copies are
+//! dropped by the next rebuild.
+
+use std::sync::Arc;
+
+use crate::db::{Database, Transaction, query};
+use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
+use crate::projection::{Progress, Projection, ProjectionName, account_events, all};
+use crate::store::{EventStore, StoreError};
+
+/// What the copy of a table is called while a rebuild fills it.
+const COPY_SUFFIX: &str = "__rebuild";
+
+/// Events replayed into the copies per transaction.
+const BATCH: i64 = 1_000;
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rebuilt {
+    /// Events of the log replayed.
+    pub events: u64,
+    /// The position the rebuilt read models reflect: the head at the swap.
+    pub position: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the checkpoint of {0} moved while the swap held it")]
+    CheckpointMoved(&'static str),
+}
+
+/// Rebuilds the read models `names` from the whole log, while the live ones keep serving
+/// (see the module docs). Safe while the service runs, in this process or another.
+pub async fn rebuild(
+    database: &Database,
+    store: &dyn EventStore,
+    names: &[ProjectionName],
+    mut progress: Progress,
+) -> Result<Rebuilt, RebuildError> {
+    let projections: Vec<Arc<dyn Projection>> = all()
+        .into_iter()
+        .filter(|projection| names.contains(&projection.name()))
+        .collect();
+    if projections.is_empty() {
+        return Ok(Rebuilt::default());
+    }
+    // The swap locks every checkpoint row: each must exist by then.
+    for projection in &projections {
+        load_checkpoint(database, projection.name().as_str()).await?;
+    }
+    let mut tx = database.begin_write().await?;
+    for projection in &projections {
+        let copy = copy_of(projection.as_ref());
+        tx.drop_table(&copy).await?;
+        tx.create_table_like(projection.table(), &copy).await?;
+    }
+    tx.commit().await?;
+
+    let rebuilt = build_and_swap(database, store, &projections, &mut progress).await;
+    progress.finish();
+    if rebuilt.is_err() {
+        if let Ok(mut tx) = database.begin_write().await {
+            for projection in &projections {
+                let _ = tx.drop_table(&copy_of(projection.as_ref())).await;
+            }
+            let _ = tx.commit().await;
+        }
+    }
+    rebuilt
+}
+
+fn copy_of(projection: &dyn Projection) -> String {
+    format!("{}{COPY_SUFFIX}", projection.table())
+}
+
+async fn build_and_swap(
+    database: &Database,
+    store: &dyn EventStore,
+    projections: &[Arc<dyn Projection>],
+    progress: &mut Progress,
+) -> Result<Rebuilt, RebuildError> {
+    let mut rebuilt = Rebuilt::default();
+    progress.aim_at(store.head_position().await?);
+    // 1. The whole log into the copies, while the live tables keep serving.
+    loop {
+        let mut tx = database.begin_derived_write().await?;
+        let replayed = replay_batch(&mut tx, store, projections, &mut rebuilt).await?;
+        tx.commit().await?;
+        progress.reached(rebuilt.position);
+        if replayed < BATCH {
+            break;
+        }
+    }
+
+    // 2. The swap: what arrived meanwhile, then the copies in place of the live tables.
+    let mut tx = database.begin_derived_write().await?;
+    let mut checkpoints = Vec::with_capacity(projections.len());
+    for projection in projections {
+        let name = projection.name().as_str();
+        checkpoints.push(lock_checkpoint(&mut tx, name).await?.unwrap_or(0));
+    }
+    progress.aim_at(store.head_position().await?);
+    while replay_batch(&mut tx, store, projections, &mut rebuilt).await? > 0 {
+        progress.reached(rebuilt.position);
+    }
+    for (projection, from) in projections.iter().zip(checkpoints) {
+        let name = projection.name().as_str();
+        // The live checkpoint was read under the lock, before the head: the copy is at least
+        // as far.
+        if from > rebuilt.position {
+            return Err(RebuildError::CheckpointMoved(name));
+        }
+        replace_rows(&mut tx, projection.table(), &copy_of(projection.as_ref())).await?;
+        CheckpointMove {
+            name,
+            from,
+            to: rebuilt.position,
+        }
+        .commit_with(&mut tx)
+        .await
+        .map_err(|error| match error {
+            FollowError::Database(error) => RebuildError::Database(error),
+            _ => RebuildError::CheckpointMoved(name),
+        })?;
+    }
+    tx.commit().await?;
+    Ok(rebuilt)
+}
+
+/// Replays the next batch of the log after `rebuilt.position` into every copy; answers how
+/// many events it held (0: the copies have reached the head).
+async fn replay_batch(
+    tx: &mut Transaction,
+    store: &dyn EventStore,
+    projections: &[Arc<dyn Projection>],
+    rebuilt: &mut Rebuilt,
+) -> Result<i64, RebuildError> {
+    let batch = store.read_all(rebuilt.position, BATCH).await?;
+    let Some(last) = batch.last().map(|event| event.global_position) else {
+        return Ok(0);
+    };
+    let events = account_events(&batch)?;
+    for projection in projections {
+        projection
+            .apply(&mut *tx, &copy_of(projection.as_ref()), &events)
+            .await?;
+    }
+    rebuilt.position = last;
+    let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+    rebuilt.events += count;
+    Ok(i64::try_from(count).unwrap_or(i64::MAX))
+}
+
+/// Replaces the rows of `table` with those of `copy` (same columns, same order), then drops
+/// `copy`.
+async fn replace_rows(tx: &mut Transaction, table: &str, copy: &str) -> Result<(), sqlx::Error> {
+    query(format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+    query(format!("INSERT INTO {table} SELECT * FROM {copy}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.drop_table(copy).await
+}

@@ -1,0 +1,387 @@
+//! Operating the read models: `foldbank verify` compares them with the fold of the log, and
+//! `foldbank rebuild` replaces them with a fresh fold while queries keep being answered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use foldbank::clock::Clock;
+use foldbank::domain::account::AccountEvent;
+use foldbank::domain::ids::TransactionId;
+use foldbank::domain::money::Amount;
+use foldbank::projection::{self, Difference, Progress, ProjectionName, Verification};
+use foldbank::store::{Append, NewEvent, codec};
+use serde_json::json;
+use strum::VariantArray;
+use uuid::Uuid;
+
+use crate::common::{TestApp, TestDb, backend_tests};
+use crate::read_models::{account_terms, play, samples, step};
+
+backend_tests!(
+    verify_finds_the_read_models_equal_to_the_log_then_names_a_corrupted_row,
+    foldbank_verify_exits_non_zero_and_reports_the_differing_rows,
+    queries_keep_being_answered_while_a_rebuild_replays_50000_events,
+);
+
+/// What `foldbank verify` finds, called as the subcommand calls it.
+async fn verified(app: &TestApp) -> Verification {
+    projection::verify(&app.db.database, &*app.service.store, Progress::hidden())
+        .await
+        .expect("verify runs")
+}
+
+/// A history with every kind of read-model row: random account steps, a completed transfer and
+/// a refunded one.
+async fn some_history(app: &TestApp) -> Vec<Uuid> {
+    let steps = samples(proptest::collection::vec(step(), 40), 1).remove(0);
+    let accounts = play(app, &steps, &account_terms()).await;
+    for to in [accounts[1], Uuid::now_v7()] {
+        let transfer = app
+            .post(
+                "/transfers",
+                json!({ "from_account": accounts[2], "to_account": to, "amount": 1, "currency": "EUR" }),
+            )
+            .await;
+        assert_eq!(transfer.status, StatusCode::ACCEPTED, "{}", transfer.text);
+    }
+    app.settled().await;
+    accounts
+}
+
+async fn corrupt(app: &TestApp, statement: &'static str, id: Uuid) {
+    let changed = foldbank::db::query(statement)
+        .bind(id)
+        .execute(&app.db.database)
+        .await
+        .expect("corrupt a read model");
+    assert_eq!(changed, 1, "{statement}");
+}
+
+async fn verify_finds_the_read_models_equal_to_the_log_then_names_a_corrupted_row(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let accounts = some_history(&app).await;
+    let head = app.service.store.head_position().await.expect("head");
+
+    let equal = verified(&app).await;
+    assert!(equal.is_consistent(), "{equal}");
+    let tables: Vec<_> = equal
+        .tables
+        .iter()
+        .map(|table| (table.table, table.position))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            ("account_balances", head),
+            ("account_transactions", head),
+            ("transfers", head),
+            ("ledger_totals", head),
+        ]
+    );
+    assert!(equal.tables.iter().all(|table| table.rows > 0), "{equal}");
+
+    corrupt(
+        &app,
+        "UPDATE account_balances SET balance = balance + 7 WHERE account_id = $1",
+        accounts[1],
+    )
+    .await;
+    let corrupted = verified(&app).await;
+    assert!(!corrupted.is_consistent(), "{corrupted}");
+    let balances = &corrupted.tables[0];
+    let [Difference::Different { key, columns }] = balances.differences.as_slice() else {
+        panic!("one differing row in account_balances: {corrupted}");
+    };
+    assert_eq!(key, &accounts[1].to_string());
+    let [("balance", stored, expected)] = columns.as_slice() else {
+        panic!("only the stored balance differs: {corrupted}");
+    };
+    assert_eq!(
+        stored.to_string().parse::<i64>().ok(),
+        expected
+            .to_string()
+            .parse::<i64>()
+            .ok()
+            .map(|balance| balance + 7)
+    );
+    assert!(
+        corrupted.tables[1..]
+            .iter()
+            .all(|table| table.differences.is_empty()),
+        "{corrupted}"
+    );
+    let report = corrupted.to_string();
+    assert!(
+        report.contains(&format!("account_balances {}: stored balance=", accounts[1])),
+        "{report}"
+    );
+    assert!(report.contains("account_balances: 3 rows, 1 differ"), "{report}");
+}
+
+/// The real binary: exit 0 and a summary per table when equal; exit 1 and the differing rows
+/// (first few per table) when not. The report is on stdout, progress lines on stderr.
+async fn foldbank_verify_exits_non_zero_and_reports_the_differing_rows(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let accounts = some_history(&app).await;
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
+            .args(["verify", "--database-url", &app.db.url(), "--log", "info"])
+            .output()
+            .expect("run foldbank verify")
+    };
+
+    let equal = verify();
+    let stdout = String::from_utf8_lossy(&equal.stdout);
+    assert_eq!(equal.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("account_balances: 3 rows, equal to the log"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("every read model equals the fold of the log"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&equal.stderr).contains("replaying the log"),
+        "a plain progress line when stderr is not a terminal"
+    );
+
+    corrupt(
+        &app,
+        "DELETE FROM transfers WHERE transfer_id IN (SELECT transfer_id FROM transfers \
+         WHERE from_account = $1 ORDER BY debit_position LIMIT 1)",
+        accounts[2],
+    )
+    .await;
+    let movement: Uuid = foldbank::db::query(
+        "SELECT transaction_id FROM account_transactions WHERE account_id = $1 \
+         ORDER BY global_position LIMIT 1",
+    )
+    .bind(accounts[0])
+    .fetch_one::<(foldbank::db::Stored<Uuid>,)>(&app.db.database)
+    .await
+    .expect("a movement")
+    .0
+    .0;
+    corrupt(
+        &app,
+        "UPDATE account_transactions SET description = 'edited' WHERE transaction_id = $1",
+        movement,
+    )
+    .await;
+
+    let differing = verify();
+    let stdout = String::from_utf8_lossy(&differing.stdout);
+    assert_eq!(differing.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "account_transactions {movement}: stored description=\"edited\"; expected description="
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("transfers ") && line.contains(": stored no row; expected")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(1 missing, 0 extra, 0 different)"), "{stdout}");
+    assert!(stdout.contains("(0 missing, 0 extra, 1 different)"), "{stdout}");
+    assert!(
+        stdout.contains("2 of 4 read models differ from the fold of the log"),
+        "{stdout}"
+    );
+}
+
+/// Deposits of 1 appended straight to the log, `per_append` at a time, round robin over
+/// `accounts` (each at the version in `versions`): as fast as the store takes them.
+async fn append_deposits(
+    app: &TestApp,
+    accounts: &[Uuid],
+    versions: &mut HashMap<Uuid, i64>,
+    count: usize,
+    per_append: usize,
+) {
+    let amount = Amount::new(1).expect("an amount");
+    for (n, account) in accounts.iter().cycle().take(count / per_append).enumerate() {
+        let events = (0..per_append)
+            .map(|_| {
+                let deposit = AccountEvent::MoneyDeposited {
+                    transaction_id: TransactionId(Uuid::now_v7()),
+                    amount,
+                    currency: "EUR".parse().expect("EUR"),
+                    description: None,
+                    occurred_at: app.clock.now(),
+                };
+                let (event_type, payload) = codec::encode(&deposit).expect("encode");
+                NewEvent {
+                    event_id: Uuid::now_v7(),
+                    schema_version: codec::current_schema_version(&event_type),
+                    event_type,
+                    payload,
+                    metadata: json!({ "append": n }),
+                    occurred_at: app.clock.now(),
+                }
+            })
+            .collect();
+        let version = versions.entry(*account).or_insert(1);
+        app.service
+            .store
+            .append(Append::new("account", *account, *version, events))
+            .await
+            .expect("append");
+        *version += i64::try_from(per_append).expect("small");
+    }
+}
+
+/// What the queries saw while the rebuild ran.
+#[derive(Debug, Default)]
+struct Seen {
+    reads: usize,
+    /// Failures, balances going backwards, positions going backwards.
+    problems: Vec<String>,
+}
+
+/// Reads accounts and `/projections` until `stop`: every answer must be a 200 with the
+/// account in it, and neither a balance nor a position may ever go back.
+async fn read_until(app: Arc<TestApp>, accounts: Vec<Uuid>, stop: Arc<AtomicBool>) -> Seen {
+    let mut seen = Seen::default();
+    let mut balances: HashMap<Uuid, i64> = HashMap::new();
+    let mut position = 0_i64;
+    let mut checkpoints: HashMap<String, i64> = HashMap::new();
+    for account in accounts.iter().cycle() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        seen.reads += 1;
+        let read = app.get(&format!("/accounts/{account}")).await;
+        if read.status != StatusCode::OK {
+            seen.problems
+                .push(format!("GET /accounts/{account}: {} {}", read.status, read.text));
+            continue;
+        }
+        let balance = read.body["balance"].as_i64().unwrap_or(i64::MIN);
+        let before = balances.insert(*account, balance).unwrap_or(i64::MIN);
+        if balance < before {
+            seen.problems
+                .push(format!("{account}: balance {before} then {balance}"));
+        }
+        let reported = read
+            .header("x-projection-position")
+            .and_then(|position| position.parse().ok())
+            .unwrap_or(i64::MIN);
+        if reported < position {
+            seen.problems
+                .push(format!("X-Projection-Position {position} then {reported}"));
+        }
+        position = position.max(reported);
+
+        let status = app.get("/projections").await;
+        if status.status != StatusCode::OK {
+            seen.problems
+                .push(format!("GET /projections: {} {}", status.status, status.text));
+            continue;
+        }
+        for projection in status.body["projections"].as_array().into_iter().flatten() {
+            let name = projection["name"].as_str().unwrap_or_default().to_owned();
+            let checkpoint = projection["checkpoint"].as_i64().unwrap_or(i64::MIN);
+            let before = checkpoints.insert(name.clone(), checkpoint).unwrap_or(i64::MIN);
+            if checkpoint < before {
+                seen.problems
+                    .push(format!("{name}: checkpoint {before} then {checkpoint}"));
+            }
+        }
+    }
+    seen
+}
+
+/// Deposits over HTTP until `stop`, so that events arrive while the rebuild replays and swaps.
+async fn deposit_until(app: Arc<TestApp>, accounts: Vec<Uuid>, stop: Arc<AtomicBool>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for account in accounts.iter().cycle() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let deposit = app
+            .post(
+                &format!("/accounts/{account}/deposits"),
+                json!({ "amount": 5, "currency": "EUR" }),
+            )
+            .await;
+        if deposit.status != StatusCode::CREATED {
+            problems.push(format!("deposit: {} {}", deposit.status, deposit.text));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    problems
+}
+
+/// 50,000 events in the log, then a rebuild of every read model while one task reads accounts
+/// and `/projections` in a loop and another deposits: no read fails or finds the account
+/// missing, no balance and no position goes back, and afterwards every read model equals the
+/// fold of the log.
+async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: TestDb) {
+    const EVENTS: usize = 50_000;
+    let started = Instant::now();
+    let app = Arc::new(TestApp::new(db).await);
+    let mut accounts = Vec::new();
+    for _ in 0..20 {
+        accounts.push(app.open_account(json!({})).await);
+    }
+    let mut versions = HashMap::new();
+    append_deposits(&app, &accounts, &mut versions, EVENTS, 500).await;
+    let head = app.caught_up().await;
+    assert!(head > i64::try_from(EVENTS).expect("small"));
+    let filled = started.elapsed();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn(read_until(app.clone(), accounts.clone(), stop.clone()));
+    let writer = tokio::spawn(deposit_until(app.clone(), accounts[..5].to_vec(), stop.clone()));
+    let rebuild_started = Instant::now();
+    let rebuilt = projection::rebuild(
+        &app.db.database,
+        &*app.service.store,
+        ProjectionName::VARIANTS,
+        Progress::hidden(),
+    )
+    .await
+    .expect("rebuild");
+    let rebuild_took = rebuild_started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.await.expect("reader");
+    let deposit_problems = writer.await.expect("writer");
+
+    assert!(
+        rebuilt.events >= u64::try_from(EVENTS).expect("small"),
+        "{rebuilt:?}"
+    );
+    assert!(rebuilt.position >= head, "{rebuilt:?}");
+    assert!(seen.reads > 10, "queries ran throughout the rebuild: {seen:?}");
+    assert_eq!(seen.problems, Vec::<String>::new());
+    assert_eq!(deposit_problems, Vec::<String>::new());
+
+    app.caught_up().await;
+    let verification = verified(&app).await;
+    assert!(verification.is_consistent(), "{verification}");
+    let balances = verification.tables[0].rows;
+    assert_eq!(balances, accounts.len());
+    let total: i64 = foldbank::db::query("SELECT CAST(SUM(balance) AS BIGINT) FROM account_balances")
+        .fetch_scalar(&app.db.database)
+        .await
+        .expect("sum");
+    assert!(total >= i64::try_from(EVENTS).expect("small"), "{total}");
+    // Written to stderr directly: how long each part takes, for the record.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}: {EVENTS} events filled and projected in {filled:?}; rebuild of {} events in {rebuild_took:?} \
+         with {} reads beside it; whole test {:?}",
+        app.db.database.backend(),
+        rebuilt.events,
+        seen.reads,
+        started.elapsed()
+    );
+}
