@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Param, Stored, Transaction, query, upsert_rows};
+use crate::db::{Param, Stored, Transaction, query};
 use crate::domain::account::{AccountEvent, AccountStatus};
+use crate::projection::keyed::{self, InMemory, KeyedRow};
 use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 use crate::store::RecordedEvent;
 
@@ -166,15 +167,18 @@ const COLUMNS: &str = "account_id, owner_id, currency, balance, available, overd
     daily_withdrawal_limit, status, frozen_reason, version, opened_at, updated_at, position";
 
 pub(crate) fn select_sql(filter: &str) -> String {
-    select_from(TABLE, filter)
+    BalanceRow::select_from(TABLE, filter)
 }
 
-fn select_from(table: &str, filter: &str) -> String {
-    format!("SELECT {COLUMNS} FROM {table} {filter}")
-}
+impl KeyedRow for BalanceRow {
+    type Key = Uuid;
+    const KEY: &'static str = "account_id";
+    const COLUMNS: &'static str = COLUMNS;
 
-impl BalanceRow {
-    /// The row's values in the order of [`COLUMNS`].
+    fn key(&self) -> Uuid {
+        self.account_id
+    }
+
     fn values(&self) -> Vec<Param> {
         vec![
             self.account_id.into(),
@@ -193,8 +197,12 @@ impl BalanceRow {
         ]
     }
 
-    fn keyed(&self) -> (String, Vec<Param>) {
-        (self.account_id.to_string(), self.values())
+    fn keys_of(batch: &[Applied<'_>]) -> Vec<Uuid> {
+        batch.iter().map(|(recorded, _)| recorded.stream_id).collect()
+    }
+
+    fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+        fold(rows, batch)
     }
 }
 
@@ -208,20 +216,6 @@ struct StoredBalance {
 
 /// Where `available` is in [`COLUMNS`].
 const AVAILABLE: usize = 4;
-
-/// The read model in memory: every account's row.
-#[derive(Debug, Default)]
-struct InMemory(HashMap<Uuid, BalanceRow>);
-
-impl InMemoryModel for InMemory {
-    fn fold(&mut self, batch: &[Applied<'_>]) {
-        fold(&mut self.0, batch);
-    }
-
-    fn rows(&self) -> Rows {
-        Rows::new(COLUMNS, self.0.values().map(BalanceRow::keyed))
-    }
-}
 
 #[async_trait::async_trait]
 impl Projection for BalancesProjection {
@@ -241,39 +235,16 @@ impl Projection for BalancesProjection {
         table: &str,
         batch: &[Applied<'_>],
     ) -> Result<(), sqlx::Error> {
-        let mut accounts: Vec<Uuid> = batch.iter().map(|(recorded, _)| recorded.stream_id).collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        if accounts.is_empty() {
-            return Ok(());
-        }
-        let stored: Vec<BalanceRow> = query(select_from(table, "WHERE account_id IN ("))
-            .values_list(accounts.iter().copied())
-            .push(")")
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut rows: HashMap<Uuid, BalanceRow> =
-            stored.into_iter().map(|row| (row.account_id, row)).collect();
-        let changed = fold(&mut rows, batch);
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let values = changed
-            .iter()
-            .filter_map(|id| rows.get(id))
-            .map(BalanceRow::values);
-        upsert_rows(table, "account_id", COLUMNS, values)
-            .execute(tx)
-            .await?;
-        Ok(())
+        keyed::apply::<BalanceRow>(tx, table, batch).await
     }
 
     fn in_memory(&self) -> Box<dyn InMemoryModel> {
-        Box::new(InMemory::default())
+        InMemory::<BalanceRow>::boxed()
     }
 
+    /// The stored `available` column is compared as stored, not recomputed from the balance.
     async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        let rows: Vec<StoredBalance> = query(select_from(table, "")).fetch_all(tx).await?;
+        let rows: Vec<StoredBalance> = query(BalanceRow::select_from(table, "")).fetch_all(tx).await?;
         Ok(Rows::new(
             COLUMNS,
             rows.iter().map(|stored| {

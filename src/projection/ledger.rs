@@ -15,7 +15,8 @@
 
 use std::collections::HashMap;
 
-use crate::db::{Param, Stored, Transaction, query, upsert_rows};
+use crate::db::{Param, Stored, Transaction};
+use crate::projection::keyed::{self, InMemory, KeyedRow};
 use crate::projection::transactions::{TransactionRow, movement};
 use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 
@@ -53,20 +54,6 @@ impl LedgerRow {
         }
         self.position = movement.global_position;
         self
-    }
-
-    /// The row's values in the order of [`COLUMNS`].
-    fn values(&self) -> Vec<Param> {
-        vec![
-            self.currency.as_str().into(),
-            self.total.into(),
-            self.in_flight.into(),
-            self.position.into(),
-        ]
-    }
-
-    fn keyed(&self) -> (String, Vec<Param>) {
-        (self.currency.clone(), self.values())
     }
 }
 
@@ -111,27 +98,40 @@ const COLUMNS: &str = "currency, total, in_flight, position";
 
 /// The wide sums are read as text on both backends (see [`Stored<i128>`](Stored)).
 pub(crate) fn select_sql(filter: &str) -> String {
-    select_from(TABLE, filter)
+    LedgerRow::select_from(TABLE, filter)
 }
 
-fn select_from(table: &str, filter: &str) -> String {
-    format!(
-        "SELECT currency, CAST(total AS TEXT) AS total, CAST(in_flight AS TEXT) AS in_flight, \
-         position FROM {table} {filter}"
-    )
-}
+impl KeyedRow for LedgerRow {
+    type Key = String;
+    const KEY: &'static str = "currency";
+    const COLUMNS: &'static str = COLUMNS;
 
-/// The read model in memory: every currency's row.
-#[derive(Debug, Default)]
-struct InMemory(HashMap<String, LedgerRow>);
-
-impl InMemoryModel for InMemory {
-    fn fold(&mut self, batch: &[Applied<'_>]) {
-        fold(&mut self.0, batch);
+    fn key(&self) -> String {
+        self.currency.clone()
     }
 
-    fn rows(&self) -> Rows {
-        Rows::new(COLUMNS, self.0.values().map(LedgerRow::keyed))
+    fn values(&self) -> Vec<Param> {
+        vec![
+            self.currency.as_str().into(),
+            self.total.into(),
+            self.in_flight.into(),
+            self.position.into(),
+        ]
+    }
+
+    fn select_from(table: &str, filter: &str) -> String {
+        format!(
+            "SELECT currency, CAST(total AS TEXT) AS total, CAST(in_flight AS TEXT) AS in_flight, \
+             position FROM {table} {filter}"
+        )
+    }
+
+    fn keys_of(batch: &[Applied<'_>]) -> Vec<String> {
+        currencies(batch)
+    }
+
+    fn fold(rows: &mut HashMap<String, Self>, batch: &[Applied<'_>]) -> Vec<String> {
+        fold(rows, batch)
     }
 }
 
@@ -156,40 +156,15 @@ impl Projection for LedgerProjection {
         table: &str,
         batch: &[Applied<'_>],
     ) -> Result<(), sqlx::Error> {
-        let currencies = currencies(batch);
-        if currencies.is_empty() {
-            return Ok(());
-        }
-        let stored: Vec<LedgerRow> = query(select_from(table, "WHERE currency IN ("))
-            .values_list(currencies.iter().map(String::as_str))
-            .push(")")
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut rows: HashMap<String, LedgerRow> = stored
-            .into_iter()
-            .map(|row| (row.currency.clone(), row))
-            .collect();
-        let changed = fold(&mut rows, batch);
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let values = changed
-            .iter()
-            .filter_map(|currency| rows.get(currency))
-            .map(LedgerRow::values);
-        upsert_rows(table, "currency", COLUMNS, values)
-            .execute(tx)
-            .await?;
-        Ok(())
+        keyed::apply::<LedgerRow>(tx, table, batch).await
     }
 
     fn in_memory(&self) -> Box<dyn InMemoryModel> {
-        Box::new(InMemory::default())
+        InMemory::<LedgerRow>::boxed()
     }
 
     async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        let rows: Vec<LedgerRow> = query(select_from(table, "")).fetch_all(tx).await?;
-        Ok(Rows::new(COLUMNS, rows.iter().map(LedgerRow::keyed)))
+        keyed::stored::<LedgerRow>(tx, table).await
     }
 }
 

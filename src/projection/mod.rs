@@ -15,6 +15,7 @@
 //! This module reads the log only as it is handed over and writes only its own tables.
 
 pub mod balances;
+mod keyed;
 pub mod ledger;
 mod progress;
 mod rebuild;

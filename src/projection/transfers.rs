@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Param, Stored, Transaction, query, upsert_rows};
+use crate::db::{Param, Stored, Transaction};
 use crate::domain::account::AccountEvent;
+use crate::projection::keyed::{self, InMemory, KeyedRow};
 use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 use crate::store::RecordedEvent;
 
@@ -159,15 +160,18 @@ const COLUMNS: &str = "transfer_id, from_account, to_account, amount, currency, 
     reason, requested_at, finished_at, debit_position, credit_position, refund_position";
 
 pub(crate) fn select_sql(filter: &str) -> String {
-    select_from(TABLE, filter)
+    TransferRow::select_from(TABLE, filter)
 }
 
-fn select_from(table: &str, filter: &str) -> String {
-    format!("SELECT {COLUMNS} FROM {table} {filter}")
-}
+impl KeyedRow for TransferRow {
+    type Key = Uuid;
+    const KEY: &'static str = "transfer_id";
+    const COLUMNS: &'static str = COLUMNS;
 
-impl TransferRow {
-    /// The row's values in the order of [`COLUMNS`].
+    fn key(&self) -> Uuid {
+        self.transfer_id
+    }
+
     fn values(&self) -> Vec<Param> {
         vec![
             self.transfer_id.into(),
@@ -186,22 +190,12 @@ impl TransferRow {
         ]
     }
 
-    fn keyed(&self) -> (String, Vec<Param>) {
-        (self.transfer_id.to_string(), self.values())
-    }
-}
-
-/// The read model in memory: every transfer's row.
-#[derive(Debug, Default)]
-struct InMemory(HashMap<Uuid, TransferRow>);
-
-impl InMemoryModel for InMemory {
-    fn fold(&mut self, batch: &[Applied<'_>]) {
-        fold(&mut self.0, batch);
+    fn keys_of(batch: &[Applied<'_>]) -> Vec<Uuid> {
+        batch.iter().filter_map(|(_, event)| transfer_of(event)).collect()
     }
 
-    fn rows(&self) -> Rows {
-        Rows::new(COLUMNS, self.0.values().map(TransferRow::keyed))
+    fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+        fold(rows, batch)
     }
 }
 
@@ -226,39 +220,14 @@ impl Projection for TransfersProjection {
         table: &str,
         batch: &[Applied<'_>],
     ) -> Result<(), sqlx::Error> {
-        let mut transfers: Vec<Uuid> = batch.iter().filter_map(|(_, event)| transfer_of(event)).collect();
-        transfers.sort_unstable();
-        transfers.dedup();
-        if transfers.is_empty() {
-            return Ok(());
-        }
-        let stored: Vec<TransferRow> = query(select_from(table, "WHERE transfer_id IN ("))
-            .values_list(transfers.iter().copied())
-            .push(")")
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut rows: HashMap<Uuid, TransferRow> =
-            stored.into_iter().map(|row| (row.transfer_id, row)).collect();
-        let changed = fold(&mut rows, batch);
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let values = changed
-            .iter()
-            .filter_map(|id| rows.get(id))
-            .map(TransferRow::values);
-        upsert_rows(table, "transfer_id", COLUMNS, values)
-            .execute(tx)
-            .await?;
-        Ok(())
+        keyed::apply::<TransferRow>(tx, table, batch).await
     }
 
     fn in_memory(&self) -> Box<dyn InMemoryModel> {
-        Box::new(InMemory::default())
+        InMemory::<TransferRow>::boxed()
     }
 
     async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        let rows: Vec<TransferRow> = query(select_from(table, "")).fetch_all(tx).await?;
-        Ok(Rows::new(COLUMNS, rows.iter().map(TransferRow::keyed)))
+        keyed::stored::<TransferRow>(tx, table).await
     }
 }

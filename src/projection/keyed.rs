@@ -1,0 +1,106 @@
+//! The shape three read models share: one row per key (an account, a transfer, a currency),
+//! folded in memory.
+//!
+//! `account_balances`, `transfers` and `ledger_totals` each keep one row per key and change it
+//! with every event about that key. For each, a batch is applied the same way: read the rows of
+//! the keys the batch names (one statement), run the projection's pure fold over them in
+//! memory, write back the rows that changed (one statement). `verify` runs the same fold over
+//! every row at once. A projection says only what is its own ([`KeyedRow`]: its columns, its
+//! key, its fold); this module holds the rest once. (`account_transactions` appends a row per
+//! movement instead, and has its own `apply`.)
+
+use std::collections::HashMap;
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+
+use crate::db::{Param, Record, Transaction, query, upsert_rows};
+use crate::projection::{Applied, InMemoryModel, Rows};
+
+/// A read-model row identified by one key column.
+pub(crate) trait KeyedRow: Record + Clone + Debug + Sync + 'static {
+    type Key: Clone + Eq + Hash + Ord + Display + Debug + Into<Param> + Send + Sync;
+
+    /// The primary key column.
+    const KEY: &'static str;
+
+    /// Every column, comma-separated, in the order of [`KeyedRow::values`].
+    const COLUMNS: &'static str;
+
+    fn key(&self) -> Self::Key;
+
+    /// The row's values in the order of [`KeyedRow::COLUMNS`].
+    fn values(&self) -> Vec<Param>;
+
+    /// A `SELECT` of the row's columns from `table` (the live table, or a rebuild's copy),
+    /// followed by `filter`.
+    fn select_from(table: &str, filter: &str) -> String {
+        format!("SELECT {} FROM {table} {filter}", Self::COLUMNS)
+    }
+
+    /// The keys of the rows `batch` may change (in any order, repeats allowed).
+    fn keys_of(batch: &[Applied<'_>]) -> Vec<Self::Key>;
+
+    /// Folds `batch` into `rows` (the rows of the keys it names, or every row); answers the
+    /// keys whose row changed, each once. Pure: the same code runs on stored rows and in memory.
+    fn fold(rows: &mut HashMap<Self::Key, Self>, batch: &[Applied<'_>]) -> Vec<Self::Key>;
+
+    /// The row as [`Rows`] holds it: its key as text and its values.
+    fn keyed(&self) -> (String, Vec<Param>) {
+        (self.key().to_string(), self.values())
+    }
+}
+
+/// Reads the rows of the keys `batch` names from `table`, folds the batch into them, and
+/// writes back those that changed: two statements, whatever the batch's size.
+pub(crate) async fn apply<R: KeyedRow>(
+    tx: &mut Transaction,
+    table: &str,
+    batch: &[Applied<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut keys = R::keys_of(batch);
+    // In key order, so that two writers of the same rows would lock them in the same order.
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let stored: Vec<R> = query(R::select_from(table, &format!("WHERE {} IN (", R::KEY)))
+        .values_list(keys)
+        .push(")")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut rows: HashMap<R::Key, R> = stored.into_iter().map(|row| (row.key(), row)).collect();
+    let changed = R::fold(&mut rows, batch);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let values = changed.iter().filter_map(|key| rows.get(key)).map(R::values);
+    upsert_rows(table, R::KEY, R::COLUMNS, values).execute(tx).await?;
+    Ok(())
+}
+
+/// Every row of `table`, for `verify`.
+pub(crate) async fn stored<R: KeyedRow>(tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
+    let rows: Vec<R> = query(R::select_from(table, "")).fetch_all(tx).await?;
+    Ok(Rows::new(R::COLUMNS, rows.iter().map(R::keyed)))
+}
+
+/// The read model in memory, every row by its key: what `verify` folds the log into.
+#[derive(Debug)]
+pub(crate) struct InMemory<R: KeyedRow>(HashMap<R::Key, R>);
+
+impl<R: KeyedRow> InMemory<R> {
+    pub(crate) fn boxed() -> Box<dyn InMemoryModel> {
+        Box::new(InMemory::<R>(HashMap::new()))
+    }
+}
+
+impl<R: KeyedRow> InMemoryModel for InMemory<R> {
+    fn fold(&mut self, batch: &[Applied<'_>]) {
+        R::fold(&mut self.0, batch);
+    }
+
+    fn rows(&self) -> Rows {
+        Rows::new(R::COLUMNS, self.0.values().map(R::keyed))
+    }
+}
