@@ -236,26 +236,7 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
         .build()
         .expect("client");
     let mut server = Server::start(&url, port).await;
-    let mut accounts = Vec::new();
-    for _ in 0..ACCOUNTS {
-        let opened: Value = client
-            .post(server.url("/accounts"))
-            .json(
-                &json!({ "owner_id": Uuid::now_v7(), "currency": "EUR", "initial_deposit": OPENING_BALANCE }),
-            )
-            .send()
-            .await
-            .expect("open")
-            .json()
-            .await
-            .expect("json");
-        accounts.push(
-            opened["account_id"]
-                .as_str()
-                .and_then(|id| id.parse().ok())
-                .expect("id"),
-        );
-    }
+    let accounts = open_accounts(&client, &server).await;
     let accounts: Arc<Vec<Uuid>> = Arc::new(accounts);
     let mut outcomes: BTreeMap<Uuid, Outcome> = BTreeMap::new();
     let mut kill_rng = rng(99);
@@ -446,26 +427,7 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
         .expect("client");
     let first = Server::start(&url, free_port()).await;
     let second = Server::start(&url, free_port()).await;
-    let mut accounts = Vec::new();
-    for _ in 0..ACCOUNTS {
-        let opened: Value = client
-            .post(first.url("/accounts"))
-            .json(
-                &json!({ "owner_id": Uuid::now_v7(), "currency": "EUR", "initial_deposit": OPENING_BALANCE }),
-            )
-            .send()
-            .await
-            .expect("open")
-            .json()
-            .await
-            .expect("json");
-        accounts.push(
-            opened["account_id"]
-                .as_str()
-                .and_then(|id| id.parse().ok())
-                .expect("id"),
-        );
-    }
+    let accounts = open_accounts(&client, &first).await;
     if postgres {
         assert_eq!(
             leaderships_held(&db.database).await,
@@ -579,4 +541,29 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
     for account in accounts.iter() {
         assert_read_models_match_the_log(&app, *account).await;
     }
+}
+
+/// Opens [`ACCOUNTS`] accounts of [`OPENING_BALANCE`] EUR each through `server`'s API.
+async fn open_accounts(client: &reqwest::Client, server: &Server) -> Vec<Uuid> {
+    let mut accounts = Vec::new();
+    for _ in 0..ACCOUNTS {
+        let opened: Value = client
+            .post(server.url("/accounts"))
+            .json(
+                &json!({ "owner_id": Uuid::now_v7(), "currency": "EUR", "initial_deposit": OPENING_BALANCE }),
+            )
+            .send()
+            .await
+            .expect("open")
+            .json()
+            .await
+            .expect("json");
+        accounts.push(
+            opened["account_id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .expect("id"),
+        );
+    }
+    accounts
 }
