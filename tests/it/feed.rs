@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::common::{TestDb, backend_tests};
+use crate::common::{Server, TestDb, backend_tests, free_port};
 
 backend_tests!(
     paging_the_log_returns_every_position_once_in_order,
@@ -28,6 +28,7 @@ backend_tests!(
     subscribers_beyond_the_bound_are_refused_until_one_leaves,
     an_idle_stream_sends_keep_alive_comments,
     streams_end_when_the_server_shuts_down,
+    the_binary_ends_its_streams_on_sigterm_and_stops,
 );
 
 /// Not a measure of speed: a stream that never delivers is a failure, not a hung test run.
@@ -527,4 +528,35 @@ async fn streams_end_when_the_server_shuts_down(db: TestDb) {
     // Caught up and waiting: shutting down ends the stream instead of waiting for it.
     server.shut_down().await;
     assert_eq!(subscriber.next_frame().await, None);
+}
+
+async fn the_binary_ends_its_streams_on_sigterm_and_stops(db: TestDb) {
+    let url = db.url();
+    let server = Server::start(&url, free_port()).await;
+    let client = reqwest::Client::new();
+    // No key exists: the binary runs in local development mode, where requests need none.
+    let opened = client
+        .post(server.url("/accounts"))
+        .json(&json!({ "owner_id": Uuid::now_v7(), "currency": "EUR" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(opened.status(), StatusCode::CREATED);
+    let account = opened.json::<Value>().await.expect("json")["account_id"].clone();
+    let response = client
+        .get(server.url("/events/stream"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut subscriber = Subscriber {
+        response,
+        buffer: String::new(),
+    };
+    let (_, _, data) = subscriber.next_event().await;
+    assert_eq!(data["stream_id"], account);
+    assert!(server.terminate().await, "a graceful exit");
+    while let Some(frame) = subscriber.next_frame().await {
+        assert!(matches!(frame, Frame::Event { .. } | Frame::Comment));
+    }
 }
