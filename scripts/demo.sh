@@ -11,7 +11,8 @@
 # Opens two accounts, moves money, gets an overdraft refused, freezes and unfreezes an
 # account, retries a deposit safely with an Idempotency-Key, transfers money between the two (and to an account that does not exist, which is
 # refunded), reverses a deposit, then reads the history, the audit trail of events, the
-# balance at an earlier instant, the ledger summary and the projection status. Every step checks the HTTP status (and, for refusals,
+# balance at an earlier instant, the ledger summary, the projection status and a page of the
+# event feed. Every step checks the HTTP status (and, for refusals,
 # the problem type) and the script exits non-zero at the first unexpected answer.
 # Needs bash and curl; uses jq for pretty output when it is installed.
 set -euo pipefail
@@ -179,8 +180,13 @@ call GET /ledger/summary 200
 bold "17. How the projections (and the transfer process manager) are doing"
 call GET /projections 200
 
+bold "18. The whole log as a feed for other services: a page by position (live: /events/stream)"
+call GET "/events?after=0&limit=3" 200
+expect_field position 1
+expect_field next_after 3
+
 if [ -n "$API_KEY" ]; then
-    bold "18. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    bold "19. Without the key: 401, and WWW-Authenticate says which scheme to use"
     API_KEY="" call GET /accounts 401
     expect_problem unauthorized
     [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"

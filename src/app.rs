@@ -21,6 +21,7 @@ use crate::follow::{FollowContext, FollowSettings, Follower, Followers, Followin
 use crate::http::AppState;
 pub use crate::http::HttpSettings;
 use crate::http::auth::AuthMode;
+pub use crate::http::feed_stream::{EventStreamSettings, EventStreams};
 use crate::http::idempotency::KEY_RETENTION;
 use crate::process::{self, TransferProcess};
 use crate::projection::{FaultInjector, ProjectionName, Projector};
@@ -57,6 +58,10 @@ pub struct App {
     /// start-up (see `main.rs`), tests choose.
     pub auth: AuthMode,
     pub keys: KeyStore,
+    /// The `GET /events/stream` responses. They end with [`App::shutdown`], or earlier with
+    /// [`EventStreams::close`]: a server must close them when its shutdown begins, since a
+    /// graceful shutdown waits for every response to end.
+    pub event_streams: EventStreams,
 }
 
 /// The names of every follower: the projections, then the process managers.
@@ -85,6 +90,8 @@ impl App {
         ));
         let commands = AccountCommandHandler::new(store.clone(), clock.clone(), ids.clone());
         let keys = KeyStore::new(database.clone());
+        let shutdown = CancellationToken::new();
+        let event_streams = EventStreams::new(EventStreamSettings::default(), shutdown.child_token());
         App {
             read_models: ReadModels::new(database.clone()),
             history: AccountHistory::new(store.clone()),
@@ -99,9 +106,10 @@ impl App {
             faults: Arc::new(FaultInjector::default()),
             store_faults,
             read_wait: Duration::from_secs(2),
-            shutdown: CancellationToken::new(),
+            shutdown,
             auth: AuthMode::Open,
             keys,
+            event_streams,
         }
     }
 
@@ -119,6 +127,12 @@ impl App {
     /// How often followers look for new events when nothing woke them.
     pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
         self.follow.poll_interval = poll_interval;
+        self
+    }
+
+    /// Bounds and pacing of the event streams (`GET /events/stream`).
+    pub fn with_event_streams(mut self, settings: EventStreamSettings) -> Self {
+        self.event_streams = EventStreams::new(settings, self.shutdown.child_token());
         self
     }
 
@@ -221,6 +235,7 @@ impl App {
             backend: self.database.backend(),
             auth: self.auth,
             keys: self.keys.clone(),
+            event_streams: self.event_streams.clone(),
         }
     }
 

@@ -157,6 +157,14 @@ pub struct Config {
     /// How often projectors look for new events when nothing woke them.
     #[arg(global = true, long, env = "PROJECTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub projection_poll_ms: u64,
+
+    /// `GET /events/stream` subscribers served at once; one more is answered `503`.
+    #[arg(global = true, long, env = "MAX_EVENT_STREAMS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_event_streams: u32,
+
+    /// Seconds an event stream may stay silent before it sends a keep-alive comment.
+    #[arg(global = true, long, env = "EVENT_STREAM_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub event_stream_keep_alive_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +211,15 @@ impl Config {
 
     pub fn max_requests_in_flight(&self) -> usize {
         usize::try_from(self.max_requests_in_flight).unwrap_or(usize::MAX)
+    }
+
+    /// The event streams' bound and pacing; a caught-up stream polls as often as projectors do.
+    pub fn event_streams(&self) -> crate::http::feed_stream::EventStreamSettings {
+        crate::http::feed_stream::EventStreamSettings {
+            max_streams: usize::try_from(self.max_event_streams).unwrap_or(usize::MAX),
+            keep_alive: Duration::from_secs(self.event_stream_keep_alive_secs),
+            poll_interval: self.projection_poll_interval(),
+        }
     }
 
     pub fn rate_limit(&self) -> crate::http::RateLimit {
@@ -333,6 +350,16 @@ mod tests {
             1024
         );
         assert!(Cli::try_parse_from(["foldbank", "--max-requests-in-flight", "0"]).is_err());
+    }
+
+    #[test]
+    fn event_streams_are_bounded_and_keep_alive_every_15_seconds_by_default() {
+        let settings = Cli::parse_from(["foldbank"]).config.event_streams();
+        assert_eq!(settings.max_streams, 64);
+        assert_eq!(settings.keep_alive, Duration::from_secs(15));
+        let cli = Cli::parse_from(["foldbank", "--max-event-streams", "3"]);
+        assert_eq!(cli.config.event_streams().max_streams, 3);
+        assert!(Cli::try_parse_from(["foldbank", "--max-event-streams", "0"]).is_err());
     }
 
     #[test]

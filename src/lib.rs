@@ -24,6 +24,8 @@
 //!  GET /accounts/{id}?at=T  ──► query::AccountHistory: fold the events with occurred_at <= T (time travel),
 //!                               from the latest snapshot when it is no later than T
 //!  GET /accounts/{id}/events ──► query::EventLog: the log itself, a page at a time (the audit trail)
+//!  GET /events, /events/stream ──► query::EventLog: the whole log by position, paged or live (SSE),
+//!                               for other services
 //! ```
 //!
 //! Commands answer the global `position` of their last event; a query given

@@ -107,6 +107,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = App::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
         .with_read_wait(config.read_wait())
         .with_poll_interval(config.projection_poll_interval())
+        .with_event_streams(config.event_streams())
         .with_auth(auth);
     let projections = app.start_projections();
     app.catch_up().await?;
@@ -120,7 +121,14 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     });
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
-    app::serve(listener, router, app::shutdown_signal()).await?;
+    // Event streams never end by themselves: close them as shutdown begins, or the graceful
+    // shutdown would wait for them forever.
+    let event_streams = app.event_streams.clone();
+    let shutdown = async move {
+        app::shutdown_signal().await;
+        event_streams.close();
+    };
+    app::serve(listener, router, shutdown).await?;
     // In-flight requests are done; followers finish the batch in hand, then stop.
     app.shutdown.cancel();
     transfers.stop().await;

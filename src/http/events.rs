@@ -27,11 +27,13 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(account_events))
 }
 
-/// One stored event.
+/// One stored event: an item of the audit trail and of the event feed (`/events`).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "event_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a13",
     "position": 42,
+    "stream_type": "account",
+    "stream_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10",
     "version": 2,
     "type": "MoneyDeposited",
     "schema_version": 1,
@@ -55,7 +57,12 @@ pub struct EventResponse {
     pub event_id: Uuid,
     /// Position in the global log.
     pub position: i64,
-    /// Version of the account's stream after this event.
+    /// The kind of stream the event belongs to: `account`, or `transfer` (a transfer's own
+    /// record of what was decided).
+    pub stream_type: String,
+    /// The stream's id: the account id, or the transfer id.
+    pub stream_id: Uuid,
+    /// Version of the stream after this event.
     pub version: i64,
     #[serde(rename = "type")]
     pub event_type: String,
@@ -79,6 +86,8 @@ impl From<RecordedEvent> for EventResponse {
         EventResponse {
             event_id: event.event_id,
             position: event.global_position,
+            stream_type: event.stream_type,
+            stream_id: event.stream_id,
             version: event.stream_version,
             event_type: event.event_type,
             schema_version: event.schema_version,

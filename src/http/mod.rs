@@ -10,6 +10,8 @@ pub mod accounts;
 pub mod auth;
 pub mod events;
 pub mod extract;
+pub mod feed;
+pub mod feed_stream;
 pub mod health;
 pub mod idempotency;
 pub mod openapi;
@@ -56,6 +58,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(transactions::router())
         .merge(transfers::router())
         .merge(events::router())
+        .merge(feed::router())
+        .merge(feed_stream::router())
         .merge(projections::router())
         .merge(health::router())
 }

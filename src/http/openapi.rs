@@ -31,6 +31,7 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
         (name = "queries", description = "Reads of the read models (eventually consistent: pass `min_position` to read your own writes), and time travel with `at`."),
         (name = "transfers", description = "Money between accounts: a process manager settles each transfer (credit, or refund as compensation)."),
         (name = "operations", description = "Health and how the projections are doing."),
+        (name = "feed", description = "The event log for other services, in position order: paged (`/events`) and live as Server-Sent Events (`/events/stream`). Operator keys only."),
     ),
     components(schemas(Problem, InvalidParam))
 )]

@@ -109,6 +109,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// As many event streams are open as allowed; this one was not opened.
+    #[error("{limit} event streams are open, as many as this server allows; try again later")]
+    TooManyEventStreams { limit: usize },
     #[error("too many requests from this caller; wait {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: u64 },
     #[error("idempotency key {key:?} was already used for a different request")]
@@ -199,6 +202,11 @@ impl ApiError {
             ApiError::Replayed(_) => (S::OK, "replayed", "Replayed"),
             ApiError::Unauthorized(_) => (S::UNAUTHORIZED, "unauthorized", "API key missing or refused"),
             ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Not allowed for this key"),
+            ApiError::TooManyEventStreams { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "too-many-event-streams",
+                "Too many event streams",
+            ),
             ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             ApiError::IdempotencyKeyReused { .. } => (
                 S::UNPROCESSABLE_ENTITY,
@@ -221,6 +229,7 @@ impl ApiError {
             }
             ApiError::IdempotencyKeyReused { key } => json!({ "idempotency_key": key }),
             ApiError::RateLimited { retry_after_seconds } => json!({ "retry_after": retry_after_seconds }),
+            ApiError::TooManyEventStreams { limit } => json!({ "max_event_streams": limit }),
             ApiError::PreconditionFailed { required, actual } => {
                 json!({ "required_version": required, "current_version": actual })
             }

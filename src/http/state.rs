@@ -9,6 +9,7 @@ use crate::command::AccountCommandHandler;
 use crate::db::Backend;
 use crate::follow::Followers;
 use crate::http::auth::AuthMode;
+use crate::http::feed_stream::EventStreams;
 use crate::query::{AccountHistory, EventLog, ReadModels};
 
 /// Shared by the handlers. Cheap to clone: all fields are handles.
@@ -28,4 +29,6 @@ pub struct AppState {
     /// Whether requests need an API key, and the keys to check them against.
     pub auth: AuthMode,
     pub keys: KeyStore,
+    /// The open `GET /events/stream` responses: their bound, and the signal that ends them.
+    pub event_streams: EventStreams,
 }

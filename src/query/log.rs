@@ -1,4 +1,5 @@
-//! Reads of the event log itself: an account's audit trail, and how far the log has grown.
+//! Reads of the event log itself: an account's audit trail, the whole log in position order
+//! (the feed other services follow), and how far the log has grown.
 
 use std::sync::Arc;
 
@@ -16,6 +17,16 @@ pub struct EventPage {
     /// In version order, oldest first.
     pub events: Vec<RecordedEvent>,
     /// Present when there may be more: the stream version of the last event.
+    pub next: Option<i64>,
+}
+
+/// A page of the whole log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogPage {
+    /// In position order, oldest first.
+    pub events: Vec<RecordedEvent>,
+    /// Present when more events followed when this page was read: the position of the last
+    /// event, to read the next page after.
     pub next: Option<i64>,
 }
 
@@ -54,6 +65,22 @@ impl EventLog {
         }
         let next = next_cursor(&mut events, limit, |event| event.stream_version);
         Ok(Some(EventPage { events, next }))
+    }
+
+    /// One page of the whole log, oldest first: up to `limit` events after global position
+    /// `after`. Positions are gap-free and become visible in order (see [`crate::store`]), so
+    /// a reader that asks again after the last position it was given never misses an event.
+    #[tracing::instrument(skip_all, fields(after, limit))]
+    pub async fn page_after(&self, after: i64, limit: i64) -> Result<LogPage, StoreError> {
+        // One event more than asked tells whether another page follows.
+        let mut events = self.store.read_all(after, limit + 1).await?;
+        let next = next_cursor(&mut events, limit, |event| event.global_position);
+        Ok(LogPage { events, next })
+    }
+
+    /// Up to `limit` events after global position `after`, in position order.
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.store.read_all(after, limit).await
     }
 
     /// Whether a stream has any event.

@@ -13,7 +13,7 @@ mod transfers;
 
 pub use accounts::{AccountFilter, AccountPage};
 pub use history::{AccountHistory, PointInTime};
-pub use log::{EventLog, EventPage};
+pub use log::{EventLog, EventPage, LogPage};
 pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
 pub use transfers::{CurrencyTotals, TransferPage};
 

@@ -39,6 +39,23 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// SIGTERM, as `docker stop` sends: waits until the process has exited and answers whether
+    /// it exited successfully (a graceful shutdown).
+    pub async fn terminate(mut self) -> bool {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(signalled.success(), "SIGTERM sent");
+        for _ in 0..1200 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.success();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not stop within a minute of SIGTERM");
+    }
+
     /// SIGKILL: no shutdown, no flush, whatever was in flight is cut off.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
