@@ -1,6 +1,7 @@
 //! Wires the parts together: the only module that knows them all.
 //!
-//! [`App`] builds the write side, the read side and the followers on one database;
+//! [`App`] builds the write side, the read side and the followers on the write database and
+//! the read database ([`Databases`]: one and the same unless the read models live apart);
 //! [`App::router`] hands the HTTP layer what its handlers need; [`serve`] takes an
 //! already-bound listener, so tests can bind port 0 and the binary can bind the configured
 //! address with the same code.
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::KeyStore;
 use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
-use crate::db::Database;
+use crate::db::{Database, Databases};
 use crate::follow::{FollowContext, FollowSettings, Follower, Followers, Following, WakingStore};
 use crate::http::AppState;
 pub use crate::http::HttpSettings;
@@ -31,10 +32,15 @@ use crate::store::{self, EventStore, StoreError, StoreFaults};
 /// How many 5-second rounds start-up waits for the projections to catch up.
 const STARTUP_CATCH_UP_ROUNDS: u32 = 12;
 
-/// The parts of a running foldbank on one database. Cheap to clone: all fields are handles.
+/// The parts of a running foldbank. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
 pub struct App {
+    /// The write database: the log, snapshots, idempotency records, API keys, and the transfer
+    /// process manager's checkpoint.
     pub database: Database,
+    /// The read database: the read models and their projections' checkpoints and parked
+    /// events. The same handle as [`database`](App::database) unless split.
+    pub read_database: Database,
     /// The event log; appends through it wake this process's followers.
     pub store: Arc<dyn EventStore>,
     pub commands: AccountCommandHandler,
@@ -81,7 +87,11 @@ pub fn projection_names() -> Vec<&'static str> {
 }
 
 impl App {
-    pub fn new(database: Database, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+    /// The service on `databases`: one [`Database`], or a [`Databases`] pair whose read
+    /// database holds the read models.
+    pub fn new(databases: impl Into<Databases>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        let databases = databases.into();
+        let database = databases.write.clone();
         let followers = Followers::new(&follower_names());
         let store_faults = Arc::new(StoreFaults::default());
         let store: Arc<dyn EventStore> = Arc::new(WakingStore::new(
@@ -93,7 +103,8 @@ impl App {
         let shutdown = CancellationToken::new();
         let event_streams = EventStreams::new(EventStreamSettings::default(), shutdown.child_token());
         App {
-            read_models: ReadModels::new(database.clone()),
+            read_database: databases.read.clone(),
+            read_models: ReadModels::new(databases),
             history: AccountHistory::new(store.clone()),
             log: EventLog::new(store.clone()),
             database,
@@ -138,7 +149,7 @@ impl App {
 
     fn follow_context(&self) -> FollowContext {
         FollowContext {
-            database: self.database.clone(),
+            log_database: self.database.clone(),
             store: self.store.clone(),
             status: self.followers.clone(),
             settings: self.follow.clone(),
@@ -149,9 +160,10 @@ impl App {
         Following::start(followers, &self.follow_context(), &self.shutdown)
     }
 
-    /// Starts one follower per projection (without waiting for them to catch up).
+    /// Starts one follower per projection (without waiting for them to catch up), writing to
+    /// the read database.
     pub fn start_projections(&self) -> Following {
-        self.start(Projector::all(&self.database, &self.faults))
+        self.start(Projector::all(&self.read_database, &self.faults))
     }
 
     /// Starts the transfer process manager (it needs no catch-up wait: settling transfers is

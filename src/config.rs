@@ -120,6 +120,11 @@ pub struct Config {
     #[arg(global = true, long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
 
+    /// A second database for the read models and their checkpoints (`sqlite://read.db?mode=rwc`
+    /// or `postgres://user@host/read`); without it they live beside the log in `DATABASE_URL`.
+    #[arg(global = true, long, env = "READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
     /// Maximum open database connections (at least 2: on PostgreSQL the projector's `LISTEN`
     /// keeps one).
     #[arg(global = true, long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=1000))]
@@ -360,6 +365,21 @@ mod tests {
         let cli = Cli::parse_from(["foldbank", "--max-event-streams", "3"]);
         assert_eq!(cli.config.event_streams().max_streams, 3);
         assert!(Cli::try_parse_from(["foldbank", "--max-event-streams", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_read_database_is_optional() {
+        assert_eq!(Cli::parse_from(["foldbank"]).config.read_database_url, None);
+        let cli = Cli::parse_from([
+            "foldbank",
+            "verify",
+            "--read-database-url",
+            "sqlite://read.db?mode=rwc",
+        ]);
+        assert_eq!(
+            cli.config.read_database_url.as_deref(),
+            Some("sqlite://read.db?mode=rwc")
+        );
     }
 
     #[test]

@@ -48,7 +48,9 @@
 //!   authentication, object-level authorization and the rate limit per caller.
 //! - [`auth`]: API keys (made, listed and revoked with `foldbank keys`) and who a caller is.
 //! - [`db`]: the only module that knows which database runs: connecting, migrating,
-//!   transactions, statements written once for both backends, copies of a table's definition.
+//!   transactions, statements written once for both backends, copies of a table's definition,
+//!   and the write/read pair ([`db::Databases`]: the read models may live in a database of
+//!   their own).
 //! - [`app`]: wires the parts together and runs the server; [`config`]: the command line;
 //!   [`clock`]: injected time and ids; [`telemetry`]: logging.
 

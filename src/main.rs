@@ -10,11 +10,12 @@ use foldbank::clock::{SystemClock, UuidV7};
 use foldbank::config::{
     Cli, Command, Config, ConfigError, KeysAction, ParkedAction, RebuildTarget, SnapshotsCommand,
 };
-use foldbank::db::Database;
+use foldbank::db::{Database, DatabaseError, Databases};
 use foldbank::domain::ids::OwnerId;
 use foldbank::follow::parking;
 use foldbank::http::auth::AuthMode;
 use foldbank::projection::{Progress, ProjectionName};
+use foldbank::query::ReadModels;
 use foldbank::telemetry::{LogOutput, error_chain};
 use foldbank::{http, projection, store, telemetry};
 
@@ -99,12 +100,30 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The write database and, when `READ_DATABASE_URL` is set, the read database; both migrated.
+async fn connect(config: &Config) -> Result<Databases, DatabaseError> {
+    Databases::connect(
+        &config.database_url,
+        config.read_database_url.as_deref(),
+        config.database_max_connections,
+    )
+    .await
+}
+
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     config.validate()?;
-    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
-    tracing::info!(backend = %database.backend(), "database ready");
-    let auth = auth_mode(&config, &KeyStore::new(database.clone())).await?;
-    let app = App::new(database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+    let databases = connect(&config).await?;
+    if databases.is_split() {
+        tracing::info!(
+            backend = %databases.write.backend(),
+            read_backend = %databases.read.backend(),
+            "databases ready; the read models live in the read database"
+        );
+    } else {
+        tracing::info!(backend = %databases.write.backend(), "database ready");
+    }
+    let auth = auth_mode(&config, &KeyStore::new(databases.write.clone())).await?;
+    let app = App::new(databases.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
         .with_read_wait(config.read_wait())
         .with_poll_interval(config.projection_poll_interval())
         .with_event_streams(config.event_streams())
@@ -134,7 +153,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     transfers.stop().await;
     projections.stop().await;
     let _ = housekeeping.await;
-    database.close().await;
+    databases.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -203,9 +222,9 @@ async fn keys(config: &Config, action: KeysAction) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
-/// Lists, retries or skips parked events.
+/// Lists, retries or skips parked events, each in the database of its follower's checkpoint.
 async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std::error::Error>> {
-    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let databases = connect(config).await?;
     let known = |follower: &str| {
         if app::follower_names().contains(&follower) {
             Ok(())
@@ -218,7 +237,7 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
     };
     match action {
         ParkedAction::List => {
-            let parked = parking::parked_events(&database).await?;
+            let parked = ReadModels::new(databases.clone()).parked_events().await?;
             if parked.is_empty() {
                 println!("no parked events");
             }
@@ -242,13 +261,13 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
         }
         ParkedAction::Retry { follower, position } => {
             known(&follower)?;
+            let database = projection::checkpoint_database(&databases, &follower);
             if let Ok(projection) = follower.parse::<ProjectionName>() {
-                parking::forget_all(&database, &follower).await?;
-                let store = store::event_store(&database);
-                projection::rebuild(&database, &*store, &[projection], Progress::on_stderr("rebuild"))
-                    .await?;
+                parking::forget_all(database, &follower).await?;
+                let store = store::event_store(&databases.write);
+                projection::rebuild(database, &*store, &[projection], Progress::on_stderr("rebuild")).await?;
                 println!("{follower}: rebuilt from the log, its parked events with it");
-            } else if parking::request_retry(&database, &follower, position).await? {
+            } else if parking::request_retry(database, &follower, position).await? {
                 println!("{follower} {position}: retry requested; a running server handles it");
             } else {
                 return Err(format!("{follower} parked nothing at position {position}").into());
@@ -256,22 +275,24 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
         }
         ParkedAction::Skip { follower, position } => {
             known(&follower)?;
-            if !parking::skip(&database, &follower, position).await? {
+            let database = projection::checkpoint_database(&databases, &follower);
+            if !parking::skip(database, &follower, position).await? {
                 return Err(format!("{follower} parked nothing at position {position}").into());
             }
             println!("{follower} {position}: skipped");
         }
     }
-    database.close().await;
+    databases.close().await;
     Ok(())
 }
 
 /// Rebuilds one read model (or all) from the log, beside the live one, then swaps it in.
 async fn rebuild(config: &Config, target: RebuildTarget) -> Result<(), Box<dyn std::error::Error>> {
-    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let store = store::event_store(&database);
+    let databases = connect(config).await?;
+    let store = store::event_store(&databases.write);
     let names = target.projections();
-    let rebuilt = projection::rebuild(&database, &*store, &names, Progress::on_stderr("rebuild")).await?;
+    let rebuilt =
+        projection::rebuild(&databases.read, &*store, &names, Progress::on_stderr("rebuild")).await?;
     for name in names {
         tracing::info!(
             projection = %name,
@@ -281,24 +302,24 @@ async fn rebuild(config: &Config, target: RebuildTarget) -> Result<(), Box<dyn s
         );
     }
     if target.clears_snapshots() {
-        let cleared = store::clear_snapshots(&database).await?;
+        let cleared = store::clear_snapshots(&databases.write).await?;
         tracing::info!(
             cleared,
             "snapshots deleted; restart the service to empty its state cache"
         );
     }
-    database.close().await;
+    databases.close().await;
     Ok(())
 }
 
 /// Compares every read model with the fold of the log; prints the report on stdout and
 /// answers whether they are all equal.
 async fn verify(config: &Config) -> Result<bool, Box<dyn std::error::Error>> {
-    let database = Database::connect(&config.database_url, config.database_max_connections).await?;
-    let store = store::event_store(&database);
-    let verification = projection::verify(&database, &*store, Progress::on_stderr("verify")).await?;
+    let databases = connect(config).await?;
+    let store = store::event_store(&databases.write);
+    let verification = projection::verify(&databases.read, &*store, Progress::on_stderr("verify")).await?;
     println!("{verification}");
-    database.close().await;
+    databases.close().await;
     Ok(verification.is_consistent())
 }
 

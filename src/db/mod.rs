@@ -14,7 +14,9 @@
 //!   the event log; [`coordination`] holds what only PostgreSQL offers across processes
 //!   (`LISTEN`, advisory locks);
 //! - [`Transaction::create_table_like`] copies a table's definition, where a rebuild writes a
-//!   read model's next version (see `schema.rs`).
+//!   read model's next version (see `schema.rs`);
+//! - [`Databases`] pairs the write database (the log) with the read database (the read
+//!   models), the same one unless `READ_DATABASE_URL` names another.
 //!
 //! # Why one statement for both backends, rather than a port with two adapters
 //! The read models, checkpoints and the event log are plain SQL that both databases accept
@@ -30,9 +32,11 @@ mod column;
 pub mod coordination;
 mod query;
 mod schema;
+mod split;
 
 pub use column::Stored;
 pub use query::{Executor, Param, Query, Record, Scalar, insert_rows, query, upsert_rows};
+pub use split::Databases;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -23,6 +23,16 @@
 //! each batch, and a process manager before each action as well. Leadership is an economy, not
 //! the guarantee: two processes handling the same batch are still kept apart by the
 //! compare-and-set of the checkpoint, and a process manager's decisions by the log.
+//!
+//! The leadership lock lives in the same database as the checkpoint it guards
+//! ([`Follower::checkpoint_database`]): a projection's in the read database, the transfer
+//! process manager's in the write database. The processes that must not run a follower at the
+//! same time are exactly those that share its checkpoint: instances that keep their read models
+//! in a SQLite file of their own (one log in PostgreSQL) each project into their own file, and
+//! each must lead there, which a lock in the log's database would forbid. A lock beside the
+//! checkpoint also fails with it: when the read database is out of reach, so is its leadership.
+//! Wake-ups stay tied to the log, wherever the checkpoints are: appends in this process wake
+//! the followers directly, and the log's database announces the others' (`NOTIFY`).
 
 mod checkpoint;
 pub mod parking;
@@ -80,6 +90,11 @@ pub enum FollowError {
 pub trait Follower: Send + Sync + std::fmt::Debug {
     /// The checkpoint's name, also how `GET /projections` shows the follower.
     fn name(&self) -> &'static str;
+
+    /// The database that holds this follower's checkpoint, its parked events and its
+    /// leadership lock: the one its effects are written to, so that the checkpoint can commit
+    /// with them (see [`crate::db::Databases`]). The log itself may be in another database.
+    fn checkpoint_database(&self) -> &Database;
 
     /// Events handed over at a time.
     fn batch_size(&self) -> i64 {
@@ -153,7 +168,8 @@ impl Default for FollowSettings {
 /// What every follower task shares.
 #[derive(Debug, Clone)]
 pub struct FollowContext {
-    pub database: Database,
+    /// The database of the log, whose `NOTIFY` announces appends made by other processes.
+    pub log_database: Database,
     pub store: Arc<dyn EventStore>,
     pub status: Followers,
     pub settings: FollowSettings,
@@ -205,7 +221,7 @@ async fn listen(context: FollowContext, stop: CancellationToken) {
     loop {
         let listened = tokio::select! {
             () = stop.cancelled() => return,
-            listened = context.database.listen_for_appends(|position| status.announce_head(position)) => listened,
+            listened = context.log_database.listen_for_appends(|position| status.announce_head(position)) => listened,
         };
         match listened {
             // Nothing to listen to on this backend.
@@ -325,7 +341,7 @@ async fn lead(follower: &dyn Follower, context: &FollowContext, stop: &Cancellat
     let mut backoff = MIN_BACKOFF;
     let mut announced = false;
     loop {
-        let pause = match context.database.try_lead(key).await {
+        let pause = match follower.checkpoint_database().try_lead(key).await {
             Ok(Some(leadership)) => {
                 if announced {
                     tracing::info!(follower = name, "took over the leadership");
@@ -351,7 +367,7 @@ async fn lead(follower: &dyn Follower, context: &FollowContext, stop: &Cancellat
         // `min_position` as on the leader.
         let until = tokio::time::Instant::now() + pause;
         while tokio::time::Instant::now() < until {
-            if let Ok(Some(position)) = read_checkpoint(&context.database, name).await {
+            if let Ok(Some(position)) = read_checkpoint(follower.checkpoint_database(), name).await {
                 context.status.record_checkpoint(name, position);
             }
             sleep_unless_stopped(stop, STANDBY_REFRESH.min(pause))
@@ -374,7 +390,7 @@ async fn step(
     fence.check().await?;
     let from = match known {
         Some(position) => position,
-        None => load_checkpoint(&context.database, name).await?,
+        None => load_checkpoint(follower.checkpoint_database(), name).await?,
     };
     context.status.record_checkpoint(name, from);
     let batch = context.store.read_all(from, batch_size).await?;
@@ -396,7 +412,7 @@ async fn park_next(
     attempts: u32,
 ) -> Result<(), FollowError> {
     let name = follower.name();
-    let from = load_checkpoint(&context.database, name).await?;
+    let from = load_checkpoint(follower.checkpoint_database(), name).await?;
     let Some(event) = context.store.read_all(from, 1).await?.into_iter().next() else {
         return Ok(());
     };
@@ -406,7 +422,7 @@ async fn park_next(
         to: event.global_position,
     };
     parking::park(
-        &context.database,
+        follower.checkpoint_database(),
         &event,
         error,
         attempts - TRIES_BEFORE_ISOLATING,
@@ -433,7 +449,7 @@ async fn retry_requested(
     if !follower.retries_out_of_order() {
         return Ok(());
     }
-    for parked in parking::requested_retries(&context.database, follower.name()).await? {
+    for parked in parking::requested_retries(follower.checkpoint_database(), follower.name()).await? {
         let Some(event) = context
             .store
             .read_all(parked.position - 1, 1)
@@ -461,7 +477,7 @@ async fn retry_requested(
                 "a parked event failed again"
             ),
         }
-        parking::retried(&context.database, &parked, failure.as_deref()).await?;
+        parking::retried(follower.checkpoint_database(), &parked, failure.as_deref()).await?;
     }
     Ok(())
 }

@@ -61,6 +61,7 @@ impl From<ProcessError> for FollowError {
 /// The transfer process manager, as a follower of the log.
 #[derive(Debug)]
 pub struct TransferProcess {
+    /// The write database: the checkpoint, the parked events, the leadership.
     database: Database,
     commands: AccountCommandHandler,
 }
@@ -75,6 +76,12 @@ impl TransferProcess {
 impl Follower for TransferProcess {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// The write database, with the log its actions append to: its checkpoint belongs with the
+    /// command side, not with read models that may be dropped and rebuilt.
+    fn checkpoint_database(&self) -> &Database {
+        &self.database
     }
 
     fn batch_size(&self) -> i64 {

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::db::{Database, Param, Transaction};
+use crate::db::{Database, Databases, Param, Transaction};
 use crate::domain::account::{self, AccountEvent};
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
 use crate::store::{RecordedEvent, StoreError, codec};
@@ -74,6 +74,22 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(transfers::TransfersProjection),
         Arc::new(ledger::LedgerProjection),
     ]
+}
+
+/// Whether `follower` names a projection (rather than a process manager).
+pub fn is_projection(follower: &str) -> bool {
+    follower.parse::<ProjectionName>().is_ok()
+}
+
+/// The database that holds `follower`'s checkpoint and parked events: a projection's are in the
+/// read database, with its rows; any other follower's (a process manager's) in the write
+/// database, with the log it appends to. See [`Follower::checkpoint_database`].
+pub fn checkpoint_database<'a>(databases: &'a Databases, follower: &str) -> &'a Database {
+    if is_projection(follower) {
+        &databases.read
+    } else {
+        &databases.write
+    }
 }
 
 /// One account event of a batch, as stored and as decoded.
@@ -149,6 +165,7 @@ impl Rows {
 #[derive(Debug)]
 pub struct Projector {
     projection: Arc<dyn Projection>,
+    /// The read database: the projection's table and checkpoint.
     database: Database,
     faults: Arc<FaultInjector>,
 }
@@ -177,6 +194,11 @@ impl Projector {
 impl Follower for Projector {
     fn name(&self) -> &'static str {
         self.projection.name().as_str()
+    }
+
+    /// The read database: the checkpoint commits with the rows.
+    fn checkpoint_database(&self) -> &Database {
+        &self.database
     }
 
     /// Moves the checkpoint first, then writes the rows, in one transaction. The order does not

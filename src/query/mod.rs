@@ -1,7 +1,8 @@
 //! The query side: reads of the read models, and time travel over the log.
 //!
-//! Every read runs in one read transaction ([`Database::begin_read`]) that also reads the
-//! projection's checkpoint, so the data and the position reported with it
+//! Read models are read from the read database ([`Databases::read`], the only one unless the
+//! deployment splits them off). Every read runs in one read transaction
+//! ([`Database::begin_read`]) that also reads the projection's checkpoint, so the data and the position reported with it
 //! (`X-Projection-Position`) come from the same snapshot. Time travel ([`AccountHistory`]) reads
 //! the event log instead and folds it up to an instant: the write model as it was.
 
@@ -19,9 +20,10 @@ pub use transfers::{CurrencyTotals, TransferPage};
 
 use uuid::Uuid;
 
-use crate::db::{Database, Stored, Transaction};
+use crate::db::{Database, Databases, Stored, Transaction};
+use crate::follow::parking::{self, ParkedEvent};
 use crate::follow::read_checkpoint;
-use crate::projection::ProjectionName;
+use crate::projection::{ProjectionName, checkpoint_database};
 use crate::store::StoreError;
 
 /// Data read from a read model, with the checkpoint it reflects.
@@ -43,12 +45,18 @@ pub enum QueryError {
 /// Reads the read models. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ReadModels {
+    /// The read database: every read model query runs here.
     database: Database,
+    /// Both databases, for the records of followers that keep them beside the log.
+    databases: Databases,
 }
 
 impl ReadModels {
-    pub fn new(database: Database) -> Self {
-        ReadModels { database }
+    pub fn new(databases: Databases) -> Self {
+        ReadModels {
+            database: databases.read.clone(),
+            databases,
+        }
     }
 
     /// Who owns an account, as the read model knows it.
@@ -61,18 +69,49 @@ impl ReadModels {
         Ok(owner.map(|owner| owner.0))
     }
 
-    /// Every event a follower parked.
-    pub async fn parked_events(&self) -> Result<Vec<crate::follow::parking::ParkedEvent>, QueryError> {
-        Ok(crate::follow::parking::parked_events(&self.database).await?)
+    /// Every event a follower parked, by follower and position, each from the database that
+    /// holds its follower's records ([`checkpoint_database`]).
+    pub async fn parked_events(&self) -> Result<Vec<ParkedEvent>, QueryError> {
+        let mut parked = Vec::new();
+        for database in self.databases.each() {
+            parked.extend(
+                parking::parked_events(database)
+                    .await?
+                    .into_iter()
+                    .filter(|event| self.holds_records_of(database, &event.follower)),
+            );
+        }
+        parked.sort_by(|a, b| (&a.follower, a.position).cmp(&(&b.follower, b.position)));
+        Ok(parked)
     }
 
-    /// Every stored follower checkpoint, by name.
+    /// Every stored follower checkpoint, by name, each from the database that holds it
+    /// ([`checkpoint_database`]).
     pub async fn checkpoints(&self) -> Result<Vec<(String, i64)>, QueryError> {
-        Ok(
-            crate::db::query("SELECT name, position FROM projection_checkpoints ORDER BY name")
-                .fetch_all(&self.database)
-                .await?,
-        )
+        let mut checkpoints: Vec<(String, i64)> = Vec::new();
+        for database in self.databases.each() {
+            let stored: Vec<(String, i64)> =
+                crate::db::query("SELECT name, position FROM projection_checkpoints ORDER BY name")
+                    .fetch_all(database)
+                    .await?;
+            checkpoints.extend(
+                stored
+                    .into_iter()
+                    .filter(|(name, _)| self.holds_records_of(database, name)),
+            );
+        }
+        checkpoints.sort();
+        Ok(checkpoints)
+    }
+
+    /// Whether `database` is where `follower` keeps its records. When the databases are split,
+    /// the other one may still hold stale records from before the split: they are ignored.
+    fn holds_records_of(&self, database: &Database, follower: &str) -> bool {
+        if !self.databases.is_split() {
+            return true;
+        }
+        let home = checkpoint_database(&self.databases, follower);
+        std::ptr::eq(home, database)
     }
 }
 

@@ -693,8 +693,7 @@ async fn the_rate_limit_answers_429_per_caller_and_recovers(db: TestDb) {
 }
 
 async fn a_key_revoked_with_the_cli_stops_working_in_a_running_server(db: TestDb) {
-    let url = db.url();
-    let created = run_foldbank(&url, &["keys", "create", "--operator", "--label", "ci"]).await;
+    let created = run_foldbank(&db, &["keys", "create", "--operator", "--label", "ci"]).await;
     assert!(
         created.status.success(),
         "{}",
@@ -707,7 +706,7 @@ async fn a_key_revoked_with_the_cli_stops_working_in_a_running_server(db: TestDb
     assert!(key.starts_with("fbk_"), "{key}");
     let key_id = key.split('_').nth(1).expect("key id").to_owned();
 
-    let server = Server::start(&url, free_port()).await;
+    let server = Server::start(&db, free_port()).await;
     let client = reqwest::Client::new();
     let projections = async || {
         client
@@ -725,13 +724,13 @@ async fn a_key_revoked_with_the_cli_stops_working_in_a_running_server(db: TestDb
         "keys exist, so keys are required"
     );
 
-    let listed = run_foldbank(&url, &["keys", "list"]).await;
+    let listed = run_foldbank(&db, &["keys", "list"]).await;
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
     let key_uuid: Uuid = key_id.parse().expect("key id is a UUID");
     assert!(listed.contains(&key_uuid.to_string()), "{listed}");
     assert!(!listed.contains(&key), "the list never shows a key: {listed}");
 
-    let revoked = run_foldbank(&url, &["keys", "revoke", &key_uuid.to_string()]).await;
+    let revoked = run_foldbank(&db, &["keys", "revoke", &key_uuid.to_string()]).await;
     assert!(
         revoked.status.success(),
         "{}",
@@ -743,9 +742,8 @@ async fn a_key_revoked_with_the_cli_stops_working_in_a_running_server(db: TestDb
 }
 
 async fn a_public_address_without_any_key_is_refused_at_start(db: TestDb) {
-    let url = db.url();
     let bind = format!("0.0.0.0:{}", free_port());
-    let refused = run_foldbank(&url, &["--bind", &bind]).await;
+    let refused = run_foldbank(&db, &["--bind", &bind]).await;
     assert!(!refused.status.success(), "it must not start");
     let said = format!(
         "{}{}",

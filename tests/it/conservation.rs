@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use foldbank::db::Database;
 use foldbank::domain::account::AccountEvent;
 use foldbank::domain::transfer::{Outcome as Settled, TransferEvent};
 use foldbank::store::{EventStore, codec, event_store};
@@ -229,13 +228,12 @@ enum Outcome {
 
 async fn transfers_survive_the_server_being_killed(db: TestDb) {
     const CLIENTS: u64 = 8;
-    let url = db.url();
     let port = free_port();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let mut server = Server::start(&url, port).await;
+    let mut server = Server::start(&db, port).await;
     let accounts = open_accounts(&client, &server).await;
     let accounts: Arc<Vec<Uuid>> = Arc::new(accounts);
     let mut outcomes: BTreeMap<Uuid, Outcome> = BTreeMap::new();
@@ -285,7 +283,7 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
         for client in clients {
             outcomes.extend(client.await.expect("client"));
         }
-        server = Server::start(&url, port).await;
+        server = Server::start(&db, port).await;
         let summary: Value = client
             .get(server.url("/ledger/summary?min_position=0"))
             .send()
@@ -353,9 +351,9 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
     }
     server.kill();
 
-    let database = Database::connect(&url, 4).await.expect("connect");
-    assert_each_transfer_settled_exactly_once(&event_store(&database), &acknowledged).await;
-    let debited: std::collections::HashSet<Uuid> = event_store(&database)
+    let databases = db.reconnect().await;
+    assert_each_transfer_settled_exactly_once(&event_store(&databases.write), &acknowledged).await;
+    let debited: std::collections::HashSet<Uuid> = event_store(&databases.write)
         .read_all(0, i64::MAX)
         .await
         .expect("log")
@@ -372,7 +370,7 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
         }
     }
     // The read models of a fresh process equal the fold of the log.
-    let app = TestApp::new(TestDb::attach(database)).await;
+    let app = TestApp::new(TestDb::attach(databases)).await;
     app.settled().await;
     for account in accounts.iter() {
         assert_read_models_match_the_log(&app, *account).await;
@@ -381,21 +379,26 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
 
 /// The leaderships granted in this database (PostgreSQL advisory locks held by sessions), as
 /// `(classid, objid)`: the two halves of each 64-bit key.
-async fn leaderships_held(database: &Database) -> std::collections::BTreeSet<(i64, i64)> {
+async fn leaderships_held(db: &TestDb) -> std::collections::BTreeSet<(i64, i64)> {
     #[derive(sqlx::FromRow)]
     struct Held {
         classid: i64,
         objid: i64,
     }
-    let held: Vec<Held> = foldbank::db::query(
-        "SELECT CAST(classid AS BIGINT) AS classid, CAST(objid AS BIGINT) AS objid FROM pg_locks \
-         WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .fetch_all(database)
-    .await
-    .expect("pg_locks");
-    held.into_iter().map(|lock| (lock.classid, lock.objid)).collect()
+    let mut leaderships = std::collections::BTreeSet::new();
+    // Split: the projections lead in the read database, the transfer manager beside the log.
+    for database in db.databases().each() {
+        let held: Vec<Held> = foldbank::db::query(
+            "SELECT CAST(classid AS BIGINT) AS classid, CAST(objid AS BIGINT) AS objid FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_all(database)
+        .await
+        .expect("pg_locks");
+        leaderships.extend(held.into_iter().map(|lock| (lock.classid, lock.objid)));
+    }
+    leaderships
 }
 
 /// The `(classid, objid)` of every follower's leadership key.
@@ -419,18 +422,17 @@ fn follower_leaderships() -> std::collections::BTreeSet<(i64, i64)> {
 /// transfer is settled exactly once, and the read models equal the fold of the log.
 async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_killed(db: TestDb) {
     const CLIENTS: u64 = 8;
-    let url = db.url();
     let postgres = db.database.backend() == foldbank::db::Backend::Postgres;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let first = Server::start(&url, free_port()).await;
-    let second = Server::start(&url, free_port()).await;
+    let first = Server::start(&db, free_port()).await;
+    let second = Server::start(&db, free_port()).await;
     let accounts = open_accounts(&client, &first).await;
     if postgres {
         assert_eq!(
-            leaderships_held(&db.database).await,
+            leaderships_held(&db).await,
             follower_leaderships(),
             "every follower has exactly one leader"
         );
@@ -480,7 +482,7 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
     first.kill();
     let killed_at = std::time::Instant::now();
     if postgres {
-        while leaderships_held(&db.database).await != follower_leaderships() {
+        while leaderships_held(&db).await != follower_leaderships() {
             assert!(
                 killed_at.elapsed() < Duration::from_secs(5),
                 "the survivor took over within 5 s"
@@ -534,9 +536,9 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
         "transfers went through: {}",
         acknowledged.len()
     );
-    let database = Database::connect(&url, 4).await.expect("connect");
-    assert_each_transfer_settled_exactly_once(&event_store(&database), &acknowledged).await;
-    let app = TestApp::new(TestDb::attach(database)).await;
+    let databases = db.reconnect().await;
+    assert_each_transfer_settled_exactly_once(&event_store(&databases.write), &acknowledged).await;
+    let app = TestApp::new(TestDb::attach(databases)).await;
     app.settled().await;
     for account in accounts.iter() {
         assert_read_models_match_the_log(&app, *account).await;

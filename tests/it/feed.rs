@@ -531,8 +531,7 @@ async fn streams_end_when_the_server_shuts_down(db: TestDb) {
 }
 
 async fn the_binary_ends_its_streams_on_sigterm_and_stops(db: TestDb) {
-    let url = db.url();
-    let server = Server::start(&url, free_port()).await;
+    let server = Server::start(&db, free_port()).await;
     let client = reqwest::Client::new();
     // No key exists: the binary runs in local development mode, where requests need none.
     let opened = client

@@ -22,6 +22,7 @@ mod parking;
 mod read_models;
 mod server;
 mod snapshots;
+mod split_read;
 mod statements;
 mod store_contract;
 mod transfers;

@@ -28,7 +28,7 @@ backend_tests!(
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
 async fn verified(app: &TestApp) -> Verification {
-    projection::verify(&app.db.database, &*app.service.store, Progress::hidden())
+    projection::verify(&app.db.read, &*app.service.store, Progress::hidden())
         .await
         .expect("verify runs")
 }
@@ -54,7 +54,7 @@ async fn some_history(app: &TestApp) -> Vec<Uuid> {
 async fn corrupt(app: &TestApp, statement: &'static str, id: Uuid) {
     let changed = foldbank::db::query(statement)
         .bind(id)
-        .execute(&app.db.database)
+        .execute(&app.db.read)
         .await
         .expect("corrupt a read model");
     assert_eq!(changed, 1, "{statement}");
@@ -128,7 +128,8 @@ async fn foldbank_verify_exits_non_zero_and_reports_the_differing_rows(db: TestD
     let accounts = some_history(&app).await;
     let verify = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
-            .args(["verify", "--database-url", &app.db.url(), "--log", "info"])
+            .args(["verify", "--log", "info"])
+            .args(app.db.cli_args())
             .output()
             .expect("run foldbank verify")
     };
@@ -161,7 +162,7 @@ async fn foldbank_verify_exits_non_zero_and_reports_the_differing_rows(db: TestD
          ORDER BY global_position LIMIT 1",
     )
     .bind(accounts[0])
-    .fetch_one::<(foldbank::db::Stored<Uuid>,)>(&app.db.database)
+    .fetch_one::<(foldbank::db::Stored<Uuid>,)>(&app.db.read)
     .await
     .expect("a movement")
     .0
@@ -342,7 +343,7 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
     let writer = tokio::spawn(deposit_until(app.clone(), accounts[..5].to_vec(), stop.clone()));
     let rebuild_started = Instant::now();
     let rebuilt = projection::rebuild(
-        &app.db.database,
+        &app.db.read,
         &*app.service.store,
         ProjectionName::VARIANTS,
         Progress::hidden(),
@@ -369,7 +370,7 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
     let balances = verification.tables[0].rows;
     assert_eq!(balances, accounts.len());
     let total: i64 = foldbank::db::query("SELECT CAST(SUM(balance) AS BIGINT) FROM account_balances")
-        .fetch_scalar(&app.db.database)
+        .fetch_scalar(&app.db.read)
         .await
         .expect("sum");
     assert!(total >= i64::try_from(EVENTS).expect("small"), "{total}");

@@ -916,7 +916,8 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
     before.push(app.get("/ledger/summary").await.body);
 
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
-        .args(["rebuild", "all", "--database-url", &app.db.url(), "--log", "warn"])
+        .args(["rebuild", "all", "--log", "warn"])
+        .args(app.db.cli_args())
         .status()
         .expect("run foldbank rebuild");
     assert!(status.success());

@@ -72,7 +72,7 @@ async fn snapshot_count(db: &TestDb) -> i64 {
 }
 
 fn state(db: &TestDb) -> App {
-    App::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+    App::new(db.databases(), Arc::new(SystemClock), Arc::new(UuidV7))
 }
 
 async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(db: TestDb) {
@@ -179,7 +179,8 @@ async fn snapshots_clear_deletes_every_snapshot_and_loads_replay_to_the_same_sta
     assert_eq!(snapshot_count(&db).await, 2);
 
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
-        .args(["snapshots", "clear", "--database-url", &db.url(), "--log", "warn"])
+        .args(["snapshots", "clear", "--log", "warn"])
+        .args(db.cli_args())
         .status()
         .expect("run foldbank snapshots clear");
     assert!(status.success());

@@ -583,6 +583,10 @@ impl foldbank::follow::Follower for Unled {
         self.0.name()
     }
 
+    fn checkpoint_database(&self) -> &foldbank::db::Database {
+        self.0.checkpoint_database()
+    }
+
     fn batch_size(&self) -> i64 {
         1
     }
@@ -629,7 +633,7 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
         .into_iter()
         .map(|service| {
             let context = FollowContext {
-                database: service.database.clone(),
+                log_database: service.database.clone(),
                 store: service.store.clone(),
                 status: service.followers.clone(),
                 settings: service.follow.clone(),

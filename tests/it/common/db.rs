@@ -1,10 +1,15 @@
 //! Throwaway databases: a temporary SQLite file, or a PostgreSQL database created for one test
 //! and dropped when the test ends (even when it panics).
+//!
+//! With `FOLDBANK_TEST_SPLIT_READ=1` every test database comes as a pair, the read models in a
+//! database of their own (a second SQLite file, a second PostgreSQL database), so the whole
+//! suite runs with the read side split off (CQRS level 3). The switch is read at run time: CI
+//! runs the same test binary twice.
 
 use std::io::Write;
 use std::sync::Once;
 
-use foldbank::db::Database;
+use foldbank::db::{Database, Databases};
 use sqlx::Connection;
 
 /// The PostgreSQL server tests create their databases on (any existing database works, it is
@@ -12,11 +17,24 @@ use sqlx::Connection;
 const POSTGRES_URL_VAR: &str = "FOLDBANK_TEST_POSTGRES_URL";
 /// Set to `1` to make a missing PostgreSQL a failure instead of a skip (CI does).
 const REQUIRE_POSTGRES_VAR: &str = "FOLDBANK_REQUIRE_POSTGRES";
+/// Set to `1` to give every test app a read database of its own.
+const SPLIT_READ_VAR: &str = "FOLDBANK_TEST_SPLIT_READ";
+
+/// Whether this run splits the read models off (`FOLDBANK_TEST_SPLIT_READ=1`).
+fn split_read() -> bool {
+    std::env::var(SPLIT_READ_VAR).is_ok_and(|value| value == "1")
+}
 
 #[derive(Debug)]
 pub struct TestDb {
+    /// The write database: the log, and everything else unless split.
     pub database: Database,
+    /// The read database: the read models and their checkpoints. The same handle as
+    /// `database` unless split.
+    pub read: Database,
     cleanup: Cleanup,
+    /// The read database's own, when split.
+    read_cleanup: Option<Cleanup>,
 }
 
 #[derive(Debug)]
@@ -30,77 +48,167 @@ enum Cleanup {
     Borrowed,
 }
 
-impl TestDb {
-    pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("foldbank.db").display());
-        let database = Database::connect(&url, 8).await.expect("SQLite test database");
-        TestDb {
-            database,
-            cleanup: Cleanup::Sqlite(dir),
-        }
-    }
-
-    /// A fresh PostgreSQL database, or `None` (after saying so once) when none is configured.
-    pub async fn postgres() -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-            if std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|value| value == "1") {
-                panic!("{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set");
-            }
-            static ANNOUNCE: Once = Once::new();
-            ANNOUNCE.call_once(|| {
-                // Written to stderr directly: the test harness would swallow `eprintln!`.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "PostgreSQL suite skipped: set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/test to run it"
-                );
-            });
-            return None;
-        };
-        let name = format!("foldbank_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|error| panic!("cannot connect to {POSTGRES_URL_VAR}: {error}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        let _ = admin.close().await;
-        let url = database_url(&admin_url, &name);
-        let database = Database::connect(&url, 10)
-            .await
-            .expect("PostgreSQL test database");
-        Some(TestDb {
-            database,
-            cleanup: Cleanup::Postgres { admin_url, name },
-        })
-    }
-
-    /// A handle on a database another `TestDb` owns (and will clean up).
-    pub fn attach(database: Database) -> TestDb {
-        TestDb {
-            database,
-            cleanup: Cleanup::Borrowed,
-        }
-    }
-
-    /// Another connection pool to the same database, as a second process would have.
-    pub async fn reconnect(&self) -> Database {
-        let url = match &self.cleanup {
-            Cleanup::Sqlite(dir) => format!("sqlite://{}?mode=rwc", dir.path().join("foldbank.db").display()),
-            Cleanup::Postgres { admin_url, name } => database_url(admin_url, name),
-            Cleanup::Borrowed => panic!("reconnect through the owning TestDb"),
-        };
-        Database::connect(&url, 8).await.expect("second connection")
-    }
-
-    /// The database URL, for starting the real binary against this database.
-    pub fn url(&self) -> String {
-        match &self.cleanup {
+impl Cleanup {
+    fn url(&self) -> String {
+        match self {
             Cleanup::Sqlite(dir) => format!("sqlite://{}?mode=rwc", dir.path().join("foldbank.db").display()),
             Cleanup::Postgres { admin_url, name } => database_url(admin_url, name),
             Cleanup::Borrowed => panic!("ask the owning TestDb"),
         }
+    }
+}
+
+/// A fresh SQLite file in a directory of its own.
+async fn sqlite_database() -> (Database, Cleanup) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let cleanup = Cleanup::Sqlite(dir);
+    let database = Database::connect(&cleanup.url(), 8)
+        .await
+        .expect("SQLite test database");
+    (database, cleanup)
+}
+
+/// A fresh PostgreSQL database, or `None` (after saying so once) when none is configured.
+async fn postgres_database() -> Option<(Database, Cleanup)> {
+    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+        if std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|value| value == "1") {
+            panic!("{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set");
+        }
+        static ANNOUNCE: Once = Once::new();
+        ANNOUNCE.call_once(|| {
+            // Written to stderr directly: the test harness would swallow `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "PostgreSQL suite skipped: set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/test to run it"
+            );
+        });
+        return None;
+    };
+    let name = format!("foldbank_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {POSTGRES_URL_VAR}: {error}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let _ = admin.close().await;
+    let cleanup = Cleanup::Postgres { admin_url, name };
+    let database = Database::connect(&cleanup.url(), 10)
+        .await
+        .expect("PostgreSQL test database");
+    Some((database, cleanup))
+}
+
+impl TestDb {
+    /// A SQLite database, split in two (two files) under `FOLDBANK_TEST_SPLIT_READ=1`.
+    pub async fn sqlite() -> TestDb {
+        if split_read() {
+            TestDb::sqlite_split().await
+        } else {
+            let (database, cleanup) = sqlite_database().await;
+            TestDb::one(database, cleanup)
+        }
+    }
+
+    /// A fresh PostgreSQL database (two under `FOLDBANK_TEST_SPLIT_READ=1`), or `None` when
+    /// none is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        if split_read() {
+            TestDb::postgres_split().await
+        } else {
+            let (database, cleanup) = postgres_database().await?;
+            Some(TestDb::one(database, cleanup))
+        }
+    }
+
+    /// The log in one SQLite file, the read models in another.
+    pub async fn sqlite_split() -> TestDb {
+        let (write, cleanup) = sqlite_database().await;
+        let (read, read_cleanup) = sqlite_database().await;
+        TestDb::split(write, cleanup, read, read_cleanup)
+    }
+
+    /// The log in one PostgreSQL database, the read models in another.
+    pub async fn postgres_split() -> Option<TestDb> {
+        let (write, cleanup) = postgres_database().await?;
+        let (read, read_cleanup) = postgres_database().await?;
+        Some(TestDb::split(write, cleanup, read, read_cleanup))
+    }
+
+    /// The log in PostgreSQL, the read models in a SQLite file.
+    pub async fn postgres_with_sqlite_read() -> Option<TestDb> {
+        let (write, cleanup) = postgres_database().await?;
+        let (read, read_cleanup) = sqlite_database().await;
+        Some(TestDb::split(write, cleanup, read, read_cleanup))
+    }
+
+    fn one(database: Database, cleanup: Cleanup) -> TestDb {
+        TestDb {
+            read: database.clone(),
+            database,
+            cleanup,
+            read_cleanup: None,
+        }
+    }
+
+    fn split(write: Database, cleanup: Cleanup, read: Database, read_cleanup: Cleanup) -> TestDb {
+        TestDb {
+            database: write,
+            read,
+            cleanup,
+            read_cleanup: Some(read_cleanup),
+        }
+    }
+
+    /// A handle on databases another `TestDb` owns (and will clean up).
+    pub fn attach(databases: Databases) -> TestDb {
+        TestDb {
+            database: databases.write.clone(),
+            read: databases.read.clone(),
+            cleanup: Cleanup::Borrowed,
+            read_cleanup: databases.is_split().then_some(Cleanup::Borrowed),
+        }
+    }
+
+    /// Whether the read models have a database of their own.
+    pub fn is_split(&self) -> bool {
+        self.read_cleanup.is_some()
+    }
+
+    /// Both databases, as the service takes them.
+    pub fn databases(&self) -> Databases {
+        if self.is_split() {
+            Databases::split(self.database.clone(), self.read.clone())
+        } else {
+            Databases::one(self.database.clone())
+        }
+    }
+
+    /// Other connection pools to the same databases, as a second process would have.
+    pub async fn reconnect(&self) -> Databases {
+        Databases::connect(&self.url(), self.read_url().as_deref(), 8)
+            .await
+            .expect("second connection")
+    }
+
+    /// The write database's URL, for starting the real binary against it.
+    pub fn url(&self) -> String {
+        self.cleanup.url()
+    }
+
+    /// The read database's URL, when split.
+    pub fn read_url(&self) -> Option<String> {
+        self.read_cleanup.as_ref().map(Cleanup::url)
+    }
+
+    /// The arguments that point the real binary at these databases.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = vec!["--database-url".to_owned(), self.url()];
+        if let Some(read_url) = self.read_url() {
+            args.extend(["--read-database-url".to_owned(), read_url]);
+        }
+        args
     }
 }
 
@@ -122,7 +230,15 @@ fn database_url(admin_url: &str, name: &str) -> String {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+        for cleanup in std::iter::once(&self.cleanup).chain(&self.read_cleanup) {
+            cleanup.drop_database();
+        }
+    }
+}
+
+impl Cleanup {
+    fn drop_database(&self) {
+        let Cleanup::Postgres { admin_url, name } = self else {
             return;
         };
         let (admin_url, name) = (admin_url.clone(), name.clone());
@@ -150,11 +266,9 @@ impl Drop for TestDb {
             );
         }
     }
-}
 
-impl TestDb {
     fn name(&self) -> &str {
-        match &self.cleanup {
+        match self {
             Cleanup::Postgres { name, .. } => name,
             Cleanup::Sqlite(_) | Cleanup::Borrowed => "sqlite",
         }

@@ -52,7 +52,7 @@ impl TestApp {
     /// The service on `db` with no projector: read models stay where they are.
     pub async fn without_projector(db: TestDb) -> TestApp {
         let clock = ManualClock::new(test_start());
-        let service = App::new(db.database.clone(), Arc::new(clock.clone()), Arc::new(UuidV7))
+        let service = App::new(db.databases(), Arc::new(clock.clone()), Arc::new(UuidV7))
             .with_poll_interval(std::time::Duration::from_millis(100))
             .with_max_backoff(std::time::Duration::from_millis(200));
         TestApp::around(service, clock, db)

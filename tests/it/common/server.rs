@@ -4,6 +4,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::TestDb;
+
 /// The real binary as a child process.
 pub struct Server {
     child: Child,
@@ -11,9 +13,11 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(url: &str, port: u16) -> Server {
+    /// The binary serving `db` (both databases when split) on `port`.
+    pub async fn start(db: &TestDb, port: u16) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_foldbank"))
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--database-url", url])
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(db.cli_args())
             .args(["--log", "error", "--projection-poll-ms", "50"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -77,12 +81,13 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Runs `foldbank <args>` on the database at `url` to its end (a CLI command, or a server that
-/// refuses to start): its exit status and what it printed.
-pub async fn run_foldbank(url: &str, args: &[&str]) -> std::process::Output {
+/// Runs `foldbank <args>` on `db` (both databases when split) to its end (a CLI command, or a
+/// server that refuses to start): its exit status and what it printed.
+pub async fn run_foldbank(db: &TestDb, args: &[&str]) -> std::process::Output {
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
         .args(args)
-        .args(["--database-url", url, "--log-format", "pretty"])
+        .args(db.cli_args())
+        .args(["--log-format", "pretty"])
         .kill_on_drop(true)
         .output();
     // Not a measure of speed: a command that never ends is a failure, not a hung test run.
