@@ -49,6 +49,8 @@
 //!   transactions, statements written once for both backends, copies of a table's definition.
 //! - [`app`]: wires the parts together and runs the server; [`config`]: the command line;
 //!   [`clock`]: injected time and ids; [`telemetry`]: logging.
+//! - [`metrics`]: the Prometheus metrics (names, recorder, exposition) behind `GET /metrics`;
+//!   [`readiness`]: whether this process is fit for traffic (`GET /health/ready`).
 
 pub mod app;
 pub mod auth;
@@ -59,8 +61,10 @@ pub mod db;
 pub mod domain;
 pub mod follow;
 pub mod http;
+pub mod metrics;
 pub mod process;
 pub mod projection;
 pub mod query;
+pub mod readiness;
 pub mod store;
 pub mod telemetry;

@@ -9,7 +9,9 @@ use crate::command::AccountCommandHandler;
 use crate::db::Backend;
 use crate::follow::Followers;
 use crate::http::auth::AuthMode;
+use crate::metrics::Metrics;
 use crate::query::{AccountHistory, EventLog, ReadModels};
+use crate::readiness::Readiness;
 
 /// Shared by the handlers. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
@@ -28,4 +30,8 @@ pub struct AppState {
     /// Whether requests need an API key, and the keys to check them against.
     pub auth: AuthMode,
     pub keys: KeyStore,
+    /// What `GET /metrics` renders, and where the HTTP layer counts requests.
+    pub metrics: Metrics,
+    /// What `GET /health/ready` checks.
+    pub readiness: Readiness,
 }
