@@ -36,7 +36,9 @@ ENV BIND_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json \
     RUST_LOG=info
 EXPOSE 8080
+# Ready: the database answers, its schema is this build's, the read models are within
+# READY_MAX_LAG events of the log (GET /health/live is the liveness check).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["curl", "-fsS", "http://127.0.0.1:8080/health"]
+    CMD ["curl", "-fsS", "http://127.0.0.1:8080/health/ready"]
 ENTRYPOINT ["foldbank"]
 CMD ["serve"]

@@ -24,13 +24,18 @@ pub use crate::http::HttpSettings;
 use crate::http::auth::AuthMode;
 pub use crate::http::feed_stream::{EventStreamSettings, EventStreams};
 use crate::http::idempotency::KEY_RETENTION;
+use crate::metrics::Metrics;
 use crate::process::{self, TransferProcess};
 use crate::projection::{FaultInjector, ProjectionName, Projector};
 use crate::query::{AccountHistory, EventLog, ReadModels};
+use crate::readiness::{self, Readiness};
 use crate::store::{self, EventStore, StoreError, StoreFaults};
 
 /// How many 5-second rounds start-up waits for the projections to catch up.
 const STARTUP_CATCH_UP_ROUNDS: u32 = 12;
+
+/// How often histogram samples are folded into buckets when nobody scrapes `/metrics`.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// The parts of a running foldbank. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
@@ -68,6 +73,10 @@ pub struct App {
     /// [`EventStreams::close`]: a server must close them when its shutdown begins, since a
     /// graceful shutdown waits for every response to end.
     pub event_streams: EventStreams,
+    /// This app's Prometheus metrics (its own recorder: see [`crate::metrics`]).
+    pub metrics: Metrics,
+    /// What `GET /health/ready` checks.
+    pub readiness: Readiness,
 }
 
 /// The names of every follower: the projections, then the process managers.
@@ -93,15 +102,23 @@ impl App {
         let databases = databases.into();
         let database = databases.write.clone();
         let followers = Followers::new(&follower_names());
+        let metrics = Metrics::new(&databases);
         let store_faults = Arc::new(StoreFaults::default());
         let store: Arc<dyn EventStore> = Arc::new(WakingStore::new(
-            store::event_store_with_faults(&database, store_faults.clone()),
+            store::observed_event_store(&database, store_faults.clone(), metrics.clone()),
             followers.clone(),
         ));
-        let commands = AccountCommandHandler::new(store.clone(), clock.clone(), ids.clone());
+        let commands = AccountCommandHandler::new(store.clone(), clock.clone(), ids.clone())
+            .with_metrics(metrics.clone());
         let keys = KeyStore::new(database.clone());
         let shutdown = CancellationToken::new();
         let event_streams = EventStreams::new(EventStreamSettings::default(), shutdown.child_token());
+        let readiness = Readiness::new(
+            databases.clone(),
+            store.clone(),
+            followers.clone(),
+            readiness::DEFAULT_MAX_LAG,
+        );
         App {
             read_database: databases.read.clone(),
             read_models: ReadModels::new(databases),
@@ -121,7 +138,21 @@ impl App {
             auth: AuthMode::Open,
             keys,
             event_streams,
+            metrics,
+            readiness,
         }
+    }
+
+    /// A command that takes longer than `threshold` is logged at WARN.
+    pub fn with_slow_command_threshold(mut self, threshold: Duration) -> Self {
+        self.commands = self.commands.with_slow_threshold(threshold);
+        self
+    }
+
+    /// `GET /health/ready` fails while a follower is more than `max_lag` events behind.
+    pub fn with_ready_max_lag(mut self, max_lag: i64) -> Self {
+        self.readiness = self.readiness.with_max_lag(max_lag);
+        self
     }
 
     pub fn with_read_wait(mut self, read_wait: Duration) -> Self {
@@ -153,6 +184,7 @@ impl App {
             store: self.store.clone(),
             status: self.followers.clone(),
             settings: self.follow.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -177,16 +209,23 @@ impl App {
 
     /// Starts the housekeeping task: it deletes responses recorded for idempotency keys once
     /// they are older than [`KEY_RETENTION`], hourly (every process may; deletes are
-    /// idempotent). It stops with [`App::shutdown`].
+    /// idempotent), and keeps the metrics' memory bounded between scrapes. It stops with
+    /// [`App::shutdown`].
     pub fn start_housekeeping(&self) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         let clock = self.clock.clone();
         let shutdown = self.shutdown.clone();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
+            let mut metrics_upkeep = tokio::time::interval(METRICS_UPKEEP);
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
+                    _ = metrics_upkeep.tick() => {
+                        metrics.run_upkeep();
+                        continue;
+                    }
                     _ = hourly.tick() => {}
                 }
                 let Ok(retention) = chrono::TimeDelta::from_std(KEY_RETENTION) else {
@@ -248,6 +287,8 @@ impl App {
             auth: self.auth,
             keys: self.keys.clone(),
             event_streams: self.event_streams.clone(),
+            metrics: self.metrics.clone(),
+            readiness: self.readiness.clone(),
         }
     }
 

@@ -170,6 +170,14 @@ pub struct Config {
     /// Seconds an event stream may stay silent before it sends a keep-alive comment.
     #[arg(global = true, long, env = "EVENT_STREAM_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub event_stream_keep_alive_secs: u64,
+    /// A command that takes at least this long is logged at WARN (0: every command).
+    #[arg(global = true, long, env = "SLOW_COMMAND_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub slow_command_ms: u64,
+
+    /// `GET /health/ready` answers 503 while a follower of the log (a read model, the transfer
+    /// process manager) is more than this many events behind its head.
+    #[arg(global = true, long, env = "READY_MAX_LAG", default_value_t = crate::readiness::DEFAULT_MAX_LAG, value_parser = clap::value_parser!(i64).range(0..))]
+    pub ready_max_lag: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +216,10 @@ impl Config {
 
     pub fn read_wait(&self) -> Duration {
         Duration::from_millis(self.read_wait_ms)
+    }
+
+    pub fn slow_command_threshold(&self) -> Duration {
+        Duration::from_millis(self.slow_command_ms)
     }
 
     pub fn projection_poll_interval(&self) -> Duration {

@@ -53,6 +53,8 @@
 //!   their own).
 //! - [`app`]: wires the parts together and runs the server; [`config`]: the command line;
 //!   [`clock`]: injected time and ids; [`telemetry`]: logging.
+//! - [`metrics`]: the Prometheus metrics (names, recorder, exposition) behind `GET /metrics`;
+//!   [`readiness`]: whether this process is fit for traffic (`GET /health/ready`).
 
 pub mod app;
 pub mod auth;
@@ -63,8 +65,10 @@ pub mod db;
 pub mod domain;
 pub mod follow;
 pub mod http;
+pub mod metrics;
 pub mod process;
 pub mod projection;
 pub mod query;
+pub mod readiness;
 pub mod store;
 pub mod telemetry;

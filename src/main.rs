@@ -127,6 +127,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .with_read_wait(config.read_wait())
         .with_poll_interval(config.projection_poll_interval())
         .with_event_streams(config.event_streams())
+        .with_slow_command_threshold(config.slow_command_threshold())
+        .with_ready_max_lag(config.ready_max_lag)
         .with_auth(auth);
     let projections = app.start_projections();
     app.catch_up().await?;

@@ -22,6 +22,7 @@
 
 mod cache;
 mod locks;
+mod report;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,10 @@ use crate::store::{
 
 pub use cache::StateCache;
 pub use locks::StreamLocks;
+pub use report::DEFAULT_SLOW_THRESHOLD;
+
+use crate::metrics::{LoadSource, Metrics};
+use report::Reporter;
 
 /// A snapshot is stored once this many events were added since the last one: loading then
 /// replays at most this many events, however long the account's history.
@@ -185,6 +190,7 @@ pub struct AccountCommandHandler {
     ids: Arc<dyn IdGenerator>,
     locks: Arc<StreamLocks>,
     cache: StateCache,
+    reporter: Reporter,
 }
 
 /// An account folded from its stream, with the version and position it reflects.
@@ -226,7 +232,20 @@ impl AccountCommandHandler {
             ids,
             locks: Arc::new(StreamLocks::default()),
             cache: StateCache::default(),
+            reporter: Reporter::default(),
         }
+    }
+
+    /// Reports every command's outcome and latency, and where its state came from, to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.reporter.metrics = metrics;
+        self
+    }
+
+    /// A command that takes at least `threshold` is logged at WARN instead of INFO.
+    pub fn with_slow_threshold(mut self, threshold: Duration) -> Self {
+        self.reporter.slow_threshold = threshold;
+        self
     }
 
     /// Runs the command `build` makes from a [`Stamp`] against account `account_id`.
@@ -251,9 +270,36 @@ impl AccountCommandHandler {
         self.handle_with(account_id, options, build).await
     }
 
-    /// [`handle`](Self::handle) with every option.
+    /// [`handle`](Self::handle) with every option. Each command is reported (metrics, and a
+    /// log event with its account, type, outcome and latency) once it is answered.
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
     pub async fn handle_with(
+        &self,
+        account_id: AccountId,
+        options: CommandOptions,
+        build: impl Fn(Stamp) -> AccountCommand,
+    ) -> Result<CommandOutcome, CommandError> {
+        let started = std::time::Instant::now();
+        // `build` is pure, and the kind of command it makes does not depend on the stamp.
+        let command = build(Stamp {
+            command_id: Uuid::nil(),
+            transaction_id: TransactionId(Uuid::nil()),
+            occurred_at: self.clock.now(),
+            movement: None,
+        })
+        .name();
+        let result = self.decide_and_append(account_id, options, build).await;
+        self.reporter.report(
+            account_id,
+            command,
+            report::outcome_of(&result),
+            started.elapsed(),
+        );
+        result
+    }
+
+    /// The write path itself (see the module docs).
+    async fn decide_and_append(
         &self,
         account_id: AccountId,
         options: CommandOptions,
@@ -567,10 +613,18 @@ impl AccountCommandHandler {
     ) -> Result<(LoadedAccount, Source), StoreError> {
         if trust_cache {
             if let Some(cached) = self.cache.get(account_id) {
+                self.reporter.metrics.account_loaded(LoadSource::Cache);
                 return Ok((cached, Source::Cache));
             }
         }
         let loaded = self.load(account_id).await?;
+        self.reporter
+            .metrics
+            .account_loaded(if loaded.snapshot_version.is_some() {
+                LoadSource::Snapshot
+            } else {
+                LoadSource::Log
+            });
         if loaded.version > 0 {
             self.cache.insert(account_id, loaded.clone());
         }

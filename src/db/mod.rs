@@ -54,6 +54,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The advisory lock key that serializes appends to the log ("foldbank" in ASCII, as an i64).
 const APPEND_LOCK_KEY: i64 = 0x666f_6c64_6261_6e6b;
 
+/// This build's migrations, embedded in the binary.
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
 /// Which database engine a [`Database`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::Display)]
 #[strum(serialize_all = "lowercase")]
@@ -157,10 +161,49 @@ impl Database {
 
     async fn migrate(&self) -> Result<(), DatabaseError> {
         match &self.pool {
-            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
-            Pool::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Pool::Sqlite { pool, .. } => SQLITE_MIGRATIONS.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// The versions of this build's migrations that the database has not applied successfully
+    /// (empty when its schema is this build's). For readiness: another process may have
+    /// connected with an older build, or a migration may have failed half-way.
+    pub async fn missing_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let migrator = match self.backend() {
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        #[derive(sqlx::FromRow)]
+        struct Applied {
+            version: i64,
+        }
+        let applied: Vec<Applied> = query("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(self)
+            .await?;
+        Ok(migrator
+            .iter()
+            .filter(|migration| migration.migration_type.is_up_migration())
+            .map(|migration| migration.version)
+            .filter(|version| !applied.iter().any(|applied| applied.version == *version))
+            .collect())
+    }
+
+    /// The connections of each pool now: for the metrics, sampled when scraped.
+    pub fn pool_stats(&self) -> Vec<crate::metrics::PoolStats> {
+        let stats = |name, size, idle| crate::metrics::PoolStats {
+            pool: name,
+            size,
+            idle,
+        };
+        match &self.pool {
+            Pool::Postgres(pool) => vec![stats("main", pool.size(), pool.num_idle())],
+            Pool::Sqlite { pool, derived, .. } => vec![
+                stats("main", pool.size(), pool.num_idle()),
+                stats("derived", derived.size(), derived.num_idle()),
+            ],
+        }
     }
 
     pub fn backend(&self) -> Backend {

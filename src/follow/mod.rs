@@ -53,6 +53,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::db::Database;
 use crate::db::coordination::Leadership;
+use crate::metrics::Metrics;
 use crate::store::{EventStore, RecordedEvent, StoreError};
 use crate::telemetry::error_chain;
 
@@ -173,6 +174,8 @@ pub struct FollowContext {
     pub store: Arc<dyn EventStore>,
     pub status: Followers,
     pub settings: FollowSettings,
+    /// Where the lag from append to handled, and parked events, are counted.
+    pub metrics: Metrics,
 }
 
 /// Running follower tasks. [`stop`](Following::stop) ends them and waits; dropping the handle
@@ -401,6 +404,9 @@ async fn step(
         .handle(&batch, CheckpointMove { name, from, to }, fence)
         .await?;
     context.status.record_checkpoint(name, to);
+    context
+        .metrics
+        .applied(name, batch.iter().map(|event| event.recorded_at), Utc::now());
     Ok((batch.len(), to))
 }
 
@@ -430,6 +436,7 @@ async fn park_next(
     )
     .await?;
     context.status.record_checkpoint(name, event.global_position);
+    context.metrics.parked(name);
     tracing::warn!(
         follower = name,
         position = event.global_position,

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod feed_stream;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod projections;
@@ -28,6 +29,7 @@ pub mod transfers;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::MatchedPath;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -38,7 +40,7 @@ use tower::load_shed::LoadShedLayer;
 use tower::load_shed::error::Overloaded;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -61,6 +63,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(feed::router())
         .merge(feed_stream::router())
         .merge(projections::router())
+        .merge(metrics::router())
         .merge(health::router())
 }
 
@@ -118,12 +121,25 @@ pub fn router(state: AppState, settings: HttpSettings) -> Router {
                 .get(REQUEST_ID)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
+            // The route template groups a route's requests in a log search, whatever the ids.
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), route, request_id)
         })
-        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        // Numbers as fields, not text: a log collector can filter on them (`status >= 500`).
+        .on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                latency_ms = latency.as_secs_f64() * 1_000.0,
+                "request answered"
+            );
+        })
         // A 5xx here is a documented answer (503 while the database or a read model is behind);
         // causes of real failures are logged at ERROR where they happen, with their sources.
         .on_failure(DefaultOnFailure::new().level(Level::WARN)))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(axum::middleware::map_response(problem::ensure_problem_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(rate_limit::layer(rate_limit))

@@ -121,6 +121,8 @@ pub enum ApiError {
          to learn its outcome without writing it twice, or read the account before retrying without one"
     )]
     OutcomeUnknown,
+    #[error("not ready: {0}")]
+    NotReady(#[source] crate::readiness::NotReady),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -194,6 +196,7 @@ impl ApiError {
                 "overloaded",
                 "Too many requests in flight",
             ),
+            ApiError::NotReady(_) => (S::SERVICE_UNAVAILABLE, "not-ready", "Not ready for traffic"),
             ApiError::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal-error",
@@ -234,6 +237,7 @@ impl ApiError {
                 json!({ "required_version": required, "current_version": actual })
             }
             ApiError::Rejected(error) => rejection_members(error),
+            ApiError::NotReady(not_ready) => not_ready_members(not_ready),
             _ => json!({}),
         };
         match members {
@@ -305,6 +309,27 @@ fn rejection_members(error: &AccountError) -> Value {
             deadline,
         } => json!({ "transaction_id": transaction_id, "deadline": deadline }),
         _ => json!({}),
+    }
+}
+
+/// `reason`, and for followers behind, each one's `name`, `position` and `lag`.
+fn not_ready_members(not_ready: &crate::readiness::NotReady) -> Value {
+    use crate::readiness::NotReady;
+    match not_ready {
+        NotReady::FollowersBehind { lagging, max_lag } => json!({
+            "reason": not_ready.reason(),
+            "max_lag": max_lag,
+            "followers": lagging.iter().map(|behind| json!({
+                "name": behind.follower,
+                "position": behind.checkpoint,
+                "head": behind.head,
+                "lag": behind.lag(),
+            })).collect::<Vec<_>>(),
+        }),
+        NotReady::MigrationsMissing { missing } => {
+            json!({ "reason": not_ready.reason(), "missing_migrations": missing })
+        }
+        NotReady::DatabaseUnreachable(_) => json!({ "reason": not_ready.reason() }),
     }
 }
 

@@ -10,7 +10,9 @@ use crate::db::Backend;
 use crate::follow::Followers;
 use crate::http::auth::AuthMode;
 use crate::http::feed_stream::EventStreams;
+use crate::metrics::Metrics;
 use crate::query::{AccountHistory, EventLog, ReadModels};
+use crate::readiness::Readiness;
 
 /// Shared by the handlers. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
@@ -31,4 +33,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// The open `GET /events/stream` responses: their bound, and the signal that ends them.
     pub event_streams: EventStreams,
+    /// What `GET /metrics` renders, and where the HTTP layer counts requests.
+    pub metrics: Metrics,
+    /// What `GET /health/ready` checks.
+    pub readiness: Readiness,
 }

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::db::{Database, Stored, Transaction, query};
+use crate::metrics::Metrics;
 use crate::store::{Append, Appended, NewEvent, RecordedResponse, StoreError};
 
 /// At most this many events go into one transaction (the insert binds 11 values per event;
@@ -66,9 +67,9 @@ struct Pending {
 
 impl Committer {
     /// Starts the committer task; it ends when the last handle is dropped.
-    pub(crate) fn start(database: Database, faults: Arc<StoreFaults>) -> Committer {
+    pub(crate) fn start(database: Database, faults: Arc<StoreFaults>, metrics: Metrics) -> Committer {
         let (queue, waiting) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(database, faults, waiting));
+        tokio::spawn(run(database, faults, metrics, waiting));
         Committer { queue }
     }
 
@@ -86,7 +87,12 @@ impl Committer {
     }
 }
 
-async fn run(database: Database, faults: Arc<StoreFaults>, mut waiting: mpsc::Receiver<Pending>) {
+async fn run(
+    database: Database,
+    faults: Arc<StoreFaults>,
+    metrics: Metrics,
+    mut waiting: mpsc::Receiver<Pending>,
+) {
     while let Some(first) = waiting.recv().await {
         let mut events = first.append.events.len();
         let mut batch = vec![first];
@@ -95,7 +101,10 @@ async fn run(database: Database, faults: Arc<StoreFaults>, mut waiting: mpsc::Re
             events += next.append.events.len();
             batch.push(next);
         }
+        let appends = batch.len();
+        let started = std::time::Instant::now();
         commit(&database, &faults, batch).await;
+        metrics.append_batch(appends, started.elapsed());
     }
 }
 

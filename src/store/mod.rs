@@ -49,6 +49,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::{Database, Stored};
+use crate::metrics::Metrics;
 
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,5 +271,14 @@ pub fn event_store(database: &Database) -> Arc<dyn EventStore> {
 
 /// The event store on `database`, with test hooks on its append path.
 pub fn event_store_with_faults(database: &Database, faults: Arc<StoreFaults>) -> Arc<dyn EventStore> {
-    Arc::new(sql::SqlEventStore::new(database.clone(), faults))
+    observed_event_store(database, faults, Metrics::disabled())
+}
+
+/// The event store on `database`, with test hooks, reporting its commits to `metrics`.
+pub fn observed_event_store(
+    database: &Database,
+    faults: Arc<StoreFaults>,
+    metrics: Metrics,
+) -> Arc<dyn EventStore> {
+    Arc::new(sql::SqlEventStore::new(database.clone(), faults, metrics))
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Database, Query, query};
+use crate::metrics::Metrics;
 use crate::store::group_commit::{Committer, StoreFaults};
 use crate::store::{
     Append, Appended, EventStore, Latest, RecordedEvent, RecordedResponse, Snapshot, SnapshotState,
@@ -20,9 +21,9 @@ pub struct SqlEventStore {
 
 impl SqlEventStore {
     /// The store on `database`, with its committer task (see [`crate::store`]'s group commit).
-    pub fn new(database: Database, faults: Arc<StoreFaults>) -> Self {
+    pub fn new(database: Database, faults: Arc<StoreFaults>, metrics: Metrics) -> Self {
         SqlEventStore {
-            committer: Committer::start(database.clone(), faults),
+            committer: Committer::start(database.clone(), faults, metrics),
             database,
         }
     }

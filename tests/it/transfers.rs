@@ -637,6 +637,7 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
                 store: service.store.clone(),
                 status: service.followers.clone(),
                 settings: service.follow.clone(),
+                metrics: service.metrics.clone(),
             };
             let manager =
                 foldbank::process::TransferProcess::new(service.database.clone(), service.commands.clone());

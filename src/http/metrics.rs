@@ -1,0 +1,104 @@
+//! `GET /metrics` (Prometheus text exposition, operator key only) and the middleware that
+//! counts and times every HTTP request by route template and status.
+//!
+//! The metrics themselves are named and recorded in [`crate::metrics`]; this file only feeds
+//! it what the HTTP layer sees, and samples what is read at scrape time: each follower's lag
+//! behind the log and the events it parked.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::http::AppState;
+use crate::http::auth::require_operator;
+use crate::http::problem::ApiError;
+use crate::http::responses::{OperatorOnly, StorageProblems};
+use crate::metrics::{FollowerSample, Metrics};
+
+/// The content type of the Prometheus text format.
+const EXPOSITION_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The `route` label of requests that matched no route: one series for every unknown path,
+/// rather than one per path a scanner tries.
+const UNMATCHED: &str = "unmatched";
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    description = "Every metric in the Prometheus text exposition format (version 0.0.4): HTTP \
+        requests by route and status, commands by type and outcome, where commands found \
+        account state, group-commit batch sizes and latencies, each follower's lag (events and \
+        seconds) and parked events, and the database pools. Histograms, not summaries. See the \
+        README's \"Operating foldbank\" for what each one means and example queries.",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
+        StorageProblems,
+        OperatorOnly,
+    )
+)]
+pub(crate) async fn metrics(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    require_operator(caller)?;
+    let followers = follower_samples(&app).await?;
+    let body = app.metrics.render(&followers);
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(EXPOSITION_FORMAT));
+    Ok(response)
+}
+
+/// Each follower's lag behind the head of the log and the events it parked, as stored (the
+/// checkpoint another process moved counts too), as `GET /projections` reports them.
+async fn follower_samples(app: &AppState) -> Result<Vec<FollowerSample>, ApiError> {
+    let head = app.log.head().await?;
+    let stored = app.read_models.checkpoints().await?;
+    let parked = app.read_models.parked_events().await?;
+    Ok(app
+        .followers
+        .states()
+        .into_iter()
+        .map(|state| {
+            let checkpoint = stored
+                .iter()
+                .find(|(name, _)| name == state.name)
+                .map_or(state.checkpoint, |(_, position)| *position);
+            FollowerSample {
+                follower: state.name,
+                lag_events: (head - checkpoint).max(0),
+                parked: parked.iter().filter(|event| event.follower == state.name).count(),
+            }
+        })
+        .collect())
+}
+
+/// Middleware: counts and times each request by method, route template and status.
+///
+/// It runs inside the router, where axum has put the [`MatchedPath`] of the route.
+pub(crate) async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED.to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics.http_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
