@@ -4,6 +4,8 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
+use foldbank::domain::account::AccountEventType;
+use strum::VariantArray;
 
 use crate::common::{TestApp, TestDb, TestResponse, backend_tests};
 
@@ -13,6 +15,7 @@ backend_tests!(
     an_unknown_explorer_file_is_a_404_problem,
     a_browser_holding_the_current_asset_gets_304,
     the_explorer_tells_the_page_whether_a_key_is_needed,
+    the_pages_fold_knows_every_kind_of_account_event,
 );
 
 /// Every file the page loads, with its content type.
@@ -142,4 +145,17 @@ async fn the_explorer_tells_the_page_whether_a_key_is_needed(db: TestDb) {
     assert_eq!(keyed_mode.body["keys_required"], true, "{}", keyed_mode.text);
     assert_eq!(keyed_mode.header("cache-control"), Some("no-store"));
     assert_strict_policy(&keyed_mode);
+}
+
+/// The page folds events itself (`fold.js`, a mirror of `evolve`): a new kind of event must
+/// not pass it by unnoticed.
+async fn the_pages_fold_knows_every_kind_of_account_event(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let fold = app.get("/explorer/fold.js").await;
+
+    assert_eq!(fold.status, StatusCode::OK);
+    for kind in AccountEventType::VARIANTS {
+        let tag = format!("\"{kind}\"");
+        assert!(fold.text.contains(&tag), "fold.js does not handle {tag}");
+    }
 }
