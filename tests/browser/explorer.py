@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -77,7 +77,8 @@ class Page:
     def __init__(self, driver, api):
         self.driver = driver
         self.api = api
-        self.wait = WebDriverWait(driver, WAIT_SECONDS)
+        # The page re-renders as answers arrive: an element found a moment ago may be gone.
+        self.wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
 
     def by_id(self, element_id):
         return self.driver.find_element(By.ID, element_id)
@@ -100,12 +101,12 @@ class Page:
             raise AssertionError(f"timed out waiting until {what}") from None
 
     def timeline(self):
-        rows = self.driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")
-        return [
-            (int(row.get_attribute("data-version")), int(row.get_attribute("data-position")),
-             row.get_attribute("data-type"))
-            for row in rows
-        ]
+        """(version, position, type) of each row, read in one script: the page may be
+        replacing the rows meanwhile."""
+        rows = self.driver.execute_script(
+            "return [...document.querySelectorAll('#timeline tbody tr')]"
+            ".map((row) => [row.dataset.version, row.dataset.position, row.dataset.type]);")
+        return [(int(version), int(position), kind) for version, position, kind in rows]
 
     def shown_account(self):
         return self.text("account-id").strip()
@@ -207,6 +208,8 @@ def explore(driver, api, url, key, artifacts):
 
     # The chart: one marker per movement of the history read model, in order.
     movements = api.movements(account, events[-1]["position"])
+    page.until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#chart .point")) == len(movements),
+               f"the chart has {len(movements)} markers")
     points = driver.find_elements(By.CSS_SELECTOR, "#chart .point")
     assert len(points) == len(movements) == 4, (len(points), movements)
     assert [p.get_attribute("data-kind") for p in points] == [m["kind"] for m in movements] == [
