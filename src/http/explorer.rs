@@ -16,7 +16,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Serialize;
 
@@ -88,6 +88,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/", get(landing))
         .route("/explorer", get(page))
+        .route("/explorer/", get(|| async { Redirect::permanent("/explorer") }))
         .route("/explorer/mode.json", get(mode))
         .route("/explorer/{file}", get(asset))
 }

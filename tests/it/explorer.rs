@@ -60,6 +60,10 @@ async fn the_explorer_and_its_assets_are_served_without_a_key_under_a_strict_pol
         assert!(!response.text.is_empty(), "{path}");
     }
 
+    let slash = app.get("/explorer/").await;
+    assert_eq!(slash.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(slash.header("location"), Some("/explorer"));
+
     let page = app.get("/explorer").await.text;
     for (asset, _) in &FILES[1..] {
         let loaded = asset.ends_with("app.js") || asset.ends_with(".css") || asset.ends_with(".svg");
