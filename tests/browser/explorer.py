@@ -175,17 +175,10 @@ def explore(driver, api, url, key, artifacts):
     page.command("withdraw-amount", "withdraw", "10.00", 4)
     page.type_into("transfer-to", receiver)
     page.command("transfer-amount", "transfer", "5.00", 5)
+    # The page follows the saga to its last step: the source records the completion.
     page.until(lambda: "completed" in page.text("consistency"), "the transfer completes")
-    assert key not in driver.current_url, "the key never goes into the URL"
-
-    # The source learns of the credit by one more event; once the log has it, show the account
-    # again from the list, as a person would.
-    page.until(lambda: api.events(account)[-1]["type"] == "TransferCompleted",
-               "the source's stream records the completed transfer")
-    page.click("find-id")
-    page.type_into("find-id", account)
-    page.by_id("find-form").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     page.until(lambda: len(page.timeline()) == 6, "the six events of the account are listed")
+    assert key not in driver.current_url, "the key never goes into the URL"
 
     # The stream: every event, oldest first, as the log has it.
     events = api.events(account)
@@ -248,6 +241,15 @@ def explore(driver, api, url, key, artifacts):
     driver.find_element(By.ID, "timeline-title").location_once_scrolled_into_view
     driver.save_screenshot(str(artifacts / "explorer-390x844-timeline.png"))
     assert overflow <= 0, f"at 390 px the page scrolls sideways by {overflow} px"
+
+    # The saga on the other side: the debit's row links the destination, whose stream has the credit.
+    set_viewport(driver, 1280, 800)
+    debit_row = driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")[4]
+    debit_row.find_element(By.CSS_SELECTOR, "button.link").click()
+    credited = [(e["version"], e["position"], e["type"]) for e in api.events(receiver)]
+    assert [kind for _, _, kind in credited] == ["AccountOpened", "MoneyDeposited", "TransferCredited"], credited
+    page.until(lambda: page.shown_account() == receiver and page.timeline() == credited,
+               "the destination's stream, with the credit, is shown")
     return wide
 
 

@@ -610,24 +610,48 @@ async function afterCommand(name, answer, accountId) {
   resetTravel();
 }
 
-/** Waits for the saga to settle (the process manager credits or refunds), then shows it. */
+const pause = () => new Promise((resolve) => setTimeout(resolve, 250));
+
+/**
+ * Follows the saga: waits until the process manager has credited the destination or refunded
+ * the source, then, after a credit, until the source's stream records the completion too (its
+ * last step, a moment later). Gives up after about ten seconds each, saying so.
+ */
 async function followTransfer(accepted) {
   const steps = $("consistency").querySelector("ol");
-  for (let attempt = 0; attempt < 40; attempt += 1) {
+  const say = (text, className = "") => steps?.append(node("li", { text, className }));
+  let settled = null;
+  for (let attempt = 0; attempt < 40 && !settled; attempt += 1) {
     const { body } = await api(`/transfers/${accepted.transfer_id}?min_position=${accepted.position}`);
-    if (body.status !== "pending") {
-      current.minPosition = Math.max(current.minPosition, body.credit_position ?? 0, body.refund_position ?? 0);
-      steps?.append(node("li", {
-        text: body.status === "completed"
-          ? `transfer ${short(body.transfer_id)} completed: credited at position ${body.credit_position}`
-          : `transfer ${short(body.transfer_id)} failed: refunded at position ${body.refund_position} (${body.reason})`,
-      }));
-      await Promise.all([loadEvents(true), loadMovements(), loadTransfers(), loadCurrent(current.minPosition)]);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    if (body.status !== "pending") settled = body;
+    else await pause();
   }
-  steps?.append(node("li", { className: "behind", text: "the transfer is still in flight" }));
+  if (!settled) {
+    say("the transfer is still in flight", "behind");
+    return;
+  }
+  current.minPosition = Math.max(current.minPosition, settled.credit_position ?? 0, settled.refund_position ?? 0);
+  if (settled.status === "failed") {
+    say(`transfer ${short(settled.transfer_id)} failed: refunded at position ${settled.refund_position} (${settled.reason})`);
+  } else {
+    say(`transfer ${short(settled.transfer_id)}: destination credited at position ${settled.credit_position}`);
+    const completion = await sourceEvent(accepted, "TransferCompleted");
+    say(completion
+      ? `transfer ${short(settled.transfer_id)} completed: the source recorded it at position ${completion.position}`
+      : "the source has not yet recorded the completion", completion ? "" : "behind");
+  }
+  await Promise.all([loadEvents(true), loadMovements(), loadTransfers(), loadCurrent(current.minPosition)]);
+}
+
+/** The event of type `type` for this transfer on the source's stream, once it is there. */
+async function sourceEvent(accepted, type) {
+  for (let attempt = 0; attempt < 40; attempt += 1) {
+    const { body } = await api(`/accounts/${accepted.from_account}/events?cursor=${accepted.version}&limit=500`);
+    const found = body.events.find((event) => event.type === type && event.data.transfer_id === accepted.transfer_id);
+    if (found) return found;
+    await pause();
+  }
+  return null;
 }
 
 // ---- projections --------------------------------------------------------------------------------
@@ -652,6 +676,9 @@ async function refreshProjections() {
     if (error instanceof Problem && error.status === 403) {
       clearInterval(session.projectionsTimer);
       say("projections-status", "Projections are for operator keys.");
+    } else if (error instanceof Problem && error.status === 401) {
+      clearInterval(session.projectionsTimer);
+      say("projections-status", `The key was refused: ${problemText(error)}`, true);
     } else {
       say("projections-status", `Could not read the projections: ${problemText(error)}`, true);
     }
