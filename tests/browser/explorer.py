@@ -166,6 +166,9 @@ def explore(driver, api, url, key, artifacts):
         page.type_into("api-key", key)
         page.by_id("key-form").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         page.until(lambda: "Using the key" in page.text("key-status"), "the page takes the key")
+    # The list is loaded (an account, or the note that there is none, which also unfolds the
+    # form to open one): from here on the page changes only when this test acts.
+    page.until(lambda: driver.find_elements(By.CSS_SELECTOR, "#account-list li"), "the accounts are listed")
     assert key not in driver.current_url, "the key never goes into the URL"
 
     # Two accounts, then deposit, withdraw and transfer on the first, through the page.
@@ -203,10 +206,10 @@ def explore(driver, api, url, key, artifacts):
     movements = api.movements(account, events[-1]["position"])
     page.until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#chart .point")) == len(movements),
                f"the chart has {len(movements)} markers")
-    points = driver.find_elements(By.CSS_SELECTOR, "#chart .point")
-    assert len(points) == len(movements) == 4, (len(points), movements)
-    assert [p.get_attribute("data-kind") for p in points] == [m["kind"] for m in movements] == [
-        "deposit", "deposit", "withdrawal", "transfer_out"], [p.get_attribute("data-kind") for p in points]
+    kinds = driver.execute_script(
+        "return [...document.querySelectorAll('#chart .point')].map((point) => point.dataset.kind);")
+    assert len(kinds) == len(movements) == 4, (kinds, movements)
+    assert kinds == [m["kind"] for m in movements] == ["deposit", "deposit", "withdrawal", "transfer_out"], kinds
 
     # Time travel to an instant between the deposit and the withdrawal.
     deposited, withdrawn = parse_instant(events[2]["occurred_at"]), parse_instant(events[3]["occurred_at"])
@@ -223,11 +226,13 @@ def explore(driver, api, url, key, artifacts):
     assert page.text("now-balance") == "110.00 EUR", page.text("now-balance")
 
     # The projections panel lists the followers of the log.
-    page.until(lambda: driver.find_elements(By.CSS_SELECTOR, "#projections tbody tr[data-follower]"),
-               "the projections panel lists followers")
-    followers = [row.get_attribute("data-follower")
-                 for row in driver.find_elements(By.CSS_SELECTOR, "#projections tbody tr[data-follower]")]
-    assert "account_balances" in followers and "account_transactions" in followers, followers
+    # (It refreshes every 2 s, so its rows are read in one script.)
+    def followers():
+        return driver.execute_script(
+            "return [...document.querySelectorAll('#projections tbody tr[data-follower]')]"
+            ".map((row) => row.dataset.follower);")
+    page.until(lambda: {"account_balances", "account_transactions", "transfer_process"} <= set(followers()),
+               "the projections panel lists the followers")
 
     # Screenshots, and the page fits a phone's width without scrolling sideways.
     driver.execute_script("window.scrollTo(0, 0)")
