@@ -45,7 +45,8 @@
 //! - [`process`]: process managers; the transfer saga (credit, or refund as compensation).
 //! - [`query`]: reads of the read models, the audit trail, and time travel over the log.
 //! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document;
-//!   authentication, object-level authorization and the rate limit per caller.
+//!   authentication, object-level authorization and the rate limit per caller; the explorer
+//!   page at `/explorer`, a client of the API served from the binary.
 //! - [`auth`]: API keys (made, listed and revoked with `foldbank keys`) and who a caller is.
 //! - [`db`]: the only module that knows which database runs: connecting, migrating,
 //!   transactions, statements written once for both backends, copies of a table's definition,

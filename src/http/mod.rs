@@ -9,6 +9,7 @@ pub mod account_views;
 pub mod accounts;
 pub mod auth;
 pub mod events;
+mod explorer;
 pub mod extract;
 pub mod feed;
 pub mod feed_stream;
@@ -31,8 +32,7 @@ use std::time::Duration;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -99,7 +99,8 @@ impl Default for HttpSettings {
     }
 }
 
-/// The complete application: documented routes, Swagger UI, and the middleware stack.
+/// The complete application: documented routes, Swagger UI, the explorer, and the middleware
+/// stack.
 ///
 /// At most `max_requests_in_flight` requests are served at once, across all routes; one more
 /// is answered `503 overloaded` with `Retry-After` at once rather than queued. A queue without
@@ -156,7 +157,7 @@ pub fn router(state: AppState, settings: HttpSettings) -> Router {
             SwaggerUi::new("/swagger-ui")
                 .external_url_unchecked("/api-docs/openapi.json", openapi::document(&api)),
         )
-        .route("/", get(|| async { Redirect::temporary("/swagger-ui/") }))
+        .merge(explorer::router())
         .fallback(|| async {
             ApiError::Status(StatusCode::NOT_FOUND, "no such route".into()).into_response()
         })

@@ -12,6 +12,7 @@ mod accounts_api;
 mod authorization;
 mod concurrency;
 mod conservation;
+mod explorer;
 mod feed;
 mod health;
 mod idempotency;
