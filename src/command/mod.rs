@@ -105,6 +105,9 @@ pub struct CommandOptions {
     /// The record a transfer step writes on the transfer's own stream, in the same
     /// transaction as the account's events (see [`crate::domain::transfer`]).
     pub transfer: Option<TransferStep>,
+    /// The command opens the account: the owner check gives way to the id check, so that an
+    /// opening at any used id is answered alike.
+    pub opens: bool,
 }
 
 /// A transfer step's record: the transfer and the command for its stream.
@@ -176,6 +179,9 @@ pub enum CommandError {
     TransferSettledOtherwise(Outcome),
     #[error("the command's write may or may not have been stored")]
     OutcomeUnknown(#[source] StoreError),
+    /// The id already names a stream: an account (anyone's) or a transfer.
+    #[error("id {0} is already in use")]
+    IdInUse(Uuid),
     #[error("the event store failed")]
     Store(#[from] StoreError),
     #[error("an event could not be encoded")]
@@ -289,6 +295,13 @@ impl AccountCommandHandler {
         })
         .name();
         let result = self.decide_and_append(account_id, options, build).await;
+        let result = result.map_err(|error| match error {
+            // Opening at a used id answers the same whoever owns the account there.
+            CommandError::Rejected(AccountError::AlreadyOpened) => {
+                CommandError::IdInUse(account_id.as_uuid())
+            }
+            error => error,
+        });
         self.reporter.report(
             account_id,
             command,
@@ -325,8 +338,8 @@ impl AccountCommandHandler {
             let (loaded, source) = self.current(account_id, trust_cache).await?;
             if let (Some(owner), AccountState::Opened(account)) = (options.owner, &loaded.state) {
                 // Another owner's account is none of this caller's business: answered exactly
-                // as a missing one.
-                if account.owner_id != owner {
+                // as a missing one. (An opening at its id is answered as at any used id.)
+                if account.owner_id != owner && !options.opens {
                     return Err(CommandError::AccountNotFound(account_id));
                 }
             }
@@ -412,37 +425,31 @@ impl AccountCommandHandler {
                 "command": command_name,
                 "key_id": options.key_id,
             });
-            let also = match (&options.transfer, recorded) {
+            let record = match (&options.transfer, recorded) {
                 (Some(step), Some((version, transfer_events))) if !transfer_events.is_empty() => {
-                    vec![StreamAppend {
+                    Some(StreamAppend {
                         stream_type: transfer::STREAM_TYPE.to_owned(),
                         stream_id: step.transfer_id.as_uuid(),
                         expected_version: version,
                         events: self.new_events(&transfer_events, &metadata)?,
-                    }]
+                    })
                 }
-                _ => Vec::new(),
+                _ => None,
             };
-            let append = if events.is_empty() {
+            let append = match record {
                 // Only the transfer's record is new (a transfer debited before transfers had
                 // streams, whose credit the destination already holds).
-                let Some(record) = also.into_iter().next() else {
-                    continue;
-                };
-                Append {
-                    also: Vec::new(),
-                    ..Append::new(
-                        &record.stream_type,
-                        record.stream_id,
-                        record.expected_version,
-                        record.events,
-                    )
-                }
-            } else {
-                Append {
-                    also,
-                    ..self.append_for(account_id, &loaded, &events, &metadata, &options)?
-                }
+                Some(record) if events.is_empty() => Append::new(
+                    &record.stream_type,
+                    record.stream_id,
+                    record.expected_version,
+                    record.events,
+                ),
+                None if events.is_empty() => continue,
+                Some(record) => self
+                    .append_for(account_id, &loaded, &events, &metadata, &options)?
+                    .and(record),
+                None => self.append_for(account_id, &loaded, &events, &metadata, &options)?,
             };
             let only_the_record = events.is_empty();
             match self.store.append(append).await {
@@ -487,9 +494,13 @@ impl AccountCommandHandler {
                         None => CommandError::Replayed(recorded),
                     });
                 }
-                Err(error @ StoreError::OutcomeUnknown(_)) => {
+                Err(error) if error.outcome_is_unknown() => {
                     self.cache.forget(account_id);
                     return Err(CommandError::OutcomeUnknown(error));
+                }
+                Err(StoreError::IdInUse { stream_id, .. }) => {
+                    self.cache.forget(account_id);
+                    return Err(CommandError::IdInUse(stream_id));
                 }
                 Err(error) => {
                     self.cache.forget(account_id);
@@ -539,13 +550,14 @@ impl AccountCommandHandler {
             }
         });
         Ok(Append {
-            stream_type: account::STREAM_TYPE.to_owned(),
-            stream_id: account_id.as_uuid(),
-            expected_version: loaded.version,
-            events: new_events,
             idempotency,
             snapshot,
-            also: Vec::new(),
+            ..Append::new(
+                account::STREAM_TYPE,
+                account_id.as_uuid(),
+                loaded.version,
+                new_events,
+            )
         })
     }
 
@@ -578,7 +590,10 @@ impl AccountCommandHandler {
         step: &TransferStep,
         stamp: &Stamp,
     ) -> Result<(i64, Vec<TransferEvent>), CommandError> {
-        let recorded = self.store.read_stream(step.transfer_id.as_uuid(), None).await?;
+        let recorded = self
+            .store
+            .read_stream(transfer::STREAM_TYPE, step.transfer_id.as_uuid(), None)
+            .await?;
         let events = codec::decode_all::<TransferEvent>(&recorded)?;
         let version = recorded.last().map_or(0, |event| event.stream_version);
         match TransferDecider::decide(&TransferDecider::fold(&events), (step.command)(stamp)) {
@@ -639,7 +654,11 @@ impl AccountCommandHandler {
     ) -> Result<Option<Movement>, StoreError> {
         let recorded = self
             .store
-            .read_movement(account_id.as_uuid(), transaction_id.as_uuid())
+            .read_movement(
+                account::STREAM_TYPE,
+                account_id.as_uuid(),
+                transaction_id.as_uuid(),
+            )
             .await?;
         let events = codec::decode_all::<AccountEvent>(&recorded)?;
         Ok(Movement::find(&events, transaction_id))
@@ -647,7 +666,10 @@ impl AccountCommandHandler {
 
     /// The account folded from its whole stream, ignoring snapshots and the cache.
     pub async fn replay(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
-        let recorded = self.store.read_stream(account_id.as_uuid(), None).await?;
+        let recorded = self
+            .store
+            .read_stream(account::STREAM_TYPE, account_id.as_uuid(), None)
+            .await?;
         let events = codec::decode_all::<AccountEvent>(&recorded)?;
         let last = recorded.last();
         Ok(LoadedAccount {
@@ -665,7 +687,11 @@ impl AccountCommandHandler {
     pub async fn load(&self, account_id: AccountId) -> Result<LoadedAccount, StoreError> {
         let latest = self
             .store
-            .load_latest(account_id.as_uuid(), account::STATE_SCHEMA_VERSION)
+            .load_latest(
+                account::STREAM_TYPE,
+                account_id.as_uuid(),
+                account::STATE_SCHEMA_VERSION,
+            )
             .await?;
         let start = match latest.snapshot {
             None => LoadedAccount::new(),

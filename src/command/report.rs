@@ -35,6 +35,7 @@ pub(crate) fn outcome_of(result: &Result<CommandOutcome, CommandError>) -> Outco
         Err(
             CommandError::Rejected(_)
             | CommandError::AccountNotFound(_)
+            | CommandError::IdInUse(_)
             | CommandError::IdempotencyKeyReused { .. },
         ) => Outcome::Rejected,
         Err(

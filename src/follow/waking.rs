@@ -32,16 +32,26 @@ impl EventStore for WakingStore {
         Ok(appended)
     }
 
-    async fn load_latest(&self, stream_id: Uuid, schema_version: i32) -> Result<Latest, StoreError> {
-        self.inner.load_latest(stream_id, schema_version).await
+    async fn load_latest(
+        &self,
+        stream_type: &str,
+        stream_id: Uuid,
+        schema_version: i32,
+    ) -> Result<Latest, StoreError> {
+        self.inner
+            .load_latest(stream_type, stream_id, schema_version)
+            .await
     }
 
     async fn read_movement(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         transaction_id: Uuid,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_movement(stream_id, transaction_id).await
+        self.inner
+            .read_movement(stream_type, stream_id, transaction_id)
+            .await
     }
 
     async fn recorded_response(
@@ -58,31 +68,42 @@ impl EventStore for WakingStore {
 
     async fn read_stream(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream_id, until).await
+        self.inner.read_stream(stream_type, stream_id, until).await
     }
 
     async fn read_stream_after(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         version: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream_after(stream_id, version).await
+        self.inner
+            .read_stream_after(stream_type, stream_id, version)
+            .await
     }
 
     async fn read_stream_page(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream_page(stream_id, after, limit).await
+        self.inner
+            .read_stream_page(stream_type, stream_id, after, limit)
+            .await
     }
 
-    async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(stream_id).await
+    async fn load_snapshot(
+        &self,
+        stream_type: &str,
+        stream_id: Uuid,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(stream_type, stream_id).await
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ use crate::http::extract::{PathParam, QueryParams, with_etag};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
+use crate::http::schema;
 use crate::projection::ProjectionName;
 use crate::projection::balances::{self, Status};
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
@@ -50,6 +51,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 pub struct AccountView {
     pub account_id: Uuid,
     pub owner_id: Uuid,
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     /// Minor units; negative when overdrawn.
     pub balance: i64,
@@ -266,6 +268,7 @@ pub struct BalanceParams {
 pub struct BalanceView {
     pub account_id: Uuid,
     pub balance: i64,
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     /// `at`, or without it the time of the last event the read models reflect.
     pub as_of: DateTime<Utc>,

@@ -55,7 +55,7 @@ pub struct OpenAccountRequest {
     pub account_id: Option<Uuid>,
     pub owner_id: Uuid,
     /// ISO 4217 code, for example `EUR`.
-    #[schema(schema_with = schema::currency)]
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     /// How far below zero the balance may go, in minor units (default 0).
     #[serde(default, deserialize_with = "schema::minor_units")]
@@ -81,7 +81,7 @@ pub struct MovementRequest {
     #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub amount: i64,
     /// Must equal the account's currency.
-    #[schema(schema_with = schema::currency)]
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     /// Free text: not blank, at most 200 characters, no control characters.
     #[schema(
@@ -341,7 +341,8 @@ fn command_response(outcome: &CommandOutcome) -> serde_json::Value {
             )),
         BodyProblems,
         (status = 403, description = "A customer key opening an account for another owner (`forbidden`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "An account with this id already exists (`account-already-exists`); `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The id already names an account (anyone's) or a transfer (`id-in-use`): an id names one stream for good, and the answer is the same whoever owns it", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "`idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn open_account(
@@ -359,7 +360,10 @@ pub(crate) async fn open_account(
     let reply = Reply::new(StatusCode::CREATED, command_response, |outcome| {
         Some(format!("/accounts/{}", outcome.account_id))
     });
-    let options = command.ignoring_if_match().options(&reply);
+    let options = CommandOptions {
+        opens: true,
+        ..command.ignoring_if_match().options(&reply)
+    };
     let outcome = app
         .commands
         .handle_with(account_id, options, |stamp| request.command(account_id, stamp))

@@ -164,6 +164,7 @@ impl CommandRequest {
             key_id: self.caller.key_id(),
             movement: None,
             transfer: None,
+            opens: false,
             idempotency: self.key.map(|(key, fingerprint)| Idempotency {
                 scope,
                 key,

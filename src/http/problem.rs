@@ -87,6 +87,10 @@ pub enum ApiError {
     PreconditionFailed { required: i64, actual: i64 },
     #[error("{0}")]
     Conflict(String),
+    /// The id already names a stream (an account or a transfer): an id names one stream for
+    /// good. The same answer whoever owns that stream.
+    #[error("id {0} is already in use")]
+    IdInUse(uuid::Uuid),
     #[error("the account did not exist yet at {}", at.to_rfc3339())]
     NotYetOpened {
         account_id: AccountId,
@@ -167,6 +171,7 @@ impl ApiError {
                 let (slug, title) = rejection_kind(error);
                 let status = match error {
                     AccountError::TransactionNotFound(_) => S::NOT_FOUND,
+                    AccountError::AlreadyOpened => S::CONFLICT,
                     _ => S::UNPROCESSABLE_ENTITY,
                 };
                 (status, slug, title)
@@ -177,6 +182,7 @@ impl ApiError {
                 "Version precondition failed",
             ),
             ApiError::Conflict(_) => (S::CONFLICT, "concurrency-conflict", "Concurrent modification"),
+            ApiError::IdInUse(_) => (S::CONFLICT, "id-in-use", "Id already in use"),
             ApiError::NotYetOpened { .. } => {
                 (S::NOT_FOUND, "account-not-yet-opened", "Account not yet opened")
             }
@@ -226,6 +232,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
             ApiError::TransferNotFound(id) => json!({ "transfer_id": id }),
+            ApiError::IdInUse(id) => json!({ "id": id }),
             ApiError::NotYetOpened { account_id, at } => json!({ "account_id": account_id, "at": at }),
             ApiError::ProjectionBehind(behind) => {
                 json!({ "min_position": behind.wanted, "projection_position": behind.reached })
@@ -261,7 +268,7 @@ impl ApiError {
 fn rejection_kind(error: &AccountError) -> (&'static str, &'static str) {
     match error {
         AccountError::NotOpened => ("account-not-found", "Account not found"),
-        AccountError::AlreadyOpened => ("account-already-exists", "Account already exists"),
+        AccountError::AlreadyOpened => ("id-in-use", "Id already in use"),
         AccountError::CurrencyMismatch { .. } => ("currency-mismatch", "Currency mismatch"),
         AccountError::InsufficientFunds { .. } => ("insufficient-funds", "Insufficient funds"),
         AccountError::AccountFrozen => ("account-frozen", "Account frozen"),
@@ -349,6 +356,7 @@ impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         match error {
             CommandError::AccountNotFound(id) => ApiError::AccountNotFound(id),
+            CommandError::IdInUse(id) => ApiError::IdInUse(id),
             CommandError::Rejected(rejection) => ApiError::Rejected(rejection),
             CommandError::PreconditionFailed { required, actual } => {
                 ApiError::PreconditionFailed { required, actual }
@@ -386,10 +394,11 @@ impl From<StoreError> for ApiError {
             StoreError::Database(_) | StoreError::NotWritten(_) | StoreError::Closed => {
                 ApiError::StorageUnavailable(error)
             }
-            StoreError::OutcomeUnknown(_) => {
+            error if error.outcome_is_unknown() => {
                 tracing::warn!(error = %crate::telemetry::error_chain(&error), "write outcome unknown");
                 ApiError::OutcomeUnknown
             }
+            StoreError::IdInUse { stream_id, .. } => ApiError::IdInUse(stream_id),
             error => ApiError::Internal(Box::new(error)),
         }
     }

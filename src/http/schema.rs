@@ -1,18 +1,32 @@
 //! OpenAPI schemas for values whose rules live in the domain, so clients (and fuzzers) know
 //! them.
 
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::domain::money::Currency;
 
-/// `currency`: one of the supported ISO 4217 codes.
-pub(crate) fn currency() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(Currency::all().map(|currency| currency.code().to_owned())))
-        .description(Some("ISO 4217 code of a supported currency"))
-        .examples([serde_json::json!("EUR")])
-        .build()
+/// The `Currency` schema component: one of the supported ISO 4217 codes. Every `currency`
+/// field refers to it (`#[schema(value_type = CurrencyCode)]`), so a client generated from the
+/// document gets one currency enum, not one per field.
+#[derive(Debug)]
+pub(crate) struct CurrencyCode;
+
+impl utoipa::PartialSchema for CurrencyCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Currency::all().map(|currency| currency.code().to_owned())))
+            .description(Some("ISO 4217 code of a supported currency"))
+            .examples([serde_json::json!("EUR")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CurrencyCode {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Currency".into()
+    }
 }
 
 /// Deserializes an amount or limit in minor units from a JSON integer, or from a JSON number

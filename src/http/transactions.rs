@@ -17,6 +17,7 @@ use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::ApiError;
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
 use crate::http::responses::AccountQueryProblems;
+use crate::http::schema;
 use crate::projection::ProjectionName;
 use crate::projection::transactions::{MovementKind, TransactionRow};
 use crate::query::TransactionFilter;
@@ -62,6 +63,7 @@ pub struct TransactionView {
     /// Signed minor units: credits positive, debits negative.
     pub amount: i64,
     pub balance_after: i64,
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     pub description: Option<String>,
     pub occurred_at: DateTime<Utc>,

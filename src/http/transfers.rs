@@ -66,7 +66,7 @@ pub struct TransferRequest {
     #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub amount: i64,
     /// Must equal both accounts' currency.
-    #[schema(schema_with = schema::currency)]
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     /// Free text: not blank, at most 200 characters, no control characters.
     #[schema(
@@ -153,7 +153,8 @@ pub struct TransferAccepted {
     summary = "Transfer money between two accounts",
     description = "Debits the source now (`TransferDebited`) and answers 202; the process manager \
         then credits the destination (`TransferCredited`) or, if the destination refuses (unknown, \
-        closed, another currency), refunds the source (`TransferRefunded`). A frozen destination \
+        closed, another currency, or an id that names no account), refunds the source \
+        (`TransferRefunded`) and the transfer ends `failed` with the reason. A frozen destination \
         still accepts money. Transfers count toward the source's daily withdrawal limit. \
         Repeating a request with the same `transfer_id` changes nothing.",
     params(IdempotencyKeyParam),
@@ -163,7 +164,7 @@ pub struct TransferAccepted {
             headers(("Location" = String, description = "`/transfers/{id}`"))),
         BodyProblems,
         (status = 404, description = "The source account does not exist", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "Concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "`transfer_id` already names an account (`id-in-use`), or concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
@@ -240,6 +241,7 @@ pub struct TransferView {
     pub from_account: Uuid,
     pub to_account: Uuid,
     pub amount: i64,
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     pub description: Option<String>,
     pub status: TransferState,
@@ -388,6 +390,7 @@ pub(crate) async fn account_transfers(
 /// reads numbers as doubles, as JavaScript does, already rounds integers above 2^53).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CurrencyTotalsView {
+    #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     /// The sum of all account balances; `null` when it does not fit a signed 64-bit integer.
     #[schema(required = true)]

@@ -179,7 +179,10 @@ async fn settle(commands: &AccountCommandHandler, debited: &RecordedEvent) -> Re
         Ok(_) | Err(CommandError::TransferSettledOtherwise(Outcome::Credited)) => step.complete().await,
         // Refunded by another manager, in the same transaction that recorded it: done.
         Err(CommandError::TransferSettledOtherwise(Outcome::Refunded { .. })) => Ok(()),
-        Err(CommandError::AccountNotFound(_)) => step.refund(RefundReason::DestinationNotFound).await,
+        // No account has that id (it may name another kind of stream, such as a transfer).
+        Err(CommandError::AccountNotFound(_) | CommandError::IdInUse(_)) => {
+            step.refund(RefundReason::DestinationNotFound).await
+        }
         Err(CommandError::Rejected(refusal)) => step.refund(refusal_reason(&refusal)).await,
         Err(error) => Err(error.into()),
     }

@@ -58,7 +58,10 @@ impl AccountHistory {
         let stream_id = account_id.as_uuid();
         let (start, recorded) = match self.snapshot_at_or_before(stream_id, at).await? {
             Some(start) => {
-                let mut after = self.log.read_stream_after(stream_id, start.version).await?;
+                let mut after = self
+                    .log
+                    .read_stream_after(account::STREAM_TYPE, stream_id, start.version)
+                    .await?;
                 after.retain(|event| event.occurred_at <= at);
                 (start, after)
             }
@@ -68,7 +71,11 @@ impl AccountHistory {
                     version: 0,
                     position: 0,
                 };
-                (start, self.log.read_stream(stream_id, Some(at)).await?)
+                let events = self
+                    .log
+                    .read_stream(account::STREAM_TYPE, stream_id, Some(at))
+                    .await?;
+                (start, events)
             }
         };
         let events = codec::decode_all::<AccountEvent>(&recorded)?;
@@ -80,7 +87,11 @@ impl AccountHistory {
                 position: last.map_or(start.position, |event| event.global_position),
             });
         }
-        let exists = !self.log.read_stream_page(stream_id, 0, 1).await?.is_empty();
+        let exists = !self
+            .log
+            .read_stream_page(account::STREAM_TYPE, stream_id, 0, 1)
+            .await?
+            .is_empty();
         Ok(if exists {
             PointInTime::NotYetOpened
         } else {
@@ -95,7 +106,7 @@ impl AccountHistory {
         stream_id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<Option<Start>, StoreError> {
-        let Some(snapshot) = self.log.load_snapshot(stream_id).await? else {
+        let Some(snapshot) = self.log.load_snapshot(account::STREAM_TYPE, stream_id).await? else {
             return Ok(None);
         };
         if snapshot.schema_version != account::STATE_SCHEMA_VERSION {

@@ -41,9 +41,9 @@ impl EventLog {
         EventLog { store }
     }
 
-    /// One page of a stream's events, as stored, oldest first: up to `limit` events after
-    /// stream version `after` (from the start when `None`). `None` when the stream does not
-    /// exist.
+    /// One page of an account's events, as stored, oldest first: up to `limit` events after
+    /// stream version `after` (from the start when `None`). `None` when no account stream has
+    /// that id.
     #[tracing::instrument(skip_all, fields(stream_id = %stream_id))]
     pub async fn page(
         &self,
@@ -54,7 +54,7 @@ impl EventLog {
         // One event more than asked tells whether another page follows.
         let mut events = self
             .store
-            .read_stream_page(stream_id, after.unwrap_or(0), limit + 1)
+            .read_stream_page(account::STREAM_TYPE, stream_id, after.unwrap_or(0), limit + 1)
             .await?;
         if events.is_empty() {
             // An empty page after a cursor may still be the end of an existing stream.
@@ -83,20 +83,24 @@ impl EventLog {
         self.store.read_all(after, limit).await
     }
 
-    /// Whether a stream has any event.
+    /// Whether an account stream has any event.
     async fn exists(&self, stream_id: Uuid) -> Result<bool, StoreError> {
-        Ok(!self.store.read_stream_page(stream_id, 0, 1).await?.is_empty())
+        Ok(!self
+            .store
+            .read_stream_page(account::STREAM_TYPE, stream_id, 0, 1)
+            .await?
+            .is_empty())
     }
 
     /// Who owns an account, as its first event (`AccountOpened`) says.
     pub async fn owner_of(&self, account_id: AccountId) -> Result<Option<OwnerId>, StoreError> {
-        let first = self.store.read_stream_page(account_id.as_uuid(), 0, 1).await?;
+        let first = self
+            .store
+            .read_stream_page(account::STREAM_TYPE, account_id.as_uuid(), 0, 1)
+            .await?;
         let Some(first) = first.first() else {
             return Ok(None);
         };
-        if first.stream_type != account::STREAM_TYPE {
-            return Ok(None);
-        }
         Ok(match codec::decode::<AccountEvent>(first)? {
             AccountEvent::AccountOpened { owner_id, .. } => Some(owner_id),
             _ => None,

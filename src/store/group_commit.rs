@@ -8,28 +8,41 @@
 //! no timer: a lone append at low load is committed at once, and under load batches grow by
 //! themselves to whatever arrived during the previous commit.
 //!
-//! Per batch: `BEGIN`, lock the log, one statement for the heads of the streams involved and of
-//! the log, (one for recorded idempotency keys, when the batch has keys), one multi-row insert of
-//! the events, (one for recorded responses, one for snapshots, when there are), `COMMIT`.
-//! Each append's expected version is checked against its stream's head as the batch goes, so a
-//! conflicting append fails alone and the others are written.
+//! Per batch, in [`write`]: `BEGIN`, lock the log, then
+//! 1. [`Heads::read`]: one statement for the version and type of every stream involved and the
+//!    head of the log;
+//! 2. [`recorded_responses`]: the responses already recorded for the batch's idempotency keys
+//!    (only when the batch has keys);
+//! 3. [`Rows::admit`], append by append: answered already? every stream of the right type and
+//!    at its expected version? then its stream, event, response and snapshot rows;
+//! 4. [`Rows::write`]: the new streams, the events, the responses, the snapshots, each one
+//!    multi-row insert (split into statements of at most [`ROWS_PER_STATEMENT`] rows);
+//! 5. `COMMIT`.
+//!
+//! A conflicting append fails alone; its batch-mates are written. Statements never grow an
+//! expression per row or key, so a batch of any size is one transaction on both databases.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Database, Stored, Transaction, query};
+use crate::db::{Database, Param, Stored, Transaction, insert_rows, query};
 use crate::metrics::Metrics;
-use crate::store::{Append, Appended, NewEvent, RecordedResponse, StoreError};
+use crate::store::{
+    Append, Appended, IdempotencyRecord, RecordedResponse, SnapshotState, StoreError, StreamAppend,
+};
 
-/// At most this many events go into one transaction (the insert binds 11 values per event;
-/// both databases accept tens of thousands of parameters).
-const MAX_BATCH_EVENTS: usize = 1_000;
+/// At most this many events go into one transaction (one append more may overshoot it).
+const MAX_BATCH_EVENTS: usize = 4_000;
+
+/// Rows per insert statement, and keys per lookup: an event row binds 11 values, and both
+/// databases accept tens of thousands of parameters per statement.
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Appends waiting for the committer beyond this many make their senders wait (back-pressure).
 const QUEUE_CAPACITY: usize = 4_096;
@@ -38,6 +51,7 @@ const QUEUE_CAPACITY: usize = 4_096;
 #[derive(Debug, Default)]
 pub struct StoreFaults {
     commit_delay_ms: AtomicU64,
+    abandon_next_batch: AtomicBool,
 }
 
 impl StoreFaults {
@@ -48,8 +62,18 @@ impl StoreFaults {
         self.commit_delay_ms.store(millis, Ordering::SeqCst);
     }
 
+    /// Makes the committer stop for good after it wrote its next batch, without answering it:
+    /// what its appends see when the task dies mid-batch.
+    pub fn abandon_next_batch(&self) {
+        self.abandon_next_batch.store(true, Ordering::SeqCst);
+    }
+
     fn commit_delay(&self) -> Duration {
         Duration::from_millis(self.commit_delay_ms.load(Ordering::SeqCst))
+    }
+
+    fn abandons_batch(&self) -> bool {
+        self.abandon_next_batch.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -74,16 +98,18 @@ impl Committer {
     }
 
     pub(crate) async fn append(&self, append: Append) -> Result<Appended, StoreError> {
-        if append.events.is_empty() {
+        if append.streams.is_empty() || append.streams.iter().any(|stream| stream.events.is_empty()) {
             return Err(StoreError::EmptyAppend);
         }
         let (reply, answer) = oneshot::channel();
+        // Refused before the committer took it: nothing was written.
         self.queue
             .send(Pending { append, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        // The committer answers every append it took; no answer means it stopped mid-batch.
-        answer.await.map_err(|_| StoreError::Closed)?
+        // Taken, then never answered: the committer stopped with it in hand, before or after
+        // its commit. Only a read of the log can tell.
+        answer.await.map_err(|_| StoreError::Abandoned)?
     }
 }
 
@@ -94,70 +120,62 @@ async fn run(
     mut waiting: mpsc::Receiver<Pending>,
 ) {
     while let Some(first) = waiting.recv().await {
-        let mut events = first.append.events.len();
+        let mut events = first.append.event_count();
         let mut batch = vec![first];
         while events < MAX_BATCH_EVENTS {
             let Ok(next) = waiting.try_recv() else { break };
-            events += next.append.events.len();
+            events += next.append.event_count();
             batch.push(next);
         }
         let appends = batch.len();
         let started = std::time::Instant::now();
-        commit(&database, &faults, batch).await;
+        let (appends_in_batch, replies): (Vec<Append>, Vec<_>) = batch
+            .into_iter()
+            .map(|pending| (pending.append, pending.reply))
+            .unzip();
+        let answers = commit(&database, &faults, appends_in_batch).await;
+        if faults.abandons_batch() {
+            // The task dies with the batch in hand: its replies are dropped unanswered.
+            return;
+        }
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            // A requester that gave up (its request timed out) no longer listens; the write stands.
+            let _ = reply.send(answer);
+        }
         metrics.append_batch(appends, started.elapsed());
     }
 }
 
 /// What becomes of one append of a batch.
+#[derive(Debug)]
 enum Verdict {
     Written(Appended),
-    /// Answered already, in the log or earlier in this batch (then by the batch-mate's index).
+    /// Answered already, in the log or earlier in this batch: the recorded response.
     Answered(Box<RecordedResponse>),
-    AnsweredInBatch(usize),
     Refused(StoreError),
 }
 
-/// Writes one batch and answers each of its appends.
-async fn commit(database: &Database, faults: &StoreFaults, batch: Vec<Pending>) {
-    let (appends, replies): (Vec<Append>, Vec<_>) = batch
-        .into_iter()
-        .map(|pending| (pending.append, pending.reply))
-        .unzip();
-    let verdicts = match write(database, faults, appends).await {
-        Ok(verdicts) => resolve(verdicts),
-        Err(failure) => {
-            let error = |failure: &BatchFailure| match failure {
-                BatchFailure::NotWritten(error) => StoreError::NotWritten(error.clone()),
-                BatchFailure::OutcomeUnknown(error) => StoreError::OutcomeUnknown(error.clone()),
-            };
-            replies
-                .into_iter()
-                .for_each(|reply| drop(reply.send(Err(error(&failure)))));
-            return;
+impl From<Verdict> for Result<Appended, StoreError> {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Written(appended) => Ok(appended),
+            Verdict::Answered(response) => Err(StoreError::AlreadyAnswered(response)),
+            Verdict::Refused(error) => Err(error),
         }
-    };
-    for (reply, verdict) in replies.into_iter().zip(verdicts) {
-        // A requester that gave up (its request timed out) no longer listens; the write stands.
-        let _ = reply.send(verdict);
     }
 }
 
-/// Turns verdicts into answers, giving an in-batch duplicate its batch-mate's response.
-fn resolve(verdicts: Vec<(Verdict, Option<RecordedResponse>)>) -> Vec<Result<Appended, StoreError>> {
-    let responses: Vec<Option<RecordedResponse>> =
-        verdicts.iter().map(|(_, response)| response.clone()).collect();
-    verdicts
-        .into_iter()
-        .map(|(verdict, _)| match verdict {
-            Verdict::Written(appended) => Ok(appended),
-            Verdict::Answered(response) => Err(StoreError::AlreadyAnswered(response)),
-            Verdict::AnsweredInBatch(index) => match responses.get(index).cloned().flatten() {
-                Some(response) => Err(StoreError::AlreadyAnswered(Box::new(response))),
-                None => Err(StoreError::Closed),
-            },
-            Verdict::Refused(error) => Err(error),
-        })
-        .collect()
+/// Writes one batch; answers each of its appends, in order.
+async fn commit(
+    database: &Database,
+    faults: &StoreFaults,
+    appends: Vec<Append>,
+) -> Vec<Result<Appended, StoreError>> {
+    let count = appends.len();
+    match write(database, faults, appends).await {
+        Ok(verdicts) => verdicts.into_iter().map(Into::into).collect(),
+        Err(failure) => (0..count).map(|_| Err(failure.to_store_error())).collect(),
+    }
 }
 
 /// Why a whole batch failed.
@@ -177,193 +195,38 @@ impl BatchFailure {
     fn outcome_unknown(error: sqlx::Error) -> Self {
         BatchFailure::OutcomeUnknown(Arc::new(error))
     }
+
+    fn to_store_error(&self) -> StoreError {
+        match self {
+            BatchFailure::NotWritten(error) => StoreError::NotWritten(error.clone()),
+            BatchFailure::OutcomeUnknown(error) => StoreError::OutcomeUnknown(error.clone()),
+        }
+    }
 }
 
-/// The heads of the batch's streams and of the log, read under the lock.
-#[derive(Debug, sqlx::FromRow)]
-struct Head {
-    #[sqlx(try_from = "Stored<Uuid>")]
-    stream_id: Uuid,
-    version: i64,
-    log_head: i64,
-}
-
-/// A recorded response with its key, as the batch's lookup reads it.
-#[derive(Debug, sqlx::FromRow)]
-struct KeyedResponse {
-    scope: String,
-    key: String,
-    #[sqlx(flatten)]
-    response: RecordedResponse,
-}
-
+/// The batch's transaction: the steps of the module docs, in order.
 async fn write(
     database: &Database,
     faults: &StoreFaults,
     appends: Vec<Append>,
-) -> Result<Vec<(Verdict, Option<RecordedResponse>)>, BatchFailure> {
+) -> Result<Vec<Verdict>, BatchFailure> {
     let mut tx = database.begin_write().await.map_err(BatchFailure::not_written)?;
     tx.lock_log().await.map_err(BatchFailure::not_written)?;
-
-    let (mut versions, mut head) = heads(&mut tx, &appends)
+    let heads = Heads::read(&mut tx, &appends)
         .await
         .map_err(BatchFailure::not_written)?;
     let answered = recorded_responses(&mut tx, &appends)
         .await
         .map_err(BatchFailure::not_written)?;
 
-    let recorded_at = Utc::now();
-    let mut events = query(
-        "INSERT INTO events (global_position, stream_type, stream_id, stream_version, event_id, \
-         event_type, schema_version, payload, metadata, occurred_at, recorded_at) VALUES ",
-    );
-    let mut responses = query(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, etag, location, recorded_at) VALUES ",
-    );
-    let mut snapshots: HashMap<Uuid, PendingSnapshot> = HashMap::new();
-    let (mut event_rows, mut response_rows) = (0_usize, 0_usize);
-    let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
-    let mut verdicts = Vec::with_capacity(appends.len());
-
-    for (index, append) in appends.into_iter().enumerate() {
-        if let Some(record) = &append.idempotency {
-            let name = (record.scope.clone(), record.key.clone());
-            if let Some(response) = answered.get(&name) {
-                verdicts.push((Verdict::Answered(Box::new(response.clone())), None));
-                continue;
-            }
-            if let Some(first) = in_batch.get(&name) {
-                verdicts.push((Verdict::AnsweredInBatch(*first), None));
-                continue;
-            }
-        }
-        // This append's streams: its own first, then the ones written with it.
-        let streams: Vec<(String, Uuid, i64, Vec<NewEvent>)> = std::iter::once((
-            append.stream_type.clone(),
-            append.stream_id,
-            append.expected_version,
-            append.events,
-        ))
-        .chain(append.also.into_iter().map(|other| {
-            (
-                other.stream_type,
-                other.stream_id,
-                other.expected_version,
-                other.events,
-            )
-        }))
-        .collect();
-        let conflict = streams.iter().find_map(|(_, stream_id, expected, _)| {
-            let actual = versions.get(stream_id).copied().unwrap_or(0);
-            (actual != *expected).then_some(StoreError::Conflict {
-                stream_id: *stream_id,
-                expected: *expected,
-                actual,
-            })
-        });
-        if let Some(conflict) = conflict {
-            verdicts.push((Verdict::Refused(conflict), None));
-            continue;
-        }
-
-        let primary_count = i64::try_from(streams[0].3.len()).unwrap_or(i64::MAX);
-        let appended = Appended {
-            stream_version: append.expected_version + primary_count,
-            first_position: head + 1,
-            last_position: head + primary_count,
-        };
-        for (stream_type, stream_id, expected_version, new_events) in streams {
-            for (offset, event) in (1_i64..).zip(new_events) {
-                head += 1;
-                events = events
-                    .push(if event_rows == 0 { "(" } else { ", (" })
-                    .push_bind(head)
-                    .push(", ")
-                    .push_bind(stream_type.as_str())
-                    .push(", ")
-                    .push_bind(stream_id)
-                    .push(", ")
-                    .push_bind(expected_version + offset)
-                    .push(", ")
-                    .push_bind(event.event_id)
-                    .push(", ")
-                    .push_bind(event.event_type)
-                    .push(", ")
-                    .push_bind(event.schema_version)
-                    .push(", ")
-                    .push_bind(event.payload)
-                    .push(", ")
-                    .push_bind(event.metadata)
-                    .push(", ")
-                    .push_bind(event.occurred_at)
-                    .push(", ")
-                    .push_bind(recorded_at)
-                    .push(")");
-                event_rows += 1;
-                versions.insert(stream_id, expected_version + offset);
-            }
-        }
-
-        let mut response = None;
-        if let Some(record) = append.idempotency {
-            let rendered = (record.response)(&appended);
-            let rendered = RecordedResponse {
-                fingerprint: record.fingerprint,
-                recorded_at,
-                ..rendered
-            };
-            responses = responses
-                .push(if response_rows == 0 { "(" } else { ", (" })
-                .push_bind(record.scope.as_str())
-                .push(", ")
-                .push_bind(record.key.as_str())
-                .push(", ")
-                .push_bind(rendered.fingerprint.as_str())
-                .push(", ")
-                .push_bind(rendered.status)
-                .push(", ")
-                .push_bind(&rendered.body)
-                .push(", ")
-                .push_bind(rendered.etag.clone())
-                .push(", ")
-                .push_bind(rendered.location.clone())
-                .push(", ")
-                .push_bind(recorded_at)
-                .push(")");
-            response_rows += 1;
-            in_batch.insert((record.scope, record.key), index);
-            response = Some(rendered);
-        }
-        if let Some(snapshot) = append.snapshot {
-            snapshots.insert(
-                append.stream_id,
-                PendingSnapshot {
-                    stream_type: append.stream_type,
-                    version: appended.stream_version,
-                    position: appended.last_position,
-                    snapshot,
-                },
-            );
-        }
-        verdicts.push((Verdict::Written(appended), response));
-    }
-
-    if event_rows == 0 {
+    let mut rows = Rows::new(heads, answered, Utc::now());
+    let verdicts: Vec<Verdict> = appends.into_iter().map(|append| rows.admit(append)).collect();
+    if rows.is_empty() {
         // Nothing to write: every append was refused or answered already.
         return Ok(verdicts);
     }
-    events.execute(&mut tx).await.map_err(BatchFailure::not_written)?;
-    if response_rows > 0 {
-        responses
-            .execute(&mut tx)
-            .await
-            .map_err(BatchFailure::not_written)?;
-    }
-    for (stream_id, snapshot) in snapshots {
-        save_snapshot(&mut tx, stream_id, snapshot)
-            .await
-            .map_err(BatchFailure::not_written)?;
-    }
+    rows.write(&mut tx).await.map_err(BatchFailure::not_written)?;
+
     let delay = faults.commit_delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -372,91 +235,327 @@ async fn write(
     Ok(verdicts)
 }
 
+/// A stream as the log knows it, read under the lock and moved as the batch writes.
+#[derive(Debug, Clone, Default)]
+struct StreamHead {
+    /// `None` for an id no stream has used yet.
+    stream_type: Option<String>,
+    version: i64,
+}
+
+/// The batch's streams and the log's head.
+#[derive(Debug, Default)]
+struct Heads {
+    streams: HashMap<Uuid, StreamHead>,
+    log: i64,
+}
+
+/// One row of [`Heads::read`].
+#[derive(Debug, sqlx::FromRow)]
+struct HeadRow {
+    #[sqlx(try_from = "Stored<Uuid>")]
+    stream_id: Uuid,
+    stream_type: Option<String>,
+    version: i64,
+    log_head: i64,
+}
+
+impl Heads {
+    /// Each stream's type and version, and the log's head, in one statement. A stream's version
+    /// is its last event's, found by one index probe (not by scanning its events).
+    async fn read(tx: &mut Transaction, appends: &[Append]) -> Result<Heads, sqlx::Error> {
+        let mut ids: Vec<Uuid> = appends
+            .iter()
+            .flat_map(|append| append.streams.iter().map(|stream| stream.stream_id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut heads = Heads::default();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<HeadRow> = query(
+                "SELECT v.column1 AS stream_id, s.stream_type, \
+                 COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = v.column1 \
+                 ORDER BY e.stream_version DESC LIMIT 1), 0) AS version, \
+                 (SELECT COALESCE(MAX(global_position), 0) FROM events) AS log_head FROM (VALUES ",
+            )
+            .values(chunk.iter().map(|id| vec![Param::from(*id)]))
+            .push(") AS v LEFT JOIN streams s ON s.stream_id = v.column1")
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                heads.log = row.log_head;
+                let head = StreamHead {
+                    stream_type: row.stream_type,
+                    version: row.version,
+                };
+                heads.streams.insert(row.stream_id, head);
+            }
+        }
+        Ok(heads)
+    }
+
+    /// Whether every stream of an append may be written: its id free or of the same type, and
+    /// at the expected version.
+    fn check(&self, streams: &[StreamAppend]) -> Result<(), StoreError> {
+        let mut seen = HashSet::new();
+        for stream in streams {
+            let head = self.streams.get(&stream.stream_id).cloned().unwrap_or_default();
+            let taken_by = match head.stream_type {
+                Some(existing) if existing != stream.stream_type => Some(existing),
+                // One append naming one id twice, as two streams.
+                _ if !seen.insert(stream.stream_id) => Some(stream.stream_type.clone()),
+                _ => None,
+            };
+            if let Some(existing_type) = taken_by {
+                return Err(StoreError::IdInUse {
+                    stream_id: stream.stream_id,
+                    existing_type,
+                    requested_type: stream.stream_type.clone(),
+                });
+            }
+            if head.version != stream.expected_version {
+                return Err(StoreError::Conflict {
+                    stream_id: stream.stream_id,
+                    expected: stream.expected_version,
+                    actual: head.version,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A response recorded with its key, as the batch's lookup reads it.
+#[derive(Debug, sqlx::FromRow)]
+struct KeyedResponse {
+    scope: String,
+    key: String,
+    #[sqlx(flatten)]
+    response: RecordedResponse,
+}
+
+/// The responses already recorded for the batch's idempotency keys: one statement per
+/// [`ROWS_PER_STATEMENT`] keys, a join on the key table's primary key.
+async fn recorded_responses(
+    tx: &mut Transaction,
+    appends: &[Append],
+) -> Result<HashMap<(String, String), RecordedResponse>, sqlx::Error> {
+    let keys: Vec<Vec<Param>> = appends
+        .iter()
+        .filter_map(|append| append.idempotency.as_ref())
+        .map(|record| {
+            vec![
+                Param::from(record.scope.as_str()),
+                Param::from(record.key.as_str()),
+            ]
+        })
+        .collect();
+    let mut answered = HashMap::new();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<KeyedResponse> = query(
+            "SELECT k.scope, k.key, k.fingerprint, k.status, k.body, k.etag, k.location, k.recorded_at \
+             FROM (VALUES ",
+        )
+        .values(chunk.iter().cloned())
+        .push(") AS v JOIN idempotency_keys k ON k.scope = v.column1 AND k.key = v.column2")
+        .fetch_all(&mut *tx)
+        .await?;
+        answered.extend(rows.into_iter().map(|row| ((row.scope, row.key), row.response)));
+    }
+    Ok(answered)
+}
+
 /// A snapshot to store with the append it follows.
 #[derive(Debug)]
 struct PendingSnapshot {
     stream_type: String,
     version: i64,
     position: i64,
-    snapshot: crate::store::SnapshotState,
+    snapshot: SnapshotState,
 }
 
-/// Each stream's version and the log's head, in one statement.
-async fn heads(tx: &mut Transaction, appends: &[Append]) -> Result<(HashMap<Uuid, i64>, i64), sqlx::Error> {
-    let mut streams: Vec<Uuid> = appends
-        .iter()
-        .flat_map(|append| {
-            std::iter::once(append.stream_id).chain(append.also.iter().map(|other| other.stream_id))
+/// What the batch writes, gathered append by append under the log's lock.
+#[derive(Debug)]
+struct Rows {
+    heads: Heads,
+    /// Responses recorded before the batch, and those of its own appends so far.
+    answered: HashMap<(String, String), RecordedResponse>,
+    recorded_at: DateTime<Utc>,
+    streams: Vec<Vec<Param>>,
+    events: Vec<Vec<Param>>,
+    responses: Vec<Vec<Param>>,
+    snapshots: HashMap<Uuid, PendingSnapshot>,
+}
+
+impl Rows {
+    fn new(
+        heads: Heads,
+        answered: HashMap<(String, String), RecordedResponse>,
+        recorded_at: DateTime<Utc>,
+    ) -> Self {
+        Rows {
+            heads,
+            answered,
+            recorded_at,
+            streams: Vec::new(),
+            events: Vec::new(),
+            responses: Vec::new(),
+            snapshots: HashMap::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Decides one append: answered before, refused, or written (its rows added).
+    fn admit(&mut self, append: Append) -> Verdict {
+        let Append {
+            streams,
+            idempotency,
+            snapshot,
+        } = append;
+        if let Some(record) = &idempotency {
+            let name = (record.scope.clone(), record.key.clone());
+            if let Some(response) = self.answered.get(&name) {
+                return Verdict::Answered(Box::new(response.clone()));
+            }
+        }
+        if let Err(refusal) = self.heads.check(&streams) {
+            return Verdict::Refused(refusal);
+        }
+        let first = (streams[0].stream_type.clone(), streams[0].stream_id);
+        let appended = self.add_events(streams);
+        if let Some(record) = idempotency {
+            self.add_response(record, &appended);
+        }
+        if let Some(snapshot) = snapshot {
+            let (stream_type, stream_id) = first;
+            let pending = PendingSnapshot {
+                stream_type,
+                version: appended.stream_version,
+                position: appended.last_position,
+                snapshot,
+            };
+            self.snapshots.insert(stream_id, pending);
+        }
+        Verdict::Written(appended)
+    }
+
+    /// The event rows of every stream, at the next positions and versions; a stream's first
+    /// event also registers its id under its type. Answers where the first stream landed.
+    fn add_events(&mut self, streams: Vec<StreamAppend>) -> Appended {
+        let mut appended = None;
+        for stream in streams {
+            let first_position = self.heads.log + 1;
+            if stream.expected_version == 0 {
+                self.streams
+                    .push(vec![stream.stream_id.into(), stream.stream_type.as_str().into()]);
+            }
+            let mut version = stream.expected_version;
+            for event in stream.events {
+                self.heads.log += 1;
+                version += 1;
+                self.events.push(vec![
+                    self.heads.log.into(),
+                    stream.stream_type.as_str().into(),
+                    stream.stream_id.into(),
+                    version.into(),
+                    event.event_id.into(),
+                    event.event_type.into(),
+                    event.schema_version.into(),
+                    event.payload.into(),
+                    event.metadata.into(),
+                    event.occurred_at.into(),
+                    self.recorded_at.into(),
+                ]);
+            }
+            let head = StreamHead {
+                stream_type: Some(stream.stream_type),
+                version,
+            };
+            self.heads.streams.insert(stream.stream_id, head);
+            appended.get_or_insert(Appended {
+                stream_version: version,
+                first_position,
+                last_position: self.heads.log,
+            });
+        }
+        // `Committer::append` refuses an append without streams.
+        appended.unwrap_or(Appended {
+            stream_version: 0,
+            first_position: self.heads.log,
+            last_position: self.heads.log,
         })
-        .collect();
-    streams.sort_unstable();
-    streams.dedup();
-    let mut select = query(
-        "SELECT v.column1 AS stream_id, \
-         COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = v.column1 \
-         ORDER BY e.stream_version DESC LIMIT 1), 0) AS version, \
-         (SELECT COALESCE(MAX(global_position), 0) FROM events) AS log_head FROM (VALUES ",
-    );
-    for (n, stream) in streams.iter().enumerate() {
-        select = select
-            .push(if n == 0 { "(" } else { ", (" })
-            .push_bind(*stream)
-            .push(")");
     }
-    let rows: Vec<Head> = select.push(") AS v").fetch_all(tx).await?;
-    let log_head = rows.first().map_or(0, |row| row.log_head);
-    Ok((
-        rows.into_iter().map(|row| (row.stream_id, row.version)).collect(),
-        log_head,
-    ))
+
+    /// The response row of a keyed append, rendered now that its positions are known.
+    fn add_response(&mut self, record: IdempotencyRecord, appended: &Appended) {
+        let rendered = RecordedResponse {
+            fingerprint: record.fingerprint,
+            recorded_at: self.recorded_at,
+            ..(record.response)(appended)
+        };
+        self.responses.push(vec![
+            record.scope.as_str().into(),
+            record.key.as_str().into(),
+            rendered.fingerprint.as_str().into(),
+            rendered.status.into(),
+            (&rendered.body).into(),
+            rendered.etag.clone().into(),
+            rendered.location.clone().into(),
+            self.recorded_at.into(),
+        ]);
+        self.answered.insert((record.scope, record.key), rendered);
+    }
+
+    /// Writes every row, in statements of at most [`ROWS_PER_STATEMENT`] rows.
+    async fn write(self, tx: &mut Transaction) -> Result<(), sqlx::Error> {
+        for rows in in_chunks(self.streams) {
+            insert_rows("streams", "stream_id, stream_type", rows)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for rows in in_chunks(self.events) {
+            insert_rows(
+                "events",
+                "global_position, stream_type, stream_id, stream_version, event_id, event_type, \
+                 schema_version, payload, metadata, occurred_at, recorded_at",
+                rows,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for rows in in_chunks(self.responses) {
+            insert_rows(
+                "idempotency_keys",
+                "scope, key, fingerprint, status, body, etag, location, recorded_at",
+                rows,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (stream_id, pending) in self.snapshots {
+            crate::store::sql::save_snapshot_statement(
+                stream_id,
+                &pending.stream_type,
+                pending.version,
+                pending.position,
+                &pending.snapshot,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
-/// The responses already recorded for the batch's idempotency keys.
-async fn recorded_responses(
-    tx: &mut Transaction,
-    appends: &[Append],
-) -> Result<HashMap<(String, String), RecordedResponse>, sqlx::Error> {
-    let keys: Vec<(&str, &str)> = appends
-        .iter()
-        .filter_map(|append| append.idempotency.as_ref())
-        .map(|record| (record.scope.as_str(), record.key.as_str()))
-        .collect();
-    if keys.is_empty() {
-        return Ok(HashMap::new());
+/// `rows` in runs of at most [`ROWS_PER_STATEMENT`], in order.
+fn in_chunks(mut rows: Vec<Vec<Param>>) -> Vec<Vec<Vec<Param>>> {
+    let mut chunks = Vec::new();
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(ROWS_PER_STATEMENT));
+        chunks.push(std::mem::replace(&mut rows, rest));
     }
-    let mut select = query(
-        "SELECT scope, key, fingerprint, status, body, etag, location, recorded_at \
-         FROM idempotency_keys WHERE ",
-    );
-    for (n, (scope, key)) in keys.into_iter().enumerate() {
-        select = select
-            .push(if n == 0 { "(scope = " } else { " OR (scope = " })
-            .push_bind(scope)
-            .push(" AND key = ")
-            .push_bind(key)
-            .push(")");
-    }
-    let rows: Vec<KeyedResponse> = select.fetch_all(tx).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| ((row.scope, row.key), row.response))
-        .collect())
-}
-
-/// Keeps the newest snapshot: an older one never replaces it.
-async fn save_snapshot(
-    tx: &mut Transaction,
-    stream_id: Uuid,
-    snapshot: PendingSnapshot,
-) -> Result<(), sqlx::Error> {
-    crate::store::sql::save_snapshot_statement(
-        stream_id,
-        &snapshot.stream_type,
-        snapshot.version,
-        snapshot.position,
-        &snapshot.snapshot,
-    )
-    .execute(tx)
-    .await?;
-    Ok(())
+    chunks
 }

@@ -100,45 +100,57 @@ pub struct Snapshot {
     pub taken_at: DateTime<Utc>,
 }
 
-/// One stream's append: what a command asks the store to write.
+/// What a command asks the store to write: events on one stream or on several, all or nothing.
+///
+/// A decision that two aggregates must agree on (a transfer's record beside an account's
+/// event) is one append of two streams, each at its expected version: it is recorded once,
+/// or not at all.
 #[derive(Debug)]
 pub struct Append {
+    /// The streams written. The first is the command's own: [`Appended`] reports its version
+    /// and positions, and [`snapshot`](Append::snapshot) is its state.
+    pub streams: Vec<StreamAppend>,
+    /// The response to the request that caused this append, recorded with its events.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// The first stream's folded state after these events, stored as its snapshot in the same
+    /// transaction (its version and position are the append's).
+    pub snapshot: Option<SnapshotState>,
+}
+
+/// Events for one stream of an [`Append`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
     pub stream_type: String,
     pub stream_id: Uuid,
     /// The version the stream must be at (0 for a new stream), or the append conflicts.
     pub expected_version: i64,
     pub events: Vec<NewEvent>,
-    /// The response to the request that caused this append, recorded with its events.
-    pub idempotency: Option<IdempotencyRecord>,
-    /// The stream's folded state after these events, stored as its snapshot in the same
-    /// transaction (its version and position are the append's).
-    pub snapshot: Option<SnapshotState>,
-    /// Other streams written in the same transaction, all or nothing with this one: each must be
-    /// at its expected version too. How a decision that two aggregates must agree on (a
-    /// transfer's record beside an account's event) is recorded once.
-    pub also: Vec<StreamAppend>,
-}
-
-/// Events for one more stream of an [`Append`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamAppend {
-    pub stream_type: String,
-    pub stream_id: Uuid,
-    pub expected_version: i64,
-    pub events: Vec<NewEvent>,
 }
 
 impl Append {
+    /// Events for one stream.
     pub fn new(stream_type: &str, stream_id: Uuid, expected_version: i64, events: Vec<NewEvent>) -> Self {
         Append {
-            stream_type: stream_type.to_owned(),
-            stream_id,
-            expected_version,
-            events,
+            streams: vec![StreamAppend {
+                stream_type: stream_type.to_owned(),
+                stream_id,
+                expected_version,
+                events,
+            }],
             idempotency: None,
             snapshot: None,
-            also: Vec::new(),
         }
+    }
+
+    /// The same append, with `other` written in the same transaction.
+    pub fn and(mut self, other: StreamAppend) -> Self {
+        self.streams.push(other);
+        self
+    }
+
+    /// How many events the append writes, on every stream.
+    pub fn event_count(&self) -> usize {
+        self.streams.iter().map(|stream| stream.events.len()).sum()
     }
 }
 
@@ -176,6 +188,14 @@ pub enum StoreError {
         expected: i64,
         actual: i64,
     },
+    /// The id already names a stream of another type: an id belongs to one stream type for
+    /// good.
+    #[error("id {stream_id} already names a {existing_type} stream, not a {requested_type} stream")]
+    IdInUse {
+        stream_id: Uuid,
+        existing_type: String,
+        requested_type: String,
+    },
     #[error("an append needs at least one event")]
     EmptyAppend,
     #[error("stored event {event_id} cannot be decoded as {event_type} v{schema_version}")]
@@ -198,11 +218,27 @@ pub enum StoreError {
     /// The append's commit failed or was not confirmed: it may or may not be in the log.
     #[error("the append's commit was not confirmed; it may or may not be in the log")]
     OutcomeUnknown(#[source] Arc<sqlx::Error>),
+    /// The store was closed before it took the append: nothing was written.
     #[error("the event store is shutting down")]
     Closed,
+    /// The committer stopped with the append in hand, before or after its commit: it may or
+    /// may not be in the log.
+    #[error("the committer stopped before it answered; the append may or may not be in the log")]
+    Abandoned,
+}
+
+impl StoreError {
+    /// Whether the append may have been written although it failed: a retry must then be one
+    /// that cannot apply twice (the same `Idempotency-Key`), never a blind one.
+    pub fn outcome_is_unknown(&self) -> bool {
+        matches!(self, StoreError::OutcomeUnknown(_) | StoreError::Abandoned)
+    }
 }
 
 /// The port the command side writes through and the read side follows.
+///
+/// Every read of a stream names the stream's type as well as its id: an id belongs to one
+/// stream type for good, and a read under another type finds nothing.
 #[async_trait::async_trait]
 pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// Appends events to a stream that must currently be at the append's expected version.
@@ -210,12 +246,18 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn append(&self, append: Append) -> Result<Appended, StoreError>;
 
     /// The latest snapshot of `schema_version` and the events after it, in one read.
-    async fn load_latest(&self, stream_id: Uuid, schema_version: i32) -> Result<Latest, StoreError>;
+    async fn load_latest(
+        &self,
+        stream_type: &str,
+        stream_id: Uuid,
+        schema_version: i32,
+    ) -> Result<Latest, StoreError>;
 
     /// The events of a stream that name `transaction_id` as their movement (or as the movement
     /// they reverse, or as their own reversal id): what a reversal needs to know about it.
     async fn read_movement(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         transaction_id: Uuid,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
@@ -231,6 +273,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// before `until` (time travel).
     async fn read_stream(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
@@ -238,6 +281,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// The events of one stream after `version`, in version order (what a snapshot lacks).
     async fn read_stream_after(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         version: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
@@ -246,13 +290,15 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// page of its history.
     async fn read_stream_page(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The latest snapshot of a stream, if one was taken.
-    async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError>;
+    async fn load_snapshot(&self, stream_type: &str, stream_id: Uuid)
+    -> Result<Option<Snapshot>, StoreError>;
 
     /// Stores a snapshot unless a newer one is already stored.
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError>;

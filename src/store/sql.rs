@@ -78,10 +78,10 @@ fn load_latest_sql() -> String {
         "SELECT s.position AS global_position, s.stream_type, s.stream_id, s.version AS stream_version, \
          s.stream_id AS event_id, '{SNAPSHOT_ROW}' AS event_type, s.schema_version, s.state AS payload, \
          s.state AS metadata, s.taken_at AS occurred_at, s.taken_at AS recorded_at \
-         FROM snapshots s WHERE s.stream_id = $1 AND s.schema_version = $2 \
+         FROM snapshots s WHERE s.stream_id = $1 AND s.stream_type = $3 AND s.schema_version = $2 \
          UNION ALL \
-         {SELECT_EVENTS} WHERE stream_id = $1 AND stream_version > COALESCE(\
-         (SELECT version FROM snapshots WHERE stream_id = $1 AND schema_version = $2), 0) \
+         {SELECT_EVENTS} WHERE stream_id = $1 AND stream_type = $3 AND stream_version > COALESCE(\
+         (SELECT version FROM snapshots WHERE stream_id = $1 AND stream_type = $3 AND schema_version = $2), 0) \
          ORDER BY stream_version"
     )
 }
@@ -92,10 +92,16 @@ impl EventStore for SqlEventStore {
         self.committer.append(append).await
     }
 
-    async fn load_latest(&self, stream_id: Uuid, schema_version: i32) -> Result<Latest, StoreError> {
+    async fn load_latest(
+        &self,
+        stream_type: &str,
+        stream_id: Uuid,
+        schema_version: i32,
+    ) -> Result<Latest, StoreError> {
         let mut rows: Vec<RecordedEvent> = query(load_latest_sql())
             .bind(stream_id)
             .bind(schema_version)
+            .bind(stream_type)
             .fetch_all(&self.database)
             .await?;
         let snapshot = match rows.first() {
@@ -121,6 +127,7 @@ impl EventStore for SqlEventStore {
 
     async fn read_movement(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         transaction_id: Uuid,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -128,12 +135,13 @@ impl EventStore for SqlEventStore {
         // reversal of it name it `transaction_id`; a reversal names itself `reversal_id`.
         let id = transaction_id.hyphenated().to_string();
         Ok(query(format!(
-            "{SELECT_EVENTS} WHERE stream_id = $1 AND payload->>'transaction_id' = $2 \
-             UNION ALL {SELECT_EVENTS} WHERE stream_id = $1 AND payload->>'reversal_id' = $2 \
+            "{SELECT_EVENTS} WHERE stream_id = $1 AND stream_type = $3 AND payload->>'transaction_id' = $2 \
+             UNION ALL {SELECT_EVENTS} WHERE stream_id = $1 AND stream_type = $3 AND payload->>'reversal_id' = $2 \
              ORDER BY stream_version"
         ))
         .bind(stream_id)
         .bind(id)
+        .bind(stream_type)
         .fetch_all(&self.database)
         .await?)
     }
@@ -162,12 +170,15 @@ impl EventStore for SqlEventStore {
 
     async fn read_stream(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut select = query(SELECT_EVENTS)
             .push(" WHERE stream_id = ")
-            .push_bind(stream_id);
+            .push_bind(stream_id)
+            .push(" AND stream_type = ")
+            .push_bind(stream_type);
         if let Some(until) = until {
             select = select.push(" AND occurred_at <= ").push_bind(until);
         }
@@ -179,40 +190,51 @@ impl EventStore for SqlEventStore {
 
     async fn read_stream_after(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         version: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(query(format!(
-            "{SELECT_EVENTS} WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version"
+            "{SELECT_EVENTS} WHERE stream_id = $1 AND stream_type = $3 AND stream_version > $2 \
+             ORDER BY stream_version"
         ))
         .bind(stream_id)
         .bind(version)
+        .bind(stream_type)
         .fetch_all(&self.database)
         .await?)
     }
 
     async fn read_stream_page(
         &self,
+        stream_type: &str,
         stream_id: Uuid,
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(query(format!(
-            "{SELECT_EVENTS} WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3"
+            "{SELECT_EVENTS} WHERE stream_id = $1 AND stream_type = $4 AND stream_version > $2 \
+             ORDER BY stream_version LIMIT $3"
         ))
         .bind(stream_id)
         .bind(after)
         .bind(limit)
+        .bind(stream_type)
         .fetch_all(&self.database)
         .await?)
     }
 
-    async fn load_snapshot(&self, stream_id: Uuid) -> Result<Option<Snapshot>, StoreError> {
+    async fn load_snapshot(
+        &self,
+        stream_type: &str,
+        stream_id: Uuid,
+    ) -> Result<Option<Snapshot>, StoreError> {
         Ok(query(
             "SELECT stream_type, stream_id, version, position, schema_version, state, taken_at \
-             FROM snapshots WHERE stream_id = $1",
+             FROM snapshots WHERE stream_id = $1 AND stream_type = $2",
         )
         .bind(stream_id)
+        .bind(stream_type)
         .fetch_optional(&self.database)
         .await?)
     }

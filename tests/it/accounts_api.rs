@@ -688,7 +688,7 @@ async fn an_account_opened_twice_is_refused(db: TestDb) {
     let second = app.post("/accounts", body).await;
 
     assert_eq!(first.status, StatusCode::CREATED);
-    second.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "account-already-exists");
+    second.assert_problem(StatusCode::CONFLICT, "id-in-use");
     assert_eq!(app.events(account_id).await.len(), 1);
 }
 

@@ -20,6 +20,7 @@ backend_tests!(
     a_malformed_key_is_a_400,
     recorded_responses_are_forgotten_after_their_retention,
     a_command_that_times_out_while_its_write_commits_is_outcome_unknown_and_a_keyed_retry_writes_nothing,
+    a_command_whose_committer_died_with_it_in_hand_is_outcome_unknown_and_its_key_replays_it,
 );
 
 fn deposit(amount: i64) -> Value {
@@ -289,4 +290,33 @@ async fn a_command_that_times_out_while_its_write_commits_is_outcome_unknown_and
         .filter_map(|event| event["data"]["amount"].as_i64())
         .collect();
     assert_eq!(deposits.iter().filter(|amount| **amount == 4_200).count(), 1);
+}
+
+/// The committer task dies after writing a batch it never answered: the command may well be
+/// in the log, so it is `outcome-unknown` (never "nothing was written, retry"), and the same
+/// key then answers what was recorded.
+async fn a_command_whose_committer_died_with_it_in_hand_is_outcome_unknown_and_its_key_replays_it(
+    db: TestDb,
+) {
+    let app = TestApp::new(db).await;
+    let account = app.open_account(json!({})).await;
+    let path = format!("/accounts/{account}/deposits");
+    let key = [("idempotency-key", "committer-died")];
+
+    app.service.store_faults.abandon_next_batch();
+    let abandoned = app.post_with(&path, &key, deposit(700)).await;
+    abandoned.assert_problem(StatusCode::INTERNAL_SERVER_ERROR, "outcome-unknown");
+    assert_eq!(
+        abandoned.header("retry-after"),
+        None,
+        "no invitation to retry blindly"
+    );
+
+    let retried = app.post_with(&path, &key, deposit(700)).await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.text);
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+    assert_eq!(deposits_of(&app, account).await, 1);
+    // With its committer gone this process writes nothing more, and says so as safe to retry.
+    let refused = app.post(&path, deposit(1)).await;
+    refused.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable");
 }

@@ -29,4 +29,5 @@ mod snapshots;
 mod split_read;
 mod statements;
 mod store_contract;
+mod stream_ids;
 mod transfers;

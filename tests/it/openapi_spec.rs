@@ -61,3 +61,24 @@ async fn swagger_ui_and_the_document_are_served_offline() {
     assert!(config.text.contains("/api-docs/openapi.json"), "{}", config.text);
     assert_eq!(document.body, foldbank::http::openapi::openapi());
 }
+
+/// Every `currency` refers to one `Currency` component, so an SDK generated from the document
+/// has one currency enum rather than one per field.
+#[test]
+fn currencies_are_one_schema_component() {
+    let json = foldbank::http::openapi::openapi();
+    let currency = &json["components"]["schemas"]["Currency"];
+    assert!(
+        currency["enum"]
+            .as_array()
+            .is_some_and(|codes| codes.contains(&"EUR".into())),
+        "{currency}"
+    );
+    let text = json.to_string();
+    assert_eq!(
+        text.matches("\"EUR\",\"GBP\"").count(),
+        1,
+        "the codes are listed once"
+    );
+    assert!(text.matches("#/components/schemas/Currency\"").count() >= 8);
+}

@@ -680,7 +680,7 @@ async fn full_fold_at(app: &TestApp, account: Uuid, at: DateTime<Utc>) -> Option
     let recorded = app
         .service
         .store
-        .read_stream(account, Some(at))
+        .read_stream("account", account, Some(at))
         .await
         .expect("read");
     let events = codec::decode_all::<AccountEvent>(&recorded).expect("decode");
@@ -722,7 +722,7 @@ async fn time_travel_from_the_latest_snapshot_equals_the_full_fold(db: TestDb) {
     let snapshot = app
         .service
         .store
-        .load_snapshot(account)
+        .load_snapshot("account", account)
         .await
         .expect("read")
         .expect("a snapshot");
@@ -924,7 +924,7 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
     assert_eq!(
         app.service
             .store
-            .load_snapshot(snapshotted.as_uuid())
+            .load_snapshot("account", snapshotted.as_uuid())
             .await
             .expect("read"),
         None,

@@ -81,7 +81,7 @@ async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(d
 
     let snapshot = app
         .store
-        .load_snapshot(account.as_uuid())
+        .load_snapshot("account", account.as_uuid())
         .await
         .expect("read")
         .expect("a snapshot");
@@ -137,7 +137,7 @@ async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
     }
     let replaced = app
         .store
-        .load_snapshot(account.as_uuid())
+        .load_snapshot("account", account.as_uuid())
         .await
         .expect("read")
         .expect("snapshot");

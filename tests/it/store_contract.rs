@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use foldbank::db::{Backend, query};
 use foldbank::store::{
-    Append, EventStore, NewEvent, StoreError, StoreFaults, event_store, event_store_with_faults,
+    Append, EventStore, IdempotencyRecord, NewEvent, RecordedResponse, StoreError, StoreFaults, StreamAppend,
+    event_store, event_store_with_faults,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -22,6 +23,10 @@ backend_tests!(
     the_database_rejects_updates_and_deletes_of_events,
     concurrent_appends_get_contiguous_positions_that_a_follower_never_skips,
     appends_that_wait_for_a_commit_share_the_next_one_and_a_conflict_fails_alone,
+    an_id_names_one_stream_type_for_good,
+    the_streams_table_refuses_a_second_type_for_an_id,
+    a_batch_of_two_thousand_keyed_appends_commits_in_one_transaction,
+    appends_of_a_batch_the_committer_abandons_are_outcome_unknown,
 );
 
 fn event(n: i64) -> NewEvent {
@@ -55,7 +60,7 @@ async fn appended_events_are_read_back_in_version_order(db: TestDb) {
         (second.stream_version, second.first_position, second.last_position),
         (3, 3, 3)
     );
-    let read = store.read_stream(stream, None).await.expect("read");
+    let read = store.read_stream("test", stream, None).await.expect("read");
     let versions: Vec<i64> = read.iter().map(|e| e.stream_version).collect();
     let payloads: Vec<i64> = read
         .iter()
@@ -68,7 +73,7 @@ async fn appended_events_are_read_back_in_version_order(db: TestDb) {
     assert_eq!(read[2].occurred_at, event(3).occurred_at);
     assert!(
         store
-            .read_stream(Uuid::now_v7(), None)
+            .read_stream("test", Uuid::now_v7(), None)
             .await
             .expect("read")
             .is_empty()
@@ -110,7 +115,10 @@ async fn an_append_at_a_stale_version_conflicts_and_writes_nothing(db: TestDb) {
         ),
         "{ahead:?}"
     );
-    assert_eq!(store.read_stream(stream, None).await.expect("read").len(), 1);
+    assert_eq!(
+        store.read_stream("test", stream, None).await.expect("read").len(),
+        1
+    );
     assert_eq!(store.head_position().await.expect("head"), 1);
 }
 
@@ -157,11 +165,15 @@ async fn reading_a_stream_until_an_instant_stops_at_that_instant(db: TestDb) {
         .expect("append");
 
     let until_second = store
-        .read_stream(stream, Some(event(2).occurred_at))
+        .read_stream("test", stream, Some(event(2).occurred_at))
         .await
         .expect("read");
     let before_first = store
-        .read_stream(stream, Some(event(1).occurred_at - Duration::microseconds(1)))
+        .read_stream(
+            "test",
+            stream,
+            Some(event(1).occurred_at - Duration::microseconds(1)),
+        )
         .await
         .expect("read");
 
@@ -184,7 +196,7 @@ async fn a_stream_is_read_a_page_at_a_time(db: TestDb) {
     let versions = |page: Vec<foldbank::store::RecordedEvent>| -> Vec<i64> {
         page.iter().map(|e| e.stream_version).collect()
     };
-    let page = |after, limit| store.read_stream_page(stream, after, limit);
+    let page = |after, limit| store.read_stream_page("test", stream, after, limit);
     assert_eq!(versions(page(0, 2).await.expect("read")), [1, 2]);
     assert_eq!(versions(page(2, 2).await.expect("read")), [3, 4]);
     assert_eq!(versions(page(4, 2).await.expect("read")), [5]);
@@ -221,7 +233,7 @@ async fn the_database_rejects_updates_and_deletes_of_events(db: TestDb) {
         "an upsert over an event must fail: {sneaky_replace:?}"
     );
     assert!(delete.is_err(), "DELETE must fail: {delete:?}");
-    let read = store.read_stream(stream, None).await.expect("read");
+    let read = store.read_stream("test", stream, None).await.expect("read");
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].payload, json!({ "n": 1 }));
     if postgres {
@@ -391,6 +403,205 @@ async fn appends_that_wait_for_a_commit_share_the_next_one_and_a_conflict_fails_
         "one batch, one commit: {:?}",
         log.iter().map(|event| event.recorded_at).collect::<Vec<_>>()
     );
-    assert!(store.read_stream(stale, None).await.expect("read").is_empty());
-    assert_eq!(store.read_stream(existing, None).await.expect("read").len(), 3);
+    assert!(
+        store
+            .read_stream("test", stale, None)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .read_stream("test", existing, None)
+            .await
+            .expect("read")
+            .len(),
+        3
+    );
+}
+
+async fn an_id_names_one_stream_type_for_good(db: TestDb) {
+    let store = event_store(&db.database);
+    let id = Uuid::now_v7();
+    store
+        .append(Append::new("account", id, 0, vec![event(1)]))
+        .await
+        .expect("the first stream under the id");
+
+    for expected_version in [0, 1] {
+        let other = store
+            .append(Append::new("transfer", id, expected_version, vec![event(2)]))
+            .await;
+        assert!(
+            matches!(&other, Err(StoreError::IdInUse { existing_type, requested_type, .. })
+                if existing_type == "account" && requested_type == "transfer"),
+            "at version {expected_version}: {other:?}"
+        );
+    }
+    // One append naming one fresh id as two streams is refused whole.
+    let fresh = Uuid::now_v7();
+    let twice = Append::new("account", fresh, 0, vec![event(3)]).and(StreamAppend {
+        stream_type: "transfer".into(),
+        stream_id: fresh,
+        expected_version: 0,
+        events: vec![event(4)],
+    });
+    let twice = store.append(twice).await;
+    assert!(matches!(twice, Err(StoreError::IdInUse { .. })), "{twice:?}");
+
+    assert!(
+        store
+            .read_stream("transfer", id, None)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        store.read_stream("account", id, None).await.expect("read").len(),
+        1
+    );
+    assert_eq!(
+        store.head_position().await.expect("head"),
+        1,
+        "nothing else was written"
+    );
+    store
+        .append(Append::new("account", id, 1, vec![event(5)]))
+        .await
+        .expect("its own type goes on");
+}
+
+/// Under the append lock the committer refuses a second type; should a bug ever skip that
+/// check, the primary key of `streams` refuses the row.
+async fn the_streams_table_refuses_a_second_type_for_an_id(db: TestDb) {
+    let store = event_store(&db.database);
+    let id = Uuid::now_v7();
+    store
+        .append(Append::new("account", id, 0, vec![event(1)]))
+        .await
+        .expect("append");
+    let again = db
+        .database
+        .execute_write(
+            query("INSERT INTO streams (stream_id, stream_type) VALUES ($1, $2)")
+                .bind(id)
+                .bind("transfer"),
+        )
+        .await;
+    let error = again.expect_err("a second type for the id");
+    assert!(
+        error
+            .as_database_error()
+            .is_some_and(|error| error.is_unique_violation()),
+        "{error:?}"
+    );
+}
+
+fn keyed(scope: &str, key: String) -> Append {
+    let record = IdempotencyRecord {
+        scope: scope.into(),
+        key,
+        fingerprint: "f".into(),
+        response: Box::new(|appended| RecordedResponse {
+            fingerprint: String::new(),
+            status: 201,
+            body: json!({ "position": appended.last_position }),
+            etag: None,
+            location: None,
+            recorded_at: Utc::now(),
+        }),
+    };
+    Append {
+        idempotency: Some(record),
+        ..Append::new("test", Uuid::now_v7(), 0, vec![event(1)])
+    }
+}
+
+/// A statement that grew an expression per key made SQLite refuse a batch of about a
+/// thousand keys ("expression tree is too large"); each batch is one transaction whatever its
+/// size.
+async fn a_batch_of_two_thousand_keyed_appends_commits_in_one_transaction(db: TestDb) {
+    const APPENDS: usize = 2_000;
+    let faults = Arc::new(StoreFaults::default());
+    let store = event_store_with_faults(&db.database, faults.clone());
+    faults.delay_commits(std::time::Duration::from_millis(1_500));
+    let blocker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append(Append::new("test", Uuid::now_v7(), 0, vec![event(0)]))
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let tasks: Vec<_> = (0..APPENDS)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(keyed("batch", format!("key-{n}"))).await })
+        })
+        .collect();
+    // Every append is queued before the blocker's commit returns.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let blocked = blocker.await.expect("task").expect("the blocker commits");
+    faults.delay_commits(std::time::Duration::ZERO);
+    for task in tasks {
+        task.await.expect("task").expect("every keyed append is written");
+    }
+
+    let log = store.read_all(blocked.last_position, 5_000).await.expect("read");
+    assert_eq!(log.len(), APPENDS);
+    let commits: std::collections::HashSet<_> = log.iter().map(|event| event.recorded_at).collect();
+    assert_eq!(commits.len(), 1, "one transaction for the whole batch");
+    for n in [0, 999, 1_000, APPENDS - 1] {
+        let recorded = store
+            .recorded_response("batch", &format!("key-{n}"))
+            .await
+            .expect("read");
+        assert!(recorded.is_some(), "the response of key {n} is recorded");
+    }
+    // The same keys again are answered from the record, in a batch as large.
+    let again: Vec<_> = (0..APPENDS)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(keyed("batch", format!("key-{n}"))).await })
+        })
+        .collect();
+    for task in again {
+        let answer = task.await.expect("task");
+        assert!(
+            matches!(answer, Err(StoreError::AlreadyAnswered(_))),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(
+        store.head_position().await.expect("head"),
+        blocked.last_position + APPENDS as i64
+    );
+}
+
+/// The committer's task dying with a batch in hand (after its commit, the worst case) is not
+/// "nothing was written": its appends are told the outcome is unknown.
+async fn appends_of_a_batch_the_committer_abandons_are_outcome_unknown(db: TestDb) {
+    let faults = Arc::new(StoreFaults::default());
+    let store = event_store_with_faults(&db.database, faults.clone());
+    faults.abandon_next_batch();
+
+    let abandoned = store
+        .append(Append::new("test", Uuid::now_v7(), 0, vec![event(1)]))
+        .await;
+    let error = abandoned.expect_err("no answer");
+    assert!(matches!(error, StoreError::Abandoned), "{error:?}");
+    assert!(error.outcome_is_unknown());
+    assert_eq!(
+        store.read_all(0, 10).await.expect("read").len(),
+        1,
+        "and indeed it was written"
+    );
+    let after = store
+        .append(Append::new("test", Uuid::now_v7(), 0, vec![event(2)]))
+        .await;
+    assert!(
+        matches!(after, Err(StoreError::Closed)),
+        "later appends are refused before anything is written: {after:?}"
+    );
 }
