@@ -37,6 +37,8 @@ show_body() {
 call() {
     local method=$1 path=$2 expected=$3 body=${4:-} header=${5:-}
     local args=(-sS -X "$method" -o "$BODY" -D "$HEADERS" -w '%{http_code}' -H 'accept: application/json')
+    # A command is always JSON, also without parameters: the service refuses any other type.
+    [ "$method" = POST ] && [ -z "$body" ] && body='{}'
     [ -n "$body" ] && args+=(-H 'content-type: application/json' --data "$body")
     [ -n "$header" ] && args+=(-H "$header")
     [ -n "$API_KEY" ] && args+=(-H "authorization: Bearer $API_KEY")

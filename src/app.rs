@@ -21,9 +21,10 @@ use crate::db::{Database, Databases};
 use crate::follow::{FollowContext, FollowSettings, Follower, Followers, Following, WakingStore};
 use crate::http::AppState;
 pub use crate::http::HttpSettings;
-use crate::http::auth::AuthMode;
+use crate::http::auth::{Access, AuthMode};
 pub use crate::http::feed_stream::{EventStreamSettings, EventStreams};
 use crate::http::idempotency::KEY_RETENTION;
+use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
 use crate::process::{self, TransferProcess};
 use crate::projection::{FaultInjector, ProjectionName, Projector};
@@ -284,8 +285,13 @@ impl App {
             ids: self.ids.clone(),
             read_wait: self.read_wait,
             backend: self.database.backend(),
-            auth: self.auth,
+            access: Access::new(self.auth, self.keys.clone()),
             keys: self.keys.clone(),
+            // `crate::http::router` puts the limits of its settings in place of these.
+            limits: RateLimits::new(
+                HttpSettings::default().rate_limit,
+                HttpSettings::default().refused_rate_limit,
+            ),
             event_streams: self.event_streams.clone(),
             metrics: self.metrics.clone(),
             readiness: self.readiness.clone(),

@@ -194,6 +194,17 @@ impl KeyStore {
         Ok(active.is_some())
     }
 
+    /// Whether key `key_id` exists and is not revoked: what a long-lived response (an event
+    /// stream) asks again while it runs.
+    pub async fn is_live(&self, key_id: Uuid) -> Result<bool, sqlx::Error> {
+        let live: Option<i64> =
+            query("SELECT CAST(1 AS BIGINT) FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL")
+                .bind(key_id)
+                .fetch_optional_scalar(&self.database)
+                .await?;
+        Ok(live.is_some())
+    }
+
     /// The caller a presented key names, if it is a live key of this service.
     pub async fn authenticate(&self, presented: &str) -> Result<Caller, AuthError> {
         let key_id = parse(presented).ok_or(AuthError::Malformed)?;

@@ -159,6 +159,15 @@ pub struct Config {
     #[arg(global = true, long, env = "RATE_LIMIT_BURST", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub rate_limit_burst: u32,
 
+    /// Requests per second one client address may send without a valid API key (each one
+    /// answered `401`) on average; more are answered `429` before the key is looked up.
+    #[arg(global = true, long, env = "REFUSED_RATE_LIMIT_PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub refused_rate_limit_per_second: u32,
+
+    /// How many requests without a valid key above that rate one address may send at once.
+    #[arg(global = true, long, env = "REFUSED_RATE_LIMIT_BURST", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub refused_rate_limit_burst: u32,
+
     /// How often projectors look for new events when nothing woke them.
     #[arg(global = true, long, env = "PROJECTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub projection_poll_ms: u64,
@@ -243,6 +252,13 @@ impl Config {
         crate::http::RateLimit {
             per_second: self.rate_limit_per_second,
             burst: self.rate_limit_burst,
+        }
+    }
+
+    pub fn refused_rate_limit(&self) -> crate::http::RateLimit {
+        crate::http::RateLimit {
+            per_second: self.refused_rate_limit_per_second,
+            burst: self.refused_rate_limit_burst,
         }
     }
 }

@@ -139,6 +139,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         request_timeout: config.request_timeout(),
         max_requests_in_flight: config.max_requests_in_flight(),
         rate_limit: config.rate_limit(),
+        refused_rate_limit: config.refused_rate_limit(),
     });
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");

@@ -132,7 +132,8 @@ pub struct ListAccountsParams {
     /// `next_cursor` of the previous page.
     #[param(format = Uuid)]
     pub cursor: Option<String>,
-    /// Wait until the read model reflects this global position (from a command response).
+    /// Wait until the read model reflects this global position (from a command response); one
+    /// beyond the head of the log is `400 position-beyond-head` at once.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }

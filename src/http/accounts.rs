@@ -106,7 +106,8 @@ pub struct FreezeRequest {
     pub reason: String,
 }
 
-/// Request body of `/unfreeze`, `/close` and reversals: an empty object, or no body at all.
+/// Request body of `/unfreeze`, `/close` and reversals: an empty object, or an empty body (sent
+/// as `Content-Type: application/json` all the same).
 #[derive(Debug, Default)]
 pub struct EmptyRequest {}
 
@@ -117,7 +118,8 @@ impl utoipa::PartialSchema for EmptyRequest {
             .schema_type(Type::Object)
             .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .description(Some(
-                "Request body of `/unfreeze`, `/close` and reversals: an empty object, or no body at all.",
+                "Request body of `/unfreeze`, `/close` and reversals: an empty object, or an empty \
+                 body, sent as `Content-Type: application/json`.",
             ))
             .into()
     }
@@ -493,12 +495,12 @@ pub(crate) async fn freeze(
     path = "/accounts/{id}/unfreeze",
     tag = "accounts",
     summary = "Unfreeze an account",
-    description = "Records `AccountUnfrozen`. The body may be `{}` or empty.",
+    description = "Records `AccountUnfrozen`. The body is `{}` (or empty), as `application/json`.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
     ),
-    request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body means the same; either way `Content-Type: application/json`)"),
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
@@ -530,12 +532,12 @@ pub(crate) async fn unfreeze(
     tag = "accounts",
     summary = "Close an account",
     description = "Records `AccountClosed`. Only at a zero balance and not while frozen; a closed \
-        account accepts no further commands. The body may be `{}` or empty.",
+        account accepts no further commands. The body is `{}` (or empty), as `application/json`.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
     ),
-    request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body means the same; either way `Content-Type: application/json`)"),
     responses(
         (status = 200, description = "Account closed", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
@@ -569,13 +571,13 @@ pub(crate) async fn close(
     description = "Records `TransactionReversed`: reversing a deposit debits the account (and obeys \
         the overdraft rule; not while frozen), reversing a withdrawal credits it. Only within 30 \
         days of the original, only once, only on an account that is not closed. Transfer legs \
-        cannot be reversed: send a transfer back instead. The body may be `{}` or empty.",
+        cannot be reversed: send a transfer back instead. The body is `{}` (or empty), as `application/json`.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
         ("transaction_id" = Uuid, Path, description = "The deposit or withdrawal to reverse"),
         CommandRequest,
     ),
-    request_body(content = Option<EmptyRequest>, description = "`{}` or no body"),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body means the same; either way `Content-Type: application/json`)"),
     responses(
         (status = 201, description = "Reversal recorded; `transaction_id` is the reversal's own id", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),

@@ -5,63 +5,184 @@
 //! ([`crate::auth::KeyStore`]) and puts the [`Caller`] into the request, or answers `401` with
 //! `WWW-Authenticate: Bearer`. While no key exists and the service listens on a loopback
 //! address only, it runs open for local development ([`AuthMode::Open`]), and says so in its
-//! log at every start.
+//! log at every start; it serves requests without a key only to `Host` names of this machine
+//! (`421` otherwise, against DNS rebinding), and only until the first key exists ([`Access`]).
 //!
 //! Object-level checks (OWASP API1): a customer key sees and acts on its owner's accounts only.
 //! Another owner's account answers exactly as a missing one does (`404`), on every endpoint,
 //! so a customer cannot even learn that it exists. Operations endpoints are for operator keys
 //! (`403` for a customer key).
 
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use sha2::{Digest, Sha256};
 
 use crate::auth::{AuthError, Caller, KeyStore};
 use crate::domain::ids::{AccountId, OwnerId};
 use crate::http::AppState;
 use crate::http::problem::ApiError;
+use crate::http::rate_limit::client_address;
 
-/// Whether requests need a key.
+/// Whether requests need a key, as the server starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
     /// A request without a key is the [`Caller::Developer`], allowed everything: no key
-    /// existed when the service started, and only this machine can reach it. A request with a
-    /// key is checked as in [`AuthMode::Keys`].
+    /// existed when the service started, and only this machine can reach it. It lasts until
+    /// the first key exists ([`Access`]). A request with a key is checked as in
+    /// [`AuthMode::Keys`].
     Open,
     /// Every API request needs a live key.
     Keys,
 }
 
+/// How often an open server asks whether a key exists now.
+const LOCAL_MODE_RECHECK: Duration = Duration::from_secs(2);
+
+/// The access policy of a running server: [`AuthMode::Keys`], or local development mode until
+/// a key exists. Cheap to clone: clones share the state.
+#[derive(Debug, Clone)]
+pub struct Access {
+    local: Option<Arc<LocalMode>>,
+}
+
+/// Local development mode: open while the key table has no live key, closed for good (until a
+/// restart) once it has one. Every process sharing the database closes within
+/// [`LOCAL_MODE_RECHECK`] of the first `foldbank keys create`.
+#[derive(Debug)]
+struct LocalMode {
+    keys: KeyStore,
+    closed: AtomicBool,
+    started: Instant,
+    /// When the next request asks the key table again (milliseconds since `started`).
+    next_check_ms: AtomicU64,
+}
+
+impl Access {
+    pub fn new(mode: AuthMode, keys: KeyStore) -> Self {
+        let local = (mode == AuthMode::Open).then(|| {
+            Arc::new(LocalMode {
+                keys,
+                closed: AtomicBool::new(false),
+                started: Instant::now(),
+                next_check_ms: AtomicU64::new(0),
+            })
+        });
+        Access { local }
+    }
+
+    /// Whether a request without a key is served (as the [`Caller::Developer`]).
+    pub async fn keyless_allowed(&self) -> bool {
+        let Some(local) = &self.local else {
+            return false;
+        };
+        if local.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let now = u64::try_from(local.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let due = local.next_check_ms.load(Ordering::Acquire);
+        let next = now.saturating_add(u64::try_from(LOCAL_MODE_RECHECK.as_millis()).unwrap_or(0));
+        // One request asks; the others meanwhile go by the last answer.
+        if now >= due
+            && local
+                .next_check_ms
+                .compare_exchange(due, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            match local.keys.any_active().await {
+                Ok(true) => {
+                    local.closed.store(true, Ordering::Release);
+                    tracing::warn!(
+                        "an API key exists now: local development mode is over, every request needs a key"
+                    );
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot tell whether an API key exists; staying as is"),
+            }
+        }
+        !local.closed.load(Ordering::Acquire)
+    }
+}
+
 /// Middleware: who is calling, or `401`.
+///
+/// Requests without a valid key count against their address's allowance ([`RateLimits`]),
+/// and an address that spent it is answered `429` before its key is looked up.
+///
+/// [`RateLimits`]: crate::http::rate_limit::RateLimits
 pub(crate) async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
-    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    let caller = match (app.auth, authorization) {
-        (AuthMode::Open, None) => Ok(Caller::Developer),
-        // A key sent in development mode is checked all the same, so that scopes can be tried
-        // out locally (with keys created after the server started, too).
-        (_, authorization) => caller_of(&app.keys, authorization).await,
-    };
-    match caller {
+    let address = client_address(&request);
+    match identify(&app, request.headers(), address).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(AuthError::Database(error)) => {
-            ApiError::StorageUnavailable(crate::store::StoreError::Database(error)).into_response()
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The caller of `request`, or the problem to answer.
+async fn identify(app: &AppState, headers: &HeaderMap, address: Option<IpAddr>) -> Result<Caller, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION);
+    if authorization.is_none() && app.access.keyless_allowed().await {
+        // Local development mode is for this machine only: a web page the developer visits
+        // must not reach it through a DNS name rebound to 127.0.0.1.
+        return if names_loopback(headers) {
+            Ok(Caller::Developer)
+        } else {
+            Err(ApiError::MisdirectedRequest)
+        };
+    }
+    let digest = authorization.map(|value| <[u8; 32]>::from(Sha256::digest(value.as_bytes())));
+    app.limits.check_not_blocked(address, digest)?;
+    // A key sent in development mode is checked all the same, so that scopes can be tried
+    // out locally.
+    match caller_of(&app.keys, authorization).await {
+        Ok(caller) => {
+            if let Some(digest) = digest {
+                app.limits.valid_key(digest);
+            }
+            Ok(caller)
         }
+        Err(AuthError::Database(error)) => Err(ApiError::StorageUnavailable(
+            crate::store::StoreError::Database(error),
+        )),
         Err(error) => {
-            let mut response = ApiError::Unauthorized(error.to_string()).into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
+            app.limits.charge_refused(address)?;
+            Err(ApiError::Unauthorized(error.to_string()))
         }
     }
+}
+
+/// Whether the request's `Host` names this machine's loopback interface (or is absent, as
+/// from a client that is no browser).
+fn names_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        // `[::1]:8080`
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What anyone may fetch: health checks for orchestrators, the API's documentation and the
@@ -77,7 +198,7 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/explorer/")
 }
 
-async fn caller_of(keys: &KeyStore, authorization: Option<HeaderValue>) -> Result<Caller, AuthError> {
+async fn caller_of(keys: &KeyStore, authorization: Option<&HeaderValue>) -> Result<Caller, AuthError> {
     let header = authorization.ok_or(AuthError::Missing)?;
     let key = header
         .to_str()

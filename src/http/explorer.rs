@@ -21,7 +21,6 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::http::AppState;
-use crate::http::auth::AuthMode;
 use crate::http::problem::ApiError;
 
 /// Only this origin, for everything; no inline code. `connect-src` covers the page's `fetch`
@@ -124,7 +123,7 @@ struct Mode {
 
 async fn mode(State(app): State<AppState>) -> Response {
     let mode = Mode {
-        keys_required: app.auth == AuthMode::Keys,
+        keys_required: !app.access.keyless_allowed().await,
     };
     let mut response = with_policy(Json(mode).into_response());
     response

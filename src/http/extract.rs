@@ -1,11 +1,12 @@
 //! Extractors whose rejections are [`ApiError`]s, so even a request that never reaches a handler
 //! is answered with a problem document.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::command::Precondition;
@@ -13,6 +14,32 @@ use crate::http::problem::ApiError;
 
 /// The request body limit, shared by the tower layer and error messages.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Middleware: every `POST` must say `Content-Type: application/json`, with a body or without.
+///
+/// A command without parameters (`/close`) may have an empty body, but not another media type:
+/// a web page can send a cross-site `POST` with a form's or `text/plain` type (or none) without
+/// the browser asking first, never one with `application/json`. Refusing the others (`415`)
+/// keeps a page the developer visits from closing accounts of a server in local development
+/// mode.
+pub(crate) async fn require_json_commands(request: Request, next: axum::middleware::Next) -> Response {
+    if request.method() == axum::http::Method::POST && !is_json(request.headers()) {
+        return ApiError::UnsupportedMediaType(
+            "a command is sent as Content-Type: application/json, also when its body is empty".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether the request's media type is `application/json` (parameters such as `charset` aside).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
 
 /// A JSON request body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,7 +72,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// A JSON body that may be omitted entirely (no body, or an empty one): then `T::default()`.
+/// A JSON body that may be empty: then `T::default()`. (Its `Content-Type` must still be
+/// `application/json`: see [`require_json_commands`].)
 ///
 /// For commands without parameters (`/unfreeze`, `/close`), where `{}` and nothing mean the same.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,19 +87,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let declared_empty = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|length| length.as_bytes() == b"0");
-        let has_body_headers = request.headers().contains_key(header::CONTENT_TYPE)
-            || request.headers().contains_key(header::CONTENT_LENGTH)
-            || request.headers().contains_key(header::TRANSFER_ENCODING);
-        if declared_empty || !has_body_headers {
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+                        limit_bytes: BODY_LIMIT_BYTES,
+                    },
+                    _ => ApiError::MalformedRequest(rejection.body_text()),
+                })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(T::default()));
         }
-        // `null` means "no parameters" as much as an absent body does.
-        let JsonBody(value) = JsonBody::<Option<T>>::from_request(request, state).await?;
-        Ok(OptionalJsonBody(value.unwrap_or_default()))
+        // `null` means "no parameters" as much as an empty body does.
+        match axum::Json::<Option<T>>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(OptionalJsonBody(value.unwrap_or_default())),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
     }
 }
 

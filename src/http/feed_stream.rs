@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -37,8 +37,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, KeyStore};
 use crate::http::AppState;
+use crate::http::auth::Access;
 use crate::http::auth::require_operator;
 use crate::http::events::EventResponse;
 use crate::http::extract::QueryParams;
@@ -192,6 +193,13 @@ pub(crate) async fn event_stream(
     let settings = streams.settings();
     tracing::info!(after, "event stream opened");
     let subscription = Subscription {
+        caller: Authority {
+            caller,
+            keys: app.keys.clone(),
+            access: app.access.clone(),
+            checked: Instant::now(),
+            every: settings.keep_alive,
+        },
         log: app.log.clone(),
         after,
         pending: VecDeque::new(),
@@ -231,8 +239,44 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         })
 }
 
+/// Whether the subscriber may still read the log: its key may be revoked (or local development
+/// mode may end) while the stream is open.
+struct Authority {
+    caller: Caller,
+    keys: KeyStore,
+    access: Access,
+    /// When the caller was last found allowed.
+    checked: Instant,
+    /// Checked at least this often while the stream is idle (the keep-alive interval).
+    every: Duration,
+}
+
+impl Authority {
+    /// Asks again whether the caller may read; `false` also when that cannot be told.
+    async fn still_allowed(&mut self) -> bool {
+        let allowed = match self.caller.key_id() {
+            Some(key_id) => self.keys.is_live(key_id).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot check the event stream's key; ending the stream");
+                false
+            }),
+            None => self.access.keyless_allowed().await,
+        };
+        if allowed {
+            self.checked = Instant::now();
+        } else {
+            tracing::info!(key_id = ?self.caller.key_id(), "event stream ended: its key no longer holds");
+        }
+        allowed
+    }
+
+    fn due(&self) -> bool {
+        self.checked.elapsed() >= self.every
+    }
+}
+
 /// One subscriber's place in the log.
 struct Subscription {
+    caller: Authority,
     log: EventLog,
     /// The position of the last event sent (or the starting point).
     after: i64,
@@ -266,8 +310,20 @@ impl Subscription {
                 read = self.log.events_after(self.after, BATCH_SIZE) => read,
             };
             match read {
-                Ok(events) if !events.is_empty() => self.pending = events.into(),
-                Ok(_) => self.wait_for_appends().await?,
+                Ok(events) if !events.is_empty() => {
+                    // The key is asked about with the batch in hand: nothing appended after a
+                    // revocation is sent.
+                    if !self.caller.still_allowed().await {
+                        return None;
+                    }
+                    self.pending = events.into();
+                }
+                Ok(_) => {
+                    if self.caller.due() && !self.caller.still_allowed().await {
+                        return None;
+                    }
+                    self.wait_for_appends().await?;
+                }
                 Err(error) => {
                     // The client keeps its place; the stream goes on when the database is back.
                     tracing::warn!(error = %error_chain(&error), after = self.after, "event stream cannot read the log; retrying");

@@ -88,17 +88,35 @@ async fn follower_samples(app: &AppState) -> Result<Vec<FollowerSample>, ApiErro
 /// It runs inside the router, where axum has put the [`MatchedPath`] of the route.
 pub(crate) async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED.to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
-    metrics.http_request(
-        method.as_str(),
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    metrics.http_request(method, &route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The `method` label: a standard method's name, or `other` for any made-up one, so that a
+/// client cannot add a series per request.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ]
+    .into_iter()
+    .zip([
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+    ])
+    .find_map(|(known, label)| (known == method).then_some(label))
+    .unwrap_or("other")
 }

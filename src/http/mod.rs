@@ -19,7 +19,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod projections;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod reads;
 mod responses;
 mod schema;
@@ -73,9 +73,12 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Requests served at once; the next ones are answered `503 overloaded`.
     pub max_requests_in_flight: usize,
-    /// Requests per second each caller (an API key, or a client address without one) may
-    /// send on average, and how many at once above that.
+    /// Requests per second each caller (an API key, or a client address in local development
+    /// mode) may send on average, and how many at once above that.
     pub rate_limit: RateLimit,
+    /// Requests per second a client address may send without a valid key (each one a `401`),
+    /// and how many at once above that; beyond, its requests are refused before any key lookup.
+    pub refused_rate_limit: RateLimit,
 }
 
 /// A token bucket: `per_second` on average, bursts of up to `burst`.
@@ -95,6 +98,11 @@ impl Default for HttpSettings {
                 per_second: 10_000,
                 burst: 20_000,
             },
+            // A client that lost its key retries a few times; one that guesses keys is stopped.
+            refused_rate_limit: RateLimit {
+                per_second: 5,
+                burst: 50,
+            },
         }
     }
 }
@@ -106,12 +114,20 @@ impl Default for HttpSettings {
 /// is answered `503 overloaded` with `Retry-After` at once rather than queued. A queue without
 /// a bound would only grow under overload, and its requests would time out after waiting
 /// anyway; a prompt 503 tells the client (or its load balancer) to go elsewhere or come back.
-pub fn router(state: AppState, settings: HttpSettings) -> Router {
+///
+/// The layers run in this order, so that a request the server has no room for costs no
+/// database work, and neither does one it would refuse for its form: request id and trace,
+/// metrics, problem bodies; load shedding, the limit of requests in flight, the deadline; the
+/// `Content-Type` of commands; authentication (one key lookup); the caller's rate limit;
+/// idempotency fingerprints and the body limit.
+pub fn router(mut state: AppState, settings: HttpSettings) -> Router {
     let HttpSettings {
         request_timeout,
         max_requests_in_flight,
         rate_limit,
+        refused_rate_limit,
     } = settings;
+    state.limits = rate_limit::RateLimits::new(rate_limit, refused_rate_limit);
     let (routes, api) = api_router().split_for_parts();
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
@@ -142,13 +158,17 @@ pub fn router(state: AppState, settings: HttpSettings) -> Router {
         .on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(axum::middleware::map_response(problem::ensure_problem_body))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
-        .layer(rate_limit::layer(rate_limit))
         .layer(HandleErrorLayer::new(shed))
         .layer(LoadShedLayer::new())
         // Global: `Router::layer` wraps each route on its own, and they must share the permits.
         .layer(GlobalConcurrencyLimitLayer::new(max_requests_in_flight))
         .layer(axum::middleware::from_fn_with_state(request_timeout, deadline))
+        .layer(axum::middleware::from_fn(extract::require_json_commands))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.clone(),
+            rate_limit::RateLimits::per_caller,
+        ))
         .layer(axum::middleware::from_fn(idempotency::fingerprint_keyed_requests))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
 

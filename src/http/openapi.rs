@@ -22,7 +22,10 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
             Requests carry an API key, `Authorization: Bearer fbk_...` (use **Authorize**). A \
             customer key sees and acts on its owner's accounts only; an operator key sees every \
             account and the operations endpoints. Without any key, the service serves only its \
-            loopback address (local development)."
+            loopback address and `localhost` host names, until the first key is created (local \
+            development).\n\n\
+            Every `POST` is sent as `Content-Type: application/json`, also when it has no \
+            parameters (`{}` or an empty body); anything else is `415`."
     ),
     modifiers(&BearerKeys),
     security(("api_key" = [])),
@@ -104,8 +107,8 @@ pub(crate) fn document(api: &utoipa::openapi::OpenApi) -> Value {
 
 /// The responses that layers of [`router`](crate::http::router) give, added to every operation
 /// they apply to (no handler declares them): `503 overloaded` from the limit of requests in
-/// flight and `429` from the rate limit, on all; `401` on every operation that needs a key
-/// (those without a `security` of their own). An operation that already answers a status for
+/// flight and `429` from the rate limit, on all; `401` and `421` on every operation that needs
+/// a key (those without a `security` of their own). An operation that already answers a status for
 /// its own reasons gets this reason added to its description.
 fn declare_layer_responses(document: &mut Value) {
     const OVERLOADED: &str = "Too many requests in flight (`overloaded`): nothing was done, \
@@ -114,6 +117,8 @@ fn declare_layer_responses(document: &mut Value) {
         nothing was done, retry after `Retry-After` seconds";
     const UNAUTHORIZED: &str = "The API key is missing, malformed, unknown or revoked \
         (`unauthorized`, with `WWW-Authenticate: Bearer`)";
+    const MISDIRECTED: &str = "In local development mode (no API key exists), a request \
+        without a key for a `Host` that is not this machine's (`misdirected-request`)";
     let operations = document["paths"]
         .as_object_mut()
         .into_iter()
@@ -128,6 +133,7 @@ fn declare_layer_responses(document: &mut Value) {
         };
         if needs_key {
             declare(responses, "401", UNAUTHORIZED);
+            declare(responses, "421", MISDIRECTED);
         }
         declare(responses, "429", RATE_LIMITED);
         declare(responses, "503", OVERLOADED);

@@ -111,6 +111,17 @@ pub enum ApiError {
     Replayed(Box<RecordedResponse>),
     #[error("{0}")]
     Unauthorized(String),
+    /// A request without a key in local development mode, to a `Host` that is not this
+    /// machine's loopback (a DNS name rebound to 127.0.0.1 by a web page).
+    #[error(
+        "local development mode serves requests for localhost only; send an API key, or use http://localhost"
+    )]
+    MisdirectedRequest,
+    /// `min_position` names a position the log has not reached: no wait can meet it.
+    #[error(
+        "min_position {wanted} is beyond the head of the log ({head}); pass a position a command answered"
+    )]
+    PositionBeyondHead { wanted: i64, head: i64 },
     #[error("{0}")]
     Forbidden(String),
     /// As many event streams are open as allowed; this one was not opened.
@@ -210,6 +221,16 @@ impl ApiError {
             ),
             ApiError::Replayed(_) => (S::OK, "replayed", "Replayed"),
             ApiError::Unauthorized(_) => (S::UNAUTHORIZED, "unauthorized", "API key missing or refused"),
+            ApiError::MisdirectedRequest => (
+                S::MISDIRECTED_REQUEST,
+                "misdirected-request",
+                "Not served for this host",
+            ),
+            ApiError::PositionBeyondHead { .. } => (
+                S::BAD_REQUEST,
+                "position-beyond-head",
+                "Position beyond the head of the log",
+            ),
             ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Not allowed for this key"),
             ApiError::TooManyEventStreams { .. } => (
                 S::SERVICE_UNAVAILABLE,
@@ -233,6 +254,7 @@ impl ApiError {
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
             ApiError::TransferNotFound(id) => json!({ "transfer_id": id }),
             ApiError::IdInUse(id) => json!({ "id": id }),
+            ApiError::PositionBeyondHead { wanted, head } => json!({ "min_position": wanted, "head": head }),
             ApiError::NotYetOpened { account_id, at } => json!({ "account_id": account_id, "at": at }),
             ApiError::ProjectionBehind(behind) => {
                 json!({ "min_position": behind.wanted, "projection_position": behind.reached })
@@ -427,6 +449,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let ApiError::RateLimited { retry_after_seconds } = self {
             response

@@ -16,7 +16,7 @@ pub(crate) const DEFAULT_PAGE_SIZE: i64 = 50;
 pub(crate) const MAX_PAGE_SIZE: i64 = 500;
 
 /// Waits until the read models in `names` reflect `min_position`; 503 if they do not within
-/// the configured bound.
+/// the configured bound, 400 at once if the log itself has not reached it.
 pub(crate) async fn await_position(
     app: &AppState,
     names: &[ProjectionName],
@@ -29,6 +29,20 @@ pub(crate) async fn await_position(
         return Err(InvalidParam::new("min_position", "must be 0 or more").into());
     }
     let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
+    let reached = names
+        .iter()
+        .all(|name| app.followers.checkpoint(name) >= position);
+    if !reached {
+        // A position the log has not reached is no write of the client's: waiting cannot meet
+        // it, so it is answered at once instead of holding a request slot for the whole wait.
+        let head = app.log.head().await?;
+        if position > head {
+            return Err(ApiError::PositionBeyondHead {
+                wanted: position,
+                head,
+            });
+        }
+    }
     app.followers
         .wait_for(&names, position, app.read_wait)
         .await

@@ -21,6 +21,8 @@ use crate::http::problem::{PROBLEM_JSON, Problem};
 enum Shared {
     Malformed,
     BadRequest,
+    /// A query's parameters, `min_position` beyond the log's head among them.
+    BadQuery,
     AccountNotFound,
     Conflict,
     PreconditionFailed,
@@ -39,7 +41,7 @@ enum Shared {
 impl Shared {
     fn status(self) -> &'static str {
         match self {
-            Shared::Malformed | Shared::BadRequest => "400",
+            Shared::Malformed | Shared::BadRequest | Shared::BadQuery => "400",
             Shared::AccountNotFound => "404",
             Shared::OperatorOnly => "403",
             Shared::Conflict => "409",
@@ -57,6 +59,10 @@ impl Shared {
             Shared::BadRequest => {
                 "Malformed request (`malformed-request`) or invalid values (`validation-failed`)".into()
             }
+            Shared::BadQuery => "Malformed request (`malformed-request`), invalid values \
+                (`validation-failed`), or a `min_position` beyond the head of the log, which no \
+                wait could reach (`position-beyond-head`)"
+                .into(),
             Shared::AccountNotFound => {
                 "No such account, or not one this key may see (`account-not-found`)".into()
             }
@@ -68,7 +74,9 @@ impl Shared {
             Shared::PayloadTooLarge => {
                 format!("Body over {} KiB (`payload-too-large`)", BODY_LIMIT_BYTES / 1024)
             }
-            Shared::UnsupportedMediaType => "Body is not JSON (`unsupported-media-type`)".into(),
+            Shared::UnsupportedMediaType => "Not sent as `Content-Type: application/json`, \
+                also when the body is empty (`unsupported-media-type`)"
+                .into(),
             Shared::ReadModelBehind => "`min_position` not reached in time (`projection-behind`), \
                 or the database is unavailable (`storage-unavailable`)"
                 .into(),
@@ -168,7 +176,7 @@ pub(crate) struct QueryProblems;
 impl IntoResponses for QueryProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         use Shared::*;
-        problems(&[BadRequest, ReadModelBehind])
+        problems(&[BadQuery, ReadModelBehind])
     }
 }
 
@@ -179,7 +187,7 @@ pub(crate) struct AccountQueryProblems;
 impl IntoResponses for AccountQueryProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         use Shared::*;
-        problems(&[BadRequest, AccountNotFound, ReadModelBehind])
+        problems(&[BadQuery, AccountNotFound, ReadModelBehind])
     }
 }
 

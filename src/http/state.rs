@@ -8,8 +8,9 @@ use crate::clock::{Clock, IdGenerator};
 use crate::command::AccountCommandHandler;
 use crate::db::Backend;
 use crate::follow::Followers;
-use crate::http::auth::AuthMode;
+use crate::http::auth::Access;
 use crate::http::feed_stream::EventStreams;
+use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
 use crate::query::{AccountHistory, EventLog, ReadModels};
 use crate::readiness::Readiness;
@@ -29,8 +30,10 @@ pub struct AppState {
     pub read_wait: Duration,
     pub backend: Backend,
     /// Whether requests need an API key, and the keys to check them against.
-    pub auth: AuthMode,
+    pub access: Access,
     pub keys: KeyStore,
+    /// The request rates per caller and per address (see [`crate::http::rate_limit`]).
+    pub(crate) limits: RateLimits,
     /// The open `GET /events/stream` responses: their bound, and the signal that ends them.
     pub event_streams: EventStreams,
     /// What `GET /metrics` renders, and where the HTTP layer counts requests.

@@ -39,7 +39,8 @@ pub struct TransactionParams {
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
-    /// Wait until the read model reflects this global position (from a command response).
+    /// Wait until the read model reflects this global position (from a command response); one
+    /// beyond the head of the log is `400 position-beyond-head` at once.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }

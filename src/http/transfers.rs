@@ -278,7 +278,8 @@ impl From<TransferRow> for TransferView {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadParams {
-    /// Wait until the read model reflects this global position (from a command response).
+    /// Wait until the read model reflects this global position (from a command response); one
+    /// beyond the head of the log is `400 position-beyond-head` at once.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
@@ -325,7 +326,8 @@ pub struct TransferListParams {
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
-    /// Wait until the read model reflects this global position (from a command response).
+    /// Wait until the read model reflects this global position (from a command response); one
+    /// beyond the head of the log is `400 position-beyond-head` at once.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }

@@ -13,7 +13,7 @@ backend_tests!(
     an_opening_deposit_is_its_own_event,
     deposits_and_withdrawals_answer_201_with_a_transaction_id,
     freeze_unfreeze_and_close_answer_200,
-    close_and_unfreeze_accept_an_empty_object_or_no_body,
+    close_and_unfreeze_accept_an_empty_object_or_an_empty_json_body,
     the_audit_trail_shows_every_event_with_its_metadata,
     the_audit_trail_is_paged_oldest_first,
     a_client_supplied_request_id_becomes_the_correlation_id,
@@ -154,7 +154,7 @@ async fn freeze_unfreeze_and_close_answer_200(db: TestDb) {
     assert_eq!(events[1]["data"]["reason"], "card stolen");
 }
 
-async fn close_and_unfreeze_accept_an_empty_object_or_no_body(db: TestDb) {
+async fn close_and_unfreeze_accept_an_empty_object_or_an_empty_json_body(db: TestDb) {
     let app = TestApp::new(db).await;
     let account = app.open_account(json!({})).await;
     app.post(
@@ -163,7 +163,8 @@ async fn close_and_unfreeze_accept_an_empty_object_or_no_body(db: TestDb) {
     )
     .await;
 
-    let unfreeze = app
+    // Without a media type (as a cross-site page may send it) nothing happens.
+    let untyped = app
         .send(
             Method::POST,
             &format!("/accounts/{account}/unfreeze"),
@@ -171,11 +172,20 @@ async fn close_and_unfreeze_accept_an_empty_object_or_no_body(db: TestDb) {
             Body::empty(),
         )
         .await;
+    untyped.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    let unfreeze = app
+        .send(
+            Method::POST,
+            &format!("/accounts/{account}/unfreeze"),
+            &[("content-type", "application/json")],
+            Body::empty(),
+        )
+        .await;
     let close = app
         .send(
             Method::POST,
             &format!("/accounts/{account}/close"),
-            &[("content-length", "0")],
+            &[("content-type", "application/json"), ("content-length", "0")],
             Body::empty(),
         )
         .await;

@@ -29,6 +29,8 @@ backend_tests!(
     an_idle_stream_sends_keep_alive_comments,
     streams_end_when_the_server_shuts_down,
     the_binary_ends_its_streams_on_sigterm_and_stops,
+    a_revoked_key_ends_its_stream_before_any_later_event,
+    an_idle_stream_ends_once_its_key_is_revoked,
 );
 
 /// Not a measure of speed: a stream that never delivers is a failure, not a hung test run.
@@ -558,4 +560,93 @@ async fn the_binary_ends_its_streams_on_sigterm_and_stops(db: TestDb) {
     while let Some(frame) = subscriber.next_frame().await {
         assert!(matches!(frame, Frame::Event { .. } | Frame::Comment));
     }
+}
+
+impl FeedServer {
+    /// A second operator key, to revoke: its id and the key.
+    async fn revocable_key(&self) -> (Uuid, String) {
+        let created = self
+            .app
+            .keys
+            .create(Role::Operator, Some("revocable"), Utc::now())
+            .await
+            .expect("create key");
+        (created.key_id, created.key)
+    }
+
+    async fn subscribe_as(&self, key: &str) -> Subscriber {
+        let response = self
+            .client
+            .get(format!("{}/events/stream", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "subscribe");
+        Subscriber {
+            response,
+            buffer: String::new(),
+        }
+    }
+}
+
+impl Subscriber {
+    /// Every event until the server ends the stream (keep-alives skipped).
+    async fn rest(&mut self) -> Vec<i64> {
+        let mut ids = Vec::new();
+        while let Some(frame) = self.next_frame().await {
+            if let Frame::Event { id, .. } = frame {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+}
+
+/// The key is asked about again with every batch the stream reads: an event appended after the
+/// revocation is never delivered, and the stream ends.
+async fn a_revoked_key_ends_its_stream_before_any_later_event(db: TestDb) {
+    let server = FeedServer::start(&db, EventStreamSettings::default()).await;
+    write_events(&server, 1, 0).await;
+    let (key_id, key) = server.revocable_key().await;
+    let mut subscriber = server.subscribe_as(&key).await;
+    assert_eq!(subscriber.next_event().await.0, 1);
+    assert_eq!(subscriber.next_event().await.0, 2);
+
+    assert!(server.app.keys.revoke(key_id, Utc::now()).await.expect("revoke"));
+    write_events(&server, 2, 1).await;
+
+    assert_eq!(
+        subscriber.rest().await,
+        Vec::<i64>::new(),
+        "nothing after the revocation"
+    );
+    let again = server
+        .client
+        .get(format!("{}/events/stream", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A stream with nothing to send asks again at least every keep-alive interval.
+async fn an_idle_stream_ends_once_its_key_is_revoked(db: TestDb) {
+    let settings = EventStreamSettings {
+        keep_alive: Duration::from_millis(50),
+        poll_interval: Duration::from_millis(50),
+        ..EventStreamSettings::default()
+    };
+    let server = FeedServer::start(&db, settings).await;
+    let (key_id, key) = server.revocable_key().await;
+    let mut subscriber = server.subscribe_as(&key).await;
+    assert_eq!(
+        subscriber.next_frame().await,
+        Some(Frame::Comment),
+        "open and idle"
+    );
+
+    assert!(server.app.keys.revoke(key_id, Utc::now()).await.expect("revoke"));
+    assert_eq!(subscriber.rest().await, Vec::<i64>::new());
 }

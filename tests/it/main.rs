@@ -17,6 +17,8 @@ mod feed;
 mod health;
 mod idempotency;
 mod ledger;
+mod limits;
+mod local_mode;
 mod logs;
 mod metrics;
 mod openapi_spec;

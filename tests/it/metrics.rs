@@ -13,6 +13,7 @@ use crate::common::{TestApp, TestDb, backend_tests};
 backend_tests!(
     metrics_count_commands_requests_appends_and_follower_lag,
     metrics_are_for_operator_keys_only,
+    made_up_methods_and_paths_add_no_series,
 );
 
 const DEPOSITS: usize = 5;
@@ -265,4 +266,49 @@ fn histogram_count(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 
     let bucket = value(scrape, name, Type::Histogram, ValueType::Sample, &infinite);
     assert_eq!(count, bucket, "{name}: _count equals the +Inf bucket");
     count
+}
+
+/// Anyone may send requests with made-up methods and paths: they are counted under `other`
+/// and `unmatched`, never as series of their own.
+async fn made_up_methods_and_paths_add_no_series(db: TestDb) {
+    let app = TestApp::new(db).await;
+    for n in 0..20 {
+        let method = Method::from_bytes(format!("MADEUP{n}").as_bytes()).expect("a method token");
+        let response = app
+            .send(
+                method,
+                &format!("/no/such/path/{n}"),
+                &[],
+                axum::body::Body::empty(),
+            )
+            .await;
+        assert!(response.status.is_client_error(), "{}", response.status);
+        let known = app.get(&format!("/no/such/path/{n}")).await;
+        assert_eq!(known.status, StatusCode::NOT_FOUND);
+    }
+
+    let scrape = parse(&app.get("/metrics").await.text);
+    let requests = family(&scrape, "foldbank_http_requests_total");
+    let label = |sample: &Sample, key: &str| {
+        sample
+            .labels
+            .iter()
+            .find(|label| label.key == key)
+            .map(|label| label.value.clone())
+            .unwrap_or_default()
+    };
+    for sample in &requests.samples {
+        assert!(
+            ["GET", "POST", "other"].contains(&label(sample, "method").as_str()),
+            "{sample:?}"
+        );
+        assert!(!label(sample, "route").contains("/no/such/path/"), "{sample:?}");
+    }
+    let made_up: f64 = requests
+        .samples
+        .iter()
+        .filter(|sample| label(sample, "method") == "other")
+        .map(|sample| sample.value.value.as_f64())
+        .sum();
+    assert_eq!(made_up, 20.0);
 }

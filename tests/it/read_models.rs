@@ -28,7 +28,8 @@ backend_tests!(
     a_restarted_projector_resumes_from_its_checkpoint,
     min_position_returns_fresh_data_right_after_a_command,
     the_latest_balance_includes_a_movement_dated_ahead_of_the_serving_clock,
-    a_position_the_log_has_not_reached_answers_503,
+    a_position_the_read_models_have_not_reached_answers_503_after_the_wait,
+    a_position_beyond_the_head_of_the_log_answers_400_at_once,
     bad_query_input_answers_400,
     accounts_can_be_filtered_and_paged_through,
     transactions_are_listed_newest_first_and_paged_through,
@@ -438,23 +439,57 @@ async fn the_latest_balance_includes_a_movement_dated_ahead_of_the_serving_clock
     assert!(app.clock.now() < ahead);
 }
 
-async fn a_position_the_log_has_not_reached_answers_503(db: TestDb) {
+async fn a_position_the_read_models_have_not_reached_answers_503_after_the_wait(db: TestDb) {
     let mut app = TestApp::new(db).await;
     let service = app.service.clone().with_read_wait(StdDuration::from_millis(200));
     app = app.with_service(service);
     let account = app.open_account(json!({})).await;
+    app.caught_up().await;
+    app.stop_projector().await;
+    let deposit = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": 5, "currency": "EUR" }),
+        )
+        .await;
+    let position = deposit.body["position"].as_i64().expect("position");
 
     for path in [
-        format!("/accounts/{account}?min_position=1000000"),
-        format!("/accounts/{account}/transactions?min_position=1000000"),
-        format!("/accounts/{account}/balance?min_position=1000000"),
-        "/accounts?min_position=1000000".to_owned(),
+        format!("/accounts/{account}?min_position={position}"),
+        format!("/accounts/{account}/transactions?min_position={position}"),
+        format!("/accounts/{account}/balance?min_position={position}"),
+        format!("/accounts?min_position={position}"),
     ] {
         let response = app.get(&path).await;
         response.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "projection-behind");
         assert_eq!(response.header("retry-after"), Some("1"));
-        assert_eq!(response.body["min_position"], 1_000_000);
+        assert_eq!(response.body["min_position"], position);
     }
+}
+
+/// No wait can meet a position the log has not reached: it is answered at once, without
+/// holding a request slot for the read wait.
+async fn a_position_beyond_the_head_of_the_log_answers_400_at_once(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    // A wait longer than the test's own patience: answering after it would hang the test.
+    let service = app.service.clone().with_read_wait(StdDuration::from_secs(3_600));
+    app = app.with_service(service);
+    let account = app.open_account(json!({})).await;
+    let head = app.caught_up().await;
+
+    for path in [
+        format!("/accounts/{account}?min_position={}", head + 1),
+        format!("/accounts/{account}/transactions?min_position=1000000"),
+        format!("/accounts/{account}/balance?min_position=1000000"),
+        "/accounts?min_position=1000000".to_owned(),
+        "/ledger/summary?min_position=1000000".to_owned(),
+    ] {
+        let response = app.get(&path).await;
+        response.assert_problem(StatusCode::BAD_REQUEST, "position-beyond-head");
+        assert_eq!(response.body["head"], head, "{path}");
+    }
+    let at_head = app.get(&format!("/accounts/{account}?min_position={head}")).await;
+    assert_eq!(at_head.status, StatusCode::OK, "{}", at_head.text);
 }
 
 async fn bad_query_input_answers_400(db: TestDb) {

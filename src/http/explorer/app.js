@@ -39,7 +39,9 @@ class Problem extends Error {
 async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (session.key) headers.Authorization = `Bearer ${session.key}`;
-  if (body !== undefined) {
+  const command = method === "POST";
+  if (command) {
+    // Commands are JSON, also those without parameters (`{}`): the service refuses other types.
     headers["Content-Type"] = "application/json";
     // A fresh key per command: a retry of the same request would reuse it.
     headers["Idempotency-Key"] = uuid();
@@ -47,7 +49,7 @@ async function api(path, { method = "GET", body } = {}) {
   const response = await fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: command ? JSON.stringify(body ?? {}) : undefined,
     cache: "no-store",
   });
   const text = await response.text();

@@ -118,6 +118,11 @@ impl TestApp {
                 headers.push(("content-type", "application/json"));
                 Body::from(body.to_string())
             }
+            // A command without parameters: an empty body, still declared JSON.
+            None if method == Method::POST => {
+                headers.push(("content-type", "application/json"));
+                Body::empty()
+            }
             None => Body::empty(),
         };
         self.send(method, path, &headers, body).await
