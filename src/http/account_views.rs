@@ -43,6 +43,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     "daily_withdrawal_limit": 100000,
     "status": "active",
     "frozen_reason": null,
+    "frozen_by": null,
     "version": 4,
     "position": 42,
     "opened_at": "2026-11-27T09:30:00Z",
@@ -61,6 +62,10 @@ pub struct AccountView {
     pub daily_withdrawal_limit: Option<i64>,
     pub status: Status,
     pub frozen_reason: Option<String>,
+    /// Who froze the account, while frozen: `owner` (its owner may lift it) or `bank` (only an
+    /// operator may).
+    #[schema(value_type = Option<String>, pattern = "^(owner|bank)$")]
+    pub frozen_by: Option<String>,
     /// The stream version this view reflects (use it in `If-Match`).
     pub version: i64,
     /// The global position of the last event this view reflects.
@@ -84,6 +89,7 @@ impl From<balances::BalanceRow> for AccountView {
             daily_withdrawal_limit: row.daily_withdrawal_limit,
             status: row.status,
             frozen_reason: row.frozen_reason,
+            frozen_by: row.frozen_by,
             version: row.version,
             position: row.position,
             opened_at: row.opened_at,
@@ -95,9 +101,11 @@ impl From<balances::BalanceRow> for AccountView {
 
 impl AccountView {
     fn from_history(account: Account, version: i64, position: i64, at: DateTime<Utc>) -> Self {
-        let frozen_reason = match &account.status {
-            crate::domain::account::AccountStatus::Frozen { reason } => Some(reason.as_str().to_owned()),
-            _ => None,
+        let (frozen_reason, frozen_by) = match &account.status {
+            crate::domain::account::AccountStatus::Frozen { reason, by } => {
+                (Some(reason.as_str().to_owned()), Some(by.to_string()))
+            }
+            _ => (None, None),
         };
         AccountView {
             available: account.available(),
@@ -109,6 +117,7 @@ impl AccountView {
             daily_withdrawal_limit: account.daily_withdrawal_limit.map(|limit| limit.minor_units()),
             status: Status::from(&account.status),
             frozen_reason,
+            frozen_by,
             version,
             position,
             opened_at: account.opened_at,

@@ -14,14 +14,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::command::{CommandOptions, CommandOutcome, Stamp};
 use crate::domain::account::{
-    AccountCommand, AccountEvent, Close, Deposit, Freeze, OpenAccount, Reverse, Unfreeze, Withdraw,
+    AccountCommand, AccountEvent, Close, Deposit, Freeze, FrozenBy, OpenAccount, Reverse, Unfreeze, Withdraw,
 };
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 use crate::http::AppState;
+use crate::http::auth::require_operator;
 use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam};
 use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
@@ -272,11 +274,21 @@ impl TryFrom<FreezeRequest> for ValidFreeze {
 }
 
 impl ValidFreeze {
-    fn command(&self, stamp: Stamp) -> AccountCommand {
+    fn command(&self, by: FrozenBy, stamp: Stamp) -> AccountCommand {
         AccountCommand::Freeze(Freeze {
             reason: self.reason.clone(),
+            by,
             occurred_at: stamp.occurred_at,
         })
+    }
+}
+
+/// Who freezes or unfreezes: a customer key acts as the account's owner, an operator (and the
+/// developer in local mode) as the bank.
+fn acting_as(caller: Caller) -> FrozenBy {
+    match caller.owner() {
+        Some(_) => FrozenBy::Owner,
+        None => FrozenBy::Bank,
     }
 }
 
@@ -460,7 +472,10 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
     path = "/accounts/{id}/freeze",
     tag = "accounts",
     summary = "Freeze an account",
-    description = "Records `AccountFrozen`. A frozen account accepts deposits but no withdrawals and cannot be closed.",
+    description = "Records `AccountFrozen` with who froze it: `owner` for a customer key (a lost \
+        card; the owner may lift it), `bank` for an operator (only an operator lifts it; the bank \
+        may also take over an owner's freeze). A frozen account accepts deposits but no \
+        withdrawals and cannot be closed.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
@@ -480,11 +495,12 @@ pub(crate) async fn freeze(
     JsonBody(request): JsonBody<FreezeRequest>,
 ) -> Result<Response, ApiError> {
     let freeze = ValidFreeze::try_from(request)?;
+    let by = acting_as(command.caller);
     let reply = reply(StatusCode::OK);
     let outcome = app
         .commands
         .handle_with(AccountId(id), command.options(&reply), |stamp| {
-            freeze.command(stamp)
+            freeze.command(by, stamp)
         })
         .await?;
     Ok(reply.to(&outcome))
@@ -495,7 +511,8 @@ pub(crate) async fn freeze(
     path = "/accounts/{id}/unfreeze",
     tag = "accounts",
     summary = "Unfreeze an account",
-    description = "Records `AccountUnfrozen`. The body is `{}` (or empty), as `application/json`.",
+    description = "Records `AccountUnfrozen`. The owner may lift its own freeze, an operator any. \
+        The body is `{}` (or empty), as `application/json`.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
@@ -505,6 +522,7 @@ pub(crate) async fn freeze(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         EmptyBodyCommandProblems,
+        (status = 403, description = "A customer key lifting a freeze the bank imposed (`frozen-by-bank`): only an operator lifts it", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
@@ -514,11 +532,13 @@ pub(crate) async fn unfreeze(
     command: CommandRequest,
     OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
 ) -> Result<Response, ApiError> {
+    let by = acting_as(command.caller);
     let reply = reply(StatusCode::OK);
     let outcome = app
         .commands
         .handle_with(AccountId(id), command.options(&reply), |stamp| {
             AccountCommand::Unfreeze(Unfreeze {
+                by,
                 occurred_at: stamp.occurred_at,
             })
         })
@@ -582,6 +602,7 @@ pub(crate) async fn close(
         (status = 201, description = "Reversal recorded; `transaction_id` is the reversal's own id", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         EmptyBodyCommandProblems,
+        (status = 403, description = "A customer key (`forbidden`): reversals are the bank's, for operator keys only", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such account (`account-not-found`) or transaction (`transaction-not-found`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Business rule broken: `reversal-window-closed`, `already-reversed`, `transfer-not-reversible`, `insufficient-funds`, `account-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
@@ -592,6 +613,8 @@ pub(crate) async fn reverse(
     command: CommandRequest,
     OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
 ) -> Result<Response, ApiError> {
+    // Undoing a movement is the bank's decision, never the customer's own.
+    require_operator(command.caller)?;
     let reply = reply(StatusCode::CREATED);
     let options = CommandOptions {
         movement: Some(TransactionId(transaction_id)),

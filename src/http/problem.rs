@@ -183,6 +183,7 @@ impl ApiError {
                 let status = match error {
                     AccountError::TransactionNotFound(_) => S::NOT_FOUND,
                     AccountError::AlreadyOpened => S::CONFLICT,
+                    AccountError::FrozenByBank => S::FORBIDDEN,
                     _ => S::UNPROCESSABLE_ENTITY,
                 };
                 (status, slug, title)
@@ -297,6 +298,7 @@ fn rejection_kind(error: &AccountError) -> (&'static str, &'static str) {
         AccountError::AccountClosed => ("account-closed", "Account closed"),
         AccountError::AlreadyFrozen => ("account-already-frozen", "Account already frozen"),
         AccountError::NotFrozen => ("account-not-frozen", "Account not frozen"),
+        AccountError::FrozenByBank => ("frozen-by-bank", "Frozen by the bank"),
         AccountError::DailyLimitExceeded { .. } => {
             ("daily-limit-exceeded", "Daily withdrawal limit exceeded")
         }

@@ -63,6 +63,8 @@ pub struct BalanceRow {
     #[sqlx(try_from = "String")]
     pub status: Status,
     pub frozen_reason: Option<String>,
+    /// `owner` or `bank` while frozen.
+    pub frozen_by: Option<String>,
     pub version: i64,
     #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub opened_at: DateTime<Utc>,
@@ -100,6 +102,7 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
         daily_withdrawal_limit: daily_withdrawal_limit.map(|limit| limit.minor_units()),
         status: Status::Active,
         frozen_reason: None,
+        frozen_by: None,
         version: recorded.stream_version,
         opened_at: *occurred_at,
         updated_at: *occurred_at,
@@ -111,13 +114,15 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
 pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &RecordedEvent) -> BalanceRow {
     row.balance = row.balance.saturating_add(event.balance_change());
     match event {
-        AccountEvent::AccountFrozen { reason, .. } => {
+        AccountEvent::AccountFrozen { reason, by, .. } => {
             row.status = Status::Frozen;
             row.frozen_reason = Some(reason.as_str().to_owned());
+            row.frozen_by = Some(by.to_string());
         }
         AccountEvent::AccountUnfrozen { .. } => {
             row.status = Status::Active;
             row.frozen_reason = None;
+            row.frozen_by = None;
         }
         AccountEvent::AccountClosed { .. } => row.status = Status::Closed,
         _ => {}
@@ -164,7 +169,7 @@ pub struct BalancesProjection;
 const TABLE: &str = "account_balances";
 
 const COLUMNS: &str = "account_id, owner_id, currency, balance, available, overdraft_limit, \
-    daily_withdrawal_limit, status, frozen_reason, version, opened_at, updated_at, position";
+    daily_withdrawal_limit, status, frozen_reason, frozen_by, version, opened_at, updated_at, position";
 
 pub(crate) fn select_sql(filter: &str) -> String {
     BalanceRow::select_from(TABLE, filter)
@@ -190,6 +195,7 @@ impl KeyedRow for BalanceRow {
             self.daily_withdrawal_limit.into(),
             self.status.as_str().into(),
             self.frozen_reason.clone().into(),
+            self.frozen_by.clone().into(),
             self.version.into(),
             self.opened_at.into(),
             self.updated_at.into(),

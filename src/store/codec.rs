@@ -17,7 +17,7 @@ use crate::store::{RecordedEvent, StoreError};
 /// into `upcast_step`. Types not listed are still at version 1.
 pub fn current_schema_version(event_type: &str) -> i32 {
     match event_type {
-        "MoneyDeposited" | "MoneyWithdrawn" => 2,
+        "MoneyDeposited" | "MoneyWithdrawn" | "AccountFrozen" => 2,
         _ => 1,
     }
 }
@@ -88,6 +88,14 @@ fn upcast_step(event_type: &str, version: i32, mut payload: Value) -> Value {
             }
             payload
         }
+        // Version 1 freezes did not say who froze the account: only the bank could, then.
+        // Version 2 names it, since an owner may freeze its own account (a lost card).
+        ("AccountFrozen", 1) => {
+            if let Some(fields) = payload.as_object_mut() {
+                fields.entry("by").or_insert_with(|| Value::from("bank"));
+            }
+            payload
+        }
         _ => payload,
     }
 }
@@ -148,8 +156,24 @@ mod tests {
     fn payloads_at_the_current_version_are_left_alone() {
         let payload = json!({ "amount": 7, "currency": "EUR" });
         assert_eq!(upcast("MoneyDeposited", 2, payload.clone()), payload);
-        assert_eq!(upcast("AccountFrozen", 1, payload.clone()), payload);
+        assert_eq!(upcast("AccountFrozen", 2, payload.clone()), payload);
+        assert_eq!(upcast("AccountClosed", 1, payload.clone()), payload);
         assert_eq!(upcast("MoneyWithdrawn", 1, payload.clone()), payload);
+    }
+
+    #[test]
+    fn a_version_1_freeze_is_upcast_as_the_banks() {
+        let payload = json!({ "reason": "fraud check", "occurred_at": "2025-01-01T00:00:00Z" });
+        let event: AccountEvent = decode(&stored("AccountFrozen", 1, payload.clone())).expect("v1 decodes");
+        let AccountEvent::AccountFrozen { by, reason, .. } = event else {
+            panic!("an AccountFrozen event");
+        };
+        assert_eq!(by, crate::domain::account::FrozenBy::Bank);
+        assert_eq!(reason.as_str(), "fraud check");
+        assert!(
+            decode::<AccountEvent>(&stored("AccountFrozen", 2, payload)).is_err(),
+            "without the upcaster the old payload would not decode"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ backend_tests!(
     the_rate_limit_answers_429_per_caller_and_recovers,
     a_key_revoked_with_the_cli_stops_working_in_a_running_server,
     a_public_address_without_any_key_is_refused_at_start,
+    a_bank_freeze_is_lifted_by_an_operator_only_and_old_freezes_are_the_banks,
 );
 
 /// The callers of the matrix, in the order of its expected statuses.
@@ -96,7 +97,9 @@ impl Endpoint {
             OpenAccount => (201, 403),
             Account | Balance | BalanceAt | Transactions | Events | AccountTransfers => (200, 404),
             TransferStatus | Freeze | Unfreeze | Close => (200, 404),
-            Deposit | Withdraw | Reverse => (201, 404),
+            Deposit | Withdraw => (201, 404),
+            // The bank's decision: no customer key may make it, whoever owns the account.
+            Reverse => return [401, 401, 403, 403, 201],
             Transfer => (202, 404),
             LedgerSummary | Projections => (403, 403),
             Health | OpenApiDocument => return [200; 5],
@@ -280,12 +283,15 @@ impl World {
                 )
             }
             Unfreeze => {
+                // Frozen by its owner (a lost card): the owner may lift that freeze.
                 let fresh = self.open_for(self.owner, 0).await;
                 let frozen = self
-                    .operator(
+                    .app
+                    .send_as(
+                        Some(&self.owner_key),
                         Method::POST,
                         &format!("/accounts/{fresh}/freeze"),
-                        Some(json!({ "reason": "test" })),
+                        Some(json!({ "reason": "card lost" })),
                     )
                     .await;
                 assert_eq!(frozen.status, StatusCode::OK, "{}", frozen.text);
@@ -752,4 +758,110 @@ async fn a_public_address_without_any_key_is_refused_at_start(db: TestDb) {
     );
     assert!(said.contains("no API key exists"), "{said}");
     assert!(said.contains("foldbank keys create --operator"), "{said}");
+}
+
+/// A customer may freeze its own account and lift its own freeze; a freeze the bank imposed
+/// (an operator's, or any recorded before freezes named who froze) only an operator lifts.
+async fn a_bank_freeze_is_lifted_by_an_operator_only_and_old_freezes_are_the_banks(db: TestDb) {
+    let world = World::new(db).await;
+    let account = world.open_for(world.owner, 100).await;
+    let as_owner = |path: String, body: Value| {
+        let world = &world;
+        async move {
+            world
+                .app
+                .send_as(Some(&world.owner_key), Method::POST, &path, Some(body))
+                .await
+        }
+    };
+    let status_of = |account: Uuid| {
+        let world = &world;
+        async move {
+            world.app.caught_up().await;
+            let view = world
+                .operator(Method::GET, &format!("/accounts/{account}"), None)
+                .await;
+            (view.body["status"].clone(), view.body["frozen_by"].clone())
+        }
+    };
+
+    let banked = world
+        .operator(
+            Method::POST,
+            &format!("/accounts/{account}/freeze"),
+            Some(json!({ "reason": "fraud check" })),
+        )
+        .await;
+    assert_eq!(banked.status, StatusCode::OK, "{}", banked.text);
+    assert_eq!(status_of(account).await, (json!("frozen"), json!("bank")));
+    as_owner(format!("/accounts/{account}/unfreeze"), json!({}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "frozen-by-bank");
+    let lifted = world
+        .operator(
+            Method::POST,
+            &format!("/accounts/{account}/unfreeze"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(lifted.status, StatusCode::OK, "{}", lifted.text);
+
+    let own = as_owner(
+        format!("/accounts/{account}/freeze"),
+        json!({ "reason": "card lost" }),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    assert_eq!(status_of(account).await, (json!("frozen"), json!("owner")));
+    let unfrozen = as_owner(format!("/accounts/{account}/unfreeze"), json!({})).await;
+    assert_eq!(unfrozen.status, StatusCode::OK, "{}", unfrozen.text);
+    assert_eq!(status_of(account).await, (json!("active"), Value::Null));
+
+    // A freeze recorded as schema version 1 (which did not say who froze) is the bank's.
+    let old = world.open_for(world.owner, 0).await;
+    let version = world
+        .app
+        .service
+        .store
+        .read_stream("account", old, None)
+        .await
+        .expect("read")
+        .len();
+    let v1 = foldbank::store::NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "AccountFrozen".into(),
+        schema_version: 1,
+        payload: json!({ "reason": "court order", "occurred_at": world.app.clock.now() }),
+        metadata: json!({}),
+        occurred_at: world.app.clock.now(),
+    };
+    world
+        .app
+        .service
+        .store
+        .append(foldbank::store::Append::new(
+            "account",
+            old,
+            version as i64,
+            vec![v1],
+        ))
+        .await
+        .expect("append a version 1 freeze");
+    assert_eq!(status_of(old).await, (json!("frozen"), json!("bank")));
+    as_owner(format!("/accounts/{old}/unfreeze"), json!({}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "frozen-by-bank");
+    // And reversals are the bank's too.
+    let deposit = as_owner(
+        format!("/accounts/{account}/deposits"),
+        json!({ "amount": 5, "currency": "EUR" }),
+    )
+    .await;
+    let transaction = id_in(&deposit.body, "transaction_id");
+    as_owner(
+        format!("/accounts/{account}/transactions/{transaction}/reversal"),
+        json!({}),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN, "forbidden");
 }

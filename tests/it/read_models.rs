@@ -169,11 +169,12 @@ pub(crate) async fn assert_read_models_match_the_log(app: &TestApp, account: Uui
         body["daily_withdrawal_limit"],
         json!(folded.daily_withdrawal_limit.map(|l| l.minor_units()))
     );
-    let expected_reason = match &folded.status {
-        AccountStatus::Frozen { reason } => json!(reason.as_str()),
-        _ => Value::Null,
+    let (expected_reason, expected_by) = match &folded.status {
+        AccountStatus::Frozen { reason, by } => (json!(reason.as_str()), json!(by.to_string())),
+        _ => (Value::Null, Value::Null),
     };
     assert_eq!(body["frozen_reason"], expected_reason);
+    assert_eq!(body["frozen_by"], expected_by);
 
     // The history equals the movements in the log, with a running balance.
     let mut expected = Vec::new();

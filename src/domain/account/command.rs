@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Movement, RefundReason};
+use super::{FrozenBy, Movement, RefundReason};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -73,12 +73,16 @@ pub struct Withdraw {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Freeze {
     pub reason: Text,
+    /// Who asks: the owner (a customer key) or the bank (an operator).
+    pub by: FrozenBy,
     pub occurred_at: DateTime<Utc>,
 }
 
 /// Let money leave a frozen account again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unfreeze {
+    /// Who asks: the owner may lift only its own freeze, the bank any.
+    pub by: FrozenBy,
     pub occurred_at: DateTime<Utc>,
 }
 

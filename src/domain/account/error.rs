@@ -23,6 +23,8 @@ pub enum AccountError {
     AlreadyFrozen,
     #[error("the account is not frozen")]
     NotFrozen,
+    #[error("the bank froze the account; only the bank can lift that freeze")]
+    FrozenByBank,
     #[error(
         "daily withdrawal limit of {limit} minor units exceeded: {withdrawn_today} already withdrawn today, {requested} requested"
     )]

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::RefundReason;
+use super::{FrozenBy, RefundReason};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
@@ -55,6 +55,8 @@ pub enum AccountEvent {
     },
     AccountFrozen {
         reason: Text,
+        /// Since schema version 2; version 1 freezes were all the bank's (see the codec).
+        by: FrozenBy,
         occurred_at: DateTime<Utc>,
     },
     AccountUnfrozen {

@@ -48,9 +48,10 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
                 AccountEvent::MoneyWithdrawn {
                     amount, occurred_at, ..
                 } => account.record_withdrawal(occurred_at.date_naive(), amount.minor_units()),
-                AccountEvent::AccountFrozen { reason, .. } => {
+                AccountEvent::AccountFrozen { reason, by, .. } => {
                     account.status = AccountStatus::Frozen {
                         reason: reason.clone(),
+                        by: *by,
                     };
                 }
                 AccountEvent::AccountUnfrozen { .. } => account.status = AccountStatus::Active,

@@ -1,20 +1,43 @@
 //! Freezing, unfreezing and closing: the account's status, which the other rules consult.
 
-use super::{Account, AccountError, AccountEvent, AccountStatus, Close, Freeze, Unfreeze};
+use super::{Account, AccountError, AccountEvent, AccountStatus, Close, Freeze, FrozenBy, Unfreeze};
 
-/// Stops money leaving the account until it is unfrozen; the reason is kept with the status.
+/// Stops money leaving the account until it is unfrozen; the reason and who froze it are kept
+/// with the status. The bank may freeze an account its owner froze: the freeze is then the
+/// bank's, and the owner can no longer lift it.
 pub(super) fn freeze(account: &Account, command: Freeze) -> Result<Vec<AccountEvent>, AccountError> {
-    let Freeze { reason, occurred_at } = command;
-    match account.status {
-        AccountStatus::Frozen { .. } => Err(AccountError::AlreadyFrozen),
-        _ => Ok(vec![AccountEvent::AccountFrozen { reason, occurred_at }]),
+    let Freeze {
+        reason,
+        by,
+        occurred_at,
+    } = command;
+    match (&account.status, by) {
+        (
+            AccountStatus::Frozen {
+                by: FrozenBy::Owner, ..
+            },
+            FrozenBy::Bank,
+        )
+        | (AccountStatus::Active | AccountStatus::Closed, _) => Ok(vec![AccountEvent::AccountFrozen {
+            reason,
+            by,
+            occurred_at,
+        }]),
+        (AccountStatus::Frozen { .. }, _) => Err(AccountError::AlreadyFrozen),
     }
 }
 
+/// Lifts a freeze: the owner its own, the bank any.
 pub(super) fn unfreeze(account: &Account, command: Unfreeze) -> Result<Vec<AccountEvent>, AccountError> {
-    let Unfreeze { occurred_at } = command;
-    match account.status {
-        AccountStatus::Frozen { .. } => Ok(vec![AccountEvent::AccountUnfrozen { occurred_at }]),
+    let Unfreeze { by, occurred_at } = command;
+    match (&account.status, by) {
+        (
+            AccountStatus::Frozen {
+                by: FrozenBy::Bank, ..
+            },
+            FrozenBy::Owner,
+        ) => Err(AccountError::FrozenByBank),
+        (AccountStatus::Frozen { .. }, _) => Ok(vec![AccountEvent::AccountUnfrozen { occurred_at }]),
         _ => Err(AccountError::NotFrozen),
     }
 }

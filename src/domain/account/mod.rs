@@ -38,8 +38,8 @@ pub use event::{AccountEvent, AccountEventType};
 pub use evolve::evolve;
 pub use refund_reason::RefundReason;
 pub use state::{
-    Account, AccountState, AccountStatus, DailyWithdrawals, Movement, MovementKind, OutgoingTransfer,
-    TransferStatus,
+    Account, AccountState, AccountStatus, DailyWithdrawals, FrozenBy, Movement, MovementKind,
+    OutgoingTransfer, TransferStatus,
 };
 
 use chrono::TimeDelta;
@@ -115,4 +115,4 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 /// change, and whenever [`evolve`](fn@evolve) changes what it computes (a bug fix too): stored
 /// snapshots of another version are ignored (and replaced), never migrated, because the events
 /// can always rebuild the state. (`foldbank snapshots clear` is the other way to drop them.)
-pub const STATE_SCHEMA_VERSION: i32 = 4;
+pub const STATE_SCHEMA_VERSION: i32 = 5;

@@ -160,8 +160,30 @@ pub struct OutgoingTransfer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccountStatus {
     Active,
-    Frozen { reason: Text },
+    Frozen { reason: Text, by: FrozenBy },
     Closed,
+}
+
+/// Who froze an account, which decides who may lift the freeze: the owner freezes for a lost
+/// card and may lift its own freeze; the bank freezes for fraud or a court order, and only the
+/// bank lifts that.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum FrozenBy {
+    Owner,
+    Bank,
 }
 
 impl AccountStatus {

@@ -269,7 +269,7 @@ async function loadCurrent(minPosition) {
   const facts = [
     ["balance", formatMoney(body.balance, body.currency)],
     ["available", formatMoney(body.available, body.currency)],
-    ["status", body.frozen_reason ? `${body.status} (${body.frozen_reason})` : body.status],
+    ["status", body.frozen_reason ? `${body.status} by the ${body.frozen_by} (${body.frozen_reason})` : body.status],
     ["overdraft limit", formatMoney(body.overdraft_limit, body.currency)],
     ["daily withdrawal limit", body.daily_withdrawal_limit == null ? "none" : formatMoney(body.daily_withdrawal_limit, body.currency)],
     ["version", String(body.version)],
@@ -380,7 +380,7 @@ function renderFold(index) {
   const before = index > 0 ? current.states[index - 1] : { opened: false };
   const money = (state, value) => (state.opened && value != null ? formatMoney(value, state.currency) : "—");
   const fields = [
-    ["status", (state) => (state.opened ? (state.frozen_reason ? `${state.status} (${state.frozen_reason})` : state.status) : "not opened")],
+    ["status", (state) => (state.opened ? (state.frozen_reason ? `${state.status} by the ${state.frozen_by} (${state.frozen_reason})` : state.status) : "not opened")],
     ["balance", (state) => money(state, state.balance)],
     ["available", (state) => money(state, state.opened ? state.balance + state.overdraft_limit : null)],
     ["overdraft limit", (state) => money(state, state.overdraft_limit)],

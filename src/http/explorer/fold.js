@@ -49,6 +49,7 @@ export function evolve(state, event) {
       withdrawals_today: null,
       status: "active",
       frozen_reason: null,
+      frozen_by: null,
       transfers_out: {},
       transfers_in: {},
       updated_at: data.occurred_at,
@@ -69,10 +70,13 @@ export function evolve(state, event) {
     case "AccountFrozen":
       next.status = "frozen";
       next.frozen_reason = data.reason;
+      // Stored at schema version 1, a freeze did not say who froze: only the bank could.
+      next.frozen_by = data.by ?? "bank";
       break;
     case "AccountUnfrozen":
       next.status = "active";
       next.frozen_reason = null;
+      next.frozen_by = null;
       break;
     case "AccountClosed":
       next.status = "closed";

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::account::{
     AccountCommand, AccountEvent, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, Freeze,
-    OpenAccount, RefundReason, RefundTransfer, Reverse, Unfreeze, Withdraw,
+    FrozenBy, OpenAccount, RefundReason, RefundTransfer, Reverse, Unfreeze, Withdraw,
 };
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit, MAX_AMOUNT_MINOR_UNITS};
@@ -116,15 +116,29 @@ pub(super) fn withdraw_in(minor_units: i64, currency: Currency) -> AccountComman
     })
 }
 
+/// The bank freezes the account.
 pub(super) fn freeze() -> AccountCommand {
+    freeze_by(FrozenBy::Bank)
+}
+
+pub(super) fn freeze_by(by: FrozenBy) -> AccountCommand {
     AccountCommand::Freeze(Freeze {
         reason: text("suspected fraud"),
+        by,
         occurred_at: now(),
     })
 }
 
+/// The bank lifts the freeze.
 pub(super) fn unfreeze() -> AccountCommand {
-    AccountCommand::Unfreeze(Unfreeze { occurred_at: now() })
+    unfreeze_by(FrozenBy::Bank)
+}
+
+pub(super) fn unfreeze_by(by: FrozenBy) -> AccountCommand {
+    AccountCommand::Unfreeze(Unfreeze {
+        by,
+        occurred_at: now(),
+    })
 }
 
 pub(super) fn close() -> AccountCommand {
@@ -186,9 +200,15 @@ pub(super) fn withdrawn_at(minor_units: i64, occurred_at: DateTime<Utc>) -> Acco
     }
 }
 
+/// Frozen by the bank.
 pub(super) fn frozen() -> AccountEvent {
+    frozen_by(FrozenBy::Bank)
+}
+
+pub(super) fn frozen_by(by: FrozenBy) -> AccountEvent {
     AccountEvent::AccountFrozen {
         reason: text("suspected fraud"),
+        by,
         occurred_at: now(),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::fixtures::*;
 use super::{account_in, given};
-use crate::domain::account::{AccountError, AccountStatus};
+use crate::domain::account::{AccountError, AccountStatus, FrozenBy};
 
 #[test]
 fn freezing_an_account_records_the_reason() {
@@ -11,9 +11,46 @@ fn freezing_an_account_records_the_reason() {
     assert_eq!(
         account_in(&state).status,
         AccountStatus::Frozen {
-            reason: text("suspected fraud")
+            reason: text("suspected fraud"),
+            by: FrozenBy::Bank,
         }
     );
+}
+
+#[test]
+fn an_owner_lifts_its_own_freeze_but_not_the_banks() {
+    given(&[opened(), frozen_by(FrozenBy::Owner)])
+        .when(unfreeze_by(FrozenBy::Owner))
+        .then(&[unfrozen()]);
+    given(&[opened(), frozen_by(FrozenBy::Bank)])
+        .when(unfreeze_by(FrozenBy::Owner))
+        .then_error(AccountError::FrozenByBank);
+    given(&[opened(), frozen_by(FrozenBy::Owner)])
+        .when(unfreeze_by(FrozenBy::Bank))
+        .then(&[unfrozen()]);
+}
+
+#[test]
+fn the_bank_may_take_over_an_owners_freeze_and_the_owner_then_cannot_lift_it() {
+    let state = given(&[opened(), frozen_by(FrozenBy::Owner)])
+        .when(freeze_by(FrozenBy::Bank))
+        .then(&[frozen_by(FrozenBy::Bank)]);
+    assert!(matches!(
+        account_in(&state).status,
+        AccountStatus::Frozen {
+            by: FrozenBy::Bank,
+            ..
+        }
+    ));
+    given(&[opened(), frozen_by(FrozenBy::Owner), frozen_by(FrozenBy::Bank)])
+        .when(unfreeze_by(FrozenBy::Owner))
+        .then_error(AccountError::FrozenByBank);
+    given(&[opened(), frozen_by(FrozenBy::Bank)])
+        .when(freeze_by(FrozenBy::Owner))
+        .then_error(AccountError::AlreadyFrozen);
+    given(&[opened(), frozen_by(FrozenBy::Owner)])
+        .when(freeze_by(FrozenBy::Owner))
+        .then_error(AccountError::AlreadyFrozen);
 }
 
 #[test]

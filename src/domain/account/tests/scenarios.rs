@@ -11,8 +11,8 @@ use super::fixtures::*;
 use crate::domain::Decider;
 use crate::domain::account::{
     AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, Close, CompleteTransfer,
-    CreditTransfer, DebitTransfer, Deposit, Freeze, OpenAccount, RefundReason, RefundTransfer, Reverse,
-    Unfreeze, Withdraw,
+    CreditTransfer, DebitTransfer, Deposit, Freeze, FrozenBy, OpenAccount, RefundReason, RefundTransfer,
+    Reverse, Unfreeze, Withdraw,
 };
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency};
@@ -328,9 +328,13 @@ impl Script {
             }),
             Move::Freeze => AccountCommand::Freeze(Freeze {
                 reason: text("suspected fraud"),
+                by: FrozenBy::Bank,
                 occurred_at,
             }),
-            Move::Unfreeze => AccountCommand::Unfreeze(Unfreeze { occurred_at }),
+            Move::Unfreeze => AccountCommand::Unfreeze(Unfreeze {
+                by: FrozenBy::Bank,
+                occurred_at,
+            }),
             Move::Close => AccountCommand::Close(Close { occurred_at }),
         };
         if !matches!(
