@@ -12,7 +12,8 @@
 //! - [`Database::begin_write`] and [`Database::begin_read`] open the transaction each backend
 //!   needs for a write or a consistent read; [`Transaction::lock_log`] serializes appends to
 //!   the event log; [`coordination`] holds what only PostgreSQL offers across processes
-//!   (`LISTEN`, advisory locks);
+//!   (`LISTEN`, advisory locks), and [`Lease`] what both do (one holder of a named piece of
+//!   work at a time);
 //! - [`Transaction::create_table_like`] copies a table's definition, where a rebuild writes a
 //!   read model's next version (see `schema.rs`);
 //! - [`Databases`] pairs the write database (the log) with the read database (the read
@@ -30,11 +31,13 @@
 
 mod column;
 pub mod coordination;
+mod lease;
 mod query;
 mod schema;
 mod split;
 
 pub use column::Stored;
+pub use lease::{Lease, LeaseError};
 pub use query::{Executor, Param, Query, Record, Scalar, insert_rows, query, upsert_rows};
 pub use split::Databases;
 

@@ -28,10 +28,16 @@
 //!
 //! A rebuild that fails (or is interrupted) leaves the live tables as they were; its copies are
 //! dropped by the next rebuild.
+//!
+//! One rebuild of a read model runs at a time, across every process: a rebuild holds a
+//! [`Lease`] per read model (`rebuild:<name>`) from before it makes its copies until after the
+//! swap, and the swap's transaction confirms the leases are still its own. A second rebuild of
+//! the same read model exits at once with [`RebuildError::Busy`], leaving the first's copies
+//! alone.
 
 use std::sync::Arc;
 
-use crate::db::{Database, Transaction, query};
+use crate::db::{Database, Lease, LeaseError, Transaction, query};
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
 use crate::projection::{Progress, Projection, ProjectionName, account_events, all};
 use crate::store::{EventStore, StoreError};
@@ -41,6 +47,9 @@ const COPY_SUFFIX: &str = "__rebuild";
 
 /// Events replayed into the copies per transaction.
 const BATCH: i64 = 1_000;
+
+/// How long a rebuild's lease lasts without renewal (it is renewed every third of it).
+const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,6 +68,21 @@ pub enum RebuildError {
     Store(#[from] StoreError),
     #[error("the checkpoint of {0} moved while the swap held it")]
     CheckpointMoved(&'static str),
+    /// Another rebuild of the same read model is running.
+    #[error("another rebuild is running: {0}; try again when it is done")]
+    Busy(String),
+    /// The rebuild lost its lease (it stalled past the expiry): it did not swap.
+    #[error("the rebuild lost its lease on {0} before the swap; nothing was swapped")]
+    LeaseLost(String),
+}
+
+impl From<LeaseError> for RebuildError {
+    fn from(error: LeaseError) -> Self {
+        match error {
+            LeaseError::Held { .. } => RebuildError::Busy(error.to_string()),
+            LeaseError::Database(error) => RebuildError::Database(error),
+        }
+    }
 }
 
 /// Rebuilds the read models `names` from the whole log, while the live ones keep serving
@@ -76,6 +100,7 @@ pub async fn rebuild(
     if projections.is_empty() {
         return Ok(Rebuilt::default());
     }
+    let leases = take_leases(database, &projections).await?;
     // The swap locks every checkpoint row: each must exist by then.
     for projection in &projections {
         load_checkpoint(database, projection.name().as_str()).await?;
@@ -88,9 +113,10 @@ pub async fn rebuild(
     }
     tx.commit().await?;
 
-    let rebuilt = build_and_swap(database, store, &projections, &mut progress).await;
+    let rebuilt = build_and_swap(database, store, &projections, &leases, &mut progress).await;
     progress.finish();
-    if rebuilt.is_err() {
+    // A rebuild that lost its lease leaves the copies to whoever holds it now.
+    if rebuilt.is_err() && !matches!(rebuilt, Err(RebuildError::LeaseLost(_))) {
         if let Ok(mut tx) = database.begin_write().await {
             for projection in &projections {
                 let _ = tx.drop_table(&copy_of(projection.as_ref())).await;
@@ -98,7 +124,37 @@ pub async fn rebuild(
             let _ = tx.commit().await;
         }
     }
+    for lease in leases {
+        if let Err(error) = lease.release().await {
+            tracing::warn!(%error, "cannot release a rebuild lease; it expires by itself");
+        }
+    }
     rebuilt
+}
+
+/// The lease of each read model to rebuild, taken in name order; none if any is held.
+async fn take_leases(
+    database: &Database,
+    projections: &[Arc<dyn Projection>],
+) -> Result<Vec<Lease>, RebuildError> {
+    let mut names: Vec<&str> = projections
+        .iter()
+        .map(|projection| projection.name().as_str())
+        .collect();
+    names.sort_unstable();
+    let mut leases = Vec::with_capacity(names.len());
+    for name in names {
+        match database.take_lease(&format!("rebuild:{name}"), LEASE).await {
+            Ok(lease) => leases.push(lease),
+            Err(error) => {
+                for lease in leases {
+                    let _ = lease.release().await;
+                }
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(leases)
 }
 
 fn copy_of(projection: &dyn Projection) -> String {
@@ -109,6 +165,7 @@ async fn build_and_swap(
     database: &Database,
     store: &dyn EventStore,
     projections: &[Arc<dyn Projection>],
+    leases: &[Lease],
     progress: &mut Progress,
 ) -> Result<Rebuilt, RebuildError> {
     let mut rebuilt = Rebuilt::default();
@@ -154,6 +211,11 @@ async fn build_and_swap(
             FollowError::Database(error) => RebuildError::Database(error),
             _ => RebuildError::CheckpointMoved(name),
         })?;
+    }
+    for lease in leases {
+        if !lease.confirm(&mut tx).await? {
+            return Err(RebuildError::LeaseLost(lease.name().to_owned()));
+        }
     }
     tx.commit().await?;
     Ok(rebuilt)

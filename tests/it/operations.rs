@@ -17,13 +17,14 @@ use serde_json::json;
 use strum::VariantArray;
 use uuid::Uuid;
 
-use crate::common::{TestApp, TestDb, backend_tests};
+use crate::common::{TestApp, TestDb, backend_tests, run_foldbank};
 use crate::read_models::{account_terms, play, samples, step};
 
 backend_tests!(
     verify_finds_the_read_models_equal_to_the_log_then_names_a_corrupted_row,
     foldbank_verify_exits_non_zero_and_reports_the_differing_rows,
     queries_keep_being_answered_while_a_rebuild_replays_50000_events,
+    a_second_rebuild_of_a_read_model_exits_and_leaves_the_first_alone,
 );
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
@@ -385,4 +386,61 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
         seen.reads,
         started.elapsed()
     );
+}
+
+/// While a rebuild of `account_balances` holds its lease (here: this test, as a rebuild that
+/// made its copy and is replaying), `foldbank rebuild` of it, or of all, exits at once with a
+/// clear message and leaves that copy alone; once the lease is released it runs.
+async fn a_second_rebuild_of_a_read_model_exits_and_leaves_the_first_alone(db: TestDb) {
+    let app = TestApp::new(db).await;
+    some_history(&app).await;
+    let first = app
+        .db
+        .read
+        .take_lease("rebuild:account_balances", Duration::from_secs(60))
+        .await
+        .expect("the first rebuild takes its lease");
+    let mut tx = app.db.read.begin_write().await.expect("begin");
+    tx.create_table_like("account_balances", "account_balances__rebuild")
+        .await
+        .expect("the first rebuild's copy");
+    tx.commit().await.expect("commit");
+
+    for target in ["account_balances", "all"] {
+        let second = run_foldbank(&app.db, &["rebuild", target]).await;
+        // The refusal is logged, on standard output or error depending on the log settings.
+        let stderr = format!(
+            "{}{}",
+            String::from_utf8_lossy(&second.stdout),
+            String::from_utf8_lossy(&second.stderr)
+        );
+        assert!(!second.status.success(), "rebuild {target}: {stderr}");
+        assert!(
+            stderr.contains("another rebuild is running") && stderr.contains("rebuild:account_balances"),
+            "{stderr}"
+        );
+    }
+    let copy: i64 = foldbank::db::query("SELECT COUNT(*) FROM account_balances__rebuild")
+        .fetch_scalar(&app.db.read)
+        .await
+        .expect("the first rebuild's copy is still there");
+    assert_eq!(copy, 0);
+    let mut tx = app.db.read.begin_write().await.expect("begin");
+    assert!(
+        first.confirm(&mut tx).await.expect("confirm"),
+        "the lease is still the first's"
+    );
+    tx.commit().await.expect("commit");
+
+    first.release().await.expect("release");
+    let mut tx = app.db.read.begin_write().await.expect("begin");
+    tx.drop_table("account_balances__rebuild").await.expect("drop");
+    tx.commit().await.expect("commit");
+    let after = run_foldbank(&app.db, &["rebuild", "account_balances"]).await;
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert!(verified(&app).await.is_consistent());
 }
