@@ -266,9 +266,10 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
             known(&follower)?;
             let database = projection::checkpoint_database(&databases, &follower);
             if let Ok(projection) = follower.parse::<ProjectionName>() {
-                parking::forget_all(database, &follower).await?;
+                // Rebuilt first: a rebuild that cannot run (another holds it) forgets nothing.
                 let store = store::event_store(&databases.write);
                 projection::rebuild(database, &*store, &[projection], Progress::on_stderr("rebuild")).await?;
+                parking::forget_all(database, &follower).await?;
                 println!("{follower}: rebuilt from the log, its parked events with it");
             } else if parking::request_retry(database, &follower, position).await? {
                 println!("{follower} {position}: retry requested; a running server handles it");

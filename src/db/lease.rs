@@ -4,17 +4,23 @@
 //! A lease is a row of `leases` (see `migrations/*/0011_leases.sql`): taken when it is free or
 //! expired, renewed in the background while its holder works, deleted when the work is done. A
 //! holder that dies stops renewing, so its lease expires and the work can be taken up again.
-//! Work that must not be finished by a holder that lost its lease (because it was paused past
-//! the expiry, say) checks [`Lease::confirm`] in the transaction that finishes it.
+//!
+//! Work that a holder must not do once it lost its lease (because it was paused past the
+//! expiry, say) calls [`Lease::confirm`] in each of its transactions. That renews the lease
+//! inside the transaction: on PostgreSQL the row then stays locked until the transaction ends,
+//! so no one can take the lease over in between (SQLite's single writer gives the same).
+//! Expiry is judged by the clocks of the processes involved: hosts that share a database keep
+//! their clocks in step (NTP), well within a lease's length.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::db::{Database, Stored, Transaction, query};
+use crate::db::{Database, Query, Stored, Transaction, query};
 
 /// Why a lease was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -29,14 +35,36 @@ pub enum LeaseError {
     Database(#[from] sqlx::Error),
 }
 
-/// A lease this process holds; renewed until it is released or dropped.
-#[derive(Debug)]
-pub struct Lease {
+/// One lease's row, as its holder names it.
+#[derive(Debug, Clone)]
+struct Claim {
     database: Database,
     name: String,
     holder: String,
+    ttl: TimeDelta,
+}
+
+impl Claim {
+    /// Moves the expiry on if the lease is still this holder's and unexpired: one row changed
+    /// when it was.
+    fn renewal(&self) -> Query {
+        let now = Utc::now();
+        query("UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2 AND expires_at > $4")
+            .bind(self.name.as_str())
+            .bind(self.holder.as_str())
+            .bind(now + self.ttl)
+            .bind(now)
+    }
+}
+
+/// A lease this process holds; renewed until it is released or dropped.
+#[derive(Debug)]
+pub struct Lease {
+    claim: Claim,
     lost: Arc<AtomicBool>,
-    renewal: tokio::task::JoinHandle<()>,
+    /// Stops the renewals: cancelled by [`Lease::release`], which awaits them, or on drop.
+    stop: CancellationToken,
+    renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Who holds a lease, as `leases.holder` tells it.
@@ -51,8 +79,12 @@ impl Database {
     /// Takes the lease `name` for `ttl` (renewed every third of it) if no one holds it, or
     /// answers who does.
     pub async fn take_lease(&self, name: &str, ttl: Duration) -> Result<Lease, LeaseError> {
-        let holder = format!("process {} ({})", std::process::id(), Uuid::now_v7());
-        let ttl = chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::seconds(30));
+        let claim = Claim {
+            database: self.clone(),
+            name: name.to_owned(),
+            holder: format!("process {} ({})", std::process::id(), Uuid::now_v7()),
+            ttl: TimeDelta::from_std(ttl).unwrap_or(TimeDelta::seconds(30)),
+        };
         let now = Utc::now();
         let taken = self
             .execute_write(
@@ -62,109 +94,96 @@ impl Database {
                      expires_at = excluded.expires_at WHERE leases.expires_at < $4",
                 )
                 .bind(name)
-                .bind(holder.as_str())
-                .bind(now + ttl)
+                .bind(claim.holder.as_str())
+                .bind(now + claim.ttl)
                 .bind(now),
             )
             .await?;
         if taken == 0 {
-            let current: Option<Holder> = query("SELECT holder, expires_at FROM leases WHERE name = $1")
-                .bind(name)
-                .fetch_optional(self)
-                .await?;
-            return Err(match current {
-                Some(current) => LeaseError::Held {
-                    name: name.to_owned(),
-                    holder: current.holder,
-                    until: current.expires_at,
-                },
-                // Released between the two statements: as good as held a moment ago.
-                None => LeaseError::Held {
-                    name: name.to_owned(),
-                    holder: "another process".to_owned(),
-                    until: now,
-                },
-            });
+            return Err(self.held(name, now).await);
         }
         let lost = Arc::new(AtomicBool::new(false));
-        let renewal = tokio::spawn(renew(
-            self.clone(),
-            name.to_owned(),
-            holder.clone(),
-            ttl,
-            lost.clone(),
-        ));
+        let stop = CancellationToken::new();
+        let renewal = tokio::spawn(renew(claim.clone(), lost.clone(), stop.clone()));
         Ok(Lease {
-            database: self.clone(),
-            name: name.to_owned(),
-            holder,
+            claim,
             lost,
-            renewal,
+            stop,
+            renewal: Some(renewal),
         })
+    }
+
+    /// Who holds lease `name`.
+    async fn held(&self, name: &str, now: DateTime<Utc>) -> LeaseError {
+        let current: Result<Option<Holder>, _> =
+            query("SELECT holder, expires_at FROM leases WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self)
+                .await;
+        match current {
+            Ok(Some(current)) => LeaseError::Held {
+                name: name.to_owned(),
+                holder: current.holder,
+                until: current.expires_at,
+            },
+            // Released between the two statements: as good as held a moment ago.
+            Ok(None) => LeaseError::Held {
+                name: name.to_owned(),
+                holder: "another process".to_owned(),
+                until: now,
+            },
+            Err(error) => LeaseError::Database(error),
+        }
     }
 }
 
-/// Renews the lease every third of `ttl` until a renewal finds it gone.
-async fn renew(
-    database: Database,
-    name: String,
-    holder: String,
-    ttl: chrono::TimeDelta,
-    lost: Arc<AtomicBool>,
-) {
-    let every = (ttl / 3).to_std().unwrap_or(Duration::from_secs(10));
+/// Renews the lease every third of its length until `stop`, or until a renewal finds it gone.
+async fn renew(claim: Claim, lost: Arc<AtomicBool>, stop: CancellationToken) {
+    let every = (claim.ttl / 3).to_std().unwrap_or(Duration::from_secs(10));
     loop {
-        tokio::time::sleep(every).await;
-        let renewed = database
-            .execute_write(
-                query("UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2")
-                    .bind(name.as_str())
-                    .bind(holder.as_str())
-                    .bind(Utc::now() + ttl),
-            )
-            .await;
-        match renewed {
-            Ok(0) => {
-                tracing::warn!(lease = %name, "lease lost: another holder took it");
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match claim.database.execute_write(claim.renewal()).await {
+            Ok(1) => {}
+            Ok(_) => {
+                tracing::warn!(lease = %claim.name, "lease lost: it expired, or another holder took it");
                 lost.store(true, Ordering::SeqCst);
                 return;
             }
-            Ok(_) => {}
             // Tried again at the next turn; the lease may still be ours.
-            Err(error) => tracing::warn!(lease = %name, %error, "cannot renew the lease"),
+            Err(error) => tracing::warn!(lease = %claim.name, %error, "cannot renew the lease"),
         }
     }
 }
 
 impl Lease {
     pub fn name(&self) -> &str {
-        &self.name
+        &self.claim.name
     }
 
-    /// Whether the lease is still this holder's and unexpired, read inside `tx`: check it in
-    /// the transaction that finishes the work.
+    /// Whether the lease is still this holder's and unexpired, asked inside `tx` by renewing it
+    /// there: until `tx` ends, no one else can take the lease (see the module docs).
     pub async fn confirm(&self, tx: &mut Transaction) -> Result<bool, sqlx::Error> {
         if self.lost.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        let held: Option<i64> =
-            query("SELECT CAST(1 AS BIGINT) FROM leases WHERE name = $1 AND holder = $2 AND expires_at > $3")
-                .bind(self.name.as_str())
-                .bind(self.holder.as_str())
-                .bind(Utc::now())
-                .fetch_optional_scalar(tx)
-                .await?;
-        Ok(held.is_some())
+        Ok(self.claim.renewal().execute(tx).await? == 1)
     }
 
-    /// Gives the lease up.
-    pub async fn release(self) -> Result<(), sqlx::Error> {
-        self.renewal.abort();
-        self.database
+    /// Gives the lease up: stops the renewals, waits for them, and deletes the row.
+    pub async fn release(mut self) -> Result<(), sqlx::Error> {
+        self.stop.cancel();
+        if let Some(renewal) = self.renewal.take() {
+            let _ = renewal.await;
+        }
+        self.claim
+            .database
             .execute_write(
                 query("DELETE FROM leases WHERE name = $1 AND holder = $2")
-                    .bind(self.name.as_str())
-                    .bind(self.holder.as_str()),
+                    .bind(self.claim.name.as_str())
+                    .bind(self.claim.holder.as_str()),
             )
             .await?;
         Ok(())
@@ -174,6 +193,6 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         // Without renewals the lease expires by itself.
-        self.renewal.abort();
+        self.stop.cancel();
     }
 }

@@ -105,7 +105,12 @@ impl Access {
                     );
                 }
                 Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "cannot tell whether an API key exists; staying as is"),
+                Err(error) => {
+                    // Unsure: not open for this request, and the next one asks again.
+                    tracing::warn!(%error, "cannot tell whether an API key exists; refusing requests without one for now");
+                    local.next_check_ms.store(now, Ordering::Release);
+                    return false;
+                }
             }
         }
         !local.closed.load(Ordering::Acquire)
@@ -123,7 +128,8 @@ pub(crate) async fn authenticate(State(app): State<AppState>, mut request: Reque
         return next.run(request).await;
     }
     let address = client_address(&request);
-    match identify(&app, request.headers(), address).await {
+    let host = host_of(&request);
+    match identify(&app, request.headers(), host.as_deref(), address).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -133,12 +139,17 @@ pub(crate) async fn authenticate(State(app): State<AppState>, mut request: Reque
 }
 
 /// The caller of `request`, or the problem to answer.
-async fn identify(app: &AppState, headers: &HeaderMap, address: Option<IpAddr>) -> Result<Caller, ApiError> {
+async fn identify(
+    app: &AppState,
+    headers: &HeaderMap,
+    host: Option<&str>,
+    address: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION);
     if authorization.is_none() && app.access.keyless_allowed().await {
         // Local development mode is for this machine only: a web page the developer visits
         // must not reach it through a DNS name rebound to 127.0.0.1.
-        return if names_loopback(headers) {
+        return if host.is_none_or(names_loopback) {
             Ok(Caller::Developer)
         } else {
             Err(ApiError::MisdirectedRequest)
@@ -165,15 +176,21 @@ async fn identify(app: &AppState, headers: &HeaderMap, address: Option<IpAddr>) 
     }
 }
 
-/// Whether the request's `Host` names this machine's loopback interface (or is absent, as
-/// from a client that is no browser).
-fn names_loopback(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST) else {
-        return true;
-    };
-    let Ok(host) = host.to_str() else {
-        return false;
-    };
+/// The host a request names: its `Host` header, or the authority of its URI (HTTP/2 sends
+/// `:authority` instead); `None` when it names none, as a client that is no browser may send
+/// it. A `Host` that is not text is kept as such, and names no loopback.
+fn host_of(request: &Request) -> Option<String> {
+    match request.headers().get(header::HOST) {
+        Some(host) => Some(host.to_str().unwrap_or("\u{fffd}").to_owned()),
+        None => request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str().to_owned()),
+    }
+}
+
+/// Whether `host` names this machine's loopback interface.
+fn names_loopback(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         // `[::1]:8080`
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),

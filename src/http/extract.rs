@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use crate::command::Precondition;
@@ -15,21 +15,21 @@ use crate::http::problem::ApiError;
 /// The request body limit, shared by the tower layer and error messages.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-/// Middleware: every `POST` must say `Content-Type: application/json`, with a body or without.
+/// Every command must say `Content-Type: application/json`, with a body or without: `415`
+/// otherwise.
 ///
 /// A command without parameters (`/close`) may have an empty body, but not another media type:
 /// a web page can send a cross-site `POST` with a form's or `text/plain` type (or none) without
-/// the browser asking first, never one with `application/json`. Refusing the others (`415`)
-/// keeps a page the developer visits from closing accounts of a server in local development
-/// mode.
-pub(crate) async fn require_json_commands(request: Request, next: axum::middleware::Next) -> Response {
-    if request.method() == axum::http::Method::POST && !is_json(request.headers()) {
-        return ApiError::UnsupportedMediaType(
+/// the browser asking first, never one with `application/json`. Refusing the others keeps a
+/// page the developer visits from closing accounts of a server in local development mode.
+pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    if is_json(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
             "a command is sent as Content-Type: application/json, also when its body is empty".into(),
-        )
-        .into_response();
+        ))
     }
-    next.run(request).await
 }
 
 /// Whether the request's media type is `application/json` (parameters such as `charset` aside).
@@ -73,7 +73,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 }
 
 /// A JSON body that may be empty: then `T::default()`. (Its `Content-Type` must still be
-/// `application/json`: see [`require_json_commands`].)
+/// `application/json`, which [`CommandRequest`](crate::http::idempotency::CommandRequest) checks.)
 ///
 /// For commands without parameters (`/unfreeze`, `/close`), where `{}` and nothing mean the same.
 #[derive(Debug, Clone, Copy, Default)]

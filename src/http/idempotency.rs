@@ -32,7 +32,8 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::command::{CommandOptions, CommandOutcome, Idempotency, RenderResponse};
-use crate::http::extract::{BODY_LIMIT_BYTES, CorrelationId, IfMatch, etag};
+use crate::http::CommandStarted;
+use crate::http::extract::{BODY_LIMIT_BYTES, CorrelationId, IfMatch, etag, require_json};
 use crate::http::problem::ApiError;
 use crate::store::RecordedResponse;
 
@@ -95,6 +96,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandRequest {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(&parts.headers)?;
         let IfMatch(precondition) = IfMatch::from_request_parts(parts, state).await?;
         let Ok(CorrelationId(correlation_id)) = CorrelationId::from_request_parts(parts, state).await;
         let key = match parts.headers.get(IDEMPOTENCY_KEY) {
@@ -110,6 +112,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandRequest {
             }
         };
         let caller = Caller::from_request_parts(parts, state).await?;
+        // From here on the command may reach the event store: a deadline is `outcome-unknown`.
+        if let Some(started) = parts.extensions.get::<CommandStarted>() {
+            started.mark();
+        }
         Ok(CommandRequest {
             caller,
             precondition: match precondition {

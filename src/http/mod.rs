@@ -27,6 +27,8 @@ mod state;
 pub mod transactions;
 pub mod transfers;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -116,10 +118,10 @@ impl Default for HttpSettings {
 /// anyway; a prompt 503 tells the client (or its load balancer) to go elsewhere or come back.
 ///
 /// The layers run in this order, so that a request the server has no room for costs no
-/// database work, and neither does one it would refuse for its form: request id and trace,
-/// metrics, problem bodies; load shedding, the limit of requests in flight, the deadline; the
-/// `Content-Type` of commands; authentication (one key lookup); the caller's rate limit;
-/// idempotency fingerprints and the body limit.
+/// database work: request id and trace, metrics, problem bodies; load shedding, the limit of
+/// requests in flight, the deadline; authentication (one key lookup); the caller's rate limit;
+/// idempotency fingerprints and the body limit. (A command's `Content-Type` is checked once it
+/// is routed, by [`idempotency::CommandRequest`], so that other methods still get their `405`.)
 pub fn router(mut state: AppState, settings: HttpSettings) -> Router {
     let HttpSettings {
         request_timeout,
@@ -163,7 +165,6 @@ pub fn router(mut state: AppState, settings: HttpSettings) -> Router {
         // Global: `Router::layer` wraps each route on its own, and they must share the permits.
         .layer(GlobalConcurrencyLimitLayer::new(max_requests_in_flight))
         .layer(axum::middleware::from_fn_with_state(request_timeout, deadline))
-        .layer(axum::middleware::from_fn(extract::require_json_commands))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),
@@ -195,24 +196,42 @@ async fn shed(error: BoxError) -> Response {
     }
 }
 
+/// Set once a command's handler runs: from then on its write may be in the event store's hands.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CommandStarted(Arc<AtomicBool>);
+
+impl CommandStarted {
+    pub(crate) fn mark(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_marked(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// Answers a request that takes longer than `timeout` without waiting further.
 ///
-/// A query is simply `408`: it wrote nothing. A command may already be in the event store's
+/// A query, or a command that never reached its handler (its key lookup hung, say), is
+/// `408`: it wrote nothing. A command whose handler ran may already be in the event store's
 /// hands and commit after this answer, so it is `outcome-unknown`, which tells the client to
 /// send it again with its `Idempotency-Key` (safe) instead of inviting a blind retry (which could
 /// move money twice).
 async fn deadline(
     axum::extract::State(timeout): axum::extract::State<Duration>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let command = request.method() == axum::http::Method::POST;
+    let started = CommandStarted::default();
+    request.extensions_mut().insert(started.clone());
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) if command => ApiError::OutcomeUnknown.into_response(),
-        Err(_) => {
-            ApiError::Status(StatusCode::REQUEST_TIMEOUT, "the request took too long".into()).into_response()
-        }
+        Err(_) if started.is_marked() => ApiError::OutcomeUnknown.into_response(),
+        Err(_) => ApiError::Status(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request took too long; nothing was written".into(),
+        )
+        .into_response(),
     }
 }
 

@@ -8,6 +8,11 @@
 //!   smaller ([`HttpSettings::refused_rate_limit`](crate::http::HttpSettings)): a `401` counts.
 //!   Once an address has spent it, its requests are answered `429` before their key is even
 //!   looked up, until the bucket refills: a flood of made-up keys costs no database work.
+//!   Many clients may share one address (behind a NAT or a proxy), so a key from a blocked
+//!   address is still looked up if it checked out lately, or while one more refused bucket,
+//!   shared by every blocked address, allows: a guesser can slow the first request of a valid
+//!   client behind its address, not lock it out, and all the guessers together cost a bounded
+//!   number of lookups a second.
 //! - In local development mode a request without a key takes from its address's caller bucket.
 //!
 //! Over the limit a request is answered `429 too-many-requests` with `Retry-After`. The state is
@@ -89,13 +94,17 @@ pub(crate) struct RateLimits {
     /// Digests of keys that checked out lately: from a blocked address they are still looked
     /// up, so a client that guesses keys cannot lock out a valid key behind the same address.
     recently_valid: moka::sync::Cache<[u8; 32], ()>,
+    /// Lookups of other keys from blocked addresses, all addresses together.
+    blocked_lookups: Arc<DefaultDirectRateLimiter>,
 }
 
 impl RateLimits {
     pub(crate) fn new(callers: RateLimit, refused: RateLimit) -> Self {
+        let blocked_lookups = Buckets::new(refused).quota;
         RateLimits {
             callers: Buckets::new(callers),
             refused: Buckets::new(refused),
+            blocked_lookups: Arc::new(DefaultDirectRateLimiter::direct(blocked_lookups)),
             blocked: moka::sync::Cache::builder()
                 .max_capacity(MAX_BUCKETS)
                 .time_to_live(Duration::from_secs(60 * 60))
@@ -113,7 +122,8 @@ impl RateLimits {
     }
 
     /// `429` if `address` spent its allowance of requests without a valid key and must wait,
-    /// unless the presented key (its digest) checked out lately.
+    /// unless the presented key (its digest) checked out lately, or the lookups shared by every
+    /// blocked address still allow one.
     pub(crate) fn check_not_blocked(
         &self,
         address: Option<IpAddr>,
@@ -123,6 +133,7 @@ impl RateLimits {
             return Ok(());
         }
         match self.blocked.get(&address) {
+            Some(_) if key.is_some() && self.blocked_lookups.check().is_ok() => Ok(()),
             Some(until) if until > Instant::now() => Err(too_many(until - Instant::now())),
             Some(_) => {
                 self.blocked.invalidate(&address);

@@ -31,7 +31,8 @@
 //!
 //! One rebuild of a read model runs at a time, across every process: a rebuild holds a
 //! [`Lease`] per read model (`rebuild:<name>`) from before it makes its copies until after the
-//! swap, and the swap's transaction confirms the leases are still its own. A second rebuild of
+//! swap, and each of its transactions (every batch into the copies, and the swap) first
+//! confirms the leases are still its own. A second rebuild of
 //! the same read model exits at once with [`RebuildError::Busy`], leaving the first's copies
 //! alone.
 
@@ -101,19 +102,10 @@ pub async fn rebuild(
         return Ok(Rebuilt::default());
     }
     let leases = take_leases(database, &projections).await?;
-    // The swap locks every checkpoint row: each must exist by then.
-    for projection in &projections {
-        load_checkpoint(database, projection.name().as_str()).await?;
-    }
-    let mut tx = database.begin_write().await?;
-    for projection in &projections {
-        let copy = copy_of(projection.as_ref());
-        tx.drop_table(&copy).await?;
-        tx.create_table_like(projection.table(), &copy).await?;
-    }
-    tx.commit().await?;
-
-    let rebuilt = build_and_swap(database, store, &projections, &leases, &mut progress).await;
+    let rebuilt = match prepare_copies(database, &projections, &leases).await {
+        Ok(()) => build_and_swap(database, store, &projections, &leases, &mut progress).await,
+        Err(error) => Err(error),
+    };
     progress.finish();
     // A rebuild that lost its lease leaves the copies to whoever holds it now.
     if rebuilt.is_err() && !matches!(rebuilt, Err(RebuildError::LeaseLost(_))) {
@@ -157,6 +149,38 @@ async fn take_leases(
     Ok(leases)
 }
 
+/// Each read model's empty copy, `<table>__rebuild` (a copy left by a failed rebuild is dropped
+/// first).
+async fn prepare_copies(
+    database: &Database,
+    projections: &[Arc<dyn Projection>],
+    leases: &[Lease],
+) -> Result<(), RebuildError> {
+    // The swap locks every checkpoint row: each must exist by then.
+    for projection in projections {
+        load_checkpoint(database, projection.name().as_str()).await?;
+    }
+    let mut tx = database.begin_write().await?;
+    confirm(&mut tx, leases).await?;
+    for projection in projections {
+        let copy = copy_of(projection.as_ref());
+        tx.drop_table(&copy).await?;
+        tx.create_table_like(projection.table(), &copy).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every lease still this rebuild's, asked inside `tx` (which then keeps it so until it ends).
+async fn confirm(tx: &mut Transaction, leases: &[Lease]) -> Result<(), RebuildError> {
+    for lease in leases {
+        if !lease.confirm(tx).await? {
+            return Err(RebuildError::LeaseLost(lease.name().to_owned()));
+        }
+    }
+    Ok(())
+}
+
 fn copy_of(projection: &dyn Projection) -> String {
     format!("{}{COPY_SUFFIX}", projection.table())
 }
@@ -173,6 +197,8 @@ async fn build_and_swap(
     // 1. The whole log into the copies, while the live tables keep serving.
     loop {
         let mut tx = database.begin_derived_write().await?;
+        // A rebuild that stalled past its lease must not write into another's copies.
+        confirm(&mut tx, leases).await?;
         let replayed = replay_batch(&mut tx, store, projections, &mut rebuilt).await?;
         tx.commit().await?;
         progress.reached(rebuilt.position);
@@ -212,11 +238,7 @@ async fn build_and_swap(
             _ => RebuildError::CheckpointMoved(name),
         })?;
     }
-    for lease in leases {
-        if !lease.confirm(&mut tx).await? {
-            return Err(RebuildError::LeaseLost(lease.name().to_owned()));
-        }
-    }
+    confirm(&mut tx, leases).await?;
     tx.commit().await?;
     Ok(rebuilt)
 }

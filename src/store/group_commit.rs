@@ -9,14 +9,14 @@
 //! themselves to whatever arrived during the previous commit.
 //!
 //! Per batch, in [`write`]: `BEGIN`, lock the log, then
-//! 1. [`Heads::read`]: one statement for the version and type of every stream involved and the
+//! 1. `Heads::read`: one statement for the version and type of every stream involved and the
 //!    head of the log;
-//! 2. [`recorded_responses`]: the responses already recorded for the batch's idempotency keys
+//! 2. `recorded_responses`: the responses already recorded for the batch's idempotency keys
 //!    (only when the batch has keys);
-//! 3. [`Rows::admit`], append by append: answered already? every stream of the right type and
+//! 3. `Rows::admit`, append by append: answered already? every stream of the right type and
 //!    at its expected version? then its stream, event, response and snapshot rows;
-//! 4. [`Rows::write`]: the new streams, the events, the responses, the snapshots, each one
-//!    multi-row insert (split into statements of at most [`ROWS_PER_STATEMENT`] rows);
+//! 4. `Rows::write`: the new streams, the events, the responses, the snapshots, each one
+//!    multi-row insert (split into statements of at most `ROWS_PER_STATEMENT` rows);
 //! 5. `COMMIT`.
 //!
 //! A conflicting append fails alone; its batch-mates are written. Statements never grow an
@@ -510,6 +510,10 @@ impl Rows {
     }
 
     /// Writes every row, in statements of at most [`ROWS_PER_STATEMENT`] rows.
+    ///
+    /// The primary key of `streams` is the last guard of "one id, one stream type": should the
+    /// check of [`Heads::check`] ever miss a case, the whole batch fails as not written (a
+    /// retryable `503` for each append), never a stream of two types.
     async fn write(self, tx: &mut Transaction) -> Result<(), sqlx::Error> {
         for rows in in_chunks(self.streams) {
             insert_rows("streams", "stream_id, stream_type", rows)

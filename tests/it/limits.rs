@@ -56,6 +56,12 @@ async fn made_up_keys_are_limited_per_address_then_refused_before_any_lookup(db:
     let limited = get_with(&app, "/accounts", &made_up_key()).await;
     limited.assert_problem(StatusCode::TOO_MANY_REQUESTS, "too-many-requests");
     assert!(limited.header("retry-after").is_some());
+    // Keys from blocked addresses share one more bucket of lookups (here: three at once).
+    for _ in 0..3 {
+        get_with(&app, "/accounts", &made_up_key())
+            .await
+            .assert_problem(StatusCode::TOO_MANY_REQUESTS, "too-many-requests");
+    }
 
     // With the database gone, a lookup would answer 503: the address is refused before any.
     app.service.database.close().await;
@@ -148,6 +154,17 @@ async fn a_key_lookup_that_hangs_is_cut_by_the_deadline() {
 
     let hung = get_with(&app, "/accounts", &made_up_key()).await;
     hung.assert_problem(StatusCode::REQUEST_TIMEOUT, "request-timeout");
+    // A command cut before its handler ran wrote nothing: 408, not outcome-unknown.
+    let bearer = format!("Bearer {}", made_up_key());
+    let command = app
+        .send(
+            Method::POST,
+            "/accounts",
+            &[("authorization", &bearer), ("content-type", "application/json")],
+            Body::from(json!({ "owner_id": Uuid::now_v7(), "currency": "EUR" }).to_string()),
+        )
+        .await;
+    command.assert_problem(StatusCode::REQUEST_TIMEOUT, "request-timeout");
 
     sqlx::query("ROLLBACK")
         .execute(&mut locker)

@@ -25,6 +25,7 @@ backend_tests!(
     foldbank_verify_exits_non_zero_and_reports_the_differing_rows,
     queries_keep_being_answered_while_a_rebuild_replays_50000_events,
     a_second_rebuild_of_a_read_model_exits_and_leaves_the_first_alone,
+    an_expired_lease_is_taken_over_and_its_old_holder_can_no_longer_confirm_it,
 );
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
@@ -443,4 +444,49 @@ async fn a_second_rebuild_of_a_read_model_exits_and_leaves_the_first_alone(db: T
         String::from_utf8_lossy(&after.stderr)
     );
     assert!(verified(&app).await.is_consistent());
+}
+
+/// A holder stalled past its lease's expiry (here: the expiry moved into the past) loses it to
+/// the next taker, and its own transactions can no longer confirm it: a stalled rebuild writes
+/// nothing more into the copies of the rebuild that took over.
+async fn an_expired_lease_is_taken_over_and_its_old_holder_can_no_longer_confirm_it(db: TestDb) {
+    let database = &db.read;
+    let first = database
+        .take_lease("rebuild:transfers", Duration::from_secs(60))
+        .await
+        .expect("take");
+    let busy = database
+        .take_lease("rebuild:transfers", Duration::from_secs(60))
+        .await;
+    assert!(
+        matches!(busy, Err(foldbank::db::LeaseError::Held { .. })),
+        "{busy:?}"
+    );
+
+    let expired = foldbank::db::query("UPDATE leases SET expires_at = $1 WHERE name = 'rebuild:transfers'")
+        .bind(chrono::Utc::now() - chrono::TimeDelta::seconds(1));
+    assert_eq!(database.execute_write(expired).await.expect("expire"), 1);
+    let second = database
+        .take_lease("rebuild:transfers", Duration::from_secs(60))
+        .await
+        .expect("an expired lease is free");
+
+    let mut tx = database.begin_write().await.expect("begin");
+    assert!(
+        !first.confirm(&mut tx).await.expect("confirm"),
+        "the first holder lost it"
+    );
+    assert!(
+        second.confirm(&mut tx).await.expect("confirm"),
+        "the second holds it"
+    );
+    tx.commit().await.expect("commit");
+    first
+        .release()
+        .await
+        .expect("release does not take it from the second");
+    let mut tx = database.begin_write().await.expect("begin");
+    assert!(second.confirm(&mut tx).await.expect("confirm"));
+    tx.commit().await.expect("commit");
+    second.release().await.expect("release");
 }

@@ -1,0 +1,501 @@
+//! An independent model of the bank, written from the README's rules ("The rules an account
+//! enforces", "Transfers and reversals", the problem table): not from `evolve`, the deciders or
+//! the projections, and sharing no code with them.
+//!
+//! A history is played over HTTP and through this model side by side: the model says what
+//! each command must answer, and afterwards what every row of every read model must be. Global
+//! positions are the one thing it does not predict (they depend on how the transfer process
+//! manager's appends interleave); it predicts each row's stream and version, and the log says
+//! which position that version got.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use uuid::Uuid;
+
+/// The most one movement may move, and the most an account may hold.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+pub const MAX_BALANCE: i64 = 100_000_000_000_000_000;
+
+/// How long a deposit or withdrawal may still be reversed.
+const REVERSAL_WINDOW_DAYS: i64 = 30;
+
+/// What the model says a request must answer: a success status, or a problem's status and type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Done(u16),
+    Refused(u16, &'static str),
+}
+
+impl Answer {
+    pub fn is_done(self) -> bool {
+        matches!(self, Answer::Done(_))
+    }
+}
+
+/// Who sends a command: the account's owner (a customer key) or the bank (an operator key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Owner,
+    Bank,
+}
+
+impl Who {
+    fn name(self) -> &'static str {
+        match self {
+            Who::Owner => "owner",
+            Who::Bank => "bank",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Frozen { reason: String, by: Who },
+    Closed,
+}
+
+/// One money movement, as the history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub transaction_id: Uuid,
+    pub account_id: Uuid,
+    pub kind: &'static str,
+    /// Signed: credits positive.
+    pub amount: i64,
+    pub balance_after: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub version: i64,
+    pub transfer_id: Option<Uuid>,
+    pub counterparty: Option<Uuid>,
+    pub reverses: Option<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: Uuid,
+    pub owner: Uuid,
+    pub currency: String,
+    pub overdraft_limit: i64,
+    pub daily_limit: Option<i64>,
+    pub balance: i64,
+    pub status: Status,
+    /// How many events the account's stream holds.
+    pub version: i64,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub movements: Vec<Movement>,
+    /// Money that left at the owner's request, per UTC day.
+    paid_out: BTreeMap<NaiveDate, i64>,
+    /// Deposits and withdrawals already reversed.
+    reversed: Vec<Uuid>,
+}
+
+impl Account {
+    pub fn available(&self) -> i64 {
+        self.balance + self.overdraft_limit
+    }
+
+    fn frozen(&self) -> bool {
+        matches!(self.status, Status::Frozen { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub id: Uuid,
+    pub from: Uuid,
+    pub to: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub status: &'static str,
+    pub reason: Option<&'static str>,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The (stream, version) of the debit, the credit and the refund.
+    pub debit: (Uuid, i64),
+    pub credit: Option<(Uuid, i64)>,
+    pub refund: Option<(Uuid, i64)>,
+}
+
+/// The terms of a new account.
+#[derive(Debug, Clone)]
+pub struct Terms {
+    pub owner: Uuid,
+    pub currency: &'static str,
+    pub overdraft_limit: i64,
+    pub daily_limit: Option<i64>,
+    pub initial_deposit: Option<i64>,
+}
+
+/// The whole bank, as the rules say it must be.
+#[derive(Debug, Clone)]
+pub struct Bank {
+    pub accounts: BTreeMap<Uuid, Account>,
+    pub transfers: BTreeMap<Uuid, Transfer>,
+    pub now: DateTime<Utc>,
+}
+
+type Decision = Result<(), (u16, &'static str)>;
+
+fn refuse(status: u16, slug: &'static str) -> Decision {
+    Err((status, slug))
+}
+
+impl Bank {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Bank {
+            accounts: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            now,
+        }
+    }
+
+    pub fn wait(&mut self, minutes: i64) {
+        self.now += Duration::minutes(minutes);
+    }
+
+    fn used(&self, id: Uuid) -> bool {
+        self.accounts.contains_key(&id) || self.transfers.contains_key(&id)
+    }
+
+    pub fn open(&mut self, id: Uuid, terms: &Terms, deposit_id: Uuid) -> Answer {
+        if self.used(id) {
+            return Answer::Refused(409, "id-in-use");
+        }
+        let mut account = Account {
+            id,
+            owner: terms.owner,
+            currency: terms.currency.to_owned(),
+            overdraft_limit: terms.overdraft_limit,
+            daily_limit: terms.daily_limit,
+            balance: 0,
+            status: Status::Active,
+            version: 1,
+            opened_at: self.now,
+            updated_at: self.now,
+            movements: Vec::new(),
+            paid_out: BTreeMap::new(),
+            reversed: Vec::new(),
+        };
+        if let Some(amount) = terms.initial_deposit {
+            move_money(&mut account, self.now, deposit_id, "deposit", amount, None);
+        }
+        self.accounts.insert(id, account);
+        Answer::Done(201)
+    }
+
+    /// The account `id`, if it exists and is not closed.
+    fn open_account(&mut self, id: Uuid) -> Result<&mut Account, (u16, &'static str)> {
+        match self.accounts.get_mut(&id) {
+            None => Err((404, "account-not-found")),
+            Some(account) if account.status == Status::Closed => Err((422, "account-closed")),
+            Some(account) => Ok(account),
+        }
+    }
+
+    pub fn deposit(&mut self, id: Uuid, transaction_id: Uuid, amount: i64, currency: &str, description: Option<&str>) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            check_currency(account, currency)?;
+            check_room(account, amount)?;
+            move_money(account, now, transaction_id, "deposit", amount, description);
+            Ok(())
+        });
+        answer(201, decided)
+    }
+
+    pub fn withdraw(&mut self, id: Uuid, transaction_id: Uuid, amount: i64, currency: &str, description: Option<&str>) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            if account.frozen() {
+                return refuse(422, "account-frozen");
+            }
+            check_currency(account, currency)?;
+            check_funds(account, amount)?;
+            check_daily_limit(account, now, amount)?;
+            *account.paid_out.entry(now.date_naive()).or_default() += amount;
+            move_money(account, now, transaction_id, "withdrawal", -amount, description);
+            Ok(())
+        });
+        answer(201, decided)
+    }
+
+    pub fn freeze(&mut self, id: Uuid, by: Who, reason: &str) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            match (&account.status, by) {
+                (Status::Frozen { by: Who::Owner, .. }, Who::Bank) | (Status::Active, _) => {}
+                _ => return refuse(422, "account-already-frozen"),
+            }
+            account.status = Status::Frozen {
+                reason: reason.to_owned(),
+                by,
+            };
+            touch(account, now);
+            Ok(())
+        });
+        answer(200, decided)
+    }
+
+    pub fn unfreeze(&mut self, id: Uuid, by: Who) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            match (&account.status, by) {
+                (Status::Frozen { by: Who::Bank, .. }, Who::Owner) => return refuse(403, "frozen-by-bank"),
+                (Status::Frozen { .. }, _) => {}
+                _ => return refuse(422, "account-not-frozen"),
+            }
+            account.status = Status::Active;
+            touch(account, now);
+            Ok(())
+        });
+        answer(200, decided)
+    }
+
+    pub fn close(&mut self, id: Uuid) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            if account.frozen() {
+                return refuse(422, "account-frozen");
+            }
+            if account.balance != 0 {
+                return refuse(422, "non-zero-balance");
+            }
+            // Every transfer is settled before the next step of a history: none is in flight.
+            account.status = Status::Closed;
+            touch(account, now);
+            Ok(())
+        });
+        answer(200, decided)
+    }
+
+    /// A transfer, settled at once (the histories wait for the process manager after each).
+    pub fn transfer(
+        &mut self,
+        transfer_id: Uuid,
+        (debit_id, leg_id): (Uuid, Uuid),
+        (from, to): (Uuid, Uuid),
+        amount: i64,
+        currency: &str,
+        description: Option<&str>,
+    ) -> Answer {
+        // Checked on the request itself, before any account is read.
+        if to == from {
+            return Answer::Refused(422, "transfer-to-self");
+        }
+        let now = self.now;
+        let checked = self.open_account(from).and_then(|account| {
+            if account.frozen() {
+                return refuse(422, "account-frozen");
+            }
+            check_currency(account, currency)?;
+            check_funds(account, amount)?;
+            check_daily_limit(account, now, amount)
+        });
+        if let Err((status, slug)) = checked {
+            return Answer::Refused(status, slug);
+        }
+        // The debit and the transfer's record are one append: an id that names an account
+        // refuses both.
+        if self.accounts.contains_key(&transfer_id) {
+            return Answer::Refused(409, "id-in-use");
+        }
+        let source = self.accounts.get_mut(&from).expect("the source");
+        *source.paid_out.entry(now.date_naive()).or_default() += amount;
+        move_money(source, now, debit_id, "transfer_out", -amount, description);
+        let debit = source.movements.last_mut().expect("the debit");
+        debit.transfer_id = Some(transfer_id);
+        debit.counterparty = Some(to);
+        let (currency, debit_version) = (source.currency.clone(), source.version);
+        let mut transfer = Transfer {
+            id: transfer_id,
+            from,
+            to,
+            amount,
+            currency: currency.clone(),
+            description: description.map(str::to_owned),
+            status: "pending",
+            reason: None,
+            requested_at: now,
+            finished_at: Some(now),
+            debit: (from, debit_version),
+            credit: None,
+            refund: None,
+        };
+        match self.credit(to, &currency, amount) {
+            Ok(destination) => {
+                move_money(destination, now, leg_id, "transfer_in", amount, description);
+                let credit = destination.movements.last_mut().expect("the credit");
+                credit.transfer_id = Some(transfer_id);
+                credit.counterparty = Some(from);
+                transfer.credit = Some((to, destination.version));
+                transfer.status = "completed";
+                let source = self.accounts.get_mut(&from).expect("the source");
+                touch(source, now);
+            }
+            Err(reason) => {
+                let source = self.accounts.get_mut(&from).expect("the source");
+                // A refund on the day of its debit gives the daily limit back.
+                *source.paid_out.entry(now.date_naive()).or_default() -= amount;
+                move_money(source, now, leg_id, "transfer_refund", amount, None);
+                let refund = source.movements.last_mut().expect("the refund");
+                refund.transfer_id = Some(transfer_id);
+                refund.counterparty = Some(to);
+                transfer.refund = Some((from, source.version));
+                transfer.status = "failed";
+                transfer.reason = Some(reason);
+            }
+        }
+        self.transfers.insert(transfer_id, transfer);
+        Answer::Done(202)
+    }
+
+    /// The destination of a credit, or the reason the transfer fails.
+    fn credit(&mut self, to: Uuid, currency: &str, amount: i64) -> Result<&mut Account, &'static str> {
+        let Some(destination) = self.accounts.get_mut(&to) else {
+            return Err("destination-not-found");
+        };
+        if destination.status == Status::Closed {
+            return Err("destination-closed");
+        }
+        if destination.currency != currency {
+            return Err("currency-mismatch");
+        }
+        if destination.balance + amount > MAX_BALANCE {
+            return Err("destination-balance-overflow");
+        }
+        Ok(destination)
+    }
+
+    pub fn reverse(&mut self, id: Uuid, reversal_id: Uuid, transaction_id: Uuid) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            let Some(original) = account
+                .movements
+                .iter()
+                .find(|movement| movement.transaction_id == transaction_id)
+                .cloned()
+            else {
+                return refuse(404, "transaction-not-found");
+            };
+            // Reversing a deposit debits it back, reversing a withdrawal credits it back.
+            let signed = match original.kind {
+                "deposit" | "withdrawal" => -original.amount,
+                _ => return refuse(422, "transfer-not-reversible"),
+            };
+            if account.reversed.contains(&transaction_id) {
+                return refuse(422, "already-reversed");
+            }
+            if now > original.occurred_at + Duration::days(REVERSAL_WINDOW_DAYS) {
+                return refuse(422, "reversal-window-closed");
+            }
+            if signed < 0 {
+                if account.frozen() {
+                    return refuse(422, "account-frozen");
+                }
+                check_funds(account, -signed)?;
+            } else {
+                check_room(account, signed)?;
+            }
+            account.reversed.push(transaction_id);
+            move_money(account, now, reversal_id, "reversal", signed, None);
+            account.movements.last_mut().expect("the reversal").reverses = Some(transaction_id);
+            Ok(())
+        });
+        answer(201, decided)
+    }
+}
+
+fn answer(status: u16, decided: Decision) -> Answer {
+    match decided {
+        Ok(()) => Answer::Done(status),
+        Err((status, slug)) => Answer::Refused(status, slug),
+    }
+}
+
+fn check_currency(account: &Account, currency: &str) -> Decision {
+    if account.currency == currency {
+        Ok(())
+    } else {
+        refuse(422, "currency-mismatch")
+    }
+}
+
+fn check_room(account: &Account, credit: i64) -> Decision {
+    if account.balance + credit > MAX_BALANCE {
+        refuse(422, "balance-overflow")
+    } else {
+        Ok(())
+    }
+}
+
+fn check_funds(account: &Account, debit: i64) -> Decision {
+    if account.balance - debit < -account.overdraft_limit {
+        refuse(422, "insufficient-funds")
+    } else {
+        Ok(())
+    }
+}
+
+fn check_daily_limit(account: &Account, now: DateTime<Utc>, amount: i64) -> Decision {
+    let paid_today = account.paid_out.get(&now.date_naive()).copied().unwrap_or(0);
+    match account.daily_limit {
+        Some(limit) if paid_today + amount > limit => refuse(422, "daily-limit-exceeded"),
+        _ => Ok(()),
+    }
+}
+
+/// One more event on the account's stream.
+fn touch(account: &mut Account, now: DateTime<Utc>) {
+    account.version += 1;
+    account.updated_at = now;
+}
+
+/// One more event that moves `signed` minor units.
+fn move_money(
+    account: &mut Account,
+    now: DateTime<Utc>,
+    transaction_id: Uuid,
+    kind: &'static str,
+    signed: i64,
+    description: Option<&str>,
+) {
+    touch(account, now);
+    account.balance += signed;
+    account.movements.push(Movement {
+        transaction_id,
+        account_id: account.id,
+        kind,
+        amount: signed,
+        balance_after: account.balance,
+        currency: account.currency.clone(),
+        description: description.map(str::to_owned),
+        occurred_at: now,
+        version: account.version,
+        transfer_id: None,
+        counterparty: None,
+        reverses: None,
+    });
+}
+
+/// What the ledger summary must say: per currency, the sum of every balance (nothing is in
+/// flight once every transfer is settled).
+pub fn ledger(bank: &Bank) -> HashMap<String, i128> {
+    let mut totals = HashMap::new();
+    for account in bank.accounts.values() {
+        *totals.entry(account.currency.clone()).or_default() += i128::from(account.balance);
+    }
+    totals
+}
+
+impl Who {
+    /// The `frozen_by` a read model shows.
+    pub fn as_str(self) -> &'static str {
+        self.name()
+    }
+}
