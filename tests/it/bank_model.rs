@@ -17,8 +17,10 @@ use uuid::Uuid;
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 pub const MAX_BALANCE: i64 = 100_000_000_000_000_000;
 
-/// How long a deposit or withdrawal may still be reversed.
-const REVERSAL_WINDOW_DAYS: i64 = 30;
+/// How long a deposit or withdrawal may still be reversed: 30 days, to the microsecond.
+pub fn reversal_window() -> Duration {
+    Duration::days(30)
+}
 
 /// What the model says a request must answer: a success status, or a problem's status and type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +97,9 @@ pub struct Account {
 }
 
 impl Account {
-    pub fn available(&self) -> i64 {
-        self.balance + self.overdraft_limit
+    /// What left the account at the owner's request on `day`.
+    pub fn paid_out_on(&self, day: NaiveDate) -> i64 {
+        self.paid_out.get(&day).copied().unwrap_or(0)
     }
 
     fn frozen(&self) -> bool {
@@ -198,7 +201,14 @@ impl Bank {
         }
     }
 
-    pub fn deposit(&mut self, id: Uuid, transaction_id: Uuid, amount: i64, currency: &str, description: Option<&str>) -> Answer {
+    pub fn deposit(
+        &mut self,
+        id: Uuid,
+        transaction_id: Uuid,
+        amount: i64,
+        currency: &str,
+        description: Option<&str>,
+    ) -> Answer {
         let now = self.now;
         let decided = self.open_account(id).and_then(|account| {
             check_currency(account, currency)?;
@@ -209,7 +219,14 @@ impl Bank {
         answer(201, decided)
     }
 
-    pub fn withdraw(&mut self, id: Uuid, transaction_id: Uuid, amount: i64, currency: &str, description: Option<&str>) -> Answer {
+    pub fn withdraw(
+        &mut self,
+        id: Uuid,
+        transaction_id: Uuid,
+        amount: i64,
+        currency: &str,
+        description: Option<&str>,
+    ) -> Answer {
         let now = self.now;
         let decided = self.open_account(id).and_then(|account| {
             if account.frozen() {
@@ -391,7 +408,7 @@ impl Bank {
             if account.reversed.contains(&transaction_id) {
                 return refuse(422, "already-reversed");
             }
-            if now > original.occurred_at + Duration::days(REVERSAL_WINDOW_DAYS) {
+            if now > original.occurred_at + reversal_window() {
                 return refuse(422, "reversal-window-closed");
             }
             if signed < 0 {

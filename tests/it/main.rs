@@ -8,6 +8,8 @@
 
 mod common;
 
+mod bank_model;
+
 mod accounts_api;
 mod authorization;
 mod concurrency;
@@ -15,6 +17,7 @@ mod conservation;
 mod explorer;
 mod feed;
 mod health;
+mod histories;
 mod idempotency;
 mod ledger;
 mod limits;

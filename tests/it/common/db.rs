@@ -161,6 +161,15 @@ impl TestDb {
         }
     }
 
+    /// Another fresh database (or pair) of the same backend as this one: for tests that need a
+    /// new one per generated case.
+    pub async fn fresh(&self) -> TestDb {
+        match self.database.backend() {
+            foldbank::db::Backend::Sqlite => TestDb::sqlite().await,
+            foldbank::db::Backend::Postgres => TestDb::postgres().await.expect("PostgreSQL, as before"),
+        }
+    }
+
     /// A handle on databases another `TestDb` owns (and will clean up).
     pub fn attach(databases: Databases) -> TestDb {
         TestDb {

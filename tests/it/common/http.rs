@@ -34,7 +34,7 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
