@@ -41,6 +41,9 @@ pub const COMMAND_DURATION: &str = "foldbank_command_duration_seconds";
 /// Where the command side found an account's state: `cache` (in memory), `snapshot` (a
 /// stored snapshot plus the events after it) or `log` (every event of the stream).
 pub const ACCOUNT_LOADS: &str = "foldbank_account_loads_total";
+/// Appends that found their stream moved on by another writer (optimistic concurrency): the
+/// command was decided again on fresh state.
+pub const APPEND_CONFLICTS: &str = "foldbank_append_conflicts_total";
 /// Appends written per group-commit transaction.
 pub const APPEND_BATCH_SIZE: &str = "foldbank_append_batch_size";
 /// How long a group-commit transaction took, from `BEGIN` to the end of `COMMIT`.
@@ -194,6 +197,10 @@ impl Metrics {
                 ACCOUNT_LOADS,
                 "Where commands found the account's state: cache, snapshot (plus later events) or log (every event)."
             );
+            describe_counter!(
+                APPEND_CONFLICTS,
+                "Appends that found their stream moved on by another writer; decided again on fresh state."
+            );
             describe_histogram!(APPEND_BATCH_SIZE, Unit::Count, "Appends written per group-commit transaction.");
             describe_histogram!(
                 APPEND_COMMIT_DURATION,
@@ -242,6 +249,11 @@ impl Metrics {
             let source: &'static str = source.into();
             counter!(ACCOUNT_LOADS, "source" => source).increment(1);
         });
+    }
+
+    /// An append found its stream moved on by another writer.
+    pub fn append_conflicted(&self) {
+        self.record(|| counter!(APPEND_CONFLICTS).increment(1));
     }
 
     /// One group-commit transaction of `appends` appends, which took `latency`.

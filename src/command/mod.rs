@@ -472,6 +472,7 @@ impl AccountCommandHandler {
                     return Ok(outcome);
                 }
                 Err(StoreError::Conflict { actual, .. }) => {
+                    self.reporter.metrics.append_conflicted();
                     self.cache.forget(account_id);
                     trust_cache = false;
                     match options.precondition {

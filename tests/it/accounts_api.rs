@@ -711,13 +711,17 @@ async fn rejected_commands_write_nothing(db: TestDb) {
         &format!("/accounts/{account}/withdrawals"),
         json!({ "amount": 101, "currency": "EUR" }),
     )
-    .await;
-    app.post(&format!("/accounts/{account}/close"), json!({})).await;
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds");
+    app.post(&format!("/accounts/{account}/close"), json!({}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "non-zero-balance");
     app.post(
         &format!("/accounts/{account}/deposits"),
         json!({ "amount": 5, "currency": "JPY" }),
     )
-    .await;
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "currency-mismatch");
 
     assert_eq!(
         app.service.store.head_position().await.expect("head"),

@@ -97,8 +97,36 @@ async fn a_daily_limit_of_500_lets_exactly_five_concurrent_withdrawals_through(d
     assert_contiguous_versions(&app.events(account).await);
 }
 
-/// Two command handlers with separate locks and pools stand in for two service processes on
-/// the same database. Their appends race; the losers reload, decide again and succeed.
+/// How many appends of `service` conflicted, as its metrics count them.
+fn conflicts(service: &App) -> u64 {
+    service
+        .metrics
+        .render(&[])
+        .lines()
+        .find_map(|line| line.strip_prefix("foldbank_append_conflicts_total "))
+        .map_or(0, |count| count.trim().parse().expect("a count"))
+}
+
+/// One deposit of 1 on `account` by `service`.
+async fn deposit_one(service: &App, account: AccountId) {
+    service
+        .commands
+        .handle(account, Precondition::None, None, |stamp| {
+            AccountCommand::Deposit(Deposit {
+                transaction_id: stamp.transaction_id,
+                amount: Amount::new(1).expect("valid amount"),
+                currency: "EUR".parse().expect("EUR"),
+                description: None,
+                occurred_at: stamp.occurred_at,
+            })
+        })
+        .await
+        .expect("deposit succeeds despite the concurrent writer");
+}
+
+/// Two command handlers with separate locks, caches and pools stand in for two service
+/// processes on the same database. An append decided on a state the other moved past
+/// conflicts; it is decided again on fresh state and succeeds.
 async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb) {
     const DEPOSITS_PER_PROCESS: usize = 10;
     let app = TestApp::new(db).await;
@@ -109,21 +137,22 @@ async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb)
         Arc::new(UuidV7),
     );
 
+    // Step by step first: this process caches the account, the other moves it on, and this
+    // process's next deposit, decided on the cached state, must conflict and be decided again.
+    deposit_one(&app.service, account).await;
+    deposit_one(&other_process, account).await;
+    assert_eq!(conflicts(&app.service), 0);
+    deposit_one(&app.service, account).await;
+    assert_eq!(
+        conflicts(&app.service),
+        1,
+        "the append decided on the cached state conflicted"
+    );
+
+    // Then at once, racing.
     let run = |state: App| async move {
         for _ in 0..DEPOSITS_PER_PROCESS {
-            state
-                .commands
-                .handle(account, Precondition::None, None, |stamp| {
-                    AccountCommand::Deposit(Deposit {
-                        transaction_id: stamp.transaction_id,
-                        amount: Amount::new(1).expect("valid amount"),
-                        currency: "EUR".parse().expect("EUR"),
-                        description: None,
-                        occurred_at: stamp.occurred_at,
-                    })
-                })
-                .await
-                .expect("deposit succeeds despite the concurrent writer");
+            deposit_one(&state, account).await;
         }
     };
     let first = tokio::spawn(run(app.service.clone()));
@@ -132,11 +161,11 @@ async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb)
     second.await.expect("second process");
 
     let events = app.events(account.as_uuid()).await;
-    assert_eq!(events.len(), 1 + 2 * DEPOSITS_PER_PROCESS);
+    assert_eq!(events.len(), 1 + 3 + 2 * DEPOSITS_PER_PROCESS);
     assert_contiguous_versions(&events);
     assert_eq!(
         app.balance_from_events(account.as_uuid()).await,
-        2 * DEPOSITS_PER_PROCESS as i64
+        3 + 2 * DEPOSITS_PER_PROCESS as i64
     );
 }
 

@@ -280,9 +280,24 @@ async fn transfers_survive_the_server_being_killed(db: TestDb) {
             .collect();
         tokio::time::sleep(Duration::from_millis(200 + pick(&mut kill_rng, 800))).await;
         server.kill();
+        let mut acknowledged = 0;
         for client in clients {
-            outcomes.extend(client.await.expect("client"));
+            let answers = client.await.expect("client");
+            acknowledged += answers
+                .iter()
+                .filter(|(_, outcome)| *outcome == Outcome::Acknowledged)
+                .count();
+            // Each client stops at its first request the kill cut off.
+            assert_eq!(
+                answers.last().map(|(_, outcome)| *outcome),
+                Some(Outcome::Unknown)
+            );
+            outcomes.extend(answers);
         }
+        assert!(
+            acknowledged > 0,
+            "round {round}: the load was running when the server was killed"
+        );
         server = Server::start(&db, port).await;
         let summary: Value = client
             .get(server.url("/ledger/summary?min_position=0"))

@@ -916,13 +916,28 @@ async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
 async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestDb) {
     let app = TestApp::new(db).await;
     let steps = samples(proptest::collection::vec(step(), 40), 1).remove(0);
-    let accounts = play(&app, &steps, &account_terms()).await;
-    app.post(
-        "/transfers",
-        json!({ "from_account": accounts[0], "to_account": accounts[1], "amount": 1, "currency": "EUR" }),
-    )
-    .await;
+    let mut accounts = play(&app, &steps, &account_terms()).await;
+    // A transfer too, between two accounts that can surely make it.
+    let (sender, receiver) = (
+        app.open_account_with(1_000).await,
+        app.open_account(json!({})).await,
+    );
+    accounts.extend([sender, receiver]);
+    let sent = app
+        .post(
+            "/transfers",
+            json!({ "from_account": sender, "to_account": receiver, "amount": 1, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text);
     let head = app.settled().await;
+    let transfer = app
+        .get(&format!(
+            "/transfers/{}",
+            sent.body["transfer_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(transfer.body["status"], "completed", "{}", transfer.text);
     let mut before = Vec::new();
     for account in &accounts {
         before.push(app.get(&format!("/accounts/{account}")).await.body);

@@ -575,7 +575,13 @@ async fn one_transfer_id_sent_from_two_accounts_at_once_is_debited_once(db: Test
 /// then act on the same transfers at once, as two processes on one SQLite file do, or a
 /// PostgreSQL leader that lost its lock in the middle of a settlement.
 #[derive(Debug)]
-struct Unled(std::sync::Arc<foldbank::process::TransferProcess>);
+/// A transfer manager that runs without the leadership; it notes, under its `name`, the position
+/// of every debit it handles.
+struct Unled(
+    std::sync::Arc<foldbank::process::TransferProcess>,
+    usize,
+    std::sync::Arc<std::sync::Mutex<Vec<(usize, i64)>>>,
+);
 
 #[async_trait::async_trait]
 impl foldbank::follow::Follower for Unled {
@@ -601,6 +607,11 @@ impl foldbank::follow::Follower for Unled {
         checkpoint: foldbank::follow::CheckpointMove,
         fence: &mut foldbank::follow::Fence,
     ) -> Result<(), foldbank::follow::FollowError> {
+        let debits = batch
+            .iter()
+            .filter(|event| event.event_type == "TransferDebited")
+            .map(|event| (self.1, event.global_position));
+        self.2.lock().expect("notes").extend(debits);
         self.0.handle(batch, checkpoint, fence).await
     }
 }
@@ -629,9 +640,11 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
         sent.push(answer.body["transfer_id"].clone());
     }
 
+    let handled = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let managers: Vec<Following> = [&app.service, &app.service, &other]
         .into_iter()
-        .map(|service| {
+        .enumerate()
+        .map(|(name, service)| {
             let context = FollowContext {
                 log_database: service.database.clone(),
                 store: service.store.clone(),
@@ -642,7 +655,7 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
             let manager =
                 foldbank::process::TransferProcess::new(service.database.clone(), service.commands.clone());
             Following::start(
-                vec![std::sync::Arc::new(Unled(manager))],
+                vec![std::sync::Arc::new(Unled(manager, name, handled.clone()))],
                 &context,
                 &service.shutdown,
             )
@@ -655,8 +668,11 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
         )
         .await;
     }
-    for _ in 0..200 {
-        let mut pending = 0;
+    // Not a measure of speed: the racing managers must settle everything themselves.
+    let mut pending = sent.len();
+    for _ in 0..600 {
+        app.caught_up().await;
+        pending = 0;
         for id in &sent {
             if transfer_status(&app, id).await["status"] == "pending" {
                 pending += 1;
@@ -670,6 +686,18 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
     for manager in managers {
         manager.stop().await;
     }
+    assert_eq!(pending, 0, "the racing managers settled every transfer");
+    // The race happened: some debit was handled by more than one manager at once.
+    let handled = handled.lock().expect("notes").clone();
+    let mut by_debit: std::collections::HashMap<i64, std::collections::HashSet<usize>> =
+        std::collections::HashMap::new();
+    for (manager, position) in handled {
+        by_debit.entry(position).or_default().insert(manager);
+    }
+    assert!(
+        by_debit.values().any(|managers| managers.len() > 1),
+        "no debit was handled by two managers: {by_debit:?}"
+    );
     app.start_transfer_process();
     app.settled().await;
 
