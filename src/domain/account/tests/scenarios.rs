@@ -15,7 +15,7 @@ use crate::domain::account::{
     Reverse, Unfreeze, Withdraw,
 };
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
-use crate::domain::money::{Amount, Currency};
+use crate::domain::money::{Amount, Currency, MAX_AMOUNT_MINOR_UNITS};
 
 /// One random step after the opening.
 ///
@@ -58,6 +58,9 @@ enum Move {
     Freeze,
     Unfreeze,
     Close,
+    /// Deposits of the largest amount until one is refused: the balance cap (or the account's
+    /// state) stops them.
+    FillUp,
 }
 
 /// Which transfer id a transfer out uses.
@@ -101,12 +104,27 @@ fn any_foreign() -> impl Strategy<Value = bool> {
     proptest::bool::weighted(0.1)
 }
 
+/// Mostly small amounts, where the rules meet each other; now and then the largest allowed, or
+/// any up to it, so that overflows and the balance cap are met too.
+fn any_amount() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        14 => 1..=5_000_i64,
+        1 => Just(MAX_AMOUNT_MINOR_UNITS),
+        1 => 1..=MAX_AMOUNT_MINOR_UNITS,
+    ]
+}
+
 fn any_terms() -> impl Strategy<Value = OpenAccount> {
+    any_terms_with(proptest::option::of(1..=10_000_i64).boxed())
+}
+
+/// Terms whose daily limit is drawn from `daily_limit`.
+fn any_terms_with(daily_limit: BoxedStrategy<Option<i64>>) -> impl Strategy<Value = OpenAccount> {
     (
         any_currency(),
-        0..=1_000_i64,
-        proptest::option::of(1..=10_000_i64),
-        proptest::option::of(1..=5_000_i64),
+        prop_oneof![8 => 0..=1_000_i64, 1 => Just(MAX_AMOUNT_MINOR_UNITS)],
+        daily_limit,
+        proptest::option::of(any_amount()),
     )
         .prop_map(
             |(currency, overdraft, daily_limit, initial_deposit)| OpenAccount {
@@ -134,14 +152,14 @@ fn any_transfer_id_pick() -> impl Strategy<Value = TransferIdPick> {
 
 fn any_move() -> impl Strategy<Value = Move> {
     prop_oneof![
-        4 => (1..=5_000_i64, any_foreign(), any::<bool>()).prop_map(
+        4 => (any_amount(), any_foreign(), any::<bool>()).prop_map(
             |(amount, foreign, described)| Move::Deposit { amount, foreign, described }
         ),
-        3 => (1..=5_000_i64, any_foreign())
+        3 => (any_amount(), any_foreign())
             .prop_map(|(amount, foreign)| Move::Withdraw { amount, foreign }),
-        3 => (1..=5_000_i64, any_foreign(), proptest::bool::weighted(0.05), any_transfer_id_pick())
+        3 => (any_amount(), any_foreign(), proptest::bool::weighted(0.05), any_transfer_id_pick())
             .prop_map(|(amount, foreign, to_self, id)| Move::TransferOut { amount, foreign, to_self, id }),
-        2 => (1..=5_000_i64, any_foreign(), proptest::option::weighted(0.3, any::<Index>()))
+        2 => (any_amount(), any_foreign(), proptest::option::weighted(0.3, any::<Index>()))
             .prop_map(|(amount, foreign, repeat)| Move::TransferIn { amount, foreign, repeat }),
         2 => any_pick().prop_map(|pick| Move::Complete { pick }),
         2 => any_pick().prop_map(|pick| Move::Refund { pick }),
@@ -149,6 +167,7 @@ fn any_move() -> impl Strategy<Value = Move> {
         1 => Just(Move::Freeze),
         2 => Just(Move::Unfreeze),
         1 => Just(Move::Close),
+        1 => Just(Move::FillUp),
     ]
 }
 
@@ -167,6 +186,15 @@ fn any_pause() -> impl Strategy<Value = Duration> {
 pub(super) fn any_scenario() -> impl Strategy<Value = Scenario> {
     (
         any_terms(),
+        proptest::collection::vec((any_pause(), any_move()), 0..60),
+    )
+        .prop_map(|(terms, moves)| Scenario { terms, moves })
+}
+
+/// Scenarios of accounts that all have a daily withdrawal limit.
+pub(super) fn any_scenario_with_a_daily_limit() -> impl Strategy<Value = Scenario> {
+    (
+        any_terms_with((1..=10_000_i64).prop_map(Some).boxed()),
         proptest::collection::vec((any_pause(), any_move()), 0..60),
     )
         .prop_map(|(terms, moves)| Scenario { terms, moves })
@@ -336,6 +364,14 @@ impl Script {
                 occurred_at,
             }),
             Move::Close => AccountCommand::Close(Close { occurred_at }),
+            // One deposit here; `play` repeats it until one is refused.
+            Move::FillUp => AccountCommand::Deposit(Deposit {
+                transaction_id,
+                amount: amount(MAX_AMOUNT_MINOR_UNITS),
+                currency: self.currency,
+                description: None,
+                occurred_at,
+            }),
         };
         if !matches!(
             command,
@@ -353,17 +389,34 @@ impl Script {
 /// Decides the opening and every move in turn, evolving the state by whatever was accepted.
 pub(super) fn play(scenario: &Scenario) -> Vec<Step> {
     let mut script = Script::new(&scenario.terms);
-    let mut commands = vec![open(scenario.terms.clone())];
+    let mut commands = vec![(open(scenario.terms.clone()), false)];
     let mut occurred_at = scenario.terms.occurred_at;
     for (step, (pause, a_move)) in scenario.moves.iter().enumerate() {
         occurred_at += *pause;
-        commands.push(script.command(step + 1, a_move, occurred_at));
+        let fill_up = matches!(a_move, Move::FillUp);
+        commands.push((script.command(step + 1, a_move, occurred_at), fill_up));
     }
 
     let mut state = AccountDecider::initial_state();
     let mut history: Vec<AccountEvent> = Vec::new();
     let mut steps = Vec::with_capacity(commands.len());
-    for command in commands {
+    // A fill-up deposit is decided again and again (with fresh ids) until it is refused.
+    let mut pending = commands.into_iter().rev().collect::<Vec<_>>();
+    let mut repeats = 0_u128;
+    while let Some((command, fill_up)) = pending.pop() {
+        if fill_up {
+            if let AccountCommand::Deposit(deposit) = &command {
+                repeats += 1;
+                let again = Deposit {
+                    transaction_id: TransactionId(Uuid::from_u128(0x9_0000 + repeats)),
+                    ..deposit.clone()
+                };
+                if matches!(AccountDecider::decide(&state, command.clone()), Ok(ref events) if !events.is_empty())
+                {
+                    pending.push((AccountCommand::Deposit(again), true));
+                }
+            }
+        }
         let command = super::as_the_handler_would(&history, command);
         let outcome = AccountDecider::decide(&state, command.clone());
         let before = state.clone();
