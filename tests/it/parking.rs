@@ -89,13 +89,14 @@ async fn an_event_no_follower_can_handle_is_parked_and_the_followers_move_on(db:
             .expect("skip")
     );
 
-    // Retried: the transfer process manager handles it again, fails again, and keeps it.
+    // Retried: the transfer process manager handles it again, fails again, and keeps it. (The
+    // attempts are counted before the request: the running manager may take it at once.)
+    let attempts = parked_by(&app, "transfer_process").await[0]["attempts"].as_i64();
     assert!(
         parking::request_retry(&app.db.database, "transfer_process", poisoned.last_position)
             .await
             .expect("retry")
     );
-    let attempts = parked_by(&app, "transfer_process").await[0]["attempts"].as_i64();
     let mut retried = Vec::new();
     for _ in 0..100 {
         retried = parked_by(&app, "transfer_process").await;
