@@ -14,7 +14,7 @@ use foldbank::db::{Database, DatabaseError, Databases};
 use foldbank::domain::ids::OwnerId;
 use foldbank::follow::parking;
 use foldbank::http::auth::AuthMode;
-use foldbank::projection::{Progress, ProjectionName};
+use foldbank::projection::{Progress, ProjectionName, SetAsideEvents};
 use foldbank::query::ReadModels;
 use foldbank::telemetry::{LogOutput, error_chain};
 use foldbank::{http, projection, store, telemetry};
@@ -266,10 +266,18 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
             known(&follower)?;
             let database = projection::checkpoint_database(&databases, &follower);
             if let Ok(projection) = follower.parse::<ProjectionName>() {
-                // Rebuilt first: a rebuild that cannot run (another holds it) forgets nothing.
+                // Rebuilt with its parked events first: a rebuild that cannot run (another holds
+                // it, or one of them still cannot be folded) forgets nothing.
                 let store = store::event_store(&databases.write);
-                projection::rebuild(database, &*store, &[projection], Progress::on_stderr("rebuild")).await?;
-                parking::forget_all(database, &follower).await?;
+                projection::rebuild_with(
+                    database,
+                    &*store,
+                    &[projection],
+                    SetAsideEvents::RetryParked,
+                    Progress::on_stderr("rebuild"),
+                )
+                .await?;
+                parking::forget_parked(database, &follower).await?;
                 println!("{follower}: rebuilt from the log, its parked events with it");
             } else if parking::request_retry(database, &follower, position).await? {
                 println!("{follower} {position}: retry requested; a running server handles it");

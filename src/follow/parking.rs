@@ -10,8 +10,11 @@
 //! `foldbank parked list | retry | skip`:
 //! - *retry*: a process manager handles the event again, out of order (its steps are
 //!   idempotent); a read model cannot apply one event out of order, so for a projection retry
-//!   means a rebuild from the log, after the fix is deployed;
-//! - *skip*: the event stays unhandled by that follower, and the row is deleted.
+//!   means a rebuild from the log that folds its parked events too, after the fix is deployed
+//!   (if one still cannot be folded, the rebuild stops and says so, and nothing is forgotten);
+//! - *skip*: the event stays unhandled by that follower for good. The row is kept, marked
+//!   skipped, because a rebuild or a verify of a read model must leave out exactly what its live
+//!   follower left out ([`set_aside`]).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -70,32 +73,58 @@ pub(crate) async fn park(
     Ok(())
 }
 
-/// Every parked event, by follower and position (inside a read transaction: those its other
-/// reads reflect).
+/// Every parked event (not skipped), by follower and position (inside a read transaction:
+/// those its other reads reflect).
 pub async fn parked_events<'e>(on: impl Into<Executor<'e>>) -> Result<Vec<ParkedEvent>, sqlx::Error> {
     query(format!(
-        "SELECT {COLUMNS} FROM parked_events ORDER BY follower, position"
+        "SELECT {COLUMNS} FROM parked_events WHERE skipped_at IS NULL ORDER BY follower, position"
     ))
     .fetch_all(on)
     .await
 }
 
-/// Forgets a parked event: it stays unhandled by its follower. Answers whether there was one.
-pub async fn skip(database: &Database, follower: &str, position: i64) -> Result<bool, sqlx::Error> {
-    let deleted = database
-        .execute_write(
-            query("DELETE FROM parked_events WHERE follower = $1 AND position = $2")
-                .bind(follower)
-                .bind(position),
-        )
-        .await?;
-    Ok(deleted > 0)
+/// An event a follower set aside: parked, or skipped for good.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SetAside {
+    pub follower: String,
+    pub position: i64,
+    pub skipped: bool,
 }
 
-/// Forgets every event `follower` parked (before a rebuild replays them all).
-pub async fn forget_all(database: &Database, follower: &str) -> Result<u64, sqlx::Error> {
+/// Every event a follower left unhandled, parked or skipped: what a rebuild or a verify of its
+/// read model leaves out too.
+pub async fn set_aside<'e>(on: impl Into<Executor<'e>>) -> Result<Vec<SetAside>, sqlx::Error> {
+    query(
+        "SELECT follower, position, skipped_at IS NOT NULL AS skipped FROM parked_events \
+         ORDER BY follower, position",
+    )
+    .fetch_all(on)
+    .await
+}
+
+/// Marks a parked event skipped: it stays unhandled by its follower for good. Answers whether
+/// there was one parked.
+pub async fn skip(database: &Database, follower: &str, position: i64) -> Result<bool, sqlx::Error> {
+    let skipped = database
+        .execute_write(
+            query(
+                "UPDATE parked_events SET skipped_at = $3, retry_requested = FALSE \
+                 WHERE follower = $1 AND position = $2 AND skipped_at IS NULL",
+            )
+            .bind(follower)
+            .bind(position)
+            .bind(Utc::now()),
+        )
+        .await?;
+    Ok(skipped > 0)
+}
+
+/// Forgets the events `follower` parked (not those skipped), once a rebuild folded them all.
+pub async fn forget_parked(database: &Database, follower: &str) -> Result<u64, sqlx::Error> {
     database
-        .execute_write(query("DELETE FROM parked_events WHERE follower = $1").bind(follower))
+        .execute_write(
+            query("DELETE FROM parked_events WHERE follower = $1 AND skipped_at IS NULL").bind(follower),
+        )
         .await
 }
 
@@ -103,9 +132,12 @@ pub async fn forget_all(database: &Database, follower: &str) -> Result<u64, sqlx
 pub async fn request_retry(database: &Database, follower: &str, position: i64) -> Result<bool, sqlx::Error> {
     let marked = database
         .execute_write(
-            query("UPDATE parked_events SET retry_requested = TRUE WHERE follower = $1 AND position = $2")
-                .bind(follower)
-                .bind(position),
+            query(
+                "UPDATE parked_events SET retry_requested = TRUE \
+                 WHERE follower = $1 AND position = $2 AND skipped_at IS NULL",
+            )
+            .bind(follower)
+            .bind(position),
         )
         .await?;
     Ok(marked > 0)
@@ -117,7 +149,8 @@ pub(crate) async fn requested_retries(
     follower: &str,
 ) -> Result<Vec<ParkedEvent>, sqlx::Error> {
     query(format!(
-        "SELECT {COLUMNS} FROM parked_events WHERE follower = $1 AND retry_requested ORDER BY position"
+        "SELECT {COLUMNS} FROM parked_events WHERE follower = $1 AND retry_requested \
+         AND skipped_at IS NULL ORDER BY position"
     ))
     .bind(follower)
     .fetch_all(database)

@@ -24,7 +24,7 @@ pub mod transfers;
 mod verify;
 
 pub use progress::Progress;
-pub use rebuild::{RebuildError, Rebuilt, rebuild};
+pub use rebuild::{RebuildError, Rebuilt, SetAsideEvents, rebuild, rebuild_with};
 pub use verify::{Difference, TableReport, Verification, VerifyError, verify};
 
 use std::collections::BTreeMap;

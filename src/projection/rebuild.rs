@@ -36,11 +36,15 @@
 //! the same read model exits at once with [`RebuildError::Busy`], leaving the first's copies
 //! alone.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::db::{Database, Lease, LeaseError, Transaction, query};
+use crate::domain::account::{self, AccountEvent};
+use crate::follow::parking;
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
-use crate::projection::{Progress, Projection, ProjectionName, account_events, all};
+use crate::projection::{Applied, Progress, Projection, ProjectionName, all};
+use crate::store::codec;
 use crate::store::{EventStore, StoreError};
 
 /// What the copy of a table is called while a rebuild fills it.
@@ -75,6 +79,30 @@ pub enum RebuildError {
     /// The rebuild lost its lease (it stalled past the expiry): it did not swap.
     #[error("the rebuild lost its lease on {0} before the swap; nothing was swapped")]
     LeaseLost(String),
+    /// An event this build cannot fold, which the read model's live follower did not set aside.
+    #[error(
+        "the event at position {position} cannot be folded into {projection} by this build; \
+         nothing was swapped. If its follower parked it, skip it for good with \
+         `foldbank parked skip {projection} {position}`"
+    )]
+    Unfoldable {
+        position: i64,
+        projection: &'static str,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// What a rebuild does with the events a read model's live follower set aside (parked, or
+/// skipped for good: see [`crate::follow::parking`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetAsideEvents {
+    /// Left out, as the live follower left them out: a plain rebuild gives the same rows the
+    /// live model has.
+    LeftOut,
+    /// The parked ones folded like any other (`foldbank parked retry`, once a fix is deployed);
+    /// the skipped ones still left out.
+    RetryParked,
 }
 
 impl From<LeaseError> for RebuildError {
@@ -87,11 +115,23 @@ impl From<LeaseError> for RebuildError {
 }
 
 /// Rebuilds the read models `names` from the whole log, while the live ones keep serving
-/// (see the module docs). Safe while the service runs, in this process or another.
+/// (see the module docs), leaving out the events their live followers set aside. Safe while
+/// the service runs, in this process or another.
 pub async fn rebuild(
     database: &Database,
     store: &dyn EventStore,
     names: &[ProjectionName],
+    progress: Progress,
+) -> Result<Rebuilt, RebuildError> {
+    rebuild_with(database, store, names, SetAsideEvents::LeftOut, progress).await
+}
+
+/// [`rebuild`], with the events the live followers set aside treated as `set_aside` says.
+pub async fn rebuild_with(
+    database: &Database,
+    store: &dyn EventStore,
+    names: &[ProjectionName],
+    set_aside: SetAsideEvents,
     mut progress: Progress,
 ) -> Result<Rebuilt, RebuildError> {
     let projections: Vec<Arc<dyn Projection>> = all()
@@ -103,7 +143,16 @@ pub async fn rebuild(
     }
     let leases = take_leases(database, &projections).await?;
     let rebuilt = match prepare_copies(database, &projections, &leases).await {
-        Ok(()) => build_and_swap(database, store, &projections, &leases, &mut progress).await,
+        Ok(()) => match left_out(database, &projections, set_aside).await {
+            Ok(left_out) => {
+                let targets = Targets {
+                    projections: &projections,
+                    left_out: &left_out,
+                };
+                build_and_swap(database, store, &targets, &leases, &mut progress).await
+            }
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
     progress.finish();
@@ -181,6 +230,33 @@ async fn confirm(tx: &mut Transaction, leases: &[Lease]) -> Result<(), RebuildEr
     Ok(())
 }
 
+/// The read models a rebuild fills, with the positions each leaves out.
+struct Targets<'a> {
+    projections: &'a [Arc<dyn Projection>],
+    left_out: &'a [HashSet<i64>],
+}
+
+/// The positions each read model leaves out: those its live follower set aside (all of them,
+/// or only the skipped ones when the parked ones are retried).
+async fn left_out(
+    database: &Database,
+    projections: &[Arc<dyn Projection>],
+    set_aside: SetAsideEvents,
+) -> Result<Vec<HashSet<i64>>, RebuildError> {
+    let events = parking::set_aside(database).await?;
+    Ok(projections
+        .iter()
+        .map(|projection| {
+            events
+                .iter()
+                .filter(|event| event.follower == projection.name().as_str())
+                .filter(|event| event.skipped || set_aside == SetAsideEvents::LeftOut)
+                .map(|event| event.position)
+                .collect()
+        })
+        .collect())
+}
+
 fn copy_of(projection: &dyn Projection) -> String {
     format!("{}{COPY_SUFFIX}", projection.table())
 }
@@ -188,10 +264,11 @@ fn copy_of(projection: &dyn Projection) -> String {
 async fn build_and_swap(
     database: &Database,
     store: &dyn EventStore,
-    projections: &[Arc<dyn Projection>],
+    targets: &Targets<'_>,
     leases: &[Lease],
     progress: &mut Progress,
 ) -> Result<Rebuilt, RebuildError> {
+    let projections = targets.projections;
     let mut rebuilt = Rebuilt::default();
     progress.aim_at(store.head_position().await?);
     // 1. The whole log into the copies, while the live tables keep serving.
@@ -199,7 +276,7 @@ async fn build_and_swap(
         let mut tx = database.begin_derived_write().await?;
         // A rebuild that stalled past its lease must not write into another's copies.
         confirm(&mut tx, leases).await?;
-        let replayed = replay_batch(&mut tx, store, projections, &mut rebuilt).await?;
+        let replayed = replay_batch(&mut tx, store, targets, &mut rebuilt).await?;
         tx.commit().await?;
         progress.reached(rebuilt.position);
         if replayed < BATCH {
@@ -215,7 +292,7 @@ async fn build_and_swap(
         checkpoints.push(lock_checkpoint(&mut tx, name).await?.unwrap_or(0));
     }
     progress.aim_at(store.head_position().await?);
-    while replay_batch(&mut tx, store, projections, &mut rebuilt).await? > 0 {
+    while replay_batch(&mut tx, store, targets, &mut rebuilt).await? > 0 {
         progress.reached(rebuilt.position);
     }
     for (projection, from) in projections.iter().zip(checkpoints) {
@@ -248,18 +325,46 @@ async fn build_and_swap(
 async fn replay_batch(
     tx: &mut Transaction,
     store: &dyn EventStore,
-    projections: &[Arc<dyn Projection>],
+    targets: &Targets<'_>,
     rebuilt: &mut Rebuilt,
 ) -> Result<i64, RebuildError> {
     let batch = store.read_all(rebuilt.position, BATCH).await?;
     let Some(last) = batch.last().map(|event| event.global_position) else {
         return Ok(0);
     };
-    let events = account_events(&batch)?;
-    for projection in projections {
-        projection
-            .apply(&mut *tx, &copy_of(projection.as_ref()), &events)
-            .await?;
+    let wanted = |index: usize, position: i64| !targets.left_out[index].contains(&position);
+    let mut events: Vec<Applied<'_>> = Vec::with_capacity(batch.len());
+    for recorded in batch
+        .iter()
+        .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
+    {
+        match codec::decode::<AccountEvent>(recorded) {
+            Ok(event) => events.push((recorded, event)),
+            // An event every read model leaves out need not decode.
+            Err(source) => {
+                let position = recorded.global_position;
+                if let Some(index) = (0..targets.projections.len()).find(|index| wanted(*index, position)) {
+                    return Err(RebuildError::Unfoldable {
+                        position,
+                        projection: targets.projections[index].name().as_str(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    for (index, projection) in targets.projections.iter().enumerate() {
+        let copy = copy_of(projection.as_ref());
+        if targets.left_out[index].is_empty() {
+            projection.apply(&mut *tx, &copy, &events).await?;
+        } else {
+            let kept: Vec<Applied<'_>> = events
+                .iter()
+                .filter(|(recorded, _)| wanted(index, recorded.global_position))
+                .map(|(recorded, event)| (*recorded, event.clone()))
+                .collect();
+            projection.apply(&mut *tx, &copy, &kept).await?;
+        }
     }
     rebuilt.position = last;
     let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);

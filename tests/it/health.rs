@@ -8,6 +8,7 @@ use crate::common::{TestApp, TestDb, backend_tests};
 backend_tests!(
     liveness_answers_without_a_key_or_the_database,
     ready_when_caught_up_and_not_ready_naming_the_follower_held_behind,
+    not_ready_while_the_database_lacks_a_migration_of_this_build,
 );
 
 async fn liveness_answers_without_a_key_or_the_database(db: TestDb) {
@@ -87,4 +88,38 @@ async fn ready_when_caught_up_and_not_ready_naming_the_follower_held_behind(db: 
     app.caught_up().await;
     let ready = app.get("/health/ready").await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+}
+
+/// The database's migration table lacks this build's newest migration (as when an older build
+/// migrated it, or the migration failed half-way): not ready, and the answer names it.
+async fn not_ready_while_the_database_lacks_a_migration_of_this_build(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+
+    let newest: i64 = foldbank::db::query("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_scalar(&app.db.database)
+        .await
+        .expect("the newest migration");
+    let forgotten = foldbank::db::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(newest);
+    assert_eq!(
+        app.db.database.execute_write(forgotten).await.expect("forget it"),
+        1
+    );
+
+    let not_ready = app.get("/health/ready").await;
+    not_ready.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready");
+    assert_eq!(
+        not_ready.body["reason"], "migrations-missing",
+        "{}",
+        not_ready.text
+    );
+    assert_eq!(
+        not_ready.body["missing_migrations"],
+        serde_json::json!([newest]),
+        "{}",
+        not_ready.text
+    );
+    // Alive all the same: an orchestrator should not restart it for this.
+    assert_eq!(app.get("/health/live").await.status, StatusCode::OK);
 }

@@ -11,10 +11,9 @@ use foldbank::clock::Clock;
 use foldbank::domain::account::AccountEvent;
 use foldbank::domain::ids::TransactionId;
 use foldbank::domain::money::Amount;
-use foldbank::projection::{self, Difference, Progress, ProjectionName, Verification};
+use foldbank::projection::{self, Difference, Progress, Verification};
 use foldbank::store::{Append, NewEvent, codec};
 use serde_json::json;
-use strum::VariantArray;
 use uuid::Uuid;
 
 use crate::common::{TestApp, TestDb, backend_tests, run_foldbank};
@@ -340,28 +339,44 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
     assert!(head > i64::try_from(EVENTS).expect("small"));
     let filled = started.elapsed();
 
+    // A rebuild killed half-way (here: as soon as its copy of the history has rows) leaves
+    // the live tables as they were.
+    let killed = kill_a_rebuild_mid_replay(&app).await;
+    let verification = verified(&app).await;
+    assert!(
+        verification.is_consistent(),
+        "after a killed rebuild: {verification}"
+    );
+    assert!(killed > 0, "the killed rebuild had copied rows");
+    // Its leases outlive it until they expire (30 s); here they expire at once.
+    let expired = foldbank::db::query("UPDATE leases SET expires_at = $1").bind(chrono::Utc::now());
+    assert_eq!(
+        app.db.read.execute_write(expired).await.expect("expire"),
+        4,
+        "one lease per read model"
+    );
+
+    // The binary's rebuild, to its end, while queries and commands run beside it.
     let stop = Arc::new(AtomicBool::new(false));
     let reader = tokio::spawn(read_until(app.clone(), accounts.clone(), stop.clone()));
     let writer = tokio::spawn(deposit_until(app.clone(), accounts[..5].to_vec(), stop.clone()));
     let rebuild_started = Instant::now();
-    let rebuilt = projection::rebuild(
-        &app.db.read,
-        &*app.service.store,
-        ProjectionName::VARIANTS,
-        Progress::hidden(),
-    )
-    .await
-    .expect("rebuild");
+    let rebuilt = run_foldbank(&app.db, &["rebuild", "all", "--log", "info"]).await;
     let rebuild_took = rebuild_started.elapsed();
     stop.store(true, Ordering::SeqCst);
     let seen = reader.await.expect("reader");
     let deposit_problems = writer.await.expect("writer");
 
     assert!(
-        rebuilt.events >= u64::try_from(EVENTS).expect("small"),
-        "{rebuilt:?}"
+        rebuilt.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&rebuilt.stdout),
+        String::from_utf8_lossy(&rebuilt.stderr)
     );
-    assert!(rebuilt.position >= head, "{rebuilt:?}");
+    let status = app.get("/projections").await;
+    for projection in status.body["projections"].as_array().into_iter().flatten() {
+        assert!(projection["checkpoint"].as_i64() >= Some(head), "{}", status.text);
+    }
     assert!(seen.reads > 10, "queries ran throughout the rebuild: {seen:?}");
     assert_eq!(seen.problems, Vec::<String>::new());
     assert_eq!(deposit_problems, Vec::<String>::new());
@@ -380,13 +395,41 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "{}: {EVENTS} events filled and projected in {filled:?}; rebuild of {} events in {rebuild_took:?} \
+        "{}: {EVENTS} events filled and projected in {filled:?}; rebuild (the binary) in {rebuild_took:?} \
          with {} reads beside it; whole test {:?}",
         app.db.database.backend(),
-        rebuilt.events,
         seen.reads,
         started.elapsed()
     );
+}
+
+/// Starts `foldbank rebuild all` and kills it (SIGKILL) once its copy of `account_transactions`
+/// has rows; answers how many it had. Fails if the rebuild ended first.
+async fn kill_a_rebuild_mid_replay(app: &TestApp) -> i64 {
+    let mut rebuild = tokio::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
+        .args(["rebuild", "all", "--log", "warn"])
+        .args(app.db.cli_args())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start foldbank rebuild");
+    for _ in 0..6_000 {
+        let copied: Result<i64, _> =
+            foldbank::db::query("SELECT COUNT(*) FROM account_transactions__rebuild")
+                .fetch_scalar(&app.db.read)
+                .await;
+        if let Some(copied) = copied.ok().filter(|rows| *rows > 0) {
+            assert!(
+                rebuild.try_wait().expect("poll").is_none(),
+                "the rebuild ended before it could be killed half-way"
+            );
+            rebuild.kill().await.expect("SIGKILL");
+            return copied;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the rebuild never copied a row");
 }
 
 /// While a rebuild of `account_balances` holds its lease (here: this test, as a rebuild that
