@@ -73,26 +73,29 @@ async fn metrics_count_commands_requests_appends_and_follower_lag(db: TestDb) {
     let scrape = parse(&scraped.text);
 
     // Commands, by type and outcome.
-    assert!(
+    assert_eq!(
         counter(
             &scrape,
             "foldbank_commands_total",
             &[("command", "Deposit"), ("outcome", "ok")]
-        ) >= DEPOSITS as f64
+        ),
+        DEPOSITS as f64
     );
-    assert!(
+    assert_eq!(
         counter(
             &scrape,
             "foldbank_commands_total",
             &[("command", "Withdraw"), ("outcome", "rejected")]
-        ) >= 1.0
+        ),
+        1.0
     );
-    assert!(
+    assert_eq!(
         histogram_count(
             &scrape,
             "foldbank_command_duration_seconds",
             &[("command", "Deposit"), ("outcome", "ok")]
-        ) >= DEPOSITS as f64
+        ),
+        DEPOSITS as f64
     );
 
     // HTTP requests, by route template (never the account id) and status.
@@ -101,27 +104,46 @@ async fn metrics_count_commands_requests_appends_and_follower_lag(db: TestDb) {
         ("route", "/accounts/{id}/deposits"),
         ("status", "201"),
     ];
-    assert!(counter(&scrape, "foldbank_http_requests_total", &deposits_route) >= DEPOSITS as f64);
-    assert!(
-        histogram_count(&scrape, "foldbank_http_request_duration_seconds", &deposits_route)
-            >= DEPOSITS as f64
+    assert_eq!(
+        counter(&scrape, "foldbank_http_requests_total", &deposits_route),
+        DEPOSITS as f64
     );
-    assert!(
+    assert_eq!(
+        histogram_count(&scrape, "foldbank_http_request_duration_seconds", &deposits_route),
+        DEPOSITS as f64
+    );
+    assert_eq!(
         counter(
             &scrape,
             "foldbank_http_requests_total",
             &[("route", "/accounts/{id}/withdrawals"), ("status", "422")]
-        ) >= 1.0
+        ),
+        1.0
     );
     assert!(!scraped.text.contains(&account), "no label carries an account id");
 
-    // Where commands found the account: the cache, after the first one.
-    assert!(counter(&scrape, "foldbank_account_loads_total", &[("source", "cache")]) >= 1.0);
-    assert!(counter(&scrape, "foldbank_account_loads_total", &[("source", "log")]) >= 1.0);
+    // Where commands found the account: the log for the opening; the cache for the deposits and
+    // the withdrawal; the log again for the withdrawal, refused on the cached state and so
+    // decided again on fresh state.
+    assert_eq!(
+        counter(&scrape, "foldbank_account_loads_total", &[("source", "cache")]),
+        (DEPOSITS + 1) as f64
+    );
+    assert_eq!(
+        counter(&scrape, "foldbank_account_loads_total", &[("source", "log")]),
+        2.0
+    );
 
-    // Group commit: at least one batch per command, each of at least one append.
-    assert!(histogram_count(&scrape, "foldbank_append_batch_size", &[]) >= 1.0);
-    assert!(histogram_count(&scrape, "foldbank_append_commit_duration_seconds", &[]) >= 1.0);
+    // Group commit: one batch per command sent one after the other (the opening and the
+    // deposits; the refusal appends nothing).
+    assert_eq!(
+        histogram_count(&scrape, "foldbank_append_batch_size", &[]),
+        (1 + DEPOSITS) as f64
+    );
+    assert_eq!(
+        histogram_count(&scrape, "foldbank_append_commit_duration_seconds", &[]),
+        (1 + DEPOSITS) as f64
+    );
 
     // Followers: caught up, so no lag in events; every event applied was timed.
     for follower in foldbank::app::projection_names() {
@@ -133,12 +155,13 @@ async fn metrics_count_commands_requests_appends_and_follower_lag(db: TestDb) {
             gauge(&scrape, "foldbank_parked_events", &[("follower", follower)]),
             0.0
         );
-        assert!(
+        assert_eq!(
             histogram_count(
                 &scrape,
                 "foldbank_follower_lag_seconds",
                 &[("follower", follower)]
-            ) >= (1 + DEPOSITS) as f64,
+            ),
+            (1 + DEPOSITS) as f64,
             "{follower} applied the opening and the deposits"
         );
     }
