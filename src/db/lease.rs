@@ -13,8 +13,8 @@
 //! their clocks in step (NTP), well within a lease's length.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
@@ -62,6 +62,9 @@ impl Claim {
 pub struct Lease {
     claim: Claim,
     lost: Arc<AtomicBool>,
+    /// When the lease was last taken or renewed, as milliseconds since `since`.
+    renewed: Arc<AtomicU64>,
+    since: Instant,
     /// Stops the renewals: cancelled by [`Lease::release`], which awaits them, or on drop.
     stop: CancellationToken,
     renewal: Option<tokio::task::JoinHandle<()>>,
@@ -103,11 +106,23 @@ impl Database {
             return Err(self.held(name, now).await);
         }
         let lost = Arc::new(AtomicBool::new(false));
+        let renewed = Arc::new(AtomicU64::new(0));
+        let since = Instant::now();
         let stop = CancellationToken::new();
-        let renewal = tokio::spawn(renew(claim.clone(), lost.clone(), stop.clone()));
+        let renewal = tokio::spawn(renew(
+            claim.clone(),
+            Renewed {
+                lost: lost.clone(),
+                at: renewed.clone(),
+                since,
+            },
+            stop.clone(),
+        ));
         Ok(Lease {
             claim,
             lost,
+            renewed,
+            since,
             stop,
             renewal: Some(renewal),
         })
@@ -137,19 +152,31 @@ impl Database {
     }
 }
 
+/// What the renewals tell the holder: whether the lease is lost, and when it was last renewed.
+#[derive(Debug)]
+struct Renewed {
+    lost: Arc<AtomicBool>,
+    at: Arc<AtomicU64>,
+    since: Instant,
+}
+
 /// Renews the lease every third of its length until `stop`, or until a renewal finds it gone.
-async fn renew(claim: Claim, lost: Arc<AtomicBool>, stop: CancellationToken) {
+async fn renew(claim: Claim, renewed: Renewed, stop: CancellationToken) {
     let every = (claim.ttl / 3).to_std().unwrap_or(Duration::from_secs(10));
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
+        let asked = renewed.since.elapsed();
         match claim.database.execute_write(claim.renewal()).await {
-            Ok(1) => {}
+            Ok(1) => {
+                let millis = u64::try_from(asked.as_millis()).unwrap_or(u64::MAX);
+                renewed.at.store(millis, Ordering::SeqCst);
+            }
             Ok(_) => {
                 tracing::warn!(lease = %claim.name, "lease lost: it expired, or another holder took it");
-                lost.store(true, Ordering::SeqCst);
+                renewed.lost.store(true, Ordering::SeqCst);
                 return;
             }
             // Tried again at the next turn; the lease may still be ours.
@@ -161,6 +188,16 @@ async fn renew(claim: Claim, lost: Arc<AtomicBool>, stop: CancellationToken) {
 impl Lease {
     pub fn name(&self) -> &str {
         &self.claim.name
+    }
+
+    /// Whether the lease is still this holder's by this process's own reckoning: not found lost,
+    /// and renewed less than its length ago (counted from when the renewal was asked). Free: no
+    /// database round trip. A holder that acts on this alone may overlap a new holder for as
+    /// long as its clock runs ahead; work that must not overlap uses [`confirm`](Lease::confirm).
+    pub fn is_current(&self) -> bool {
+        let renewed = Duration::from_millis(self.renewed.load(Ordering::SeqCst));
+        let ttl = self.claim.ttl.to_std().unwrap_or(Duration::ZERO);
+        !self.lost.load(Ordering::SeqCst) && self.since.elapsed() < renewed + ttl
     }
 
     /// Whether the lease is still this holder's and unexpired, asked inside `tx` by renewing it

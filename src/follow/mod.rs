@@ -17,9 +17,10 @@
 //!
 //! Several processes may share one database. Every follower runs in one of them at a time: the
 //! first to take its leadership ([`Follower::leadership_key`]; a PostgreSQL advisory lock held
-//! on a connection of its own) runs it, the others stand by, keep their view of its checkpoint
-//! fresh for `min_position`, and try again every poll interval, so a leader that dies is
-//! replaced within about one interval. A leader checks it still leads (the [`Fence`]) before
+//! on a connection of its own, or on SQLite a lease its holder renews) runs it, the others
+//! stand by, keep their view of its checkpoint fresh for `min_position`, and try again every
+//! poll interval, so a leader that dies is replaced within about one interval (on SQLite, once
+//! its lease has lapsed). A leader that stops gives its leadership up at once. A leader checks it still leads (the [`Fence`]) before
 //! each batch, and a process manager before each action as well. Leadership is an economy, not
 //! the guarantee: two processes handling the same batch are still kept apart by the
 //! compare-and-set of the checkpoint, and a process manager's decisions by the log.
@@ -147,6 +148,20 @@ impl Fence {
         }
         Ok(())
     }
+
+    /// Gives the leadership up, so that a standby takes over at once.
+    async fn release(self) {
+        if let Some(leadership) = self.leadership {
+            leadership.release().await;
+        }
+    }
+}
+
+/// Why a follower stopped running its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Stopped,
+    LostLeadership,
 }
 
 #[derive(Debug, Clone)]
@@ -238,86 +253,111 @@ async fn listen(context: FollowContext, stop: CancellationToken) {
     }
 }
 
-/// Moves one follower along the log until stopped.
+/// Moves one follower along the log until stopped: leads it, or stands by until it can.
 async fn follow(follower: Arc<dyn Follower>, context: FollowContext, stop: CancellationToken) {
-    let name = follower.name();
     let mut wake = context.status.head_changes();
-    let mut backoff = MIN_BACKOFF;
     while !stop.is_cancelled() {
         let Some(mut fence) = lead(&*follower, &context, &stop).await else {
             return;
         };
-        // The checkpoint as this task last moved it. The compare-and-set of every move makes it
-        // safe to trust: if anyone else moved it (another process, a rebuild), the next move
-        // fails and it is read again. It is read again after every quiet spell as well, so a
-        // rebuild is noticed even when no event arrives.
-        let mut known: Option<i64> = None;
-        // How often in a row the batch at the checkpoint failed for a reason of its own.
-        let mut failures = 0_u32;
-        while !stop.is_cancelled() {
-            wake.borrow_and_update();
-            let batch_size = if failures >= TRIES_BEFORE_ISOLATING {
-                1
-            } else {
-                follower.batch_size()
-            };
-            let result = step(&*follower, &context, &mut fence, known, batch_size).await;
-            let pause = match result {
-                Ok((handled, reached)) => {
-                    backoff = MIN_BACKOFF;
-                    failures = 0;
-                    context.status.record_error(name, None, Utc::now());
-                    if handled == 0 {
-                        known = None;
-                        if let Err(error) = retry_requested(&*follower, &context, &mut fence).await {
-                            tracing::warn!(follower = name, error = %error_chain(&error), "retrying parked events failed");
-                        }
-                        tokio::select! {
-                            () = stop.cancelled() => return,
-                            () = idle(&mut wake, context.settings.poll_interval) => {}
-                        }
-                        Duration::ZERO
-                    } else {
-                        known = Some(reached);
-                        let full = i64::try_from(handled).unwrap_or(i64::MAX) >= follower.batch_size();
-                        if full { Duration::ZERO } else { LINGER }
-                    }
+        let ended = run_while_leading(&*follower, &context, &stop, &mut fence, &mut wake).await;
+        fence.release().await;
+        if ended == Ended::Stopped {
+            return;
+        }
+        tracing::warn!(follower = follower.name(), "lost the leadership; standing by");
+    }
+}
+
+/// Hands batch after batch to `follower` while this process leads it: sleeps when caught up,
+/// backs off on failures, parks an event that keeps failing.
+async fn run_while_leading(
+    follower: &dyn Follower,
+    context: &FollowContext,
+    stop: &CancellationToken,
+    fence: &mut Fence,
+    wake: &mut watch::Receiver<i64>,
+) -> Ended {
+    let name = follower.name();
+    let mut backoff = MIN_BACKOFF;
+    // The checkpoint as this task last moved it. The compare-and-set of every move makes it
+    // safe to trust: if anyone else moved it (another process, a rebuild), the next move fails
+    // and it is read again. It is read again after every quiet spell as well, so a rebuild is
+    // noticed even when no event arrives.
+    let mut known: Option<i64> = None;
+    // How often in a row the batch at the checkpoint failed for a reason of its own.
+    let mut failures = 0_u32;
+    while !stop.is_cancelled() {
+        wake.borrow_and_update();
+        let batch_size = if failures >= TRIES_BEFORE_ISOLATING {
+            1
+        } else {
+            follower.batch_size()
+        };
+        let pause = match step(follower, context, fence, known, batch_size).await {
+            Ok((0, _)) => {
+                backoff = MIN_BACKOFF;
+                failures = 0;
+                known = None;
+                context.status.record_error(name, None, Utc::now());
+                if let Err(error) = retry_requested(follower, context, fence).await {
+                    tracing::warn!(follower = name, error = %error_chain(&error), "retrying parked events failed");
                 }
-                Err(FollowError::CheckpointMoved) => {
-                    tracing::debug!(follower = name, "another process handled this batch");
-                    known = None;
-                    MIN_BACKOFF
+                tokio::select! {
+                    () = stop.cancelled() => return Ended::Stopped,
+                    () = idle(wake, context.settings.poll_interval) => {}
                 }
-                Err(FollowError::LostLeadership) => {
-                    tracing::warn!(follower = name, "lost the leadership; standing by");
-                    break;
-                }
+                Duration::ZERO
+            }
+            Ok((handled, reached)) => {
+                backoff = MIN_BACKOFF;
+                failures = 0;
+                known = Some(reached);
+                context.status.record_error(name, None, Utc::now());
+                let full = i64::try_from(handled).unwrap_or(i64::MAX) >= follower.batch_size();
+                if full { Duration::ZERO } else { LINGER }
+            }
+            Err(FollowError::CheckpointMoved) => {
+                tracing::debug!(follower = name, "another process handled this batch");
+                known = None;
+                MIN_BACKOFF
+            }
+            Err(FollowError::LostLeadership) => return Ended::LostLeadership,
+            Err(error) => {
+                known = None;
+                failures = failed(follower, context, &error, failures).await;
+                let pause = backoff;
+                backoff = (backoff * 2).min(context.settings.max_backoff);
+                pause
+            }
+        };
+        if sleep_unless_stopped(stop, pause).await.is_err() {
+            return Ended::Stopped;
+        }
+    }
+    Ended::Stopped
+}
+
+/// Reports a failed batch, and parks the event at the checkpoint once it has failed often
+/// enough for a reason of its own; answers the failures in a row after this one.
+async fn failed(follower: &dyn Follower, context: &FollowContext, error: &FollowError, failures: u32) -> u32 {
+    let name = follower.name();
+    let message = error_chain(error);
+    let mut failures = failures;
+    if error.is_poison() {
+        failures += 1;
+        if failures >= TRIES_BEFORE_ISOLATING + TRIES_BEFORE_PARKING {
+            match park_next(follower, context, &message, failures).await {
+                Ok(()) => failures = 0,
                 Err(error) => {
-                    known = None;
-                    let message = error_chain(&error);
-                    if error.is_poison() {
-                        failures += 1;
-                        if failures >= TRIES_BEFORE_ISOLATING + TRIES_BEFORE_PARKING {
-                            match park_next(&*follower, &context, &message, failures).await {
-                                Ok(()) => failures = 0,
-                                Err(error) => {
-                                    tracing::warn!(follower = name, error = %error_chain(&error), "could not park an event")
-                                }
-                            }
-                        }
-                    }
-                    tracing::warn!(follower = name, error = %message, ?backoff, "follower batch failed; retrying");
-                    context.status.record_error(name, Some(message), Utc::now());
-                    let pause = backoff;
-                    backoff = (backoff * 2).min(context.settings.max_backoff);
-                    pause
+                    tracing::warn!(follower = name, error = %error_chain(&error), "could not park an event")
                 }
-            };
-            if sleep_unless_stopped(&stop, pause).await.is_err() {
-                return;
             }
         }
     }
+    tracing::warn!(follower = name, error = %message, "follower batch failed; retrying");
+    context.status.record_error(name, Some(message), Utc::now());
+    failures
 }
 
 /// How often a standby reads the checkpoint its follower's leader moves, for `min_position`.
@@ -400,9 +440,22 @@ async fn step(
     let Some(to) = batch.last().map(|event| event.global_position) else {
         return Ok((0, from));
     };
-    follower
+    let started = Utc::now();
+    let handled = follower
         .handle(&batch, CheckpointMove { name, from, to }, fence)
-        .await?;
+        .await;
+    // A record of who handled what, and when, whether it succeeded or not: at most one process
+    // handles a follower's batches at a time, which a test checks from these lines of two.
+    tracing::debug!(
+        follower = name,
+        from,
+        to,
+        started_us = started.timestamp_micros(),
+        finished_us = Utc::now().timestamp_micros(),
+        applied = handled.is_ok(),
+        "batch handled"
+    );
+    handled?;
     context.status.record_checkpoint(name, to);
     context
         .metrics

@@ -14,8 +14,8 @@
 //! never credited later.
 //!
 //! It runs in the shared follower loop ([`crate::follow`]) and moves its checkpoint once per
-//! batch. One manager acts at a time: on PostgreSQL the running instance holds a session
-//! advisory lock (other processes wait as standbys); on SQLite the service is single-process.
+//! batch. One manager acts at a time: the running instance holds the follower's leadership (a
+//! PostgreSQL advisory lock, or a SQLite lease; other processes wait as standbys).
 
 use std::sync::Arc;
 

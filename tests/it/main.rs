@@ -19,6 +19,7 @@ mod feed;
 mod health;
 mod histories;
 mod idempotency;
+mod leadership;
 mod ledger;
 mod limits;
 mod local_mode;

@@ -349,7 +349,8 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
     );
     assert!(killed > 0, "the killed rebuild had copied rows");
     // Its leases outlive it until they expire (30 s); here they expire at once.
-    let expired = foldbank::db::query("UPDATE leases SET expires_at = $1").bind(chrono::Utc::now());
+    let expired = foldbank::db::query("UPDATE leases SET expires_at = $1 WHERE name LIKE 'rebuild:%'")
+        .bind(chrono::Utc::now());
     assert_eq!(
         app.db.read.execute_write(expired).await.expect("expire"),
         4,

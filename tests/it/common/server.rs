@@ -23,6 +23,33 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the foldbank binary");
+        Server::ready(child, port).await
+    }
+
+    /// [`start`](Server::start), with its logs (the `filter` directives, as JSON lines) written
+    /// to `log`.
+    pub async fn start_logging(db: &TestDb, port: u16, filter: &str, log: &std::path::Path) -> Server {
+        let file = std::fs::File::create(log).expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_foldbank"))
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(db.cli_args())
+            .args([
+                "--log",
+                filter,
+                "--log-format",
+                "json",
+                "--projection-poll-ms",
+                "50",
+            ])
+            .stdout(file.try_clone().expect("the log file"))
+            .stderr(file)
+            .spawn()
+            .expect("start the foldbank binary");
+        Server::ready(child, port).await
+    }
+
+    /// Waits until the started `child` answers on `port`.
+    async fn ready(child: Child, port: u16) -> Server {
         let server = Server { child, port };
         let client = reqwest::Client::new();
         for _ in 0..200 {
