@@ -271,6 +271,18 @@ impl fmt::Display for Money {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn currencies_and_money_print_as_people_read_them() {
+        let eur: Currency = "EUR".parse().expect("EUR");
+        let jpy: Currency = "JPY".parse().expect("JPY");
+        assert_eq!(eur.to_string(), "EUR");
+        assert_eq!(format!("{eur:?}"), "Currency(EUR)");
+        assert_eq!(String::from(eur), "EUR");
+        assert_eq!(Money::new(1250, eur).to_string(), "12.50 EUR");
+        assert_eq!(Money::new(-5, eur).to_string(), "-0.05 EUR");
+        assert_eq!(Money::new(1250, jpy).to_string(), "1250 JPY");
+    }
+
     use super::*;
 
     fn eur() -> Currency {

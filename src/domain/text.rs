@@ -55,6 +55,12 @@ impl From<Text> for String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_text_reads_back_as_it_was_given() {
+        let text = Text::new("card reported stolen").expect("valid");
+        assert_eq!(text.as_str(), "card reported stolen");
+    }
+
     use super::*;
 
     #[test]

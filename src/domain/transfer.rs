@@ -297,6 +297,33 @@ mod tests {
     }
 
     #[test]
+    fn the_decider_trait_runs_the_same_rules() {
+        // What the command handler calls: the trait, not the free functions.
+        assert_eq!(TransferDecider::initial_state(), TransferState::Unrecorded);
+        let requested =
+            TransferDecider::decide(&TransferDecider::initial_state(), request(100)).expect("requested");
+        assert_eq!(requested.len(), 1);
+        let state = TransferDecider::fold(&requested);
+        assert_eq!(state, TransferState::Requested(terms(100)));
+        let settled = TransferDecider::decide(&state, settle(Outcome::Credited)).expect("settled");
+        let state = requested
+            .iter()
+            .chain(&settled)
+            .fold(TransferDecider::initial_state(), TransferDecider::evolve);
+        assert_eq!(
+            state,
+            TransferState::Settled {
+                terms: Some(terms(100)),
+                outcome: Outcome::Credited
+            }
+        );
+        assert_eq!(
+            TransferDecider::decide(&state, request(200)),
+            Err(TransferError::IdReused(id()))
+        );
+    }
+
+    #[test]
     fn events_round_trip_through_json_under_their_type() {
         let event = TransferEvent::TransferSettled {
             transfer_id: id(),

@@ -155,3 +155,24 @@ fn closing_after_the_transfer_was_refunded_needs_a_zero_balance() {
         .when(close())
         .then(&[closed()]);
 }
+
+#[test]
+fn statuses_and_refund_reasons_have_stable_names() {
+    use crate::domain::account::RefundReason;
+    assert_eq!(AccountStatus::Active.as_str(), "active");
+    assert_eq!(
+        AccountStatus::Frozen {
+            reason: text("x"),
+            by: FrozenBy::Owner
+        }
+        .as_str(),
+        "frozen"
+    );
+    assert_eq!(AccountStatus::Closed.as_str(), "closed");
+    assert_eq!(
+        RefundReason::DestinationNotFound.as_str(),
+        "destination-not-found"
+    );
+    assert_eq!(RefundReason::CurrencyMismatch.to_string(), "currency-mismatch");
+    assert_eq!(FrozenBy::Bank.to_string(), "bank");
+}

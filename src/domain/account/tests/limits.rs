@@ -181,3 +181,20 @@ fn without_a_daily_limit_withdrawals_in_one_day_are_unlimited() {
 
     assert_eq!(balance_of(&state), 0);
 }
+
+#[test]
+fn a_transfer_refunded_the_next_day_gives_nothing_back_to_the_day_of_its_debit() {
+    // No withdrawal since the debit: the day still tracked is the debit's, and the refund,
+    // on another day, must not take the amount off it.
+    let debited = utc(2025, 3, 14, 18, 0, 0);
+    let refunded = utc(2025, 3, 15, 10, 0, 0);
+    let state = given(&[
+        opened_with(0, Some(1_000)),
+        deposited(5_000),
+        transfer_debited_as(tx(1), 600, debited),
+    ])
+    .when(refund_transfer_at(refunded))
+    .then(&[transfer_refunded_at(transaction_id(), 600, refunded)]);
+    assert_eq!(account_in(&state).withdrawn_on(debited.date_naive()), 600);
+    assert_eq!(account_in(&state).withdrawn_on(refunded.date_naive()), 0);
+}
