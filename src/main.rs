@@ -266,8 +266,15 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
             known(&follower)?;
             let database = projection::checkpoint_database(&databases, &follower);
             if let Ok(projection) = follower.parse::<ProjectionName>() {
-                // Rebuilt with its parked events first: a rebuild that cannot run (another holds
-                // it, or one of them still cannot be folded) forgets nothing.
+                let parked = parking::parked_events(database).await?;
+                if !parked
+                    .iter()
+                    .any(|event| event.follower == follower && event.position == position)
+                {
+                    return Err(format!("{follower} parked nothing at position {position}").into());
+                }
+                // A rebuild that folds its parked events, and forgets them in its swap: one that
+                // cannot run (another holds it, or one still cannot be folded) forgets nothing.
                 let store = store::event_store(&databases.write);
                 projection::rebuild_with(
                     database,
@@ -277,7 +284,6 @@ async fn parked(config: &Config, action: ParkedAction) -> Result<(), Box<dyn std
                     Progress::on_stderr("rebuild"),
                 )
                 .await?;
-                parking::forget_parked(database, &follower).await?;
                 println!("{follower}: rebuilt from the log, its parked events with it");
             } else if parking::request_retry(database, &follower, position).await? {
                 println!("{follower} {position}: retry requested; a running server handles it");

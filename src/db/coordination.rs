@@ -14,8 +14,9 @@ use sqlx::Connection;
 
 use crate::db::{Database, Lease, LeaseError, Pool};
 
-/// How long a SQLite leader's lease lasts without renewal (renewed every third of it).
-pub const LEADER_LEASE: Duration = Duration::from_secs(6);
+/// How long a SQLite leader's lease lasts without renewal (renewed every third of it): longer
+/// than a renewal may wait for SQLite's writer behind a long transaction of its own process.
+pub const LEADER_LEASE: Duration = Duration::from_secs(10);
 
 /// The PostgreSQL channel the `events` insert trigger notifies (see the migrations).
 const APPEND_CHANNEL: &str = "foldbank_events";

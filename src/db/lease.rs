@@ -88,6 +88,8 @@ impl Database {
             holder: format!("process {} ({})", std::process::id(), Uuid::now_v7()),
             ttl: TimeDelta::from_std(ttl).unwrap_or(TimeDelta::seconds(30)),
         };
+        // Counted from before the lease is asked for: it cannot outlive the row's expiry.
+        let since = Instant::now();
         let now = Utc::now();
         let taken = self
             .execute_write(
@@ -107,7 +109,6 @@ impl Database {
         }
         let lost = Arc::new(AtomicBool::new(false));
         let renewed = Arc::new(AtomicU64::new(0));
-        let since = Instant::now();
         let stop = CancellationToken::new();
         let renewal = tokio::spawn(renew(
             claim.clone(),

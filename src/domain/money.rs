@@ -281,6 +281,12 @@ mod tests {
         assert_eq!(Money::new(1250, eur).to_string(), "12.50 EUR");
         assert_eq!(Money::new(-5, eur).to_string(), "-0.05 EUR");
         assert_eq!(Money::new(1250, jpy).to_string(), "1250 JPY");
+        assert_eq!(Money::new(0, eur).to_string(), "0.00 EUR", "zero has no sign");
+        let all: Vec<Currency> = Currency::all().collect();
+        assert!(all.contains(&eur) && all.contains(&jpy), "{all:?}");
+        for currency in all {
+            assert_eq!(currency.code().parse::<Currency>(), Ok(currency));
+        }
     }
 
     use super::*;

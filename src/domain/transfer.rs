@@ -85,10 +85,10 @@ pub enum TransferCommand {
 }
 
 /// What the transfer's stream says so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// (No `Default`: the state before the first event is [`TransferDecider::initial_state`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferState {
     /// Nothing recorded (a new id, or a transfer debited before transfers had streams).
-    #[default]
     Unrecorded,
     Requested(Terms),
     /// Settled, with the terms it was requested with (`None` when it was debited before

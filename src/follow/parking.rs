@@ -119,15 +119,6 @@ pub async fn skip(database: &Database, follower: &str, position: i64) -> Result<
     Ok(skipped > 0)
 }
 
-/// Forgets the events `follower` parked (not those skipped), once a rebuild folded them all.
-pub async fn forget_parked(database: &Database, follower: &str) -> Result<u64, sqlx::Error> {
-    database
-        .execute_write(
-            query("DELETE FROM parked_events WHERE follower = $1 AND skipped_at IS NULL").bind(follower),
-        )
-        .await
-}
-
 /// Asks the running follower to handle a parked event again. Answers whether there was one.
 pub async fn request_retry(database: &Database, follower: &str, position: i64) -> Result<bool, sqlx::Error> {
     let marked = database

@@ -79,6 +79,11 @@ pub enum RebuildError {
     /// The rebuild lost its lease (it stalled past the expiry): it did not swap.
     #[error("the rebuild lost its lease on {0} before the swap; nothing was swapped")]
     LeaseLost(String),
+    /// The live follower parked an event while the rebuild ran: the copy folded it.
+    #[error(
+        "{projection} parked the event at position {position} while the rebuild ran; nothing was swapped, run it again"
+    )]
+    SetAsideMeanwhile { projection: &'static str, position: i64 },
     /// An event this build cannot fold, which the read model's live follower did not set aside.
     #[error(
         "the event at position {position} cannot be folded into {projection} by this build; \
@@ -148,6 +153,7 @@ pub async fn rebuild_with(
                 let targets = Targets {
                     projections: &projections,
                     left_out: &left_out,
+                    set_aside,
                 };
                 build_and_swap(database, store, &targets, &leases, &mut progress).await
             }
@@ -234,16 +240,17 @@ async fn confirm(tx: &mut Transaction, leases: &[Lease]) -> Result<(), RebuildEr
 struct Targets<'a> {
     projections: &'a [Arc<dyn Projection>],
     left_out: &'a [HashSet<i64>],
+    set_aside: SetAsideEvents,
 }
 
 /// The positions each read model leaves out: those its live follower set aside (all of them,
 /// or only the skipped ones when the parked ones are retried).
-async fn left_out(
-    database: &Database,
+async fn left_out<'e>(
+    on: impl Into<crate::db::Executor<'e>>,
     projections: &[Arc<dyn Projection>],
     set_aside: SetAsideEvents,
 ) -> Result<Vec<HashSet<i64>>, RebuildError> {
-    let events = parking::set_aside(database).await?;
+    let events = parking::set_aside(on).await?;
     Ok(projections
         .iter()
         .map(|projection| {
@@ -315,9 +322,40 @@ async fn build_and_swap(
             _ => RebuildError::CheckpointMoved(name),
         })?;
     }
+    settle_set_aside(&mut tx, targets, rebuilt.position).await?;
     confirm(&mut tx, leases).await?;
     tx.commit().await?;
     Ok(rebuilt)
+}
+
+/// In the swap's transaction: refuses the swap if a live follower set an event aside while the
+/// rebuild ran (the copy folded what the live model left out: run it again), and, when the
+/// parked events were retried, forgets those the copy folded.
+async fn settle_set_aside(
+    tx: &mut Transaction,
+    targets: &Targets<'_>,
+    position: i64,
+) -> Result<(), RebuildError> {
+    let now = left_out(&mut *tx, targets.projections, targets.set_aside).await?;
+    for ((projection, before), now) in targets.projections.iter().zip(targets.left_out).zip(&now) {
+        if let Some(parked) = now
+            .iter()
+            .find(|parked| **parked <= position && !before.contains(parked))
+        {
+            return Err(RebuildError::SetAsideMeanwhile {
+                projection: projection.name().as_str(),
+                position: *parked,
+            });
+        }
+        if targets.set_aside == SetAsideEvents::RetryParked {
+            query("DELETE FROM parked_events WHERE follower = $1 AND skipped_at IS NULL AND position <= $2")
+                .bind(projection.name().as_str())
+                .bind(position)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Replays the next batch of the log after `rebuilt.position` into every copy; answers how

@@ -305,6 +305,29 @@ impl Bank {
         if to == from {
             return Answer::Refused(422, "transfer-to-self");
         }
+        if !self.accounts.contains_key(&from) {
+            return Answer::Refused(404, "account-not-found");
+        }
+        // "Sending the same transfer_id again changes nothing (and a different transfer under a
+        // used id, from any account, is refused with transfer-id-reused)": the source knows its
+        // own transfers whatever it has become since; another source decides first, and then
+        // the transfer's record refuses the id.
+        let reused = self.transfers.get(&transfer_id).map(|sent| {
+            (
+                sent.from == from,
+                sent.from == from && sent.to == to && sent.amount == amount && sent.currency == currency,
+            )
+        });
+        match reused {
+            Some((_, true)) => return Answer::Done(202),
+            Some((true, false)) => {
+                return match self.open_account(from) {
+                    Err((status, slug)) => Answer::Refused(status, slug),
+                    Ok(_) => Answer::Refused(422, "transfer-id-reused"),
+                };
+            }
+            _ => {}
+        }
         let now = self.now;
         let checked = self.open_account(from).and_then(|account| {
             if account.frozen() {
@@ -316,6 +339,9 @@ impl Bank {
         });
         if let Err((status, slug)) = checked {
             return Answer::Refused(status, slug);
+        }
+        if reused.is_some() {
+            return Answer::Refused(422, "transfer-id-reused");
         }
         // The debit and the transfer's record are one append: an id that names an account
         // refuses both.

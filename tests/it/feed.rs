@@ -450,8 +450,9 @@ async fn events_appended_by_another_process_reach_the_stream(db: TestDb) {
         ..EventStreamSettings::default()
     };
     let server = FeedServer::start(&db, settings).await;
+    // Another process: pools of its own on the same database.
     let other =
-        App::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7)).with_auth(AuthMode::Keys);
+        App::new(db.reconnect().await, Arc::new(SystemClock), Arc::new(UuidV7)).with_auth(AuthMode::Keys);
     let (other_base, other_server) = serve(&other).await;
 
     let mut subscriber = server.subscribe("", &[]).await;

@@ -91,6 +91,9 @@ enum Destination {
     ATransfer,
     /// The transfer's own id is an account's.
     UnderAnAccountsId(Pick),
+    /// The last transfer's id again: with its very terms (`true`), or from the same source with
+    /// other terms.
+    LastTransfersId(bool),
 }
 
 fn amount() -> impl Strategy<Value = Amount> {
@@ -117,6 +120,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Destination::Unknown),
         1 => Just(Destination::ATransfer),
         1 => pick.clone().prop_map(Destination::UnderAnAccountsId),
+        3 => any::<bool>().prop_map(Destination::LastTransfersId),
     ];
     prop_oneof![
         2 => (0..2_usize, prop_oneof![Just(0), 1..100_000_i64], proptest::option::of(1..100_000_i64),
@@ -130,7 +134,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (pick.clone(), who()).prop_map(|(a, by)| Step::Freeze(a, by)),
         2 => (pick.clone(), who()).prop_map(|(a, by)| Step::Unfreeze(a, by)),
         1 => pick.clone().prop_map(Step::Close),
-        8 => (pick.clone(), destination, amount(), who()).prop_map(|(a, to, n, by)| Step::Transfer(a, to, n, by)),
+        12 => (pick.clone(), destination, amount(), who()).prop_map(|(a, to, n, by)| Step::Transfer(a, to, n, by)),
         3 => (pick.clone(), proptest::option::weighted(0.9, 0..64_usize), who())
             .prop_map(|(a, movement, by)| Step::Reverse(a, movement, by)),
         1 => (pick.clone(), 0..64_usize, any::<bool>())
@@ -187,22 +191,50 @@ async fn generated_histories_agree_with_the_model_in_every_read_model(db: TestDb
             "no {kind} succeeded"
         );
     }
+    eprintln!(
+        "refused: {:?}; {} replays; {} transfers failed and refunded",
+        tally.refused_by_type, tally.replays, tally.failed_transfers
+    );
+    // And the refusals and outcomes the rules are most easily wrong about did happen.
+    for slug in [
+        "insufficient-funds",
+        "precondition-failed",
+        "id-in-use",
+        "balance-overflow",
+        "transfer-id-reused",
+    ] {
+        assert!(
+            tally.refused_by_type.get(slug).is_some_and(|n| *n > 0),
+            "no command was refused with {slug}"
+        );
+    }
+    assert!(tally.replays > 0, "no request was answered again under its key");
+    assert!(tally.failed_transfers > 0, "no transfer failed and was refunded");
 }
 
-/// Commands sent and accepted, over a whole run.
+/// Commands sent and accepted (the deposits of `Saturate` aside), accepted by kind, refused by
+/// problem type, and replayed, over a whole run.
 #[derive(Debug, Default)]
 struct Tally {
     sent: usize,
     accepted: usize,
     accepted_by_kind: BTreeMap<&'static str, usize>,
+    refused_by_type: BTreeMap<&'static str, usize>,
+    replays: usize,
+    failed_transfers: usize,
 }
 
 impl Tally {
     fn add(&mut self, other: &Tally) {
         self.sent += other.sent;
         self.accepted += other.accepted;
+        self.replays += other.replays;
+        self.failed_transfers += other.failed_transfers;
         for (kind, count) in &other.accepted_by_kind {
             *self.accepted_by_kind.entry(kind).or_default() += count;
+        }
+        for (slug, count) in &other.refused_by_type {
+            *self.refused_by_type.entry(slug).or_default() += count;
         }
     }
 }
@@ -216,6 +248,10 @@ struct Sent {
     answer: TestResponse,
     command: Command,
     by: Who,
+    /// Whether the answer recorded a change: a success that changed nothing (a transfer sent
+    /// again under its id) writes nothing, so its key records nothing either, and sent again
+    /// it is decided again.
+    wrote: bool,
 }
 
 /// What a request asks, as the model applies it.
@@ -267,6 +303,10 @@ struct Player<'a> {
     transfers: Vec<Uuid>,
     last: Option<Sent>,
     tally: Tally,
+    /// Whether commands count toward the share of successes (not the deposits of `Saturate`).
+    counting: bool,
+    /// Accounts whose transfer legs' ids the model has yet to learn from the log.
+    pending_legs: Vec<Uuid>,
 }
 
 impl<'a> Player<'a> {
@@ -289,6 +329,8 @@ impl<'a> Player<'a> {
             transfers: Vec::new(),
             last: None,
             tally: Tally::default(),
+            counting: true,
+            pending_legs: Vec::new(),
         };
         for (owner, currency, overdraft, daily_limit, initial_deposit) in [
             (0, "EUR", 0, None, Some(100_000)),
@@ -313,6 +355,12 @@ impl<'a> Player<'a> {
 
     fn account(&self, pick: Pick) -> Uuid {
         self.accounts[pick % self.accounts.len()]
+    }
+
+    /// How many events the model's accounts hold in all: what a command that changed nothing
+    /// leaves as it was.
+    fn events_in_model(&self) -> i64 {
+        self.bank.accounts.values().map(|account| account.version).sum()
     }
 
     /// `amount` for `account` as it is now: a valid amount (1 to 10^15) either way.
@@ -408,9 +456,30 @@ impl<'a> Player<'a> {
             Step::Freeze(pick, by) => Command::Freeze(self.account(*pick), *by),
             Step::Unfreeze(pick, by) => Command::Unfreeze(self.account(*pick), *by),
             Step::Close(pick) => Command::Close(self.account(*pick)),
+            Step::Transfer(pick, Destination::LastTransfersId(same), ..) if !self.transfers.is_empty() => {
+                let sent = &self.bank.transfers[&self.transfers[self.transfers.len() - 1]];
+                let elsewhere = match self.account(*pick) {
+                    to if to == sent.from => self.account(*pick + 1),
+                    to => to,
+                };
+                Command::Transfer {
+                    id: sent.id,
+                    from: sent.from,
+                    to: if *same { sent.to } else { elsewhere },
+                    amount: if *same {
+                        sent.amount
+                    } else {
+                        sent.amount % MAX_AMOUNT + 1
+                    },
+                }
+            }
             Step::Transfer(pick, destination, amount, _) => {
                 let from = self.account(*pick);
                 let (id, to) = match destination {
+                    Destination::LastTransfersId(_) => (
+                        self.transfers.last().copied().unwrap_or_else(Uuid::now_v7),
+                        self.account(*pick + 1),
+                    ),
                     Destination::Account(to) => (Uuid::now_v7(), self.account(*to)),
                     Destination::Unknown => (Uuid::now_v7(), Uuid::now_v7()),
                     Destination::ATransfer => (
@@ -500,31 +569,40 @@ impl<'a> Player<'a> {
             .app
             .send(Method::POST, &path, &header_refs, Body::from(body.to_string()))
             .await;
-        if let Command::Transfer { .. } = command {
+        if let Command::Transfer { from, to, .. } = command {
             if answer.status == StatusCode::ACCEPTED {
                 self.app.settled().await;
             }
+            self.pending_legs = vec![from, to];
         }
 
-        let replay = again.filter(|sent| sent.answer.status.is_success());
+        let replay = again.filter(|sent| sent.answer.status.is_success() && sent.wrote);
+        let events_before = self.events_in_model();
         let expected = match replay {
             // Answered before: the same answer again, nothing applied twice.
             Some(sent) => {
                 prop_assert_eq!(answer.status, sent.answer.status, "{} {}", path, answer.text);
                 prop_assert_eq!(&answer.body, &sent.answer.body, "the replay of {}", path);
                 prop_assert_eq!(answer.header("idempotent-replayed"), Some("true"));
+                self.tally.replays += 1;
                 return Ok(());
             }
             None => self.apply(&command, by, &answer),
         };
-        self.tally.sent += 1;
+        self.learn_leg_ids().await;
+        if self.counting {
+            self.tally.sent += 1;
+        }
         match expected {
             Answer::Done(status) => {
                 prop_assert_eq!(answer.status.as_u16(), status, "{:?}: {}", command, answer.text);
-                self.tally.accepted += 1;
+                if self.counting {
+                    self.tally.accepted += 1;
+                }
                 *self.tally.accepted_by_kind.entry(command.kind()).or_default() += 1;
             }
             Answer::Refused(status, slug) => {
+                *self.tally.refused_by_type.entry(slug).or_default() += 1;
                 prop_assert_eq!(answer.status.as_u16(), status, "{:?}: {}", command, answer.text);
                 let problem_type = format!("urn:foldbank:problem:{slug}");
                 prop_assert_eq!(
@@ -536,6 +614,7 @@ impl<'a> Player<'a> {
                 );
             }
         }
+        let wrote = self.events_in_model() != events_before;
         self.last = Some(Sent {
             path,
             body,
@@ -543,6 +622,7 @@ impl<'a> Player<'a> {
             answer,
             command,
             by,
+            wrote,
         });
         Ok(())
     }
@@ -601,8 +681,11 @@ impl<'a> Player<'a> {
                     "EUR",
                     Some("share"),
                 );
-                if answer.is_done() {
+                if answer.is_done() && !self.transfers.contains(id) {
                     self.transfers.push(*id);
+                    if self.bank.transfers[id].status == "failed" {
+                        self.tally.failed_transfers += 1;
+                    }
                 }
                 answer
             }
@@ -621,17 +704,60 @@ impl<'a> Player<'a> {
     }
 
     async fn saturate(&mut self, account: Uuid) -> Result<(), TestCaseError> {
+        self.counting = false;
+        let mut filled = Err(TestCaseError::fail(
+            "110 deposits of 10^15 never reached the cap of 10^17",
+        ));
         for _ in 0..110 {
-            let before = self.tally.accepted;
+            let before = self.bank.accounts[&account].version;
             self.send_command(Command::Deposit(account, MAX_AMOUNT), Who::Bank, None)
                 .await?;
-            if self.tally.accepted == before {
-                return Ok(());
+            if self.bank.accounts[&account].version == before {
+                filled = Ok(());
+                break;
             }
         }
-        Err(TestCaseError::fail(
-            "110 deposits of 10^15 never reached the cap of 10^17",
-        ))
+        self.counting = true;
+        filled
+    }
+
+    /// Fills in the model the ids the service gave the transfer legs of the accounts of the
+    /// last transfer (the process manager chose them), from the log.
+    async fn learn_leg_ids(&mut self) {
+        for account in std::mem::take(&mut self.pending_legs) {
+            let Some(model) = self.bank.accounts.get_mut(&account) else {
+                continue;
+            };
+            if !model
+                .movements
+                .iter()
+                .any(|movement| movement.transaction_id.is_nil())
+            {
+                continue;
+            }
+            let stream = self
+                .app
+                .service
+                .store
+                .read_stream("account", account, None)
+                .await
+                .expect("read the log");
+            for movement in model
+                .movements
+                .iter_mut()
+                .filter(|movement| movement.transaction_id.is_nil())
+            {
+                let recorded = stream
+                    .iter()
+                    .find(|event| event.stream_version == movement.version);
+                if let Some(id) = recorded
+                    .and_then(|event| event.payload["transaction_id"].as_str())
+                    .and_then(|id| id.parse().ok())
+                {
+                    movement.transaction_id = id;
+                }
+            }
+        }
     }
 
     /// Every read model, row by row, against the model (positions from the log).
