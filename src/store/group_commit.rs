@@ -135,7 +135,11 @@ async fn run(
             .unzip();
         let answers = commit(&database, &faults, appends_in_batch).await;
         if faults.abandons_batch() {
-            // The task dies with the batch in hand: its replies are dropped unanswered.
+            // The task dies with the batch in hand: the queue closes first, so that later
+            // appends are refused before anything is written, then the batch's replies are
+            // dropped unanswered.
+            waiting.close();
+            drop(replies);
             return;
         }
         for (reply, answer) in replies.into_iter().zip(answers) {
