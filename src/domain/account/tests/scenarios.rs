@@ -407,6 +407,8 @@ pub(super) fn play(scenario: &Scenario) -> Vec<Step> {
         if fill_up {
             if let AccountCommand::Deposit(deposit) = &command {
                 repeats += 1;
+                // 10^17 / 10^15: the cap must refuse by the 101st deposit of a fill-up.
+                assert!(repeats <= 10_000, "the balance cap never refused a deposit");
                 let again = Deposit {
                     transaction_id: TransactionId(Uuid::from_u128(0x9_0000 + repeats)),
                     ..deposit.clone()
