@@ -2,8 +2,8 @@
 -- appends the events of 16 commands on 16 different accounts. pgbench's tps counts these
 -- batches: appends per second = 16 x tps.
 --
--- The read is the one the service will send (every stream's version and the log's head, for a
--- VALUES list of stream ids); the outer SELECT only folds its 16 rows into one, because
+-- The read is the one the service sends (every stream's type and version and the log's head,
+-- for a VALUES list of stream ids); the outer SELECT only folds its 16 rows into one, because
 -- pgbench's \gset keeps a single row. Accounts are the integers 1..100000 written as UUIDs; a
 -- batch takes 16 neighbours, so its streams always differ.
 \set batch random(0, 6249)
@@ -42,9 +42,10 @@ SELECT
        MAX(version) FILTER (WHERE slot = 14) AS v14,
        MAX(version) FILTER (WHERE slot = 15) AS v15,
        MAX(version) FILTER (WHERE slot = 16) AS v16,
-       MAX(head) AS head
+       MAX(head) AS head,
+       bool_and(stream_type IS NULL OR stream_type = 'account') AS typed
 FROM (
-    SELECT v.column1 AS slot,
+    SELECT v.column1 AS slot, s.stream_type,
            COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = v.column2
                      ORDER BY e.stream_version DESC LIMIT 1), 0) AS version,
            (SELECT COALESCE(MAX(global_position), 0) FROM events) AS head
@@ -64,6 +65,7 @@ FROM (
                  (14, lpad(to_hex(:a14), 32, '0')::uuid),
                  (15, lpad(to_hex(:a15), 32, '0')::uuid),
                  (16, lpad(to_hex(:a16), 32, '0')::uuid)) AS v
+    LEFT JOIN streams s ON s.stream_id = v.column2
 ) AS current \gset
 INSERT INTO events (global_position, stream_type, stream_id, stream_version, event_id,
                     event_type, schema_version, payload, metadata, occurred_at, recorded_at)
