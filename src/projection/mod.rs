@@ -104,6 +104,32 @@ pub fn account_events(batch: &[RecordedEvent]) -> Result<Vec<Applied<'_>>, Store
         .collect()
 }
 
+/// The account events of `batch`, decoded, for replays that leave some events out (a rebuild, a
+/// verify): an event that does not decode is fine if no read model wants it (`wanted(model,
+/// position)` for each of `models`); otherwise the answer names the first model that wanted it.
+pub(crate) fn wanted_account_events<'a>(
+    batch: &'a [RecordedEvent],
+    models: usize,
+    wanted: impl Fn(usize, i64) -> bool,
+) -> Result<Vec<Applied<'a>>, (usize, i64, StoreError)> {
+    let mut events = Vec::with_capacity(batch.len());
+    for recorded in batch
+        .iter()
+        .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
+    {
+        match codec::decode::<AccountEvent>(recorded) {
+            Ok(event) => events.push((recorded, event)),
+            Err(error) => {
+                let position = recorded.global_position;
+                if let Some(model) = (0..models).find(|model| wanted(*model, position)) {
+                    return Err((model, position, error));
+                }
+            }
+        }
+    }
+    Ok(events)
+}
+
 /// One read model, written inside the projector's transaction.
 ///
 /// `apply` receives a batch of account events in global order, and writes what they change in

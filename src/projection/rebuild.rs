@@ -40,11 +40,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::db::{Database, Lease, LeaseError, Transaction, query};
-use crate::domain::account::{self, AccountEvent};
 use crate::follow::parking;
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
-use crate::projection::{Applied, Progress, Projection, ProjectionName, all};
-use crate::store::codec;
+use crate::projection::{Applied, Progress, Projection, ProjectionName, all, wanted_account_events};
 use crate::store::{EventStore, StoreError};
 
 /// What the copy of a table is called while a rebuild fills it.
@@ -371,26 +369,14 @@ async fn replay_batch(
         return Ok(0);
     };
     let wanted = |index: usize, position: i64| !targets.left_out[index].contains(&position);
-    let mut events: Vec<Applied<'_>> = Vec::with_capacity(batch.len());
-    for recorded in batch
-        .iter()
-        .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
-    {
-        match codec::decode::<AccountEvent>(recorded) {
-            Ok(event) => events.push((recorded, event)),
-            // An event every read model leaves out need not decode.
-            Err(source) => {
-                let position = recorded.global_position;
-                if let Some(index) = (0..targets.projections.len()).find(|index| wanted(*index, position)) {
-                    return Err(RebuildError::Unfoldable {
-                        position,
-                        projection: targets.projections[index].name().as_str(),
-                        source,
-                    });
-                }
-            }
-        }
-    }
+    // An event every read model leaves out need not decode.
+    let events = wanted_account_events(&batch, targets.projections.len(), wanted).map_err(
+        |(index, position, source)| RebuildError::Unfoldable {
+            position,
+            projection: targets.projections[index].name().as_str(),
+            source,
+        },
+    )?;
     for (index, projection) in targets.projections.iter().enumerate() {
         let copy = copy_of(projection.as_ref());
         if targets.left_out[index].is_empty() {

@@ -15,11 +15,10 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 
 use crate::db::{Database, Param};
-use crate::domain::account::{self, AccountEvent};
 use crate::follow::parking::set_aside;
 use crate::follow::read_checkpoint;
-use crate::projection::{Applied, InMemoryModel, Progress, Rows, all};
-use crate::store::{EventStore, StoreError, codec};
+use crate::projection::{Applied, InMemoryModel, Progress, Rows, all, wanted_account_events};
+use crate::store::{EventStore, StoreError};
 
 /// Events read from the log at a time.
 const BATCH: i64 = 1_000;
@@ -137,21 +136,8 @@ pub async fn verify(
         let Some(last) = batch.last().map(|event| event.global_position) else {
             break;
         };
-        let mut events: Vec<Applied<'_>> = Vec::with_capacity(batch.len());
-        for recorded in batch
-            .iter()
-            .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
-        {
-            match codec::decode::<AccountEvent>(recorded) {
-                Ok(event) => events.push((recorded, event)),
-                // An event no model replays (it was parked) need not decode.
-                Err(error) => {
-                    if (0..models.len()).any(|model| wanted(model, recorded.global_position)) {
-                        return Err(error.into());
-                    }
-                }
-            }
-        }
+        // An event no model replays (it was parked) need not decode.
+        let events = wanted_account_events(&batch, models.len(), wanted).map_err(|(_, _, error)| error)?;
         for (index, model) in models.iter_mut().enumerate() {
             let kept: Vec<Applied<'_>> = events
                 .iter()
