@@ -29,16 +29,19 @@ pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<Account
             deadline,
         });
     }
-    if signed_amount < 0 {
-        if matches!(account.status, AccountStatus::Frozen { .. }) {
-            return Err(AccountError::AccountFrozen);
+    match original.kind {
+        // Undoing a deposit takes money out: the rules of a withdrawal.
+        MovementKind::Deposit => {
+            if matches!(account.status, AccountStatus::Frozen { .. }) {
+                return Err(AccountError::AccountFrozen);
+            }
+            ensure_funds(
+                account,
+                Amount::new(original.amount).map_err(|_| AccountError::Overflow)?,
+            )?;
         }
-        ensure_funds(
-            account,
-            Amount::new(-signed_amount).map_err(|_| AccountError::Overflow)?,
-        )?;
-    } else {
-        ensure_room(account, signed_amount)?;
+        // Undoing a withdrawal puts it back: it must fit.
+        _ => ensure_room(account, signed_amount)?,
     }
     Ok(vec![AccountEvent::TransactionReversed {
         reversal_id,
