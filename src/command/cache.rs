@@ -1,43 +1,55 @@
-//! The folded state of recently used accounts, kept in memory between commands.
+//! The folded state of recently used streams, kept in memory between commands.
 //!
-//! Loading an account costs a read of its snapshot and the events after it; a command on an
-//! account this process has just written needs neither. The cache is bounded (least recently
-//! used accounts are evicted first) and is never the truth: every append still states the
+//! Loading a stream costs a read of its snapshot and the events after it; a command on a
+//! stream this process has just written needs neither. The cache is bounded (least recently
+//! used streams are evicted first) and is never the truth: every append still states the
 //! version it expects, so a state that another process has moved past makes the append
 //! conflict, the entry is forgotten, and the command is decided again on fresh state.
 
+use std::hash::Hash;
+
 use moka::sync::Cache;
 
-use crate::command::LoadedAccount;
-use crate::domain::ids::AccountId;
-
-/// How many accounts' states are kept. An entry is a few hundred bytes (the state holds no
-/// history beyond today's withdrawals and the account's transfers).
+/// How many streams' states are kept. An account's entry is a few hundred bytes (the state
+/// holds no history beyond today's withdrawals and the account's transfers).
 const CAPACITY: u64 = 100_000;
 
+/// Folded states `V` by stream id `K`.
 #[derive(Debug, Clone)]
-pub struct StateCache {
-    accounts: Cache<AccountId, LoadedAccount>,
+pub struct StateCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    streams: Cache<K, V>,
 }
 
-impl Default for StateCache {
+impl<K, V> Default for StateCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     fn default() -> Self {
         StateCache {
-            accounts: Cache::new(CAPACITY),
+            streams: Cache::new(CAPACITY),
         }
     }
 }
 
-impl StateCache {
-    pub fn get(&self, account_id: AccountId) -> Option<LoadedAccount> {
-        self.accounts.get(&account_id)
+impl<K, V> StateCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub fn get(&self, id: &K) -> Option<V> {
+        self.streams.get(id)
     }
 
-    pub fn insert(&self, account_id: AccountId, loaded: LoadedAccount) {
-        self.accounts.insert(account_id, loaded);
+    pub fn insert(&self, id: K, state: V) {
+        self.streams.insert(id, state);
     }
 
-    pub fn forget(&self, account_id: AccountId) {
-        self.accounts.invalidate(&account_id);
+    pub fn forget(&self, id: &K) {
+        self.streams.invalidate(id);
     }
 }

@@ -68,7 +68,7 @@ impl TransferEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum TransferCommand {
     /// Recorded with the source's debit.
     Request {
@@ -84,9 +84,16 @@ pub enum TransferCommand {
     },
 }
 
+impl TransferCommand {
+    /// A stable name: the variant's.
+    pub fn name(&self) -> &'static str {
+        self.into()
+    }
+}
+
 /// What the transfer's stream says so far.
 /// (No `Default`: the state before the first event is [`TransferDecider::initial_state`].)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransferState {
     /// Nothing recorded (a new id, or a transfer debited before transfers had streams).
     Unrecorded,

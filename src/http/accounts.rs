@@ -320,7 +320,7 @@ fn reply(status: StatusCode) -> Reply {
 
 fn command_response(outcome: &CommandOutcome) -> serde_json::Value {
     let body = CommandResponse {
-        account_id: outcome.account_id.as_uuid(),
+        account_id: outcome.id.as_uuid(),
         version: outcome.version,
         position: outcome.position,
         transaction_id: movement_id(outcome).map(|id| id.as_uuid()),
@@ -372,7 +372,7 @@ pub(crate) async fn open_account(
     }
     let account_id = request.account_id.unwrap_or_else(|| AccountId(app.ids.new_id()));
     let reply = Reply::new(StatusCode::CREATED, command_response, |outcome| {
-        Some(format!("/accounts/{}", outcome.account_id))
+        Some(format!("/accounts/{}", outcome.id))
     });
     let options = CommandOptions {
         opens: true,

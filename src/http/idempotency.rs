@@ -169,7 +169,7 @@ impl CommandRequest {
             owner: self.caller.owner(),
             key_id: self.caller.key_id(),
             movement: None,
-            transfer: None,
+            companion: None,
             opens: false,
             idempotency: self.key.map(|(key, fingerprint)| Idempotency {
                 scope,

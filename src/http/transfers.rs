@@ -5,8 +5,6 @@
 //! process manager's job (`crate::process::transfers`). Poll `GET /transfers/{id}` for the
 //! outcome.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,12 +16,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::command::{CommandOptions, Stamp, TransferStep};
+use crate::command::{CommandOptions, Companion, Stamp};
 use crate::domain::account::{AccountCommand, AccountError, DebitTransfer};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::text::Text;
-use crate::domain::transfer::{Terms, TransferCommand};
+use crate::domain::transfer::{Terms, TransferCommand, TransferDecider};
 use crate::http::AppState;
 use crate::http::auth::{ensure_visible, may_see, require_operator};
 use crate::http::extract::{JsonBody, PathParam, QueryParams};
@@ -202,14 +200,14 @@ pub(crate) async fn create_transfer(
         currency: request.currency,
     };
     let options = CommandOptions {
-        transfer: Some(TransferStep {
+        companion: Some(Companion::new::<TransferDecider, _>(
             transfer_id,
-            command: Arc::new(move |stamp: &Stamp| TransferCommand::Request {
+            move |stamp: &Stamp| TransferCommand::Request {
                 transfer_id,
                 terms,
                 occurred_at: stamp.occurred_at,
-            }),
-        }),
+            },
+        )),
         ..command.ignoring_if_match().options(&reply)
     };
     let outcome = app

@@ -19,16 +19,14 @@
 
 use std::sync::Arc;
 
-use crate::command::{
-    AccountCommandHandler, CommandError, CommandOptions, Precondition, Stamp, TransferStep,
-};
+use crate::command::{AccountCommandHandler, CommandError, CommandOptions, Companion, Precondition, Stamp};
 use crate::db::Database;
 use crate::domain::account::{
     self, AccountCommand, AccountError, AccountEvent, AccountEventType, AccountState, CompleteTransfer,
     CreditTransfer, RefundReason, RefundTransfer, TransferStatus,
 };
 use crate::domain::ids::{AccountId, TransferId};
-use crate::domain::transfer::{Outcome, TransferCommand};
+use crate::domain::transfer::{Outcome, TransferCommand, TransferDecider};
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
 use crate::store::{RecordedEvent, StoreError, codec};
 
@@ -202,14 +200,14 @@ impl Step<'_> {
         let transfer_id = self.transfer_id;
         CommandOptions {
             correlation_id: self.correlation_id.clone(),
-            transfer: Some(TransferStep {
+            companion: Some(Companion::new::<TransferDecider, _>(
                 transfer_id,
-                command: Arc::new(move |stamp: &Stamp| TransferCommand::Settle {
+                move |stamp: &Stamp| TransferCommand::Settle {
                     transfer_id,
                     outcome,
                     occurred_at: stamp.occurred_at,
-                }),
-            }),
+                },
+            )),
             ..CommandOptions::default()
         }
     }

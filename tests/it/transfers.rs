@@ -739,24 +739,24 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
 /// meets the recorded outcome and is refused: it follows it instead of refunding money that
 /// already arrived. And the other way round.
 async fn the_settlement_recorded_first_wins_and_the_other_is_refused(db: TestDb) {
-    use foldbank::command::{CommandError, CommandOptions, Stamp, TransferStep};
+    use foldbank::command::{CommandError, CommandOptions, Companion, Stamp};
     use foldbank::domain::account::{AccountCommand, CreditTransfer, RefundReason, RefundTransfer};
     use foldbank::domain::ids::{AccountId, TransferId};
     use foldbank::domain::money::Amount;
-    use foldbank::domain::transfer::{Outcome, TransferCommand};
+    use foldbank::domain::transfer::{Outcome, TransferCommand, TransferDecider};
 
     let mut app = TestApp::new(db).await;
     app.stop_transfer_process().await;
     let commands = app.service.commands.clone();
     let settle = |transfer_id: TransferId, outcome: Outcome| CommandOptions {
-        transfer: Some(TransferStep {
+        companion: Some(Companion::new::<TransferDecider, _>(
             transfer_id,
-            command: std::sync::Arc::new(move |stamp: &Stamp| TransferCommand::Settle {
+            move |stamp: &Stamp| TransferCommand::Settle {
                 transfer_id,
                 outcome,
                 occurred_at: stamp.occurred_at,
-            }),
-        }),
+            },
+        )),
         ..CommandOptions::default()
     };
     let alice = AccountId(app.open_account_with(1_000).await);
