@@ -3,112 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use strum::VariantArray;
-
-use crate::projection::ProjectionName;
+use crate::telemetry::LogFormat;
 
 /// The default database: an SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://foldbank.db?mode=rwc";
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "foldbank",
-    version,
-    about = "A banking service built with CQRS and Event Sourcing"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub config: Config,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the HTTP server (the default).
-    Serve,
-    /// Print the OpenAPI document to stdout.
-    Openapi,
-    /// Replay the whole event log into a fresh copy of a read model, then swap it in for the
-    /// live one (after fixing a projection bug); `all` also deletes the snapshots. Works while
-    /// the service runs: queries keep reading the old rows until the swap.
-    Rebuild {
-        /// A read model, or `all`.
-        projection: RebuildTarget,
-    },
-    /// Replay the whole event log in memory and compare every read model with it, row by row.
-    /// Exits 0 when they are equal, 1 when some row differs (the report names it), 2 when it
-    /// could not check.
-    Verify,
-    /// Events a follower could not handle and set aside (also in `GET /projections`).
-    Parked {
-        #[command(subcommand)]
-        action: ParkedAction,
-    },
-    /// Manage the snapshots of the command side.
-    Snapshots {
-        #[command(subcommand)]
-        action: SnapshotsCommand,
-    },
-    /// Manage API keys: who may call the service (see the README's "Security").
-    Keys {
-        #[command(subcommand)]
-        action: KeysAction,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeysAction {
-    /// Create a key and print it: it is shown this once, and only its digest is kept.
-    Create {
-        /// A customer key for this owner: it sees and acts on the owner's accounts only.
-        #[arg(long, conflicts_with = "operator", required_unless_present = "operator")]
-        owner: Option<uuid::Uuid>,
-        /// An operator key: every account, and the operations endpoints.
-        #[arg(long)]
-        operator: bool,
-        /// A note for `keys list` (who holds it, what for).
-        #[arg(long)]
-        label: Option<String>,
-    },
-    /// List every key (never the keys themselves).
-    List,
-    /// Revoke a key: it stops working at once, in running servers too.
-    Revoke {
-        /// The key's id (`keys list`).
-        key_id: uuid::Uuid,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ParkedAction {
-    /// Print every parked event.
-    List,
-    /// Handle a parked event again. The transfer process manager retries it (a running server
-    /// picks the request up within a second); a read model cannot apply one event out of order,
-    /// so it is rebuilt from the log instead.
-    Retry {
-        /// The follower that parked it: a read model, or `transfer_process`.
-        follower: String,
-        /// The event's global position.
-        position: i64,
-    },
-    /// Leave a parked event unhandled by its follower, and forget it.
-    Skip {
-        /// The follower that parked it: a read model, or `transfer_process`.
-        follower: String,
-        /// The event's global position.
-        position: i64,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SnapshotsCommand {
-    /// Delete every snapshot (after fixing a bug in `evolve` without bumping
-    /// `STATE_SCHEMA_VERSION`), then restart the service. Always safe: loads replay the events.
-    Clear,
-}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -263,55 +161,18 @@ impl Config {
     }
 }
 
-/// What `foldbank rebuild` rebuilds: one projection (`None` meaning all of them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RebuildTarget(pub Option<ProjectionName>);
-
-impl RebuildTarget {
-    pub fn projections(self) -> Vec<ProjectionName> {
-        match self.0 {
-            Some(name) => vec![name],
-            None => ProjectionName::VARIANTS.to_vec(),
-        }
-    }
-
-    /// `all` also deletes the snapshots: everything derived from the log starts again from it.
-    pub fn clears_snapshots(self) -> bool {
-        self.0.is_none()
-    }
-}
-
-/// The projection names, plus `all`.
-impl ValueEnum for RebuildTarget {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[
-            RebuildTarget(None),
-            RebuildTarget(Some(ProjectionName::AccountBalances)),
-            RebuildTarget(Some(ProjectionName::AccountTransactions)),
-            RebuildTarget(Some(ProjectionName::Transfers)),
-            RebuildTarget(Some(ProjectionName::LedgerTotals)),
-        ]
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        match self.0 {
-            None => Some(clap::builder::PossibleValue::new("all").help("every read model")),
-            Some(name) => name.to_possible_value(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
     use super::*;
+
+    /// The configuration as the command line parses it.
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
 
     #[test]
     fn a_read_wait_longer_than_the_request_timeout_is_refused() {
@@ -328,50 +189,6 @@ mod tests {
         ));
         let cli = Cli::parse_from(["foldbank"]);
         assert!(cli.config.validate().is_ok());
-    }
-
-    #[test]
-    fn rebuild_takes_a_projection_name_or_all() {
-        let target = |arg: &str| match Cli::try_parse_from(["foldbank", "rebuild", arg]) {
-            Ok(Cli {
-                command: Some(Command::Rebuild { projection }),
-                ..
-            }) => Some(projection.projections()),
-            _ => None,
-        };
-        assert_eq!(target("transfers"), Some(vec![ProjectionName::Transfers]));
-        assert_eq!(target("ledger_totals"), Some(vec![ProjectionName::LedgerTotals]));
-        assert_eq!(
-            target("all").map(|all| all.len()),
-            Some(ProjectionName::VARIANTS.len())
-        );
-        assert_eq!(target("balances"), None);
-    }
-
-    #[test]
-    fn verify_is_a_subcommand() {
-        assert!(matches!(
-            Cli::try_parse_from(["foldbank", "verify", "--database-url", "sqlite://x.db"]),
-            Ok(Cli {
-                command: Some(Command::Verify),
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn snapshots_clear_is_a_subcommand_and_rebuild_all_clears_them_too() {
-        assert!(matches!(
-            Cli::try_parse_from(["foldbank", "snapshots", "clear"]),
-            Ok(Cli {
-                command: Some(Command::Snapshots {
-                    action: SnapshotsCommand::Clear
-                }),
-                ..
-            })
-        ));
-        assert!(RebuildTarget(None).clears_snapshots());
-        assert!(!RebuildTarget(Some(ProjectionName::Transfers)).clears_snapshots());
     }
 
     #[test]
@@ -398,12 +215,7 @@ mod tests {
     #[test]
     fn the_read_database_is_optional() {
         assert_eq!(Cli::parse_from(["foldbank"]).config.read_database_url, None);
-        let cli = Cli::parse_from([
-            "foldbank",
-            "verify",
-            "--read-database-url",
-            "sqlite://read.db?mode=rwc",
-        ]);
+        let cli = Cli::parse_from(["foldbank", "--read-database-url", "sqlite://read.db?mode=rwc"]);
         assert_eq!(
             cli.config.read_database_url.as_deref(),
             Some("sqlite://read.db?mode=rwc")

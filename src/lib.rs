@@ -59,6 +59,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod command;
 pub mod config;

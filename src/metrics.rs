@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::db::Databases;
+use crate::db::{Databases, PoolStats};
 
 /// HTTP requests answered, by `method`, `route` (the route template, such as
 /// `/accounts/{id}/deposits`, so that ids do not explode the series) and `status`.
@@ -100,14 +100,6 @@ pub enum LoadSource {
     Cache,
     Snapshot,
     Log,
-}
-
-/// A database pool's connections at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStats {
-    pub pool: &'static str,
-    pub size: u32,
-    pub idle: usize,
 }
 
 /// Follower figures sampled at scrape time.

@@ -3,7 +3,14 @@
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use crate::config::LogFormat;
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For a person at a terminal.
+    Pretty,
+    /// One JSON object a line, for a log collector.
+    Json,
+}
 
 /// `error: its cause: the cause of that ...`: the whole `source()` chain on one line, for logs
 /// and `GET /projections` (a `Display` of the outer error alone hides the reason).

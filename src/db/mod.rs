@@ -70,6 +70,14 @@ pub enum Backend {
 }
 
 /// A connected, migrated database. Cheap to clone: it is a pool handle.
+/// A database pool's connections at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub pool: &'static str,
+    pub size: u32,
+    pub idle: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: Pool,
@@ -194,8 +202,8 @@ impl Database {
     }
 
     /// The connections of each pool now: for the metrics, sampled when scraped.
-    pub fn pool_stats(&self) -> Vec<crate::metrics::PoolStats> {
-        let stats = |name, size, idle| crate::metrics::PoolStats {
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let stats = |name, size, idle| PoolStats {
             pool: name,
             size,
             idle,

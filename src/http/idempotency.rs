@@ -24,7 +24,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -35,10 +35,10 @@ use crate::command::{CommandOptions, CommandOutcome, Idempotency, RenderResponse
 use crate::http::CommandStarted;
 use crate::http::extract::{BODY_LIMIT_BYTES, CorrelationId, IfMatch, etag, require_json};
 use crate::http::problem::ApiError;
+use crate::http::recorded::respond;
 use crate::store::RecordedResponse;
 
 pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// How long a recorded response is kept at least.
 pub const KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
@@ -211,37 +211,6 @@ impl Reply {
     pub(crate) fn to(&self, outcome: &CommandOutcome) -> Response {
         respond(&(self.render)(outcome))
     }
-}
-
-/// The response a recorded answer describes.
-fn respond(recorded: &RecordedResponse) -> Response {
-    let status = u16::try_from(recorded.status)
-        .ok()
-        .and_then(|status| StatusCode::from_u16(status).ok())
-        .unwrap_or(StatusCode::OK);
-    let mut response = (status, axum::Json(&recorded.body)).into_response();
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::ETAG, &recorded.etag),
-        (header::LOCATION, &recorded.location),
-    ] {
-        if let Some(value) = value
-            .as_deref()
-            .and_then(|value| HeaderValue::from_str(value).ok())
-        {
-            headers.insert(name, value);
-        }
-    }
-    response
-}
-
-/// The recorded answer to a request sent again with its key.
-pub(crate) fn replay(recorded: &RecordedResponse) -> Response {
-    let mut response = respond(recorded);
-    response
-        .headers_mut()
-        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    response
 }
 
 /// The `Idempotency-Key` header in OpenAPI, for commands without `If-Match` (opening an

@@ -21,6 +21,7 @@ pub mod problem;
 pub mod projections;
 pub(crate) mod rate_limit;
 mod reads;
+mod recorded;
 mod responses;
 mod schema;
 mod state;

@@ -436,7 +436,7 @@ fn log_with_sources(error: &(dyn std::error::Error + 'static)) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Replayed(recorded) = &self {
-            return crate::http::idempotency::replay(recorded);
+            return crate::http::recorded::replay(recorded);
         }
         if matches!(self, ApiError::Internal(_) | ApiError::StorageUnavailable(_)) {
             log_with_sources(&self);

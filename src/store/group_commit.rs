@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Database, Param, Stored, Transaction, insert_rows, query};
+use crate::db::{Database, Param, Query, Stored, Transaction, insert_rows, query};
 use crate::metrics::Metrics;
 use crate::store::{
     Append, Appended, IdempotencyRecord, RecordedResponse, SnapshotState, StoreError, StreamAppend,
@@ -544,7 +544,7 @@ impl Rows {
             .await?;
         }
         for (stream_id, pending) in self.snapshots {
-            crate::store::sql::save_snapshot_statement(
+            save_snapshot_statement(
                 stream_id,
                 &pending.stream_type,
                 pending.version,
@@ -556,6 +556,31 @@ impl Rows {
         }
         Ok(())
     }
+}
+
+/// Keeps the newest snapshot: an older one (from a slower writer) never replaces it.
+const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
+    (stream_id, stream_type, version, position, schema_version, state, taken_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream_id) DO UPDATE SET \
+    version = excluded.version, position = excluded.position, schema_version = excluded.schema_version, \
+    state = excluded.state, taken_at = excluded.taken_at \
+    WHERE snapshots.version < excluded.version OR snapshots.schema_version <> excluded.schema_version";
+
+pub(crate) fn save_snapshot_statement(
+    stream_id: Uuid,
+    stream_type: &str,
+    version: i64,
+    position: i64,
+    snapshot: &SnapshotState,
+) -> Query {
+    query(SAVE_SNAPSHOT)
+        .bind(stream_id)
+        .bind(stream_type)
+        .bind(version)
+        .bind(position)
+        .bind(snapshot.schema_version)
+        .bind(&snapshot.state)
+        .bind(snapshot.taken_at)
 }
 
 /// `rows` in runs of at most [`ROWS_PER_STATEMENT`], in order.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Database, Query, query};
+use crate::db::{Database, query};
 use crate::metrics::Metrics;
-use crate::store::group_commit::{Committer, StoreFaults};
+use crate::store::group_commit::{Committer, StoreFaults, save_snapshot_statement};
 use crate::store::{
     Append, Appended, EventStore, Latest, RecordedEvent, RecordedResponse, Snapshot, SnapshotState,
     StoreError,
@@ -31,31 +31,6 @@ impl SqlEventStore {
 
 const SELECT_EVENTS: &str = "SELECT global_position, stream_type, stream_id, stream_version, event_id, \
      event_type, schema_version, payload, metadata, occurred_at, recorded_at FROM events";
-
-/// Keeps the newest snapshot: an older one (from a slower writer) never replaces it.
-const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
-    (stream_id, stream_type, version, position, schema_version, state, taken_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream_id) DO UPDATE SET \
-    version = excluded.version, position = excluded.position, schema_version = excluded.schema_version, \
-    state = excluded.state, taken_at = excluded.taken_at \
-    WHERE snapshots.version < excluded.version OR snapshots.schema_version <> excluded.schema_version";
-
-pub(crate) fn save_snapshot_statement(
-    stream_id: Uuid,
-    stream_type: &str,
-    version: i64,
-    position: i64,
-    snapshot: &SnapshotState,
-) -> Query {
-    query(SAVE_SNAPSHOT)
-        .bind(stream_id)
-        .bind(stream_type)
-        .bind(version)
-        .bind(position)
-        .bind(snapshot.schema_version)
-        .bind(&snapshot.state)
-        .bind(snapshot.taken_at)
-}
 
 /// Deletes every snapshot; answers how many there were.
 ///

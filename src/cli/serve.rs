@@ -1,0 +1,79 @@
+//! `foldbank serve` (the default): the HTTP server with its followers, until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::{Outcome, connect};
+use crate::app::{self, App, HttpSettings};
+use crate::auth::KeyStore;
+use crate::clock::{SystemClock, UuidV7};
+use crate::config::{Config, ConfigError};
+use crate::http::auth::AuthMode;
+
+pub(super) async fn run(config: Config) -> Outcome {
+    config.validate()?;
+    let databases = connect(&config).await?;
+    if databases.is_split() {
+        tracing::info!(
+            backend = %databases.write.backend(),
+            read_backend = %databases.read.backend(),
+            "databases ready; the read models live in the read database"
+        );
+    } else {
+        tracing::info!(backend = %databases.write.backend(), "database ready");
+    }
+    let auth = auth_mode(&config, &KeyStore::new(databases.write.clone())).await?;
+    let app = App::new(databases.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_read_wait(config.read_wait())
+        .with_poll_interval(config.projection_poll_interval())
+        .with_event_streams(config.event_streams())
+        .with_slow_command_threshold(config.slow_command_threshold())
+        .with_ready_max_lag(config.ready_max_lag)
+        .with_auth(auth);
+    let projections = app.start_projections();
+    app.catch_up().await?;
+    tracing::info!("projections caught up");
+    let transfers = app.start_transfer_process();
+    let housekeeping = app.start_housekeeping();
+    let router = app.router(HttpSettings {
+        request_timeout: config.request_timeout(),
+        max_requests_in_flight: config.max_requests_in_flight(),
+        rate_limit: config.rate_limit(),
+        refused_rate_limit: config.refused_rate_limit(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
+    // Event streams never end by themselves: close them as shutdown begins, or the graceful
+    // shutdown would wait for them forever.
+    let event_streams = app.event_streams.clone();
+    let shutdown = async move {
+        app::shutdown_signal().await;
+        event_streams.close();
+    };
+    app::serve(listener, router, shutdown).await?;
+    // In-flight requests are done; followers finish the batch in hand, then stop.
+    app.shutdown.cancel();
+    transfers.stop().await;
+    projections.stop().await;
+    let _ = housekeeping.await;
+    databases.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether requests need a key: yes as soon as one exists; without any, only on a loopback
+/// address, for local development (said loudly at every start), and never on any other.
+async fn auth_mode(config: &Config, keys: &KeyStore) -> Result<AuthMode, Box<dyn std::error::Error>> {
+    if keys.any_active().await? {
+        return Ok(AuthMode::Keys);
+    }
+    if !config.bind.ip().is_loopback() {
+        return Err(ConfigError::NoKeysOnAPublicAddress { bind: config.bind }.into());
+    }
+    tracing::warn!(
+        bind = %config.bind,
+        "development mode: no API key exists, so requests need none and every account is open to \
+         anyone on this machine; create one with `foldbank keys create --operator` to require keys"
+    );
+    Ok(AuthMode::Open)
+}
