@@ -178,16 +178,7 @@ impl ApiError {
             }
             ApiError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
             ApiError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
-            ApiError::Rejected(error) => {
-                let (slug, title) = rejection_kind(error);
-                let status = match error {
-                    AccountError::TransactionNotFound(_) => S::NOT_FOUND,
-                    AccountError::AlreadyOpened => S::CONFLICT,
-                    AccountError::FrozenByBank => S::FORBIDDEN,
-                    _ => S::UNPROCESSABLE_ENTITY,
-                };
-                (status, slug, title)
-            }
+            ApiError::Rejected(error) => rejection(error),
             ApiError::PreconditionFailed { .. } => (
                 S::PRECONDITION_FAILED,
                 "precondition-failed",
@@ -286,6 +277,19 @@ impl ApiError {
             extensions: self.extensions(),
         }
     }
+}
+
+/// `(status, type slug, title)` of a broken rule: 422, but for the few that say the target is
+/// missing, taken, or not the caller's to change.
+fn rejection(error: &AccountError) -> (StatusCode, &'static str, &'static str) {
+    let (slug, title) = rejection_kind(error);
+    let status = match error {
+        AccountError::TransactionNotFound(_) => StatusCode::NOT_FOUND,
+        AccountError::AlreadyOpened => StatusCode::CONFLICT,
+        AccountError::FrozenByBank => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    (status, slug, title)
 }
 
 fn rejection_kind(error: &AccountError) -> (&'static str, &'static str) {

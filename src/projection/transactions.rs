@@ -94,115 +94,111 @@ pub fn movement(
     recorded: &RecordedEvent,
     balance_before: i64,
 ) -> Option<TransactionRow> {
-    let row = |kind: MovementKind,
-               transaction_id: TransactionId,
-               currency: &Currency,
-               description: Option<&Text>| {
-        let amount = event.balance_change();
-        TransactionRow {
-            transaction_id: transaction_id.as_uuid(),
-            account_id: recorded.stream_id,
-            kind,
-            amount,
-            balance_after: balance_before.saturating_add(amount),
-            currency: currency.code().to_owned(),
-            description: description.map(|text| text.as_str().to_owned()),
-            occurred_at: event.occurred_at(),
-            stream_version: recorded.stream_version,
-            global_position: recorded.global_position,
-            transfer_id: None,
-            counterparty_account_id: None,
-            reverses_transaction_id: None,
-        }
-    };
-    let leg = |row: TransactionRow, transfer_id: TransferId, counterparty: AccountId| TransactionRow {
-        transfer_id: Some(transfer_id.as_uuid()),
-        counterparty_account_id: Some(counterparty.as_uuid()),
-        ..row
-    };
-    Some(match event {
-        AccountEvent::MoneyDeposited {
-            transaction_id,
-            currency,
-            description,
-            ..
-        } => row(
-            MovementKind::Deposit,
-            *transaction_id,
-            currency,
-            description.as_ref(),
-        ),
-        AccountEvent::MoneyWithdrawn {
-            transaction_id,
-            currency,
-            description,
-            ..
-        } => row(
-            MovementKind::Withdrawal,
-            *transaction_id,
-            currency,
-            description.as_ref(),
-        ),
-        AccountEvent::TransferDebited {
-            transfer_id,
-            transaction_id,
-            to_account,
-            currency,
-            description,
-            ..
-        } => leg(
-            row(
-                MovementKind::TransferOut,
-                *transaction_id,
-                currency,
-                description.as_ref(),
-            ),
-            *transfer_id,
-            *to_account,
-        ),
-        AccountEvent::TransferCredited {
-            transfer_id,
-            transaction_id,
-            from_account,
-            currency,
-            description,
-            ..
-        } => leg(
-            row(
-                MovementKind::TransferIn,
-                *transaction_id,
-                currency,
-                description.as_ref(),
-            ),
-            *transfer_id,
-            *from_account,
-        ),
-        AccountEvent::TransferRefunded {
-            transfer_id,
-            transaction_id,
-            to_account,
-            currency,
-            ..
-        } => leg(
-            row(MovementKind::TransferRefund, *transaction_id, currency, None),
-            *transfer_id,
-            *to_account,
-        ),
-        AccountEvent::TransactionReversed {
-            reversal_id,
-            transaction_id,
-            currency,
-            ..
-        } => TransactionRow {
-            reverses_transaction_id: Some(transaction_id.as_uuid()),
-            ..row(MovementKind::Reversal, *reversal_id, currency, None)
-        },
-        AccountEvent::AccountOpened { .. }
-        | AccountEvent::AccountFrozen { .. }
-        | AccountEvent::AccountUnfrozen { .. }
-        | AccountEvent::AccountClosed { .. }
-        | AccountEvent::TransferCompleted { .. } => return None,
+    let described = Described::of(event)?;
+    let amount = event.balance_change();
+    Some(TransactionRow {
+        transaction_id: described.transaction_id.as_uuid(),
+        account_id: recorded.stream_id,
+        kind: described.kind,
+        amount,
+        balance_after: balance_before.saturating_add(amount),
+        currency: described.currency.code().to_owned(),
+        description: described.description.map(|text| text.as_str().to_owned()),
+        occurred_at: event.occurred_at(),
+        stream_version: recorded.stream_version,
+        global_position: recorded.global_position,
+        transfer_id: described.leg.map(|(transfer_id, _)| transfer_id.as_uuid()),
+        counterparty_account_id: described.leg.map(|(_, counterparty)| counterparty.as_uuid()),
+        reverses_transaction_id: described.reverses.map(|reversed| reversed.as_uuid()),
     })
+}
+
+/// What an event says of the movement it records, before it becomes a row.
+struct Described<'a> {
+    kind: MovementKind,
+    /// The movement's own id (a reversal's is its `reversal_id`).
+    transaction_id: TransactionId,
+    currency: &'a Currency,
+    description: Option<&'a Text>,
+    /// For transfer legs: the transfer, and the account on the other side.
+    leg: Option<(TransferId, AccountId)>,
+    /// For reversals: the movement reversed.
+    reverses: Option<TransactionId>,
+}
+
+impl<'a> Described<'a> {
+    /// The movement `event` records; `None` for events that move no money.
+    fn of(event: &'a AccountEvent) -> Option<Self> {
+        let plain =
+            |kind, transaction_id: &TransactionId, currency, description: &'a Option<Text>| Described {
+                kind,
+                transaction_id: *transaction_id,
+                currency,
+                description: description.as_ref(),
+                leg: None,
+                reverses: None,
+            };
+        Some(match event {
+            AccountEvent::MoneyDeposited {
+                transaction_id,
+                currency,
+                description,
+                ..
+            } => plain(MovementKind::Deposit, transaction_id, currency, description),
+            AccountEvent::MoneyWithdrawn {
+                transaction_id,
+                currency,
+                description,
+                ..
+            } => plain(MovementKind::Withdrawal, transaction_id, currency, description),
+            AccountEvent::TransferDebited {
+                transfer_id,
+                transaction_id,
+                to_account,
+                currency,
+                description,
+                ..
+            } => Described {
+                leg: Some((*transfer_id, *to_account)),
+                ..plain(MovementKind::TransferOut, transaction_id, currency, description)
+            },
+            AccountEvent::TransferCredited {
+                transfer_id,
+                transaction_id,
+                from_account,
+                currency,
+                description,
+                ..
+            } => Described {
+                leg: Some((*transfer_id, *from_account)),
+                ..plain(MovementKind::TransferIn, transaction_id, currency, description)
+            },
+            AccountEvent::TransferRefunded {
+                transfer_id,
+                transaction_id,
+                to_account,
+                currency,
+                ..
+            } => Described {
+                leg: Some((*transfer_id, *to_account)),
+                ..plain(MovementKind::TransferRefund, transaction_id, currency, &None)
+            },
+            AccountEvent::TransactionReversed {
+                reversal_id,
+                transaction_id,
+                currency,
+                ..
+            } => Described {
+                reverses: Some(*transaction_id),
+                ..plain(MovementKind::Reversal, reversal_id, currency, &None)
+            },
+            AccountEvent::AccountOpened { .. }
+            | AccountEvent::AccountFrozen { .. }
+            | AccountEvent::AccountUnfrozen { .. }
+            | AccountEvent::AccountClosed { .. }
+            | AccountEvent::TransferCompleted { .. } => return None,
+        })
+    }
 }
 
 /// The rows of `batch`'s movements, given each account's balance before the batch (an account

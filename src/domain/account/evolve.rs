@@ -13,91 +13,104 @@ use crate::domain::money::Money;
 /// saturates because `decide` already refused every command whose sum would overflow.
 pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
     match (state, event) {
-        (
-            AccountState::NotOpened,
-            AccountEvent::AccountOpened {
-                account_id,
-                owner_id,
-                currency,
-                overdraft_limit,
-                daily_withdrawal_limit,
-                occurred_at,
-            },
-        ) => AccountState::Opened(Account {
-            id: *account_id,
-            owner_id: *owner_id,
-            currency: *currency,
-            balance: Money::zero(*currency),
-            overdraft_limit: *overdraft_limit,
-            daily_withdrawal_limit: *daily_withdrawal_limit,
-            withdrawals_today: None,
-            status: AccountStatus::Active,
-            opened_at: *occurred_at,
-            updated_at: *occurred_at,
-            transfers_out: Default::default(),
-            transfers_in: Default::default(),
-        }),
+        (AccountState::NotOpened, opening @ AccountEvent::AccountOpened { .. }) => {
+            opened(opening).map_or(AccountState::NotOpened, AccountState::Opened)
+        }
         (AccountState::Opened(mut account), event) => {
-            account.updated_at = event.occurred_at();
-            account.balance.minor_units = account.balance.minor_units.saturating_add(event.balance_change());
-            match event {
-                // Their only effect is on the balance, applied above.
-                AccountEvent::AccountOpened { .. }
-                | AccountEvent::MoneyDeposited { .. }
-                | AccountEvent::TransactionReversed { .. } => {}
-                AccountEvent::MoneyWithdrawn {
-                    amount, occurred_at, ..
-                } => account.record_withdrawal(occurred_at.date_naive(), amount.minor_units()),
-                AccountEvent::AccountFrozen { reason, by, .. } => {
-                    account.status = AccountStatus::Frozen {
-                        reason: reason.clone(),
-                        by: *by,
-                    };
-                }
-                AccountEvent::AccountUnfrozen { .. } => account.status = AccountStatus::Active,
-                AccountEvent::AccountClosed { .. } => account.status = AccountStatus::Closed,
-                AccountEvent::TransferDebited {
-                    transfer_id,
-                    to_account,
-                    amount,
-                    occurred_at,
-                    ..
-                } => {
-                    account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
-                    account.transfers_out.insert(
-                        *transfer_id,
-                        OutgoingTransfer {
-                            to_account: *to_account,
-                            amount: amount.minor_units(),
-                            status: TransferStatus::Pending,
-                            debited_on: occurred_at.date_naive(),
-                        },
-                    );
-                }
-                AccountEvent::TransferCredited {
-                    transfer_id,
-                    from_account,
-                    ..
-                } => {
-                    account.transfers_in.insert(*transfer_id, *from_account);
-                }
-                AccountEvent::TransferCompleted { transfer_id, .. } => {
-                    account.set_transfer_status(*transfer_id, TransferStatus::Completed);
-                }
-                AccountEvent::TransferRefunded {
-                    transfer_id,
-                    occurred_at,
-                    ..
-                } => {
-                    let pending = account.transfers_out.get(transfer_id).copied();
-                    if let Some(sent) = pending.filter(|sent| sent.status == TransferStatus::Pending) {
-                        account.restore_withdrawal(sent.debited_on, occurred_at.date_naive(), sent.amount);
-                    }
-                    account.set_transfer_status(*transfer_id, TransferStatus::Refunded);
-                }
-            }
+            apply(&mut account, event);
             AccountState::Opened(account)
         }
         (state @ AccountState::NotOpened, _) => state,
+    }
+}
+
+/// The account an opening event opens (`None` for any other event).
+fn opened(event: &AccountEvent) -> Option<Account> {
+    let AccountEvent::AccountOpened {
+        account_id,
+        owner_id,
+        currency,
+        overdraft_limit,
+        daily_withdrawal_limit,
+        occurred_at,
+    } = event
+    else {
+        return None;
+    };
+    Some(Account {
+        id: *account_id,
+        owner_id: *owner_id,
+        currency: *currency,
+        balance: Money::zero(*currency),
+        overdraft_limit: *overdraft_limit,
+        daily_withdrawal_limit: *daily_withdrawal_limit,
+        withdrawals_today: None,
+        status: AccountStatus::Active,
+        opened_at: *occurred_at,
+        updated_at: *occurred_at,
+        transfers_out: Default::default(),
+        transfers_in: Default::default(),
+    })
+}
+
+/// One event's bookkeeping on an open account.
+fn apply(account: &mut Account, event: &AccountEvent) {
+    account.updated_at = event.occurred_at();
+    account.balance.minor_units = account.balance.minor_units.saturating_add(event.balance_change());
+    match event {
+        // Their only effect is on the balance, applied above.
+        AccountEvent::AccountOpened { .. }
+        | AccountEvent::MoneyDeposited { .. }
+        | AccountEvent::TransactionReversed { .. } => {}
+        AccountEvent::MoneyWithdrawn {
+            amount, occurred_at, ..
+        } => account.record_withdrawal(occurred_at.date_naive(), amount.minor_units()),
+        AccountEvent::AccountFrozen { reason, by, .. } => {
+            account.status = AccountStatus::Frozen {
+                reason: reason.clone(),
+                by: *by,
+            };
+        }
+        AccountEvent::AccountUnfrozen { .. } => account.status = AccountStatus::Active,
+        AccountEvent::AccountClosed { .. } => account.status = AccountStatus::Closed,
+        AccountEvent::TransferDebited {
+            transfer_id,
+            to_account,
+            amount,
+            occurred_at,
+            ..
+        } => {
+            account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
+            account.transfers_out.insert(
+                *transfer_id,
+                OutgoingTransfer {
+                    to_account: *to_account,
+                    amount: amount.minor_units(),
+                    status: TransferStatus::Pending,
+                    debited_on: occurred_at.date_naive(),
+                },
+            );
+        }
+        AccountEvent::TransferCredited {
+            transfer_id,
+            from_account,
+            ..
+        } => {
+            account.transfers_in.insert(*transfer_id, *from_account);
+        }
+        AccountEvent::TransferCompleted { transfer_id, .. } => {
+            account.set_transfer_status(*transfer_id, TransferStatus::Completed);
+        }
+        AccountEvent::TransferRefunded {
+            transfer_id,
+            occurred_at,
+            ..
+        } => {
+            let pending = account.transfers_out.get(transfer_id).copied();
+            if let Some(sent) = pending.filter(|sent| sent.status == TransferStatus::Pending) {
+                account.restore_withdrawal(sent.debited_on, occurred_at.date_naive(), sent.amount);
+            }
+            account.set_transfer_status(*transfer_id, TransferStatus::Refunded);
+        }
     }
 }
