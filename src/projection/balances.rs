@@ -6,14 +6,15 @@
 //! touches, and `foldbank verify` folds the same code over every row in memory.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Param, Stored, Transaction, query};
 use crate::domain::account::{AccountEvent, AccountStatus};
-use crate::projection::keyed::{self, InMemory, KeyedRow};
-use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
+use crate::projection::keyed::KeyedRow;
+use crate::projection::{Applied, ProjectionName, Rows};
 use crate::store::RecordedEvent;
 
 /// An account's status as the read model stores and clients see it.
@@ -163,9 +164,6 @@ pub fn fold(rows: &mut HashMap<Uuid, BalanceRow>, batch: &[Applied<'_>]) -> Vec<
     changed
 }
 
-#[derive(Debug, Default)]
-pub struct BalancesProjection;
-
 const TABLE: &str = "account_balances";
 
 const COLUMNS: &str = "account_id, owner_id, currency, balance, available, overdraft_limit, \
@@ -177,6 +175,8 @@ pub(crate) fn select_sql(filter: &str) -> String {
 
 impl KeyedRow for BalanceRow {
     type Key = Uuid;
+    const NAME: ProjectionName = ProjectionName::AccountBalances;
+    const TABLE: &'static str = TABLE;
     const KEY: &'static str = "account_id";
     const COLUMNS: &'static str = COLUMNS;
 
@@ -210,6 +210,22 @@ impl KeyedRow for BalanceRow {
     fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied<'_>]) -> Vec<Uuid> {
         fold(rows, batch)
     }
+
+    /// The stored `available` column is compared as stored, not recomputed from the balance.
+    fn stored(tx: &mut Transaction, table: &str) -> impl Future<Output = Result<Rows, sqlx::Error>> + Send {
+        let select = query(BalanceRow::select_from(table, ""));
+        async move {
+            let rows: Vec<StoredBalance> = select.fetch_all(tx).await?;
+            Ok(Rows::new(
+                COLUMNS,
+                rows.iter().map(|stored| {
+                    let (key, mut values) = stored.row.keyed();
+                    values[AVAILABLE] = stored.available.into();
+                    (key, values)
+                }),
+            ))
+        }
+    }
 }
 
 /// A row as stored, with the `available` column that [`BalanceRow`] computes instead of reading.
@@ -222,45 +238,6 @@ struct StoredBalance {
 
 /// Where `available` is in [`COLUMNS`].
 const AVAILABLE: usize = 4;
-
-#[async_trait::async_trait]
-impl Projection for BalancesProjection {
-    fn name(&self) -> ProjectionName {
-        ProjectionName::AccountBalances
-    }
-
-    fn table(&self) -> &'static str {
-        TABLE
-    }
-
-    /// Reads the rows of the batch's accounts (one statement), folds the events into them in
-    /// memory, and writes the changed rows back (one statement).
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        table: &str,
-        batch: &[Applied<'_>],
-    ) -> Result<(), sqlx::Error> {
-        keyed::apply::<BalanceRow>(tx, table, batch).await
-    }
-
-    fn in_memory(&self) -> Box<dyn InMemoryModel> {
-        InMemory::<BalanceRow>::boxed()
-    }
-
-    /// The stored `available` column is compared as stored, not recomputed from the balance.
-    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        let rows: Vec<StoredBalance> = query(BalanceRow::select_from(table, "")).fetch_all(tx).await?;
-        Ok(Rows::new(
-            COLUMNS,
-            rows.iter().map(|stored| {
-                let (key, mut values) = stored.row.keyed();
-                values[AVAILABLE] = stored.available.into();
-                (key, values)
-            }),
-        ))
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,20 +5,28 @@
 //! with every event about that key. For each, a batch is applied the same way: read the rows of
 //! the keys the batch names (one statement), run the projection's pure fold over them in
 //! memory, write back the rows that changed (one statement). `verify` runs the same fold over
-//! every row at once. A projection says only what is its own ([`KeyedRow`]: its columns, its
-//! key, its fold); this module holds the rest once. (`account_transactions` appends a row per
-//! movement instead, and has its own `apply`.)
+//! every row at once. A read model says only what is its own ([`KeyedRow`]: its name, table,
+//! columns, key and fold); [`Keyed`] makes it a [`Projection`], written once here.
+//! (`account_transactions` appends a row per movement instead, and has its own `apply`.)
 
 use std::collections::HashMap;
 use std::fmt::{Debug, Display};
+use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
 
 use crate::db::{Param, Record, Transaction, query, upsert_rows};
-use crate::projection::{Applied, InMemoryModel, Rows};
+use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 
 /// A read-model row identified by one key column.
-pub(crate) trait KeyedRow: Record + Clone + Debug + Sync + 'static {
+pub(crate) trait KeyedRow: Record + Clone + Debug + Send + Sync + 'static {
     type Key: Clone + Eq + Hash + Ord + Display + Debug + Into<Param> + Send + Sync;
+
+    /// The read model's name (its checkpoint's, and `foldbank rebuild`'s argument).
+    const NAME: ProjectionName;
+
+    /// The table the read model lives in.
+    const TABLE: &'static str;
 
     /// The primary key column.
     const KEY: &'static str;
@@ -47,6 +55,54 @@ pub(crate) trait KeyedRow: Record + Clone + Debug + Sync + 'static {
     /// The row as [`Rows`] holds it: its key as text and its values.
     fn keyed(&self) -> (String, Vec<Param>) {
         (self.key().to_string(), self.values())
+    }
+
+    /// Every row of `table` as stored, for `verify`: by default as [`KeyedRow::values`]
+    /// gives them.
+    fn stored(tx: &mut Transaction, table: &str) -> impl Future<Output = Result<Rows, sqlx::Error>> + Send {
+        let select = query(Self::select_from(table, ""));
+        async move {
+            let rows: Vec<Self> = select.fetch_all(tx).await?;
+            Ok(Rows::new(Self::COLUMNS, rows.iter().map(Self::keyed)))
+        }
+    }
+}
+
+/// A read model of one row per key, as a [`Projection`].
+#[derive(Debug)]
+pub(crate) struct Keyed<R>(PhantomData<fn() -> R>);
+
+impl<R> Default for Keyed<R> {
+    fn default() -> Self {
+        Keyed(PhantomData)
+    }
+}
+
+#[async_trait::async_trait]
+impl<R: KeyedRow> Projection for Keyed<R> {
+    fn name(&self) -> ProjectionName {
+        R::NAME
+    }
+
+    fn table(&self) -> &'static str {
+        R::TABLE
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied<'_>],
+    ) -> Result<(), sqlx::Error> {
+        apply::<R>(tx, table, batch).await
+    }
+
+    fn in_memory(&self) -> Box<dyn InMemoryModel> {
+        Box::new(InMemory::<R>(HashMap::new()))
+    }
+
+    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
+        R::stored(tx, table).await
     }
 }
 
@@ -79,21 +135,9 @@ pub(crate) async fn apply<R: KeyedRow>(
     Ok(())
 }
 
-/// Every row of `table`, for `verify`.
-pub(crate) async fn stored<R: KeyedRow>(tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-    let rows: Vec<R> = query(R::select_from(table, "")).fetch_all(tx).await?;
-    Ok(Rows::new(R::COLUMNS, rows.iter().map(R::keyed)))
-}
-
 /// The read model in memory, every row by its key: what `verify` folds the log into.
 #[derive(Debug)]
-pub(crate) struct InMemory<R: KeyedRow>(HashMap<R::Key, R>);
-
-impl<R: KeyedRow> InMemory<R> {
-    pub(crate) fn boxed() -> Box<dyn InMemoryModel> {
-        Box::new(InMemory::<R>(HashMap::new()))
-    }
-}
+struct InMemory<R: KeyedRow>(HashMap<R::Key, R>);
 
 impl<R: KeyedRow> InMemoryModel for InMemory<R> {
     fn fold(&mut self, batch: &[Applied<'_>]) {

@@ -15,10 +15,10 @@
 
 use std::collections::HashMap;
 
-use crate::db::{Param, Stored, Transaction};
-use crate::projection::keyed::{self, InMemory, KeyedRow};
+use crate::db::{Param, Stored};
+use crate::projection::keyed::KeyedRow;
 use crate::projection::transactions::{TransactionRow, movement};
-use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
+use crate::projection::{Applied, ProjectionName};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LedgerRow {
@@ -103,6 +103,8 @@ pub(crate) fn select_sql(filter: &str) -> String {
 
 impl KeyedRow for LedgerRow {
     type Key = String;
+    const NAME: ProjectionName = ProjectionName::LedgerTotals;
+    const TABLE: &'static str = TABLE;
     const KEY: &'static str = "currency";
     const COLUMNS: &'static str = COLUMNS;
 
@@ -132,39 +134,6 @@ impl KeyedRow for LedgerRow {
 
     fn fold(rows: &mut HashMap<String, Self>, batch: &[Applied<'_>]) -> Vec<String> {
         fold(rows, batch)
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct LedgerProjection;
-
-#[async_trait::async_trait]
-impl Projection for LedgerProjection {
-    fn name(&self) -> ProjectionName {
-        ProjectionName::LedgerTotals
-    }
-
-    fn table(&self) -> &'static str {
-        TABLE
-    }
-
-    /// Reads the rows of the batch's currencies (one statement), adds the batch's movements
-    /// to them in memory, and writes the changed rows back (one statement).
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        table: &str,
-        batch: &[Applied<'_>],
-    ) -> Result<(), sqlx::Error> {
-        keyed::apply::<LedgerRow>(tx, table, batch).await
-    }
-
-    fn in_memory(&self) -> Box<dyn InMemoryModel> {
-        InMemory::<LedgerRow>::boxed()
-    }
-
-    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        keyed::stored::<LedgerRow>(tx, table).await
     }
 }
 

@@ -23,6 +23,7 @@ pub mod transactions;
 pub mod transfers;
 mod verify;
 
+use keyed::Keyed;
 pub use progress::Progress;
 pub use rebuild::{RebuildError, Rebuilt, SetAsideEvents, rebuild, rebuild_with};
 pub use verify::{Difference, TableReport, Verification, VerifyError, verify};
@@ -69,10 +70,10 @@ impl ProjectionName {
 /// Every projection this service maintains.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(balances::BalancesProjection),
+        Arc::new(Keyed::<balances::BalanceRow>::default()),
         Arc::new(transactions::TransactionsProjection),
-        Arc::new(transfers::TransfersProjection),
-        Arc::new(ledger::LedgerProjection),
+        Arc::new(Keyed::<transfers::TransferRow>::default()),
+        Arc::new(Keyed::<ledger::LedgerRow>::default()),
     ]
 }
 

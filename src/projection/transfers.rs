@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Param, Stored, Transaction};
+use crate::db::{Param, Stored};
 use crate::domain::account::AccountEvent;
-use crate::projection::keyed::{self, InMemory, KeyedRow};
-use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
+use crate::projection::keyed::KeyedRow;
+use crate::projection::{Applied, ProjectionName};
 use crate::store::RecordedEvent;
 
 /// Where a transfer is in its saga.
@@ -165,6 +165,8 @@ pub(crate) fn select_sql(filter: &str) -> String {
 
 impl KeyedRow for TransferRow {
     type Key = Uuid;
+    const NAME: ProjectionName = ProjectionName::Transfers;
+    const TABLE: &'static str = TABLE;
     const KEY: &'static str = "transfer_id";
     const COLUMNS: &'static str = COLUMNS;
 
@@ -196,38 +198,5 @@ impl KeyedRow for TransferRow {
 
     fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied<'_>]) -> Vec<Uuid> {
         fold(rows, batch)
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct TransfersProjection;
-
-#[async_trait::async_trait]
-impl Projection for TransfersProjection {
-    fn name(&self) -> ProjectionName {
-        ProjectionName::Transfers
-    }
-
-    fn table(&self) -> &'static str {
-        TABLE
-    }
-
-    /// Reads the rows of the transfers the batch names (one statement), folds the steps into
-    /// them in memory, and writes the changed rows back (one statement).
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        table: &str,
-        batch: &[Applied<'_>],
-    ) -> Result<(), sqlx::Error> {
-        keyed::apply::<TransferRow>(tx, table, batch).await
-    }
-
-    fn in_memory(&self) -> Box<dyn InMemoryModel> {
-        InMemory::<TransferRow>::boxed()
-    }
-
-    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        keyed::stored::<TransferRow>(tx, table).await
     }
 }
