@@ -179,6 +179,9 @@ expect_field balance 12500
 bold "16. Where all the money is: balances plus money in flight, from one snapshot"
 call GET /ledger/summary 200
 
+bold "    ...and one owner's: Alice's accounts by status, her balance per currency"
+call GET "/owners/$OWNER_ALICE/summary" 200
+
 bold "17. How the projections (and the transfer process manager) are doing"
 call GET /projections 200
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod owners;
 pub mod problem;
 pub mod projections;
 pub(crate) mod rate_limit;
@@ -62,6 +63,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(account_views::router())
         .merge(transactions::router())
         .merge(transfers::router())
+        .merge(owners::router())
         .merge(events::router())
         .merge(feed::router())
         .merge(feed_stream::router())

@@ -81,6 +81,9 @@ pub enum ApiError {
     AccountNotFound(AccountId),
     #[error("transfer {0} does not exist")]
     TransferNotFound(uuid::Uuid),
+    /// No account of this owner is known, or the key may not see them.
+    #[error("no account of owner {0} is known")]
+    OwnerNotFound(uuid::Uuid),
     #[error(transparent)]
     Rejected(AccountError),
     #[error("the account is at version {actual}, the request required version {required}")]
@@ -178,6 +181,7 @@ impl ApiError {
             }
             ApiError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
             ApiError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
+            ApiError::OwnerNotFound(_) => (S::NOT_FOUND, "owner-not-found", "Owner not found"),
             ApiError::Rejected(error) => rejection(error),
             ApiError::PreconditionFailed { .. } => (
                 S::PRECONDITION_FAILED,
@@ -245,6 +249,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
             ApiError::TransferNotFound(id) => json!({ "transfer_id": id }),
+            ApiError::OwnerNotFound(id) => json!({ "owner_id": id }),
             ApiError::IdInUse(id) => json!({ "id": id }),
             ApiError::PositionBeyondHead { wanted, head } => json!({ "min_position": wanted, "head": head }),
             ApiError::NotYetOpened { account_id, at } => json!({ "account_id": account_id, "at": at }),

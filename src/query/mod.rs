@@ -9,12 +9,14 @@
 mod accounts;
 mod history;
 mod log;
+pub mod owners;
 mod transactions;
 mod transfers;
 
 pub use accounts::{AccountFilter, AccountPage};
 pub use history::{AccountHistory, PointInTime};
 pub use log::{EventLog, EventPage, LogPage};
+pub use owners::{CurrencyBalance, OwnerSummary};
 pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
 pub use transfers::{CurrencyTotals, TransferPage};
 

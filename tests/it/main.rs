@@ -28,6 +28,7 @@ mod metrics;
 mod openapi_spec;
 mod operations;
 mod overload;
+mod owners;
 mod parking;
 mod read_models;
 mod server;

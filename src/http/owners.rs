@@ -1,0 +1,127 @@
+//! `GET /owners/{owner_id}/summary`: one owner's accounts in sum (see [`crate::query::owners`]).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::http::AppState;
+use crate::http::extract::{PathParam, QueryParams};
+use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
+use crate::http::reads::{await_position, with_projection_position};
+use crate::http::responses::QueryProblems;
+use crate::http::schema;
+use crate::http::transfers::ReadParams;
+use crate::query::{CurrencyBalance, OwnerSummary, owners};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(owner_summary))
+}
+
+/// One owner's accounts: how many in each status, and the balance in each currency.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "owner_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10",
+    "accounts": { "active": 2, "frozen": 0, "closed": 1 },
+    "balances": [{ "currency": "EUR", "accounts": 3, "balance": 12500, "balance_exact": "12500" }],
+    "position": 120
+}))]
+pub struct OwnerSummaryView {
+    pub owner_id: Uuid,
+    pub accounts: AccountCounts,
+    /// By currency code.
+    pub balances: Vec<CurrencyBalanceView>,
+    /// The log position the figures reflect.
+    pub position: i64,
+}
+
+/// How many of the owner's accounts are in each status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountCounts {
+    pub active: u64,
+    pub frozen: u64,
+    pub closed: u64,
+}
+
+/// The sum of the owner's balances in one currency, in minor units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyBalanceView {
+    #[schema(value_type = schema::CurrencyCode)]
+    pub currency: String,
+    /// How many of the owner's accounts hold this currency.
+    pub accounts: u64,
+    /// `null` when the sum does not fit a signed 64-bit integer (see `balance_exact`).
+    #[schema(required = true)]
+    pub balance: Option<i64>,
+    /// `balance` as a decimal string, exact at any size.
+    #[schema(pattern = "^-?[0-9]+$")]
+    pub balance_exact: String,
+}
+
+impl From<CurrencyBalance> for CurrencyBalanceView {
+    fn from(sum: CurrencyBalance) -> Self {
+        CurrencyBalanceView {
+            currency: sum.currency,
+            accounts: sum.accounts,
+            balance: i64::try_from(sum.balance).ok(),
+            balance_exact: sum.balance.to_string(),
+        }
+    }
+}
+
+impl OwnerSummaryView {
+    fn new(owner_id: Uuid, summary: OwnerSummary, position: i64) -> Self {
+        OwnerSummaryView {
+            owner_id,
+            accounts: AccountCounts {
+                active: summary.active,
+                frozen: summary.frozen,
+                closed: summary.closed,
+            },
+            balances: summary.balances.into_iter().map(Into::into).collect(),
+            position,
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/owners/{owner_id}/summary",
+    tag = "queries",
+    summary = "One owner's accounts in sum",
+    description = "How many of the owner's accounts are active, frozen and closed, and the sum \
+        of their balances in each currency (exact at any size in `balance_exact`), read from the \
+        `account_balances` read model with the position it reflects. A customer key sees its own \
+        owner's summary only; another owner's, like an owner with no account, is \
+        `404 owner-not-found`.",
+    params(("owner_id" = Uuid, Path, description = "The owner"), ReadParams),
+    responses(
+        (status = 200, description = "The owner's summary", body = OwnerSummaryView,
+            headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
+        QueryProblems,
+        (status = 404, description = "No account of this owner, or not one this key may see \
+            (`owner-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn owner_summary(
+    State(app): State<AppState>,
+    caller: Caller,
+    PathParam(owner_id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<ReadParams>,
+) -> Result<Response, ApiError> {
+    // Another owner's summary is answered as that of an owner without accounts.
+    if caller.owner().is_some_and(|own| own.as_uuid() != owner_id) {
+        return Err(ApiError::OwnerNotFound(owner_id));
+    }
+    await_position(&app, owners::READS, params.min_position).await?;
+    let snapshot = app.read_models.owner_summary(owner_id).await?;
+    let summary = snapshot.value.ok_or(ApiError::OwnerNotFound(owner_id))?;
+    Ok(with_projection_position(
+        axum::Json(OwnerSummaryView::new(owner_id, summary, snapshot.position)).into_response(),
+        snapshot.position,
+    ))
+}
