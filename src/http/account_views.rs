@@ -20,8 +20,8 @@ use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::http::schema;
-use crate::projection::ProjectionName;
 use crate::projection::balances::{self, Status};
+use crate::query::Reads;
 use crate::query::{AccountFilter, BalanceAt, PointInTime};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -175,7 +175,7 @@ pub(crate) async fn list_accounts(
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
     let after = id_cursor(params.cursor.as_deref())?;
-    await_position(&app, &[ProjectionName::AccountBalances], params.min_position).await?;
+    await_position(&app, Reads::Accounts, params.min_position).await?;
     // A customer key lists its owner's accounts, whatever `owner_id` asks for.
     let owner_id = match (caller.owner(), params.owner_id) {
         (Some(own), Some(asked)) if own.as_uuid() != asked => Some(Uuid::nil()),
@@ -248,7 +248,7 @@ pub(crate) async fn account(
             )),
         };
     }
-    await_position(&app, &[ProjectionName::AccountBalances], params.min_position).await?;
+    await_position(&app, Reads::Accounts, params.min_position).await?;
     let snapshot = app.read_models.account(id).await?;
     let row = snapshot.value.ok_or(ApiError::AccountNotFound(account_id))?;
     let version = row.version;
@@ -311,15 +311,7 @@ pub(crate) async fn balance(
     QueryParams(params): QueryParams<BalanceParams>,
 ) -> Result<Response, ApiError> {
     ensure_visible(&app, caller, AccountId(id)).await?;
-    await_position(
-        &app,
-        &[
-            ProjectionName::AccountBalances,
-            ProjectionName::AccountTransactions,
-        ],
-        params.min_position,
-    )
-    .await?;
+    await_position(&app, Reads::Movements, params.min_position).await?;
     let account_id = AccountId(id);
     let at = instant("at", params.at)?;
     let snapshot = match at {

@@ -16,7 +16,7 @@ use crate::http::reads::{await_position, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::http::schema;
 use crate::http::transfers::ReadParams;
-use crate::query::{CurrencyBalance, OwnerSummary, owners};
+use crate::query::{CurrencyBalance, OwnerSummary, Reads};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(owner_summary))
@@ -117,7 +117,7 @@ pub(crate) async fn owner_summary(
     if caller.owner().is_some_and(|own| own.as_uuid() != owner_id) {
         return Err(ApiError::OwnerNotFound(owner_id));
     }
-    await_position(&app, owners::READS, params.min_position).await?;
+    await_position(&app, Reads::Accounts, params.min_position).await?;
     let snapshot = app.read_models.owner_summary(owner_id).await?;
     let summary = snapshot.value.ok_or(ApiError::OwnerNotFound(owner_id))?;
     Ok(with_projection_position(

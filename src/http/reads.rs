@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::http::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
-use crate::projection::ProjectionName;
+use crate::query::Reads;
 
 pub(crate) const PROJECTION_POSITION: HeaderName = HeaderName::from_static("x-projection-position");
 
@@ -19,7 +19,7 @@ pub(crate) const MAX_PAGE_SIZE: i64 = 500;
 /// the configured bound, 400 at once if the log itself has not reached it.
 pub(crate) async fn await_position(
     app: &AppState,
-    names: &[ProjectionName],
+    reads: Reads,
     min_position: Option<i64>,
 ) -> Result<(), ApiError> {
     let Some(position) = min_position else {
@@ -28,7 +28,7 @@ pub(crate) async fn await_position(
     if position < 0 {
         return Err(InvalidParam::new("min_position", "must be 0 or more").into());
     }
-    let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
+    let names: Vec<&str> = reads.read_models().iter().map(|name| name.as_str()).collect();
     let reached = names
         .iter()
         .all(|name| app.followers.checkpoint(name) >= position);

@@ -18,8 +18,8 @@ use crate::http::problem::ApiError;
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
 use crate::http::responses::AccountQueryProblems;
 use crate::http::schema;
-use crate::projection::ProjectionName;
 use crate::projection::transactions::{MovementKind, TransactionRow};
+use crate::query::Reads;
 use crate::query::TransactionFilter;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -133,15 +133,7 @@ pub(crate) async fn account_transactions(
     ensure_visible(&app, caller, AccountId(id)).await?;
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
-    await_position(
-        &app,
-        &[
-            ProjectionName::AccountBalances,
-            ProjectionName::AccountTransactions,
-        ],
-        params.min_position,
-    )
-    .await?;
+    await_position(&app, Reads::Movements, params.min_position).await?;
     let filter = TransactionFilter {
         from: instant("from", params.from)?,
         to: instant("to", params.to)?,

@@ -30,9 +30,9 @@ use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::responses::{AccountQueryProblems, BodyProblems, OperatorOnly, QueryProblems};
 use crate::http::schema;
-use crate::projection::ProjectionName;
 use crate::projection::transfers::{TransferRow, TransferState};
 use crate::query::CurrencyTotals;
+use crate::query::Reads;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -301,7 +301,7 @@ pub(crate) async fn transfer(
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
-    await_position(&app, &[ProjectionName::Transfers], params.min_position).await?;
+    await_position(&app, Reads::Transfers, params.min_position).await?;
     let snapshot = app.read_models.transfer(id).await?;
     let row = snapshot.value.ok_or(ApiError::TransferNotFound(id))?;
     // A customer sees the transfers its accounts sent or received, as if others did not exist.
@@ -360,12 +360,7 @@ pub(crate) async fn account_transfers(
     ensure_visible(&app, caller, AccountId(id)).await?;
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
-    await_position(
-        &app,
-        &[ProjectionName::Transfers, ProjectionName::AccountBalances],
-        params.min_position,
-    )
-    .await?;
+    await_position(&app, Reads::AccountTransfers, params.min_position).await?;
     if app.read_models.account(id).await?.value.is_none() {
         return Err(ApiError::AccountNotFound(AccountId(id)));
     }
@@ -456,7 +451,7 @@ pub(crate) async fn ledger_summary(
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
     require_operator(caller)?;
-    await_position(&app, &[ProjectionName::LedgerTotals], params.min_position).await?;
+    await_position(&app, Reads::Ledger, params.min_position).await?;
     let snapshot = app.read_models.ledger().await?;
     let body = LedgerSummary {
         position: snapshot.position,

@@ -3,9 +3,8 @@
 use uuid::Uuid;
 
 use crate::db::query;
-use crate::projection::ProjectionName;
 use crate::projection::balances::{self, BalanceRow, Status};
-use crate::query::{QueryError, ReadModels, Snapshot, reached};
+use crate::query::{QueryError, ReadModels, Reads, Snapshot, reached};
 
 /// Which accounts to list, and where the page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +27,7 @@ impl ReadModels {
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
     pub async fn account(&self, account_id: Uuid) -> Result<Snapshot<Option<BalanceRow>>, QueryError> {
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &[ProjectionName::AccountBalances]).await?;
+        let position = reached(&mut tx, Reads::Accounts).await?;
         let value = query(balances::select_sql("WHERE account_id = $1"))
             .bind(account_id)
             .fetch_optional(&mut tx)
@@ -54,7 +53,7 @@ impl ReadModels {
             .push_bind(filter.limit + 1);
 
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &[ProjectionName::AccountBalances]).await?;
+        let position = reached(&mut tx, Reads::Accounts).await?;
         let mut items: Vec<BalanceRow> = select.fetch_all(&mut tx).await?;
         let next = next_cursor(&mut items, filter.limit, |row| row.account_id);
         Ok(Snapshot {

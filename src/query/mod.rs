@@ -117,13 +117,44 @@ impl ReadModels {
     }
 }
 
-/// The position every read model in `names` has reached, as seen by `tx`'s snapshot: data read
-/// from several read models in one snapshot reflects the least advanced of them.
-async fn reached(tx: &mut Transaction, names: &[ProjectionName]) -> Result<i64, sqlx::Error> {
+/// What a query reads: the read models its answer comes from. A query reports, and a
+/// `min_position` waits for, the position every one of them has reached; declared here once,
+/// for the query and for the HTTP layer that waits before asking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// `account_balances`: accounts, and owners' summaries.
+    Accounts,
+    /// An account's movements and balances: `account_transactions` beside `account_balances`,
+    /// which their projections update independently.
+    Movements,
+    /// `transfers`.
+    Transfers,
+    /// An account's transfers: `transfers`, and `account_balances` for the account itself.
+    AccountTransfers,
+    /// `ledger_totals`.
+    Ledger,
+}
+
+impl Reads {
+    pub fn read_models(self) -> &'static [ProjectionName] {
+        use ProjectionName::*;
+        match self {
+            Reads::Accounts => &[AccountBalances],
+            Reads::Movements => &[AccountTransactions, AccountBalances],
+            Reads::Transfers => &[Transfers],
+            Reads::AccountTransfers => &[Transfers, AccountBalances],
+            Reads::Ledger => &[LedgerTotals],
+        }
+    }
+}
+
+/// The position every read model `reads` names has reached, as seen by `tx`'s snapshot: data
+/// read from several read models in one snapshot reflects the least advanced of them.
+async fn reached(tx: &mut Transaction, reads: Reads) -> Result<i64, sqlx::Error> {
     let mut reached = i64::MAX;
-    for name in names {
+    for name in reads.read_models() {
         let position = read_checkpoint(&mut *tx, name.as_str()).await?.unwrap_or(0);
         reached = reached.min(position);
     }
-    Ok(if names.is_empty() { 0 } else { reached })
+    Ok(reached)
 }

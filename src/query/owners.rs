@@ -10,12 +10,8 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::db::query;
-use crate::projection::ProjectionName;
 use crate::projection::balances::Status;
-use crate::query::{QueryError, ReadModels, Snapshot, reached};
-
-/// The read models an owner's summary is read from.
-pub const READS: &[ProjectionName] = &[ProjectionName::AccountBalances];
+use crate::query::{QueryError, ReadModels, Reads, Snapshot, reached};
 
 /// An owner's accounts by status, and their balances by currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,7 +77,7 @@ impl ReadModels {
     #[tracing::instrument(skip_all, fields(owner_id = %owner_id))]
     pub async fn owner_summary(&self, owner_id: Uuid) -> Result<Snapshot<Option<OwnerSummary>>, QueryError> {
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, READS).await?;
+        let position = reached(&mut tx, Reads::Accounts).await?;
         let accounts: Vec<OwnedAccount> =
             query("SELECT status, currency, balance FROM account_balances WHERE owner_id = $1")
                 .bind(owner_id)

@@ -5,18 +5,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Stored, Transaction, query};
-use crate::projection::ProjectionName;
 use crate::projection::balances::{self, BalanceRow};
 use crate::projection::transactions::{self, TransactionRow};
 use crate::query::accounts::next_cursor;
-use crate::query::{QueryError, ReadModels, Snapshot, reached};
-
-/// These reads join both read models (the account row and its movements), which their
-/// projections update independently: the snapshot reflects the position both have reached.
-const BOTH: [ProjectionName; 2] = [
-    ProjectionName::AccountTransactions,
-    ProjectionName::AccountBalances,
-];
+use crate::query::{QueryError, ReadModels, Reads, Snapshot, reached};
 
 /// Which movements of an account to list (newest first), and where the page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,7 +88,7 @@ impl ReadModels {
             .push_bind(filter.limit + 1);
 
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &BOTH).await?;
+        let position = reached(&mut tx, Reads::Movements).await?;
         let account = account_row(&mut tx, account_id).await?;
         let mut items: Vec<TransactionRow> = select.fetch_all(&mut tx).await?;
         if account.is_none() && items.is_empty() {
@@ -121,7 +113,7 @@ impl ReadModels {
         at: DateTime<Utc>,
     ) -> Result<Snapshot<BalanceAt>, QueryError> {
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &BOTH).await?;
+        let position = reached(&mut tx, Reads::Movements).await?;
         let account = account_row(&mut tx, account_id).await?;
         let last: Option<(i64, i64)> = query(LAST_AT)
             .bind(account_id)
@@ -151,7 +143,7 @@ impl ReadModels {
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
     pub async fn latest_balance(&self, account_id: Uuid) -> Result<Snapshot<BalanceAt>, QueryError> {
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &BOTH).await?;
+        let position = reached(&mut tx, Reads::Movements).await?;
         let account = account_row(&mut tx, account_id).await?;
         let last: Option<(i64, i64, Stored<DateTime<Utc>>)> =
             query(LAST).bind(account_id).fetch_optional(&mut tx).await?;

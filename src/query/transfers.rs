@@ -3,11 +3,10 @@
 use uuid::Uuid;
 
 use crate::db::query;
-use crate::projection::ProjectionName;
 use crate::projection::ledger::{self, LedgerRow};
 use crate::projection::transfers::{self, TransferRow};
 use crate::query::accounts::next_cursor;
-use crate::query::{QueryError, ReadModels, Snapshot, reached};
+use crate::query::{QueryError, ReadModels, Reads, Snapshot, reached};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferPage {
@@ -42,7 +41,7 @@ impl ReadModels {
     #[tracing::instrument(skip_all, fields(transfer_id = %transfer_id))]
     pub async fn transfer(&self, transfer_id: Uuid) -> Result<Snapshot<Option<TransferRow>>, QueryError> {
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &[ProjectionName::Transfers]).await?;
+        let position = reached(&mut tx, Reads::Transfers).await?;
         let value = query(transfers::select_sql("WHERE transfer_id = $1"))
             .bind(transfer_id)
             .fetch_optional(&mut tx)
@@ -71,7 +70,7 @@ impl ReadModels {
             .push_bind(limit + 1);
 
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &[ProjectionName::Transfers]).await?;
+        let position = reached(&mut tx, Reads::Transfers).await?;
         let mut items: Vec<TransferRow> = select.fetch_all(&mut tx).await?;
         let next = next_cursor(&mut items, limit, |row| row.debit_position);
         Ok(Snapshot {
@@ -87,7 +86,7 @@ impl ReadModels {
     #[tracing::instrument(skip_all)]
     pub async fn ledger(&self) -> Result<Snapshot<Vec<CurrencyTotals>>, QueryError> {
         let mut tx = self.database.begin_read().await?;
-        let position = reached(&mut tx, &[ProjectionName::LedgerTotals]).await?;
+        let position = reached(&mut tx, Reads::Ledger).await?;
         let rows: Vec<LedgerRow> = query(ledger::select_sql("ORDER BY currency"))
             .fetch_all(&mut tx)
             .await?;
