@@ -8,12 +8,16 @@
 //!  POST /accounts/{id}/withdrawals                         GET /accounts/{id}, /transactions,
 //!        │                                                     /balance?at=, /accounts
 //!        ▼                                                          │
-//!  http::accounts ──► command::AccountCommandHandler               ▼
-//!   (DTO → domain      1. load the stream, fold:             http::account_views ──► query::ReadModels
-//!    values, 400s)        state = fold(evolve, initial, events)      (min_position:        │
-//!                      2. domain::account::decide(&state, cmd)        wait, else 503)       │
-//!                      3. append, expecting the version read                                 │
-//!                         │  (conflict → reload, retry; If-Match → 412)                     │
+//!  http::accounts ──► command::pipeline                             ▼
+//!   (DTO → domain      (CommandHandler<A>)                 http::account_views ──► query::ReadModels
+//!    values, 400s)     1. answered before? (Idempotency-Key)                                 │
+//!                      2. load the stream and fold it:                    (min_position:     │
+//!                         state = fold(evolve, initial, events)           wait on the        │
+//!                      3. A::decide(&state, cmd), and a                   query::Reads,      │
+//!                         Companion's on a second stream                  else 503)          │
+//!                      4. one append, each stream at the                                     │
+//!                         version it was decided on                                          │
+//!                         │  (conflict → reload, retry; If-Match → 412)                      │
 //!                         ▼                                                                  ▼
 //!                  store::EventStore ── events table (append-only) ──► follow (one loop per follower)
 //!                         │                 ▲                             ├─► projection::* ──► read tables
@@ -36,7 +40,9 @@
 //! - [`domain`]: pure deciders and value types (money, ids, the account aggregate). No IO.
 //! - [`store`]: the append-only event log: the [`store::EventStore`] port and its SQL adapter,
 //!   gap-free global positions, and the event codec (upcasting hook).
-//! - [`command`]: load → fold → decide → append, with per-account serialization and retries.
+//! - [`command`]: the pipeline every aggregate runs (answered before → load → admit → stamp →
+//!   decide → append → answer, [`command::pipeline`]), with per-stream serialization, a cache of
+//!   folded states, a snapshot policy, and retries.
 //! - [`follow`]: the one loop every follower of the log runs in: checkpoints, batches,
 //!   waking, back-off, leadership, shutdown.
 //! - [`projection`]: the read models, one file each: row type, pure fold, statements; and the
@@ -52,8 +58,9 @@
 //!   transactions, statements written once for both backends, copies of a table's definition,
 //!   and the write/read pair ([`db::Databases`]: the read models may live in a database of
 //!   their own).
-//! - [`app`]: wires the parts together and runs the server; [`config`]: the command line;
-//!   [`clock`]: injected time and ids; [`telemetry`]: logging.
+//! - [`app`]: wires the parts together and runs the server; [`cli`]: one module per command of
+//!   the binary (`serve`, `rebuild`, `verify`, `parked`, `keys`, `snapshots`); [`config`]: the
+//!   server's settings; [`clock`]: injected time and ids; [`telemetry`]: logging.
 //! - [`metrics`]: the Prometheus metrics (names, recorder, exposition) behind `GET /metrics`;
 //!   [`readiness`]: whether this process is fit for traffic (`GET /health/ready`).
 

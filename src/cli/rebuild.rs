@@ -1,6 +1,7 @@
 //! `foldbank rebuild <read model>|all`: replay the log into fresh read models, then swap them in.
 
 use std::process::ExitCode;
+use std::sync::LazyLock;
 
 use clap::ValueEnum;
 use strum::VariantArray;
@@ -28,16 +29,18 @@ impl RebuildTarget {
     }
 }
 
+/// `all`, then every read model's name: a new read model is a target without a line here.
+static TARGETS: LazyLock<Vec<RebuildTarget>> = LazyLock::new(|| {
+    std::iter::once(None)
+        .chain(ProjectionName::VARIANTS.iter().copied().map(Some))
+        .map(RebuildTarget)
+        .collect()
+});
+
 /// The projection names, plus `all`.
 impl ValueEnum for RebuildTarget {
     fn value_variants<'a>() -> &'a [Self] {
-        &[
-            RebuildTarget(None),
-            RebuildTarget(Some(ProjectionName::AccountBalances)),
-            RebuildTarget(Some(ProjectionName::AccountTransactions)),
-            RebuildTarget(Some(ProjectionName::Transfers)),
-            RebuildTarget(Some(ProjectionName::LedgerTotals)),
-        ]
+        &TARGETS
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
