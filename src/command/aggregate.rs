@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::{CommandError, SnapshotPolicy};
+use super::{CommandError, SNAPSHOT_EVERY, SnapshotPolicy};
 use crate::domain::Decider;
 use crate::domain::account::{self, AccountDecider, AccountError, AccountEvent, AccountState, Movement};
 use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
@@ -71,7 +71,7 @@ pub trait Aggregate:
 impl Aggregate for AccountDecider {
     const STREAM_TYPE: &'static str = account::STREAM_TYPE;
     const SNAPSHOTS: SnapshotPolicy = SnapshotPolicy::Every {
-        events: 100,
+        events: SNAPSHOT_EVERY,
         schema_version: account::STATE_SCHEMA_VERSION,
     };
 

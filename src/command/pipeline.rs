@@ -6,7 +6,8 @@
 //!      └─ attempt
 //!          1. answered_before   the request's Idempotency-Key was answered: answer the same
 //!          2. current           the folded state: from the cache, or snapshot + tail from the log
-//!          3. admit             whose stream it is (owner), which version (If-Match)
+//!          3. check_owner,      whose stream it is (owner), which version (If-Match)
+//!             check_version
 //!          4. stamp             time, fresh ids, and what the log says of a movement named
 //!          5. decide            A::decide(&state, command), and the companion's decision
 //!          6. append_of         one append: the stream's events at the version read, the
@@ -135,7 +136,8 @@ impl<A: Aggregate> CommandHandler<A> {
 
     /// [`handle`](Self::handle) with every option. Each command is reported (metrics, and a
     /// log event with its stream, type, outcome and latency) once it is answered.
-    #[tracing::instrument(skip_all, fields(stream_type = A::STREAM_TYPE, stream_id = %id))]
+    // The stream's id is `account_id` in logs, as in the command's report (see `Reporter`).
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
     pub async fn handle_with(
         &self,
         id: A::Id,
@@ -202,7 +204,9 @@ impl<A: Aggregate> CommandHandler<A> {
             Source::Cache => Ok(Attempted::Recheck),
             Source::Store => Err(refusal),
         };
-        if let Err(refusal) = admit::<A>(id, &loaded, options) {
+        // Whose stream it is never changes: no fresher state could answer otherwise.
+        check_owner::<A>(id, &loaded, options)?;
+        if let Err(refusal) = check_version::<A>(id, &loaded, options) {
             return recheck(refusal);
         }
         let stamp = self.stamp(id, &loaded, options, ids).await?;
@@ -433,19 +437,26 @@ impl<A: Aggregate> CommandHandler<A> {
     }
 }
 
-/// Step 3: whether the caller may run the command on this stream, at this version.
-fn admit<A: Aggregate>(
+/// Step 3: whether the caller may run the command on this stream: another owner's stream is
+/// none of its business, answered exactly as a missing one. (An opening at its id is answered
+/// as at any used id.)
+fn check_owner<A: Aggregate>(
     id: A::Id,
     loaded: &Loaded<A::State>,
     options: &CommandOptions<Outcome<A>>,
 ) -> Result<(), CommandError> {
-    if let (Some(caller), Some(owner)) = (options.owner, A::owner(&loaded.state)) {
-        // Another owner's stream is none of this caller's business: answered exactly as a
-        // missing one. (An opening at its id is answered as at any used id.)
-        if caller != owner && !options.opens {
-            return Err(A::missing(id));
-        }
+    match (options.owner, A::owner(&loaded.state)) {
+        (Some(caller), Some(owner)) if caller != owner && !options.opens => Err(A::missing(id)),
+        _ => Ok(()),
     }
+}
+
+/// Step 3, continued: whether the stream is at the version the client pinned (`If-Match`).
+fn check_version<A: Aggregate>(
+    id: A::Id,
+    loaded: &Loaded<A::State>,
+    options: &CommandOptions<Outcome<A>>,
+) -> Result<(), CommandError> {
     let Some(required) = options.precondition else {
         return Ok(());
     };
