@@ -2,8 +2,9 @@
 //!
 //! The row is a fold of the account's events into a different shape than the aggregate's
 //! state: [`opened`] starts it, [`evolve`] applies each later event, and [`fold`] runs them over
-//! a batch. All three are pure: the [`Projection`] impl only loads and stores the rows a batch
-//! touches, and `foldbank verify` folds the same code over every row in memory.
+//! a batch. All three are pure: the [`Projection`](crate::projection::Projection) shared by
+//! every keyed read model only loads and stores the rows a batch touches, and `foldbank verify`
+//! folds the same code over every row in memory.
 
 use std::collections::HashMap;
 use std::future::Future;
