@@ -115,13 +115,15 @@ pub struct EmptyRequest {}
 
 impl utoipa::PartialSchema for EmptyRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+        // `null` is accepted as "no parameters" as much as an empty body is (see
+        // `OptionalJsonBody`): the schema says so, or a client generated from it would be wrong.
         ObjectBuilder::new()
-            .schema_type(Type::Object)
+            .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
             .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .description(Some(
-                "Request body of `/unfreeze`, `/close` and reversals: an empty object, or an empty \
-                 body, sent as `Content-Type: application/json`.",
+                "Request body of `/unfreeze`, `/close` and reversals: an empty object, `null`, or \
+                 an empty body, sent as `Content-Type: application/json`.",
             ))
             .into()
     }
@@ -517,7 +519,7 @@ pub(crate) async fn freeze(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
     ),
-    request_body(content = EmptyRequest, description = "`{}` (an empty body means the same; either way `Content-Type: application/json`)"),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
@@ -557,7 +559,7 @@ pub(crate) async fn unfreeze(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
     ),
-    request_body(content = EmptyRequest, description = "`{}` (an empty body means the same; either way `Content-Type: application/json`)"),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),
     responses(
         (status = 200, description = "Account closed", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
@@ -597,7 +599,7 @@ pub(crate) async fn close(
         ("transaction_id" = Uuid, Path, description = "The deposit or withdrawal to reverse"),
         CommandRequest,
     ),
-    request_body(content = EmptyRequest, description = "`{}` (an empty body means the same; either way `Content-Type: application/json`)"),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),
     responses(
         (status = 201, description = "Reversal recorded; `transaction_id` is the reversal's own id", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
