@@ -143,7 +143,11 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::domain::account::AccountEvent;
+    use crate::domain::ids::TransactionId;
+    use crate::domain::money::Amount;
     use crate::projection::transactions::MovementKind;
+    use crate::store::{RecordedEvent, codec};
 
     fn moved(kind: MovementKind, amount: i64, position: i64) -> TransactionRow {
         TransactionRow {
@@ -175,6 +179,48 @@ mod tests {
         assert_eq!((debited.total, debited.in_flight), (700, 300));
         assert_eq!((credited.total, credited.in_flight), (1_000, 0));
         assert_eq!(credited.position, 3);
+    }
+
+    /// A deposit of `amount` EUR recorded at `position` (as stream version `position`).
+    fn deposit(amount: i64, position: i64) -> (RecordedEvent, AccountEvent) {
+        let event = AccountEvent::MoneyDeposited {
+            transaction_id: TransactionId(Uuid::now_v7()),
+            amount: Amount::new(amount).expect("amount"),
+            currency: "EUR".parse().expect("EUR"),
+            description: None,
+            occurred_at: Utc::now(),
+        };
+        let (event_type, payload) = codec::encode(&event).expect("encode");
+        let recorded = RecordedEvent {
+            global_position: position,
+            stream_type: "account".into(),
+            stream_id: Uuid::nil(),
+            stream_version: position,
+            event_id: Uuid::now_v7(),
+            event_type,
+            schema_version: 2,
+            payload,
+            metadata: serde_json::Value::Null,
+            occurred_at: Utc::now(),
+            recorded_at: Utc::now(),
+        };
+        (recorded, event)
+    }
+
+    #[test]
+    fn a_batch_folded_again_changes_nothing() {
+        let events = [deposit(100, 1), deposit(20, 2)];
+        let batch: Vec<Applied<'_>> = events
+            .iter()
+            .map(|(recorded, event)| (recorded, event.clone()))
+            .collect();
+        let mut rows = HashMap::new();
+        assert_eq!(fold(&mut rows, &batch), vec!["EUR".to_owned()]);
+        assert_eq!((rows["EUR"].total, rows["EUR"].position), (120, 2));
+        // At-least-once delivery: the same batch again, its last movement at the row's very
+        // position, is already reflected.
+        assert_eq!(fold(&mut rows, &batch), Vec::<String>::new());
+        assert_eq!((rows["EUR"].total, rows["EUR"].position), (120, 2));
     }
 
     #[test]
