@@ -257,6 +257,12 @@ mod tests {
     }
 
     #[test]
+    fn a_command_is_named_by_its_variant() {
+        assert_eq!(request(100).name(), "Request");
+        assert_eq!(settle(Outcome::Credited).name(), "Settle");
+    }
+
+    #[test]
     fn an_id_is_requested_once_and_the_same_request_again_changes_nothing() {
         let state = after(&[request(100)]);
         assert_eq!(state, TransferState::Requested(terms(100)));
