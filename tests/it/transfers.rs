@@ -573,24 +573,27 @@ async fn one_transfer_id_sent_from_two_accounts_at_once_is_debited_once(db: Test
 
 /// Runs the transfer process manager in this process without its leadership: several of them
 /// then act on the same transfers at once, as two processes on one SQLite file do, or a
-/// PostgreSQL leader that lost its lock in the middle of a settlement.
+/// PostgreSQL leader that lost its lock in the middle of a settlement. It notes, under its
+/// `name`, the position of every debit it handles; before its first debit it waits (a few
+/// seconds at most) for the other managers to reach theirs, so that the race does not depend on
+/// how the scheduler happens to start them.
 #[derive(Debug)]
-/// A transfer manager that runs without the leadership; it notes, under its `name`, the position
-/// of every debit it handles.
-struct Unled(
-    std::sync::Arc<foldbank::process::TransferProcess>,
-    usize,
-    std::sync::Arc<std::sync::Mutex<Vec<(usize, i64)>>>,
-);
+struct Unled {
+    manager: std::sync::Arc<foldbank::process::TransferProcess>,
+    name: usize,
+    handled: std::sync::Arc<std::sync::Mutex<Vec<(usize, i64)>>>,
+    start_together: std::sync::Arc<tokio::sync::Barrier>,
+    started: std::sync::atomic::AtomicBool,
+}
 
 #[async_trait::async_trait]
 impl foldbank::follow::Follower for Unled {
     fn name(&self) -> &'static str {
-        self.0.name()
+        self.manager.name()
     }
 
     fn checkpoint_database(&self) -> &foldbank::db::Database {
-        self.0.checkpoint_database()
+        self.manager.checkpoint_database()
     }
 
     fn batch_size(&self) -> i64 {
@@ -607,12 +610,17 @@ impl foldbank::follow::Follower for Unled {
         checkpoint: foldbank::follow::CheckpointMove,
         fence: &mut foldbank::follow::Fence,
     ) -> Result<(), foldbank::follow::FollowError> {
-        let debits = batch
+        let debits: Vec<(usize, i64)> = batch
             .iter()
             .filter(|event| event.event_type == "TransferDebited")
-            .map(|event| (self.1, event.global_position));
-        self.2.lock().expect("notes").extend(debits);
-        self.0.handle(batch, checkpoint, fence).await
+            .map(|event| (self.name, event.global_position))
+            .collect();
+        if !debits.is_empty() && !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let together = self.start_together.wait();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), together).await;
+        }
+        self.handled.lock().expect("notes").extend(debits);
+        self.manager.handle(batch, checkpoint, fence).await
     }
 }
 
@@ -641,6 +649,7 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
     }
 
     let handled = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let start_together = std::sync::Arc::new(tokio::sync::Barrier::new(3));
     let managers: Vec<Following> = [&app.service, &app.service, &other]
         .into_iter()
         .enumerate()
@@ -655,7 +664,13 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
             let manager =
                 foldbank::process::TransferProcess::new(service.database.clone(), service.commands.clone());
             Following::start(
-                vec![std::sync::Arc::new(Unled(manager, name, handled.clone()))],
+                vec![std::sync::Arc::new(Unled {
+                    manager,
+                    name,
+                    handled: handled.clone(),
+                    start_together: start_together.clone(),
+                    started: std::sync::atomic::AtomicBool::new(false),
+                })],
                 &context,
                 &service.shutdown,
             )
