@@ -125,6 +125,7 @@ impl Bench {
     async fn account_with(&self, movements: usize) -> AccountId {
         let id = AccountId(Uuid::now_v7());
         self.state
+            .http
             .commands
             .handle(id, Precondition::None, None, |stamp| {
                 AccountCommand::Open(OpenAccount {
@@ -148,6 +149,7 @@ impl Bench {
     async fn deposit(&self, id: AccountId) {
         self.clock.advance(TimeDelta::minutes(1));
         self.state
+            .http
             .commands
             .handle(id, Precondition::None, None, |stamp| {
                 AccountCommand::Deposit(Deposit {
@@ -193,7 +195,7 @@ fn sqlite(c: &mut Criterion) {
             + TimeDelta::minutes(history as i64 / 2);
         group.bench_function(BenchmarkId::new("history", history), |b| {
             b.to_async(&runtime)
-                .iter(|| bench.state.read_models.balance_at(account.as_uuid(), middle))
+                .iter(|| bench.state.http.read_models.balance_at(account.as_uuid(), middle))
         });
         runtime.block_on(projector.stop());
     }

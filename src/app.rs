@@ -27,8 +27,9 @@ use crate::http::idempotency::KEY_RETENTION;
 use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
 use crate::process::{self, TransferProcess};
+use crate::projection::ReadModels;
 use crate::projection::{FaultInjector, ProjectionName, Projector};
-use crate::query::{AccountHistory, EventLog, ReadModels};
+use crate::query::{AccountHistory, EventLog};
 use crate::readiness::{self, Readiness};
 use crate::store::{self, EventStore, StoreError, StoreFaults};
 
@@ -49,35 +50,19 @@ pub struct App {
     pub read_database: Database,
     /// The event log; appends through it wake this process's followers.
     pub store: Arc<dyn EventStore>,
-    pub commands: AccountCommandHandler,
-    pub read_models: ReadModels,
-    pub history: AccountHistory,
-    pub log: EventLog,
-    /// What each follower has reached in this process.
-    pub followers: Followers,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGenerator>,
     pub follow: FollowSettings,
     /// Test hook: makes projection batches fail on purpose.
     pub faults: Arc<FaultInjector>,
     /// Test hook: slows the event store's commits.
     pub store_faults: Arc<StoreFaults>,
-    /// How long a query with `min_position` waits for the read model to catch up.
-    pub read_wait: Duration,
     /// Cancelled when the process shuts down; every follower stops with it.
     pub shutdown: CancellationToken,
-    /// Whether HTTP requests need an API key. Open unless told otherwise: the binary decides at
-    /// start-up (see `main.rs`), tests choose.
-    pub auth: AuthMode,
-    pub keys: KeyStore,
-    /// The `GET /events/stream` responses. They end with [`App::shutdown`], or earlier with
-    /// [`EventStreams::close`]: a server must close them when its shutdown begins, since a
-    /// graceful shutdown waits for every response to end.
-    pub event_streams: EventStreams,
-    /// This app's Prometheus metrics (its own recorder: see [`crate::metrics`]).
-    pub metrics: Metrics,
-    /// What `GET /health/ready` checks.
-    pub readiness: Readiness,
+    /// What the HTTP handlers use, held here rather than copied: the command handler, the
+    /// queries, the followers' progress, the clock, the keys, the event streams (which end with
+    /// [`App::shutdown`], or earlier with [`EventStreams::close`]: a server must close them
+    /// when its shutdown begins, since a graceful shutdown waits for every response to end),
+    /// the metrics and what `GET /health/ready` checks.
+    pub http: AppState,
 }
 
 /// The names of every follower: the projections, then the process managers.
@@ -120,44 +105,54 @@ impl App {
             followers.clone(),
             readiness::DEFAULT_MAX_LAG,
         );
-        App {
-            read_database: databases.read.clone(),
-            read_models: ReadModels::new(databases),
+        let http = AppState {
+            read_models: ReadModels::new(databases.clone()),
             history: AccountHistory::new(store.clone()),
             log: EventLog::new(store.clone()),
-            database,
-            store,
             commands,
             followers,
             clock,
             ids,
-            follow: FollowSettings::default(),
-            faults: Arc::new(FaultInjector::default()),
-            store_faults,
             read_wait: Duration::from_secs(2),
-            shutdown,
-            auth: AuthMode::Open,
+            backend: database.backend(),
+            // Open unless told otherwise: the binary decides at start-up, tests choose.
+            access: Access::new(AuthMode::Open, keys.clone()),
             keys,
+            // `crate::http::router` puts the limits of its settings in place of these.
+            limits: RateLimits::new(
+                HttpSettings::default().rate_limit,
+                HttpSettings::default().refused_rate_limit,
+            ),
             event_streams,
             metrics,
             readiness,
+        };
+        App {
+            read_database: databases.read,
+            database,
+            store,
+            follow: FollowSettings::default(),
+            faults: Arc::new(FaultInjector::default()),
+            store_faults,
+            shutdown,
+            http,
         }
     }
 
     /// A command that takes longer than `threshold` is logged at WARN.
     pub fn with_slow_command_threshold(mut self, threshold: Duration) -> Self {
-        self.commands = self.commands.with_slow_threshold(threshold);
+        self.http.commands = self.http.commands.with_slow_threshold(threshold);
         self
     }
 
     /// `GET /health/ready` fails while a follower is more than `max_lag` events behind.
     pub fn with_ready_max_lag(mut self, max_lag: i64) -> Self {
-        self.readiness = self.readiness.with_max_lag(max_lag);
+        self.http.readiness = self.http.readiness.with_max_lag(max_lag);
         self
     }
 
     pub fn with_read_wait(mut self, read_wait: Duration) -> Self {
-        self.read_wait = read_wait;
+        self.http.read_wait = read_wait;
         self
     }
 
@@ -175,7 +170,7 @@ impl App {
 
     /// Bounds and pacing of the event streams (`GET /events/stream`).
     pub fn with_event_streams(mut self, settings: EventStreamSettings) -> Self {
-        self.event_streams = EventStreams::new(settings, self.shutdown.child_token());
+        self.http.event_streams = EventStreams::new(settings, self.shutdown.child_token());
         self
     }
 
@@ -183,9 +178,9 @@ impl App {
         FollowContext {
             log_database: self.database.clone(),
             store: self.store.clone(),
-            status: self.followers.clone(),
+            status: self.http.followers.clone(),
             settings: self.follow.clone(),
-            metrics: self.metrics.clone(),
+            metrics: self.http.metrics.clone(),
         }
     }
 
@@ -204,7 +199,7 @@ impl App {
     pub fn start_transfer_process(&self) -> Following {
         self.start(vec![TransferProcess::new(
             self.database.clone(),
-            self.commands.clone(),
+            self.http.commands.clone(),
         )])
     }
 
@@ -214,9 +209,9 @@ impl App {
     /// [`App::shutdown`].
     pub fn start_housekeeping(&self) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
-        let clock = self.clock.clone();
+        let clock = self.http.clock.clone();
         let shutdown = self.shutdown.clone();
-        let metrics = self.metrics.clone();
+        let metrics = self.http.metrics.clone();
         tokio::spawn(async move {
             let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
             let mut metrics_upkeep = tokio::time::interval(METRICS_UPKEEP);
@@ -250,10 +245,11 @@ impl App {
     /// `GET /projections`) must not keep the service from serving commands.
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         let head = self.store.head_position().await?;
-        self.followers.announce_head(head);
+        self.http.followers.announce_head(head);
         let names = projection_names();
         for _ in 0..STARTUP_CATCH_UP_ROUNDS {
             match self
+                .http
                 .followers
                 .wait_for(&names, head, Duration::from_secs(5))
                 .await
@@ -273,40 +269,15 @@ impl App {
         Ok(())
     }
 
-    /// What the HTTP handlers may use.
-    pub fn http_state(&self) -> AppState {
-        AppState {
-            commands: self.commands.clone(),
-            read_models: self.read_models.clone(),
-            history: self.history.clone(),
-            log: self.log.clone(),
-            followers: self.followers.clone(),
-            clock: self.clock.clone(),
-            ids: self.ids.clone(),
-            read_wait: self.read_wait,
-            backend: self.database.backend(),
-            access: Access::new(self.auth, self.keys.clone()),
-            keys: self.keys.clone(),
-            // `crate::http::router` puts the limits of its settings in place of these.
-            limits: RateLimits::new(
-                HttpSettings::default().rate_limit,
-                HttpSettings::default().refused_rate_limit,
-            ),
-            event_streams: self.event_streams.clone(),
-            metrics: self.metrics.clone(),
-            readiness: self.readiness.clone(),
-        }
-    }
-
     /// Requests need an API key ([`AuthMode::Keys`]) or not ([`AuthMode::Open`]).
     pub fn with_auth(mut self, auth: AuthMode) -> Self {
-        self.auth = auth;
+        self.http.access = Access::new(auth, self.http.keys.clone());
         self
     }
 
     /// The router: what the server serves and what tests call directly.
     pub fn router(&self, settings: HttpSettings) -> Router {
-        crate::http::router(self.http_state(), settings)
+        crate::http::router(self.http.clone(), settings)
     }
 }
 

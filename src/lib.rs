@@ -9,11 +9,11 @@
 //!        │                                                     /balance?at=, /accounts
 //!        ▼                                                          │
 //!  http::accounts ──► command::pipeline                             ▼
-//!   (DTO → domain      (CommandHandler<A>)                 http::account_views ──► query::ReadModels
+//!   (DTO → domain      (CommandHandler<A>)                 http::account_views ──► projection::ReadModels
 //!    values, 400s)     1. answered before? (Idempotency-Key)                                 │
 //!                      2. load the stream and fold it:                    (min_position:     │
 //!                         state = fold(evolve, initial, events)           wait on the        │
-//!                      3. A::decide(&state, cmd), and a                   query::Reads,      │
+//!                      3. A::decide(&state, cmd), and a              projection::Reads,      │
 //!                         Companion's on a second stream                  else 503)          │
 //!                      4. one append, each stream at the                                     │
 //!                         version it was decided on                                          │
@@ -45,11 +45,12 @@
 //!   folded states, a snapshot policy, and retries.
 //! - [`follow`]: the one loop every follower of the log runs in: checkpoints, batches,
 //!   waking, back-off, leadership, shutdown.
-//! - [`projection`]: the read models, one file each: row type, pure fold, statements; and the
+//! - [`projection`]: the read models, one module each: row type, pure fold and statements, and
+//!   beside them the queries over that table (methods of [`projection::ReadModels`]); and the
 //!   operations on them, `verify` (the tables against a fold of the log in memory) and the
 //!   blue/green `rebuild` (a fresh copy built beside the live table, then swapped in).
 //! - [`process`]: process managers; the transfer saga (credit, or refund as compensation).
-//! - [`query`]: reads of the read models, the audit trail, and time travel over the log.
+//! - [`query`]: queries over the log itself: the audit trail, the feed, and time travel.
 //! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document;
 //!   authentication, object-level authorization and the rate limit per caller; the explorer
 //!   page at `/explorer`, a client of the API served from the binary.

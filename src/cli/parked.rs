@@ -8,8 +8,8 @@ use super::{Outcome, connect};
 use crate::app;
 use crate::config::Config;
 use crate::follow::parking;
+use crate::projection::ReadModels;
 use crate::projection::{self, Progress, ProjectionName, SetAsideEvents};
-use crate::query::ReadModels;
 use crate::store;
 
 #[derive(Debug, Subcommand)]

@@ -45,7 +45,7 @@ pub(super) async fn run(config: Config) -> Outcome {
     tracing::info!(address = %listener.local_addr()?, "listening; Swagger UI at /swagger-ui/");
     // Event streams never end by themselves: close them as shutdown begins, or the graceful
     // shutdown would wait for them forever.
-    let event_streams = app.event_streams.clone();
+    let event_streams = app.http.event_streams.clone();
     let shutdown = async move {
         app::shutdown_signal().await;
         event_streams.close();

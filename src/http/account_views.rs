@@ -20,9 +20,10 @@ use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::http::schema;
+use crate::projection::Reads;
 use crate::projection::balances::{self, Status};
-use crate::query::Reads;
-use crate::query::{AccountFilter, BalanceAt, PointInTime};
+use crate::projection::{AccountFilter, BalanceAt};
+use crate::query::PointInTime;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

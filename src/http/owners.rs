@@ -1,4 +1,4 @@
-//! `GET /owners/{owner_id}/summary`: one owner's accounts in sum (see [`crate::query::owners`]).
+//! `GET /owners/{owner_id}/summary`: one owner's accounts in sum (see [`crate::projection::balances::owners`]).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use crate::http::reads::{await_position, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::http::schema;
 use crate::http::transfers::ReadParams;
-use crate::query::{CurrencyBalance, OwnerSummary, Reads};
+use crate::projection::{CurrencyBalance, OwnerSummary, Reads};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(owner_summary))

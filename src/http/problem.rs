@@ -409,11 +409,11 @@ impl From<CommandError> for ApiError {
     }
 }
 
-impl From<crate::query::QueryError> for ApiError {
-    fn from(error: crate::query::QueryError) -> Self {
+impl From<crate::projection::QueryError> for ApiError {
+    fn from(error: crate::projection::QueryError) -> Self {
         match error {
-            crate::query::QueryError::Store(error) => error.into(),
-            crate::query::QueryError::Database(error) => {
+            crate::projection::QueryError::Store(error) => error.into(),
+            crate::projection::QueryError::Database(error) => {
                 ApiError::StorageUnavailable(StoreError::Database(error))
             }
         }

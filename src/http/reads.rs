@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::http::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
-use crate::query::Reads;
+use crate::projection::Reads;
 
 pub(crate) const PROJECTION_POSITION: HeaderName = HeaderName::from_static("x-projection-position");
 

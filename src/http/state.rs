@@ -12,7 +12,8 @@ use crate::http::auth::Access;
 use crate::http::feed_stream::EventStreams;
 use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
-use crate::query::{AccountHistory, EventLog, ReadModels};
+use crate::projection::ReadModels;
+use crate::query::{AccountHistory, EventLog};
 use crate::readiness::Readiness;
 
 /// Shared by the handlers. Cheap to clone: all fields are handles.

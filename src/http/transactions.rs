@@ -18,9 +18,9 @@ use crate::http::problem::ApiError;
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
 use crate::http::responses::AccountQueryProblems;
 use crate::http::schema;
+use crate::projection::Reads;
+use crate::projection::TransactionFilter;
 use crate::projection::transactions::{MovementKind, TransactionRow};
-use crate::query::Reads;
-use crate::query::TransactionFilter;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(account_transactions))

@@ -30,9 +30,9 @@ use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::responses::{AccountQueryProblems, BodyProblems, OperatorOnly, QueryProblems};
 use crate::http::schema;
+use crate::projection::CurrencyTotals;
+use crate::projection::Reads;
 use crate::projection::transfers::{TransferRow, TransferState};
-use crate::query::CurrencyTotals;
-use crate::query::Reads;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

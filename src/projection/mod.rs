@@ -1,4 +1,5 @@
-//! The read side's writer: projections that follow the event log into read tables.
+//! The read side: projections that follow the event log into read tables, and the reads of
+//! those tables.
 //!
 //! A projection is a fold of the log into a table shaped for queries
 //! (`read_model = fold(project, empty, events)`). Each one is a [`Follower`] with its own
@@ -7,7 +8,8 @@
 //! at-least-once (a crash before commit replays the batch), the effect exactly-once (each
 //! projection also skips events its rows already reflect).
 //!
-//! One file per read model; each owns its table's row type, its pure fold and its statements.
+//! One module per read model, one unit: its table's row type, its pure fold and its statements
+//! in `mod.rs`, the queries over its table in `reads.rs` (methods of [`ReadModels`]).
 //! The pure fold is what [`Projection::apply`] runs on the rows a batch touches, and what
 //! [`Projection::in_memory`] runs with no database at all, so that [`verify`] can compare the
 //! stored tables with a fresh fold of the log by the very same code. [`rebuild`] replays the
@@ -18,14 +20,21 @@ pub mod balances;
 mod keyed;
 pub mod ledger;
 mod progress;
+pub(crate) mod reads;
 mod rebuild;
 pub mod transactions;
 pub mod transfers;
 mod verify;
 
+pub use balances::owners::{CurrencyBalance, OwnerSummary};
+pub use balances::{AccountFilter, AccountPage};
 use keyed::Keyed;
+pub use ledger::CurrencyTotals;
 pub use progress::Progress;
+pub use reads::{QueryError, ReadModels, Reads, Snapshot};
 pub use rebuild::{RebuildError, Rebuilt, SetAsideEvents, rebuild, rebuild_with};
+pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
+pub use transfers::TransferPage;
 pub use verify::{Difference, TableReport, Verification, VerifyError, verify};
 
 use std::collections::BTreeMap;

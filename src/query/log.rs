@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::account::{self, AccountEvent};
 use crate::domain::ids::{AccountId, OwnerId};
-use crate::query::accounts::next_cursor;
+use crate::projection::reads::next_cursor;
 use crate::store::{EventStore, RecordedEvent, StoreError, codec};
 
 /// A page of one stream's events.

@@ -142,6 +142,7 @@ impl World {
         let (revoked_id, revoked_key) = app.create_key(Role::Customer(OwnerId(owner))).await;
         assert!(
             app.service
+                .http
                 .keys
                 .revoke(revoked_id, app.clock.now())
                 .await

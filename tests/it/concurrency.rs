@@ -100,6 +100,7 @@ async fn a_daily_limit_of_500_lets_exactly_five_concurrent_withdrawals_through(d
 /// How many appends of `service` conflicted, as its metrics count them.
 fn conflicts(service: &App) -> u64 {
     service
+        .http
         .metrics
         .render(&[])
         .lines()
@@ -110,6 +111,7 @@ fn conflicts(service: &App) -> u64 {
 /// One deposit of 1 on `account` by `service`.
 async fn deposit_one(service: &App, account: AccountId) {
     service
+        .http
         .commands
         .handle(account, Precondition::None, None, |stamp| {
             AccountCommand::Deposit(Deposit {
@@ -187,6 +189,7 @@ async fn a_state_cached_before_another_process_wrote_never_refuses_what_the_log_
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds");
 
     other_process
+        .http
         .commands
         .handle(AccountId(account), Precondition::None, None, |stamp| {
             AccountCommand::Deposit(Deposit {

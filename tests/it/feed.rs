@@ -52,7 +52,7 @@ impl FeedServer {
             .with_event_streams(streams)
             .with_auth(AuthMode::Keys);
         let key = |role| {
-            let keys = app.keys.clone();
+            let keys = app.http.keys.clone();
             async move {
                 keys.create(role, Some("feed test"), Utc::now())
                     .await
@@ -568,6 +568,7 @@ impl FeedServer {
     async fn revocable_key(&self) -> (Uuid, String) {
         let created = self
             .app
+            .http
             .keys
             .create(Role::Operator, Some("revocable"), Utc::now())
             .await
@@ -614,7 +615,15 @@ async fn a_revoked_key_ends_its_stream_before_any_later_event(db: TestDb) {
     assert_eq!(subscriber.next_event().await.0, 1);
     assert_eq!(subscriber.next_event().await.0, 2);
 
-    assert!(server.app.keys.revoke(key_id, Utc::now()).await.expect("revoke"));
+    assert!(
+        server
+            .app
+            .http
+            .keys
+            .revoke(key_id, Utc::now())
+            .await
+            .expect("revoke")
+    );
     write_events(&server, 2, 1).await;
 
     assert_eq!(
@@ -648,6 +657,14 @@ async fn an_idle_stream_ends_once_its_key_is_revoked(db: TestDb) {
         "open and idle"
     );
 
-    assert!(server.app.keys.revoke(key_id, Utc::now()).await.expect("revoke"));
+    assert!(
+        server
+            .app
+            .http
+            .keys
+            .revoke(key_id, Utc::now())
+            .await
+            .expect("revoke")
+    );
     assert_eq!(subscriber.rest().await, Vec::<i64>::new());
 }

@@ -56,6 +56,7 @@ async fn ready_when_caught_up_and_not_ready_naming_the_follower_held_behind(db: 
     // The transfer process manager is not held: let it reach the head first.
     let head = app.service.store.head_position().await.expect("head");
     app.service
+        .http
         .followers
         .wait_for(&["transfer_process"], head, std::time::Duration::from_secs(30))
         .await

@@ -146,6 +146,7 @@ async fn all_transactions(app: &TestApp, account: Uuid, page_size: usize) -> Vec
 pub(crate) async fn assert_read_models_match_the_log(app: &TestApp, account: Uuid) {
     let loaded = app
         .service
+        .http
         .commands
         .replay(AccountId(account))
         .await
@@ -248,6 +249,7 @@ async fn the_balance_at_any_instant_equals_the_fold_of_the_events_up_to_it(db: T
             .await;
         match app
             .service
+            .http
             .history
             .at(AccountId(account), at)
             .await
@@ -276,6 +278,7 @@ async fn wait_for_projection_error(app: &TestApp) {
     for _ in 0..200 {
         let failing = app
             .service
+            .http
             .followers
             .states()
             .into_iter()
@@ -333,6 +336,7 @@ async fn a_failing_batch_leaves_no_partial_effect_and_is_applied_once_after_reco
     assert_eq!(all_transactions(&app, account, 50).await.len(), 5);
     assert!(
         app.service
+            .http
             .followers
             .states()
             .iter()
@@ -898,6 +902,7 @@ async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
     let position = other_app.service.store.head_position().await.expect("head");
 
     app.service
+        .http
         .followers
         .wait_for(
             &foldbank::app::projection_names(),
@@ -949,7 +954,7 @@ async fn rebuilding_the_read_models_replays_the_log_into_the_same_rows(db: TestD
         before.push(app.get(&format!("/accounts/{account}/transfers")).await.body);
     }
     let snapshotted = AccountId(accounts[0]);
-    let loaded = app.service.commands.load(snapshotted).await.expect("load");
+    let loaded = app.service.http.commands.load(snapshotted).await.expect("load");
     let snapshot = Snapshot {
         stream_type: "account".into(),
         stream_id: snapshotted.as_uuid(),

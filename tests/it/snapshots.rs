@@ -77,7 +77,7 @@ fn state(db: &TestDb) -> App {
 
 async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(db: TestDb) {
     let app = state(&db);
-    let account = account_with(&app.commands, 2 * SNAPSHOT_EVERY + 50).await;
+    let account = account_with(&app.http.commands, 2 * SNAPSHOT_EVERY + 50).await;
 
     let snapshot = app
         .store
@@ -85,8 +85,8 @@ async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(d
         .await
         .expect("read")
         .expect("a snapshot");
-    let from_snapshot = app.commands.load(account).await.expect("load");
-    let replayed = app.commands.replay(account).await.expect("replay");
+    let from_snapshot = app.http.commands.load(account).await.expect("load");
+    let replayed = app.http.commands.replay(account).await.expect("replay");
 
     assert_eq!(
         snapshot.version,
@@ -101,7 +101,7 @@ async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(d
 
 async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
     let app = state(&db);
-    let account = account_with(&app.commands, 10).await;
+    let account = account_with(&app.http.commands, 10).await;
     let outdated = Snapshot {
         stream_type: "account".into(),
         stream_id: account.as_uuid(),
@@ -113,16 +113,17 @@ async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
     };
     app.store.save_snapshot(&outdated).await.expect("save");
 
-    let loaded = app.commands.load(account).await.expect("load");
+    let loaded = app.http.commands.load(account).await.expect("load");
     assert_eq!(
         loaded.snapshot_version, None,
         "the outdated snapshot was not used"
     );
-    assert_same_account(&loaded, &app.commands.replay(account).await.expect("replay"));
+    assert_same_account(&loaded, &app.http.commands.replay(account).await.expect("replay"));
 
     // The next snapshot replaces it.
     for _ in 0..SNAPSHOT_EVERY {
-        app.commands
+        app.http
+            .commands
             .handle(account, Precondition::None, None, |stamp| {
                 AccountCommand::Deposit(Deposit {
                     transaction_id: stamp.transaction_id,
@@ -143,15 +144,15 @@ async fn a_snapshot_of_another_shape_is_ignored_and_replaced(db: TestDb) {
         .expect("snapshot");
     assert_eq!(replaced.schema_version, STATE_SCHEMA_VERSION);
     assert_same_account(
-        &app.commands.load(account).await.expect("load"),
-        &app.commands.replay(account).await.expect("replay"),
+        &app.http.commands.load(account).await.expect("load"),
+        &app.http.commands.replay(account).await.expect("replay"),
     );
 }
 
 async fn without_snapshots_the_events_alone_give_the_same_state(db: TestDb) {
     let app = state(&db);
-    let account = account_with(&app.commands, SNAPSHOT_EVERY + 20).await;
-    let with_snapshot = app.commands.load(account).await.expect("load");
+    let account = account_with(&app.http.commands, SNAPSHOT_EVERY + 20).await;
+    let with_snapshot = app.http.commands.load(account).await.expect("load");
     assert!(with_snapshot.snapshot_version.is_some());
 
     let delete = "DELETE FROM snapshots";
@@ -160,7 +161,7 @@ async fn without_snapshots_the_events_alone_give_the_same_state(db: TestDb) {
         .await
         .expect("delete snapshots");
 
-    let replayed = app.commands.load(account).await.expect("load");
+    let replayed = app.http.commands.load(account).await.expect("load");
     assert_eq!(replayed.snapshot_version, None);
     assert_same_account(&with_snapshot, &replayed);
 }
@@ -171,8 +172,8 @@ async fn snapshots_clear_deletes_every_snapshot_and_loads_replay_to_the_same_sta
     let app = state(&db);
     let mut before = Vec::new();
     for _ in 0..2 {
-        let account = account_with(&app.commands, SNAPSHOT_EVERY).await;
-        let loaded = app.commands.load(account).await.expect("load");
+        let account = account_with(&app.http.commands, SNAPSHOT_EVERY).await;
+        let loaded = app.http.commands.load(account).await.expect("load");
         assert!(loaded.snapshot_version.is_some());
         before.push((account, loaded));
     }
@@ -187,7 +188,7 @@ async fn snapshots_clear_deletes_every_snapshot_and_loads_replay_to_the_same_sta
 
     assert_eq!(snapshot_count(&db).await, 0);
     for (account, with_snapshot) in &before {
-        let replayed = app.commands.load(*account).await.expect("load");
+        let replayed = app.http.commands.load(*account).await.expect("load");
         assert_eq!(replayed.snapshot_version, None);
         assert_same_account(with_snapshot, &replayed);
     }

@@ -657,12 +657,14 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
             let context = FollowContext {
                 log_database: service.database.clone(),
                 store: service.store.clone(),
-                status: service.followers.clone(),
+                status: service.http.followers.clone(),
                 settings: service.follow.clone(),
-                metrics: service.metrics.clone(),
+                metrics: service.http.metrics.clone(),
             };
-            let manager =
-                foldbank::process::TransferProcess::new(service.database.clone(), service.commands.clone());
+            let manager = foldbank::process::TransferProcess::new(
+                service.database.clone(),
+                service.http.commands.clone(),
+            );
             Following::start(
                 vec![std::sync::Arc::new(Unled {
                     manager,
@@ -762,7 +764,7 @@ async fn the_settlement_recorded_first_wins_and_the_other_is_refused(db: TestDb)
 
     let mut app = TestApp::new(db).await;
     app.stop_transfer_process().await;
-    let commands = app.service.commands.clone();
+    let commands = app.service.http.commands.clone();
     let settle = |transfer_id: TransferId, outcome: Outcome| CommandOptions {
         companion: Some(Companion::new::<TransferDecider, _>(
             transfer_id,

@@ -93,6 +93,7 @@ impl TestApp {
     pub async fn create_key(&self, role: Role) -> (Uuid, String) {
         let created = self
             .service
+            .http
             .keys
             .create(role, Some("test"), self.clock.now())
             .await
@@ -170,6 +171,7 @@ impl TestApp {
         let mut head = self.service.store.head_position().await.expect("head");
         for _ in 0..1000 {
             self.service
+                .http
                 .followers
                 .wait_for(&names, head, std::time::Duration::from_secs(30))
                 .await
@@ -187,6 +189,7 @@ impl TestApp {
     pub async fn caught_up(&self) -> i64 {
         let head = self.service.store.head_position().await.expect("head");
         self.service
+            .http
             .followers
             .wait_for(&projection_names(), head, std::time::Duration::from_secs(30))
             .await

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::db::query;
 use crate::projection::balances::Status;
-use crate::query::{QueryError, ReadModels, Reads, Snapshot, reached};
+use crate::projection::reads::{QueryError, ReadModels, Reads, Snapshot, reached};
 
 /// An owner's accounts by status, and their balances by currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

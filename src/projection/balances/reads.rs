@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::db::query;
 use crate::projection::balances::{self, BalanceRow, Status};
-use crate::query::{QueryError, ReadModels, Reads, Snapshot, reached};
+use crate::projection::reads::{QueryError, ReadModels, Reads, Snapshot, next_cursor, reached};
 
 /// Which accounts to list, and where the page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,13 +61,4 @@ impl ReadModels {
             position,
         })
     }
-}
-
-/// Cuts a page fetched with one extra row back to `limit`; the cursor of the last kept row when
-/// the extra row showed that another page follows.
-pub(super) fn next_cursor<T, C>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> C) -> Option<C> {
-    let limit = usize::try_from(limit).unwrap_or(0);
-    let more = items.len() > limit;
-    items.truncate(limit);
-    if more { items.last().map(cursor) } else { None }
 }

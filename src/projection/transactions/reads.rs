@@ -6,9 +6,8 @@ use uuid::Uuid;
 
 use crate::db::{Stored, Transaction, query};
 use crate::projection::balances::{self, BalanceRow};
+use crate::projection::reads::{QueryError, ReadModels, Reads, Snapshot, next_cursor, reached};
 use crate::projection::transactions::{self, TransactionRow};
-use crate::query::accounts::next_cursor;
-use crate::query::{QueryError, ReadModels, Reads, Snapshot, reached};
 
 /// Which movements of an account to list (newest first), and where the page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,6 +4,10 @@
 //! changes nothing. [`fold`] holds those rules, pure: `apply` runs it on the rows a batch
 //! names, `foldbank verify` on every row in memory.
 
+mod reads;
+
+pub use reads::TransferPage;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};

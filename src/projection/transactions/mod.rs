@@ -8,6 +8,10 @@
 //! batch, carrying each account's balance along. Both are pure: `apply` reads the balances the
 //! batch starts from, `foldbank verify` carries them from the first event.
 
+mod reads;
+
+pub use reads::{BalanceAt, TransactionFilter, TransactionPage};
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};

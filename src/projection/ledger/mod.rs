@@ -13,6 +13,10 @@
 //! [`LedgerRow::after`] adds one movement and [`fold`] a batch, both pure: `apply` runs them on
 //! the rows of the currencies a batch moves, `foldbank verify` on every row in memory.
 
+mod reads;
+
+pub use reads::CurrencyTotals;
+
 use std::collections::HashMap;
 
 use crate::db::{Param, Stored};

@@ -6,6 +6,11 @@
 //! every keyed read model only loads and stores the rows a batch touches, and `foldbank verify`
 //! folds the same code over every row in memory.
 
+pub mod owners;
+mod reads;
+
+pub use reads::{AccountFilter, AccountPage};
+
 use std::collections::HashMap;
 use std::future::Future;
 
