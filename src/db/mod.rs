@@ -38,7 +38,9 @@ mod split;
 
 pub use column::Stored;
 pub use lease::{Lease, LeaseError};
-pub use query::{Executor, Param, Query, Record, Scalar, insert_rows, query, upsert_rows};
+pub use query::{
+    Executor, MAX_BINDS, Param, Query, Record, Scalar, in_statements, insert_rows, query, upsert_rows,
+};
 pub use split::Databases;
 
 use std::str::FromStr;
@@ -110,6 +112,10 @@ pub enum DatabaseError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The page cache of each connection writing read models, in KiB (SQLite's negative
+/// `cache_size`): 32 MiB, two connections at most.
+const DERIVED_CACHE_SIZE: &str = "-32768";
+
 impl Database {
     /// Connects to `url`, then runs the migrations of its backend.
     ///
@@ -154,7 +160,14 @@ impl Database {
                 .max_connections(2)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options.synchronous(SqliteSynchronous::Normal))
+                // Replays write read models of millions of rows: with SQLite's default cache
+                // (2 MB) every batch reads their index pages from the OS again, a system call
+                // per page.
+                .connect_with(
+                    options
+                        .synchronous(SqliteSynchronous::Normal)
+                        .pragma("cache_size", DERIVED_CACHE_SIZE),
+                )
                 .await
                 .map_err(DatabaseError::Connect)?;
             Pool::Sqlite {

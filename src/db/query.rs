@@ -215,6 +215,27 @@ impl<'q> Encode<'q, Sqlite> for Param {
     }
 }
 
+/// The most values one statement binds: under SQLite's limit (32,766 bind parameters) and
+/// PostgreSQL's (65,535).
+pub const MAX_BINDS: usize = 32_000;
+
+/// Statements with more bind parameters than this are prepared for one use only (see
+/// [`Query::is_cached`]).
+const CACHED_UP_TO_BINDS: usize = 256;
+
+/// `rows` in runs that each fit one statement ([`MAX_BINDS`] values at most), in order: a
+/// batch of any size is written in as few statements as the backends allow.
+pub fn in_statements(mut rows: Vec<Vec<Param>>) -> Vec<Vec<Vec<Param>>> {
+    let width = rows.first().map_or(1, Vec::len).max(1);
+    let per_statement = (MAX_BINDS / width).max(1);
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(per_statement));
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(per_statement));
+        statements.push(std::mem::replace(&mut rows, rest));
+    }
+    statements
+}
+
 /// `INSERT INTO table (columns) VALUES (...), (...)`: one statement for many rows, each row's
 /// values in the order of the comma-separated `columns`.
 pub fn insert_rows(table: &str, columns: &str, rows: impl IntoIterator<Item = Vec<Param>>) -> Query {
@@ -382,39 +403,47 @@ impl Query {
         self
     }
 
+    /// Whether the connection keeps this statement prepared for the next time. A statement
+    /// with many values is a multi-row statement whose text changes with its row count: kept,
+    /// each would hold a prepared statement of thousands of parameters in every connection's
+    /// cache (hundreds of megabytes in a replay), and few would ever run again.
+    fn is_cached(&self) -> bool {
+        self.params.len() <= CACHED_UP_TO_BINDS
+    }
+
     fn rows<DB>(&self) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>
     where
-        DB: sqlx::Database,
+        DB: sqlx::Database + sqlx::database::HasStatementCache,
         Param: for<'q> Encode<'q, DB> + Type<DB>,
     {
-        self.params
-            .iter()
-            .cloned()
-            .fold(sqlx::query(&self.sql), |query, param| query.bind(param))
+        self.params.iter().cloned().fold(
+            sqlx::query(&self.sql).persistent(self.is_cached()),
+            |query, param| query.bind(param),
+        )
     }
 
     fn records<DB, T>(&self) -> sqlx::query::QueryAs<'_, DB, T, <DB as sqlx::Database>::Arguments<'_>>
     where
-        DB: sqlx::Database,
+        DB: sqlx::Database + sqlx::database::HasStatementCache,
         Param: for<'q> Encode<'q, DB> + Type<DB>,
         T: for<'r> FromRow<'r, DB::Row>,
     {
-        self.params
-            .iter()
-            .cloned()
-            .fold(sqlx::query_as(&self.sql), |query, param| query.bind(param))
+        self.params.iter().cloned().fold(
+            sqlx::query_as(&self.sql).persistent(self.is_cached()),
+            |query, param| query.bind(param),
+        )
     }
 
     fn scalars<DB, T>(&self) -> sqlx::query::QueryScalar<'_, DB, T, <DB as sqlx::Database>::Arguments<'_>>
     where
-        DB: sqlx::Database,
+        DB: sqlx::Database + sqlx::database::HasStatementCache,
         Param: for<'q> Encode<'q, DB> + Type<DB>,
         (T,): for<'r> FromRow<'r, DB::Row>,
     {
-        self.params
-            .iter()
-            .cloned()
-            .fold(sqlx::query_scalar(&self.sql), |query, param| query.bind(param))
+        self.params.iter().cloned().fold(
+            sqlx::query_scalar(&self.sql).persistent(self.is_cached()),
+            |query, param| query.bind(param),
+        )
     }
 
     /// Runs a statement that returns no rows; answers how many rows it changed.
@@ -505,6 +534,31 @@ fn positional_placeholders(sql: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_cut_into_statements_under_the_bind_limit_in_order() {
+        let width = 11;
+        let rows: Vec<Vec<Param>> = (0..10_000_i64).map(|n| vec![Param::from(n); width]).collect();
+        let statements = in_statements(rows);
+        let per_statement = MAX_BINDS / width;
+        assert_eq!(statements.len(), 10_000_usize.div_ceil(per_statement));
+        assert!(statements.iter().all(|rows| rows.len() * width <= MAX_BINDS));
+        let firsts: Vec<Param> = statements.iter().flatten().map(|row| row[0].clone()).collect();
+        assert_eq!(firsts, (0..10_000_i64).map(Param::from).collect::<Vec<_>>());
+        assert!(in_statements(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn statements_of_many_values_are_not_kept_prepared() {
+        let few = query("SELECT 1 WHERE 1 IN (")
+            .values_list(0..CACHED_UP_TO_BINDS as i64)
+            .push(")");
+        assert!(few.is_cached());
+        let many = query("SELECT 1 WHERE 1 IN (")
+            .values_list(0..=CACHED_UP_TO_BINDS as i64)
+            .push(")");
+        assert!(!many.is_cached());
+    }
 
     #[test]
     fn in_order_placeholders_become_positional_for_sqlite() {

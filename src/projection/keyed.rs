@@ -15,7 +15,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
-use crate::db::{Param, Record, Transaction, query, upsert_rows};
+use crate::db::{MAX_BINDS, Param, Record, Transaction, in_statements, query, upsert_rows};
 use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
 
 /// A read-model row identified by one key column.
@@ -120,18 +120,29 @@ pub(crate) async fn apply<R: KeyedRow>(
     if keys.is_empty() {
         return Ok(());
     }
-    let stored: Vec<R> = query(R::select_from(table, &format!("WHERE {} IN (", R::KEY)))
-        .values_list(keys)
-        .push(")")
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut rows: HashMap<R::Key, R> = stored.into_iter().map(|row| (row.key(), row)).collect();
+    let mut rows: HashMap<R::Key, R> = HashMap::with_capacity(keys.len());
+    for keys in keys.chunks(MAX_BINDS) {
+        let stored: Vec<R> = query(R::select_from(table, &format!("WHERE {} IN (", R::KEY)))
+            .values_list(keys.iter().cloned())
+            .push(")")
+            .fetch_all(&mut *tx)
+            .await?;
+        rows.extend(stored.into_iter().map(|row| (row.key(), row)));
+    }
     let changed = R::fold(&mut rows, batch);
     if changed.is_empty() {
         return Ok(());
     }
-    let values = changed.iter().filter_map(|key| rows.get(key)).map(R::values);
-    upsert_rows(table, R::KEY, R::COLUMNS, values).execute(tx).await?;
+    let values = changed
+        .iter()
+        .filter_map(|key| rows.get(key))
+        .map(R::values)
+        .collect();
+    for values in in_statements(values) {
+        upsert_rows(table, R::KEY, R::COLUMNS, values)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }
 

@@ -43,13 +43,13 @@ use crate::db::{Database, Lease, LeaseError, Transaction, query};
 use crate::follow::parking;
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
 use crate::projection::{Applied, Progress, Projection, ProjectionName, all, wanted_account_events};
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, RecordedEvent, StoreError};
 
 /// What the copy of a table is called while a rebuild fills it.
 const COPY_SUFFIX: &str = "__rebuild";
 
 /// Events replayed into the copies per transaction.
-const BATCH: i64 = 1_000;
+const BATCH: i64 = 10_000;
 
 /// How long a rebuild's lease lasts without renewal (it is renewed every third of it).
 const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -276,17 +276,30 @@ async fn build_and_swap(
     let projections = targets.projections;
     let mut rebuilt = Rebuilt::default();
     progress.aim_at(store.head_position().await?);
-    // 1. The whole log into the copies, while the live tables keep serving.
-    loop {
-        let mut tx = database.begin_derived_write().await?;
-        // A rebuild that stalled past its lease must not write into another's copies.
-        confirm(&mut tx, leases).await?;
-        let replayed = replay_batch(&mut tx, store, targets, &mut rebuilt).await?;
-        tx.commit().await?;
+    // 1. The whole log into the copies, while the live tables keep serving. The next page of
+    //    the log is read while this one is written: the reads and the writes run on two
+    //    connections, and so on two cores.
+    let mut batch = store.read_all(rebuilt.position, BATCH).await?;
+    while let Some(last) = batch.last().map(|event| event.global_position) {
+        let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= BATCH;
+        let write = async {
+            let mut tx = database.begin_derived_write().await?;
+            // A rebuild that stalled past its lease must not write into another's copies.
+            confirm(&mut tx, leases).await?;
+            replay(&mut tx, targets, &batch, &mut rebuilt).await?;
+            tx.commit().await?;
+            Ok::<_, RebuildError>(())
+        };
+        let read_next = async {
+            match full {
+                true => store.read_all(last, BATCH).await,
+                false => Ok(Vec::new()),
+            }
+        };
+        let (written, next) = tokio::join!(write, read_next);
+        written?;
+        batch = next?;
         progress.reached(rebuilt.position);
-        if replayed < BATCH {
-            break;
-        }
     }
 
     // 2. The swap: what arrived meanwhile, then the copies in place of the live tables.
@@ -365,12 +378,23 @@ async fn replay_batch(
     rebuilt: &mut Rebuilt,
 ) -> Result<i64, RebuildError> {
     let batch = store.read_all(rebuilt.position, BATCH).await?;
+    replay(tx, targets, &batch, rebuilt).await?;
+    Ok(i64::try_from(batch.len()).unwrap_or(i64::MAX))
+}
+
+/// Replays `batch`, the events of the log after `rebuilt.position`, into every copy.
+async fn replay(
+    tx: &mut Transaction,
+    targets: &Targets<'_>,
+    batch: &[RecordedEvent],
+    rebuilt: &mut Rebuilt,
+) -> Result<(), RebuildError> {
     let Some(last) = batch.last().map(|event| event.global_position) else {
-        return Ok(0);
+        return Ok(());
     };
     let wanted = |index: usize, position: i64| !targets.left_out[index].contains(&position);
     // An event every read model leaves out need not decode.
-    let events = wanted_account_events(&batch, targets.projections.len(), wanted).map_err(
+    let events = wanted_account_events(batch, targets.projections.len(), wanted).map_err(
         |(index, position, source)| RebuildError::Unfoldable {
             position,
             projection: targets.projections[index].name().as_str(),
@@ -391,9 +415,8 @@ async fn replay_batch(
         }
     }
     rebuilt.position = last;
-    let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-    rebuilt.events += count;
-    Ok(i64::try_from(count).unwrap_or(i64::MAX))
+    rebuilt.events += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+    Ok(())
 }
 
 /// Replaces the rows of `table` with those of `copy` (same columns, same order), then drops

@@ -16,7 +16,7 @@
 //! 3. `Rows::admit`, append by append: answered already? every stream of the right type and
 //!    at its expected version? then its stream, event, response and snapshot rows;
 //! 4. `Rows::write`: the new streams, the events, the responses, the snapshots, each one
-//!    multi-row insert (split into statements of at most `ROWS_PER_STATEMENT` rows);
+//!    multi-row insert (split into statements under the backends' bind limits);
 //! 5. `COMMIT`.
 //!
 //! A conflicting append fails alone; its batch-mates are written. Statements never grow an
@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Database, Param, Query, Stored, Transaction, insert_rows, query};
+use crate::db::{Database, Param, Query, Stored, Transaction, in_statements, insert_rows, query};
 use crate::metrics::Metrics;
 use crate::store::{
     Append, Appended, IdempotencyRecord, RecordedResponse, SnapshotState, StoreError, StreamAppend,
@@ -513,18 +513,18 @@ impl Rows {
         self.answered.insert((record.scope, record.key), rendered);
     }
 
-    /// Writes every row, in statements of at most [`ROWS_PER_STATEMENT`] rows.
+    /// Writes every row, in as few statements as the backends' bind limits allow.
     ///
     /// The primary key of `streams` is the last guard of "one id, one stream type": should the
     /// check of [`Heads::check`] ever miss a case, the whole batch fails as not written (a
     /// retryable `503` for each append), never a stream of two types.
     async fn write(self, tx: &mut Transaction) -> Result<(), sqlx::Error> {
-        for rows in in_chunks(self.streams) {
+        for rows in in_statements(self.streams) {
             insert_rows("streams", "stream_id, stream_type", rows)
                 .execute(&mut *tx)
                 .await?;
         }
-        for rows in in_chunks(self.events) {
+        for rows in in_statements(self.events) {
             insert_rows(
                 "events",
                 "global_position, stream_type, stream_id, stream_version, event_id, event_type, \
@@ -534,7 +534,7 @@ impl Rows {
             .execute(&mut *tx)
             .await?;
         }
-        for rows in in_chunks(self.responses) {
+        for rows in in_statements(self.responses) {
             insert_rows(
                 "idempotency_keys",
                 "scope, key, fingerprint, status, body, etag, location, recorded_at",
@@ -581,14 +581,4 @@ pub(crate) fn save_snapshot_statement(
         .bind(snapshot.schema_version)
         .bind(&snapshot.state)
         .bind(snapshot.taken_at)
-}
-
-/// `rows` in runs of at most [`ROWS_PER_STATEMENT`], in order.
-fn in_chunks(mut rows: Vec<Vec<Param>>) -> Vec<Vec<Vec<Param>>> {
-    let mut chunks = Vec::new();
-    while !rows.is_empty() {
-        let rest = rows.split_off(rows.len().min(ROWS_PER_STATEMENT));
-        chunks.push(std::mem::replace(&mut rows, rest));
-    }
-    chunks
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Param, Stored, Transaction, insert_rows, query};
+use crate::db::{MAX_BINDS, Param, Stored, Transaction, in_statements, insert_rows, query};
 use crate::domain::account::AccountEvent;
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::Currency;
@@ -266,20 +266,21 @@ async fn balances_before(
     accounts: &[Uuid],
     position: i64,
 ) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
-    let rows: Vec<BalanceBefore> = query(format!(
-        "SELECT v.column1 AS account_id, COALESCE((SELECT t.balance_after FROM {table} t \
-         WHERE t.account_id = v.column1 AND t.global_position < $1 \
-         ORDER BY t.global_position DESC LIMIT 1), 0) AS balance FROM (VALUES "
-    ))
-    .bind(position)
-    .values(accounts.iter().map(|account| vec![Param::from(*account)]))
-    .push(") AS v")
-    .fetch_all(tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.account_id, row.balance))
-        .collect())
+    let mut balances = HashMap::with_capacity(accounts.len());
+    for accounts in accounts.chunks(MAX_BINDS - 1) {
+        let rows: Vec<BalanceBefore> = query(format!(
+            "SELECT v.column1 AS account_id, COALESCE((SELECT t.balance_after FROM {table} t \
+             WHERE t.account_id = v.column1 AND t.global_position < $1 \
+             ORDER BY t.global_position DESC LIMIT 1), 0) AS balance FROM (VALUES "
+        ))
+        .bind(position)
+        .values(accounts.iter().map(|account| vec![Param::from(*account)]))
+        .push(") AS v")
+        .fetch_all(&mut *tx)
+        .await?;
+        balances.extend(rows.into_iter().map(|row| (row.account_id, row.balance)));
+    }
+    Ok(balances)
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -343,10 +344,12 @@ impl Projection for TransactionsProjection {
         accounts.dedup();
         let mut balances = balances_before(&mut *tx, table, &accounts, first).await?;
         let rows = fold(&mut balances, batch);
-        insert_rows(table, COLUMNS, rows.iter().map(TransactionRow::values))
-            .push(" ON CONFLICT DO NOTHING")
-            .execute(tx)
-            .await?;
+        for rows in in_statements(rows.iter().map(TransactionRow::values).collect()) {
+            insert_rows(table, COLUMNS, rows)
+                .push(" ON CONFLICT DO NOTHING")
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(())
     }
 
