@@ -14,13 +14,14 @@ use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::str::FromStr;
 
 use crate::db::{MAX_BINDS, Param, Record, Transaction, in_statements, query, upsert_rows};
-use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
+use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows, StoredRows};
 
 /// A read-model row identified by one key column.
 pub(crate) trait KeyedRow: Record + Clone + Debug + Send + Sync + 'static {
-    type Key: Clone + Eq + Hash + Ord + Display + Debug + Into<Param> + Send + Sync;
+    type Key: Clone + Eq + Hash + Ord + Display + FromStr + Debug + Into<Param> + Send + Sync;
 
     /// The read model's name (its checkpoint's, and `foldbank rebuild`'s argument).
     const NAME: ProjectionName;
@@ -57,13 +58,23 @@ pub(crate) trait KeyedRow: Record + Clone + Debug + Send + Sync + 'static {
         (self.key().to_string(), self.values())
     }
 
-    /// Every row of `table` as stored, for `verify`: by default as [`KeyedRow::values`]
-    /// gives them.
-    fn stored(tx: &mut Transaction, table: &str) -> impl Future<Output = Result<Rows, sqlx::Error>> + Send {
-        let select = query(Self::select_from(table, ""));
+    /// Whether no later event can change this row (a settled transfer): `verify` then
+    /// compares it at once and forgets it. By default never.
+    fn is_settled(&self) -> bool {
+        false
+    }
+
+    /// The rows of `table` that `which` names as stored, for `verify`: by default as
+    /// [`KeyedRow::values`] gives them.
+    fn stored(
+        tx: &mut Transaction,
+        table: &str,
+        which: StoredRows<'_>,
+    ) -> impl Future<Output = Result<Vec<(String, Vec<Param>)>, sqlx::Error>> + Send {
+        let select = which.narrow::<Self::Key>(Self::select_from(table, ""), Self::KEY);
         async move {
             let rows: Vec<Self> = select.fetch_all(tx).await?;
-            Ok(Rows::new(Self::COLUMNS, rows.iter().map(Self::keyed)))
+            Ok(rows.iter().map(Self::keyed).collect())
         }
     }
 }
@@ -101,8 +112,13 @@ impl<R: KeyedRow> Projection for Keyed<R> {
         Box::new(InMemory::<R>(HashMap::new()))
     }
 
-    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        R::stored(tx, table).await
+    async fn stored(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        which: StoredRows<'_>,
+    ) -> Result<Vec<(String, Vec<Param>)>, sqlx::Error> {
+        R::stored(tx, table, which).await
     }
 }
 
@@ -153,6 +169,17 @@ struct InMemory<R: KeyedRow>(HashMap<R::Key, R>);
 impl<R: KeyedRow> InMemoryModel for InMemory<R> {
     fn fold(&mut self, batch: &[Applied<'_>]) {
         R::fold(&mut self.0, batch);
+    }
+
+    fn take_settled(&mut self) -> Rows {
+        let settled: Vec<R::Key> = self
+            .0
+            .values()
+            .filter(|row| row.is_settled())
+            .map(R::key)
+            .collect();
+        let rows = settled.iter().filter_map(|key| self.0.remove(key));
+        Rows::new(R::COLUMNS, rows.map(|row| row.keyed()).collect::<Vec<_>>())
     }
 
     fn rows(&self) -> Rows {

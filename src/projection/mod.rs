@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::db::{Database, Databases, Param, Transaction};
+use crate::db::{Database, Databases, Param, Query, Transaction, query};
 use crate::domain::account::{self, AccountEvent};
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
 use crate::store::{RecordedEvent, StoreError, codec};
@@ -167,8 +167,45 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// An empty read model in memory, which folds batches with the same code as `apply`.
     fn in_memory(&self) -> Box<dyn InMemoryModel>;
 
-    /// Every row of `table`, as [`InMemoryModel::rows`] lists them.
-    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error>;
+    /// The rows of `table` that `which` names, as [`InMemoryModel::rows`] lists them: what
+    /// [`verify`] compares with its fold, a chunk at a time.
+    async fn stored(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        which: StoredRows<'_>,
+    ) -> Result<Vec<(String, Vec<Param>)>, sqlx::Error>;
+}
+
+/// Which stored rows [`Projection::stored`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum StoredRows<'a> {
+    /// The rows of these keys (as [`Rows`] writes them), in any order.
+    Keys(&'a [String]),
+    /// Up to `limit` rows in key order, after the key `after` (from the first without it).
+    After { after: Option<&'a str>, limit: i64 },
+}
+
+impl StoredRows<'_> {
+    /// `select` (a `SELECT ... FROM table`) narrowed to the rows this names, by the key column
+    /// `key` of type `K`. Keys that do not parse as `K` name no row.
+    pub(crate) fn narrow<K>(self, select: String, key: &str) -> Query
+    where
+        K: std::str::FromStr + Into<Param>,
+    {
+        match self {
+            StoredRows::Keys(keys) => query(format!("{select} WHERE {key} IN ("))
+                .values_list(keys.iter().filter_map(|key| key.parse::<K>().ok()))
+                .push(")"),
+            StoredRows::After { after, limit } => {
+                let mut narrowed = query(format!("{select} WHERE 1 = 1"));
+                if let Some(after) = after.and_then(|after| after.parse::<K>().ok()) {
+                    narrowed = narrowed.push(&format!(" AND {key} > ")).push_bind(after);
+                }
+                narrowed.push(&format!(" ORDER BY {key} LIMIT ")).push_bind(limit)
+            }
+        }
+    }
 }
 
 /// A read model held in memory instead of a table: what [`verify`] folds the log into.
@@ -176,7 +213,12 @@ pub trait InMemoryModel: Send + std::fmt::Debug {
     /// Folds the next batch of the log into the model.
     fn fold(&mut self, batch: &[Applied<'_>]);
 
-    /// The rows the table would hold.
+    /// Takes out of the model the rows no later event can change, so that [`verify`] compares
+    /// them at once and memory holds only the rows still open (an account's, a transfer in
+    /// flight), not the whole table.
+    fn take_settled(&mut self) -> Rows;
+
+    /// The rows the table would hold (of those still in the model).
     fn rows(&self) -> Rows;
 }
 

@@ -25,6 +25,7 @@ backend_tests!(
     queries_keep_being_answered_while_a_rebuild_replays_50000_events,
     a_second_rebuild_of_a_read_model_exits_and_leaves_the_first_alone,
     an_expired_lease_is_taken_over_and_its_old_holder_can_no_longer_confirm_it,
+    verify_compares_a_log_of_many_chunks_and_names_a_missing_an_extra_and_a_changed_movement,
 );
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
@@ -319,6 +320,93 @@ async fn deposit_until(app: Arc<TestApp>, accounts: Vec<Uuid>, stop: Arc<AtomicB
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     problems
+}
+
+/// A log of 12,000 movements (verify compares a chunk of rows at a time, and reads the log in
+/// pages, so several of each), then three corruptions of `account_transactions`: a movement
+/// deleted, one added that no event made, and one changed. Verify names exactly those three.
+async fn verify_compares_a_log_of_many_chunks_and_names_a_missing_an_extra_and_a_changed_movement(
+    db: TestDb,
+) {
+    const EVENTS: usize = 12_000;
+    let app = TestApp::new(db).await;
+    let accounts = vec![
+        app.open_account(json!({})).await,
+        app.open_account(json!({})).await,
+    ];
+    append_deposits(&app, &accounts, &mut HashMap::new(), EVENTS, 1_000).await;
+    app.caught_up().await;
+    let equal = verified(&app).await;
+    assert!(equal.is_consistent(), "{equal}");
+    let movements = equal.tables[1].rows;
+    assert!(movements >= EVENTS, "{equal}");
+
+    let ids: Vec<Uuid> = foldbank::db::query(
+        "SELECT transaction_id FROM account_transactions ORDER BY global_position LIMIT 2 OFFSET 7000",
+    )
+    .fetch_all::<(foldbank::db::Stored<Uuid>,)>(&app.db.read)
+    .await
+    .expect("two movements")
+    .into_iter()
+    .map(|(id,)| id.0)
+    .collect();
+    corrupt(
+        &app,
+        "DELETE FROM account_transactions WHERE transaction_id = $1",
+        ids[0],
+    )
+    .await;
+    corrupt(
+        &app,
+        "UPDATE account_transactions SET amount = amount + 1 WHERE transaction_id = $1",
+        ids[1],
+    )
+    .await;
+    let extra = Uuid::now_v7();
+    let copied = foldbank::db::query(
+        "INSERT INTO account_transactions (transaction_id, account_id, kind, amount, balance_after, currency, \
+         description, occurred_at, stream_version, global_position) SELECT $1, account_id, kind, amount, \
+         balance_after, currency, description, occurred_at, stream_version, global_position + 1000000 \
+         FROM account_transactions WHERE transaction_id = $2",
+    )
+    .bind(extra)
+    .bind(ids[1])
+    .execute(&app.db.read)
+    .await
+    .expect("an extra movement");
+    assert_eq!(copied, 1);
+
+    let corrupted = verified(&app).await;
+    let transactions = &corrupted.tables[1];
+    assert_eq!(transactions.rows, movements, "{corrupted}");
+    let mut found: Vec<(String, &str)> = transactions
+        .differences
+        .iter()
+        .map(|difference| {
+            let kind = match difference {
+                Difference::Missing { .. } => "missing",
+                Difference::Extra { .. } => "extra",
+                Difference::Different { .. } => "different",
+            };
+            (difference.key().to_owned(), kind)
+        })
+        .collect();
+    found.sort();
+    let mut expected = vec![
+        (ids[0].to_string(), "missing"),
+        (ids[1].to_string(), "different"),
+        (extra.to_string(), "extra"),
+    ];
+    expected.sort();
+    assert_eq!(found, expected, "{corrupted}");
+    assert!(
+        corrupted
+            .tables
+            .iter()
+            .filter(|table| table.table != "account_transactions")
+            .all(|table| table.differences.is_empty()),
+        "{corrupted}"
+    );
 }
 
 /// 50,000 events in the log, then a rebuild of every read model while one task reads accounts

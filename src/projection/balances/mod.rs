@@ -17,10 +17,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Param, Stored, Transaction, query};
+use crate::db::{Param, Stored, Transaction};
 use crate::domain::account::{AccountEvent, AccountStatus};
 use crate::projection::keyed::KeyedRow;
-use crate::projection::{Applied, ProjectionName, Rows};
+use crate::projection::{Applied, ProjectionName, StoredRows};
 use crate::store::RecordedEvent;
 
 /// An account's status as the read model stores and clients see it.
@@ -218,18 +218,22 @@ impl KeyedRow for BalanceRow {
     }
 
     /// The stored `available` column is compared as stored, not recomputed from the balance.
-    fn stored(tx: &mut Transaction, table: &str) -> impl Future<Output = Result<Rows, sqlx::Error>> + Send {
-        let select = query(BalanceRow::select_from(table, ""));
+    fn stored(
+        tx: &mut Transaction,
+        table: &str,
+        which: StoredRows<'_>,
+    ) -> impl Future<Output = Result<Vec<(String, Vec<Param>)>, sqlx::Error>> + Send {
+        let select = which.narrow::<Uuid>(BalanceRow::select_from(table, ""), Self::KEY);
         async move {
             let rows: Vec<StoredBalance> = select.fetch_all(tx).await?;
-            Ok(Rows::new(
-                COLUMNS,
-                rows.iter().map(|stored| {
+            Ok(rows
+                .iter()
+                .map(|stored| {
                     let (key, mut values) = stored.row.keyed();
                     values[AVAILABLE] = stored.available.into();
                     (key, values)
-                }),
-            ))
+                })
+                .collect())
         }
     }
 }

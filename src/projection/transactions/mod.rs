@@ -22,7 +22,7 @@ use crate::domain::account::AccountEvent;
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::Currency;
 use crate::domain::text::Text;
-use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows};
+use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows, StoredRows};
 use crate::store::RecordedEvent;
 
 /// What kind of money movement a row records: `deposit`, `withdrawal`, `transfer_out`,
@@ -305,6 +305,14 @@ impl InMemoryModel for InMemory {
         }
     }
 
+    /// Every movement is settled once folded: a movement row never changes.
+    fn take_settled(&mut self) -> Rows {
+        Rows::new(
+            COLUMNS,
+            self.rows.drain().map(|(_, row)| row.keyed()).collect::<Vec<_>>(),
+        )
+    }
+
     fn rows(&self) -> Rows {
         Rows::new(COLUMNS, self.rows.values().map(TransactionRow::keyed))
     }
@@ -357,8 +365,16 @@ impl Projection for TransactionsProjection {
         Box::new(InMemory::default())
     }
 
-    async fn stored(&self, tx: &mut Transaction, table: &str) -> Result<Rows, sqlx::Error> {
-        let rows: Vec<TransactionRow> = query(select_from(table, "")).fetch_all(tx).await?;
-        Ok(Rows::new(COLUMNS, rows.iter().map(TransactionRow::keyed)))
+    async fn stored(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        which: StoredRows<'_>,
+    ) -> Result<Vec<(String, Vec<Param>)>, sqlx::Error> {
+        let rows: Vec<TransactionRow> = which
+            .narrow::<Uuid>(select_from(table, ""), "transaction_id")
+            .fetch_all(tx)
+            .await?;
+        Ok(rows.iter().map(TransactionRow::keyed).collect())
     }
 }

@@ -169,6 +169,12 @@ pub(crate) fn select_sql(filter: &str) -> String {
 
 impl KeyedRow for TransferRow {
     type Key = Uuid;
+
+    /// A transfer's row changes only while it is pending.
+    fn is_settled(&self) -> bool {
+        self.status != TransferState::Pending
+    }
+
     const NAME: ProjectionName = ProjectionName::Transfers;
     const TABLE: &'static str = TABLE;
     const KEY: &'static str = "transfer_id";
