@@ -3,9 +3,10 @@
 //!
 //! `account_balances`, `transfers` and `ledger_totals` each keep one row per key and change it
 //! with every event about that key. For each, a batch is applied the same way: read the rows of
-//! the keys the batch names (one statement), run the projection's pure fold over them in
-//! memory, write back the rows that changed (one statement). `verify` runs the same fold over
-//! every row at once. A read model says only what is its own ([`KeyedRow`]: its name, table,
+//! the keys the batch names (one statement, or one per 32,000 keys), run the projection's pure
+//! fold over them in memory, write back the rows that changed (one multi-row statement, cut
+//! under the backends' bind limits). `verify` runs the same fold, and compares the rows no later
+//! event changes as they settle. A read model says only what is its own ([`KeyedRow`]: its name, table,
 //! columns, key and fold); [`Keyed`] makes it a [`Projection`], written once here.
 //! (`account_transactions` appends a row per movement instead, and has its own `apply`.)
 
@@ -123,7 +124,7 @@ impl<R: KeyedRow> Projection for Keyed<R> {
 }
 
 /// Reads the rows of the keys `batch` names from `table`, folds the batch into them, and
-/// writes back those that changed: two statements, whatever the batch's size.
+/// writes back those that changed: two statements for a batch of up to a few thousand keys.
 pub(crate) async fn apply<R: KeyedRow>(
     tx: &mut Transaction,
     table: &str,

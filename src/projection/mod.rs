@@ -35,7 +35,7 @@ pub use reads::{QueryError, ReadModels, Reads, Snapshot};
 pub use rebuild::{RebuildError, Rebuilt, SetAsideEvents, rebuild, rebuild_with};
 pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
 pub use transfers::TransferPage;
-pub use verify::{Difference, TableReport, Verification, VerifyError, verify};
+pub use verify::{Difference, DifferenceCounts, TableReport, Verification, VerifyError, verify};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -188,19 +188,29 @@ pub enum StoredRows<'a> {
 
 impl StoredRows<'_> {
     /// `select` (a `SELECT ... FROM table`) narrowed to the rows this names, by the key column
-    /// `key` of type `K`. Keys that do not parse as `K` name no row.
+    /// `key` of type `K`. A key that does not parse as `K` names no row (and no row follows
+    /// it), so a caller paging through a table always comes to an end.
     pub(crate) fn narrow<K>(self, select: String, key: &str) -> Query
     where
         K: std::str::FromStr + Into<Param>,
     {
+        let nothing = || query(format!("{select} WHERE 1 = 0"));
         match self {
-            StoredRows::Keys(keys) => query(format!("{select} WHERE {key} IN ("))
-                .values_list(keys.iter().filter_map(|key| key.parse::<K>().ok()))
-                .push(")"),
+            StoredRows::Keys(keys) => {
+                let keys: Vec<K> = keys.iter().filter_map(|key| key.parse().ok()).collect();
+                if keys.is_empty() {
+                    return nothing();
+                }
+                query(format!("{select} WHERE {key} IN ("))
+                    .values_list(keys)
+                    .push(")")
+            }
             StoredRows::After { after, limit } => {
                 let mut narrowed = query(format!("{select} WHERE 1 = 1"));
-                if let Some(after) = after.and_then(|after| after.parse::<K>().ok()) {
-                    narrowed = narrowed.push(&format!(" AND {key} > ")).push_bind(after);
+                match after.map(str::parse::<K>) {
+                    None => {}
+                    Some(Ok(after)) => narrowed = narrowed.push(&format!(" AND {key} > ")).push_bind(after),
+                    Some(Err(_)) => return nothing(),
                 }
                 narrowed.push(&format!(" ORDER BY {key} LIMIT ")).push_bind(limit)
             }
@@ -343,5 +353,42 @@ impl FaultInjector {
     /// After how many events of a batch it must fail, if armed.
     fn fail_after(&self) -> Option<usize> {
         usize::try_from(self.fail_after.load(Ordering::SeqCst)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_rows_narrow_to_the_keys_that_parse_and_end_on_a_key_that_does_not() {
+        let select = || "SELECT k FROM t".to_owned();
+        let id = uuid::Uuid::now_v7().to_string();
+        let keys = [id.clone(), "not an id".to_owned()];
+        let some = StoredRows::Keys(&keys).narrow::<uuid::Uuid>(select(), "k");
+        assert_eq!(some.sql(), "SELECT k FROM t WHERE k IN ($1)");
+        let none = StoredRows::Keys(&keys[1..]).narrow::<uuid::Uuid>(select(), "k");
+        assert_eq!(none.sql(), "SELECT k FROM t WHERE 1 = 0");
+        let first = StoredRows::After {
+            after: None,
+            limit: 9,
+        }
+        .narrow::<uuid::Uuid>(select(), "k");
+        assert_eq!(first.sql(), "SELECT k FROM t WHERE 1 = 1 ORDER BY k LIMIT $1");
+        let next = StoredRows::After {
+            after: Some(&id),
+            limit: 9,
+        }
+        .narrow::<uuid::Uuid>(select(), "k");
+        assert_eq!(
+            next.sql(),
+            "SELECT k FROM t WHERE 1 = 1 AND k > $1 ORDER BY k LIMIT $2"
+        );
+        let broken = StoredRows::After {
+            after: Some("?"),
+            limit: 9,
+        }
+        .narrow::<uuid::Uuid>(select(), "k");
+        assert_eq!(broken.sql(), "SELECT k FROM t WHERE 1 = 0");
     }
 }

@@ -10,16 +10,19 @@
 //! [`CHUNK`] keys; only the open rows (one per account, per transfer in flight, per currency)
 //! and an 8-byte fingerprint per key stay. Rows stored under a key the fold never made are
 //! found last, by a walk of the table in key order when its count exceeds the rows matched.
+//! Differences are counted; the first [`KEPT`] are kept with their values.
 //!
 //! Each table is compared at the position it reflects: its rows and its checkpoint are read in
-//! one snapshot (one read transaction for the whole run), and the log is replayed into its
-//! model up to that checkpoint only. So verify
+//! one snapshot (one read transaction for the whole run: on SQLite the WAL cannot be
+//! checkpointed past it, and on PostgreSQL vacuum waits for it, until verify ends), and the log
+//! is replayed into its model up to that checkpoint only. So verify
 //! may run beside a service whose projectors keep moving, and compares each read model with
 //! the log as far as that read model has come. Events a projection parked are left out of its
 //! replay, as the projection left them out (see `GET /projections`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use crate::db::{Database, Param, Transaction, query};
@@ -39,6 +42,9 @@ const CHUNK: usize = 5_000;
 /// Differences shown per table; the summary line counts them all.
 const SHOWN: usize = 5;
 
+/// Differences kept per table (with their values); the rest are only counted.
+const KEPT: usize = 1_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("database error")]
@@ -56,7 +62,7 @@ pub struct Verification {
 impl Verification {
     /// Whether every table equals the fold of the log.
     pub fn is_consistent(&self) -> bool {
-        self.tables.iter().all(|table| table.differences.is_empty())
+        self.tables.iter().all(|table| table.counts.total() == 0)
     }
 }
 
@@ -70,7 +76,39 @@ pub struct TableReport {
     pub rows: usize,
     /// Events the projection parked, left out of the replay.
     pub parked: usize,
+    /// The first 1,000 differences, in key order: a table wiped by mistake must not bring
+    /// the whole table back into memory.
     pub differences: Vec<Difference>,
+    /// Every difference, counted.
+    pub counts: DifferenceCounts,
+}
+
+/// How many rows differ, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DifferenceCounts {
+    pub missing: usize,
+    pub extra: usize,
+    pub different: usize,
+}
+
+impl DifferenceCounts {
+    pub fn of(differences: &[Difference]) -> Self {
+        let mut counts = DifferenceCounts::default();
+        differences.iter().for_each(|difference| counts.add(difference));
+        counts
+    }
+
+    pub fn total(&self) -> usize {
+        self.missing + self.extra + self.different
+    }
+
+    fn add(&mut self, difference: &Difference) {
+        match difference {
+            Difference::Missing { .. } => self.missing += 1,
+            Difference::Extra { .. } => self.extra += 1,
+            Difference::Different { .. } => self.different += 1,
+        }
+    }
 }
 
 /// A row that differs between the table and the fold of the log. Values are `(column, value)`.
@@ -180,13 +218,16 @@ struct TableCheck {
     /// A fingerprint of every key the fold produced. A later row of a key already produced is
     /// left out, as the table's insert leaves it; a stored key not here is an extra row. (Two
     /// keys share a 64-bit fingerprint with a chance of about n²/2⁶⁵, 10⁻⁶ at six million rows:
-    /// verify would then leave one of them out of the comparison.)
+    /// verify would then leave one of them out of the comparison. The hash is keyed afresh by
+    /// every run, so ids chosen by clients cannot be made to collide on purpose.)
     folded: HashSet<u64>,
+    hasher: RandomState,
     /// Settled rows not compared yet.
     pending: Rows,
     /// Stored rows found for keys of the fold.
     matched: usize,
     differences: Vec<Difference>,
+    counts: DifferenceCounts,
 }
 
 impl TableCheck {
@@ -202,8 +243,10 @@ impl TableCheck {
             position,
             parked,
             folded: HashSet::new(),
+            hasher: RandomState::new(),
             matched: 0,
             differences: Vec::new(),
+            counts: DifferenceCounts::default(),
         }
     }
 
@@ -229,7 +272,7 @@ impl TableCheck {
             Settled::AtTheEnd => self.model.rows(),
         };
         for (key, values) in rows.rows {
-            if self.folded.insert(fingerprint(&key)) {
+            if self.folded.insert(self.hasher.hash_one(&key)) {
                 self.pending.rows.insert(key, values);
             }
         }
@@ -245,7 +288,7 @@ impl TableCheck {
         }
         self.matched += stored.len();
         let columns = self.pending.columns.clone();
-        self.differences.extend(compare(
+        let differences = compare(
             &Rows {
                 columns: columns.clone(),
                 rows: stored,
@@ -254,8 +297,19 @@ impl TableCheck {
                 columns,
                 rows: expected,
             },
-        ));
+        );
+        self.record(differences);
         Ok(())
+    }
+
+    /// Counts `differences`, and keeps them while fewer than [`KEPT`] are.
+    fn record(&mut self, differences: Vec<Difference>) {
+        for difference in differences {
+            self.counts.add(&difference);
+            if self.differences.len() < KEPT {
+                self.differences.push(difference);
+            }
+        }
     }
 
     /// The report, once every row of the fold is compared: the rows stored under keys the fold
@@ -267,24 +321,22 @@ impl TableCheck {
             .await?;
         let rows = usize::try_from(count).unwrap_or(0);
         if rows > self.matched {
-            self.differences.extend(self.extras(tx).await?);
+            self.extras(tx).await?;
         }
+        self.differences.sort_by(|a, b| a.key().cmp(b.key()));
+        let parked = self.parked.iter().filter(|parked| **parked <= self.position);
         Ok(TableReport {
             table,
             position: self.position,
             rows,
-            parked: self
-                .parked
-                .iter()
-                .filter(|parked| **parked <= self.position)
-                .count(),
+            parked: parked.count(),
             differences: self.differences,
+            counts: self.counts,
         })
     }
 
-    /// The stored rows the fold has no key for, in key order.
-    async fn extras(&self, tx: &mut Transaction) -> Result<Vec<Difference>, VerifyError> {
-        let mut extras = Vec::new();
+    /// Records the stored rows the fold has no key for.
+    async fn extras(&mut self, tx: &mut Transaction) -> Result<(), VerifyError> {
         let mut after: Option<String> = None;
         loop {
             let which = StoredRows::After {
@@ -294,25 +346,20 @@ impl TableCheck {
             let page = self.projection.stored(tx, self.projection.table(), which).await?;
             let full = page.len() >= CHUNK;
             after = page.last().map(|(key, _)| key.clone());
-            extras.extend(
-                page.into_iter()
-                    .filter(|(key, _)| !self.folded.contains(&fingerprint(key)))
-                    .map(|(key, values)| Difference::Extra {
-                        key,
-                        stored: self.pending.columns.iter().copied().zip(values).collect(),
-                    }),
-            );
+            let extras: Vec<Difference> = page
+                .into_iter()
+                .filter(|(key, _)| !self.folded.contains(&self.hasher.hash_one(key)))
+                .map(|(key, values)| Difference::Extra {
+                    key,
+                    stored: self.pending.columns.iter().copied().zip(values).collect(),
+                })
+                .collect();
+            self.record(extras);
             if !full {
-                return Ok(extras);
+                return Ok(());
             }
         }
     }
-}
-
-/// A key's fingerprint in [`TableCheck::folded`].
-fn fingerprint(key: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
 }
 
 /// The rows that differ between `stored` and `expected`, in key order.
@@ -391,36 +438,30 @@ impl fmt::Display for TableReport {
         for difference in self.differences.iter().take(SHOWN) {
             writeln!(f, "{} {difference}", self.table)?;
         }
-        if self.differences.len() > SHOWN {
-            writeln!(
-                f,
-                "{} ... and {} more",
-                self.table,
-                self.differences.len() - SHOWN
-            )?;
+        let total = self.counts.total();
+        if total > SHOWN {
+            writeln!(f, "{} ... and {} more", self.table, total - SHOWN)?;
         }
         let parked = match self.parked {
             0 => String::new(),
             parked => format!(", {parked} parked events left out"),
         };
-        if self.differences.is_empty() {
+        if total == 0 {
             write!(
                 f,
                 "{}: {} rows, equal to the log up to position {}{parked}",
                 self.table, self.rows, self.position
             )
         } else {
-            let count = |kind: fn(&Difference) -> bool| self.differences.iter().filter(|d| kind(d)).count();
             write!(
                 f,
-                "{}: {} rows, {} differ from the log up to position {} ({} missing, {} extra, {} different){parked}",
+                "{}: {} rows, {total} differ from the log up to position {} ({} missing, {} extra, {} different){parked}",
                 self.table,
                 self.rows,
-                self.differences.len(),
                 self.position,
-                count(|d| matches!(d, Difference::Missing { .. })),
-                count(|d| matches!(d, Difference::Extra { .. })),
-                count(|d| matches!(d, Difference::Different { .. })),
+                self.counts.missing,
+                self.counts.extra,
+                self.counts.different,
             )
         }
     }
@@ -434,7 +475,7 @@ impl fmt::Display for Verification {
         let differing = self
             .tables
             .iter()
-            .filter(|table| !table.differences.is_empty())
+            .filter(|table| table.counts.total() > 0)
             .count();
         match differing {
             0 => write!(f, "every read model equals the fold of the log"),
@@ -496,6 +537,7 @@ mod tests {
             position: 9,
             rows: 0,
             parked: 0,
+            counts: DifferenceCounts::of(&compare(&stored, &expected)),
             differences: compare(&stored, &expected),
         };
         let text = report.to_string();

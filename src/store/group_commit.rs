@@ -19,8 +19,9 @@
 //!    multi-row insert (split into statements under the backends' bind limits);
 //! 5. `COMMIT`.
 //!
-//! A conflicting append fails alone; its batch-mates are written. Statements never grow an
-//! expression per row or key, so a batch of any size is one transaction on both databases.
+//! A conflicting append fails alone; its batch-mates are written. Statements are cut under the
+//! backends' bind limits (`db::in_statements`), so a batch of any size is one transaction on
+//! both databases.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -259,7 +259,7 @@ impl TransactionRow {
 }
 
 /// For each of `accounts`, the balance after its last movement in `table` before `position`
-/// (0 before the first), in one statement.
+/// (0 before the first), in one statement per 32,000 accounts.
 async fn balances_before(
     tx: &mut Transaction,
     table: &str,
@@ -332,7 +332,8 @@ impl Projection for TransactionsProjection {
     }
 
     /// Reads the balance before the batch of each account it moves (one statement), computes
-    /// every movement's row in memory, and inserts them (one statement). A row already there
+    /// every movement's row in memory, and inserts them (multi-row statements of up to 32,000
+    /// values). A row already there
     /// (the batch handled by another process, whose checkpoint then wins) is left alone.
     async fn apply(
         &self,
