@@ -291,9 +291,10 @@ async fn build_and_swap(
             Ok::<_, RebuildError>(())
         };
         let read_next = async {
-            match full {
-                true => store.read_all(last, BATCH).await,
-                false => Ok(Vec::new()),
+            if full {
+                store.read_all(last, BATCH).await
+            } else {
+                Ok(Vec::new())
             }
         };
         let (written, next) = tokio::join!(write, read_next);
