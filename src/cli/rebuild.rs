@@ -58,11 +58,13 @@ pub(super) async fn run(config: &Config, target: RebuildTarget) -> Outcome {
     let names = target.projections();
     let rebuilt =
         projection::rebuild(&databases.read, &*store, &names, Progress::on_stderr("rebuild")).await?;
-    for name in names {
+    for swapped in &rebuilt.swapped {
         tracing::info!(
-            projection = %name,
+            projection = %swapped.projection,
             events = rebuilt.events,
             position = rebuilt.position,
+            rows_removed = swapped.removed,
+            rows_added = swapped.added,
             "rebuilt from the log and swapped in"
         );
     }

@@ -29,6 +29,7 @@
 //! Each backend keeps its own pool type rather than `sqlx::AnyPool`, so PostgreSQL keeps its
 //! real column types (UUID, JSONB, TIMESTAMPTZ).
 
+mod bulk;
 mod column;
 pub mod coordination;
 mod lease;

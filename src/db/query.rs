@@ -265,6 +265,7 @@ pub fn query(sql: impl Into<Cow<'static, str>>) -> Query {
     Query {
         sql: sql.into(),
         params: Vec::new(),
+        kept_prepared: false,
     }
 }
 
@@ -274,6 +275,9 @@ pub fn query(sql: impl Into<Cow<'static, str>>) -> Query {
 pub struct Query {
     sql: Cow<'static, str>,
     params: Vec<Param>,
+    /// Kept prepared in the connection's statement cache whatever its size (see
+    /// [`Query::kept_prepared`]).
+    kept_prepared: bool,
 }
 
 /// Where a statement runs: the pool (a connection of its own) or an open transaction.
@@ -408,7 +412,14 @@ impl Query {
     /// each would hold a prepared statement of thousands of parameters in every connection's
     /// cache (hundreds of megabytes in a replay), and few would ever run again.
     fn is_cached(&self) -> bool {
-        self.params.len() <= CACHED_UP_TO_BINDS
+        self.kept_prepared || self.params.len() <= CACHED_UP_TO_BINDS
+    }
+
+    /// Whether to keep this statement prepared even past the size up to which statements are
+    /// (see [`Query::is_cached`]): for one of a fixed shape that runs again and again.
+    pub(crate) fn kept_prepared(mut self, kept: bool) -> Self {
+        self.kept_prepared = kept;
+        self
     }
 
     fn rows<DB>(&self) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments<'_>>

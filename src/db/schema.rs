@@ -3,8 +3,10 @@
 //!
 //! PostgreSQL copies a definition itself (`CREATE TABLE ... (LIKE ... INCLUDING ALL)`). SQLite
 //! has no such statement, so the copy replays the table's own `CREATE TABLE` and
-//! `CREATE INDEX` statements from `sqlite_master` under new names. Both copies have the same
-//! columns in the same order, the same constraints and the same indexes as the original.
+//! `CREATE UNIQUE INDEX` statements from `sqlite_master` under new names. Both copies have the
+//! same columns in the same order, the same constraints and the same unique indexes as the
+//! original, and none of its other indexes: a copy is filled in bulk, which goes two to three
+//! times faster without them, and is only ever looked up by its key.
 
 use crate::db::{Transaction, TransactionInner, query};
 
@@ -17,7 +19,8 @@ struct SqliteObject {
 }
 
 impl Transaction {
-    /// Creates `copy`: an empty table with the columns, constraints and indexes of `table`.
+    /// Creates `copy`: an empty table with the columns, constraints and unique indexes of
+    /// `table` (its primary key among them), without its other indexes.
     ///
     /// The copy's indexes are named after the originals with `copy`'s suffix, so dropping the
     /// copy ([`drop_table`](Transaction::drop_table)) drops them too and leaves the originals.
@@ -31,11 +34,22 @@ impl Transaction {
                 ))
                 .execute(&mut *self)
                 .await?;
+                let lookups: Vec<(String,)> = query(
+                    "SELECT indexrelid::regclass::text FROM pg_index \
+                     WHERE indrelid = $1::regclass AND NOT indisunique",
+                )
+                .bind(quoted(copy))
+                .fetch_all(&mut *self)
+                .await?;
+                for (index,) in lookups {
+                    query(format!("DROP INDEX {index}")).execute(&mut *self).await?;
+                }
             }
             TransactionInner::Sqlite { .. } => {
                 let objects: Vec<SqliteObject> = query(
                     "SELECT type AS kind, name, sql FROM sqlite_master \
-                     WHERE tbl_name = $1 AND type IN ('table', 'index') AND sql IS NOT NULL \
+                     WHERE tbl_name = $1 AND sql IS NOT NULL \
+                     AND (type = 'table' OR (type = 'index' AND sql LIKE 'CREATE UNIQUE INDEX%')) \
                      ORDER BY type = 'index', name",
                 )
                 .bind(table)

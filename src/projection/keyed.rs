@@ -5,20 +5,25 @@
 //! with every event about that key. For each, a batch is applied the same way: read the rows of
 //! the keys the batch names (one statement, or one per 32,000 keys), run the projection's pure
 //! fold over them in memory, write back the rows that changed (one multi-row statement, cut
-//! under the backends' bind limits). `verify` runs the same fold, and compares the rows no later
-//! event changes as they settle. A read model says only what is its own ([`KeyedRow`]: its name, table,
-//! columns, key and fold); [`Keyed`] makes it a [`Projection`], written once here.
-//! (`account_transactions` appends a row per movement instead, and has its own `apply`.)
+//! under the backends' bind limits). A rebuild keeps the rows in memory from one batch to the
+//! next instead ([`Replay`]): into an empty copy, a key it does not hold has no row, so it reads
+//! nothing, and it writes each row once at the end rather than once a batch. `verify` runs the
+//! same fold, and compares the rows no later event changes as they settle. A read model says
+//! only what is its own ([`KeyedRow`]: its name, table, columns, key and fold); [`Keyed`] makes
+//! it a [`Projection`], written once here. (`account_transactions` appends a row per movement
+//! instead, and has its own [`Replay`].)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::str::FromStr;
 
-use crate::db::{MAX_BINDS, Param, Record, Transaction, in_statements, query, upsert_rows};
-use crate::projection::{Applied, InMemoryModel, Projection, ProjectionName, Rows, StoredRows};
+use crate::db::{MAX_BINDS, Param, Record, Transaction, query, upsert_rows};
+use crate::projection::{
+    Applied, HELD_ROWS, InMemoryModel, Projection, ProjectionName, Replay, Rows, StoredRows, TableStart,
+};
 
 /// A read-model row identified by one key column.
 pub(crate) trait KeyedRow: Record + Clone + Debug + Send + Sync + 'static {
@@ -100,13 +105,17 @@ impl<R: KeyedRow> Projection for Keyed<R> {
         R::TABLE
     }
 
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        table: &str,
-        batch: &[Applied<'_>],
-    ) -> Result<(), sqlx::Error> {
-        apply::<R>(tx, table, batch).await
+    fn key(&self) -> &'static str {
+        R::KEY
+    }
+
+    fn replay(&self, table: TableStart) -> Box<dyn Replay> {
+        Box::new(KeyedReplay::<R> {
+            rows: HashMap::new(),
+            changed: HashSet::new(),
+            holds_every_row: table == TableStart::Empty,
+            table,
+        })
     }
 
     fn in_memory(&self) -> Box<dyn InMemoryModel> {
@@ -123,44 +132,98 @@ impl<R: KeyedRow> Projection for Keyed<R> {
     }
 }
 
-/// Reads the rows of the keys `batch` names from `table`, folds the batch into them, and
-/// writes back those that changed: two statements for a batch of up to a few thousand keys.
-pub(crate) async fn apply<R: KeyedRow>(
-    tx: &mut Transaction,
-    table: &str,
-    batch: &[Applied<'_>],
-) -> Result<(), sqlx::Error> {
-    let mut keys = R::keys_of(batch);
-    // In key order, so that two writers of the same rows would lock them in the same order.
-    keys.sort_unstable();
-    keys.dedup();
-    if keys.is_empty() {
-        return Ok(());
+/// Rows written in one go by a flush into an empty table: their values are built a run at a
+/// time, not all at once.
+const BULK_ROWS: usize = 10_000;
+
+/// The rows a [`Replay`] of a keyed read model holds between batches: those its batches
+/// touched, written back when it flushes.
+#[derive(Debug)]
+struct KeyedReplay<R: KeyedRow> {
+    rows: HashMap<R::Key, R>,
+    /// The keys of the rows changed since the last flush.
+    changed: HashSet<R::Key>,
+    /// Whether `rows` is the whole table (it started empty and nothing was let go since): a
+    /// key not in `rows` then has no row, and nothing need be read.
+    holds_every_row: bool,
+    /// Whether the table is empty but for what this replay wrote. Nothing written yet, its
+    /// rows all go in with [`Transaction::insert_bulk`].
+    table: TableStart,
+}
+
+#[async_trait::async_trait]
+impl<R: KeyedRow> Replay for KeyedReplay<R> {
+    /// Reads the rows of the keys `batch` names that it does not hold (one statement, or one
+    /// per 32,000 keys), folds the batch into them, and remembers which changed. Past
+    /// [`HELD_ROWS`] rows it flushes and lets go of rows, and from then on reads the keys it
+    /// does not hold.
+    async fn fold(
+        &mut self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied<'_>],
+    ) -> Result<(), sqlx::Error> {
+        if !self.holds_every_row {
+            let mut missing: Vec<R::Key> = R::keys_of(batch)
+                .into_iter()
+                .filter(|key| !self.rows.contains_key(key))
+                .collect();
+            // In key order, so that two writers of the same rows would lock them in the same
+            // order.
+            missing.sort_unstable();
+            missing.dedup();
+            for keys in missing.chunks(MAX_BINDS) {
+                let stored: Vec<R> = query(R::select_from(table, &format!("WHERE {} IN (", R::KEY)))
+                    .values_list(keys.iter().cloned())
+                    .push(")")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                self.rows.extend(stored.into_iter().map(|row| (row.key(), row)));
+            }
+        }
+        self.changed.extend(R::fold(&mut self.rows, batch));
+        if self.rows.len() > HELD_ROWS {
+            // Written, then let go: the settled rows first (no later event changes them, but
+            // one may still name them), all of them if that is not enough.
+            self.flush(tx, table).await?;
+            self.rows.retain(|_, row| !row.is_settled());
+            if self.rows.len() > HELD_ROWS / 2 {
+                self.rows.clear();
+            }
+            self.holds_every_row = false;
+        }
+        Ok(())
     }
-    let mut rows: HashMap<R::Key, R> = HashMap::with_capacity(keys.len());
-    for keys in keys.chunks(MAX_BINDS) {
-        let stored: Vec<R> = query(R::select_from(table, &format!("WHERE {} IN (", R::KEY)))
-            .values_list(keys.iter().cloned())
-            .push(")")
-            .fetch_all(&mut *tx)
-            .await?;
-        rows.extend(stored.into_iter().map(|row| (row.key(), row)));
+
+    /// Writes back the rows changed since the last flush, in key order: one multi-row
+    /// statement, cut under the backends' bind limits.
+    async fn flush(&mut self, tx: &mut Transaction, table: &str) -> Result<(), sqlx::Error> {
+        let mut changed: Vec<R::Key> = self.changed.drain().collect();
+        changed.sort_unstable();
+        if self.table == TableStart::Empty {
+            // The first write into an empty table: every row is new.
+            self.table = TableStart::Stored;
+            for keys in changed.chunks(BULK_ROWS) {
+                let values: Vec<Vec<Param>> = keys
+                    .iter()
+                    .filter_map(|key| self.rows.get(key))
+                    .map(R::values)
+                    .collect();
+                tx.insert_bulk(table, R::COLUMNS, &values).await?;
+            }
+            return Ok(());
+        }
+        let per_statement = MAX_BINDS / R::COLUMNS.split(',').count();
+        // A statement's values at a time, not all of them: a flush at the end of a rebuild
+        // may write hundreds of thousands of rows.
+        for keys in changed.chunks(per_statement) {
+            let values = keys.iter().filter_map(|key| self.rows.get(key)).map(R::values);
+            upsert_rows(table, R::KEY, R::COLUMNS, values)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
     }
-    let changed = R::fold(&mut rows, batch);
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let values = changed
-        .iter()
-        .filter_map(|key| rows.get(key))
-        .map(R::values)
-        .collect();
-    for values in in_statements(values) {
-        upsert_rows(table, R::KEY, R::COLUMNS, values)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
 }
 
 /// The read model in memory, every row by its key: what `verify` folds the log into.

@@ -6,8 +6,11 @@
 //!
 //! 1. **Build aside.** Each table gets an empty copy, `<table>__rebuild`, with the same columns
 //!    and indexes ([`Transaction::create_table_like`]). The whole log is replayed into the
-//!    copies, a batch per transaction, by each projection's own [`Projection::apply`] pointed
-//!    at the copy. Meanwhile the live projectors go on moving the live tables.
+//!    copies, a page of 10,000 events per transaction, by each projection's own fold
+//!    ([`Projection::replay`]) pointed at the copy, which holds the rows it folded in memory
+//!    from one page to the next and writes each once (movements as they come). The next page
+//!    is read while this one is written. Meanwhile the live projectors go on moving the live
+//!    tables.
 //! 2. **Swap, in one transaction.** Lock each projection's checkpoint row
 //!    ([`lock_checkpoint`]): the live projector's next batch waits for the swap (on SQLite the
 //!    write transaction already keeps every other writer out). Replay into the copies what was
@@ -16,15 +19,15 @@
 //!    waiting live batch then finds its checkpoint moved, gives up, and carries on from the
 //!    new one.
 //!
-//! The swap replaces the rows (`DELETE`, then `INSERT ... SELECT`) rather than renaming the
-//! tables. A rename would be cheaper, but on PostgreSQL a query whose snapshot predates the
+//! The swap replaces the rows that differ (`DELETE`, then `INSERT ... SELECT`, each by
+//! `EXCEPT`) rather than renaming the tables. A rename would be cheaper, but on PostgreSQL a query whose snapshot predates the
 //! swap would then read the new table through that old snapshot, which may show the copy as it
 //! was before it caught up: a balance could go backwards. Replacing the rows is ordinary MVCC,
 //! so every query sees either the old rows with the old checkpoint or the new rows with the
 //! new one. (SQLite, which cannot rename an index, would also leave the indexes with the
-//! copy's names, which later migrations would not find.) What the swap costs is one copy of
-//! each table, while only the rebuilt projections' live batches, and on SQLite the other
-//! writers, wait.
+//! copy's names, which later migrations would not find.) What the swap costs is a comparison
+//! of each table with its copy and a write of the rows that differ (few, after most fixes),
+//! while only the rebuilt projections' live batches, and on SQLite the other writers, wait.
 //!
 //! A rebuild that fails (or is interrupted) leaves the live tables as they were; its copies are
 //! dropped by the next rebuild.
@@ -42,7 +45,9 @@ use std::sync::Arc;
 use crate::db::{Database, Lease, LeaseError, Transaction, query};
 use crate::follow::parking;
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
-use crate::projection::{Applied, Progress, Projection, ProjectionName, all, wanted_account_events};
+use crate::projection::{
+    Applied, Progress, Projection, ProjectionName, Replay, TableStart, all, wanted_account_events,
+};
 use crate::store::{EventStore, RecordedEvent, StoreError};
 
 /// What the copy of a table is called while a rebuild fills it.
@@ -55,12 +60,25 @@ const BATCH: i64 = 10_000;
 const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a rebuild did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rebuilt {
     /// Events of the log replayed.
     pub events: u64,
     /// The position the rebuilt read models reflect: the head at the swap.
     pub position: i64,
+    /// What the swap changed in each live table, in the order of the names asked for.
+    pub swapped: Vec<Swapped>,
+}
+
+/// What a rebuild's swap changed in one live table: only the rows that differ from the copy's
+/// are deleted and inserted, so a rebuild that fixed nothing changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swapped {
+    pub projection: ProjectionName,
+    /// Rows the copy does not have as they are (gone, or changed).
+    pub removed: u64,
+    /// Rows of the copy the table did not have as they are (new, or changed).
+    pub added: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +293,11 @@ async fn build_and_swap(
 ) -> Result<Rebuilt, RebuildError> {
     let projections = targets.projections;
     let mut rebuilt = Rebuilt::default();
+    // Each copy's fold, holding its rows from one page to the next.
+    let mut replays: Vec<Box<dyn Replay>> = projections
+        .iter()
+        .map(|projection| projection.replay(TableStart::Empty))
+        .collect();
     progress.aim_at(store.head_position().await?);
     // 1. The whole log into the copies, while the live tables keep serving. The next page of
     //    the log is read while this one is written: the reads and the writes run on two
@@ -286,7 +309,7 @@ async fn build_and_swap(
             let mut tx = database.begin_derived_write().await?;
             // A rebuild that stalled past its lease must not write into another's copies.
             confirm(&mut tx, leases).await?;
-            replay(&mut tx, targets, &batch, &mut rebuilt).await?;
+            replay(&mut tx, targets, &mut replays, &batch, &mut rebuilt).await?;
             tx.commit().await?;
             Ok::<_, RebuildError>(())
         };
@@ -311,17 +334,23 @@ async fn build_and_swap(
         checkpoints.push(lock_checkpoint(&mut tx, name).await?.unwrap_or(0));
     }
     progress.aim_at(store.head_position().await?);
-    while replay_batch(&mut tx, store, targets, &mut rebuilt).await? > 0 {
+    while replay_batch(&mut tx, store, targets, &mut replays, &mut rebuilt).await? > 0 {
         progress.reached(rebuilt.position);
     }
-    for (projection, from) in projections.iter().zip(checkpoints) {
+    for ((projection, from), replay) in projections.iter().zip(checkpoints).zip(&mut replays) {
         let name = projection.name().as_str();
+        replay.flush(&mut tx, &copy_of(projection.as_ref())).await?;
         // The live checkpoint was read under the lock, before the head: the copy is at least
         // as far.
         if from > rebuilt.position {
             return Err(RebuildError::CheckpointMoved(name));
         }
-        replace_rows(&mut tx, projection.table(), &copy_of(projection.as_ref())).await?;
+        let (removed, added) = replace_rows(&mut tx, projection.as_ref()).await?;
+        rebuilt.swapped.push(Swapped {
+            projection: projection.name(),
+            removed,
+            added,
+        });
         CheckpointMove {
             name,
             from,
@@ -376,17 +405,20 @@ async fn replay_batch(
     tx: &mut Transaction,
     store: &dyn EventStore,
     targets: &Targets<'_>,
+    replays: &mut [Box<dyn Replay>],
     rebuilt: &mut Rebuilt,
 ) -> Result<i64, RebuildError> {
     let batch = store.read_all(rebuilt.position, BATCH).await?;
-    replay(tx, targets, &batch, rebuilt).await?;
+    replay(tx, targets, replays, &batch, rebuilt).await?;
     Ok(i64::try_from(batch.len()).unwrap_or(i64::MAX))
 }
 
-/// Replays `batch`, the events of the log after `rebuilt.position`, into every copy.
+/// Replays `batch`, the events of the log after `rebuilt.position`, into every copy (each by
+/// its projection's [`Replay`], one of `replays` in the order of the targets).
 async fn replay(
     tx: &mut Transaction,
     targets: &Targets<'_>,
+    replays: &mut [Box<dyn Replay>],
     batch: &[RecordedEvent],
     rebuilt: &mut Rebuilt,
 ) -> Result<(), RebuildError> {
@@ -402,17 +434,17 @@ async fn replay(
             source,
         },
     )?;
-    for (index, projection) in targets.projections.iter().enumerate() {
+    for (index, (projection, replay)) in targets.projections.iter().zip(replays).enumerate() {
         let copy = copy_of(projection.as_ref());
         if targets.left_out[index].is_empty() {
-            projection.apply(&mut *tx, &copy, &events).await?;
+            replay.fold(&mut *tx, &copy, &events).await?;
         } else {
             let kept: Vec<Applied<'_>> = events
                 .iter()
                 .filter(|(recorded, _)| wanted(index, recorded.global_position))
                 .map(|(recorded, event)| (*recorded, event.clone()))
                 .collect();
-            projection.apply(&mut *tx, &copy, &kept).await?;
+            replay.fold(&mut *tx, &copy, &kept).await?;
         }
     }
     rebuilt.position = last;
@@ -420,12 +452,29 @@ async fn replay(
     Ok(())
 }
 
-/// Replaces the rows of `table` with those of `copy` (same columns, same order), then drops
-/// `copy`.
-async fn replace_rows(tx: &mut Transaction, table: &str, copy: &str) -> Result<(), sqlx::Error> {
-    query(format!("DELETE FROM {table}")).execute(&mut *tx).await?;
-    query(format!("INSERT INTO {table} SELECT * FROM {copy}"))
-        .execute(&mut *tx)
-        .await?;
-    tx.drop_table(copy).await
+/// Makes the rows of the projection's live table those of its copy (same columns, same
+/// order), then drops the copy; answers how many rows it deleted and inserted.
+///
+/// Only the rows that differ are touched: a row of the table that is not in the copy exactly
+/// as it is (`EXCEPT` compares every column, `NULL` equal to `NULL`) is deleted by its key,
+/// then every row of the copy not in the table is inserted. Rewriting every row would cost a
+/// rebuild as much again as the replay, inside the one transaction that makes the live
+/// projector (and on SQLite every writer) wait.
+async fn replace_rows(tx: &mut Transaction, projection: &dyn Projection) -> Result<(u64, u64), sqlx::Error> {
+    let table = projection.table();
+    let key = projection.key();
+    let copy = copy_of(projection);
+    let removed = query(format!(
+        "DELETE FROM {table} WHERE {key} IN \
+         (SELECT {key} FROM (SELECT * FROM {table} EXCEPT SELECT * FROM {copy}) AS differing)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let added = query(format!(
+        "INSERT INTO {table} SELECT * FROM {copy} EXCEPT SELECT * FROM {table}"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    tx.drop_table(&copy).await?;
+    Ok((removed, added))
 }
