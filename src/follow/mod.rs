@@ -119,6 +119,15 @@ pub trait Follower: Send + Sync + std::fmt::Debug {
         fence: &mut Fence,
     ) -> Result<(), FollowError>;
 
+    /// Brings the follower up to (about) the head of the log by a faster way than batch after
+    /// batch, if it has one and it is worth it; answers whether it did. Called when this
+    /// process starts to lead it, before the first batch. Whatever it does must move the
+    /// checkpoint by compare-and-set like a batch: the batches then go on from wherever it left
+    /// it. By default there is no faster way.
+    async fn catch_up(&self, _store: &dyn EventStore) -> Result<bool, FollowError> {
+        Ok(false)
+    }
+
     /// Whether [`retry`](Follower::retry) may handle a parked event again out of order.
     fn retries_out_of_order(&self) -> bool {
         false
@@ -287,6 +296,14 @@ async fn run_while_leading(
     let mut known: Option<i64> = None;
     // How often in a row the batch at the checkpoint failed for a reason of its own.
     let mut failures = 0_u32;
+    match follower.catch_up(&*context.store).await {
+        Ok(true) => tracing::info!(follower = name, "caught up with the log in bulk"),
+        Ok(false) => {}
+        // Never fatal: the batches do the same, only slower.
+        Err(error) => {
+            tracing::warn!(follower = name, error = %error_chain(&error), "bulk catch-up failed; going on batch by batch")
+        }
+    }
     while !stop.is_cancelled() {
         wake.borrow_and_update();
         let batch_size = if failures >= TRIES_BEFORE_ISOLATING {

@@ -43,8 +43,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::db::{Database, Databases, Param, Query, Transaction, query};
 use crate::domain::account::{self, AccountEvent};
-use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
-use crate::store::{RecordedEvent, StoreError, codec};
+use crate::follow::{CheckpointMove, Fence, FollowError, Follower, load_checkpoint};
+use crate::store::{EventStore, RecordedEvent, StoreError, codec};
 
 /// The read models this service maintains; also the argument of `foldbank rebuild`.
 #[derive(
@@ -294,6 +294,10 @@ impl Rows {
     }
 }
 
+/// The length of the log from which a read model with nothing folded yet catches up in bulk
+/// (see [`Projector`]'s `catch_up`) rather than batch after batch: a rebuild's page.
+pub const BULK_CATCH_UP_FROM: i64 = 10_000;
+
 /// Runs a [`Projection`] as a follower of the log.
 #[derive(Debug)]
 pub struct Projector {
@@ -332,6 +336,28 @@ impl Follower for Projector {
     /// The read database: the checkpoint commits with the rows.
     fn checkpoint_database(&self) -> &Database {
         &self.database
+    }
+
+    /// A read model that has folded nothing yet (its checkpoint at 0: just added by a
+    /// migration, or emptied on purpose) while the log already holds
+    /// [`BULK_CATCH_UP_FROM`] events or more is filled by a [`rebuild`]: the log replayed in
+    /// bulk into a copy, then swapped in with the checkpoint moved by compare-and-set, from
+    /// where the batches go on. Events appended meanwhile are folded by the swap, so nothing
+    /// is missed and nothing folded twice. A rebuild already running elsewhere (another
+    /// process is doing just this) leaves the batches to do it.
+    async fn catch_up(&self, store: &dyn EventStore) -> Result<bool, FollowError> {
+        let name = self.projection.name();
+        if load_checkpoint(&self.database, name.as_str()).await? != 0
+            || store.head_position().await? < BULK_CATCH_UP_FROM
+        {
+            return Ok(false);
+        }
+        match rebuild(&self.database, store, &[name], Progress::in_log("catch-up")).await {
+            Ok(_) => Ok(true),
+            Err(RebuildError::Busy(_)) => Ok(false),
+            Err(RebuildError::Database(error)) => Err(FollowError::Database(error)),
+            Err(error) => Err(FollowError::Failed(Box::new(error))),
+        }
     }
 
     /// Moves the checkpoint first, then writes the rows, in one transaction. The order does not

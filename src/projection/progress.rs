@@ -39,6 +39,11 @@ impl Progress {
         Progress::with_bar(bar, what, lines)
     }
 
+    /// Log lines every few seconds, never a bar: for a replay inside the running service.
+    pub fn in_log(what: &'static str) -> Self {
+        Progress::with_bar(ProgressBar::hidden(), what, true)
+    }
+
     /// Shows nothing: for tests and for callers that report in their own way.
     pub fn hidden() -> Self {
         Progress::with_bar(ProgressBar::hidden(), "replay", false)

@@ -157,7 +157,7 @@ async fn one_process_at_a_time_applies_each_followers_batches(db: TestDb) {
 }
 
 /// Waits until every follower of `server` has reached the head of the log; answers the head.
-async fn wait_until_caught_up(server: &Server) -> i64 {
+pub(crate) async fn wait_until_caught_up(server: &Server) -> i64 {
     let client = reqwest::Client::new();
     // Not a measure of speed: followers that never catch up are the failure.
     for _ in 0..600 {

@@ -17,7 +17,8 @@ use serde_json::json;
 use strum::VariantArray;
 use uuid::Uuid;
 
-use crate::common::{TestApp, TestDb, backend_tests, run_foldbank};
+use crate::common::{Server, TestApp, TestDb, backend_tests, free_port, run_foldbank};
+use crate::leadership::wait_until_caught_up;
 use crate::read_models::{account_terms, play, samples, step};
 
 backend_tests!(
@@ -28,6 +29,7 @@ backend_tests!(
     an_expired_lease_is_taken_over_and_its_old_holder_can_no_longer_confirm_it,
     verify_compares_a_log_of_many_chunks_and_names_a_missing_an_extra_and_a_changed_movement,
     a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ,
+    a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_follows_live,
 );
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
@@ -493,6 +495,74 @@ async fn a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ(
             .all(|swapped| swapped.removed == 0 && swapped.added == 0),
         "{again:?}"
     );
+}
+
+/// Two read models added to a populated database (here `account_transactions` and
+/// `transfers`, emptied with their checkpoints set back to 0: what a migration adding a read
+/// model leaves) while the service is down. The service, started on it, fills them in bulk
+/// (it says so in its log; the two read models that were up to date are left alone) while it
+/// takes commands, then hands them over to their live followers: afterwards every read model
+/// equals the fold of the log, the commands made during the catch-up included.
+async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_follows_live(db: TestDb) {
+    const EVENTS: usize = 21_000;
+    let mut app = TestApp::new(db).await;
+    some_history(&app).await;
+    let depositing = vec![
+        app.open_account(json!({})).await,
+        app.open_account(json!({})).await,
+    ];
+    append_deposits(&app, &depositing, &mut HashMap::new(), EVENTS, 1_000).await;
+    app.settled().await;
+    app.stop_projector().await;
+    app.stop_transfer_process().await;
+    for table in ["account_transactions", "transfers"] {
+        foldbank::db::query(format!("DELETE FROM {table}"))
+            .execute(&app.db.read)
+            .await
+            .expect("empty the read model");
+        let reset = foldbank::db::query("UPDATE projection_checkpoints SET position = 0 WHERE name = $1")
+            .bind(table)
+            .execute(&app.db.read)
+            .await
+            .expect("set its checkpoint back");
+        assert_eq!(reset, 1);
+    }
+
+    let dir = tempfile::tempdir().expect("a directory for the log");
+    let log = dir.path().join("service.log");
+    let server = Server::start_logging(&app.db, free_port(), "warn,foldbank::follow=info", &log).await;
+    let client = reqwest::Client::new();
+    for n in 0..20 {
+        let deposited = client
+            .post(server.url(&format!("/accounts/{}/deposits", depositing[n % 2])))
+            .json(&json!({ "amount": 5, "currency": "EUR" }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(deposited.status(), reqwest::StatusCode::CREATED);
+    }
+    let transfer = client
+        .post(server.url("/transfers"))
+        .json(&json!({ "from_account": depositing[0], "to_account": depositing[1], "amount": 3, "currency": "EUR" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(transfer.status(), reqwest::StatusCode::ACCEPTED);
+    wait_until_caught_up(&server).await;
+    assert!(server.terminate().await, "the service stops gracefully");
+
+    let logged = std::fs::read_to_string(&log).expect("the service's log");
+    let bulk = |follower: &str| {
+        logged.lines().any(|line| {
+            line.contains("caught up with the log in bulk") && line.contains(&format!("\"{follower}\""))
+        })
+    };
+    assert!(bulk("account_transactions") && bulk("transfers"), "{logged}");
+    assert!(!bulk("account_balances") && !bulk("ledger_totals"), "{logged}");
+    let verification = verified(&app).await;
+    assert!(verification.is_consistent(), "{verification}");
+    assert!(verification.tables[1].rows > EVENTS + 20, "{verification}");
+    assert!(verification.tables[2].rows >= 3, "{verification}");
 }
 
 /// 50,000 events in the log, then a rebuild of every read model while one task reads accounts
