@@ -371,6 +371,15 @@ impl Transaction {
         }
     }
 
+    /// The operator that compares two values with `NULL` equal to `NULL`:
+    /// `IS NOT DISTINCT FROM` on PostgreSQL, `IS` on SQLite.
+    pub fn null_safe_equals(&self) -> &'static str {
+        match self.inner {
+            TransactionInner::Postgres(_) => "IS NOT DISTINCT FROM",
+            TransactionInner::Sqlite { .. } => "IS",
+        }
+    }
+
     /// Makes this transaction the only appender to the event log until it ends.
     ///
     /// A gap-free global position needs appends to commit one at a time in position order (see

@@ -109,6 +109,10 @@ impl<R: KeyedRow> Projection for Keyed<R> {
         R::KEY
     }
 
+    fn columns(&self) -> &'static str {
+        R::COLUMNS
+    }
+
     fn replay(&self, table: TableStart) -> Box<dyn Replay> {
         Box::new(KeyedReplay::<R> {
             rows: HashMap::new(),

@@ -156,6 +156,9 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// Its primary key column.
     fn key(&self) -> &'static str;
 
+    /// Every column of its table, comma-separated: what a rebuild's swap compares.
+    fn columns(&self) -> &'static str;
+
     /// Writes what `batch` changes into `table`: the read model's own [`table`], or a copy of
     /// it that a [`rebuild`] is filling. A [`Replay`] of one batch, flushed at once.
     ///

@@ -19,8 +19,8 @@
 //!    waiting live batch then finds its checkpoint moved, gives up, and carries on from the
 //!    new one.
 //!
-//! The swap replaces the rows that differ (`DELETE`, then `INSERT ... SELECT`, each by
-//! `EXCEPT`) rather than renaming the tables. A rename would be cheaper, but on PostgreSQL a query whose snapshot predates the
+//! The swap replaces the rows that differ (`DELETE`, then `INSERT ... SELECT`, each looking
+//! rows up by key in the other table) rather than renaming the tables. A rename would be cheaper, but on PostgreSQL a query whose snapshot predates the
 //! swap would then read the new table through that old snapshot, which may show the copy as it
 //! was before it caught up: a balance could go backwards. Replacing the rows is ordinary MVCC,
 //! so every query sees either the old rows with the old checkpoint or the new rows with the
@@ -455,23 +455,33 @@ async fn replay(
 /// Makes the rows of the projection's live table those of its copy (same columns, same
 /// order), then drops the copy; answers how many rows it deleted and inserted.
 ///
-/// Only the rows that differ are touched: a row of the table that is not in the copy exactly
-/// as it is (`EXCEPT` compares every column, `NULL` equal to `NULL`) is deleted by its key,
-/// then every row of the copy not in the table is inserted. Rewriting every row would cost a
-/// rebuild as much again as the replay, inside the one transaction that makes the live
-/// projector (and on SQLite every writer) wait.
+/// Only the rows that differ are touched: a row of the table that has no row of the copy with
+/// its key and the same values (`NULL` the same as `NULL`) is deleted, then every row of the
+/// copy whose key the table no longer has is inserted. Both look rows up by key (the copy keeps
+/// its primary key), so the comparison costs about a read of each table. Rewriting every row
+/// would cost a rebuild as much again as the replay, inside the one transaction that makes the
+/// live projector (and on SQLite every writer) wait.
 async fn replace_rows(tx: &mut Transaction, projection: &dyn Projection) -> Result<(u64, u64), sqlx::Error> {
     let table = projection.table();
     let key = projection.key();
     let copy = copy_of(projection);
+    let same = tx.null_safe_equals();
+    let unchanged: String = projection
+        .columns()
+        .split(',')
+        .map(str::trim)
+        .filter(|column| *column != key)
+        .map(|column| format!(" AND c.{column} {same} t.{column}"))
+        .collect();
     let removed = query(format!(
-        "DELETE FROM {table} WHERE {key} IN \
-         (SELECT {key} FROM (SELECT * FROM {table} EXCEPT SELECT * FROM {copy}) AS differing)"
+        "DELETE FROM {table} AS t WHERE NOT EXISTS \
+         (SELECT 1 FROM {copy} AS c WHERE c.{key} = t.{key}{unchanged})"
     ))
     .execute(&mut *tx)
     .await?;
     let added = query(format!(
-        "INSERT INTO {table} SELECT * FROM {copy} EXCEPT SELECT * FROM {table}"
+        "INSERT INTO {table} SELECT * FROM {copy} AS c \
+         WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = c.{key})"
     ))
     .execute(&mut *tx)
     .await?;

@@ -30,6 +30,7 @@ backend_tests!(
     verify_compares_a_log_of_many_chunks_and_names_a_missing_an_extra_and_a_changed_movement,
     a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ,
     a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_follows_live,
+    a_rebuilds_swap_compares_every_column_of_every_read_model,
 );
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
@@ -563,6 +564,34 @@ async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_foll
     assert!(verification.is_consistent(), "{verification}");
     assert!(verification.tables[1].rows > EVENTS + 20, "{verification}");
     assert!(verification.tables[2].rows >= 3, "{verification}");
+}
+
+/// The swap of a rebuild writes the rows that differ in any of the columns a read model
+/// names ([`Projection::columns`](foldbank::projection::Projection)): those must be every
+/// column its table has, or a row wrong in one of the others would be kept.
+async fn a_rebuilds_swap_compares_every_column_of_every_read_model(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let columns_sql = match app.db.read.backend() {
+        foldbank::db::Backend::Postgres => {
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = current_schema()"
+        }
+        foldbank::db::Backend::Sqlite => "SELECT name FROM pragma_table_info($1)",
+    };
+    for projection in projection::all() {
+        let mut stored: Vec<String> = foldbank::db::query(columns_sql)
+            .bind(projection.table())
+            .fetch_all::<(String,)>(&app.db.read)
+            .await
+            .expect("the table's columns")
+            .into_iter()
+            .map(|(column,)| column)
+            .collect();
+        stored.sort();
+        let mut named: Vec<&str> = projection.columns().split(',').map(str::trim).collect();
+        named.sort_unstable();
+        assert_eq!(stored, named, "{}", projection.table());
+        assert!(named.contains(&projection.key()), "{}", projection.table());
+    }
 }
 
 /// 50,000 events in the log, then a rebuild of every read model while one task reads accounts

@@ -408,6 +408,10 @@ impl Projection for TransactionsProjection {
         "transaction_id"
     }
 
+    fn columns(&self) -> &'static str {
+        COLUMNS
+    }
+
     fn replay(&self, table: TableStart) -> Box<dyn Replay> {
         Box::new(MovementsReplay {
             balances: HashMap::new(),
