@@ -473,10 +473,12 @@ async fn step(
         "batch handled"
     );
     handled?;
-    context.status.record_checkpoint(name, to);
+    // The metrics first: whoever waits for the checkpoint (`min_position`, a test) then finds
+    // the batch counted.
     context
         .metrics
         .applied(name, batch.iter().map(|event| event.recorded_at), Utc::now());
+    context.status.record_checkpoint(name, to);
     Ok((batch.len(), to))
 }
 
