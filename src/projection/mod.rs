@@ -204,8 +204,8 @@ pub enum TableStart {
 
 /// Rows (or balances) a [`Replay`] holds in memory at most, per read model: past it, it writes
 /// them back and lets them go, and reads them again when a batch names them. What bounds a
-/// rebuild's memory whatever the number of accounts (about 60 MB for the widest rows).
-pub(crate) const HELD_ROWS: usize = 200_000;
+/// rebuild's memory whatever the number of accounts (about 80 MB for the widest rows, transfers, map included).
+pub(crate) const HELD_ROWS: usize = 100_000;
 
 /// A projection folding the log into a table batch after batch, holding in memory what later
 /// batches will change again (see [`Projection::replay`]). Each call runs inside the caller's
