@@ -326,8 +326,13 @@ async fn build_and_swap(
         progress.reached(rebuilt.position);
     }
 
-    // 2. The swap: what arrived meanwhile, then the copies in place of the live tables.
+    // 2. The swap: what arrived meanwhile, then the copies in place of the live tables. The
+    //    leases are confirmed first: from then on no one else can take them until this
+    //    transaction ends, however long it takes (on SQLite it keeps every other writer out,
+    //    the leases' own renewals included, so a confirmation at its end would find them
+    //    expired after a swap longer than a lease).
     let mut tx = database.begin_derived_write().await?;
+    confirm(&mut tx, leases).await?;
     let mut checkpoints = Vec::with_capacity(projections.len());
     for projection in projections {
         let name = projection.name().as_str();
@@ -364,7 +369,6 @@ async fn build_and_swap(
         })?;
     }
     settle_set_aside(&mut tx, targets, rebuilt.position).await?;
-    confirm(&mut tx, leases).await?;
     tx.commit().await?;
     Ok(rebuilt)
 }
