@@ -28,7 +28,7 @@ impl Transaction {
         &mut self,
         table: &str,
         columns: &str,
-        rows: &[Vec<Param>],
+        rows: Vec<Vec<Param>>,
     ) -> Result<u64, sqlx::Error> {
         if rows.is_empty() {
             return Ok(0);
@@ -39,7 +39,7 @@ impl Transaction {
                     .copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN"))
                     .await?;
                 let mut text = String::with_capacity(rows.len() * 256);
-                for row in rows {
+                for row in &rows {
                     copy_line(&mut text, row);
                 }
                 copy.send(text.as_bytes()).await?;
@@ -49,9 +49,12 @@ impl Transaction {
                 let width = rows.first().map_or(1, Vec::len).max(1);
                 let per_run = (SQLITE_RUN_BINDS / width).max(1);
                 let mut inserted = 0;
-                for run in rows.chunks(per_run) {
-                    inserted += insert_rows(table, columns, run.iter().cloned())
-                        .kept_prepared(run.len() == per_run)
+                let mut rows = rows.into_iter().peekable();
+                while rows.peek().is_some() {
+                    let run: Vec<Vec<Param>> = rows.by_ref().take(per_run).collect();
+                    let full = run.len() == per_run;
+                    inserted += insert_rows(table, columns, run)
+                        .kept_prepared(full)
                         .execute(&mut *self)
                         .await?;
                 }

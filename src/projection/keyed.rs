@@ -213,7 +213,7 @@ impl<R: KeyedRow> Replay for KeyedReplay<R> {
                     .filter_map(|key| self.rows.get(key))
                     .map(R::values)
                     .collect();
-                tx.insert_bulk(table, R::COLUMNS, &values).await?;
+                tx.insert_bulk(table, R::COLUMNS, values).await?;
             }
             return Ok(());
         }

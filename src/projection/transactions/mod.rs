@@ -223,6 +223,8 @@ pub fn fold(balances: &mut HashMap<Uuid, i64>, batch: &[Applied<'_>]) -> Vec<Tra
 
 const TABLE: &str = "account_transactions";
 
+const KEY: &str = "transaction_id";
+
 const COLUMNS: &str = "transaction_id, account_id, kind, amount, balance_after, currency, description, \
     occurred_at, stream_version, global_position, transfer_id, counterparty_account_id, \
     reverses_transaction_id";
@@ -334,9 +336,9 @@ struct MovementsReplay {
 
 #[async_trait::async_trait]
 impl Replay for MovementsReplay {
-    /// Reads the balance before the batch of each account it moves that it does not hold (one
-    /// statement), computes every movement's row in memory, and inserts them: into a table
-    /// with rows, in multi-row statements of up to 32,000 values, leaving alone a row already
+    /// Into a table with rows, reads the balance before the batch of each account it moves (one
+    /// statement; into an empty one it carries them). Computes every movement's row in memory,
+    /// and inserts them: into a table with rows, in multi-row statements of up to 32,000 values, leaving alone a row already
     /// there (the batch handled by another process, whose checkpoint then wins); into an
     /// empty one, in bulk ([`Transaction::insert_bulk`]).
     async fn fold(
@@ -353,15 +355,11 @@ impl Replay for MovementsReplay {
             return Ok(());
         };
         if self.table == TableStart::Stored {
-            let mut accounts: Vec<Uuid> = moving
-                .iter()
-                .map(|(recorded, _)| recorded.stream_id)
-                .filter(|account| !self.balances.contains_key(account))
-                .collect();
+            // Read afresh every batch: a live table may be written by another process.
+            let mut accounts: Vec<Uuid> = moving.iter().map(|(recorded, _)| recorded.stream_id).collect();
             accounts.sort_unstable();
             accounts.dedup();
-            let before = balances_before(&mut *tx, table, &accounts, first).await?;
-            self.balances.extend(before);
+            self.balances = balances_before(&mut *tx, table, &accounts, first).await?;
         }
         let rows: Vec<Vec<Param>> = fold(&mut self.balances, batch)
             .iter()
@@ -369,7 +367,7 @@ impl Replay for MovementsReplay {
             .collect();
         match self.table {
             TableStart::Empty => {
-                tx.insert_bulk(table, COLUMNS, &rows).await?;
+                tx.insert_bulk(table, COLUMNS, rows).await?;
             }
             TableStart::Stored => {
                 for rows in in_statements(rows) {
@@ -378,8 +376,6 @@ impl Replay for MovementsReplay {
                         .execute(&mut *tx)
                         .await?;
                 }
-                // Read again next batch: a live table may be written by another process.
-                self.balances.clear();
             }
         }
         Ok(())
@@ -405,7 +401,7 @@ impl Projection for TransactionsProjection {
     }
 
     fn key(&self) -> &'static str {
-        "transaction_id"
+        KEY
     }
 
     fn columns(&self) -> &'static str {
@@ -430,7 +426,7 @@ impl Projection for TransactionsProjection {
         which: StoredRows<'_>,
     ) -> Result<Vec<(String, Vec<Param>)>, sqlx::Error> {
         let rows: Vec<TransactionRow> = which
-            .narrow::<Uuid>(select_from(table, ""), "transaction_id")
+            .narrow::<Uuid>(select_from(table, ""), KEY)
             .fetch_all(tx)
             .await?;
         Ok(rows.iter().map(TransactionRow::keyed).collect())
