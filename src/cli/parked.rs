@@ -9,7 +9,7 @@ use crate::app;
 use crate::config::Config;
 use crate::follow::parking;
 use crate::projection::ReadModels;
-use crate::projection::{self, Progress, ProjectionName, SetAsideEvents};
+use crate::projection::{self, Progress, ProjectionName, RebuildOptions, SetAsideEvents};
 use crate::store;
 
 #[derive(Debug, Subcommand)]
@@ -87,9 +87,12 @@ pub(super) async fn run(config: &Config, action: ParkedAction) -> Outcome {
                 let store = store::event_store(&databases.write);
                 projection::rebuild_with(
                     database,
-                    &*store,
+                    &store,
                     &[projection],
-                    SetAsideEvents::RetryParked,
+                    RebuildOptions {
+                        set_aside: SetAsideEvents::RetryParked,
+                        ..RebuildOptions::default()
+                    },
                     Progress::on_stderr("rebuild"),
                 )
                 .await?;

@@ -57,7 +57,7 @@ pub(super) async fn run(config: &Config, target: RebuildTarget) -> Outcome {
     let store = store::event_store(&databases.write);
     let names = target.projections();
     let rebuilt =
-        projection::rebuild(&databases.read, &*store, &names, Progress::on_stderr("rebuild")).await?;
+        projection::rebuild(&databases.read, &store, &names, Progress::on_stderr("rebuild")).await?;
     for swapped in &rebuilt.swapped {
         tracing::info!(
             projection = %swapped.projection,

@@ -42,6 +42,7 @@ pub use lease::{Lease, LeaseError};
 pub use query::{
     Executor, MAX_BINDS, Param, Query, Record, Scalar, in_statements, insert_rows, query, upsert_rows,
 };
+pub use schema::LookupIndex;
 pub use split::Databases;
 
 use std::str::FromStr;
@@ -56,6 +57,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// How long a SQLite connection waits for the write lock of another process before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Rows a SQLite connection's thread may fetch ahead of the task reading them (sqlx's default
+/// is 50): a page of the log is read with a few hundred thread switches, not thousands.
+const SQLITE_ROW_BUFFER: usize = 1_024;
 
 /// The advisory lock key that serializes appends to the log ("foldbank" in ASCII, as an i64).
 const APPEND_LOCK_KEY: i64 = 0x666f_6c64_6261_6e6b;
@@ -146,7 +151,11 @@ impl Database {
                 .foreign_keys(true)
                 // `INSERT OR REPLACE` deletes the old row without firing DELETE triggers unless
                 // recursive triggers are on: with them, the append-only triggers catch it too.
-                .pragma("recursive_triggers", "ON");
+                .pragma("recursive_triggers", "ON")
+                // Each connection runs on a thread of its own and hands rows over through a
+                // channel; with room for only 50, a replay reading pages of 10,000 events
+                // spent more time switching threads than decoding rows.
+                .row_buffer_size(SQLITE_ROW_BUFFER);
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .test_before_acquire(false)

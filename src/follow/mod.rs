@@ -124,7 +124,7 @@ pub trait Follower: Send + Sync + std::fmt::Debug {
     /// process starts to lead it, before the first batch. Whatever it does must move the
     /// checkpoint by compare-and-set like a batch: the batches then go on from wherever it left
     /// it. By default there is no faster way.
-    async fn catch_up(&self, _store: &dyn EventStore) -> Result<bool, FollowError> {
+    async fn catch_up(&self, _store: &Arc<dyn EventStore>) -> Result<bool, FollowError> {
         Ok(false)
     }
 
@@ -296,7 +296,7 @@ async fn run_while_leading(
     let mut known: Option<i64> = None;
     // How often in a row the batch at the checkpoint failed for a reason of its own.
     let mut failures = 0_u32;
-    match follower.catch_up(&*context.store).await {
+    match follower.catch_up(&context.store).await {
         Ok(true) => tracing::info!(follower = name, "caught up with the log in bulk"),
         Ok(false) => {}
         // Never fatal: the batches do the same, only slower.

@@ -22,7 +22,7 @@ use std::str::FromStr;
 
 use crate::db::{MAX_BINDS, Param, Record, Transaction, query, upsert_rows};
 use crate::projection::{
-    Applied, HELD_ROWS, InMemoryModel, Projection, ProjectionName, Replay, Rows, StoredRows, TableStart,
+    Applied, InMemoryModel, Projection, ProjectionName, Replay, Rows, StoredRows, TableStart,
 };
 
 /// A read-model row identified by one key column.
@@ -113,12 +113,13 @@ impl<R: KeyedRow> Projection for Keyed<R> {
         R::COLUMNS
     }
 
-    fn replay(&self, table: TableStart) -> Box<dyn Replay> {
+    fn replay(&self, table: TableStart, held_rows: usize) -> Box<dyn Replay> {
         Box::new(KeyedReplay::<R> {
             rows: HashMap::new(),
             changed: HashSet::new(),
             holds_every_row: table == TableStart::Empty,
             table,
+            held_rows,
         })
     }
 
@@ -153,13 +154,15 @@ struct KeyedReplay<R: KeyedRow> {
     /// Whether the table is empty but for what this replay wrote. Nothing written yet, its
     /// rows all go in with [`Transaction::insert_bulk`].
     table: TableStart,
+    /// How many rows it holds at most before it writes them and lets them go.
+    held_rows: usize,
 }
 
 #[async_trait::async_trait]
 impl<R: KeyedRow> Replay for KeyedReplay<R> {
     /// Reads the rows of the keys `batch` names that it does not hold (one statement, or one
-    /// per 32,000 keys), folds the batch into them, and remembers which changed. Past
-    /// [`HELD_ROWS`] rows it flushes and lets go of rows, and from then on reads the keys it
+    /// per 32,000 keys), folds the batch into them, and remembers which changed. Past its
+    /// held rows ([`HELD_ROWS`](crate::projection::HELD_ROWS) in a rebuild) it flushes and lets go of rows, and from then on reads the keys it
     /// does not hold.
     async fn fold(
         &mut self,
@@ -186,12 +189,12 @@ impl<R: KeyedRow> Replay for KeyedReplay<R> {
             }
         }
         self.changed.extend(R::fold(&mut self.rows, batch));
-        if self.rows.len() > HELD_ROWS {
+        if self.rows.len() > self.held_rows {
             // Written, then let go: the settled rows first (no later event changes them, but
             // one may still name them), all of them if that is not enough.
             self.flush(tx, table).await?;
             self.rows.retain(|_, row| !row.is_settled());
-            if self.rows.len() > HELD_ROWS / 2 {
+            if self.rows.len() > self.held_rows / 2 {
                 self.rows.clear();
             }
             self.holds_every_row = false;

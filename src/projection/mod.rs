@@ -32,7 +32,7 @@ use keyed::Keyed;
 pub use ledger::CurrencyTotals;
 pub use progress::Progress;
 pub use reads::{QueryError, ReadModels, Reads, Snapshot};
-pub use rebuild::{RebuildError, Rebuilt, SetAsideEvents, Swapped, rebuild, rebuild_with};
+pub use rebuild::{RebuildError, RebuildOptions, Rebuilt, SetAsideEvents, Swapped, rebuild, rebuild_with};
 pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
 pub use transfers::TransferPage;
 pub use verify::{Difference, DifferenceCounts, TableReport, Verification, VerifyError, verify};
@@ -169,15 +169,16 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
         table: &str,
         batch: &[Applied<'_>],
     ) -> Result<(), sqlx::Error> {
-        let mut replay = self.replay(TableStart::Stored);
+        let mut replay = self.replay(TableStart::Stored, HELD_ROWS);
         replay.fold(tx, table, batch).await?;
         replay.flush(tx, table).await
     }
 
     /// A fold of batch after batch into a table that keeps what it folded in memory between
     /// them, and writes it back when flushed: how a [`rebuild`] fills its copy at the speed of
-    /// the log rather than of a read and a write of every row a batch touches.
-    fn replay(&self, table: TableStart) -> Box<dyn Replay>;
+    /// the log rather than of a read and a write of every row a batch touches. Past
+    /// `held_rows` rows it writes them back and lets them go (see [`RebuildOptions::held_rows`]).
+    fn replay(&self, table: TableStart, held_rows: usize) -> Box<dyn Replay>;
 
     /// An empty read model in memory, which folds batches with the same code as `apply`.
     fn in_memory(&self) -> Box<dyn InMemoryModel>;
@@ -348,7 +349,7 @@ impl Follower for Projector {
     /// where the batches go on. Events appended meanwhile are folded by the swap, so nothing
     /// is missed and nothing folded twice. A rebuild already running elsewhere (another
     /// process is doing just this) leaves the batches to do it.
-    async fn catch_up(&self, store: &dyn EventStore) -> Result<bool, FollowError> {
+    async fn catch_up(&self, store: &Arc<dyn EventStore>) -> Result<bool, FollowError> {
         let name = self.projection.name();
         if load_checkpoint(&self.database, name.as_str()).await? != 0
             || store.head_position().await? < BULK_CATCH_UP_FROM

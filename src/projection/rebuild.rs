@@ -28,6 +28,10 @@
 //! copy's names, which later migrations would not find.) What the swap costs is a comparison
 //! of each table with its copy and a write of the rows that differ (few, after most fixes),
 //! while only the rebuilt projections' live batches, and on SQLite the other writers, wait.
+//! A first fill (an empty live table: a read model just added, or a log seeded without its
+//! read models) compares nothing: the copy's rows go in at once, with the table's lookup
+//! indexes dropped and built again after them in the same transaction. On PostgreSQL readers
+//! of that (empty) table then wait for the swap's commit.
 //!
 //! A rebuild that fails (or is interrupted) leaves the live tables as they were; its copies are
 //! dropped by the next rebuild.
@@ -46,7 +50,7 @@ use crate::db::{Database, Lease, LeaseError, Transaction, query};
 use crate::follow::parking;
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
 use crate::projection::{
-    Applied, Progress, Projection, ProjectionName, Replay, TableStart, all, wanted_account_events,
+    Applied, HELD_ROWS, Progress, Projection, ProjectionName, Replay, TableStart, all, wanted_account_events,
 };
 use crate::store::{EventStore, RecordedEvent, StoreError};
 
@@ -54,7 +58,7 @@ use crate::store::{EventStore, RecordedEvent, StoreError};
 const COPY_SUFFIX: &str = "__rebuild";
 
 /// Events replayed into the copies per transaction.
-const BATCH: i64 = 10_000;
+const PAGE: i64 = 10_000;
 
 /// How long a rebuild's lease lasts without renewal (it is renewed every third of it).
 const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -114,6 +118,28 @@ pub enum RebuildError {
     },
 }
 
+/// How a rebuild runs: [`rebuild`] takes the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildOptions {
+    /// What it does with the events the live followers set aside.
+    pub set_aside: SetAsideEvents,
+    /// Events of the log read and replayed into the copies per transaction.
+    pub page: i64,
+    /// Rows each keyed read model's replay holds in memory at most ([`Projection::replay`]):
+    /// what bounds a rebuild's memory.
+    pub held_rows: usize,
+}
+
+impl Default for RebuildOptions {
+    fn default() -> Self {
+        Self {
+            set_aside: SetAsideEvents::LeftOut,
+            page: PAGE,
+            held_rows: HELD_ROWS,
+        }
+    }
+}
+
 /// What a rebuild does with the events a read model's live follower set aside (parked, or
 /// skipped for good: see [`crate::follow::parking`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,19 +166,19 @@ impl From<LeaseError> for RebuildError {
 /// the service runs, in this process or another.
 pub async fn rebuild(
     database: &Database,
-    store: &dyn EventStore,
+    store: &Arc<dyn EventStore>,
     names: &[ProjectionName],
     progress: Progress,
 ) -> Result<Rebuilt, RebuildError> {
-    rebuild_with(database, store, names, SetAsideEvents::LeftOut, progress).await
+    rebuild_with(database, store, names, RebuildOptions::default(), progress).await
 }
 
-/// [`rebuild`], with the events the live followers set aside treated as `set_aside` says.
+/// [`rebuild`], run as `options` say.
 pub async fn rebuild_with(
     database: &Database,
-    store: &dyn EventStore,
+    store: &Arc<dyn EventStore>,
     names: &[ProjectionName],
-    set_aside: SetAsideEvents,
+    options: RebuildOptions,
     mut progress: Progress,
 ) -> Result<Rebuilt, RebuildError> {
     let projections: Vec<Arc<dyn Projection>> = all()
@@ -164,12 +190,14 @@ pub async fn rebuild_with(
     }
     let leases = take_leases(database, &projections).await?;
     let rebuilt = match prepare_copies(database, &projections, &leases).await {
-        Ok(()) => match left_out(database, &projections, set_aside).await {
+        Ok(()) => match left_out(database, &projections, options.set_aside).await {
             Ok(left_out) => {
                 let targets = Targets {
                     projections: &projections,
                     left_out: &left_out,
-                    set_aside,
+                    set_aside: options.set_aside,
+                    page: options.page.max(1),
+                    held_rows: options.held_rows,
                 };
                 build_and_swap(database, store, &targets, &leases, &mut progress).await
             }
@@ -257,6 +285,8 @@ struct Targets<'a> {
     projections: &'a [Arc<dyn Projection>],
     left_out: &'a [HashSet<i64>],
     set_aside: SetAsideEvents,
+    page: i64,
+    held_rows: usize,
 }
 
 /// The positions each read model leaves out: those its live follower set aside (all of them,
@@ -286,7 +316,7 @@ fn copy_of(projection: &dyn Projection) -> String {
 
 async fn build_and_swap(
     database: &Database,
-    store: &dyn EventStore,
+    store: &Arc<dyn EventStore>,
     targets: &Targets<'_>,
     leases: &[Lease],
     progress: &mut Progress,
@@ -296,33 +326,19 @@ async fn build_and_swap(
     // Each copy's fold, holding its rows from one page to the next.
     let mut replays: Vec<Box<dyn Replay>> = projections
         .iter()
-        .map(|projection| projection.replay(TableStart::Empty))
+        .map(|projection| projection.replay(TableStart::Empty, targets.held_rows))
         .collect();
     progress.aim_at(store.head_position().await?);
     // 1. The whole log into the copies, while the live tables keep serving. The next page of
-    //    the log is read while this one is written: the reads and the writes run on two
-    //    connections, and so on two cores.
-    let mut batch = store.read_all(rebuilt.position, BATCH).await?;
-    while let Some(last) = batch.last().map(|event| event.global_position) {
-        let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= BATCH;
-        let write = async {
-            let mut tx = database.begin_derived_write().await?;
-            // A rebuild that stalled past its lease must not write into another's copies.
-            confirm(&mut tx, leases).await?;
-            replay(&mut tx, targets, &mut replays, &batch, &mut rebuilt).await?;
-            tx.commit().await?;
-            Ok::<_, RebuildError>(())
-        };
-        let read_next = async {
-            if full {
-                store.read_all(last, BATCH).await
-            } else {
-                Ok(Vec::new())
-            }
-        };
-        let (written, next) = tokio::join!(write, read_next);
-        written?;
-        batch = next?;
+    //    the log is read while this one is written: the reads run in a task of their own, on
+    //    another connection and another thread (decoding rows costs as much as folding them).
+    let mut pages = ReadAhead::start(store, rebuilt.position, targets.page);
+    while let Some(batch) = pages.next().await? {
+        let mut tx = database.begin_derived_write().await?;
+        // A rebuild that stalled past its lease must not write into another's copies.
+        confirm(&mut tx, leases).await?;
+        replay(&mut tx, targets, &mut replays, &batch, &mut rebuilt).await?;
+        tx.commit().await?;
         progress.reached(rebuilt.position);
     }
 
@@ -339,7 +355,7 @@ async fn build_and_swap(
         checkpoints.push(lock_checkpoint(&mut tx, name).await?.unwrap_or(0));
     }
     progress.aim_at(store.head_position().await?);
-    while replay_batch(&mut tx, store, targets, &mut replays, &mut rebuilt).await? > 0 {
+    while replay_batch(&mut tx, &**store, targets, &mut replays, &mut rebuilt).await? > 0 {
         progress.reached(rebuilt.position);
     }
     for ((projection, from), replay) in projections.iter().zip(checkpoints).zip(&mut replays) {
@@ -371,6 +387,53 @@ async fn build_and_swap(
     settle_set_aside(&mut tx, targets, rebuilt.position).await?;
     tx.commit().await?;
     Ok(rebuilt)
+}
+
+/// The pages of the log after a position, read one ahead of the writer by a task of its own
+/// (at most two pages wait in memory); the task stops when this is dropped.
+struct ReadAhead {
+    pages: tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>>,
+    _reader: tokio_util::task::AbortOnDropHandle<()>,
+}
+
+impl ReadAhead {
+    fn start(store: &Arc<dyn EventStore>, after: i64, page_size: i64) -> Self {
+        let (sender, pages) = tokio::sync::mpsc::channel(1);
+        let store = Arc::clone(store);
+        let reader = tokio::spawn(async move {
+            let mut after = after;
+            loop {
+                let page = store.read_all(after, page_size).await;
+                let last = match &page {
+                    Ok(page) if i64::try_from(page.len()).unwrap_or(i64::MAX) >= page_size => {
+                        page.last().map(|event| event.global_position)
+                    }
+                    _ => None,
+                };
+                if sender.send(page).await.is_err() {
+                    return;
+                }
+                match last {
+                    Some(last) => after = last,
+                    None => return,
+                }
+            }
+        });
+        Self {
+            pages,
+            _reader: tokio_util::task::AbortOnDropHandle::new(reader),
+        }
+    }
+
+    /// The next page; `None` after the last (a page shorter than a full one). Should the task
+    /// end early, the swap still replays whatever the copies lack up to the head.
+    async fn next(&mut self) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        match self.pages.recv().await {
+            Some(Ok(page)) if page.is_empty() => Ok(None),
+            Some(page) => page.map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// In the swap's transaction: refuses the swap if a live follower set an event aside while the
@@ -412,7 +475,7 @@ async fn replay_batch(
     replays: &mut [Box<dyn Replay>],
     rebuilt: &mut Rebuilt,
 ) -> Result<i64, RebuildError> {
-    let batch = store.read_all(rebuilt.position, BATCH).await?;
+    let batch = store.read_all(rebuilt.position, targets.page).await?;
     replay(tx, targets, replays, &batch, rebuilt).await?;
     Ok(i64::try_from(batch.len()).unwrap_or(i64::MAX))
 }
@@ -465,10 +528,22 @@ async fn replay(
 /// its primary key), so the comparison costs about a read of each table. Rewriting every row
 /// would cost a rebuild as much again as the replay, inside the one transaction that makes the
 /// live projector (and on SQLite every writer) wait.
+///
+/// Into an empty table (a first fill: a new read model, or the first rebuild of a seeded log)
+/// there is nothing to compare: every row goes in at once and the lookup indexes are built
+/// after them ([`Transaction::fill_empty_table`]).
 async fn replace_rows(tx: &mut Transaction, projection: &dyn Projection) -> Result<(u64, u64), sqlx::Error> {
     let table = projection.table();
     let key = projection.key();
     let copy = copy_of(projection);
+    let empty: bool = query(format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"))
+        .fetch_scalar(&mut *tx)
+        .await?;
+    if empty {
+        let added = tx.fill_empty_table(table, &copy).await?;
+        tx.drop_table(&copy).await?;
+        return Ok((0, added));
+    }
     let same = tx.null_safe_equals();
     let unchanged: String = projection
         .columns()

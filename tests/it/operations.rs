@@ -31,6 +31,7 @@ backend_tests!(
     a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ,
     a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_follows_live,
     a_rebuilds_swap_compares_every_column_of_every_read_model,
+    a_rebuild_holding_fewer_rows_than_its_read_models_writes_them_back_and_reads_them_again,
 );
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
@@ -461,7 +462,7 @@ async fn a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ(
     assert!(!verified(&app).await.is_consistent());
 
     let every = projection::ProjectionName::VARIANTS;
-    let rebuilt = projection::rebuild(&app.db.read, &*app.service.store, every, Progress::hidden())
+    let rebuilt = projection::rebuild(&app.db.read, &app.service.store, every, Progress::hidden())
         .await
         .expect("the rebuild");
     assert!(
@@ -486,7 +487,7 @@ async fn a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ(
     assert!(verification.is_consistent(), "{verification}");
     assert!(verification.tables[1].rows > EVENTS, "{verification}");
 
-    let again = projection::rebuild(&app.db.read, &*app.service.store, every, Progress::hidden())
+    let again = projection::rebuild(&app.db.read, &app.service.store, every, Progress::hidden())
         .await
         .expect("a second rebuild");
     assert!(
@@ -516,6 +517,8 @@ async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_foll
     app.settled().await;
     app.stop_projector().await;
     app.stop_transfer_process().await;
+    let indexes_before = lookup_indexes(&app, &["account_transactions", "transfers"]).await;
+    assert_eq!(indexes_before.len(), 4, "{indexes_before:?}");
     for table in ["account_transactions", "transfers"] {
         foldbank::db::query(format!("DELETE FROM {table}"))
             .execute(&app.db.read)
@@ -564,6 +567,85 @@ async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_foll
     assert!(verification.is_consistent(), "{verification}");
     assert!(verification.tables[1].rows > EVENTS + 20, "{verification}");
     assert!(verification.tables[2].rows >= 3, "{verification}");
+    // The catch-up filled the empty tables with their lookup indexes set aside: they are back,
+    // as the migrations made them.
+    let indexes_after = lookup_indexes(&app, &["account_transactions", "transfers"]).await;
+    assert_eq!(indexes_after, indexes_before);
+}
+
+/// The lookup indexes of `tables`, with the statements that create them.
+async fn lookup_indexes(app: &TestApp, tables: &[&str]) -> Vec<foldbank::db::LookupIndex> {
+    let mut tx = app.db.read.begin_write().await.expect("a transaction");
+    let mut indexes = Vec::new();
+    for table in tables {
+        indexes.extend(tx.lookup_indexes(table).await.expect("the indexes"));
+    }
+    drop(tx); // rolled back: it only read
+    indexes
+}
+
+/// A rebuild bounds its memory by the rows it holds: past them, a keyed read model's replay
+/// writes them into the copy, lets them go, and reads them back when a later page names them.
+/// Here it holds 3 rows and reads pages of 7 events, so every page after the first reads rows
+/// back, over read models of many more rows (accounts, transfers): the copies must still come
+/// out equal to the live read models, which the swap checks row by row (it changes nothing).
+async fn a_rebuild_holding_fewer_rows_than_its_read_models_writes_them_back_and_reads_them_again(db: TestDb) {
+    const HELD: usize = 3;
+    let app = TestApp::new(db).await;
+    some_history(&app).await;
+    let mut accounts = Vec::new();
+    for _ in 0..8 {
+        accounts.push(app.open_account(json!({ "initial_deposit": 1_000 })).await);
+    }
+    for (n, from) in accounts.iter().enumerate() {
+        let to = accounts[(n + 1) % accounts.len()];
+        let transfer = app
+            .post(
+                "/transfers",
+                json!({ "from_account": from, "to_account": to, "amount": 10, "currency": "EUR" }),
+            )
+            .await;
+        assert_eq!(transfer.status, StatusCode::ACCEPTED, "{}", transfer.text);
+    }
+    app.settled().await;
+    let head = app.service.store.head_position().await.expect("head");
+
+    let options = projection::RebuildOptions {
+        page: 7,
+        held_rows: HELD,
+        ..projection::RebuildOptions::default()
+    };
+    let every = projection::ProjectionName::VARIANTS;
+    let rebuilt = projection::rebuild_with(
+        &app.db.read,
+        &app.service.store,
+        every,
+        options,
+        Progress::hidden(),
+    )
+    .await
+    .expect("the rebuild");
+    assert_eq!(rebuilt.events, u64::try_from(head).expect("positive"));
+    let swapped: Vec<(&str, u64, u64)> = rebuilt
+        .swapped
+        .iter()
+        .map(|swapped| (swapped.projection.as_str(), swapped.removed, swapped.added))
+        .collect();
+    assert_eq!(
+        swapped,
+        [
+            ("account_balances", 0, 0),
+            ("account_transactions", 0, 0),
+            ("transfers", 0, 0),
+            ("ledger_totals", 0, 0),
+        ]
+    );
+    let verification = verified(&app).await;
+    assert!(verification.is_consistent(), "{verification}");
+    // The premise: more rows than the replay held, and more events than a page.
+    assert!(verification.tables[0].rows > 2 * HELD, "{verification}");
+    assert!(verification.tables[2].rows > 2 * HELD, "{verification}");
+    assert!(head > 10 * options.page, "{head}");
 }
 
 /// The swap of a rebuild writes the rows that differ in any of the columns a read model

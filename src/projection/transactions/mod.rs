@@ -408,7 +408,9 @@ impl Projection for TransactionsProjection {
         COLUMNS
     }
 
-    fn replay(&self, table: TableStart) -> Box<dyn Replay> {
+    /// Holds a balance per account (40 bytes), whatever `held_rows` says: a movement row is
+    /// written as soon as it is made.
+    fn replay(&self, table: TableStart, _held_rows: usize) -> Box<dyn Replay> {
         Box::new(MovementsReplay {
             balances: HashMap::new(),
             table,
