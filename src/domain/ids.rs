@@ -48,3 +48,7 @@ uuid_id!(
     /// Identifies a transfer between two accounts, end to end (chosen by the client or generated).
     TransferId
 );
+uuid_id!(
+    /// Identifies a hold on an account's money (chosen by the client or generated).
+    HoldId
+);

@@ -289,7 +289,8 @@ impl ApiError {
 fn rejection(error: &AccountError) -> (StatusCode, &'static str, &'static str) {
     let (slug, title) = rejection_kind(error);
     let status = match error {
-        AccountError::TransactionNotFound(_) => StatusCode::NOT_FOUND,
+        AccountError::TransactionNotFound(_) | AccountError::HoldNotFound(_) => StatusCode::NOT_FOUND,
+        AccountError::HoldNotOpen { .. } => StatusCode::CONFLICT,
         AccountError::AlreadyOpened => StatusCode::CONFLICT,
         AccountError::FrozenByBank => StatusCode::FORBIDDEN,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
@@ -321,6 +322,13 @@ fn rejection_kind(error: &AccountError) -> (&'static str, &'static str) {
         AccountError::NotReversible => ("transfer-not-reversible", "Transfer legs are not reversible"),
         AccountError::AlreadyReversed(_) => ("already-reversed", "Transaction already reversed"),
         AccountError::ReversalWindowClosed { .. } => ("reversal-window-closed", "Reversal window closed"),
+        AccountError::HoldNotFound(_) => ("hold-not-found", "Hold not found"),
+        AccountError::HoldIdReused(_) => ("hold-id-reused", "Hold id already used"),
+        AccountError::HoldNotOpen { .. } => ("hold-not-open", "Hold no longer open"),
+        AccountError::CaptureExceedsHold { .. } => ("capture-exceeds-hold", "Capture exceeds the hold"),
+        AccountError::HoldExpiryOutOfRange => ("hold-expiry-out-of-range", "Hold expiry out of range"),
+        AccountError::HoldNotDue { .. } => ("hold-not-due", "Hold not yet due"),
+        AccountError::HoldsOpen => ("holds-open", "Holds open"),
     }
 }
 
@@ -348,6 +356,14 @@ fn rejection_members(error: &AccountError) -> Value {
             transaction_id,
             deadline,
         } => json!({ "transaction_id": transaction_id, "deadline": deadline }),
+        AccountError::HoldNotFound(id) | AccountError::HoldIdReused(id) => json!({ "hold_id": id }),
+        AccountError::HoldNotOpen { hold_id, status } => json!({ "hold_id": hold_id, "status": status }),
+        AccountError::CaptureExceedsHold { held, requested } => {
+            json!({ "held": held, "requested": requested })
+        }
+        AccountError::HoldNotDue { hold_id, expires_at } => {
+            json!({ "hold_id": hold_id, "expires_at": expires_at })
+        }
         _ => json!({}),
     }
 }

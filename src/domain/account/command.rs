@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{FrozenBy, Movement, RefundReason};
-use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
+use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 
@@ -39,6 +39,10 @@ pub enum AccountCommand {
     CompleteTransfer(CompleteTransfer),
     RefundTransfer(RefundTransfer),
     Reverse(Reverse),
+    PlaceHold(PlaceHold),
+    CaptureHold(CaptureHold),
+    VoidHold(VoidHold),
+    ExpireHold(ExpireHold),
 }
 
 impl AccountCommand {
@@ -145,5 +149,43 @@ pub struct Reverse {
     /// mention it), or `None` when the account never recorded it. The handler reads it; the
     /// rule only judges it.
     pub original: Option<Movement>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Set money aside for a payment authorized now and settled later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceHold {
+    pub hold_id: HoldId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub description: Option<Text>,
+    /// When the hold lapses: between [`MIN_HOLD`](super::MIN_HOLD) and
+    /// [`MAX_HOLD`](super::MAX_HOLD) after `occurred_at`.
+    pub expires_at: DateTime<Utc>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Pay out some or all of a hold; the rest is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureHold {
+    pub hold_id: HoldId,
+    /// The id of the movement the capture records.
+    pub transaction_id: TransactionId,
+    /// `None`: the whole hold.
+    pub amount: Option<Amount>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Cancel a hold: all of it is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoidHold {
+    pub hold_id: HoldId,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Record that a hold's deadline passed (sent by the expiry scheduler, at least once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpireHold {
+    pub hold_id: HoldId,
     pub occurred_at: DateTime<Utc>,
 }

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::ids::{TransactionId, TransferId};
+use super::HoldStatus;
+use crate::domain::ids::{HoldId, TransactionId, TransferId};
 use crate::domain::money::{Currency, MoneyError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +57,23 @@ pub enum AccountError {
         transaction_id: TransactionId,
         deadline: DateTime<Utc>,
     },
+    #[error("the account has no hold {0}")]
+    HoldNotFound(HoldId),
+    #[error("hold id {0} was already used for a different hold")]
+    HoldIdReused(HoldId),
+    #[error("hold {hold_id} is {status}, no longer open")]
+    HoldNotOpen { hold_id: HoldId, status: HoldStatus },
+    #[error("cannot capture {requested} minor units of a hold of {held}")]
+    CaptureExceedsHold { held: i64, requested: i64 },
+    #[error("a hold must expire between 1 second and 30 days after it is placed")]
+    HoldExpiryOutOfRange,
+    #[error("hold {hold_id} expires at {expires_at}, not yet")]
+    HoldNotDue {
+        hold_id: HoldId,
+        expires_at: DateTime<Utc>,
+    },
+    #[error("the account cannot close while holds are open")]
+    HoldsOpen,
 }
 
 impl From<MoneyError> for AccountError {

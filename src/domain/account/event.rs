@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{FrozenBy, RefundReason};
-use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
+use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
 use crate::domain::text::Text;
 
@@ -110,6 +110,45 @@ pub enum AccountEvent {
         currency: Currency,
         occurred_at: DateTime<Utc>,
     },
+    /// Money was set aside for a payment authorized now and settled later: it stays in the
+    /// balance but is no longer available, until captured, voided or expired.
+    HoldPlaced {
+        hold_id: HoldId,
+        amount: Amount,
+        currency: Currency,
+        description: Option<Text>,
+        /// When the hold lapses if nobody captures or voids it.
+        expires_at: DateTime<Utc>,
+        occurred_at: DateTime<Utc>,
+    },
+    /// Some or all of a hold was paid out (a movement, `transaction_id`); the rest, `released`,
+    /// is available again. The hold is over.
+    HoldCaptured {
+        hold_id: HoldId,
+        transaction_id: TransactionId,
+        amount: Amount,
+        /// Minor units of the hold not captured, released (0 for a full capture).
+        released: i64,
+        currency: Currency,
+        occurred_at: DateTime<Utc>,
+    },
+    /// The hold was cancelled: all of it is available again.
+    HoldVoided {
+        hold_id: HoldId,
+        /// Minor units released: the whole hold.
+        released: i64,
+        currency: Currency,
+        occurred_at: DateTime<Utc>,
+    },
+    /// Nobody captured or voided the hold before its deadline: all of it is available again.
+    /// `occurred_at` is when the expiry was recorded, at or after `expires_at`.
+    HoldExpired {
+        hold_id: HoldId,
+        /// Minor units released: the whole hold.
+        released: i64,
+        currency: Currency,
+        occurred_at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -131,7 +170,11 @@ impl AccountEvent {
             | AccountEvent::TransferCredited { occurred_at, .. }
             | AccountEvent::TransferCompleted { occurred_at, .. }
             | AccountEvent::TransferRefunded { occurred_at, .. }
-            | AccountEvent::TransactionReversed { occurred_at, .. } => *occurred_at,
+            | AccountEvent::TransactionReversed { occurred_at, .. }
+            | AccountEvent::HoldPlaced { occurred_at, .. }
+            | AccountEvent::HoldCaptured { occurred_at, .. }
+            | AccountEvent::HoldVoided { occurred_at, .. }
+            | AccountEvent::HoldExpired { occurred_at, .. } => *occurred_at,
         }
     }
 }
@@ -143,15 +186,32 @@ impl AccountEvent {
             AccountEvent::MoneyDeposited { amount, .. }
             | AccountEvent::TransferCredited { amount, .. }
             | AccountEvent::TransferRefunded { amount, .. } => amount.minor_units(),
-            AccountEvent::MoneyWithdrawn { amount, .. } | AccountEvent::TransferDebited { amount, .. } => {
-                -amount.minor_units()
-            }
+            AccountEvent::MoneyWithdrawn { amount, .. }
+            | AccountEvent::TransferDebited { amount, .. }
+            | AccountEvent::HoldCaptured { amount, .. } => -amount.minor_units(),
             AccountEvent::TransactionReversed { signed_amount, .. } => *signed_amount,
             AccountEvent::AccountOpened { .. }
             | AccountEvent::AccountFrozen { .. }
             | AccountEvent::AccountUnfrozen { .. }
             | AccountEvent::AccountClosed { .. }
-            | AccountEvent::TransferCompleted { .. } => 0,
+            | AccountEvent::TransferCompleted { .. }
+            | AccountEvent::HoldPlaced { .. }
+            | AccountEvent::HoldVoided { .. }
+            | AccountEvent::HoldExpired { .. } => 0,
+        }
+    }
+
+    /// How the event changes the money held (set aside by open holds), in minor units.
+    pub fn held_change(&self) -> i64 {
+        match self {
+            AccountEvent::HoldPlaced { amount, .. } => amount.minor_units(),
+            AccountEvent::HoldCaptured { amount, released, .. } => {
+                -(amount.minor_units().saturating_add(*released))
+            }
+            AccountEvent::HoldVoided { released, .. } | AccountEvent::HoldExpired { released, .. } => {
+                -*released
+            }
+            _ => 0,
         }
     }
 }

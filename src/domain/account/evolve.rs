@@ -3,7 +3,9 @@
 //! `decide` has already checked every rule, so nothing here refuses anything: this is
 //! bookkeeping, and it must accept every event ever recorded.
 
-use super::{Account, AccountEvent, AccountState, AccountStatus, OutgoingTransfer, TransferStatus};
+use super::{
+    Account, AccountEvent, AccountState, AccountStatus, Hold, HoldStatus, OutgoingTransfer, TransferStatus,
+};
 use crate::domain::money::Money;
 
 /// Applies one event to the state.
@@ -50,6 +52,7 @@ fn opened(event: &AccountEvent) -> Option<Account> {
         updated_at: *occurred_at,
         transfers_out: Default::default(),
         transfers_in: Default::default(),
+        holds: Default::default(),
     })
 }
 
@@ -112,5 +115,46 @@ fn apply(account: &mut Account, event: &AccountEvent) {
             }
             account.set_transfer_status(*transfer_id, TransferStatus::Refunded);
         }
+        AccountEvent::HoldPlaced {
+            hold_id,
+            amount,
+            expires_at,
+            occurred_at,
+            ..
+        } => {
+            account.record_withdrawal(occurred_at.date_naive(), amount.minor_units());
+            account.holds.insert(
+                *hold_id,
+                Hold {
+                    amount: amount.minor_units(),
+                    status: HoldStatus::Open,
+                    expires_at: *expires_at,
+                    placed_on: occurred_at.date_naive(),
+                },
+            );
+        }
+        AccountEvent::HoldCaptured {
+            hold_id,
+            released,
+            occurred_at,
+            ..
+        } => account.settle_hold(
+            *hold_id,
+            HoldStatus::Captured,
+            *released,
+            occurred_at.date_naive(),
+        ),
+        AccountEvent::HoldVoided {
+            hold_id,
+            released,
+            occurred_at,
+            ..
+        } => account.settle_hold(*hold_id, HoldStatus::Voided, *released, occurred_at.date_naive()),
+        AccountEvent::HoldExpired {
+            hold_id,
+            released,
+            occurred_at,
+            ..
+        } => account.settle_hold(*hold_id, HoldStatus::Expired, *released, occurred_at.date_naive()),
     }
 }

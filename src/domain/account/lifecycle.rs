@@ -43,7 +43,7 @@ pub(super) fn unfreeze(account: &Account, command: Unfreeze) -> Result<Vec<Accou
 }
 
 /// Closes an account that holds nothing and owes nothing: not frozen, at a zero balance, with
-/// no transfer in flight.
+/// no transfer in flight and no hold open.
 pub(super) fn close(account: &Account, command: Close) -> Result<Vec<AccountEvent>, AccountError> {
     let Close { occurred_at } = command;
     // Frozen funds are held for a reason (fraud, a court order): closing would release
@@ -58,6 +58,9 @@ pub(super) fn close(account: &Account, command: Close) -> Result<Vec<AccountEven
     }
     if account.has_pending_transfers() {
         return Err(AccountError::TransfersPending);
+    }
+    if account.has_open_holds() {
+        return Err(AccountError::HoldsOpen);
     }
     Ok(vec![AccountEvent::AccountClosed { occurred_at }])
 }

@@ -28,12 +28,16 @@ pub(super) fn ensure_room(account: &Account, credit: i64) -> Result<(), AccountE
     }
 }
 
-/// The balance may not fall below `-overdraft_limit`.
+/// The balance may not fall below `-overdraft_limit`, and money held by open holds may not be
+/// spent twice: what leaves comes out of the balance less what is held.
 pub(super) fn ensure_funds(account: &Account, amount: Amount) -> Result<(), AccountError> {
     // Compare the balance after the withdrawal with the floor rather than the amount with
     // `balance + overdraft`: the latter overflows for balances near `i64::MAX`.
     let floor = -account.overdraft_limit.minor_units();
-    let after = account.balance.checked_sub(amount.minor_units())?;
+    let after = account
+        .balance
+        .checked_sub(account.held())?
+        .checked_sub(amount.minor_units())?;
     if after.minor_units < floor {
         return Err(AccountError::InsufficientFunds {
             available: account.available(),

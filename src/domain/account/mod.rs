@@ -10,6 +10,7 @@
 //! - `lifecycle`: freezing, unfreezing and closing;
 //! - `transfers`: the account's side of a transfer, and how it recognises a repeated step;
 //! - `reversals`: undoing a deposit or a withdrawal;
+//! - `holds`: money authorized now and captured, voided or expired later;
 //! - `limits`: the currency, overdraft and daily limits that money moves within;
 //! - `evolve`: how each event changes the state.
 
@@ -17,6 +18,7 @@ mod command;
 mod error;
 mod event;
 mod evolve;
+mod holds;
 mod lifecycle;
 mod limits;
 mod movements;
@@ -30,16 +32,17 @@ mod transfers;
 mod tests;
 
 pub use command::{
-    AccountCommand, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, Freeze, OpenAccount,
-    RefundTransfer, Reverse, Unfreeze, Withdraw,
+    AccountCommand, CaptureHold, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold,
+    Freeze, OpenAccount, PlaceHold, RefundTransfer, Reverse, Unfreeze, VoidHold, Withdraw,
 };
 pub use error::AccountError;
 pub use event::{AccountEvent, AccountEventType};
 pub use evolve::evolve;
+pub use holds::{MAX_HOLD, MIN_HOLD};
 pub use refund_reason::RefundReason;
 pub use state::{
-    Account, AccountState, AccountStatus, DailyWithdrawals, FrozenBy, Movement, MovementKind,
-    OutgoingTransfer, TransferStatus,
+    Account, AccountState, AccountStatus, DailyWithdrawals, FrozenBy, Hold, HoldStatus, Movement,
+    MovementKind, OutgoingTransfer, TransferStatus,
 };
 
 use chrono::TimeDelta;
@@ -108,6 +111,10 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
         AccountCommand::CompleteTransfer(complete) => transfers::complete(account, complete),
         AccountCommand::RefundTransfer(refund) => transfers::refund(account, refund),
         AccountCommand::Reverse(reverse) => reversals::reverse(account, reverse),
+        AccountCommand::PlaceHold(place) => holds::place(account, place),
+        AccountCommand::CaptureHold(capture) => holds::capture(account, capture),
+        AccountCommand::VoidHold(void) => holds::void(account, void),
+        AccountCommand::ExpireHold(expire) => holds::expire(account, expire),
     }
 }
 
@@ -115,4 +122,4 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 /// change, and whenever [`evolve`](fn@evolve) changes what it computes (a bug fix too): stored
 /// snapshots of another version are ignored (and replaced), never migrated, because the events
 /// can always rebuild the state. (`foldbank snapshots clear` is the other way to drop them.)
-pub const STATE_SCHEMA_VERSION: i32 = 5;
+pub const STATE_SCHEMA_VERSION: i32 = 6;

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AccountEvent;
-use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
+use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit, Money};
 use crate::domain::text::Text;
 
@@ -46,6 +46,43 @@ pub struct Account {
     /// Transfers this account received, with their source: a replayed credit must not pay
     /// twice, and an id already used by another source must not pass for a replay.
     pub transfers_in: BTreeMap<TransferId, AccountId>,
+    /// Every hold placed on the account, open or over: the open ones set money aside, and a
+    /// capture, a void or an expiry of one that is over is answered with its status.
+    pub holds: BTreeMap<HoldId, Hold>,
+}
+
+/// Money set aside on the account until captured, voided or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Minor units held while open (what was placed).
+    pub amount: i64,
+    pub status: HoldStatus,
+    pub expires_at: DateTime<Utc>,
+    /// The UTC day it was placed: a release on that same day gives the amount back to the
+    /// daily withdrawal limit, which counted it when it was placed.
+    pub placed_on: NaiveDate,
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum HoldStatus {
+    Open,
+    Captured,
+    Voided,
+    Expired,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,12 +242,26 @@ pub struct DailyWithdrawals {
 }
 
 impl Account {
-    /// What can still be withdrawn: balance plus overdraft (saturating: it is a report, the
-    /// withdrawal rule itself compares against the floor).
+    /// What can still be withdrawn, transferred or held: balance plus overdraft minus the
+    /// money held (saturating: it is a report, the rules themselves compare against the floor).
     pub fn available(&self) -> i64 {
         self.balance
             .minor_units
             .saturating_add(self.overdraft_limit.minor_units())
+            .saturating_sub(self.held())
+    }
+
+    /// The money set aside by open holds.
+    pub fn held(&self) -> i64 {
+        self.holds
+            .values()
+            .filter(|hold| hold.status == HoldStatus::Open)
+            .fold(0_i64, |held, hold| held.saturating_add(hold.amount))
+    }
+
+    /// Whether any hold is still open.
+    pub fn has_open_holds(&self) -> bool {
+        self.holds.values().any(|hold| hold.status == HoldStatus::Open)
     }
 
     /// The total withdrawn on `day` so far.
@@ -232,6 +283,21 @@ impl Account {
         if let Some(transfer) = self.transfers_out.get_mut(&id) {
             transfer.status = status;
         }
+    }
+
+    /// Ends an open hold with `status`, giving what it released back to the daily limit (see
+    /// [`Account::restore_withdrawal`]).
+    pub(super) fn settle_hold(&mut self, id: HoldId, status: HoldStatus, released: i64, on: NaiveDate) {
+        let Some(hold) = self
+            .holds
+            .get_mut(&id)
+            .filter(|hold| hold.status == HoldStatus::Open)
+        else {
+            return;
+        };
+        hold.status = status;
+        let placed_on = hold.placed_on;
+        self.restore_withdrawal(placed_on, on, released);
     }
 
     pub(super) fn record_withdrawal(&mut self, day: NaiveDate, amount: i64) {

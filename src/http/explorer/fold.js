@@ -1,7 +1,7 @@
 // The fold, in the browser: state = fold(evolve, initial, events[..=n]).
 //
 // A small mirror of `evolve` in src/domain/account/evolve.rs, kept to what the page shows
-// (balance, status, limits, today's withdrawals, transfers in flight). The server's fold is
+// (balance, status, limits, today's withdrawals, transfers in flight, holds). The server's fold is
 // the truth; this one exists so that each step of it can be shown. Folding here rather than
 // asking `GET /accounts/{id}?at=` per event is deliberate: several events can share one
 // instant (an opening and its first deposit do), and `at` shows the state after all of them,
@@ -19,6 +19,7 @@ export function balanceChange(event) {
       return data.amount;
     case "MoneyWithdrawn":
     case "TransferDebited":
+    case "HoldCaptured":
       return -data.amount;
     case "TransactionReversed":
       return data.signed_amount;
@@ -32,6 +33,19 @@ const day = (instant) => String(instant).slice(0, 10);
 function withWithdrawal(today, onDay, amount) {
   const total = (today && today.day === onDay ? today.total : 0) + amount;
   return { day: onDay, total };
+}
+
+/** Ends an open hold (`settle_hold` in state.rs): what it released on the day it was placed
+ * goes back to the daily limit. */
+function settleHold(next, data, status) {
+  const hold = next.holds[data.hold_id];
+  if (!hold || hold.status !== "open") return;
+  const today = next.withdrawals_today;
+  const releasedOn = day(data.occurred_at);
+  if (today && today.day === hold.placed_on && hold.placed_on === releasedOn) {
+    next.withdrawals_today = { day: today.day, total: Math.max(0, today.total - data.released) };
+  }
+  next.holds[data.hold_id] = { ...hold, status };
 }
 
 /** Applies one event to the state; like the server's, it refuses nothing. */
@@ -52,6 +66,7 @@ export function evolve(state, event) {
       frozen_by: null,
       transfers_out: {},
       transfers_in: {},
+      holds: {},
       updated_at: data.occurred_at,
     };
   }
@@ -61,6 +76,7 @@ export function evolve(state, event) {
     balance: state.balance + balanceChange(event),
     transfers_out: { ...state.transfers_out },
     transfers_in: { ...state.transfers_in },
+    holds: { ...state.holds },
     updated_at: data.occurred_at,
   };
   switch (event.type) {
@@ -110,6 +126,24 @@ export function evolve(state, event) {
       }
       break;
     }
+    case "HoldPlaced":
+      next.withdrawals_today = withWithdrawal(state.withdrawals_today, day(data.occurred_at), data.amount);
+      next.holds[data.hold_id] = {
+        amount: data.amount,
+        status: "open",
+        expires_at: data.expires_at,
+        placed_on: day(data.occurred_at),
+      };
+      break;
+    case "HoldCaptured":
+      settleHold(next, data, "captured");
+      break;
+    case "HoldVoided":
+      settleHold(next, data, "voided");
+      break;
+    case "HoldExpired":
+      settleHold(next, data, "expired");
+      break;
     default:
       break;
   }

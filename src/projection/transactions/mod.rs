@@ -51,6 +51,8 @@ pub enum MovementKind {
     TransferIn,
     TransferRefund,
     Reversal,
+    /// A hold captured: the money it paid out.
+    HoldCapture,
 }
 
 impl MovementKind {
@@ -198,11 +200,19 @@ impl<'a> Described<'a> {
                 reverses: Some(*transaction_id),
                 ..plain(MovementKind::Reversal, reversal_id, currency, &None)
             },
+            AccountEvent::HoldCaptured {
+                transaction_id,
+                currency,
+                ..
+            } => plain(MovementKind::HoldCapture, transaction_id, currency, &None),
             AccountEvent::AccountOpened { .. }
             | AccountEvent::AccountFrozen { .. }
             | AccountEvent::AccountUnfrozen { .. }
             | AccountEvent::AccountClosed { .. }
-            | AccountEvent::TransferCompleted { .. } => return None,
+            | AccountEvent::TransferCompleted { .. }
+            | AccountEvent::HoldPlaced { .. }
+            | AccountEvent::HoldVoided { .. }
+            | AccountEvent::HoldExpired { .. } => return None,
         })
     }
 }

@@ -26,6 +26,10 @@ fn example_of(kind: AccountEventType) -> AccountEvent {
         AccountEventType::TransferCompleted => transfer_completed(),
         AccountEventType::TransferRefunded => transfer_refunded(100),
         AccountEventType::TransactionReversed => reversed(tx(1), -100),
+        AccountEventType::HoldPlaced => hold_placed(100),
+        AccountEventType::HoldCaptured => hold_captured(60, 40),
+        AccountEventType::HoldVoided => hold_voided(100),
+        AccountEventType::HoldExpired => hold_expired(100),
     }
 }
 
@@ -67,6 +71,10 @@ fn commands_are_recorded_under_their_stable_names() {
         complete_transfer(),
         refund_transfer(),
         reverse(tx(1)),
+        place_hold(100),
+        capture_hold(None),
+        void_hold(),
+        expire_hold(hold_deadline()),
     ]
     .iter()
     .map(|command| command.name())
@@ -86,6 +94,10 @@ fn commands_are_recorded_under_their_stable_names() {
             "CompleteTransfer",
             "RefundTransfer",
             "Reverse",
+            "PlaceHold",
+            "CaptureHold",
+            "VoidHold",
+            "ExpireHold",
         ]
     );
 }

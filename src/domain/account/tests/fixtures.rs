@@ -1,14 +1,15 @@
 //! The values, commands and events the examples are written in: one account in EUR, one
 //! counterpart, fixed ids and a fixed "now", so that an example names only what it is about.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::domain::account::{
-    AccountCommand, AccountEvent, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, Freeze,
-    FrozenBy, OpenAccount, RefundReason, RefundTransfer, Reverse, Unfreeze, Withdraw,
+    AccountCommand, AccountEvent, CaptureHold, Close, CompleteTransfer, CreditTransfer, DebitTransfer,
+    Deposit, ExpireHold, Freeze, FrozenBy, OpenAccount, PlaceHold, RefundReason, RefundTransfer, Reverse,
+    Unfreeze, VoidHold, Withdraw,
 };
-use crate::domain::ids::{AccountId, OwnerId, TransactionId, TransferId};
+use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit, MAX_AMOUNT_MINOR_UNITS};
 use crate::domain::text::Text;
 
@@ -147,6 +148,10 @@ pub(super) fn close() -> AccountCommand {
 
 pub(super) fn every_command_but_open() -> Vec<AccountCommand> {
     vec![
+        place_hold(100),
+        capture_hold(None),
+        void_hold(),
+        expire_hold(now() + Duration::days(1)),
         deposit(100),
         withdraw(100),
         freeze(),
@@ -435,5 +440,89 @@ pub(super) fn reversed_at(
         signed_amount,
         currency: eur(),
         occurred_at,
+    }
+}
+
+pub(super) fn hold_id() -> HoldId {
+    HoldId(Uuid::from_u128(0x401D))
+}
+
+/// When the examples' hold expires: a day after [`now`].
+pub(super) fn hold_deadline() -> DateTime<Utc> {
+    now() + Duration::days(1)
+}
+
+pub(super) fn place_hold(minor_units: i64) -> AccountCommand {
+    AccountCommand::PlaceHold(PlaceHold {
+        hold_id: hold_id(),
+        amount: amount(minor_units),
+        currency: eur(),
+        description: Some(text("hotel")),
+        expires_at: hold_deadline(),
+        occurred_at: now(),
+    })
+}
+
+pub(super) fn capture_hold(minor_units: Option<i64>) -> AccountCommand {
+    AccountCommand::CaptureHold(CaptureHold {
+        hold_id: hold_id(),
+        transaction_id: transaction_id(),
+        amount: minor_units.map(amount),
+        occurred_at: now(),
+    })
+}
+
+pub(super) fn void_hold() -> AccountCommand {
+    AccountCommand::VoidHold(VoidHold {
+        hold_id: hold_id(),
+        occurred_at: now(),
+    })
+}
+
+pub(super) fn expire_hold(occurred_at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::ExpireHold(ExpireHold {
+        hold_id: hold_id(),
+        occurred_at,
+    })
+}
+
+pub(super) fn hold_placed(minor_units: i64) -> AccountEvent {
+    AccountEvent::HoldPlaced {
+        hold_id: hold_id(),
+        amount: amount(minor_units),
+        currency: eur(),
+        description: Some(text("hotel")),
+        expires_at: hold_deadline(),
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn hold_captured(minor_units: i64, released: i64) -> AccountEvent {
+    AccountEvent::HoldCaptured {
+        hold_id: hold_id(),
+        transaction_id: transaction_id(),
+        amount: amount(minor_units),
+        released,
+        currency: eur(),
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn hold_voided(released: i64) -> AccountEvent {
+    AccountEvent::HoldVoided {
+        hold_id: hold_id(),
+        released,
+        currency: eur(),
+        occurred_at: now(),
+    }
+}
+
+/// The hold expired, recorded at its deadline.
+pub(super) fn hold_expired(released: i64) -> AccountEvent {
+    AccountEvent::HoldExpired {
+        hold_id: hold_id(),
+        released,
+        currency: eur(),
+        occurred_at: hold_deadline(),
     }
 }

@@ -9,6 +9,7 @@
 
 mod events;
 mod fixtures;
+mod holds;
 mod lifecycle;
 mod limits;
 mod model;

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::domain::account::{
-    AccountCommand, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, MovementKind, OpenAccount,
-    RefundTransfer, Reverse, TransferStatus, Withdraw,
+    AccountCommand, CaptureHold, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold,
+    MovementKind, OpenAccount, PlaceHold, RefundTransfer, Reverse, TransferStatus, VoidHold, Withdraw,
 };
-use crate::domain::ids::{AccountId, TransactionId, TransferId};
+use crate::domain::ids::{AccountId, HoldId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit, MAX_BALANCE_MINOR_UNITS};
 
 /// What the model expects of a command.
@@ -41,6 +41,15 @@ struct Moved {
     reversed: bool,
 }
 
+/// A hold, as the model remembers it.
+#[derive(Debug)]
+struct Held {
+    amount: i64,
+    open: bool,
+    expires_at: DateTime<Utc>,
+    placed_at: DateTime<Utc>,
+}
+
 /// The rules restated as plainly as possible, to check `decide` against. Withdrawals are kept
 /// per day for the whole history rather than for the latest day only, as `Account` does.
 #[derive(Debug)]
@@ -59,6 +68,7 @@ pub(super) struct Model {
     sent: BTreeMap<TransferId, Sent>,
     received: BTreeSet<TransferId>,
     movements: BTreeMap<TransactionId, Moved>,
+    holds: BTreeMap<HoldId, Held>,
 }
 
 impl Model {
@@ -75,6 +85,7 @@ impl Model {
             sent: BTreeMap::new(),
             received: BTreeSet::new(),
             movements: BTreeMap::new(),
+            holds: BTreeMap::new(),
         };
         if let Some((transaction_id, amount)) = terms.initial_deposit {
             model.balance = amount.minor_units();
@@ -92,12 +103,26 @@ impl Model {
         self.withdrawn_per_day.get(&day).copied().unwrap_or(0)
     }
 
-    /// Whether `amount` may leave now at the owner's request: not frozen, the overdraft floor
-    /// and the daily limit respected.
+    /// The money open holds set aside.
+    pub(super) fn held(&self) -> i64 {
+        self.holds
+            .values()
+            .filter(|hold| hold.open)
+            .map(|hold| hold.amount)
+            .sum()
+    }
+
+    /// Whether `amount` can leave without touching the overdraft floor or the money held.
+    fn can_spend(&self, amount: i64) -> bool {
+        self.balance - self.held() - amount >= -self.overdraft_limit
+    }
+
+    /// Whether `amount` may leave now at the owner's request (or be held for a payment): not
+    /// frozen, the overdraft floor, the money held and the daily limit respected.
     fn may_pay_out(&self, amount: i64, at: DateTime<Utc>) -> bool {
         let withdrawn_today = self.withdrawn_on(at.date_naive());
         !self.frozen
-            && self.balance - amount >= -self.overdraft_limit
+            && self.can_spend(amount)
             && self
                 .daily_limit
                 .is_none_or(|limit| withdrawn_today + amount <= limit)
@@ -181,9 +206,10 @@ impl Model {
             }
             AccountCommand::Freeze(_) => accept_if(!self.frozen, 0),
             AccountCommand::Unfreeze(_) => accept_if(self.frozen, 0),
-            AccountCommand::Close(_) => {
-                accept_if(!self.frozen && self.balance == 0 && !self.has_pending(), 0)
-            }
+            AccountCommand::Close(_) => accept_if(
+                !self.frozen && self.balance == 0 && !self.has_pending() && self.held() == 0,
+                0,
+            ),
             AccountCommand::DebitTransfer(DebitTransfer {
                 transfer_id,
                 to_account,
@@ -249,16 +275,76 @@ impl Model {
                     return Verdict::Refused;
                 }
                 match original.kind {
-                    MovementKind::Deposit => accept_if(
-                        !self.frozen && self.balance - original.amount >= -self.overdraft_limit,
-                        -original.amount,
-                    ),
+                    MovementKind::Deposit => {
+                        accept_if(!self.frozen && self.can_spend(original.amount), -original.amount)
+                    }
                     MovementKind::Withdrawal => {
                         accept_if(self.has_room_for(original.amount), original.amount)
                     }
                     MovementKind::TransferLeg | MovementKind::Reversal => Verdict::Refused,
                 }
             }
+            AccountCommand::PlaceHold(PlaceHold {
+                hold_id,
+                amount,
+                currency,
+                expires_at,
+                occurred_at,
+                ..
+            }) => match self.holds.get(hold_id) {
+                Some(held) if held.amount == amount.minor_units() && held.expires_at == *expires_at => {
+                    Verdict::AlreadyDone
+                }
+                Some(_) => Verdict::Refused,
+                None => {
+                    let lasts = *expires_at - *occurred_at;
+                    accept_if(
+                        lasts >= Duration::seconds(1)
+                            && lasts <= Duration::days(30)
+                            && *currency == self.currency
+                            && self.may_pay_out(amount.minor_units(), *occurred_at),
+                        0,
+                    )
+                }
+            },
+            AccountCommand::CaptureHold(CaptureHold {
+                hold_id,
+                amount,
+                occurred_at,
+                ..
+            }) => match self.holds.get(hold_id) {
+                Some(held) if held.open && *occurred_at < held.expires_at => {
+                    let captured = amount.map_or(held.amount, |amount| amount.minor_units());
+                    accept_if(captured <= held.amount, -captured)
+                }
+                _ => Verdict::Refused,
+            },
+            AccountCommand::VoidHold(VoidHold { hold_id, occurred_at }) => match self.holds.get(hold_id) {
+                Some(held) => accept_if(held.open && *occurred_at < held.expires_at, 0),
+                None => Verdict::Refused,
+            },
+            AccountCommand::ExpireHold(ExpireHold { hold_id, occurred_at }) => {
+                match self.holds.get(hold_id) {
+                    Some(held) if !held.open => Verdict::AlreadyDone,
+                    Some(held) => accept_if(*occurred_at >= held.expires_at, 0),
+                    None => Verdict::Refused,
+                }
+            }
+        }
+    }
+
+    /// Ends an open hold, releasing `released` of it: given back to the daily limit when
+    /// released on the day it was placed.
+    fn release(&mut self, hold_id: HoldId, released: i64, at: DateTime<Utc>) {
+        let placed_at = match self.holds.get_mut(&hold_id) {
+            Some(held) => {
+                held.open = false;
+                held.placed_at
+            }
+            None => return,
+        };
+        if placed_at.date_naive() == at.date_naive() {
+            self.count_toward_daily_limit(-released, at);
         }
     }
 
@@ -381,6 +467,37 @@ impl Model {
                     reversed = original.amount;
                 }
                 self.record(*reversal_id, MovementKind::Reversal, reversed, *occurred_at);
+            }
+            AccountCommand::PlaceHold(PlaceHold {
+                hold_id,
+                amount,
+                expires_at,
+                occurred_at,
+                ..
+            }) => {
+                let held = Held {
+                    amount: amount.minor_units(),
+                    open: true,
+                    expires_at: *expires_at,
+                    placed_at: *occurred_at,
+                };
+                self.holds.insert(*hold_id, held);
+                self.count_toward_daily_limit(amount.minor_units(), *occurred_at);
+            }
+            AccountCommand::CaptureHold(CaptureHold {
+                hold_id,
+                amount,
+                occurred_at,
+                ..
+            }) => {
+                let held = self.holds.get(hold_id).map_or(0, |held| held.amount);
+                let captured = amount.map_or(held, |amount| amount.minor_units());
+                self.release(*hold_id, held - captured, *occurred_at);
+            }
+            AccountCommand::VoidHold(VoidHold { hold_id, occurred_at })
+            | AccountCommand::ExpireHold(ExpireHold { hold_id, occurred_at }) => {
+                let held = self.holds.get(hold_id).map_or(0, |held| held.amount);
+                self.release(*hold_id, held, *occurred_at);
             }
         }
     }

@@ -72,6 +72,22 @@ proptest! {
     }
 
     #[test]
+    fn money_held_is_never_spent_twice(scenario in any_scenario()) {
+        // What open holds set aside stays within the balance and the overdraft: a withdrawal,
+        // a transfer, a reversal or another hold never takes it.
+        for step in play(&scenario) {
+            let account = account_in(&step.after);
+            prop_assert!(
+                account.balance.minor_units - account.held() >= -account.overdraft_limit.minor_units(),
+                "{:?} left the balance at {} with {} held",
+                step.command,
+                account.balance.minor_units,
+                account.held(),
+            );
+        }
+    }
+
+    #[test]
     fn the_balance_is_the_sum_of_the_amounts_of_the_money_events(scenario in any_scenario()) {
         // Written from what each event says it moved, not from `balance_change` (which is what
         // `evolve` adds, and so could not disagree with it).
@@ -83,13 +99,17 @@ proptest! {
                     | AccountEvent::TransferCredited { amount, .. }
                     | AccountEvent::TransferRefunded { amount, .. } => amount.minor_units(),
                     AccountEvent::MoneyWithdrawn { amount, .. }
-                    | AccountEvent::TransferDebited { amount, .. } => -amount.minor_units(),
+                    | AccountEvent::TransferDebited { amount, .. }
+                    | AccountEvent::HoldCaptured { amount, .. } => -amount.minor_units(),
                     AccountEvent::TransactionReversed { signed_amount, .. } => *signed_amount,
                     AccountEvent::AccountOpened { .. }
                     | AccountEvent::AccountFrozen { .. }
                     | AccountEvent::AccountUnfrozen { .. }
                     | AccountEvent::AccountClosed { .. }
-                    | AccountEvent::TransferCompleted { .. } => 0,
+                    | AccountEvent::TransferCompleted { .. }
+                    | AccountEvent::HoldPlaced { .. }
+                    | AccountEvent::HoldVoided { .. }
+                    | AccountEvent::HoldExpired { .. } => 0,
                 };
             }
             prop_assert_eq!(balance_of(&step.after), sum, "after {:?}", step.command);
@@ -105,6 +125,7 @@ proptest! {
         // the limit holds for the running total, after every payment.
         let mut paid_out_per_day = BTreeMap::<NaiveDate, i64>::new();
         let mut debited_on = BTreeMap::new();
+        let mut placed_on = BTreeMap::new();
         for event in stream(&play(&scenario)) {
             let (day, change) = match event {
                 AccountEvent::MoneyWithdrawn { amount, occurred_at, .. } => {
@@ -118,6 +139,18 @@ proptest! {
                     if debited_on.get(&transfer_id) == Some(&occurred_at.date_naive()) =>
                 {
                     (occurred_at.date_naive(), -amount.minor_units())
+                }
+                // A hold counts when it is placed; what it releases on that day is given back.
+                AccountEvent::HoldPlaced { hold_id, amount, occurred_at, .. } => {
+                    placed_on.insert(hold_id, occurred_at.date_naive());
+                    (occurred_at.date_naive(), amount.minor_units())
+                }
+                AccountEvent::HoldCaptured { hold_id, released, occurred_at, .. }
+                | AccountEvent::HoldVoided { hold_id, released, occurred_at, .. }
+                | AccountEvent::HoldExpired { hold_id, released, occurred_at, .. }
+                    if placed_on.get(&hold_id) == Some(&occurred_at.date_naive()) =>
+                {
+                    (occurred_at.date_naive(), -released)
                 }
                 _ => continue,
             };

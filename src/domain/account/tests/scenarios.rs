@@ -1,6 +1,6 @@
 //! Random scenarios for the property tests: an opening followed by moves (deposits, withdrawals,
-//! transfers in and out with their retries, settlements, reversals, freezes, a closing), turned
-//! into commands and decided in turn.
+//! transfers in and out with their retries, settlements, reversals, holds placed, captured,
+//! voided and expired, freezes, a closing), turned into commands and decided in turn.
 
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
@@ -10,11 +10,11 @@ use uuid::Uuid;
 use super::fixtures::*;
 use crate::domain::Decider;
 use crate::domain::account::{
-    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, Close, CompleteTransfer,
-    CreditTransfer, DebitTransfer, Deposit, Freeze, FrozenBy, OpenAccount, RefundReason, RefundTransfer,
-    Reverse, Unfreeze, Withdraw,
+    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, CaptureHold, Close,
+    CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold, Freeze, FrozenBy, OpenAccount,
+    PlaceHold, RefundReason, RefundTransfer, Reverse, Unfreeze, VoidHold, Withdraw,
 };
-use crate::domain::ids::{AccountId, TransactionId, TransferId};
+use crate::domain::ids::{AccountId, HoldId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, MAX_AMOUNT_MINOR_UNITS};
 
 /// One random step after the opening.
@@ -53,6 +53,25 @@ enum Move {
         pick: Option<Index>,
     },
     Reverse {
+        pick: Option<Index>,
+    },
+    PlaceHold {
+        amount: i64,
+        foreign: bool,
+        /// How long after the move it expires (now and then out of the allowed range).
+        lasts: Duration,
+        /// `Some`: an earlier hold's id, with its terms again (`true`) or this move's (`false`).
+        earlier: Option<(Index, bool)>,
+    },
+    CaptureHold {
+        pick: Option<Index>,
+        /// `None`: the whole hold.
+        amount: Option<i64>,
+    },
+    VoidHold {
+        pick: Option<Index>,
+    },
+    ExpireHold {
         pick: Option<Index>,
     },
     Freeze,
@@ -164,10 +183,33 @@ fn any_move() -> impl Strategy<Value = Move> {
         2 => any_pick().prop_map(|pick| Move::Complete { pick }),
         2 => any_pick().prop_map(|pick| Move::Refund { pick }),
         3 => any_pick().prop_map(|pick| Move::Reverse { pick }),
+        3 => (
+            any_amount(),
+            any_foreign(),
+            any_hold_duration(),
+            proptest::option::weighted(0.2, (any::<Index>(), any::<bool>())),
+        )
+            .prop_map(|(amount, foreign, lasts, earlier)| Move::PlaceHold { amount, foreign, lasts, earlier }),
+        2 => (any_pick(), proptest::option::of(any_amount()))
+            .prop_map(|(pick, amount)| Move::CaptureHold { pick, amount }),
+        1 => any_pick().prop_map(|pick| Move::VoidHold { pick }),
+        2 => any_pick().prop_map(|pick| Move::ExpireHold { pick }),
         1 => Just(Move::Freeze),
         2 => Just(Move::Unfreeze),
         1 => Just(Move::Close),
         1 => Just(Move::FillUp),
+    ]
+}
+
+/// How long a hold lasts: mostly hours (so that later moves meet it both open and past its
+/// deadline), sometimes at the bounds of the allowed range or just outside them.
+fn any_hold_duration() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        6 => (1..=48 * 3_600_i64).prop_map(Duration::seconds),
+        1 => Just(Duration::seconds(1)),
+        1 => Just(Duration::days(30)),
+        1 => Just(Duration::milliseconds(999)),
+        1 => Just(Duration::days(30) + Duration::milliseconds(1)),
     ]
 }
 
@@ -200,6 +242,15 @@ pub(super) fn any_scenario_with_a_daily_limit() -> impl Strategy<Value = Scenari
         .prop_map(|(terms, moves)| Scenario { terms, moves })
 }
 
+/// The terms of a hold, so that a later move can place it again, or settle it.
+#[derive(Debug, Clone, Copy)]
+struct HoldTerms {
+    hold_id: HoldId,
+    amount: Amount,
+    currency: Currency,
+    expires_at: DateTime<Utc>,
+}
+
 /// The terms of a transfer command, so that a later move can send it again.
 #[derive(Debug, Clone, Copy)]
 struct TransferTerms {
@@ -217,11 +268,16 @@ struct Script {
     transfers_out: Vec<TransferTerms>,
     transfers_in: Vec<TransferTerms>,
     transactions: Vec<TransactionId>,
+    holds: Vec<HoldTerms>,
 }
 
 /// An id no command of a scenario uses.
 fn unknown_transfer_id() -> TransferId {
     TransferId(Uuid::from_u128(0xBAD))
+}
+
+fn unknown_hold_id() -> HoldId {
+    HoldId(Uuid::from_u128(0xBAD))
 }
 
 fn unknown_transaction_id() -> TransactionId {
@@ -243,6 +299,7 @@ impl Script {
             transfers_out: Vec::new(),
             transfers_in: Vec::new(),
             transactions: terms.initial_deposit.iter().map(|(id, _)| *id).collect(),
+            holds: Vec::new(),
         }
     }
 
@@ -256,6 +313,10 @@ impl Script {
 
     fn transfer_out(&self, pick: Option<&Index>) -> TransferId {
         picked(&self.transfers_out, pick).map_or_else(unknown_transfer_id, |sent| sent.transfer_id)
+    }
+
+    fn hold(&self, pick: Option<&Index>) -> HoldId {
+        picked(&self.holds, pick).map_or_else(unknown_hold_id, |hold| hold.hold_id)
     }
 
     fn command(&mut self, step: usize, a_move: &Move, occurred_at: DateTime<Utc>) -> AccountCommand {
@@ -354,6 +415,53 @@ impl Script {
                 original: None,
                 occurred_at,
             }),
+            Move::PlaceHold {
+                amount: minor_units,
+                foreign,
+                lasts,
+                earlier,
+            } => {
+                let own = HoldTerms {
+                    hold_id: HoldId(Uuid::from_u128(0x3_0000 + step as u128)),
+                    amount: amount(*minor_units),
+                    currency: self.currency(*foreign),
+                    expires_at: occurred_at + *lasts,
+                };
+                let terms = match earlier {
+                    None => own,
+                    Some((index, true)) => picked(&self.holds, Some(index)).unwrap_or(own),
+                    Some((index, false)) => HoldTerms {
+                        hold_id: self.hold(Some(index)),
+                        ..own
+                    },
+                };
+                self.holds.push(terms);
+                AccountCommand::PlaceHold(PlaceHold {
+                    hold_id: terms.hold_id,
+                    amount: terms.amount,
+                    currency: terms.currency,
+                    description: None,
+                    expires_at: terms.expires_at,
+                    occurred_at,
+                })
+            }
+            Move::CaptureHold {
+                pick,
+                amount: minor_units,
+            } => AccountCommand::CaptureHold(CaptureHold {
+                hold_id: self.hold(pick.as_ref()),
+                transaction_id,
+                amount: minor_units.map(amount),
+                occurred_at,
+            }),
+            Move::VoidHold { pick } => AccountCommand::VoidHold(VoidHold {
+                hold_id: self.hold(pick.as_ref()),
+                occurred_at,
+            }),
+            Move::ExpireHold { pick } => AccountCommand::ExpireHold(ExpireHold {
+                hold_id: self.hold(pick.as_ref()),
+                occurred_at,
+            }),
             Move::Freeze => AccountCommand::Freeze(Freeze {
                 reason: text("suspected fraud"),
                 by: FrozenBy::Bank,
@@ -379,6 +487,9 @@ impl Script {
                 | AccountCommand::Unfreeze(_)
                 | AccountCommand::Close(_)
                 | AccountCommand::CompleteTransfer(_)
+                | AccountCommand::PlaceHold(_)
+                | AccountCommand::VoidHold(_)
+                | AccountCommand::ExpireHold(_)
         ) {
             self.transactions.push(transaction_id);
         }
