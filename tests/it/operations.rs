@@ -469,13 +469,8 @@ async fn a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ(
         rebuilt.events > u64::try_from(EVENTS).expect("small"),
         "{rebuilt:?}"
     );
-    let swapped: Vec<(&str, u64, u64)> = rebuilt
-        .swapped
-        .iter()
-        .map(|swapped| (swapped.projection.as_str(), swapped.removed, swapped.added))
-        .collect();
     assert_eq!(
-        swapped,
+        swapped(&rebuilt),
         [
             ("account_balances", 1, 1),
             ("account_transactions", 0, 1),
@@ -573,6 +568,15 @@ async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_foll
     assert_eq!(indexes_after, indexes_before);
 }
 
+/// What a rebuild's swap changed: `(read model, rows removed, rows added)` of each.
+fn swapped(rebuilt: &projection::Rebuilt) -> Vec<(&'static str, u64, u64)> {
+    rebuilt
+        .swapped
+        .iter()
+        .map(|swapped| (swapped.projection.as_str(), swapped.removed, swapped.added))
+        .collect()
+}
+
 /// The lookup indexes of `tables`, with the statements that create them.
 async fn lookup_indexes(app: &TestApp, tables: &[&str]) -> Vec<foldbank::db::LookupIndex> {
     let mut tx = app.db.read.begin_write().await.expect("a transaction");
@@ -626,13 +630,8 @@ async fn a_rebuild_holding_fewer_rows_than_its_read_models_writes_them_back_and_
     .await
     .expect("the rebuild");
     assert_eq!(rebuilt.events, u64::try_from(head).expect("positive"));
-    let swapped: Vec<(&str, u64, u64)> = rebuilt
-        .swapped
-        .iter()
-        .map(|swapped| (swapped.projection.as_str(), swapped.removed, swapped.added))
-        .collect();
     assert_eq!(
-        swapped,
+        swapped(&rebuilt),
         [
             ("account_balances", 0, 0),
             ("account_transactions", 0, 0),
