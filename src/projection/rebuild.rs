@@ -31,7 +31,8 @@
 //! A first fill (an empty live table: a read model just added, or a log seeded without its
 //! read models) compares nothing: the copy's rows go in at once, with the table's lookup
 //! indexes dropped and built again after them in the same transaction. On PostgreSQL readers
-//! of that (empty) table then wait for the swap's commit.
+//! of that (empty) table then wait for the swap's commit; a table someone holds at that moment
+//! is swapped row by row instead.
 //!
 //! A rebuild that fails (or is interrupted) leaves the live tables as they were; its copies are
 //! dropped by the next rebuild.
@@ -96,6 +97,9 @@ pub enum RebuildError {
     /// Another rebuild of the same read model is running.
     #[error("another rebuild is running: {0}; try again when it is done")]
     Busy(String),
+    /// The task reading the log ahead stopped before the end of the log.
+    #[error("the task reading the log stopped before its end; nothing was swapped")]
+    ReaderStopped,
     /// The rebuild lost its lease (it stalled past the expiry): it did not swap.
     #[error("the rebuild lost its lease on {0} before the swap; nothing was swapped")]
     LeaseLost(String),
@@ -390,9 +394,13 @@ async fn build_and_swap(
 }
 
 /// The pages of the log after a position, read one ahead of the writer by a task of its own
-/// (at most two pages wait in memory); the task stops when this is dropped.
+/// (besides the page being written, at most two are in memory: one waiting in the channel, one
+/// being read); the task stops when this is dropped.
 struct ReadAhead {
     pages: tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>>,
+    page_size: i64,
+    /// Whether the last page came: a page shorter than a full one.
+    reached_the_end: bool,
     _reader: tokio_util::task::AbortOnDropHandle<()>,
 }
 
@@ -421,17 +429,26 @@ impl ReadAhead {
         });
         Self {
             pages,
+            page_size,
+            reached_the_end: false,
             _reader: tokio_util::task::AbortOnDropHandle::new(reader),
         }
     }
 
-    /// The next page; `None` after the last (a page shorter than a full one). Should the task
-    /// end early, the swap still replays whatever the copies lack up to the head.
-    async fn next(&mut self) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+    /// The next page; `None` after the last (a page shorter than a full one). A task that
+    /// ended before the last page (it panicked) is an error, not the end of the log: the swap
+    /// would otherwise replay the rest of the log while it holds the checkpoints.
+    async fn next(&mut self) -> Result<Option<Vec<RecordedEvent>>, RebuildError> {
+        if self.reached_the_end {
+            return Ok(None);
+        }
         match self.pages.recv().await {
-            Some(Ok(page)) if page.is_empty() => Ok(None),
-            Some(page) => page.map(Some),
-            None => Ok(None),
+            Some(Ok(page)) => {
+                self.reached_the_end = i64::try_from(page.len()).unwrap_or(i64::MAX) < self.page_size;
+                Ok(Some(page).filter(|page| !page.is_empty()))
+            }
+            Some(Err(error)) => Err(error.into()),
+            None => Err(RebuildError::ReaderStopped),
         }
     }
 }
@@ -531,7 +548,8 @@ async fn replay(
 ///
 /// Into an empty table (a first fill: a new read model, or the first rebuild of a seeded log)
 /// there is nothing to compare: every row goes in at once and the lookup indexes are built
-/// after them ([`Transaction::fill_empty_table`]).
+/// after them ([`Transaction::fill_empty_table`]), unless someone holds the table at that
+/// moment (PostgreSQL).
 async fn replace_rows(tx: &mut Transaction, projection: &dyn Projection) -> Result<(u64, u64), sqlx::Error> {
     let table = projection.table();
     let key = projection.key();
@@ -540,9 +558,11 @@ async fn replace_rows(tx: &mut Transaction, projection: &dyn Projection) -> Resu
         .fetch_scalar(&mut *tx)
         .await?;
     if empty {
-        let added = tx.fill_empty_table(table, &copy).await?;
-        tx.drop_table(&copy).await?;
-        return Ok((0, added));
+        if let Some(added) = tx.fill_empty_table(table, &copy).await? {
+            tx.drop_table(&copy).await?;
+            return Ok((0, added));
+        }
+        // Someone holds the table: compared and written row by row, as any swap.
     }
     let same = tx.null_safe_equals();
     let unchanged: String = projection

@@ -32,6 +32,7 @@ backend_tests!(
     a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_follows_live,
     a_rebuilds_swap_compares_every_column_of_every_read_model,
     a_rebuild_holding_fewer_rows_than_its_read_models_writes_them_back_and_reads_them_again,
+    a_first_fill_of_a_table_someone_is_reading_does_not_wait_for_them,
 );
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
@@ -566,6 +567,52 @@ async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_foll
     // as the migrations made them.
     let indexes_after = lookup_indexes(&app, &["account_transactions", "transfers"]).await;
     assert_eq!(indexes_after, indexes_before);
+}
+
+/// A first fill builds the table's lookup indexes after its rows, which on PostgreSQL takes
+/// the table's exclusive lock. Someone reading the (empty) table in a transaction that stays
+/// open (here the test itself; a long `verify` in life) holds a lock that conflicts: the swap
+/// must not wait for them (it holds the checkpoints meanwhile, and the reader might be waiting
+/// for another table the swap holds), but compare and write row by row instead. The rebuild
+/// finishes while the reader is still open, with the read model equal to the fold of the log
+/// and its indexes as the migrations made them.
+async fn a_first_fill_of_a_table_someone_is_reading_does_not_wait_for_them(db: TestDb) {
+    let mut app = TestApp::new(db).await;
+    some_history(&app).await;
+    app.stop_projector().await;
+    let indexes_before = lookup_indexes(&app, &["transfers"]).await;
+    let transfers: u64 = foldbank::db::query("DELETE FROM transfers")
+        .execute(&app.db.read)
+        .await
+        .expect("empty the read model");
+    assert!(transfers >= 2, "{transfers}");
+    foldbank::db::query("UPDATE projection_checkpoints SET position = 0 WHERE name = 'transfers'")
+        .execute(&app.db.read)
+        .await
+        .expect("set its checkpoint back");
+
+    let mut reader = app.db.read.begin_read().await.expect("a read transaction");
+    let seen: i64 = foldbank::db::query("SELECT COUNT(*) FROM transfers")
+        .fetch_scalar(&mut reader)
+        .await
+        .expect("read the table");
+    assert_eq!(seen, 0);
+    let rebuild = projection::rebuild(
+        &app.db.read,
+        &app.service.store,
+        &[projection::ProjectionName::Transfers],
+        Progress::hidden(),
+    );
+    let rebuilt = tokio::time::timeout(Duration::from_secs(60), rebuild)
+        .await
+        .expect("the rebuild does not wait for the reader")
+        .expect("the rebuild");
+    drop(reader);
+
+    assert_eq!(swapped(&rebuilt), [("transfers", 0, transfers)]);
+    let verification = verified(&app).await;
+    assert!(verification.is_consistent(), "{verification}");
+    assert_eq!(lookup_indexes(&app, &["transfers"]).await, indexes_before);
 }
 
 /// What a rebuild's swap changed: `(read model, rows removed, rows added)` of each.

@@ -10,8 +10,8 @@ use chrono::TimeDelta;
 
 use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
 use super::{
-    Account, AccountError, AccountEvent, AccountStatus, CaptureHold, ExpireHold, Hold, HoldStatus, PlaceHold,
-    VoidHold,
+    Account, AccountCommand, AccountError, AccountEvent, AccountStatus, CaptureHold, ExpireHold, Hold,
+    HoldStatus, PlaceHold, VoidHold,
 };
 use crate::domain::ids::HoldId;
 use crate::domain::money::Amount;
@@ -22,9 +22,33 @@ pub const MIN_HOLD: TimeDelta = TimeDelta::seconds(1);
 /// The longest a hold may last.
 pub const MAX_HOLD: TimeDelta = TimeDelta::days(30);
 
+/// Whether `command` is a hold step this account has already taken: the same hold placed again
+/// (same id, amount, currency and deadline; the description is not kept), or an expiry of a
+/// hold that is over (expired, or captured or voided before its deadline).
+pub(super) fn is_repeated_hold_step(account: &Account, command: &AccountCommand) -> bool {
+    match command {
+        AccountCommand::PlaceHold(PlaceHold {
+            hold_id,
+            amount,
+            currency,
+            expires_at,
+            ..
+        }) => account.holds.get(hold_id).is_some_and(|placed| {
+            placed.amount == amount.minor_units()
+                && *currency == account.currency
+                && placed.expires_at == *expires_at
+        }),
+        AccountCommand::ExpireHold(ExpireHold { hold_id, .. }) => account
+            .holds
+            .get(hold_id)
+            .is_some_and(|hold| hold.status != HoldStatus::Open),
+        _ => false,
+    }
+}
+
 /// Sets money aside under the rules of a withdrawal (it will leave when captured): never on a
 /// frozen account, within the available money and the daily limit, which counts it now.
-/// The same hold placed again (same id, amount and deadline) is a repeat: no events.
+/// (The same hold placed again was answered by [`is_repeated_hold_step`].)
 pub(super) fn place(account: &Account, command: PlaceHold) -> Result<Vec<AccountEvent>, AccountError> {
     let PlaceHold {
         hold_id,
@@ -34,12 +58,8 @@ pub(super) fn place(account: &Account, command: PlaceHold) -> Result<Vec<Account
         expires_at,
         occurred_at,
     } = command;
-    if let Some(placed) = account.holds.get(&hold_id) {
-        return if placed.amount == amount.minor_units() && placed.expires_at == expires_at {
-            Ok(Vec::new())
-        } else {
-            Err(AccountError::HoldIdReused(hold_id))
-        };
+    if account.holds.contains_key(&hold_id) {
+        return Err(AccountError::HoldIdReused(hold_id));
     }
     if matches!(account.status, AccountStatus::Frozen { .. }) {
         return Err(AccountError::AccountFrozen);
@@ -105,17 +125,15 @@ pub(super) fn void(account: &Account, command: VoidHold) -> Result<Vec<AccountEv
 }
 
 /// Records that an open hold's deadline passed. The scheduler delivers at least once, and a
-/// capture or a void may have won the race: a hold that is no longer open is answered with no
-/// events, so the expiry is recorded exactly once and never undoes a settlement.
+/// capture or a void may have won the race: a hold that is no longer open was answered with
+/// no events by [`is_repeated_hold_step`], so the expiry is recorded exactly once and never
+/// undoes a settlement.
 pub(super) fn expire(account: &Account, command: ExpireHold) -> Result<Vec<AccountEvent>, AccountError> {
     let ExpireHold { hold_id, occurred_at } = command;
     let hold = account
         .holds
         .get(&hold_id)
         .ok_or(AccountError::HoldNotFound(hold_id))?;
-    if hold.status != HoldStatus::Open {
-        return Ok(Vec::new());
-    }
     if occurred_at < hold.expires_at {
         return Err(AccountError::HoldNotDue {
             hold_id,

@@ -92,7 +92,11 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
     // A repeat of a transfer step that already happened is answered before any other rule:
     // the process manager delivers at least once, and a repeat must stay a no-op even if the
     // account has closed since. Mistaking it for a refusal would refund money already credited.
-    if transfers::is_repeated_transfer_step(account, &command) {
+    // So is a hold placed again, or an expiry of a hold already over (the expiry scheduler
+    // delivers at least once too, and the account may have closed once its holds were over).
+    if transfers::is_repeated_transfer_step(account, &command)
+        || holds::is_repeated_hold_step(account, &command)
+    {
         return Ok(Vec::new());
     }
     if account.status == AccountStatus::Closed {

@@ -255,3 +255,34 @@ fn the_daily_limit_counts_a_hold_when_placed_and_gives_back_what_is_released_tha
         .then(&[hold_voided(8_000)]);
     assert_eq!(account_in(&state).withdrawn_on(now().date_naive()), 0);
 }
+
+#[test]
+fn an_expiry_or_a_placement_repeated_after_the_account_closed_records_nothing() {
+    // The account closed once its hold was over; the scheduler's expiry (or a client's retry of
+    // the placement) arrives afterwards: a repeat, not a refusal to retry for ever.
+    let history = [
+        opened_with(10_000, None),
+        hold_placed(8_000),
+        hold_voided(8_000),
+        closed(),
+    ];
+    given(&history).when(expire_hold(hold_deadline())).then(&[]);
+    given(&history).when(place_hold(8_000)).then(&[]);
+    given(&history)
+        .when(place_hold(7_000))
+        .then_error(AccountError::AccountClosed);
+}
+
+#[test]
+fn the_same_hold_id_in_another_currency_is_not_a_repeat() {
+    let in_usd = match place_hold(8_000) {
+        AccountCommand::PlaceHold(place) => AccountCommand::PlaceHold(PlaceHold {
+            currency: usd(),
+            ..place
+        }),
+        _ => unreachable!("place_hold places a hold"),
+    };
+    given(&[opened(), deposited(10_000), hold_placed(8_000)])
+        .when(in_usd)
+        .then_error(AccountError::HoldIdReused(hold_id()));
+}

@@ -178,6 +178,22 @@ impl Model {
             AccountCommand::RefundTransfer(RefundTransfer { transfer_id, .. }) => {
                 sent_status(transfer_id) == Some(TransferStatus::Refunded)
             }
+            // So are a hold placed again with the same terms, and an expiry of a hold that is
+            // over.
+            AccountCommand::PlaceHold(PlaceHold {
+                hold_id,
+                amount,
+                currency,
+                expires_at,
+                ..
+            }) => self.holds.get(hold_id).is_some_and(|held| {
+                held.amount == amount.minor_units()
+                    && *currency == self.currency
+                    && held.expires_at == *expires_at
+            }),
+            AccountCommand::ExpireHold(ExpireHold { hold_id, .. }) => {
+                self.holds.get(hold_id).is_some_and(|held| !held.open)
+            }
             _ => false,
         };
         if repeat {
@@ -292,9 +308,6 @@ impl Model {
                 occurred_at,
                 ..
             }) => match self.holds.get(hold_id) {
-                Some(held) if held.amount == amount.minor_units() && held.expires_at == *expires_at => {
-                    Verdict::AlreadyDone
-                }
                 Some(_) => Verdict::Refused,
                 None => {
                     let lasts = *expires_at - *occurred_at;
@@ -325,7 +338,6 @@ impl Model {
             },
             AccountCommand::ExpireHold(ExpireHold { hold_id, occurred_at }) => {
                 match self.holds.get(hold_id) {
-                    Some(held) if !held.open => Verdict::AlreadyDone,
                     Some(held) => accept_if(*occurred_at >= held.expires_at, 0),
                     None => Verdict::Refused,
                 }
