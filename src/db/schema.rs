@@ -132,8 +132,8 @@ impl Transaction {
         ))
         .execute(&mut *self)
         .await?;
-        for index in &indexes {
-            query(index.create_sql.clone()).execute(&mut *self).await?;
+        for index in indexes {
+            query(index.create_sql).execute(&mut *self).await?;
         }
         Ok(Some(filled))
     }

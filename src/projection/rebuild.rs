@@ -413,9 +413,7 @@ impl ReadAhead {
             loop {
                 let page = store.read_all(after, page_size).await;
                 let last = match &page {
-                    Ok(page) if i64::try_from(page.len()).unwrap_or(i64::MAX) >= page_size => {
-                        page.last().map(|event| event.global_position)
-                    }
+                    Ok(page) if is_full(page, page_size) => page.last().map(|event| event.global_position),
                     _ => None,
                 };
                 if sender.send(page).await.is_err() {
@@ -444,13 +442,18 @@ impl ReadAhead {
         }
         match self.pages.recv().await {
             Some(Ok(page)) => {
-                self.reached_the_end = i64::try_from(page.len()).unwrap_or(i64::MAX) < self.page_size;
+                self.reached_the_end = !is_full(&page, self.page_size);
                 Ok(Some(page).filter(|page| !page.is_empty()))
             }
             Some(Err(error)) => Err(error.into()),
             None => Err(RebuildError::ReaderStopped),
         }
     }
+}
+
+/// Whether `page` holds `page_size` events: more may follow it (a shorter page is the last).
+fn is_full(page: &[RecordedEvent], page_size: i64) -> bool {
+    i64::try_from(page.len()).unwrap_or(i64::MAX) >= page_size
 }
 
 /// In the swap's transaction: refuses the swap if a live follower set an event aside while the

@@ -6,7 +6,7 @@
 //! deadline has passed, at least once, and the rule answers a repeat with no events. Time comes
 //! in with the commands, so the deadline is judged against `occurred_at`, never a clock.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds};
 use super::{
@@ -130,10 +130,7 @@ pub(super) fn void(account: &Account, command: VoidHold) -> Result<Vec<AccountEv
 /// undoes a settlement.
 pub(super) fn expire(account: &Account, command: ExpireHold) -> Result<Vec<AccountEvent>, AccountError> {
     let ExpireHold { hold_id, occurred_at } = command;
-    let hold = account
-        .holds
-        .get(&hold_id)
-        .ok_or(AccountError::HoldNotFound(hold_id))?;
+    let hold = find_hold(account, hold_id)?;
     if occurred_at < hold.expires_at {
         return Err(AccountError::HoldNotDue {
             hold_id,
@@ -148,16 +145,18 @@ pub(super) fn expire(account: &Account, command: ExpireHold) -> Result<Vec<Accou
     }])
 }
 
-/// The hold `hold_id`, if it is open at `at`: one past its deadline counts as expired.
-fn open_hold(
-    account: &Account,
-    hold_id: HoldId,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<Hold, AccountError> {
-    let hold = *account
+/// The hold `hold_id`, whatever its status.
+fn find_hold(account: &Account, hold_id: HoldId) -> Result<Hold, AccountError> {
+    account
         .holds
         .get(&hold_id)
-        .ok_or(AccountError::HoldNotFound(hold_id))?;
+        .copied()
+        .ok_or(AccountError::HoldNotFound(hold_id))
+}
+
+/// The hold `hold_id`, if it is open at `at`: one past its deadline counts as expired.
+fn open_hold(account: &Account, hold_id: HoldId, at: DateTime<Utc>) -> Result<Hold, AccountError> {
+    let hold = find_hold(account, hold_id)?;
     let status = match hold.status {
         HoldStatus::Open if at >= hold.expires_at => HoldStatus::Expired,
         status => status,
