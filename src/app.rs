@@ -26,7 +26,7 @@ pub use crate::http::feed_stream::{EventStreamSettings, EventStreams};
 use crate::http::idempotency::KEY_RETENTION;
 use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
-use crate::process::{self, TransferProcess};
+use crate::process::{self, HoldExpiry, TransferProcess};
 use crate::projection::ReadModels;
 use crate::projection::{FaultInjector, ProjectionName, Projector};
 use crate::query::{AccountHistory, EventLog};
@@ -201,6 +201,20 @@ impl App {
             self.database.clone(),
             self.http.commands.clone(),
         )])
+    }
+
+    /// Starts the hold expiry scheduler ([`process::expiry`]): a round every `every`, while this
+    /// process leads it. It stops with [`App::shutdown`].
+    pub fn start_hold_expiry(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        HoldExpiry {
+            database: self.database.clone(),
+            read_models: self.http.read_models.clone(),
+            commands: self.http.commands.clone(),
+            clock: self.http.clock.clone(),
+            followers: self.http.followers.clone(),
+            every,
+        }
+        .start(self.shutdown.child_token())
     }
 
     /// Starts the housekeeping task: it deletes responses recorded for idempotency keys once

@@ -10,6 +10,9 @@ use crate::clock::{SystemClock, UuidV7};
 use crate::config::{Config, ConfigError};
 use crate::http::auth::AuthMode;
 
+/// How often the hold expiry scheduler looks for holds past their deadline.
+const HOLD_EXPIRY_ROUND: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(super) async fn run(config: Config) -> Outcome {
     config.validate()?;
     let databases = connect(&config).await?;
@@ -34,6 +37,7 @@ pub(super) async fn run(config: Config) -> Outcome {
     app.catch_up().await?;
     tracing::info!("projections caught up");
     let transfers = app.start_transfer_process();
+    let expiry = app.start_hold_expiry(HOLD_EXPIRY_ROUND);
     let housekeeping = app.start_housekeeping();
     let router = app.router(HttpSettings {
         request_timeout: config.request_timeout(),
@@ -56,6 +60,7 @@ pub(super) async fn run(config: Config) -> Outcome {
     transfers.stop().await;
     projections.stop().await;
     let _ = housekeeping.await;
+    let _ = expiry.await;
     databases.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

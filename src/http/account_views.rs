@@ -39,7 +39,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     "owner_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10",
     "currency": "EUR",
     "balance": 12500,
-    "available": 17500,
+    "held": 2000,
+    "available": 15500,
     "overdraft_limit": 5000,
     "daily_withdrawal_limit": 100000,
     "status": "active",
@@ -57,7 +58,10 @@ pub struct AccountView {
     pub currency: String,
     /// Minor units; negative when overdrawn.
     pub balance: i64,
-    /// Balance plus overdraft: what can still be withdrawn.
+    /// Set aside by open holds: still in the balance, no longer available.
+    pub held: i64,
+    /// Balance plus overdraft minus `held`: what a withdrawal, a transfer or a new hold may
+    /// still take.
     pub available: i64,
     pub overdraft_limit: i64,
     pub daily_withdrawal_limit: Option<i64>,
@@ -86,6 +90,7 @@ impl From<balances::BalanceRow> for AccountView {
             owner_id: row.owner_id,
             currency: row.currency,
             balance: row.balance,
+            held: row.held,
             overdraft_limit: row.overdraft_limit,
             daily_withdrawal_limit: row.daily_withdrawal_limit,
             status: row.status,
@@ -114,6 +119,7 @@ impl AccountView {
             owner_id: account.owner_id.as_uuid(),
             currency: account.currency.code().to_owned(),
             balance: account.balance.minor_units,
+            held: account.held(),
             overdraft_limit: account.overdraft_limit.minor_units(),
             daily_withdrawal_limit: account.daily_withdrawal_limit.map(|limit| limit.minor_units()),
             status: Status::from(&account.status),

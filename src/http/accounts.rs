@@ -316,7 +316,7 @@ pub struct CommandResponse {
 
 /// How an account command answers: `status` with a [`CommandResponse`] and the new `ETag`
 /// (recorded as such for its `Idempotency-Key`).
-fn reply(status: StatusCode) -> Reply {
+pub(crate) fn reply(status: StatusCode) -> Reply {
     Reply::new(status, command_response, |_| None)
 }
 
@@ -459,12 +459,14 @@ pub(crate) async fn withdraw(
     Ok(reply.to(&outcome))
 }
 
-/// The money movement a command recorded (a deposit, a withdrawal, a reversal), if any.
+/// The money movement a command recorded (a deposit, a withdrawal, a reversal, a capture), if
+/// any.
 fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
     outcome.events.iter().find_map(|event| match event {
         AccountEvent::MoneyDeposited { transaction_id, .. }
         | AccountEvent::MoneyWithdrawn { transaction_id, .. } => Some(*transaction_id),
         AccountEvent::TransactionReversed { reversal_id, .. } => Some(*reversal_id),
+        AccountEvent::HoldCaptured { transaction_id, .. } => Some(*transaction_id),
         _ => None,
     })
 }

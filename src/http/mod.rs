@@ -14,6 +14,7 @@ pub mod extract;
 pub mod feed;
 pub mod feed_stream;
 pub mod health;
+pub mod holds;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
@@ -63,6 +64,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(account_views::router())
         .merge(transactions::router())
         .merge(transfers::router())
+        .merge(holds::router())
         .merge(owners::router())
         .merge(events::router())
         .merge(feed::router())

@@ -32,6 +32,7 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
     tags(
         (name = "accounts", description = "Commands: open accounts, move money, freeze, close. And the audit trail of events."),
         (name = "queries", description = "Reads of the read models (eventually consistent: pass `min_position` to read your own writes), and time travel with `at`."),
+        (name = "holds", description = "Authorize now, capture or void later: money held is no longer available; a hold nobody settles expires at its deadline, exactly once."),
         (name = "transfers", description = "Money between accounts: a process manager settles each transfer (credit, or refund as compensation)."),
         (name = "operations", description = "Health and how the projections are doing."),
         (name = "feed", description = "The event log for other services, in position order: paged (`/events`) and live as Server-Sent Events (`/events/stream`). Operator keys only."),

@@ -267,7 +267,12 @@ impl ApiError {
             _ => json!({}),
         };
         match members {
-            Value::Object(map) => map,
+            // An extension never replaces a member RFC 9457 defines: a JSON object with two
+            // `status` members is read differently by different parsers.
+            Value::Object(mut map) => {
+                map.retain(|name, _| !STANDARD_MEMBERS.contains(&name.as_str()));
+                map
+            }
             _ => Map::new(),
         }
     }
@@ -283,6 +288,9 @@ impl ApiError {
         }
     }
 }
+
+/// The members RFC 9457 defines, which no extension may reuse.
+const STANDARD_MEMBERS: [&str; 5] = ["type", "title", "status", "detail", "instance"];
 
 /// `(status, type slug, title)` of a broken rule: 422, but for the few that say the target is
 /// missing, taken, or not the caller's to change.
@@ -357,7 +365,7 @@ fn rejection_members(error: &AccountError) -> Value {
             deadline,
         } => json!({ "transaction_id": transaction_id, "deadline": deadline }),
         AccountError::HoldNotFound(id) | AccountError::HoldIdReused(id) => json!({ "hold_id": id }),
-        AccountError::HoldNotOpen { hold_id, status } => json!({ "hold_id": hold_id, "status": status }),
+        AccountError::HoldNotOpen { hold_id, status } => json!({ "hold_id": hold_id, "hold_status": status }),
         AccountError::CaptureExceedsHold { held, requested } => {
             json!({ "held": held, "requested": requested })
         }

@@ -394,12 +394,19 @@ pub struct CurrencyTotalsView {
     /// signed 64-bit integer.
     #[schema(required = true)]
     pub in_flight: Option<i64>,
+    /// Set aside by open holds: still in `total`, no longer available to spend; `null` when it
+    /// does not fit a signed 64-bit integer.
+    #[schema(required = true)]
+    pub held: Option<i64>,
     /// `total` as a decimal string, exact at any size.
     #[schema(pattern = "^-?[0-9]+$")]
     pub total_exact: String,
     /// `in_flight` as a decimal string, exact at any size.
     #[schema(pattern = "^-?[0-9]+$")]
     pub in_flight_exact: String,
+    /// `held` as a decimal string, exact at any size.
+    #[schema(pattern = "^-?[0-9]+$")]
+    pub held_exact: String,
 }
 
 impl From<CurrencyTotals> for CurrencyTotalsView {
@@ -408,8 +415,10 @@ impl From<CurrencyTotals> for CurrencyTotalsView {
             currency: totals.currency,
             total: i64::try_from(totals.total).ok(),
             in_flight: i64::try_from(totals.in_flight).ok(),
+            held: i64::try_from(totals.held).ok(),
             total_exact: totals.total.to_string(),
             in_flight_exact: totals.in_flight.to_string(),
+            held_exact: totals.held.to_string(),
         }
     }
 }
@@ -417,8 +426,8 @@ impl From<CurrencyTotals> for CurrencyTotalsView {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "position": 120,
-    "currencies": [{ "currency": "EUR", "total": 9950, "in_flight": 50,
-        "total_exact": "9950", "in_flight_exact": "50" }]
+    "currencies": [{ "currency": "EUR", "total": 9950, "in_flight": 50, "held": 2000,
+        "total_exact": "9950", "in_flight_exact": "50", "held_exact": "2000" }]
 }))]
 pub struct LedgerSummary {
     /// The log position the figures reflect.
@@ -431,12 +440,12 @@ pub struct LedgerSummary {
     path = "/ledger/summary",
     tag = "transfers",
     summary = "Where all the money is",
-    description = "Per currency, the total of all account balances and the money in flight \
-        between accounts: running sums kept by the `ledger_totals` read model, read with the \
+    description = "Per currency, the total of all account balances, the money in flight \
+        between accounts and the money set aside by open holds: running sums kept by the `ledger_totals` read model, read with the \
         position they reflect. Transfers conserve money: `total + in_flight` changes only with \
         deposits, withdrawals and reversals. The figures are exact at any size in \
-        `total_exact` and `in_flight_exact`; `total` and `in_flight` are `null` when they do not \
-        fit a signed 64-bit integer.",
+        `total_exact`, `in_flight_exact` and `held_exact`; `total`, `in_flight` and `held` are \
+        `null` when they do not fit a signed 64-bit integer.",
     params(ReadParams),
     responses(
         (status = 200, description = "The totals", body = LedgerSummary,

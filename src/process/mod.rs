@@ -5,7 +5,11 @@
 //! destination, or refund the source when the destination refuses (compensation).
 //! [`transfers`] orchestrates it, driven by the event log with its own checkpoint, so it
 //! survives crashes: whatever was debited and not yet settled is settled after a restart.
+//! [`expiry`] acts on time instead of on events: it sends `ExpireHold` once a hold's deadline,
+//! recorded in the log, has passed.
 
+pub mod expiry;
 pub mod transfers;
 
+pub use expiry::HoldExpiry;
 pub use transfers::TransferProcess;

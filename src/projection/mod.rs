@@ -17,6 +17,7 @@
 //! This module reads the log only as it is handed over and writes only its own tables.
 
 pub mod balances;
+pub mod holds;
 mod keyed;
 pub mod ledger;
 mod progress;
@@ -28,6 +29,7 @@ mod verify;
 
 pub use balances::owners::{CurrencyBalance, OwnerSummary};
 pub use balances::{AccountFilter, AccountPage};
+pub use holds::{DueHold, HoldFilter, HoldPage};
 use keyed::Keyed;
 pub use ledger::CurrencyTotals;
 pub use progress::Progress;
@@ -67,6 +69,7 @@ pub enum ProjectionName {
     AccountTransactions,
     Transfers,
     LedgerTotals,
+    AccountHolds,
 }
 
 impl ProjectionName {
@@ -83,6 +86,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(transactions::TransactionsProjection),
         Arc::new(Keyed::<transfers::TransferRow>::default()),
         Arc::new(Keyed::<ledger::LedgerRow>::default()),
+        Arc::new(Keyed::<holds::HoldRow>::default()),
     ]
 }
 

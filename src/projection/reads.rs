@@ -120,6 +120,8 @@ pub enum Reads {
     AccountTransfers,
     /// `ledger_totals`.
     Ledger,
+    /// An account's holds: `account_holds`, and `account_balances` for the account itself.
+    Holds,
 }
 
 impl Reads {
@@ -131,6 +133,7 @@ impl Reads {
             Reads::Transfers => &[Transfers],
             Reads::AccountTransfers => &[Transfers, AccountBalances],
             Reads::Ledger => &[LedgerTotals],
+            Reads::Holds => &[AccountHolds, AccountBalances],
         }
     }
 }

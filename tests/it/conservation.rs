@@ -416,10 +416,11 @@ async fn leaderships_held(db: &TestDb) -> std::collections::BTreeSet<(i64, i64)>
     leaderships
 }
 
-/// The `(classid, objid)` of every follower's leadership key.
+/// The `(classid, objid)` of every follower's leadership key, and of the hold expiry scheduler's.
 fn follower_leaderships() -> std::collections::BTreeSet<(i64, i64)> {
     foldbank::app::follower_names()
         .into_iter()
+        .chain([foldbank::process::expiry::NAME])
         .map(|name| {
             let key = u64::from_ne_bytes(foldbank::follow::leadership_key(name).to_ne_bytes());
             (
@@ -432,9 +433,10 @@ fn follower_leaderships() -> std::collections::BTreeSet<(i64, i64)> {
 
 /// Two service processes on one database, behind no balancer: clients spread their transfers
 /// over both. On PostgreSQL each follower (every projection and the transfer manager) runs in
-/// exactly one of them; when the leading process is SIGKILLed mid-load, the other takes every
-/// follower over within 5 s. On either database money is conserved, every acknowledged
-/// transfer is settled exactly once, and the read models equal the fold of the log.
+/// exactly one of them, as does the hold expiry scheduler; when the leading process is
+/// SIGKILLed mid-load, the other takes every follower over within 5 s. On either database money
+/// is conserved, every acknowledged transfer is settled exactly once, and the read models equal
+/// the fold of the log.
 async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_killed(db: TestDb) {
     const CLIENTS: u64 = 8;
     let postgres = db.database.backend() == foldbank::db::Backend::Postgres;

@@ -797,7 +797,7 @@ impl<'a> Player<'a> {
         let db = &self.app.db.read;
 
         let balances: Vec<BalanceRow> = foldbank::db::query(
-            "SELECT account_id, owner_id, currency, balance, overdraft_limit, daily_withdrawal_limit, \
+            "SELECT account_id, owner_id, currency, balance, held, overdraft_limit, daily_withdrawal_limit, \
              status, frozen_reason, frozen_by, version, opened_at, updated_at, position \
              FROM account_balances ORDER BY account_id",
         )
@@ -874,7 +874,7 @@ impl<'a> Player<'a> {
 
         let ledger: Vec<LedgerRow> = foldbank::db::query(
             "SELECT currency, CAST(total AS TEXT) AS total, CAST(in_flight AS TEXT) AS in_flight, \
-                 position FROM ledger_totals ORDER BY currency",
+                 CAST(held AS TEXT) AS held, position FROM ledger_totals ORDER BY currency",
         )
         .fetch_all(db)
         .await
@@ -897,6 +897,7 @@ impl<'a> Player<'a> {
                 currency: currency.clone(),
                 total: totals.get(currency).copied().unwrap_or(0),
                 in_flight: 0,
+                held: 0,
                 position: *position,
             })
             .collect();
@@ -994,6 +995,8 @@ fn balance_row(account: &bank_model::Account, position: i64) -> BalanceRow {
         owner_id: account.owner,
         currency: account.currency.clone(),
         balance: account.balance,
+        // The model places no holds.
+        held: 0,
         overdraft_limit: account.overdraft_limit,
         daily_withdrawal_limit: account.daily_limit,
         status: status.parse().expect("a status"),

@@ -18,6 +18,8 @@ mod explorer;
 mod feed;
 mod health;
 mod histories;
+mod hold_expiry;
+mod holds;
 mod idempotency;
 mod leadership;
 mod ledger;

@@ -43,7 +43,7 @@ async fn verified(app: &TestApp) -> Verification {
 }
 
 /// A history with every kind of read-model row: random account steps, a completed transfer and
-/// a refunded one.
+/// a refunded one, and on an account of its own a captured hold and an open one.
 async fn some_history(app: &TestApp) -> Vec<Uuid> {
     let steps = samples(proptest::collection::vec(step(), 40), 1).remove(0);
     let accounts = play(app, &steps, &account_terms()).await;
@@ -55,6 +55,26 @@ async fn some_history(app: &TestApp) -> Vec<Uuid> {
             )
             .await;
         assert_eq!(transfer.status, StatusCode::ACCEPTED, "{}", transfer.text);
+    }
+    let holding = app.open_account(json!({ "initial_deposit": 1_000 })).await;
+    for amount in [300, 200] {
+        let placed = app
+            .post(
+                &format!("/accounts/{holding}/holds"),
+                json!({ "amount": amount, "currency": "EUR", "expires_in_secs": 3_600 }),
+            )
+            .await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+        if amount == 300 {
+            let hold = placed.body["hold_id"].as_str().expect("hold_id");
+            let captured = app
+                .post(
+                    &format!("/accounts/{holding}/holds/{hold}/capture"),
+                    json!({ "amount": 120 }),
+                )
+                .await;
+            assert_eq!(captured.status, StatusCode::CREATED, "{}", captured.text);
+        }
     }
     app.settled().await;
     accounts
@@ -88,6 +108,7 @@ async fn verify_finds_the_read_models_equal_to_the_log_then_names_a_corrupted_ro
             ("account_transactions", head),
             ("transfers", head),
             ("ledger_totals", head),
+            ("account_holds", head),
         ]
     );
     assert!(equal.tables.iter().all(|table| table.rows > 0), "{equal}");
@@ -127,7 +148,7 @@ async fn verify_finds_the_read_models_equal_to_the_log_then_names_a_corrupted_ro
         report.contains(&format!("account_balances {}: stored balance=", accounts[1])),
         "{report}"
     );
-    assert!(report.contains("account_balances: 3 rows, 1 differ"), "{report}");
+    assert!(report.contains("account_balances: 4 rows, 1 differ"), "{report}");
 }
 
 /// The real binary: exit 0 and a summary per table when equal; exit 1 and the differing rows
@@ -147,7 +168,7 @@ async fn foldbank_verify_exits_non_zero_and_reports_the_differing_rows(db: TestD
     let stdout = String::from_utf8_lossy(&equal.stdout);
     assert_eq!(equal.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("account_balances: 3 rows, equal to the log"),
+        stdout.contains("account_balances: 4 rows, equal to the log"),
         "{stdout}"
     );
     assert!(
@@ -201,7 +222,7 @@ async fn foldbank_verify_exits_non_zero_and_reports_the_differing_rows(db: TestD
     assert!(stdout.contains("(1 missing, 0 extra, 0 different)"), "{stdout}");
     assert!(stdout.contains("(0 missing, 0 extra, 1 different)"), "{stdout}");
     assert!(
-        stdout.contains("2 of 4 read models differ from the fold of the log"),
+        stdout.contains("2 of 5 read models differ from the fold of the log"),
         "{stdout}"
     );
 }
@@ -477,6 +498,7 @@ async fn a_rebuild_of_a_log_of_several_pages_swaps_in_only_the_rows_that_differ(
             ("account_transactions", 0, 1),
             ("transfers", 1, 1),
             ("ledger_totals", 0, 0),
+            ("account_holds", 0, 0),
         ]
     );
     let verification = verified(&app).await;
@@ -684,6 +706,7 @@ async fn a_rebuild_holding_fewer_rows_than_its_read_models_writes_them_back_and_
             ("account_transactions", 0, 0),
             ("transfers", 0, 0),
             ("ledger_totals", 0, 0),
+            ("account_holds", 0, 0),
         ]
     );
     let verification = verified(&app).await;
@@ -754,7 +777,7 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
         .bind(chrono::Utc::now());
     assert_eq!(
         app.db.read.execute_write(expired).await.expect("expire"),
-        4,
+        5,
         "one lease per read model"
     );
 
@@ -775,9 +798,14 @@ async fn queries_keep_being_answered_while_a_rebuild_replays_50000_events(db: Te
         String::from_utf8_lossy(&rebuilt.stdout),
         String::from_utf8_lossy(&rebuilt.stderr)
     );
+    // Every read model the rebuild swapped in is at or past the head it started from (the
+    // transfer manager, no read model, may still be on its way through the deposits).
     let status = app.get("/projections").await;
+    let read_models = foldbank::app::projection_names();
     for projection in status.body["projections"].as_array().into_iter().flatten() {
-        assert!(projection["checkpoint"].as_i64() >= Some(head), "{}", status.text);
+        if read_models.iter().any(|name| projection["name"] == *name) {
+            assert!(projection["checkpoint"].as_i64() >= Some(head), "{}", status.text);
+        }
     }
     assert!(seen.reads > 10, "queries ran throughout the rebuild: {seen:?}");
     assert_eq!(seen.problems, Vec::<String>::new());

@@ -853,6 +853,7 @@ async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
             "account_transactions",
             "transfers",
             "ledger_totals",
+            "account_holds",
             "transfer_process"
         ]
     );

@@ -201,6 +201,39 @@ impl AccountEvent {
         }
     }
 
+    /// The currency of the money the event moves, sets aside or releases (and an opening's):
+    /// `None` for events about the account alone.
+    pub fn currency(&self) -> Option<Currency> {
+        match self {
+            AccountEvent::AccountOpened { currency, .. }
+            | AccountEvent::MoneyDeposited { currency, .. }
+            | AccountEvent::MoneyWithdrawn { currency, .. }
+            | AccountEvent::TransferDebited { currency, .. }
+            | AccountEvent::TransferCredited { currency, .. }
+            | AccountEvent::TransferRefunded { currency, .. }
+            | AccountEvent::TransactionReversed { currency, .. }
+            | AccountEvent::HoldPlaced { currency, .. }
+            | AccountEvent::HoldCaptured { currency, .. }
+            | AccountEvent::HoldVoided { currency, .. }
+            | AccountEvent::HoldExpired { currency, .. } => Some(*currency),
+            AccountEvent::AccountFrozen { .. }
+            | AccountEvent::AccountUnfrozen { .. }
+            | AccountEvent::AccountClosed { .. }
+            | AccountEvent::TransferCompleted { .. } => None,
+        }
+    }
+
+    /// The hold the event is a step of, if it is one.
+    pub fn hold_id(&self) -> Option<HoldId> {
+        match self {
+            AccountEvent::HoldPlaced { hold_id, .. }
+            | AccountEvent::HoldCaptured { hold_id, .. }
+            | AccountEvent::HoldVoided { hold_id, .. }
+            | AccountEvent::HoldExpired { hold_id, .. } => Some(*hold_id),
+            _ => None,
+        }
+    }
+
     /// How the event changes the money held (set aside by open holds), in minor units.
     pub fn held_change(&self) -> i64 {
         match self {

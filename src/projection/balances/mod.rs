@@ -65,6 +65,8 @@ pub struct BalanceRow {
     pub owner_id: Uuid,
     pub currency: String,
     pub balance: i64,
+    /// The money set aside by open holds.
+    pub held: i64,
     pub overdraft_limit: i64,
     pub daily_withdrawal_limit: Option<i64>,
     #[sqlx(try_from = "String")]
@@ -81,9 +83,12 @@ pub struct BalanceRow {
 }
 
 impl BalanceRow {
-    /// Balance plus overdraft: what can still be withdrawn.
+    /// Balance plus overdraft minus the money held: what a withdrawal, a transfer or a new
+    /// hold may still take.
     pub fn available(&self) -> i64 {
-        self.balance.saturating_add(self.overdraft_limit)
+        self.balance
+            .saturating_add(self.overdraft_limit)
+            .saturating_sub(self.held)
     }
 }
 
@@ -105,6 +110,7 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
         owner_id: owner_id.as_uuid(),
         currency: currency.code().to_owned(),
         balance: 0,
+        held: 0,
         overdraft_limit: overdraft_limit.minor_units(),
         daily_withdrawal_limit: daily_withdrawal_limit.map(|limit| limit.minor_units()),
         status: Status::Active,
@@ -120,6 +126,7 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
 /// Applies one later event to the row.
 pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &RecordedEvent) -> BalanceRow {
     row.balance = row.balance.saturating_add(event.balance_change());
+    row.held = row.held.saturating_add(event.held_change());
     match event {
         AccountEvent::AccountFrozen { reason, by, .. } => {
             row.status = Status::Frozen;
@@ -172,8 +179,8 @@ pub fn fold(rows: &mut HashMap<Uuid, BalanceRow>, batch: &[Applied<'_>]) -> Vec<
 
 const TABLE: &str = "account_balances";
 
-const COLUMNS: &str = "account_id, owner_id, currency, balance, available, overdraft_limit, \
-    daily_withdrawal_limit, status, frozen_reason, frozen_by, version, opened_at, updated_at, position";
+const COLUMNS: &str = "account_id, owner_id, currency, balance, available, held, \
+    overdraft_limit, daily_withdrawal_limit, status, frozen_reason, frozen_by, version, opened_at, updated_at, position";
 
 pub(crate) fn select_sql(filter: &str) -> String {
     BalanceRow::select_from(TABLE, filter)
@@ -197,6 +204,7 @@ impl KeyedRow for BalanceRow {
             self.currency.as_str().into(),
             self.balance.into(),
             self.available().into(),
+            self.held.into(),
             self.overdraft_limit.into(),
             self.daily_withdrawal_limit.into(),
             self.status.as_str().into(),

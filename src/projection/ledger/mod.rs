@@ -10,6 +10,9 @@
 //! are `BIGINT`, and two of them can already add up past `i64::MAX`. At most 10^15 per movement,
 //! an `i128` would need some 10^23 movements to overflow.
 //!
+//! `held` is the money open holds set aside: placed holds add to it, captures, voids and
+//! expiries take out what they settle. It is in the balances still (a capture is the movement).
+//!
 //! [`LedgerRow::after`] adds one movement and [`fold`] a batch, both pure: `apply` runs them on
 //! the rows of the currencies a batch moves, `foldbank verify` on every row in memory.
 
@@ -20,6 +23,8 @@ pub use reads::CurrencyTotals;
 use std::collections::HashMap;
 
 use crate::db::{Param, Stored};
+use crate::domain::account::AccountEvent;
+use crate::domain::money::Currency;
 use crate::projection::keyed::KeyedRow;
 use crate::projection::transactions::{TransactionRow, movement};
 use crate::projection::{Applied, ProjectionName};
@@ -33,6 +38,9 @@ pub struct LedgerRow {
     /// Debited from a source, not yet credited to the destination or refunded.
     #[sqlx(try_from = "Stored<i128>")]
     pub in_flight: i128,
+    /// Set aside by open holds.
+    #[sqlx(try_from = "Stored<i128>")]
+    pub held: i128,
     /// The global position of the last movement this row reflects (replays below it are
     /// no-ops).
     pub position: i64,
@@ -45,6 +53,7 @@ impl LedgerRow {
             currency: currency.to_owned(),
             total: 0,
             in_flight: 0,
+            held: 0,
             position: 0,
         }
     }
@@ -59,6 +68,13 @@ impl LedgerRow {
         self.position = movement.global_position;
         self
     }
+
+    /// Adds a step of a hold: what it sets aside or releases (`held_change`, signed).
+    fn held_after(mut self, held_change: i64, position: i64) -> Self {
+        self.held = self.held.saturating_add(i128::from(held_change));
+        self.position = position;
+        self
+    }
 }
 
 /// Adds `batch`'s movements to `rows` (the rows of the currencies it moves, or every row);
@@ -66,30 +82,44 @@ impl LedgerRow {
 /// already reflects (at or below its position) changes nothing.
 pub fn fold(rows: &mut HashMap<String, LedgerRow>, batch: &[Applied<'_>]) -> Vec<String> {
     let mut changed: Vec<String> = Vec::new();
-    // The balance before does not matter here: only the amount and kind are summed.
-    for movement in batch
-        .iter()
-        .filter_map(|(recorded, event)| movement(event, recorded, 0))
-    {
+    for (recorded, event) in batch {
+        let Some(currency) = currency_of(event) else {
+            continue;
+        };
+        let currency = currency.code();
+        let position = recorded.global_position;
         let row = rows
-            .entry(movement.currency.clone())
-            .or_insert_with(|| LedgerRow::empty(&movement.currency));
-        if row.position < movement.global_position {
+            .entry(currency.to_owned())
+            .or_insert_with(|| LedgerRow::empty(currency));
+        if row.position >= position {
+            continue;
+        }
+        // A capture is both: the movement out, and the end of the hold.
+        if let Some(movement) = movement(event, recorded, 0) {
             *row = row.clone().after(&movement);
-            if !changed.contains(&movement.currency) {
-                changed.push(movement.currency.clone());
-            }
+        }
+        if event.held_change() != 0 {
+            *row = row.clone().held_after(event.held_change(), position);
+        }
+        if !changed.iter().any(|seen| seen == currency) {
+            changed.push(currency.to_owned());
         }
     }
     changed
 }
 
-/// The currencies `batch` moves money in.
+/// The currency whose totals `event` changes: a movement's, or a hold step's.
+fn currency_of(event: &AccountEvent) -> Option<Currency> {
+    let moves_money = event.balance_change() != 0 || event.held_change() != 0;
+    moves_money.then(|| event.currency()).flatten()
+}
+
+/// The currencies `batch` changes, each once.
 fn currencies(batch: &[Applied<'_>]) -> Vec<String> {
     let mut currencies: Vec<String> = batch
         .iter()
-        .filter_map(|(recorded, event)| movement(event, recorded, 0))
-        .map(|movement| movement.currency)
+        .filter_map(|(_, event)| currency_of(event))
+        .map(|currency| currency.code().to_owned())
         .collect();
     currencies.sort_unstable();
     currencies.dedup();
@@ -98,7 +128,7 @@ fn currencies(batch: &[Applied<'_>]) -> Vec<String> {
 
 const TABLE: &str = "ledger_totals";
 
-const COLUMNS: &str = "currency, total, in_flight, position";
+const COLUMNS: &str = "currency, total, in_flight, held, position";
 
 /// The wide sums are read as text on both backends (see [`Stored<i128>`](Stored)).
 pub(crate) fn select_sql(filter: &str) -> String {
@@ -121,6 +151,7 @@ impl KeyedRow for LedgerRow {
             self.currency.as_str().into(),
             self.total.into(),
             self.in_flight.into(),
+            self.held.into(),
             self.position.into(),
         ]
     }
@@ -128,7 +159,7 @@ impl KeyedRow for LedgerRow {
     fn select_from(table: &str, filter: &str) -> String {
         format!(
             "SELECT currency, CAST(total AS TEXT) AS total, CAST(in_flight AS TEXT) AS in_flight, \
-             position FROM {table} {filter}"
+             CAST(held AS TEXT) AS held, position FROM {table} {filter}"
         )
     }
 

@@ -14,6 +14,8 @@ pub struct CurrencyTotals {
     pub total: i128,
     /// Debited from a source, not yet credited to the destination or refunded.
     pub in_flight: i128,
+    /// Set aside by open holds (still in the balances, no longer available).
+    pub held: i128,
 }
 
 impl From<LedgerRow> for CurrencyTotals {
@@ -22,6 +24,7 @@ impl From<LedgerRow> for CurrencyTotals {
             currency: row.currency,
             total: row.total,
             in_flight: row.in_flight,
+            held: row.held,
         }
     }
 }
