@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo bench --bench load -- --url http://127.0.0.1:8080                   # workload A
+//! cargo bench --bench load -- --url http://127.0.0.1:8080 --mode holds      # holds
 //! cargo bench --bench load -- --url http://127.0.0.1:8080 --mode history    # history mode
 //! ```
 //!
@@ -12,6 +13,10 @@
 //!   commands per second over the command phase only (opening the accounts is set-up), the
 //!   latency percentiles, and every non-2xx answer by status. The opening deposit is large
 //!   enough that no withdrawal should be refused, so a 422 here is a finding, not noise.
+//! - **Holds** (`--mode holds`) opens the accounts as workload A does, then each client places
+//!   a hold on a random account and captures it, `--commands` commands in all (half placements,
+//!   half captures), and prints the figures of each beside the pair's: what authorizing and
+//!   settling a card payment costs next to workload A's single withdrawal.
 //! - **History mode** (`--mode history`) asks whether an account's past slows down its next command:
 //!   it appends `--history` deposits to one account, then times `--samples` sequential
 //!   deposits on that account and on a fresh one, alternating between them so that both see the
@@ -96,6 +101,8 @@ struct Options {
 enum Mode {
     /// Workload A: random deposits and withdrawals over many accounts.
     Commands,
+    /// Holds placed and captured on random accounts.
+    Holds,
     /// One account with a long history against a fresh one: does the past cost?
     History,
 }
@@ -141,6 +148,16 @@ async fn main() -> ExitCode {
             )
             .await
         }
+        Mode::Holds => {
+            holds_mode(
+                &service,
+                Random::new(options.seed),
+                options.accounts,
+                options.commands,
+                options.concurrency,
+            )
+            .await
+        }
         Mode::History => history_mode(&service, options.history, options.samples, options.concurrency).await,
     };
     match outcome {
@@ -167,6 +184,61 @@ async fn workload_a(
     );
     let run = run_commands(service, &accounts, random, commands, concurrency).await;
     report("workload A: random deposits and withdrawals", &run);
+    Ok(())
+}
+
+/// Holds: open the accounts, then time placements and captures, a pair per client turn.
+async fn holds_mode(
+    service: &Service,
+    random: Random,
+    accounts: u64,
+    commands: u64,
+    concurrency: u64,
+) -> Result<(), String> {
+    let accounts: Arc<[Uuid]> = open_accounts(service, accounts).await?.into();
+    println!(
+        "opened {} accounts with {OPENING_DEPOSIT} cents each",
+        accounts.len()
+    );
+    let pairs = commands / 2;
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let (service, accounts, next) = (service.clone(), accounts.clone(), next.clone());
+        let mut random = random.stream(worker);
+        workers.spawn(async move {
+            let (mut placed, mut captured) = (Run::default(), Run::default());
+            while next.fetch_add(1, Ordering::Relaxed) < pairs {
+                let account = accounts[random.below(accounts.len() as u64) as usize];
+                let amount = 1 + random.below(MAX_AMOUNT) as i64;
+                let (answer, hold) = service.place_hold(account, amount).await;
+                placed.record(answer);
+                if let Some(hold) = hold {
+                    captured.record(service.capture(account, hold).await);
+                }
+            }
+            (placed, captured)
+        });
+    }
+    let (mut placed, mut captured) = (Run::default(), Run::default());
+    while let Some(worker) = workers.join_next().await {
+        let (their_placed, their_captured) = worker.expect("a client task panicked");
+        placed.merge(their_placed);
+        captured.merge(their_captured);
+    }
+    let mut both = Run {
+        wall_clock: started.elapsed(),
+        ..Run::default()
+    };
+    both.merge(placed.clone());
+    both.merge(captured.clone());
+    report("holds: placements and captures together", &both);
+    report("  of which placements (POST /accounts/{id}/holds)", &placed);
+    report(
+        "  of which captures (POST .../holds/{hold_id}/capture)",
+        &captured,
+    );
     Ok(())
 }
 
@@ -347,7 +419,7 @@ fn millis(duration: Duration) -> String {
 }
 
 /// The latencies of the successful commands of a run, and its failures by status.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Run {
     latencies: Latencies,
     /// Non-2xx statuses (`422 Unprocessable Entity`) or transport errors (`timeout`), counted.
@@ -374,7 +446,7 @@ impl Run {
 
 /// Collected latencies; percentiles by sorting, which is exact and fast enough for a few
 /// hundred thousand samples.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Latencies(Vec<Duration>);
 
 impl Latencies {
@@ -480,8 +552,37 @@ impl Service {
             .await
     }
 
+    /// Places a hold of `cents` lasting an hour: the answer and the hold's id.
+    async fn place_hold(&self, account: Uuid, cents: i64) -> (Answer, Option<Uuid>) {
+        let body = json!({ "amount": cents, "currency": "EUR", "expires_in_secs": 3_600 });
+        let request = self.command(&format!("accounts/{account}/holds"), body);
+        let started = Instant::now();
+        match request.send().await {
+            Ok(response) if response.status().is_success() => match response.json::<Value>().await {
+                Ok(body) => (
+                    Answer::Success(started.elapsed()),
+                    body["hold_id"].as_str().and_then(|id| id.parse().ok()),
+                ),
+                Err(error) => (Answer::Failure(transport_failure(&error)), None),
+            },
+            Ok(response) => (Answer::Failure(response.status().to_string()), None),
+            Err(error) => (Answer::Failure(transport_failure(&error)), None),
+        }
+    }
+
+    /// Captures all of a hold.
+    async fn capture(&self, account: Uuid, hold: Uuid) -> Answer {
+        let request = self.command(&format!("accounts/{account}/holds/{hold}/capture"), json!({}));
+        self.timed(request).await
+    }
+
     async fn movement(&self, path: &str, cents: i64) -> Answer {
         let request = self.command(path, json!({ "amount": cents, "currency": "EUR" }));
+        self.timed(request).await
+    }
+
+    /// Sends `request` and times it to the last byte of its answer.
+    async fn timed(&self, request: reqwest::RequestBuilder) -> Answer {
         let started = Instant::now();
         match request.send().await {
             // Read the whole body: the latency is the client's, up to the last byte.
