@@ -108,7 +108,7 @@ pub struct FreezeRequest {
     pub reason: String,
 }
 
-/// Request body of `/unfreeze`, `/close` and reversals: an empty object, or an empty body (sent
+/// Request body of `/unfreeze`, `/close`, reversals and voids: an empty object, or an empty body (sent
 /// as `Content-Type: application/json` all the same).
 #[derive(Debug, Default)]
 pub struct EmptyRequest {}
@@ -122,7 +122,7 @@ impl utoipa::PartialSchema for EmptyRequest {
             .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
             .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .description(Some(
-                "Request body of `/unfreeze`, `/close` and reversals: an empty object, `null`, or \
+                "Request body of `/unfreeze`, `/close`, reversals and voids: an empty object, `null`, or \
                  an empty body, sent as `Content-Type: application/json`.",
             ))
             .into()
@@ -353,7 +353,9 @@ fn command_response(outcome: &CommandOutcome) -> serde_json::Value {
                 ("Withdraw" = (operation_id = "withdraw", parameters(("id" = "$response.body#/account_id")), description = "Withdraw from it")),
                 ("Freeze" = (operation_id = "freeze", parameters(("id" = "$response.body#/account_id")), description = "Freeze it")),
                 ("Unfreeze" = (operation_id = "unfreeze", parameters(("id" = "$response.body#/account_id")), description = "Unfreeze it")),
-                ("Close" = (operation_id = "close", parameters(("id" = "$response.body#/account_id")), description = "Close it"))
+                ("Close" = (operation_id = "close", parameters(("id" = "$response.body#/account_id")), description = "Close it")),
+                ("PlaceHold" = (operation_id = "place_hold", parameters(("id" = "$response.body#/account_id")), description = "Place a hold on it")),
+                ("GetHolds" = (operation_id = "list_holds", parameters(("id" = "$response.body#/account_id")), description = "Its holds"))
             )),
         BodyProblems,
         (status = 403, description = "A customer key opening an account for another owner (`forbidden`)", body = Problem, content_type = PROBLEM_JSON),

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -188,7 +189,12 @@ pub struct HoldPlaced {
     responses(
         (status = 201, description = "Hold placed (or the same hold placed before)", body = HoldPlaced,
             headers(("Location" = String, description = "`/accounts/{id}/holds/{hold_id}`"),
-                    ("ETag" = String, description = "The new version, quoted"))),
+                    ("ETag" = String, description = "The new version, quoted")),
+            links(
+                ("GetHold" = (operation_id = "hold", parameters(("id" = "$response.body#/account_id"), ("hold_id" = "$response.body#/hold_id")), description = "Read the hold")),
+                ("CaptureHold" = (operation_id = "capture_hold", parameters(("id" = "$response.body#/account_id"), ("hold_id" = "$response.body#/hold_id")), description = "Capture it")),
+                ("VoidHold" = (operation_id = "void_hold", parameters(("id" = "$response.body#/account_id"), ("hold_id" = "$response.body#/hold_id")), description = "Void it"))
+            )),
         CommandProblems,
         (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `hold-expiry-out-of-range`, `hold-id-reused` (the id names another hold of this account); `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
@@ -245,17 +251,45 @@ fn placed_deadline(outcome: &CommandOutcome, hold_id: HoldId) -> Option<DateTime
     })
 }
 
-/// Request body of `POST /accounts/{id}/holds/{hold_id}/capture`: `{}` (or an empty body)
-/// captures the whole hold.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// Request body of `POST /accounts/{id}/holds/{hold_id}/capture`: `{}` (or an empty body, or
+/// `null`) captures the whole hold.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({ "amount": 5000 }))]
 pub struct CaptureRequest {
     /// Minor units, at most the hold; the rest is released. The whole hold when absent.
     #[serde(default, deserialize_with = "schema::optional_minor_units")]
-    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub amount: Option<i64>,
 }
+
+impl utoipa::PartialSchema for CaptureRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+        };
+        let amount = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(1_000_000_000_000_000_i64))
+            .description(Some(
+                "Minor units, at most the hold; the rest is released. The whole hold when absent.",
+            ));
+        // `null` and an empty body capture the whole hold as `{}` does (see `OptionalJsonBody`):
+        // the schema says so, as the one of `EmptyRequest` does.
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+            .property("amount", amount)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .description(Some(
+                "Request body of a capture: `{\"amount\": ...}`, or `{}`, `null` or an empty body \
+                 for the whole hold, sent as `Content-Type: application/json`.",
+            ))
+            .examples([json!({ "amount": 5000 })])
+            .into()
+    }
+}
+
+impl ToSchema for CaptureRequest {}
 
 #[utoipa::path(
     post,
