@@ -593,14 +593,15 @@ pub(crate) async fn close(
     post,
     path = "/accounts/{id}/transactions/{transaction_id}/reversal",
     tag = "accounts",
-    summary = "Reverse a deposit or a withdrawal",
+    summary = "Reverse a deposit, a withdrawal or a hold's capture",
     description = "Records `TransactionReversed`: reversing a deposit debits the account (and obeys \
-        the overdraft rule; not while frozen), reversing a withdrawal credits it. Only within 30 \
+        the overdraft rule; not while frozen), reversing a withdrawal or a capture credits it (a \
+        capture's reversal is the bank's chargeback). Only within 30 \
         days of the original, only once, only on an account that is not closed. Transfer legs \
         cannot be reversed: send a transfer back instead. The body is `{}` (or empty), as `application/json`.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        ("transaction_id" = Uuid, Path, description = "The deposit or withdrawal to reverse"),
+        ("transaction_id" = Uuid, Path, description = "The deposit, withdrawal or capture to reverse"),
         CommandRequest,
     ),
     request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),

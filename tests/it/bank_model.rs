@@ -1,5 +1,5 @@
 //! An independent model of the bank, written from the README's rules ("The rules an account
-//! enforces", "Transfers and reversals", the problem table): not from `evolve`, the deciders or
+//! enforces", "Transfers and reversals", "Holds", the problem table): not from `evolve`, the deciders or
 //! the projections, and sharing no code with them.
 //!
 //! A history is played over HTTP and through this model side by side: the model says what
@@ -16,6 +16,11 @@ use uuid::Uuid;
 /// The most one movement may move, and the most an account may hold.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 pub const MAX_BALANCE: i64 = 100_000_000_000_000_000;
+
+/// The shortest and the longest a hold may last.
+pub fn hold_lasts() -> std::ops::RangeInclusive<Duration> {
+    Duration::seconds(1)..=Duration::days(30)
+}
 
 /// How long a deposit or withdrawal may still be reversed: 30 days, to the microsecond.
 pub fn reversal_window() -> Duration {
@@ -94,6 +99,28 @@ pub struct Account {
     paid_out: BTreeMap<NaiveDate, i64>,
     /// Deposits and withdrawals already reversed.
     reversed: Vec<Uuid>,
+    /// Every hold placed on the account, by id.
+    pub holds: BTreeMap<Uuid, Hold>,
+}
+
+/// Money set aside until captured, voided or expired.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub id: Uuid,
+    pub account: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub expires_at: DateTime<Utc>,
+    pub placed_at: DateTime<Utc>,
+    /// `open`, `captured`, `voided` or `expired`.
+    pub status: &'static str,
+    pub settled_at: Option<DateTime<Utc>>,
+    pub captured: Option<i64>,
+    pub transaction_id: Option<Uuid>,
+    pub released: Option<i64>,
+    /// The account's versions of the placement and of the last event about the hold.
+    pub placed_version: i64,
+    pub version: i64,
 }
 
 impl Account {
@@ -104,6 +131,15 @@ impl Account {
 
     fn frozen(&self) -> bool {
         matches!(self.status, Status::Frozen { .. })
+    }
+
+    /// Set aside by the open holds: not available, still in the balance.
+    pub fn held(&self) -> i64 {
+        self.holds
+            .values()
+            .filter(|hold| hold.status == "open")
+            .map(|hold| hold.amount)
+            .sum()
     }
 }
 
@@ -184,6 +220,7 @@ impl Bank {
             movements: Vec::new(),
             paid_out: BTreeMap::new(),
             reversed: Vec::new(),
+            holds: BTreeMap::new(),
         };
         if let Some(amount) = terms.initial_deposit {
             move_money(&mut account, self.now, deposit_id, "deposit", amount, None);
@@ -282,6 +319,10 @@ impl Bank {
             }
             if account.balance != 0 {
                 return refuse(422, "non-zero-balance");
+            }
+            // Open until the scheduler records its expiry, even past its deadline.
+            if account.held() > 0 {
+                return refuse(422, "holds-open");
             }
             // Every transfer is settled before the next step of a history: none is in flight.
             account.status = Status::Closed;
@@ -428,7 +469,7 @@ impl Bank {
             };
             // Reversing a deposit debits it back, reversing a withdrawal credits it back.
             let signed = match original.kind {
-                "deposit" | "withdrawal" => -original.amount,
+                "deposit" | "withdrawal" | "hold_capture" => -original.amount,
                 _ => return refuse(422, "transfer-not-reversible"),
             };
             if account.reversed.contains(&transaction_id) {
@@ -451,6 +492,146 @@ impl Bank {
             Ok(())
         });
         answer(201, decided)
+    }
+}
+
+/// Holds: authorize, capture or void, expire.
+impl Bank {
+    pub fn place_hold(&mut self, id: Uuid, hold_id: Uuid, amount: i64, expires_at: DateTime<Utc>) -> Answer {
+        let now = self.now;
+        let Some(account) = self.accounts.get_mut(&id) else {
+            return Answer::Refused(404, "account-not-found");
+        };
+        // The same hold placed again changes nothing, whatever the account has become.
+        if let Some(placed) = account.holds.get(&hold_id) {
+            let same =
+                placed.amount == amount && placed.expires_at == expires_at && account.currency == "EUR";
+            if same {
+                return Answer::Done(201);
+            }
+        }
+        let decided = (|| {
+            if account.status == Status::Closed {
+                return refuse(422, "account-closed");
+            }
+            if account.holds.contains_key(&hold_id) {
+                return refuse(422, "hold-id-reused");
+            }
+            if account.frozen() {
+                return refuse(422, "account-frozen");
+            }
+            if !hold_lasts().contains(&(expires_at - now)) {
+                return refuse(422, "hold-expiry-out-of-range");
+            }
+            check_currency(account, "EUR")?;
+            check_funds(account, amount)?;
+            check_daily_limit(account, now, amount)
+        })();
+        if decided.is_ok() {
+            *account.paid_out.entry(now.date_naive()).or_default() += amount;
+            touch(account, now);
+            let hold = Hold {
+                id: hold_id,
+                account: id,
+                amount,
+                currency: account.currency.clone(),
+                expires_at,
+                placed_at: now,
+                status: "open",
+                settled_at: None,
+                captured: None,
+                transaction_id: None,
+                released: None,
+                placed_version: account.version,
+                version: account.version,
+            };
+            account.holds.insert(hold_id, hold);
+        }
+        answer(201, decided)
+    }
+
+    /// A capture of `amount` (all of the hold when `None`), recorded as movement `movement_id`.
+    pub fn capture_hold(
+        &mut self,
+        id: Uuid,
+        hold_id: Uuid,
+        amount: Option<i64>,
+        movement_id: Uuid,
+    ) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            let hold = settleable(account, hold_id, now)?;
+            let captured = amount.unwrap_or(hold.amount);
+            if captured > hold.amount {
+                return refuse(422, "capture-exceeds-hold");
+            }
+            move_money(account, now, movement_id, "hold_capture", -captured, None);
+            settle(account, hold_id, "captured", hold.amount - captured, now);
+            let hold = account.holds.get_mut(&hold_id).expect("the hold");
+            hold.captured = Some(captured);
+            hold.transaction_id = Some(movement_id);
+            Ok(())
+        });
+        answer(201, decided)
+    }
+
+    pub fn void_hold(&mut self, id: Uuid, hold_id: Uuid) -> Answer {
+        let now = self.now;
+        let decided = self.open_account(id).and_then(|account| {
+            let hold = settleable(account, hold_id, now)?;
+            touch(account, now);
+            settle(account, hold_id, "voided", hold.amount, now);
+            Ok(())
+        });
+        answer(200, decided)
+    }
+
+    /// What the expiry scheduler's round does: every open hold past its deadline expires.
+    /// Answers how many.
+    pub fn expire_due(&mut self) -> usize {
+        let now = self.now;
+        let mut expired = 0;
+        for account in self.accounts.values_mut() {
+            let due: Vec<(Uuid, i64)> = account
+                .holds
+                .values()
+                .filter(|hold| hold.status == "open" && hold.expires_at <= now)
+                .map(|hold| (hold.id, hold.amount))
+                .collect();
+            for (hold_id, amount) in due {
+                touch(account, now);
+                settle(account, hold_id, "expired", amount, now);
+                expired += 1;
+            }
+        }
+        expired
+    }
+}
+
+/// The hold `hold_id` if it may still be captured or voided at `now`: open, deadline not
+/// passed.
+fn settleable(account: &Account, hold_id: Uuid, now: DateTime<Utc>) -> Result<Hold, (u16, &'static str)> {
+    let Some(hold) = account.holds.get(&hold_id) else {
+        return Err((404, "hold-not-found"));
+    };
+    if hold.status != "open" || now >= hold.expires_at {
+        return Err((409, "hold-not-open"));
+    }
+    Ok(hold.clone())
+}
+
+/// Ends an open hold (the account's version already moved on): what it released on the day it
+/// was placed no longer counts toward that day's limit.
+fn settle(account: &mut Account, hold_id: Uuid, status: &'static str, released: i64, now: DateTime<Utc>) {
+    let version = account.version;
+    let hold = account.holds.get_mut(&hold_id).expect("the hold");
+    hold.status = status;
+    hold.settled_at = Some(now);
+    hold.released = Some(released);
+    hold.version = version;
+    let placed_on = hold.placed_at.date_naive();
+    if placed_on == now.date_naive() {
+        *account.paid_out.entry(placed_on).or_default() -= released;
     }
 }
 
@@ -478,7 +659,7 @@ fn check_room(account: &Account, credit: i64) -> Decision {
 }
 
 fn check_funds(account: &Account, debit: i64) -> Decision {
-    if account.balance - debit < -account.overdraft_limit {
+    if account.balance - account.held() - debit < -account.overdraft_limit {
         refuse(422, "insufficient-funds")
     } else {
         Ok(())
@@ -526,12 +707,14 @@ fn move_money(
     });
 }
 
-/// What the ledger summary must say: per currency, the sum of every balance (nothing is in
-/// flight once every transfer is settled).
-pub fn ledger(bank: &Bank) -> HashMap<String, i128> {
-    let mut totals = HashMap::new();
+/// What the ledger summary must say: per currency, the sum of every balance and of the money
+/// held (nothing is in flight once every transfer is settled).
+pub fn ledger(bank: &Bank) -> HashMap<String, (i128, i128)> {
+    let mut totals: HashMap<String, (i128, i128)> = HashMap::new();
     for account in bank.accounts.values() {
-        *totals.entry(account.currency.clone()).or_default() += i128::from(account.balance);
+        let (total, held) = totals.entry(account.currency.clone()).or_default();
+        *total += i128::from(account.balance);
+        *held += i128::from(account.held());
     }
     totals
 }

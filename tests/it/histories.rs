@@ -2,7 +2,8 @@
 //! balance cap, transfers that complete and transfers that fail and are refunded (unknown,
 //! closed, other currency, overflowing destinations), reversals, freezes by owners and by the
 //! bank, closes, openings at used ids, retries with the same `Idempotency-Key`, stale `If-Match`
-//! versions, and time passing.
+//! versions, holds placed, captured in part or whole, voided, placed again, settled after their
+//! deadline and expired by the scheduler's rounds, and time passing.
 //!
 //! Each history is played over HTTP, with customer and operator keys, and through the
 //! independent model of `bank_model` side by side: every answer must be the model's (status
@@ -17,6 +18,7 @@ use axum::http::{Method, StatusCode};
 use foldbank::auth::Role;
 use foldbank::domain::ids::OwnerId;
 use foldbank::projection::balances::BalanceRow;
+use foldbank::projection::holds::{HoldRow, hold_key};
 use foldbank::projection::ledger::LedgerRow;
 use foldbank::projection::transactions::TransactionRow;
 use foldbank::projection::transfers::TransferRow;
@@ -69,6 +71,16 @@ enum Step {
     /// Deposits of the largest amount until the balance cap refuses one.
     Saturate(Pick),
     Wait(i64),
+    /// A hold of the amount lasting the seconds (0 and more than 30 days are refused).
+    PlaceHold(Pick, Amount, i64, Who),
+    /// The last hold's id again: with its very terms (`true`), or another amount.
+    PlaceHoldAgain(bool),
+    /// A capture of one of the holds placed so far (an index, modulo how many), or of a hold
+    /// never placed; of all of it, or of an amount.
+    Capture(Option<usize>, Option<Amount>, Who),
+    Void(Option<usize>, Who),
+    /// One round of the expiry scheduler.
+    ExpireDue,
 }
 
 /// An amount: a number, or one that lies at an edge of a rule for the account when the step is
@@ -111,6 +123,18 @@ fn amount() -> impl Strategy<Value = Amount> {
     ]
 }
 
+/// How long a hold lasts, in seconds: mostly within the rule, sometimes at or past its edges.
+fn lasts() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        4 => 1..7_200_i64,
+        2 => 7_200..(3 * 24 * 3600_i64),
+        1 => Just(1),
+        1 => Just(0),
+        1 => Just(30 * 24 * 3600),
+        1 => Just(30 * 24 * 3600 + 1),
+    ]
+}
+
 fn who() -> impl Strategy<Value = Who> {
     prop_oneof![Just(Who::Owner), Just(Who::Bank)]
 }
@@ -143,8 +167,14 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(a, movement, late)| Step::ReverseAtDeadline(a, movement, late)),
         3 => Just(Step::RetryLast),
         2 => (pick.clone(), any::<bool>(), 1..5_000_i64).prop_map(|(a, stale, n)| Step::IfMatch(a, stale, n)),
-        1 => pick.prop_map(Step::Saturate),
+        1 => pick.clone().prop_map(Step::Saturate),
         3 => prop_oneof![3 => 1..(3 * 24 * 60_i64), 1 => Just(31 * 24 * 60_i64)].prop_map(Step::Wait),
+        8 => (pick, amount(), lasts(), who()).prop_map(|(a, n, secs, by)| Step::PlaceHold(a, n, secs, by)),
+        1 => any::<bool>().prop_map(Step::PlaceHoldAgain),
+        5 => (proptest::option::weighted(0.9, 0..16_usize), proptest::option::of(amount()), who())
+            .prop_map(|(hold, amount, by)| Step::Capture(hold, amount, by)),
+        2 => (proptest::option::weighted(0.9, 0..16_usize), who()).prop_map(|(hold, by)| Step::Void(hold, by)),
+        2 => Just(Step::ExpireDue),
     ]
 }
 
@@ -165,8 +195,8 @@ async fn generated_histories_agree_with_the_model_in_every_read_model(db: TestDb
         eprintln!("{kind}: {count} accepted");
     }
     eprintln!(
-        "refused: {:?}; {} replays; {} transfers failed and refunded",
-        tally.refused_by_type, tally.replays, tally.failed_transfers
+        "refused: {:?}; {} replays; {} transfers failed and refunded; {} holds expired",
+        tally.refused_by_type, tally.replays, tally.failed_transfers, tally.expired_holds
     );
     // A history of refusals agrees with the model as well as any: make sure the rules were
     // met with successes too, of every kind.
@@ -225,6 +255,7 @@ struct Tally {
     refused_by_type: BTreeMap<&'static str, usize>,
     replays: usize,
     failed_transfers: usize,
+    expired_holds: usize,
 }
 
 impl Tally {
@@ -233,6 +264,7 @@ impl Tally {
         self.accepted += other.accepted;
         self.replays += other.replays;
         self.failed_transfers += other.failed_transfers;
+        self.expired_holds += other.expired_holds;
         for (kind, count) in &other.accepted_by_kind {
             *self.accepted_by_kind.entry(kind).or_default() += count;
         }
@@ -244,10 +276,18 @@ impl Tally {
     /// The outcomes that no history reached: successes of every kind, and the refusals and
     /// outcomes the rules are most easily wrong about.
     fn unreached(&self) -> Vec<String> {
-        let kinds = ["deposit", "withdrawal", "transfer", "open", "freeze"]
-            .into_iter()
-            .filter(|kind| self.accepted_by_kind.get(kind).copied().unwrap_or(0) == 0)
-            .map(|kind| format!("no {kind} succeeded"));
+        let kinds = [
+            "deposit",
+            "withdrawal",
+            "transfer",
+            "open",
+            "freeze",
+            "hold",
+            "capture",
+        ]
+        .into_iter()
+        .filter(|kind| self.accepted_by_kind.get(kind).copied().unwrap_or(0) == 0)
+        .map(|kind| format!("no {kind} succeeded"));
         let refusals = [
             "insufficient-funds",
             "precondition-failed",
@@ -306,6 +346,14 @@ enum Command {
         version: i64,
         amount: i64,
     },
+    PlaceHold {
+        account: Uuid,
+        hold: Uuid,
+        amount: i64,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    Capture(Uuid, Uuid, Option<i64>),
+    Void(Uuid, Uuid),
 }
 
 impl Command {
@@ -319,6 +367,9 @@ impl Command {
             Command::Close(..) => "close",
             Command::Transfer { .. } => "transfer",
             Command::Reverse(..) => "reversal",
+            Command::PlaceHold { .. } => "hold",
+            Command::Capture(..) => "capture",
+            Command::Void(..) => "void",
         }
     }
 }
@@ -337,6 +388,8 @@ struct Player<'a> {
     counting: bool,
     /// Accounts whose transfer legs' ids the model has yet to learn from the log.
     pending_legs: Vec<Uuid>,
+    /// The holds placed so far, with their accounts, oldest first.
+    holds: Vec<(Uuid, Uuid)>,
 }
 
 impl<'a> Player<'a> {
@@ -361,6 +414,7 @@ impl<'a> Player<'a> {
             tally: Tally::default(),
             counting: true,
             pending_legs: Vec::new(),
+            holds: Vec::new(),
         };
         for (owner, currency, overdraft, daily_limit, initial_deposit) in [
             (0, "EUR", 0, None, Some(100_000)),
@@ -425,6 +479,45 @@ impl<'a> Player<'a> {
                 return Ok(());
             }
             Step::RetryLast => return self.retry_last().await,
+            Step::ExpireDue => return self.expire_due().await,
+            Step::PlaceHold(pick, amount, secs, _) => {
+                let account = self.account(*pick);
+                Command::PlaceHold {
+                    account,
+                    hold: Uuid::now_v7(),
+                    amount: self.amount(account, *amount),
+                    expires_at: self.bank.now + chrono::Duration::seconds(*secs),
+                }
+            }
+            Step::PlaceHoldAgain(same) => {
+                let Some(&(account, hold)) = self.holds.last() else {
+                    return Ok(());
+                };
+                let placed = &self.bank.accounts[&account].holds[&hold];
+                Command::PlaceHold {
+                    account,
+                    hold,
+                    amount: match (*same, placed.amount) {
+                        (true, amount) => amount,
+                        (false, 1) => 2,
+                        (false, _) => 1,
+                    },
+                    expires_at: placed.expires_at,
+                }
+            }
+            Step::Capture(hold, amount, _) => {
+                let Some((account, hold)) = self.hold(*hold) else {
+                    return Ok(());
+                };
+                let amount = amount.map(|amount| self.amount(account, amount));
+                Command::Capture(account, hold, amount)
+            }
+            Step::Void(hold, _) => {
+                let Some((account, hold)) = self.hold(*hold) else {
+                    return Ok(());
+                };
+                Command::Void(account, hold)
+            }
             Step::Saturate(pick) => return self.saturate(self.account(*pick)).await,
             Step::Open {
                 owner,
@@ -553,7 +646,10 @@ impl<'a> Player<'a> {
             | Step::Freeze(_, by)
             | Step::Unfreeze(_, by)
             | Step::Transfer(_, _, _, by)
-            | Step::Reverse(_, _, by) => *by,
+            | Step::Reverse(_, _, by)
+            | Step::PlaceHold(_, _, _, by)
+            | Step::Capture(_, _, by)
+            | Step::Void(_, by) => *by,
             _ => Who::Bank,
         };
         self.send_command(command, by, None).await
@@ -720,7 +816,53 @@ impl<'a> Player<'a> {
             // Reversals are the bank's: refused to a customer key before anything is read.
             Command::Reverse(..) if by == Who::Owner => Answer::Refused(403, "forbidden"),
             Command::Reverse(account, transaction) => self.bank.reverse(*account, movement_id, *transaction),
+            Command::PlaceHold {
+                account,
+                hold,
+                amount,
+                expires_at,
+            } => {
+                let answer = self.bank.place_hold(*account, *hold, *amount, *expires_at);
+                if answer.is_done() && !self.holds.contains(&(*account, *hold)) {
+                    self.holds.push((*account, *hold));
+                }
+                answer
+            }
+            Command::Capture(account, hold, amount) => {
+                self.bank.capture_hold(*account, *hold, *amount, movement_id)
+            }
+            Command::Void(account, hold) => self.bank.void_hold(*account, *hold),
         }
+    }
+
+    /// One of the holds placed so far (an index, modulo how many; none before the first), or
+    /// a hold never placed on the first account.
+    fn hold(&self, pick: Option<usize>) -> Option<(Uuid, Uuid)> {
+        match pick {
+            Some(_) if self.holds.is_empty() => None,
+            Some(n) => Some(self.holds[n % self.holds.len()]),
+            None => Some((self.account(0), Uuid::now_v7())),
+        }
+    }
+
+    /// One round of the expiry scheduler, on the read model as it stands once caught up: every
+    /// hold past its deadline expires, each once.
+    async fn expire_due(&mut self) -> Result<(), TestCaseError> {
+        self.app.caught_up().await;
+        let http = &self.app.service.http;
+        let scheduler = foldbank::process::HoldExpiry {
+            database: self.app.service.database.clone(),
+            read_models: http.read_models.clone(),
+            commands: http.commands.clone(),
+            clock: http.clock.clone(),
+            followers: http.followers.clone(),
+            every: std::time::Duration::from_secs(1),
+        };
+        let expired = scheduler.expire_due().await.expect("an expiry round");
+        let expected = self.bank.expire_due();
+        prop_assert_eq!(expired, expected, "holds expired by one round");
+        self.tally.expired_holds += expired;
+        Ok(())
     }
 
     async fn retry_last(&mut self) -> Result<(), TestCaseError> {
@@ -880,29 +1022,77 @@ impl<'a> Player<'a> {
         .await
         .expect("read ledger_totals");
         let totals = bank_model::ledger(&self.bank);
-        let mut last_movement: HashMap<String, i64> = HashMap::new();
-        for movement in self
-            .bank
-            .accounts
-            .values()
+        // A currency's row moves with each movement and each step of a hold.
+        let mut last_change: HashMap<String, i64> = HashMap::new();
+        let accounts = self.bank.accounts.values();
+        let movements = accounts
+            .clone()
             .flat_map(|account| account.movements.iter())
-        {
-            let at = position(movement.account_id, movement.version);
-            let last = last_movement.entry(movement.currency.clone()).or_default();
+            .map(|movement| {
+                (
+                    &movement.currency,
+                    position(movement.account_id, movement.version),
+                )
+            });
+        let holds = accounts
+            .flat_map(|account| account.holds.values())
+            .flat_map(|hold| {
+                [hold.placed_version, hold.version]
+                    .map(|version| (&hold.currency, position(hold.account, version)))
+            });
+        for (currency, at) in movements.chain(holds) {
+            let last = last_change.entry(currency.clone()).or_default();
             *last = (*last).max(at);
         }
-        let mut expected: Vec<LedgerRow> = last_movement
+        let mut expected: Vec<LedgerRow> = last_change
             .iter()
-            .map(|(currency, position)| LedgerRow {
-                currency: currency.clone(),
-                total: totals.get(currency).copied().unwrap_or(0),
-                in_flight: 0,
-                held: 0,
-                position: *position,
+            .map(|(currency, position)| {
+                let (total, held) = totals.get(currency).copied().unwrap_or((0, 0));
+                LedgerRow {
+                    currency: currency.clone(),
+                    total,
+                    in_flight: 0,
+                    held,
+                    position: *position,
+                }
             })
             .collect();
         expected.sort_by(|a, b| a.currency.cmp(&b.currency));
         prop_assert_eq!(ledger, expected, "ledger_totals");
+
+        let holds: Vec<HoldRow> = foldbank::db::query(
+            "SELECT hold_key, account_id, hold_id, amount, currency, description, status, expires_at, \
+             placed_at, settled_at, captured, transaction_id, released, placed_position, position \
+             FROM account_holds ORDER BY hold_key",
+        )
+        .fetch_all(db)
+        .await
+        .expect("read account_holds");
+        let mut expected: Vec<HoldRow> = self
+            .bank
+            .accounts
+            .values()
+            .flat_map(|account| account.holds.values())
+            .map(|hold| HoldRow {
+                hold_key: hold_key(hold.account, hold.id),
+                account_id: hold.account,
+                hold_id: hold.id,
+                amount: hold.amount,
+                currency: hold.currency.clone(),
+                description: None,
+                status: hold.status.parse().expect("a hold status"),
+                expires_at: hold.expires_at,
+                placed_at: hold.placed_at,
+                settled_at: hold.settled_at,
+                captured: hold.captured,
+                transaction_id: hold.transaction_id,
+                released: hold.released,
+                placed_position: position(hold.account, hold.placed_version),
+                position: position(hold.account, hold.version),
+            })
+            .collect();
+        expected.sort_by(|a, b| a.hold_key.cmp(&b.hold_key));
+        prop_assert_eq!(holds, expected, "account_holds");
         Ok(())
     }
 
@@ -935,7 +1125,10 @@ fn account_of(command: &Command) -> Uuid {
         | Command::Unfreeze(account, _)
         | Command::Close(account)
         | Command::Reverse(account, _)
-        | Command::Conditional { account, .. } => *account,
+        | Command::Conditional { account, .. }
+        | Command::PlaceHold { account, .. }
+        | Command::Capture(account, ..)
+        | Command::Void(account, _) => *account,
         Command::Transfer { from, .. } => *from,
     }
 }
@@ -981,6 +1174,21 @@ fn request_of(command: &Command) -> (String, Value) {
             format!("/accounts/{account}/transactions/{transaction}/reversal"),
             json!({}),
         ),
+        Command::PlaceHold {
+            account,
+            hold,
+            amount,
+            expires_at,
+        } => (
+            format!("/accounts/{account}/holds"),
+            json!({ "hold_id": hold, "amount": amount, "currency": "EUR",
+                    "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true) }),
+        ),
+        Command::Capture(account, hold, amount) => (
+            format!("/accounts/{account}/holds/{hold}/capture"),
+            amount.map_or_else(|| json!({}), |amount| json!({ "amount": amount })),
+        ),
+        Command::Void(account, hold) => (format!("/accounts/{account}/holds/{hold}/void"), json!({})),
     }
 }
 
@@ -995,8 +1203,7 @@ fn balance_row(account: &bank_model::Account, position: i64) -> BalanceRow {
         owner_id: account.owner,
         currency: account.currency.clone(),
         balance: account.balance,
-        // The model places no holds.
-        held: 0,
+        held: account.held(),
         overdraft_limit: account.overdraft_limit,
         daily_withdrawal_limit: account.daily_limit,
         status: status.parse().expect("a status"),

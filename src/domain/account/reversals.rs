@@ -1,11 +1,12 @@
-//! Reversals: undoing a deposit or a withdrawal, once, within [`REVERSAL_WINDOW`].
+//! Reversals: undoing a deposit, a withdrawal or a hold's capture, once, within
+//! [`REVERSAL_WINDOW`].
 
 use super::limits::{ensure_funds, ensure_room};
 use super::{Account, AccountError, AccountEvent, AccountStatus, MovementKind, REVERSAL_WINDOW, Reverse};
 use crate::domain::money::Amount;
 
-/// Reverses a deposit (a debit, which obeys the overdraft rule) or a withdrawal (a credit),
-/// once, within [`REVERSAL_WINDOW`] of the original.
+/// Reverses a deposit (a debit, which obeys the overdraft rule) or a withdrawal or a capture
+/// (a credit), once, within [`REVERSAL_WINDOW`] of the original.
 pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<AccountEvent>, AccountError> {
     let Reverse {
         reversal_id,
@@ -16,7 +17,7 @@ pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<Account
     let original = original.ok_or(AccountError::TransactionNotFound(transaction_id))?;
     let signed_amount = match original.kind {
         MovementKind::Deposit => -original.amount,
-        MovementKind::Withdrawal => original.amount,
+        MovementKind::Withdrawal | MovementKind::HoldCapture => original.amount,
         MovementKind::TransferLeg | MovementKind::Reversal => return Err(AccountError::NotReversible),
     };
     if original.reversed {

@@ -92,6 +92,8 @@ pub enum MovementKind {
     /// A leg of a transfer (debit, credit or refund): never reversible by itself.
     TransferLeg,
     Reversal,
+    /// A hold's capture: money out, reversed as a withdrawal is (the bank's chargeback).
+    HoldCapture,
 }
 
 /// One money movement as the account's events tell it: what a reversal needs to know.
@@ -156,6 +158,13 @@ impl Movement {
                     ..
                 } if *id == transaction_id => {
                     found = Some(recorded(MovementKind::TransferLeg, amount.minor_units()));
+                }
+                AccountEvent::HoldCaptured {
+                    transaction_id: id,
+                    amount,
+                    ..
+                } if *id == transaction_id => {
+                    found = Some(recorded(MovementKind::HoldCapture, amount.minor_units()));
                 }
                 AccountEvent::TransactionReversed {
                     reversal_id,

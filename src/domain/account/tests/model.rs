@@ -294,7 +294,7 @@ impl Model {
                     MovementKind::Deposit => {
                         accept_if(!self.frozen && self.can_spend(original.amount), -original.amount)
                     }
-                    MovementKind::Withdrawal => {
+                    MovementKind::Withdrawal | MovementKind::HoldCapture => {
                         accept_if(self.has_room_for(original.amount), original.amount)
                     }
                     MovementKind::TransferLeg | MovementKind::Reversal => Verdict::Refused,
@@ -498,13 +498,14 @@ impl Model {
             }
             AccountCommand::CaptureHold(CaptureHold {
                 hold_id,
+                transaction_id,
                 amount,
                 occurred_at,
-                ..
             }) => {
                 let held = self.holds.get(hold_id).map_or(0, |held| held.amount);
                 let captured = amount.map_or(held, |amount| amount.minor_units());
                 self.release(*hold_id, held - captured, *occurred_at);
+                self.record(*transaction_id, MovementKind::HoldCapture, captured, *occurred_at);
             }
             AccountCommand::VoidHold(VoidHold { hold_id, occurred_at })
             | AccountCommand::ExpireHold(ExpireHold { hold_id, occurred_at }) => {

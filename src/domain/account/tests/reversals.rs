@@ -183,3 +183,21 @@ fn reversing_anything_on_a_closed_account_is_rejected() {
             .then_error(AccountError::AccountClosed);
     }
 }
+
+#[test]
+fn a_captured_hold_is_reversed_as_a_withdrawal_is() {
+    let history = [
+        opened(),
+        deposited_as(tx(1), 10_000),
+        hold_placed(8_000),
+        hold_captured(5_000, 3_000),
+    ];
+    assert_eq!(
+        Movement::find(&history, transaction_id()).map(|capture| (capture.kind, capture.amount)),
+        Some((MovementKind::HoldCapture, 5_000))
+    );
+    let state = given(&history)
+        .when(reverse(transaction_id()))
+        .then(&[reversed(transaction_id(), 5_000)]);
+    assert_eq!(balance_of(&state), 10_000);
+}
