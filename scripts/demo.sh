@@ -12,8 +12,11 @@
 # account, retries a deposit safely with an Idempotency-Key, transfers money between the two (and to an account that does not exist, which is
 # refunded), reverses a deposit, then reads the history, the audit trail of events, the
 # balance at an earlier instant, the ledger summary, the projection status and a page of the
-# event feed. Every step checks the HTTP status (and, for refusals,
-# the problem type) and the script exits non-zero at the first unexpected answer.
+# event feed. Then holds: a payment authorized (held: in the balance, no longer available),
+# part of it captured, another hold voided, a third left to expire at its deadline (the
+# scheduler records it; the script waits up to 30 s for that). Every step checks the HTTP
+# status (and, for refusals, the problem type) and the script exits non-zero at the first
+# unexpected answer.
 # Needs bash and curl; uses jq for pretty output when it is installed.
 set -euo pipefail
 
@@ -190,8 +193,74 @@ call GET "/events?after=0&limit=3" 200
 expect_field position 1
 expect_field next_after 3
 
+bold "19. Holds: Alice's hotel authorizes 80.00 for a week; it stays in her balance but is no longer available"
+call POST "/accounts/$ALICE/holds" 201 '{"amount":8000,"currency":"EUR","expires_in_secs":604800,"description":"hotel deposit"}'
+HOTEL=$(field hold_id)
+echo "Location: $(header location); expires_at: $(field expires_at)"
+call GET "/accounts/$ALICE?min_position=$(field position)" 200
+expect_field balance 7300
+expect_field held 8000
+expect_field available 4300
+echo "available = balance 73.00 + overdraft 50.00 - held 80.00 = 43.00"
+
+bold "    ...so a withdrawal of 50.00 is refused: the money is spoken for"
+call POST "/accounts/$ALICE/withdrawals" 422 '{"amount":5000,"currency":"EUR"}'
+expect_problem insufficient-funds
+
+bold "    ...the hotel captures 50.00 of it: a movement of 50.00, the other 30.00 available again"
+call POST "/accounts/$ALICE/holds/$HOTEL/capture" 201 '{"amount":5000}'
+call GET "/accounts/$ALICE?min_position=$(field position)" 200
+expect_field balance 2300
+expect_field held 0
+expect_field available 7300
+
+bold "    ...a second capture is refused (409): the hold is no longer open"
+call POST "/accounts/$ALICE/holds/$HOTEL/capture" 409
+expect_problem hold-not-open
+expect_field hold_status captured
+call GET "/accounts/$ALICE/holds/$HOTEL" 200
+expect_field status captured
+expect_field captured 5000
+expect_field released 3000
+
+bold "    ...theatre tickets are held for 20.00, then the booking is cancelled: the hold is voided"
+call POST "/accounts/$ALICE/holds" 201 '{"amount":2000,"currency":"EUR","expires_in_secs":3600,"description":"theatre tickets"}'
+THEATRE=$(field hold_id)
+call POST "/accounts/$ALICE/holds/$THEATRE/void" 200
+call GET "/accounts/$ALICE/holds/$THEATRE?min_position=$(field position)" 200
+expect_field status voided
+expect_field released 2000
+
+bold "    ...a parking hold of 10.00 lapses after 2 seconds: nobody captures it, the scheduler expires it"
+call POST "/accounts/$ALICE/holds" 201 '{"amount":1000,"currency":"EUR","expires_in_secs":2,"description":"parking"}'
+PARKING=$(field hold_id)
+call GET "/accounts/$ALICE/holds/$PARKING?min_position=$(field position)" 200
+expect_field status open
+echo "waiting for the deadline, then for HoldExpired (at most 30 s)"
+sleep 4
+wait_for_expiry() {
+    local deadline=$((SECONDS + 30))
+    until call GET "/accounts/$ALICE/holds/$1" 200 >/dev/null && [ "$(field status)" = expired ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "hold $1 was not expired 30 s after its deadline (status '$(field status)')"
+        sleep 0.5
+    done
+    call GET "/accounts/$ALICE/holds/$1" 200
+}
+wait_for_expiry "$PARKING"
+expect_field status expired
+expect_field released 1000
+POSITION=$(field position)
+
+bold "    ...Alice's holds, newest first (the read model), and none is open any more"
+call GET "/accounts/$ALICE/holds" 200
+call GET "/accounts/$ALICE/holds?status=open" 200
+grep -q '"items":\[\]' "$BODY" || fail "expected no open hold"
+call GET "/accounts/$ALICE?min_position=$POSITION" 200
+expect_field held 0
+expect_field available 7300
+
 if [ -n "$API_KEY" ]; then
-    bold "19. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    bold "20. Without the key: 401, and WWW-Authenticate says which scheme to use"
     API_KEY="" call GET /accounts 401
     expect_problem unauthorized
     [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"

@@ -9,7 +9,10 @@ transfers through the page's forms. Then checks what the page shows against what
 answers: the timeline lists the account's events in order, the chart has one marker per
 movement, time travel to an instant between two movements shows the balance
 `GET /accounts/{id}/balance?at=` gives for it, the projections panel lists the followers, and
-the browser console has no errors. Screenshots at 1280x800 and 390x844 go to
+the browser console has no errors. Then holds, placed, captured and left to expire through the
+API (the page has no forms for them): the account's held and available figures, the panel of
+open holds, the hold events on the timeline and in the fold, the available line on the chart,
+and the holds open at an instant in time travel. Screenshots at 1280x800 and 390x844 go to
 $FOLDBANK_BROWSER_ARTIFACTS (default target/browser-artifacts); `--update-docs` also copies
 the 1280x800 one to docs/explorer.png for the README.
 
@@ -22,8 +25,11 @@ import json
 import os
 import shutil
 import sys
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,6 +58,19 @@ class Api:
             request.add_header("Authorization", f"Bearer {self.key}")
         with urllib.request.urlopen(request, timeout=15) as response:
             return json.load(response)
+
+    def post(self, path, body):
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), method="POST",
+            headers={"Accept": "application/json", "Content-Type": "application/json"})
+        if self.key:
+            request.add_header("Authorization", f"Bearer {self.key}")
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as refused:
+            problem = refused.read().decode()
+            raise AssertionError(f"POST {path} answered {refused.code}: {problem}") from None
 
     def events(self, account_id):
         events, path = [], f"/accounts/{account_id}/events?limit=500"
@@ -169,7 +188,7 @@ def explore(driver, api, url, key, artifacts):
     # The list is loaded (an account, or the note that there is none, which also unfolds the
     # form to open one): from here on the page changes only when this test acts.
     page.until(lambda: driver.find_elements(By.CSS_SELECTOR, "#account-list li"), "the accounts are listed")
-    assert key not in driver.current_url, "the key never goes into the URL"
+    assert not key or key not in driver.current_url, "the key never goes into the URL"
 
     # Two accounts, then deposit, withdraw and transfer on the first, through the page.
     receiver = page.open_account("20.00")
@@ -181,7 +200,7 @@ def explore(driver, api, url, key, artifacts):
     # The page follows the saga to its last step: the source records the completion.
     page.until(lambda: "completed" in page.text("consistency"), "the transfer completes")
     page.until(lambda: len(page.timeline()) == 6, "the six events of the account are listed")
-    assert key not in driver.current_url, "the key never goes into the URL"
+    assert not key or key not in driver.current_url, "the key never goes into the URL"
 
     # The stream: every event, oldest first, as the log has it.
     events = api.events(account)
@@ -258,6 +277,142 @@ def explore(driver, api, url, key, artifacts):
     return wide
 
 
+def readable(instant):
+    """An instant as the page writes it (`readableTime` in app.js): to the millisecond, no T/Z."""
+    return instant.replace("T", " ").rstrip("Z")[:23]
+
+
+def holds_account(api):
+    """An account with 100.00 EUR and a hold of each fate, made through the API: the hotel's
+    80.00 open, the taxi's 20.00 captured for 15.00, the parking's 5.00 expired (placed last,
+    so that the order of the events is known). Waits until the read models have all of it."""
+    opened = api.post("/accounts", {"owner_id": str(uuid.uuid4()), "currency": "EUR",
+                                    "initial_deposit": 10000})
+    account = opened["account_id"]
+    holds = f"/accounts/{account}/holds"
+    hotel = api.post(holds, {"amount": 8000, "currency": "EUR", "expires_in_secs": 7 * 86400,
+                             "description": "hotel deposit"})
+    taxi = api.post(holds, {"amount": 2000, "currency": "EUR", "expires_in_secs": 3600,
+                            "description": "taxi"})
+    api.post(f"{holds}/{taxi['hold_id']}/capture", {"amount": 1500})
+    parking = api.post(holds, {"amount": 500, "currency": "EUR", "expires_in_secs": 1,
+                               "description": "parking"})
+    # The scheduler records HoldExpired within a second or two of the deadline.
+    give_up = time.monotonic() + 30
+    parked = f"{holds}/{parking['hold_id']}?min_position={parking['position']}"
+    while api.get(parked)["status"] != "expired":
+        assert time.monotonic() < give_up, "the parking hold did not expire within 30 s"
+        time.sleep(0.25)
+    last = api.events(account)[-1]["position"]
+    for read in (f"/accounts/{account}", holds, f"/accounts/{account}/transactions"):
+        api.get(f"{read}?min_position={last}")
+    return account, hotel
+
+
+def explore_holds(driver, api, artifacts):
+    page = Page(driver, api)
+    account, hotel = holds_account(api)
+    page.type_into("find-id", account)
+    page.by_id("find-form").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    events = api.events(account)
+    logged = [(e["version"], e["position"], e["type"]) for e in events]
+    page.until(lambda: page.shown_account() == account and page.timeline() == logged,
+               "the holds account's events are listed")
+    assert [kind for _, _, kind in logged] == [
+        "AccountOpened", "MoneyDeposited", "HoldPlaced", "HoldPlaced", "HoldCaptured",
+        "HoldPlaced", "HoldExpired",
+    ], logged
+
+    # The account: 100.00 - 15.00 captured = 85.00, of which the hotel's 80.00 is held.
+    view = api.get(f"/accounts/{account}")
+    assert (view["balance"], view["held"], view["available"]) == (8500, 8000, 500), view
+    page.until(lambda: page.by_id("current-state").get_attribute("data-held") == "8000",
+               "the account shows what is held")
+    facts = dict(driver.execute_script(
+        "return [...document.querySelectorAll('#current-state > div')]"
+        ".map((fact) => [...fact.children].map((term) => term.textContent));"))
+    assert (facts["balance"], facts["held"], facts["available"]) == \
+        ("85.00 EUR", "80.00 EUR", "5.00 EUR"), facts
+    assert page.by_id("current-state").get_attribute("data-available") == "500"
+
+    # The panel of open holds: the hotel's alone, with its amount, description and deadline.
+    def open_holds():
+        return driver.execute_script(
+            "return [...document.querySelectorAll('#hold-list li.hold')]"
+            ".map((hold) => [hold.dataset.holdId, hold.textContent]);")
+    page.until(lambda: len(open_holds()) == 1, "the panel lists one open hold")
+    [(hold_id, text)] = open_holds()
+    assert hold_id == hotel["hold_id"], (hold_id, hotel)
+    deadline = readable(hotel["expires_at"])[:19]
+    for expected in ("80.00 EUR", "hotel deposit", f"expires {deadline}"):
+        assert expected in text, (expected, text)
+    assert page.text("holds-summary") == "1 open, 80.00 EUR held.", page.text("holds-summary")
+
+    # The timeline: each hold event says what it did.
+    labels = driver.execute_script(
+        "return [...document.querySelectorAll('#timeline tbody tr')]"
+        ".map((row) => row.querySelector('.hold-label')?.textContent ?? null);")
+    assert labels[:2] == [None, None], labels
+    assert labels[2].startswith(f"hold placed 80.00 EUR, expires {deadline}"), labels
+    assert labels[3].startswith("hold placed 20.00 EUR, expires "), labels
+    assert labels[4] == "hold captured 15.00 EUR, 5.00 EUR released", labels
+    assert labels[5].startswith("hold placed 5.00 EUR, expires "), labels
+    assert labels[6] == "hold expired, 5.00 EUR released", labels
+
+    # The fold after the hotel's hold: held, and no longer available.
+    driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")[2].find_element(
+        By.CSS_SELECTOR, "button.event-type").click()
+    page.until(lambda: page.by_id("fold-view").get_attribute("data-version") == "3",
+               "the fold shows event 3")
+    fold = {row[0]: row[1:3] for row in driver.execute_script(
+        "return [...document.querySelectorAll('#fold-view tbody tr')]"
+        ".map((row) => [...row.children].map((cell) => cell.textContent));")}
+    assert fold["held"] == ["0.00 EUR", "80.00 EUR"], fold
+    assert fold["available"] == ["100.00 EUR", "20.00 EUR"], fold
+    assert fold["open holds"] == ["0", "1"], fold
+
+    # The chart: the capture is a movement; the available line is drawn beside the balance.
+    page.until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#chart .point")) == 2,
+               "the chart has 2 markers")
+    kinds = driver.execute_script(
+        "return [...document.querySelectorAll('#chart .point')].map((point) => point.dataset.kind);")
+    assert kinds == ["deposit", "hold_capture"], kinds
+    assert driver.find_elements(By.CSS_SELECTOR, "#chart svg.chart path.available-line")
+    assert driver.find_elements(By.CSS_SELECTOR, "#chart svg.chart path.balance-line")
+    capture = driver.find_element(By.CSS_SELECTOR, "#chart .point.kind-hold_capture")
+    capture = capture.get_attribute("aria-label")
+    assert "balance 85.00 EUR" in capture and "available 5.00 EUR" in capture, capture
+    legend = page.text("chart")
+    assert "balance" in legend and "available" in legend and "hold captured" in legend, legend
+
+    # Time travel to between the hotel's hold and the taxi's: the hotel's hold alone was open.
+    placed = [parse_instant(e["occurred_at"]) for e in events if e["type"] == "HoldPlaced"]
+    assert placed[0] < placed[1], placed
+    between = rfc3339(placed[0] + (placed[1] - placed[0]) / 2)
+    page.type_into("travel-at", between)
+    page.click("travel")
+    page.until(lambda: driver.find_elements(By.ID, "travel-holds"), "the time-travel view appears")
+    then = [hold.get_attribute("data-hold-id")
+            for hold in driver.find_elements(By.CSS_SELECTOR, "#travel-holds li.hold")]
+    assert then == [hotel["hold_id"]], then
+    assert page.text("travel-held") == "80.00 EUR", page.text("travel-held")
+    assert page.text("travel-available") == "20.00 EUR", page.text("travel-available")
+    assert page.text("now-available") == "5.00 EUR", page.text("now-available")
+
+    # Screenshots; at a phone's width the holds panel does not make the page scroll sideways.
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(artifacts / "explorer-holds-1280x800.png"))
+    driver.find_element(By.ID, "chart-title-h").location_once_scrolled_into_view
+    driver.save_screenshot(str(artifacts / "explorer-holds-chart-1280x800.png"))
+    set_viewport(driver, 390, 844)
+    driver.find_element(By.ID, "holds-title").location_once_scrolled_into_view
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+    driver.save_screenshot(str(artifacts / "explorer-holds-390x844.png"))
+    set_viewport(driver, 1280, 800)
+    assert overflow <= 0, f"at 390 px the holds account scrolls sideways by {overflow} px"
+
+
 def console_errors(driver):
     return [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
 
@@ -279,6 +434,7 @@ def main():
     try:
         try:
             wide = explore(driver, api, args.url, args.key, artifacts)
+            explore_holds(driver, api, artifacts)
         except BaseException:
             driver.save_screenshot(str(artifacts / "explorer-failure.png"))
             (artifacts / "explorer-failure.html").write_text(driver.page_source)

@@ -7,8 +7,15 @@
 // reasons come from the API and are shown as text, whatever they contain.
 
 import { CURRENCIES, formatMoney, parseMoney } from "/explorer/money.js";
-import { balanceChange, foldSteps, pendingTransfers } from "/explorer/fold.js";
-import { drawBalanceChart } from "/explorer/chart.js";
+import {
+  availableAmount,
+  balanceChange,
+  foldSteps,
+  heldAmount,
+  openHolds,
+  pendingTransfers,
+} from "/explorer/fold.js";
+import { chartSteps, drawBalanceChart } from "/explorer/chart.js";
 
 const KEY_STORAGE = "foldbank.api-key";
 const EVENTS_PAGE = 25;
@@ -238,6 +245,7 @@ async function showAccount(id, minPosition = 0) {
     eventsCursor: null,
     selected: -1,
     movements: [],
+    holds: [],
   };
   history.replaceState(null, "", `#account=${id}`);
   try {
@@ -254,7 +262,7 @@ async function showAccount(id, minPosition = 0) {
     text: "A command answers the log position of its last event; the reads after it show the read model reaching it.",
   }));
   $("travel-view").replaceChildren();
-  await Promise.all([loadEvents(true), loadMovements(), loadTransfers()]);
+  await Promise.all([loadEvents(true), loadHistory(), loadTransfers()]);
   resetTravel();
 }
 
@@ -268,6 +276,8 @@ async function loadCurrent(minPosition) {
   current.account = body;
   const facts = [
     ["balance", formatMoney(body.balance, body.currency)],
+    // Held money is still in the balance: `available` is balance + overdraft - held.
+    ["held", formatMoney(body.held, body.currency)],
     ["available", formatMoney(body.available, body.currency)],
     ["status", body.frozen_reason ? `${body.status} by the ${body.frozen_by} (${body.frozen_reason})` : body.status],
     ["overdraft limit", formatMoney(body.overdraft_limit, body.currency)],
@@ -278,6 +288,8 @@ async function loadCurrent(minPosition) {
   ];
   $("current-state").replaceChildren(...facts.map(([term, value]) => node("div", {}, [node("dt", { text: term }), node("dd", { text: value })])));
   $("current-state").dataset.balance = String(body.balance);
+  $("current-state").dataset.held = String(body.held);
+  $("current-state").dataset.available = String(body.available);
   current.readPosition = Number(headers.get("X-Projection-Position"));
   return current.readPosition;
 }
@@ -357,9 +369,37 @@ function eventDetails(event) {
     details.push(node("span", { className: "reason", text: ` refused by ${short(data.to_account)}: ${data.reason}` }));
   }
   if (event.type === "TransactionReversed") details.push(node("span", { className: "muted", text: ` reverses ${short(data.transaction_id)}` }));
+  const hold = holdLabel(event);
+  if (hold) {
+    details.push(
+      node("span", { className: "hold-label", text: hold }),
+      node("span", { className: "muted", text: ` hold ${short(data.hold_id)}` }),
+    );
+  }
   if (data.description) details.push(node("span", { className: "muted", text: ` “${data.description}”` }));
   if (event.type === "AccountFrozen") details.push(node("span", { className: "muted", text: ` (${data.reason})` }));
   return details;
+}
+
+/** What a hold event did, in words: `hold placed 80.00 EUR, expires 2026-12-13 09:30:00.000`. */
+function holdLabel(event) {
+  const data = event.data;
+  const money = (minor) => formatMoney(minor, data.currency);
+  switch (event.type) {
+    case "HoldPlaced":
+      return `hold placed ${money(data.amount)}, expires ${readableTime(data.expires_at)}`;
+    case "HoldCaptured":
+      // A partial capture releases the rest, available again: say how much.
+      return data.released > 0
+        ? `hold captured ${money(data.amount)}, ${money(data.released)} released`
+        : `hold captured ${money(data.amount)} in full`;
+    case "HoldVoided":
+      return `hold voided, ${money(data.released)} released`;
+    case "HoldExpired":
+      return `hold expired, ${money(data.released)} released`;
+    default:
+      return null;
+  }
 }
 
 function selectStep(index) {
@@ -382,7 +422,9 @@ function renderFold(index) {
   const fields = [
     ["status", (state) => (state.opened ? (state.frozen_reason ? `${state.status} by the ${state.frozen_by} (${state.frozen_reason})` : state.status) : "not opened")],
     ["balance", (state) => money(state, state.balance)],
-    ["available", (state) => money(state, state.opened ? state.balance + state.overdraft_limit : null)],
+    ["held", (state) => money(state, state.opened ? heldAmount(state) : null)],
+    ["available", (state) => money(state, state.opened ? availableAmount(state) : null)],
+    ["open holds", (state) => (state.opened ? String(openHolds(state).length) : "—")],
     ["overdraft limit", (state) => money(state, state.overdraft_limit)],
     ["daily withdrawal limit", (state) => (state.opened ? (state.daily_withdrawal_limit == null ? "none" : money(state, state.daily_withdrawal_limit)) : "—")],
     ["withdrawn that day", (state) => (state.withdrawals_today ? `${money(state, state.withdrawals_today.total)} on ${state.withdrawals_today.day}` : "—")],
@@ -415,31 +457,97 @@ function renderFold(index) {
   $("fold-view").dataset.balance = String(after.balance ?? "");
 }
 
-// ---- the history read model: the chart ------------------------------------------------------
+// ---- the history and holds read models: the chart, the open holds ---------------------------
 
-async function loadMovements() {
-  const movements = [];
+/**
+ * Every item of a paginated list, following `next_cursor` (`path` has a query already), and
+ * the position its read model had reached when the first page, the newest items, was read.
+ */
+async function readAll(path) {
+  const items = [];
+  let position = null;
   let cursor = "";
+  for (;;) {
+    const { body, headers } = await api(`${path}${cursor}`);
+    items.push(...body.items);
+    position ??= Number(headers.get("X-Projection-Position"));
+    if (!body.next_cursor) return { items, position };
+    cursor = `&cursor=${encodeURIComponent(body.next_cursor)}`;
+  }
+}
+
+/**
+ * The movements, then the holds read at least as far on in the log: a holds read model behind
+ * the movements would draw a capture's payment without the release of its hold. The chart
+ * leaves out what the holds read model has beyond the movements' position.
+ */
+async function loadHistory() {
+  let movements;
+  let holds;
   try {
-    for (;;) {
-      const { body } = await api(`/accounts/${current.id}/transactions?limit=500${waitForWrites()}${cursor}`);
-      movements.push(...body.items);
-      if (!body.next_cursor) break;
-      cursor = `&cursor=${encodeURIComponent(body.next_cursor)}`;
-    }
+    movements = await readAll(`/accounts/${current.id}/transactions?limit=500${waitForWrites()}`);
+    const wait = Math.max(current.minPosition, movements.position);
+    holds = await readAll(`/accounts/${current.id}/holds?limit=500&min_position=${wait}`);
   } catch (error) {
-    say("account-status", `Could not read the movements: ${problemText(error)}`, true);
+    say("account-status", `Could not read the movements and holds: ${problemText(error)}`, true);
     return;
   }
-  movements.reverse(); // The endpoint answers newest first; a chart reads left to right.
-  current.movements = movements;
-  drawBalanceChart($("chart"), movements, current.account.currency, (movement) => {
+  current.movements = movements.items.reverse(); // Newest first; a chart reads left to right.
+  current.holds = holds.items;
+  renderOpenHolds();
+  const { currency, overdraft_limit: overdraft } = current.account;
+  const steps = chartSteps(current.movements, current.holds, overdraft, movements.position);
+  drawBalanceChart($("chart"), steps, currency, (movement) => {
     const index = current.events.findIndex((event) => event.version === movement.version);
     if (index >= 0) {
       selectStep(index);
       $("fold-title").scrollIntoView({ block: "nearest" });
     }
   });
+}
+
+/** The panel of the holds open now, from the holds read model (the fold's are per event). */
+function renderOpenHolds() {
+  const open = current.holds.filter((hold) => hold.status === "open");
+  const held = open.reduce((sum, hold) => sum + hold.amount, 0);
+  say("holds-summary", open.length === 0
+    ? "No open holds."
+    : `${open.length} open, ${formatMoney(held, current.account.currency)} held.`);
+  $("holds-summary").dataset.held = String(held);
+  $("hold-list").replaceChildren(...open.map((hold) => holdItem(hold, Date.now())));
+}
+
+/**
+ * One open hold: its amount, what for, its deadline. `seenAt` is the instant it is shown for
+ * (now, or a time-travel instant): a deadline before it is passed, the hold about to expire.
+ */
+function holdItem(hold, seenAt) {
+  const deadline = readableTime(hold.expires_at);
+  const passed = Date.parse(hold.expires_at) <= seenAt;
+  return node("li", { className: "hold", attrs: { "data-hold-id": hold.hold_id } }, [
+    node("span", { className: "money", text: formatMoney(hold.amount, hold.currency) }),
+    node("span", {
+      className: hold.description ? "hold-description" : "hold-description muted",
+      text: hold.description ? `“${hold.description}”` : "no description",
+    }),
+    node("span", {
+      className: passed ? "deadline behind" : "deadline",
+      text: passed ? `deadline ${deadline} passed: expiring` : `expires ${deadline}`,
+      attrs: { title: hold.expires_at },
+    }),
+    node("span", {
+      className: "muted",
+      text: `hold ${short(hold.hold_id)}, placed ${readableTime(hold.placed_at)}`,
+      attrs: { title: hold.hold_id },
+    }),
+  ]);
+}
+
+/** A list of open holds, or a note that there is none. */
+function holdList(holds, seenAt, id) {
+  if (holds.length === 0) return node("p", { className: "note", text: "none", attrs: { id } });
+  const items = holds.map((hold) => holdItem(hold, seenAt));
+  return node("ul", { className: "holds", attrs: { id } }, items);
 }
 
 // ---- time travel ----------------------------------------------------------------------------
@@ -456,7 +564,8 @@ function resetTravel() {
 
 /**
  * Asks the service for the account at an instant: `GET /accounts/{id}?at=` folds the log up to
- * it, `GET /accounts/{id}/balance?at=` reads the history read model. Shown beside today's.
+ * it, `GET /accounts/{id}/balance?at=` reads the history read model, and
+ * `GET /accounts/{id}/holds?at=` the holds open then. Shown beside today's.
  */
 async function travel() {
   const at = $("travel-at").value.trim();
@@ -464,32 +573,41 @@ async function travel() {
   const query = `?at=${encodeURIComponent(at)}`;
   const view = $("travel-view");
   try {
-    const [{ body: then }, { body: balance }] = await Promise.all([
+    const [{ body: then }, { body: balance }, { items: heldThen }] = await Promise.all([
       api(`/accounts/${current.id}${query}`),
       api(`/accounts/${current.id}/balance${query}`),
+      readAll(`/accounts/${current.id}/holds${query}&limit=500`),
     ]);
     const now = current.account;
-    const column = (title, id, facts) =>
+    const heldNow = current.holds.filter((hold) => hold.status === "open");
+    const folded = (minor) => formatMoney(minor, then.currency);
+    const column = (title, id, facts, holds) =>
       node("div", { className: "moment", attrs: { id } }, [
         node("h3", { text: title }),
         node("dl", { className: "facts" }, facts.flatMap(([term, value, valueId]) => [
           node("dt", { text: term }),
           node("dd", { text: value, attrs: valueId ? { id: valueId } : {} }),
         ])),
+        node("h4", { text: "open holds (holds read model)" }),
+        holds,
       ]);
     view.replaceChildren(
       column(`At ${at}`, "travel-then", [
         ["balance (history read model)", formatMoney(balance.balance, balance.currency), "travel-balance"],
-        ["balance (fold of the log)", formatMoney(then.balance, then.currency)],
+        ["balance (fold of the log)", folded(then.balance)],
+        ["held (fold of the log)", folded(then.held), "travel-held"],
+        ["available (fold of the log)", folded(then.available), "travel-available"],
         ["status", then.status],
         ["version", String(then.version)],
-      ]),
+      ], holdList(heldThen, Date.parse(at), "travel-holds")),
       column("Now", "travel-now", [
         ["balance", formatMoney(now.balance, now.currency), "now-balance"],
         ["balance (fold of the log)", "—"],
+        ["held", formatMoney(now.held, now.currency), "now-held"],
+        ["available", formatMoney(now.available, now.currency), "now-available"],
         ["status", now.status],
         ["version", String(now.version)],
-      ]),
+      ], holdList(heldNow, Date.now(), "now-holds")),
     );
     $("travel-balance").dataset.minorUnits = String(balance.balance);
   } catch (error) {
@@ -608,7 +726,7 @@ async function afterCommand(name, answer, accountId) {
   );
   const waited = await loadCurrent(answer.position);
   step(`read with min_position=${answer.position}: the read model is at position ${waited}, the write is visible`);
-  await Promise.all([loadEvents(true), loadMovements(), loadTransfers(), loadAccounts(true)]);
+  await Promise.all([loadEvents(true), loadHistory(), loadTransfers(), loadAccounts(true)]);
   resetTravel();
 }
 
@@ -642,7 +760,12 @@ async function followTransfer(accepted) {
       ? `transfer ${short(settled.transfer_id)} completed: the source recorded it at position ${completion.position}`
       : "the source has not yet recorded the completion", completion ? "" : "behind");
   }
-  await Promise.all([loadEvents(true), loadMovements(), loadTransfers(), loadCurrent(current.minPosition)]);
+  await Promise.all([
+    loadEvents(true),
+    loadHistory(),
+    loadTransfers(),
+    loadCurrent(current.minPosition),
+  ]);
 }
 
 /** The event of type `type` for this transfer on the source's stream, once it is there. */

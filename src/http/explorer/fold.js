@@ -161,6 +161,21 @@ export function foldSteps(events) {
   return states;
 }
 
+/** Holds not yet captured, voided or expired. */
+export function openHolds(state) {
+  return Object.values(state.holds ?? {}).filter((hold) => hold.status === "open");
+}
+
+/** Money set aside by open holds (`held` in state.rs): still in the balance, not available. */
+export function heldAmount(state) {
+  return openHolds(state).reduce((held, hold) => held + hold.amount, 0);
+}
+
+/** What a withdrawal, a transfer or a new hold may still take: balance + overdraft - held. */
+export function availableAmount(state) {
+  return state.balance + state.overdraft_limit - heldAmount(state);
+}
+
 /** Transfers sent and not yet credited or refunded. */
 export function pendingTransfers(state) {
   return Object.values(state.transfers_out ?? {}).filter((sent) => sent.status === "pending").length;
