@@ -206,15 +206,19 @@ impl App {
     /// Starts the hold expiry scheduler ([`process::expiry`]): a round every `every`, while this
     /// process leads it. It stops with [`App::shutdown`].
     pub fn start_hold_expiry(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        HoldExpiry {
-            database: self.database.clone(),
-            read_models: self.http.read_models.clone(),
-            commands: self.http.commands.clone(),
-            clock: self.http.clock.clone(),
-            followers: self.http.followers.clone(),
+        self.hold_expiry(every).start(self.shutdown.child_token())
+    }
+
+    /// The hold expiry scheduler of this process, not started: [`HoldExpiry::expire_due`]
+    /// runs one round.
+    pub fn hold_expiry(&self, every: Duration) -> HoldExpiry {
+        HoldExpiry::new(
+            self.database.clone(),
+            self.http.read_models.clone(),
+            self.http.commands.clone(),
+            self.http.clock.clone(),
             every,
-        }
-        .start(self.shutdown.child_token())
+        )
     }
 
     /// Starts the housekeeping task: it deletes responses recorded for idempotency keys once

@@ -52,7 +52,8 @@ impl Clock for ManualClock {
     }
 }
 
-fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+/// `at` to the microsecond: the precision both databases store.
+pub fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at)
 }
 

@@ -57,10 +57,11 @@ pub(super) async fn run(config: Config) -> Outcome {
     app::serve(listener, router, shutdown).await?;
     // In-flight requests are done; followers finish the batch in hand, then stop.
     app.shutdown.cancel();
+    // The scheduler's round in hand goes through the command side, before the followers stop.
+    let _ = expiry.await;
     transfers.stop().await;
     projections.stop().await;
     let _ = housekeeping.await;
-    let _ = expiry.await;
     databases.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::clock::truncate_to_micros;
 use crate::command::{CommandOutcome, Stamp};
 use crate::domain::account::{
     AccountCommand, AccountError, AccountEvent, CaptureHold, MAX_HOLD, PlaceHold, VoidHold,
@@ -32,12 +33,10 @@ use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams};
 use crate::http::idempotency::{CommandRequest, Reply};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
-use crate::http::responses::{
-    AccountQueryProblems, CommandProblems, EmptyBodyCommandProblems, QueryProblems,
-};
+use crate::http::responses::{CommandProblems, EmptyBodyCommandProblems, QueryProblems};
 use crate::http::schema;
 use crate::projection::holds::{HoldRow, HoldStatus};
-use crate::projection::{HoldFilter, Reads};
+use crate::projection::{HoldFilter, HoldsRead, Reads};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -103,8 +102,13 @@ impl TryFrom<PlaceHoldRequest> for ValidHold {
         let currency = InvalidParam::check("currency", request.currency.parse::<Currency>());
         let description = InvalidParam::check("description", request.description.map(Text::new).transpose());
         let deadline = match (request.expires_at, request.expires_in_secs) {
-            // The rule judges the range (`hold-expiry-out-of-range`): far off is not malformed.
-            (Some(at), None) => Ok(Deadline::At(at)),
+            // Leap seconds have no place in the log's timestamps.
+            (Some(at), None) if at.nanosecond() >= 1_000_000_000 => {
+                Err(InvalidParam::new("expires_at", "a leap second is not a deadline"))
+            }
+            // Both databases keep microseconds: the event keeps what they can store. The rule
+            // judges the range (`hold-expiry-out-of-range`): far off is not malformed.
+            (Some(at), None) => Ok(Deadline::At(truncate_to_micros(at))),
             (None, Some(secs)) if (1..=MAX_HOLD.num_seconds()).contains(&secs) => {
                 Ok(Deadline::In(TimeDelta::seconds(secs)))
             }
@@ -311,7 +315,7 @@ impl ToSchema for CaptureRequest {}
             headers(("ETag" = String, description = "The new version, quoted"))),
         CommandProblems,
         (status = 404, description = "No such account (`account-not-found`) or hold (`hold-not-found`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "The hold is no longer open (`hold-not-open`, with its `status`), or concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The hold is no longer open (`hold-not-open`, with its `hold_status`), or concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Business rule broken: `capture-exceeds-hold`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
@@ -355,7 +359,7 @@ pub(crate) async fn capture_hold(
             headers(("ETag" = String, description = "The new version, quoted"))),
         EmptyBodyCommandProblems,
         (status = 404, description = "No such account (`account-not-found`) or hold (`hold-not-found`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "The hold is no longer open (`hold-not-open`, with its `status`), or concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The hold is no longer open (`hold-not-open`, with its `hold_status`), or concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Business rule broken: `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
@@ -483,7 +487,8 @@ pub struct HoldPageView {
     responses(
         (status = 200, description = "A page of holds", body = HoldPageView,
             headers(("X-Projection-Position" = i64, description = "The log position the read model reflects"))),
-        AccountQueryProblems,
+        QueryProblems,
+        (status = 404, description = "No such account (`account-not-found`), or not yet opened at `at` (`account-not-yet-opened`)", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn list_holds(
@@ -507,7 +512,16 @@ pub(crate) async fn list_holds(
         limit,
     };
     let snapshot = app.read_models.holds(id, &filter).await?;
-    let page = snapshot.value.ok_or(ApiError::AccountNotFound(AccountId(id)))?;
+    let page = match snapshot.value {
+        HoldsRead::Page(page) => page,
+        HoldsRead::UnknownAccount => return Err(ApiError::AccountNotFound(AccountId(id))),
+        HoldsRead::NotYetOpened { opened_at } => {
+            return Err(ApiError::NotYetOpened {
+                account_id: AccountId(id),
+                at: at.unwrap_or(opened_at),
+            });
+        }
+    };
     let body = HoldPageView {
         account_id: id,
         next_cursor: page.next.map(|position| position.to_string()),

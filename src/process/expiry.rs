@@ -8,68 +8,93 @@
 //! with every process stopped across a deadline, finds the overdue holds at its first round.
 //!
 //! **Exactly once** is not the scheduler's promise but the decider's: it delivers at least
-//! once (a round may resend what the read model does not show expired yet; a standby that
-//! took over may resend what a dead leader sent), and `ExpireHold` on a hold that is no longer
-//! open decides no events (`is_repeated_hold_step`). A capture or a void racing the expiry is
+//! once (a standby that took over may resend what a dead leader sent; a hold it sent rests for
+//! `REST` (30 s) before it is sent again, should the read model still show it open), and
+//! `ExpireHold` on a hold that is no longer open decides no events (`is_repeated_hold_step`). A capture or a void racing the expiry is
 //! settled by the append's expected version: one of them is written, the other is decided
 //! again on the new state and finds the hold closed (`409 hold-not-open`, or no events).
 //!
 //! One process at a time runs the rounds, as one runs each follower (the leadership of
 //! [`NAME`]: a PostgreSQL advisory lock, or a SQLite lease): not for safety, which the decider
 //! gives, but so that two processes do not each load every due account. When the leader dies,
-//! a standby takes over within a round (PostgreSQL) or the lease's length (SQLite).
+//! a standby takes over within `STANDBY_ASK` (5 s) (PostgreSQL) or the lease's length (SQLite).
+//!
+//! A hold whose expiry fails (an account the log cannot load, a conflict that outlasted the
+//! retries) is logged and rests; the round goes on with the holds behind it. "On time" is by
+//! the leader's clock: hosts that share a database keep their clocks in step (NTP).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::command::{AccountCommandHandler, CommandError, Precondition};
 use crate::db::Database;
 use crate::domain::account::{AccountCommand, AccountError, ExpireHold};
 use crate::domain::ids::{AccountId, HoldId};
-use crate::follow::{Followers, leadership_key};
-use crate::projection::{DueHold, ProjectionName, QueryError, ReadModels};
+use crate::follow::leadership_key;
+use crate::projection::{DueHold, QueryError, ReadModels};
 
 /// The name of the scheduler's leadership.
 pub const NAME: &str = "hold_expiry";
 
-/// How many due holds one round expires at most (the rest wait for the next round).
+/// How many due holds one round sends at most; a full round is followed by the next at once.
 pub const ROUND: i64 = 100;
 
-/// How long a round waits for `account_holds` to show what it expired, so that the next
-/// round does not send those expiries again.
-const SETTLE: Duration = Duration::from_secs(5);
+/// How long a hold this scheduler sent is left alone: the read model may not show its expiry
+/// yet (it follows the log), and a hold whose expiry failed waits before it is tried again,
+/// rather than hold up the holds behind it round after round.
+const REST: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error)]
-pub enum ExpiryError {
-    #[error("cannot read the due holds")]
-    Query(#[from] QueryError),
-    #[error("cannot expire hold {hold_id} of account {account_id}")]
-    Command {
-        account_id: AccountId,
-        hold_id: HoldId,
-        #[source]
-        error: CommandError,
-    },
+/// How often a standby asks for the leadership (each ask is a connection on PostgreSQL).
+const STANDBY_ASK: Duration = Duration::from_secs(5);
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Expiries recorded (a hold settled meanwhile records none).
+    pub expired: usize,
+    /// Holds whose expiry failed (logged; tried again after `REST` (30 s)).
+    pub failed: usize,
+    /// Whether the round sent [`ROUND`] holds: more may be due.
+    pub full: bool,
 }
 
 /// Expires holds whose deadline has passed.
 #[derive(Debug, Clone)]
 pub struct HoldExpiry {
     /// The write database, where the leadership is held.
-    pub database: Database,
-    pub read_models: ReadModels,
-    pub commands: AccountCommandHandler,
-    pub clock: Arc<dyn Clock>,
-    /// To wait for `account_holds` to reflect a round.
-    pub followers: Followers,
+    database: Database,
+    read_models: ReadModels,
+    commands: AccountCommandHandler,
+    clock: Arc<dyn Clock>,
     /// Between two rounds.
-    pub every: Duration,
+    every: Duration,
+    /// The holds sent lately, and until when they are left alone.
+    resting: Arc<Mutex<HashMap<(Uuid, Uuid), Instant>>>,
 }
 
 impl HoldExpiry {
+    pub fn new(
+        database: Database,
+        read_models: ReadModels,
+        commands: AccountCommandHandler,
+        clock: Arc<dyn Clock>,
+        every: Duration,
+    ) -> Self {
+        HoldExpiry {
+            database,
+            read_models,
+            commands,
+            clock,
+            every,
+            resting: Arc::default(),
+        }
+    }
+
     /// Runs rounds while this process leads, until `stop`.
     pub fn start(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move { self.run(stop).await })
@@ -94,7 +119,7 @@ impl HoldExpiry {
                 }
             };
             let Some(mut leadership) = leadership else {
-                if self.pause(&stop).await {
+                if pause(&stop, STANDBY_ASK.max(self.every)).await {
                     return;
                 }
                 continue;
@@ -103,16 +128,27 @@ impl HoldExpiry {
                 tracing::info!(scheduler = NAME, "took over the expiry of holds");
             }
             loop {
-                match self.expire_due().await {
-                    Ok(0) => {}
-                    Ok(expired) => tracing::info!(scheduler = NAME, expired, "expired holds"),
-                    Err(error) => tracing::warn!(
+                let round = match self.expire_due().await {
+                    Ok(round) => round,
+                    Err(error) => {
+                        tracing::warn!(
+                            scheduler = NAME,
+                            error = %crate::telemetry::error_chain(&error),
+                            "cannot read the due holds; trying again next round"
+                        );
+                        Round::default()
+                    }
+                };
+                if round.expired > 0 || round.failed > 0 {
+                    tracing::info!(
                         scheduler = NAME,
-                        error = %crate::telemetry::error_chain(&error),
-                        "expiry round failed; trying again next round"
-                    ),
+                        expired = round.expired,
+                        failed = round.failed,
+                        "expiry round"
+                    );
                 }
-                if self.pause(&stop).await {
+                let wait = if round.full { Duration::ZERO } else { self.every };
+                if pause(&stop, wait).await {
                     leadership.release().await;
                     return;
                 }
@@ -124,41 +160,67 @@ impl HoldExpiry {
         }
     }
 
-    /// Waits a round's interval; whether `stop` came first.
-    async fn pause(&self, stop: &CancellationToken) -> bool {
-        tokio::select! {
-            () = stop.cancelled() => true,
-            () = tokio::time::sleep(self.every) => false,
-        }
-    }
-
-    /// One round: sends `ExpireHold` for every hold due now (up to [`ROUND`]); answers how
-    /// many expiries were recorded (a hold settled meanwhile records none).
-    pub async fn expire_due(&self) -> Result<usize, ExpiryError> {
-        let due = self.read_models.due_holds(self.clock.now(), ROUND).await?;
-        let mut expired = 0;
-        let mut last_position = None;
-        for hold in due {
-            if let Some(position) = self.expire(&hold).await? {
-                expired += 1;
-                last_position = Some(position);
+    /// One round: sends `ExpireHold` for every hold due now (up to [`ROUND`]) that is not
+    /// resting. A hold whose expiry fails is logged and left for later; the round goes on.
+    pub async fn expire_due(&self) -> Result<Round, QueryError> {
+        let resting = self.resting_now();
+        let limit = ROUND.saturating_add(i64::try_from(resting.len()).unwrap_or(i64::MAX));
+        let due = self.read_models.due_holds(self.clock.now(), limit).await?;
+        let mut round = Round::default();
+        let mut sent = 0;
+        for hold in due
+            .iter()
+            .filter(|hold| !resting.contains(&(hold.account_id, hold.hold_id)))
+            .take(usize::try_from(ROUND).unwrap_or(usize::MAX))
+        {
+            sent += 1;
+            match self.expire(hold).await {
+                Ok(Expiry::Recorded) => round.expired += 1,
+                Ok(Expiry::AlreadyOver) => {}
+                // This process's clock is behind the one that read the deadline: next round.
+                Ok(Expiry::NotDue) => continue,
+                Err(error) => {
+                    round.failed += 1;
+                    tracing::warn!(
+                        scheduler = NAME,
+                        account_id = %hold.account_id,
+                        hold_id = %hold.hold_id,
+                        error = %crate::telemetry::error_chain(&error),
+                        "cannot expire a hold; trying it again later"
+                    );
+                }
             }
+            self.rest(hold);
         }
-        if let Some(position) = last_position {
-            let holds = [ProjectionName::AccountHolds.as_str()];
-            // Late is fine: the next round then resends expiries that record nothing.
-            let _ = self.followers.wait_for(&holds, position, SETTLE).await;
-        }
-        Ok(expired)
+        round.full = sent == usize::try_from(ROUND).unwrap_or(usize::MAX);
+        Ok(round)
     }
 
-    /// Expires one hold; the position of its `HoldExpired`, if this call recorded it.
-    async fn expire(&self, hold: &DueHold) -> Result<Option<i64>, ExpiryError> {
-        let account_id = AccountId(hold.account_id);
+    /// The holds left alone now (and forgets those whose rest is over).
+    fn resting_now(&self) -> std::collections::HashSet<(Uuid, Uuid)> {
+        let now = Instant::now();
+        let mut resting = self
+            .resting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        resting.retain(|_, until| *until > now);
+        resting.keys().copied().collect()
+    }
+
+    fn rest(&self, hold: &DueHold) {
+        let mut resting = self
+            .resting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        resting.insert((hold.account_id, hold.hold_id), Instant::now() + REST);
+    }
+
+    /// Sends the expiry of one hold.
+    async fn expire(&self, hold: &DueHold) -> Result<Expiry, CommandError> {
         let hold_id = HoldId(hold.hold_id);
         let expired = self
             .commands
-            .handle(account_id, Precondition::None, None, |stamp| {
+            .handle(AccountId(hold.account_id), Precondition::None, None, |stamp| {
                 AccountCommand::ExpireHold(ExpireHold {
                     hold_id,
                     occurred_at: stamp.occurred_at,
@@ -166,15 +228,28 @@ impl HoldExpiry {
             })
             .await;
         match expired {
-            Ok(outcome) if outcome.events.is_empty() => Ok(None),
-            Ok(outcome) => Ok(Some(outcome.position)),
-            // This process's clock is behind the one that read the deadline: next round.
-            Err(CommandError::Rejected(AccountError::HoldNotDue { .. })) => Ok(None),
-            Err(error) => Err(ExpiryError::Command {
-                account_id,
-                hold_id,
-                error,
-            }),
+            Ok(outcome) if outcome.events.is_empty() => Ok(Expiry::AlreadyOver),
+            Ok(_) => Ok(Expiry::Recorded),
+            Err(CommandError::Rejected(AccountError::HoldNotDue { .. })) => Ok(Expiry::NotDue),
+            Err(error) => Err(error),
         }
+    }
+}
+
+/// What sending one expiry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    Recorded,
+    /// Captured, voided or expired before: the decider recorded nothing.
+    AlreadyOver,
+    /// Not yet, by this process's clock.
+    NotDue,
+}
+
+/// Waits `wait`; whether `stop` came first.
+async fn pause(stop: &CancellationToken, wait: Duration) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => true,
+        () = tokio::time::sleep(wait) => false,
     }
 }

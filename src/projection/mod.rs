@@ -29,7 +29,7 @@ mod verify;
 
 pub use balances::owners::{CurrencyBalance, OwnerSummary};
 pub use balances::{AccountFilter, AccountPage};
-pub use holds::{DueHold, HoldFilter, HoldPage};
+pub use holds::{DueHold, HoldFilter, HoldPage, HoldsRead};
 use keyed::Keyed;
 pub use ledger::CurrencyTotals;
 pub use progress::Progress;

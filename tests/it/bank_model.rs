@@ -198,6 +198,10 @@ impl Bank {
         self.now += Duration::minutes(minutes);
     }
 
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
     fn used(&self, id: Uuid) -> bool {
         self.accounts.contains_key(&id) || self.transfers.contains_key(&id)
     }

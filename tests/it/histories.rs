@@ -75,12 +75,13 @@ enum Step {
     PlaceHold(Pick, Amount, i64, Who),
     /// The last hold's id again: with its very terms (`true`), or another amount.
     PlaceHoldAgain(bool),
-    /// A capture of one of the holds placed so far (an index, modulo how many), or of a hold
-    /// never placed; of all of it, or of an amount.
+    /// A capture of one of the holds placed so far (counted from the newest, modulo how many),
+    /// or of a hold never placed; of all of it, or of an amount.
     Capture(Option<usize>, Option<Amount>, Who),
     Void(Option<usize>, Who),
-    /// One round of the expiry scheduler.
-    ExpireDue,
+    /// One round of the expiry scheduler; first, with `true`, the clock moves to a second past
+    /// the deadline of the newest hold still open, if that lies ahead.
+    ExpireDue(bool),
 }
 
 /// An amount: a number, or one that lies at an edge of a rule for the account when the step is
@@ -121,6 +122,12 @@ fn amount() -> impl Strategy<Value = Amount> {
         2 => offset.clone().prop_map(Amount::RestOfToday),
         1 => offset.prop_map(Amount::ToTheCap),
     ]
+}
+
+/// One of the holds placed so far, counted from the newest (mostly one of the last two, the
+/// likeliest to be open still).
+fn latest() -> impl Strategy<Value = usize> {
+    prop_oneof![3 => 0..2_usize, 1 => 0..16_usize]
 }
 
 /// How long a hold lasts, in seconds: mostly within the rule, sometimes at or past its edges.
@@ -171,10 +178,10 @@ fn step() -> impl Strategy<Value = Step> {
         3 => prop_oneof![3 => 1..(3 * 24 * 60_i64), 1 => Just(31 * 24 * 60_i64)].prop_map(Step::Wait),
         8 => (pick, amount(), lasts(), who()).prop_map(|(a, n, secs, by)| Step::PlaceHold(a, n, secs, by)),
         1 => any::<bool>().prop_map(Step::PlaceHoldAgain),
-        5 => (proptest::option::weighted(0.9, 0..16_usize), proptest::option::of(amount()), who())
+        5 => (proptest::option::weighted(0.9, latest()), proptest::option::weighted(0.3, amount()), who())
             .prop_map(|(hold, amount, by)| Step::Capture(hold, amount, by)),
-        2 => (proptest::option::weighted(0.9, 0..16_usize), who()).prop_map(|(hold, by)| Step::Void(hold, by)),
-        2 => Just(Step::ExpireDue),
+        3 => (proptest::option::weighted(0.9, latest()), who()).prop_map(|(hold, by)| Step::Void(hold, by)),
+        3 => any::<bool>().prop_map(Step::ExpireDue),
     ]
 }
 
@@ -284,6 +291,7 @@ impl Tally {
             "freeze",
             "hold",
             "capture",
+            "void",
         ]
         .into_iter()
         .filter(|kind| self.accepted_by_kind.get(kind).copied().unwrap_or(0) == 0)
@@ -294,6 +302,7 @@ impl Tally {
             "id-in-use",
             "balance-overflow",
             "transfer-id-reused",
+            "hold-not-open",
         ]
         .into_iter()
         .filter(|slug| self.refused_by_type.get(slug).copied().unwrap_or(0) == 0)
@@ -301,6 +310,7 @@ impl Tally {
         let outcomes = [
             (self.replays == 0).then(|| "no request was answered again under its key".to_owned()),
             (self.failed_transfers == 0).then(|| "no transfer failed and was refunded".to_owned()),
+            (self.expired_holds == 0).then(|| "no hold expired".to_owned()),
         ];
         kinds
             .chain(refusals)
@@ -479,7 +489,12 @@ impl<'a> Player<'a> {
                 return Ok(());
             }
             Step::RetryLast => return self.retry_last().await,
-            Step::ExpireDue => return self.expire_due().await,
+            Step::ExpireDue(late) => {
+                if *late {
+                    self.pass_the_newest_open_deadline();
+                }
+                return self.expire_due().await;
+            }
             Step::PlaceHold(pick, amount, secs, _) => {
                 let account = self.account(*pick);
                 Command::PlaceHold {
@@ -835,13 +850,26 @@ impl<'a> Player<'a> {
         }
     }
 
-    /// One of the holds placed so far (an index, modulo how many; none before the first), or
-    /// a hold never placed on the first account.
+    /// One of the holds placed so far (counted from the newest, modulo how many; none before
+    /// the first), or a hold never placed on the first account.
     fn hold(&self, pick: Option<usize>) -> Option<(Uuid, Uuid)> {
         match pick {
             Some(_) if self.holds.is_empty() => None,
-            Some(n) => Some(self.holds[n % self.holds.len()]),
+            Some(n) => Some(self.holds[self.holds.len() - 1 - n % self.holds.len()]),
             None => Some((self.account(0), Uuid::now_v7())),
+        }
+    }
+
+    /// Moves the clock a second past the deadline of the newest hold still open, if any.
+    fn pass_the_newest_open_deadline(&mut self) {
+        let deadline = self.holds.iter().rev().find_map(|(account, hold)| {
+            let hold = &self.bank.accounts[account].holds[hold];
+            (hold.status == "open").then_some(hold.expires_at)
+        });
+        if let Some(deadline) = deadline.filter(|deadline| *deadline >= self.bank.now) {
+            let ahead = deadline - self.bank.now + chrono::Duration::seconds(1);
+            self.app.clock.advance(ahead);
+            self.bank.advance(ahead);
         }
     }
 
@@ -849,16 +877,10 @@ impl<'a> Player<'a> {
     /// hold past its deadline expires, each once.
     async fn expire_due(&mut self) -> Result<(), TestCaseError> {
         self.app.caught_up().await;
-        let http = &self.app.service.http;
-        let scheduler = foldbank::process::HoldExpiry {
-            database: self.app.service.database.clone(),
-            read_models: http.read_models.clone(),
-            commands: http.commands.clone(),
-            clock: http.clock.clone(),
-            followers: http.followers.clone(),
-            every: std::time::Duration::from_secs(1),
-        };
-        let expired = scheduler.expire_due().await.expect("an expiry round");
+        let scheduler = self.app.service.hold_expiry(std::time::Duration::from_secs(1));
+        let round = scheduler.expire_due().await.expect("an expiry round");
+        prop_assert_eq!(round.failed, 0, "{:?}", round);
+        let expired = round.expired;
         let expected = self.bank.expire_due();
         prop_assert_eq!(expired, expected, "holds expired by one round");
         self.tally.expired_holds += expired;

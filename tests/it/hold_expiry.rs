@@ -135,12 +135,21 @@ async fn holds_expire_once_when_the_leading_process_is_killed_as_their_deadlines
     let first = Server::start(&db, free_port()).await;
     let second = Server::start(&db, free_port()).await;
     let (account, holds) = account_with_holds(&second, 5).await;
-    // Killed as the deadlines pass: it may have expired none of them, some or all.
-    tokio::time::sleep(Duration::from_millis(1_000 * LASTS_SECS as u64)).await;
+    // Killed as the deadlines come: the leader is gone before it could expire any.
+    tokio::time::sleep(Duration::from_millis(1_000 * LASTS_SECS as u64 - 500)).await;
     first.kill();
+    let killed_at = Utc::now();
 
     let events = wait_until_expired(&second, account, &holds).await;
     assert_expired_once(&second, account, &holds, &events).await;
+    // The survivor took over: every expiry was recorded after the kill.
+    for expiry in events.iter().filter(|event| event["type"] == "HoldExpired") {
+        let recorded: DateTime<Utc> = expiry["recorded_at"]
+            .as_str()
+            .and_then(|at| at.parse().ok())
+            .expect("recorded_at");
+        assert!(recorded > killed_at, "{expiry} before the kill at {killed_at}");
+    }
     assert!(second.terminate().await);
     assert_verified(&db).await;
 }

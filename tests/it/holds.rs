@@ -20,6 +20,8 @@ backend_tests!(
     a_partial_capture_releases_the_rest_and_is_a_movement,
     holds_are_listed_by_status_a_page_at_a_time_and_as_they_were_at_an_instant,
     a_hold_past_its_deadline_is_expired_once_by_the_scheduler_of_two_processes,
+    expiry_rounds_of_two_processes_at_once_record_one_expiry_per_hold,
+    a_deadline_is_kept_to_the_microsecond_as_the_databases_store_it,
     a_hold_past_its_deadline_cannot_be_captured_before_the_scheduler_records_it,
     concurrent_captures_and_voids_of_one_hold_have_exactly_one_winner,
     the_daily_limit_counts_a_hold_when_placed_and_gets_back_what_is_released,
@@ -251,6 +253,17 @@ async fn holds_are_listed_by_status_a_page_at_a_time_and_as_they_were_at_an_inst
         assert!(item["settled_at"].is_null(), "{}", then.text);
     }
     assert_eq!(ids(&list(at(app.clock.now())).await), vec![first]);
+    // Open then, whatever it is now.
+    assert_eq!(
+        ids(&list(format!("{}&status=open", at(all_open))).await),
+        vec![third, second, first]
+    );
+    app.get(&format!(
+        "/accounts/{id}/holds{}",
+        at(before - TimeDelta::days(1)).replacen('&', "?", 1)
+    ))
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, "account-not-yet-opened");
     app.get(&format!(
         "/accounts/{id}/holds{}&status=voided",
         at(all_open).replacen('&', "?", 1)
@@ -325,6 +338,71 @@ async fn post_to(router: axum::Router, path: String, body: Value) -> (StatusCode
     let status = response.status();
     let bytes = response.into_body().collect().await.expect("a body").to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn expiry_rounds_of_two_processes_at_once_record_one_expiry_per_hold(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let other = foldbank::app::App::new(
+        app.db.databases(),
+        std::sync::Arc::new(app.clock.clone()),
+        std::sync::Arc::new(foldbank::clock::UuidV7),
+    );
+    let id = app.open_account_with(10_000).await;
+    let mut holds = Vec::new();
+    for amount in [1_000, 2_000, 3_000] {
+        holds.push(hold(&app, id, amount, 60).await);
+    }
+    app.clock.advance(TimeDelta::seconds(60));
+    app.caught_up().await;
+
+    // No leadership here: both rounds read the same due holds and race to the log.
+    let every = Duration::from_secs(1);
+    let (this_process, the_other) = (app.service.hold_expiry(every), other.hold_expiry(every));
+    let (mine, theirs) = tokio::join!(this_process.expire_due(), the_other.expire_due());
+    let (mine, theirs) = (mine.expect("a round"), theirs.expect("a round"));
+    assert_eq!((mine.failed, theirs.failed), (0, 0));
+    assert_eq!(mine.expired + theirs.expired, 3, "{mine:?} {theirs:?}");
+    assert_eq!(count_events(&app, id, "HoldExpired").await, 3);
+    for held in holds {
+        assert_eq!(read_hold(&app, id, held).await["status"], "expired");
+    }
+    assert_eq!(money(&app, id).await, (10_000, 0, 10_000));
+    assert_read_models_are_the_fold_of_the_log(&app).await;
+}
+
+async fn a_deadline_is_kept_to_the_microsecond_as_the_databases_store_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let id = app.open_account_with(10_000).await;
+    let hold_id = Uuid::now_v7();
+    let deadline = app.clock.now() + TimeDelta::hours(1) + TimeDelta::nanoseconds(123_456_789);
+    let terms = |expires_at: String| json!({ "hold_id": hold_id, "amount": 100, "currency": "EUR", "expires_at": expires_at });
+    let placed = place(
+        &app,
+        id,
+        terms(deadline.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
+    )
+    .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+    let read = read_hold(&app, id, hold_id).await;
+    assert_eq!(read["expires_at"], placed.body["expires_at"]);
+    let stored: DateTime<Utc> = read["expires_at"]
+        .as_str()
+        .and_then(|at| at.parse().ok())
+        .expect("expires_at");
+    assert_eq!(stored.timestamp_subsec_nanos() % 1_000, 0, "{read}");
+    // The deadline read back names the same hold.
+    let again = place(
+        &app,
+        id,
+        terms(read["expires_at"].as_str().expect("text").to_owned()),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_eq!(count_events(&app, id, "HoldPlaced").await, 1);
+    place(&app, id, terms("2026-03-02T10:59:60Z".to_owned()))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
+    assert_read_models_are_the_fold_of_the_log(&app).await;
 }
 
 /// Polls the hold until it has `status` (at most 30 s: CI machines can be busy).

@@ -14,7 +14,7 @@
 
 mod reads;
 
-pub use reads::{DueHold, HoldFilter, HoldPage};
+pub use reads::{DueHold, HoldFilter, HoldPage, HoldsRead};
 
 use std::collections::HashMap;
 

@@ -28,6 +28,17 @@ pub struct HoldPage {
     pub next: Option<i64>,
 }
 
+/// What a read of an account's holds found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldsRead {
+    Page(HoldPage),
+    UnknownAccount,
+    /// The instant asked about precedes the account.
+    NotYetOpened {
+        opened_at: DateTime<Utc>,
+    },
+}
+
 /// An open hold whose deadline has passed: the expiry scheduler's work.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DueHold {
@@ -40,15 +51,17 @@ pub struct DueHold {
 }
 
 impl ReadModels {
-    /// A page of an account's holds, newest first; `None` when the account is unknown.
+    /// A page of an account's holds, newest first; [`HoldsRead::UnknownAccount`] when the
+    /// account is unknown, [`HoldsRead::NotYetOpened`] for an instant before it opened.
     #[tracing::instrument(skip_all, fields(account_id = %account_id))]
     pub async fn holds(
         &self,
         account_id: Uuid,
         filter: &HoldFilter,
-    ) -> Result<Snapshot<Option<HoldPage>>, QueryError> {
+    ) -> Result<Snapshot<HoldsRead>, QueryError> {
         let mut select = query(holds::select_sql("WHERE account_id = ")).push_bind(account_id);
-        if let Some(status) = filter.status {
+        // At an instant every hold listed was open then, whatever its status today.
+        if let (Some(status), None) = (filter.status, filter.at) {
             select = select.push(" AND status = ").push_bind(status.as_str());
         }
         if let Some(at) = filter.at {
@@ -74,18 +87,22 @@ impl ReadModels {
             .fetch_optional(&mut tx)
             .await?;
         let mut items: Vec<HoldRow> = select.fetch_all(&mut tx).await?;
-        if account.is_none() && items.is_empty() {
-            return Ok(Snapshot {
-                value: None,
-                position,
-            });
+        let refused = match (&account, filter.at) {
+            (None, _) if items.is_empty() => Some(HoldsRead::UnknownAccount),
+            (Some(account), Some(at)) if at < account.opened_at => Some(HoldsRead::NotYetOpened {
+                opened_at: account.opened_at,
+            }),
+            _ => None,
+        };
+        if let Some(value) = refused {
+            return Ok(Snapshot { value, position });
         }
         let next = next_cursor(&mut items, filter.limit, |row| row.placed_position);
         if filter.at.is_some() {
             items = items.into_iter().map(as_placed).collect();
         }
         Ok(Snapshot {
-            value: Some(HoldPage { items, next }),
+            value: HoldsRead::Page(HoldPage { items, next }),
             position,
         })
     }
