@@ -56,8 +56,13 @@ pub enum Command {
     },
     /// Replay the whole event log in memory and compare every read model with it, row by row.
     /// Exits 0 when they are equal, 1 when some row differs (the report names it), 2 when it
-    /// could not check.
-    Verify,
+    /// could not check. With `--chain`, recompute the log's hash chain instead.
+    Verify {
+        /// Recompute every link of the hash chain from position 1 and name the first event that
+        /// was changed, deleted, moved or inserted around the service (exit 1), or none (0).
+        #[arg(long)]
+        chain: bool,
+    },
     /// Events a follower could not handle and set aside (also in `GET /projections`).
     Parked {
         #[command(subcommand)]
@@ -81,7 +86,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     // A command whose answer is its standard output logs to standard error.
     let output = match command {
-        Command::Verify | Command::Keys { .. } => LogOutput::Stderr,
+        Command::Verify { .. } | Command::Keys { .. } => LogOutput::Stderr,
         _ => LogOutput::Stdout,
     };
     if !matches!(command, Command::Openapi) {
@@ -98,8 +103,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             rebuild::run(&config, projection).await,
             ExitCode::FAILURE,
         ),
-        // 0: the read models equal the log; 1: some differ; 2: it could not check.
-        Command::Verify => exit_code("verify failed", verify::run(&config).await, ExitCode::from(2)),
+        // 0: the read models equal the log (or the chain is intact); 1: some differ (or it is
+        // broken); 2: it could not check.
+        Command::Verify { chain: false } => {
+            exit_code("verify failed", verify::run(&config).await, ExitCode::from(2))
+        }
+        Command::Verify { chain: true } => exit_code(
+            "verify --chain failed",
+            verify::chain(&config).await,
+            ExitCode::from(2),
+        ),
         Command::Parked { action } => exit_code(
             "parked failed",
             parked::run(&config, action).await,
@@ -169,7 +182,14 @@ mod tests {
         assert!(matches!(
             Cli::try_parse_from(["foldbank", "verify", "--database-url", "sqlite://x.db"]),
             Ok(Cli {
-                command: Some(Command::Verify),
+                command: Some(Command::Verify { chain: false }),
+                ..
+            })
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["foldbank", "verify", "--chain"]),
+            Ok(Cli {
+                command: Some(Command::Verify { chain: true }),
                 ..
             })
         ));

@@ -9,6 +9,8 @@ use crate::auth::KeyStore;
 use crate::clock::{SystemClock, UuidV7};
 use crate::config::{Config, ConfigError};
 use crate::http::auth::AuthMode;
+use crate::projection::Progress;
+use crate::store::chain;
 
 /// How often the hold expiry scheduler looks for holds past their deadline.
 const HOLD_EXPIRY_ROUND: std::time::Duration = std::time::Duration::from_secs(1);
@@ -25,6 +27,7 @@ pub(super) async fn run(config: Config) -> Outcome {
     } else {
         tracing::info!(backend = %databases.write.backend(), "database ready");
     }
+    link_the_log(&databases.write).await?;
     let auth = auth_mode(&config, &KeyStore::new(databases.write.clone())).await?;
     let app = App::new(databases.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
         .with_read_wait(config.read_wait())
@@ -65,6 +68,24 @@ pub(super) async fn run(config: Config) -> Outcome {
     databases.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Links every event of a log that predates the hash chain (or was appended by an older
+/// version beside this one), before this process appends.
+async fn link_the_log(database: &crate::db::Database) -> Result<(), crate::store::StoreError> {
+    let mut progress = Progress::in_log("linking the log into the hash chain");
+    let mut linked = false;
+    let head = chain::catch_up(database, |position, head| {
+        progress.aim_at(head);
+        progress.reached(position);
+        linked = true;
+    })
+    .await?;
+    if linked {
+        progress.finish();
+        tracing::info!(head, "the hash chain covers the log");
+    }
+    Ok(())
 }
 
 /// Whether requests need a key: yes as soon as one exists; without any, only on a loopback

@@ -1,11 +1,12 @@
-//! `foldbank verify`: every read model against the fold of the log, row by row.
+//! `foldbank verify`: every read model against the fold of the log, row by row; with
+//! `--chain`, the log against its hash chain, link by link.
 
 use std::process::ExitCode;
 
 use super::{Outcome, connect};
 use crate::config::Config;
 use crate::projection::{self, Progress};
-use crate::store;
+use crate::store::{self, chain};
 
 /// Compares every read model with the fold of the log; prints the report on stdout and
 /// answers whether they are all equal.
@@ -16,6 +17,24 @@ pub(super) async fn run(config: &Config) -> Outcome {
     println!("{verification}");
     databases.close().await;
     Ok(if verification.is_consistent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Recomputes the hash chain from position 1; prints the report on stdout and answers whether
+/// the chain is intact.
+pub(super) async fn chain(config: &Config) -> Outcome {
+    let databases = connect(config).await?;
+    let mut progress = Progress::on_stderr("verify --chain");
+    let head = store::event_store(&databases.write).head_position().await?;
+    progress.aim_at(head);
+    let report = chain::verify(&databases.write, |position| progress.reached(position)).await?;
+    progress.finish();
+    println!("{report}");
+    databases.close().await;
+    Ok(if report.broken.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -32,8 +32,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::clock::truncate_to_micros;
 use crate::db::{Database, Param, Query, Stored, Transaction, in_statements, insert_rows, query};
 use crate::metrics::Metrics;
+use crate::store::chain::{self, Link};
 use crate::store::{
     Append, Appended, IdempotencyRecord, RecordedResponse, SnapshotState, StoreError, StreamAppend,
 };
@@ -217,14 +219,21 @@ async fn write(
 ) -> Result<Vec<Verdict>, BatchFailure> {
     let mut tx = database.begin_write().await.map_err(BatchFailure::not_written)?;
     tx.lock_log().await.map_err(BatchFailure::not_written)?;
-    let heads = Heads::read(&mut tx, &appends)
+    let mut heads = Heads::read(&mut tx, &appends)
         .await
         .map_err(BatchFailure::not_written)?;
+    if heads.chain.0 < heads.log {
+        // Events appended without links (by a version before the chain): linked first.
+        heads.chain = chain::extend(&mut tx, heads.chain, heads.log, i64::MAX)
+            .await
+            .map_err(BatchFailure::not_written)?;
+    }
     let answered = recorded_responses(&mut tx, &appends)
         .await
         .map_err(BatchFailure::not_written)?;
 
-    let mut rows = Rows::new(heads, answered, Utc::now());
+    // Stored to the microsecond: the chain links what the databases keep.
+    let mut rows = Rows::new(heads, answered, truncate_to_micros(Utc::now()));
     let verdicts: Vec<Verdict> = appends.into_iter().map(|append| rows.admit(append)).collect();
     if rows.is_empty() {
         // Nothing to write: every append was refused or answered already.
@@ -248,11 +257,23 @@ struct StreamHead {
     version: i64,
 }
 
-/// The batch's streams and the log's head.
-#[derive(Debug, Default)]
+/// The batch's streams, the log's head and the chain's.
+#[derive(Debug)]
 struct Heads {
     streams: HashMap<Uuid, StreamHead>,
     log: i64,
+    /// The position of the chain's last link and that link.
+    chain: (i64, Link),
+}
+
+impl Default for Heads {
+    fn default() -> Self {
+        Heads {
+            streams: HashMap::new(),
+            log: 0,
+            chain: (0, chain::GENESIS),
+        }
+    }
 }
 
 /// One row of [`Heads::read`].
@@ -263,10 +284,12 @@ struct HeadRow {
     stream_type: Option<String>,
     version: i64,
     log_head: i64,
+    chain_position: Option<i64>,
+    chain_hash: Option<String>,
 }
 
 impl Heads {
-    /// Each stream's type and version, and the log's head, in one statement. A stream's version
+    /// Each stream's type and version, the log's head and the chain's, in one statement. A stream's version
     /// is its last event's, found by one index probe (not by scanning its events).
     async fn read(tx: &mut Transaction, appends: &[Append]) -> Result<Heads, sqlx::Error> {
         let mut ids: Vec<Uuid> = appends
@@ -281,7 +304,10 @@ impl Heads {
                 "SELECT v.column1 AS stream_id, s.stream_type, \
                  COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = v.column1 \
                  ORDER BY e.stream_version DESC LIMIT 1), 0) AS version, \
-                 (SELECT COALESCE(MAX(global_position), 0) FROM events) AS log_head FROM (VALUES ",
+                 (SELECT COALESCE(MAX(global_position), 0) FROM events) AS log_head, \
+                 (SELECT MAX(global_position) FROM event_chain) AS chain_position, \
+                 (SELECT c.hash FROM event_chain c ORDER BY c.global_position DESC LIMIT 1) AS chain_hash \
+                 FROM (VALUES ",
             )
             .values(chunk.iter().map(|id| vec![Param::from(*id)]))
             .push(") AS v LEFT JOIN streams s ON s.stream_id = v.column1")
@@ -289,6 +315,12 @@ impl Heads {
             .await?;
             for row in rows {
                 heads.log = row.log_head;
+                if let (Some(position), Some(hash)) = (row.chain_position, &row.chain_hash) {
+                    let link = Link::from_hex(hash).ok_or_else(|| {
+                        sqlx::Error::Protocol(format!("the link of position {position} is not hex"))
+                    })?;
+                    heads.chain = (position, link);
+                }
                 let head = StreamHead {
                     stream_type: row.stream_type,
                     version: row.version,
@@ -388,6 +420,7 @@ struct Rows {
     recorded_at: DateTime<Utc>,
     streams: Vec<Vec<Param>>,
     events: Vec<Vec<Param>>,
+    links: Vec<Vec<Param>>,
     responses: Vec<Vec<Param>>,
     snapshots: HashMap<Uuid, PendingSnapshot>,
 }
@@ -404,6 +437,7 @@ impl Rows {
             recorded_at,
             streams: Vec::new(),
             events: Vec::new(),
+            links: Vec::new(),
             responses: Vec::new(),
             snapshots: HashMap::new(),
         }
@@ -461,6 +495,15 @@ impl Rows {
             for event in stream.events {
                 self.heads.log += 1;
                 version += 1;
+                let stored = (stream.stream_type.as_str(), stream.stream_id, version);
+                let link = self.heads.chain.1.then(&chain::to_be_stored(
+                    &event,
+                    stored,
+                    self.heads.log,
+                    self.recorded_at,
+                ));
+                self.heads.chain = (self.heads.log, link);
+                self.links.push(chain::row(self.heads.log, &link));
                 self.events.push(vec![
                     self.heads.log.into(),
                     stream.stream_type.as_str().into(),
@@ -534,6 +577,11 @@ impl Rows {
             )
             .execute(&mut *tx)
             .await?;
+        }
+        for rows in in_statements(self.links) {
+            insert_rows("event_chain", chain::COLUMNS, rows)
+                .execute(&mut *tx)
+                .await?;
         }
         for rows in in_statements(self.responses) {
             insert_rows(

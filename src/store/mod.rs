@@ -33,6 +33,7 @@
 //!   request that caused it, stored in the same transaction as its events, so a retried request
 //!   finds either both or neither.
 
+pub mod chain;
 pub mod codec;
 pub mod group_commit;
 mod idempotency;

@@ -29,7 +29,7 @@ impl SqlEventStore {
     }
 }
 
-const SELECT_EVENTS: &str = "SELECT global_position, stream_type, stream_id, stream_version, event_id, \
+pub(crate) const SELECT_EVENTS: &str = "SELECT global_position, stream_type, stream_id, stream_version, event_id, \
      event_type, schema_version, payload, metadata, occurred_at, recorded_at FROM events";
 
 /// Deletes every snapshot; answers how many there were.

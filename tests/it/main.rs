@@ -12,6 +12,7 @@ mod bank_model;
 
 mod accounts_api;
 mod authorization;
+mod chain;
 mod concurrency;
 mod conservation;
 mod explorer;
@@ -28,7 +29,7 @@ mod local_mode;
 mod logs;
 mod metrics;
 mod openapi_spec;
-mod operations;
+pub(crate) mod operations;
 mod overload;
 mod owners;
 mod parking;

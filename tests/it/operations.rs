@@ -229,7 +229,7 @@ async fn foldbank_verify_exits_non_zero_and_reports_the_differing_rows(db: TestD
 
 /// Deposits of 1 appended straight to the log, `per_append` at a time, round robin over
 /// `accounts` (each at the version in `versions`): as fast as the store takes them.
-async fn append_deposits(
+pub(crate) async fn append_deposits(
     app: &TestApp,
     accounts: &[Uuid],
     versions: &mut HashMap<Uuid, i64>,

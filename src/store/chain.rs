@@ -1,0 +1,484 @@
+//! The hash chain over the log: tamper evidence for "the event log is the truth".
+//!
+//! Every event's link is `SHA-256(previous link || canonical bytes of the event)`, the first
+//! event's predecessor being 32 zero bytes ([`GENESIS`]). The canonical bytes are the RFC 8785
+//! (JSON Canonicalization Scheme) serialization of one fixed object of every column the log
+//! stores for the event ([`Chained`]), so that another language can recompute it from a dump
+//! of the table or from `GET /events`. A change to any byte of any stored event, a deleted
+//! event, or an event moved to another position changes its link and every link after it.
+//!
+//! The links are computed by the group commit under the log's lock, where positions are
+//! assigned in order, and stored in `event_chain` in the events' own transaction; a log that
+//! predates the chain gets its links at start-up ([`catch_up`]). The hash covers the columns as
+//! stored: an upcaster that reads an old payload differently never touches it.
+//! `foldbank verify --chain` ([`verify`]) recomputes every link and names the first position
+//! where the log and its chain part ways.
+//!
+//! What the chain alone does not prove: whoever can write both tables can rewrite an event
+//! and every link after it, or drop the newest events with their links. Signed checkpoints of
+//! the chain's head, kept elsewhere, are what catch that.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::db::{Database, Param, Transaction, insert_rows, query};
+use crate::store::{NewEvent, RecordedEvent, StoreError};
+
+/// A link of the chain: 32 bytes of SHA-256, written as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Link(pub [u8; 32]);
+
+/// The predecessor of the first event.
+pub const GENESIS: Link = Link([0; 32]);
+
+impl Link {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Link> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Link(bytes))
+    }
+
+    /// The link of `event`, which follows `self`.
+    pub fn then(&self, event: &Chained<'_>) -> Link {
+        let mut digest = Sha256::new();
+        digest.update(self.0);
+        digest.update(event.canonical_bytes());
+        Link(digest.finalize().into())
+    }
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Link({self})")
+    }
+}
+
+/// What the chain covers of one event: every column `events` stores, by its column name.
+/// Instants are RFC 3339 in UTC with exactly six fractional digits and `Z`
+/// (`2026-12-04T10:00:00.000000Z`: the microseconds both databases store); ids are lowercase
+/// hyphenated UUIDs; `payload` and `metadata` are the stored JSON.
+#[derive(Debug, Serialize)]
+pub struct Chained<'a> {
+    pub global_position: i64,
+    pub stream_type: &'a str,
+    pub stream_id: Uuid,
+    pub stream_version: i64,
+    pub event_id: Uuid,
+    pub event_type: &'a str,
+    pub schema_version: i32,
+    pub payload: &'a Value,
+    pub metadata: &'a Value,
+    #[serde(serialize_with = "instant")]
+    pub occurred_at: DateTime<Utc>,
+    #[serde(serialize_with = "instant")]
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Chained<'_> {
+    /// The event's canonical bytes: RFC 8785 JSON of this object (members sorted by name, no
+    /// whitespace, numbers and strings in their one canonical form).
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // Serializing plain data never fails: no map has non-string keys, no float is NaN.
+        serde_jcs::to_vec(self).unwrap_or_default()
+    }
+}
+
+impl<'a> From<&'a RecordedEvent> for Chained<'a> {
+    fn from(event: &'a RecordedEvent) -> Self {
+        Chained {
+            global_position: event.global_position,
+            stream_type: &event.stream_type,
+            stream_id: event.stream_id,
+            stream_version: event.stream_version,
+            event_id: event.event_id,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            payload: &event.payload,
+            metadata: &event.metadata,
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+        }
+    }
+}
+
+/// An event about to be appended, as the chain will see it once stored.
+pub(crate) fn to_be_stored<'a>(
+    event: &'a NewEvent,
+    (stream_type, stream_id, stream_version): (&'a str, Uuid, i64),
+    global_position: i64,
+    recorded_at: DateTime<Utc>,
+) -> Chained<'a> {
+    Chained {
+        global_position,
+        stream_type,
+        stream_id,
+        stream_version,
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        schema_version: event.schema_version,
+        payload: &event.payload,
+        metadata: &event.metadata,
+        occurred_at: event.occurred_at,
+        recorded_at,
+    }
+}
+
+fn instant<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+}
+
+/// The row of `event_chain` for the event at `position`.
+pub(crate) fn row(position: i64, link: &Link) -> Vec<Param> {
+    vec![position.into(), link.to_hex().into()]
+}
+
+pub(crate) const COLUMNS: &str = "global_position, hash";
+
+/// The chain's head: the position of its last link and that link ([`GENESIS`] at 0).
+pub(crate) async fn head(tx: &mut Transaction) -> Result<(i64, Link), sqlx::Error> {
+    let last: Option<(i64, String)> =
+        query("SELECT global_position, hash FROM event_chain ORDER BY global_position DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(match last {
+        None => (0, GENESIS),
+        Some((position, hash)) => (position, stored_link(position, &hash)?),
+    })
+}
+
+fn stored_link(position: i64, hash: &str) -> Result<Link, sqlx::Error> {
+    Link::from_hex(hash)
+        .ok_or_else(|| sqlx::Error::Protocol(format!("the link of position {position} is not hex")))
+}
+
+/// Links the events after the chain's head `from` up to the log's head `to` (at most `limit`
+/// of them), inside `tx`, which holds the log's lock; answers the new head.
+pub(crate) async fn extend(
+    tx: &mut Transaction,
+    (mut position, mut link): (i64, Link),
+    to: i64,
+    limit: i64,
+) -> Result<(i64, Link), sqlx::Error> {
+    let until = to.min(position.saturating_add(limit));
+    while position < until {
+        let events: Vec<RecordedEvent> = query(format!(
+            "{} WHERE global_position > $1 AND global_position <= $2 ORDER BY global_position LIMIT 1000",
+            crate::store::sql::SELECT_EVENTS
+        ))
+        .bind(position)
+        .bind(until)
+        .fetch_all(&mut *tx)
+        .await?;
+        if events.is_empty() {
+            break;
+        }
+        let mut rows = Vec::with_capacity(events.len());
+        for event in &events {
+            link = link.then(&Chained::from(event));
+            position = event.global_position;
+            rows.push(row(position, &link));
+        }
+        insert_rows("event_chain", COLUMNS, rows)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok((position, link))
+}
+
+/// Links every event the chain does not cover yet (a log that predates it), a batch at a time,
+/// each under the log's lock; `reached` hears each batch's last position. At start-up, before
+/// the service appends: the group commit would otherwise link them all in its first batch.
+pub async fn catch_up(database: &Database, mut reached: impl FnMut(i64, i64)) -> Result<i64, StoreError> {
+    const BATCH: i64 = 10_000;
+    loop {
+        let mut tx = database.begin_write().await?;
+        tx.lock_log().await?;
+        let log_head: i64 = query("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_scalar(&mut tx)
+            .await?;
+        let chain = head(&mut tx).await?;
+        if chain.0 >= log_head {
+            tx.commit().await?;
+            return Ok(log_head);
+        }
+        let (position, _) = extend(&mut tx, chain, log_head, BATCH).await?;
+        tx.commit().await?;
+        reached(position, log_head);
+    }
+}
+
+/// Where the log and its chain part ways.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Break {
+    /// The event stored at `position` is not the one its link was made of: changed, or moved
+    /// there from another position.
+    Modified { position: i64 },
+    /// No event is stored at `position`, where the log (or its chain) says one was: deleted.
+    Missing { position: i64 },
+    /// The event at `position` has no link: written around the service, not by it.
+    Unlinked { position: i64 },
+}
+
+impl Break {
+    pub fn position(&self) -> i64 {
+        match self {
+            Break::Modified { position } | Break::Missing { position } | Break::Unlinked { position } => {
+                *position
+            }
+        }
+    }
+}
+
+impl fmt::Display for Break {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Break::Modified { position } => write!(
+                f,
+                "position {position}: the event stored there does not match its link (changed, or moved from another position)"
+            ),
+            Break::Missing { position } => write!(f, "position {position}: the event is missing (deleted)"),
+            Break::Unlinked { position } => write!(
+                f,
+                "position {position}: the event has no link in the chain (inserted around the service)"
+            ),
+        }
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Events whose link was recomputed and matched.
+    pub intact: i64,
+    /// The last matching link.
+    pub head: Link,
+    /// The first break, if any; the walk stops there.
+    pub broken: Option<Break>,
+}
+
+impl fmt::Display for ChainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.broken {
+            None => write!(
+                f,
+                "chain: {} events, every link recomputed and equal; head {} at position {}",
+                self.intact, self.head, self.intact
+            ),
+            Some(broken) => write!(
+                f,
+                "chain broken at {broken}; the {} events before it are intact",
+                self.intact
+            ),
+        }
+    }
+}
+
+/// Recomputes every link from position 1 and compares it with the stored one, a page of
+/// events and a page of links at a time (memory does not grow with the log); stops at the
+/// first break. `reached` hears each position checked.
+pub async fn verify(database: &Database, mut reached: impl FnMut(i64)) -> Result<ChainReport, StoreError> {
+    const PAGE: i64 = 2_000;
+    let mut events = Paged::<RecordedEvent>::new();
+    let mut links = Paged::<(i64, String)>::new();
+    let (mut next, mut previous) = (1_i64, GENESIS);
+    let broken = loop {
+        events
+            .refill(
+                |after| async move {
+                    query(format!(
+                        "{} WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+                        crate::store::sql::SELECT_EVENTS
+                    ))
+                    .bind(after)
+                    .bind(PAGE)
+                    .fetch_all(database)
+                    .await
+                },
+                |event| event.global_position,
+            )
+            .await?;
+        links
+            .refill(|after| async move {
+                query("SELECT global_position, hash FROM event_chain WHERE global_position > $1 ORDER BY global_position LIMIT $2")
+                    .bind(after)
+                    .bind(PAGE)
+                    .fetch_all(database)
+                    .await
+            }, |(position, _)| *position)
+            .await?;
+        let (event, link) = match (events.front(), links.front()) {
+            (None, None) => break None,
+            (Some(event), None) => {
+                break Some(gap_or(
+                    next,
+                    event.global_position,
+                    Break::Unlinked {
+                        position: event.global_position,
+                    },
+                ));
+            }
+            (None, Some((position, _))) => {
+                break Some(Break::Missing {
+                    position: next.min(*position),
+                });
+            }
+            (Some(event), Some((position, _))) if event.global_position < *position => {
+                break Some(gap_or(
+                    next,
+                    event.global_position,
+                    Break::Unlinked {
+                        position: event.global_position,
+                    },
+                ));
+            }
+            (Some(event), Some((position, _))) if event.global_position > *position => {
+                break Some(Break::Missing {
+                    position: next.min(*position),
+                });
+            }
+            (Some(event), Some(_)) if event.global_position != next => {
+                break Some(Break::Missing { position: next });
+            }
+            (Some(_), Some(_)) => (events.pop(), links.pop()),
+        };
+        let (Some(event), Some((position, stored))) = (event, link) else {
+            break None;
+        };
+        let recomputed = previous.then(&Chained::from(&event));
+        if Link::from_hex(&stored) != Some(recomputed) {
+            break Some(Break::Modified { position });
+        }
+        previous = recomputed;
+        reached(position);
+        next += 1;
+    };
+    Ok(ChainReport {
+        intact: next - 1,
+        head: previous,
+        broken,
+    })
+}
+
+/// `otherwise`, unless positions before `found` are missing altogether.
+fn gap_or(next: i64, found: i64, otherwise: Break) -> Break {
+    if found > next {
+        Break::Missing { position: next }
+    } else {
+        otherwise
+    }
+}
+
+/// Rows read a page at a time, in position order.
+struct Paged<T> {
+    rows: VecDeque<T>,
+    after: i64,
+    exhausted: bool,
+}
+
+impl<T> Paged<T> {
+    fn new() -> Self {
+        Paged {
+            rows: VecDeque::new(),
+            after: 0,
+            exhausted: false,
+        }
+    }
+
+    fn front(&self) -> Option<&T> {
+        self.rows.front()
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        self.rows.pop_front()
+    }
+
+    /// Reads the next page when the one in hand is used up.
+    async fn refill<F, Fut>(&mut self, read: F, position: impl Fn(&T) -> i64) -> Result<(), sqlx::Error>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, sqlx::Error>>,
+    {
+        if !self.rows.is_empty() || self.exhausted {
+            return Ok(());
+        }
+        let page = read(self.after).await?;
+        match page.last() {
+            None => self.exhausted = true,
+            Some(last) => self.after = position(last),
+        }
+        self.rows.extend(page);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(position: i64, amount: i64) -> RecordedEvent {
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 4, 10, 0, 0)
+            .single()
+            .expect("an instant");
+        RecordedEvent {
+            global_position: position,
+            stream_type: "account".into(),
+            stream_id: Uuid::from_u128(1),
+            stream_version: position,
+            event_id: Uuid::from_u128(0x100 + u128::try_from(position).unwrap_or(0)),
+            event_type: "MoneyDeposited".into(),
+            schema_version: 2,
+            payload: json!({ "amount": amount, "currency": "EUR", "description": "café" }),
+            metadata: json!({ "command": "Deposit" }),
+            occurred_at: at,
+            recorded_at: at + chrono::TimeDelta::microseconds(1_500),
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_is_rfc_8785_json_of_every_stored_column() {
+        let bytes = Chained::from(&event(1, 250)).canonical_bytes();
+        assert_eq!(
+            String::from_utf8(bytes).expect("utf-8"),
+            "{\"event_id\":\"00000000-0000-0000-0000-000000000101\",\"event_type\":\"MoneyDeposited\",\
+             \"global_position\":1,\"metadata\":{\"command\":\"Deposit\"},\
+             \"occurred_at\":\"2026-12-04T10:00:00.000000Z\",\
+             \"payload\":{\"amount\":250,\"currency\":\"EUR\",\"description\":\"café\"},\
+             \"recorded_at\":\"2026-12-04T10:00:00.001500Z\",\"schema_version\":2,\
+             \"stream_id\":\"00000000-0000-0000-0000-000000000001\",\"stream_type\":\"account\",\
+             \"stream_version\":1}"
+        );
+    }
+
+    #[test]
+    fn each_link_covers_its_event_and_every_link_before_it() {
+        let first = GENESIS.then(&Chained::from(&event(1, 250)));
+        let second = first.then(&Chained::from(&event(2, 100)));
+        assert_eq!(Link::from_hex(&second.to_hex()), Some(second));
+        assert_ne!(GENESIS.then(&Chained::from(&event(1, 251))), first);
+        assert_ne!(GENESIS.then(&Chained::from(&event(2, 100))), second);
+        let mut digest = Sha256::new();
+        digest.update(first.0);
+        digest.update(Chained::from(&event(2, 100)).canonical_bytes());
+        assert_eq!(second.0, <[u8; 32]>::from(digest.finalize()));
+    }
+}
