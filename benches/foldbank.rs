@@ -83,6 +83,48 @@ fn domain(c: &mut Criterion) {
     }
     group.finish();
 
+    // What the group commit adds per event under the log's lock: the canonical form and the
+    // SHA-256 of the link.
+    let deposit = foldbank::store::RecordedEvent {
+        global_position: 1_000_000,
+        stream_type: "account".into(),
+        stream_id: Uuid::now_v7(),
+        stream_version: 42,
+        event_id: Uuid::now_v7(),
+        event_type: "MoneyDeposited".into(),
+        schema_version: 2,
+        payload: serde_json::json!({ "transaction_id": Uuid::now_v7(), "amount": 2500,
+            "currency": "EUR", "description": "groceries", "occurred_at": Utc::now() }),
+        metadata: serde_json::json!({ "command": "Deposit", "command_id": Uuid::now_v7(),
+            "correlation_id": "req-1", "key_id": null }),
+        occurred_at: Utc::now(),
+        recorded_at: Utc::now(),
+    };
+    c.bench_function("chain/link_one_event", |b| {
+        let chained = foldbank::store::chain::Chained::from(&deposit);
+        b.iter(|| foldbank::store::chain::GENESIS.then(black_box(&chained)))
+    });
+    // The group commit splits that: the canonical form prepared by the command's own task,
+    // then, under the lock, the position and record time put in and the hash taken.
+    let new = foldbank::store::NewEvent {
+        event_id: deposit.event_id,
+        event_type: deposit.event_type.clone(),
+        schema_version: deposit.schema_version,
+        payload: deposit.payload.clone(),
+        metadata: deposit.metadata.clone(),
+        occurred_at: deposit.occurred_at,
+    };
+    c.bench_function("chain/prepare_one_event", |b| {
+        b.iter(|| foldbank::store::chain::Prepared::new(black_box(&new), "account", deposit.stream_id))
+    });
+    let prepared = foldbank::store::chain::Prepared::new(&new, "account", deposit.stream_id);
+    c.bench_function("chain/link_one_prepared_event_under_the_lock", |b| {
+        b.iter(|| {
+            let canonical = black_box(&prepared).canonical_bytes(1_000_000, 42, &deposit.recorded_at);
+            foldbank::store::chain::GENESIS.then_prepared(&canonical)
+        })
+    });
+
     let state = AccountDecider::fold(&history(1_000));
     c.bench_function("decide/withdraw", |b| {
         b.iter(|| {

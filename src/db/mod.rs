@@ -363,6 +363,13 @@ enum TransactionInner {
 }
 
 impl Transaction {
+    pub fn backend(&self) -> Backend {
+        match &self.inner {
+            TransactionInner::Postgres(_) => Backend::Postgres,
+            TransactionInner::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self.inner {
             TransactionInner::Postgres(tx) => tx.commit().await,

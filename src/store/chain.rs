@@ -117,30 +117,92 @@ impl<'a> From<&'a RecordedEvent> for Chained<'a> {
     }
 }
 
-/// An event about to be appended, as the chain will see it once stored.
-pub(crate) fn to_be_stored<'a>(
-    event: &'a NewEvent,
-    (stream_type, stream_id, stream_version): (&'a str, Uuid, i64),
-    global_position: i64,
-    recorded_at: DateTime<Utc>,
-) -> Chained<'a> {
-    Chained {
-        global_position,
-        stream_type,
-        stream_id,
-        stream_version,
-        event_id: event.event_id,
-        event_type: &event.event_type,
-        schema_version: event.schema_version,
-        payload: &event.payload,
-        metadata: &event.metadata,
-        occurred_at: event.occurred_at,
-        recorded_at,
+/// The canonical form of an event about to be appended, but for what only the log's lock
+/// decides (its position, version and record time): prepared by the caller's task, so that the
+/// group commit, which links events one after the other under the lock, only assembles it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// `{"event_id":…,"event_type":…,"global_position":` up to the position.
+    head: String,
+    /// `,"metadata":…,"occurred_at":…,"payload":…,"recorded_at":` up to the record time.
+    middle: String,
+    /// `,"schema_version":…,"stream_id":…,"stream_type":…,"stream_version":` up to the version.
+    tail: String,
+}
+
+impl Prepared {
+    pub fn new(event: &NewEvent, stream_type: &str, stream_id: Uuid) -> Prepared {
+        let json = |value: &dyn erased::Canonical| value.canonical();
+        Prepared {
+            head: format!(
+                "{{\"event_id\":{},\"event_type\":{},\"global_position\":",
+                json(&event.event_id.to_string()),
+                json(&event.event_type)
+            ),
+            middle: format!(
+                ",\"metadata\":{},\"occurred_at\":{},\"payload\":{},\"recorded_at\":",
+                json(&event.metadata),
+                json(&instant_text(&event.occurred_at)),
+                json(&event.payload)
+            ),
+            tail: format!(
+                ",\"schema_version\":{},\"stream_id\":{},\"stream_type\":{},\"stream_version\":",
+                event.schema_version,
+                json(&stream_id.to_string()),
+                json(&stream_type)
+            ),
+        }
+    }
+
+    /// The event's canonical bytes, once stored at `global_position` as version
+    /// `stream_version`, recorded at `recorded_at`: the same bytes as [`Chained::canonical_bytes`].
+    pub fn canonical_bytes(
+        &self,
+        global_position: i64,
+        stream_version: i64,
+        recorded_at: &DateTime<Utc>,
+    ) -> Vec<u8> {
+        let recorded_at = serde_jcs::to_string(&instant_text(recorded_at)).unwrap_or_default();
+        format!(
+            "{}{global_position}{}{recorded_at}{}{stream_version}}}",
+            self.head, self.middle, self.tail
+        )
+        .into_bytes()
+    }
+}
+
+/// Canonical JSON of the values [`Prepared`] holds. (RFC 8785 writes an integer below 2^53 as
+/// its decimal digits, which is what `format!` does with the positions and versions.)
+mod erased {
+    pub(super) trait Canonical {
+        fn canonical(&self) -> String;
+    }
+
+    impl<T: serde::Serialize + ?Sized> Canonical for T {
+        fn canonical(&self) -> String {
+            // Serializing plain data never fails: no map has non-string keys, no float is NaN.
+            serde_jcs::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+impl Link {
+    /// The link of an event prepared before the lock, which follows `self`.
+    pub fn then_prepared(&self, canonical: &[u8]) -> Link {
+        let mut digest = Sha256::new();
+        digest.update(self.0);
+        digest.update(canonical);
+        Link(digest.finalize().into())
     }
 }
 
 fn instant<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+    serializer.serialize_str(&instant_text(at))
+}
+
+/// An instant as the canonical form writes it.
+fn instant_text(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// The row of `event_chain` for the event at `position`.
@@ -466,6 +528,32 @@ mod tests {
              \"recorded_at\":\"2026-12-04T10:00:00.001500Z\",\"schema_version\":2,\
              \"stream_id\":\"00000000-0000-0000-0000-000000000001\",\"stream_type\":\"account\",\
              \"stream_version\":1}"
+        );
+    }
+
+    #[test]
+    fn an_event_prepared_before_the_lock_has_the_canonical_bytes_of_the_stored_one() {
+        let mut stored = event(7, 1_000_000_000_000_000);
+        stored.payload = json!({ "amount": 1, "text": "a \"quoted\" \\ line\u{2028} é ☃", "n": null,
+            "nested": { "z": [1, 2, { "b": true, "a": false }], "a": -5 } });
+        let new = NewEvent {
+            event_id: stored.event_id,
+            event_type: stored.event_type.clone(),
+            schema_version: stored.schema_version,
+            payload: stored.payload.clone(),
+            metadata: stored.metadata.clone(),
+            occurred_at: stored.occurred_at,
+        };
+        let prepared = Prepared::new(&new, &stored.stream_type, stored.stream_id);
+        let assembled =
+            prepared.canonical_bytes(stored.global_position, stored.stream_version, &stored.recorded_at);
+        assert_eq!(
+            String::from_utf8(assembled.clone()).expect("utf-8"),
+            String::from_utf8(Chained::from(&stored).canonical_bytes()).expect("utf-8")
+        );
+        assert_eq!(
+            GENESIS.then_prepared(&assembled),
+            GENESIS.then(&Chained::from(&stored))
         );
     }
 
