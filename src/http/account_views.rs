@@ -16,7 +16,7 @@ use crate::domain::ids::AccountId;
 use crate::http::AppState;
 use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams, with_etag};
-use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
+use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::http::schema;
@@ -241,6 +241,10 @@ pub(crate) async fn account(
 ) -> Result<Response, ApiError> {
     ensure_visible(&app, caller, AccountId(id)).await?;
     let account_id = AccountId(id);
+    // Ignored with `at`, but never accepted out of its range.
+    if params.min_position.is_some_and(|position| position < 0) {
+        return Err(InvalidParam::new("min_position", "must be 0 or more").into());
+    }
     if let Some(at) = instant("at", params.at)? {
         return match app.history.at(account_id, at).await? {
             PointInTime::Unknown => Err(ApiError::AccountNotFound(account_id)),
