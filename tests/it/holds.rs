@@ -687,7 +687,14 @@ async fn a_customer_holds_money_on_its_own_accounts_only(db: TestDb) {
     let held = placed.body["hold_id"].as_str().expect("hold_id").to_owned();
     let voided = as_customer(Method::POST, format!("/accounts/{mine}/holds/{held}/void"), None).await;
     assert_eq!(voided.status, StatusCode::OK, "{}", voided.text);
-    let listed = as_customer(Method::GET, format!("/accounts/{mine}/holds"), None).await;
+    // Reads wait for the read models to reflect the log (they follow it a moment behind).
+    let head = app.caught_up().await;
+    let listed = as_customer(
+        Method::GET,
+        format!("/accounts/{mine}/holds?min_position={head}"),
+        None,
+    )
+    .await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
 
     as_customer(Method::POST, format!("/accounts/{theirs}/holds"), Some(terms))

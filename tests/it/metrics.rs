@@ -58,11 +58,17 @@ async fn metrics_count_commands_requests_appends_and_follower_lag(db: TestDb) {
         "{}",
         refused.text
     );
+    // The read model follows the log a moment behind: the read waits until it has caught up.
+    let head = app.caught_up().await;
     let read = app
-        .send_as(key, Method::GET, &format!("/accounts/{account}"), None)
+        .send_as(
+            key,
+            Method::GET,
+            &format!("/accounts/{account}?min_position={head}"),
+            None,
+        )
         .await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.text);
-    app.caught_up().await;
 
     let scraped = app.send_as(key, Method::GET, "/metrics", None).await;
     assert_eq!(scraped.status, StatusCode::OK, "{}", scraped.text);
