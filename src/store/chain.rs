@@ -50,10 +50,21 @@ impl Link {
 
     /// The link of `event`, which follows `self`.
     pub fn then(&self, event: &Chained<'_>) -> Link {
+        self.then_prepared(&event.canonical_bytes())
+    }
+
+    /// The link of an event whose canonical bytes are `canonical`, which follows `self`.
+    pub fn then_prepared(&self, canonical: &[u8]) -> Link {
         let mut digest = Sha256::new();
         digest.update(self.0);
-        digest.update(event.canonical_bytes());
+        digest.update(canonical);
         Link(digest.finalize().into())
+    }
+
+    /// A link as `event_chain` stores it, for the event at `position`.
+    pub(crate) fn stored(position: i64, hash: &str) -> Result<Link, sqlx::Error> {
+        Link::from_hex(hash)
+            .ok_or_else(|| sqlx::Error::Protocol(format!("the link of position {position} is not hex")))
     }
 }
 
@@ -132,7 +143,6 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(event: &NewEvent, stream_type: &str, stream_id: Uuid) -> Prepared {
-        let json = |value: &dyn erased::Canonical| value.canonical();
         Prepared {
             head: format!(
                 "{{\"event_id\":{},\"event_type\":{},\"global_position\":",
@@ -162,7 +172,7 @@ impl Prepared {
         stream_version: i64,
         recorded_at: &DateTime<Utc>,
     ) -> Vec<u8> {
-        let recorded_at = serde_jcs::to_string(&instant_text(recorded_at)).unwrap_or_default();
+        let recorded_at = json(&instant_text(recorded_at));
         format!(
             "{}{global_position}{}{recorded_at}{}{stream_version}}}",
             self.head, self.middle, self.tail
@@ -171,29 +181,11 @@ impl Prepared {
     }
 }
 
-/// Canonical JSON of the values [`Prepared`] holds. (RFC 8785 writes an integer below 2^53 as
-/// its decimal digits, which is what `format!` does with the positions and versions.)
-mod erased {
-    pub(super) trait Canonical {
-        fn canonical(&self) -> String;
-    }
-
-    impl<T: serde::Serialize + ?Sized> Canonical for T {
-        fn canonical(&self) -> String {
-            // Serializing plain data never fails: no map has non-string keys, no float is NaN.
-            serde_jcs::to_string(self).unwrap_or_default()
-        }
-    }
-}
-
-impl Link {
-    /// The link of an event prepared before the lock, which follows `self`.
-    pub fn then_prepared(&self, canonical: &[u8]) -> Link {
-        let mut digest = Sha256::new();
-        digest.update(self.0);
-        digest.update(canonical);
-        Link(digest.finalize().into())
-    }
+/// Canonical JSON of one of the values [`Prepared`] holds. (RFC 8785 writes an integer below
+/// 2^53 as its decimal digits, which is what `format!` does with the positions and versions.)
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serializing plain data never fails: no map has non-string keys, no float is NaN.
+    serde_jcs::to_string(value).unwrap_or_default()
 }
 
 fn instant<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -220,13 +212,8 @@ pub(crate) async fn head(tx: &mut Transaction) -> Result<(i64, Link), sqlx::Erro
             .await?;
     Ok(match last {
         None => (0, GENESIS),
-        Some((position, hash)) => (position, stored_link(position, &hash)?),
+        Some((position, hash)) => (position, Link::stored(position, &hash)?),
     })
-}
-
-fn stored_link(position: i64, hash: &str) -> Result<Link, sqlx::Error> {
-    Link::from_hex(hash)
-        .ok_or_else(|| sqlx::Error::Protocol(format!("the link of position {position} is not hex")))
 }
 
 /// Links the events after the chain's head `from` up to the log's head `to` (at most `limit`

@@ -345,10 +345,7 @@ impl Heads {
             for row in rows {
                 heads.log = row.log_head;
                 if let (Some(position), Some(hash)) = (row.chain_position, &row.chain_hash) {
-                    let link = Link::from_hex(hash).ok_or_else(|| {
-                        sqlx::Error::Protocol(format!("the link of position {position} is not hex"))
-                    })?;
-                    heads.chain = (position, link);
+                    heads.chain = (position, Link::stored(position, hash)?);
                 }
                 let head = StreamHead {
                     stream_type: row.stream_type,
