@@ -192,6 +192,11 @@ bold "18. The whole log as a feed for other services: a page by position (live: 
 call GET "/events?after=0&limit=3" 200
 expect_field position 1
 expect_field next_after 3
+echo "each event's \"hash\" is its link in the hash chain: SHA-256 of the previous link and its canonical form"
+
+bold "    ...and the signed checkpoints of that chain (none unless started with --signing-key-file)"
+call GET "/chain?limit=3" 200
+expect_field algorithm ed25519
 
 bold "19. Holds: Alice's hotel authorizes 80.00 for a week; it stays in her balance but is no longer available"
 call POST "/accounts/$ALICE/holds" 201 '{"amount":8000,"currency":"EUR","expires_in_secs":604800,"description":"hotel deposit"}'

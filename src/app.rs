@@ -26,11 +26,13 @@ pub use crate::http::feed_stream::{EventStreamSettings, EventStreams};
 use crate::http::idempotency::KEY_RETENTION;
 use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
-use crate::process::{self, HoldExpiry, TransferProcess};
+use crate::process::checkpoints::Cadence;
+use crate::process::{self, CheckpointSigner, HoldExpiry, TransferProcess};
 use crate::projection::ReadModels;
 use crate::projection::{FaultInjector, ProjectionName, Projector};
 use crate::query::{AccountHistory, EventLog};
 use crate::readiness::{self, Readiness};
+use crate::store::chain::checkpoint::ChainSigner;
 use crate::store::{self, EventStore, StoreError, StoreFaults};
 
 /// How many 5-second rounds start-up waits for the projections to catch up.
@@ -63,6 +65,8 @@ pub struct App {
     /// when its shutdown begins, since a graceful shutdown waits for every response to end),
     /// the metrics and what `GET /health/ready` checks.
     pub http: AppState,
+    /// The key that signs the hash chain's checkpoints, if any.
+    pub chain_signer: Option<ChainSigner>,
 }
 
 /// The names of every follower: the projections, then the process managers.
@@ -108,7 +112,7 @@ impl App {
         let http = AppState {
             read_models: ReadModels::new(databases.clone()),
             history: AccountHistory::new(store.clone()),
-            log: EventLog::new(store.clone()),
+            log: EventLog::new(store.clone(), database.clone()),
             commands,
             followers,
             clock,
@@ -126,6 +130,7 @@ impl App {
             event_streams,
             metrics,
             readiness,
+            chain_key: None,
         };
         App {
             read_database: databases.read,
@@ -136,7 +141,16 @@ impl App {
             store_faults,
             shutdown,
             http,
+            chain_signer: None,
         }
+    }
+
+    /// Signs the hash chain's checkpoints with `signer` ([`App::start_checkpoint_signer`]) and
+    /// shows its public key in `GET /chain`.
+    pub fn with_chain_signer(mut self, signer: Option<ChainSigner>) -> Self {
+        self.http.chain_key = signer.as_ref().map(ChainSigner::public_key);
+        self.chain_signer = signer;
+        self
     }
 
     /// A command that takes longer than `threshold` is logged at WARN.
@@ -219,6 +233,25 @@ impl App {
             self.http.clock.clone(),
             every,
         )
+    }
+
+    /// Starts the checkpoint signer ([`process::checkpoints`]), if there is a signing key: it
+    /// looks every `every` while this process leads it, and stops with [`App::shutdown`].
+    pub fn start_checkpoint_signer(
+        &self,
+        cadence: Cadence,
+        every: Duration,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        self.checkpoint_signer(cadence)
+            .map(|signer| signer.start(every, self.shutdown.child_token()))
+    }
+
+    /// The checkpoint signer of this process, not started (`None` without a signing key):
+    /// [`CheckpointSigner::sign_if_due`] signs once.
+    pub fn checkpoint_signer(&self, cadence: Cadence) -> Option<CheckpointSigner> {
+        self.chain_signer.clone().map(|signer| {
+            CheckpointSigner::new(self.database.clone(), signer, self.http.clock.clone(), cadence)
+        })
     }
 
     /// Starts the housekeeping task: it deletes responses recorded for idempotency keys once

@@ -85,6 +85,21 @@ pub struct Config {
     /// process manager) is more than this many events behind its head.
     #[arg(global = true, long, env = "READY_MAX_LAG", default_value_t = crate::readiness::DEFAULT_MAX_LAG, value_parser = clap::value_parser!(i64).range(0..))]
     pub ready_max_lag: i64,
+
+    /// An Ed25519 private key (PKCS#8 PEM, made by `foldbank signing-key create PATH`): the
+    /// service signs the hash chain's head with it now and then (`GET /chain`), and `verify
+    /// --chain` checks those signatures with its public key.
+    #[arg(global = true, long, env = "SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<std::path::PathBuf>,
+
+    /// With a signing key: sign the chain's head once it has moved this many events past the
+    /// last checkpoint...
+    #[arg(global = true, long, env = "CHECKPOINT_EVERY_EVENTS", default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub checkpoint_every_events: i64,
+
+    /// ...or, when it has moved at all, once this many seconds have passed since the last.
+    #[arg(global = true, long, env = "CHECKPOINT_EVERY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub checkpoint_every_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +130,25 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// When the chain's head is signed (with a signing key).
+    pub fn checkpoint_cadence(&self) -> crate::process::checkpoints::Cadence {
+        crate::process::checkpoints::Cadence {
+            events: self.checkpoint_every_events,
+            interval: Duration::from_secs(self.checkpoint_every_secs),
+        }
+    }
+
+    /// The signing key of the chain's checkpoints, when one is configured.
+    pub fn chain_signer(
+        &self,
+    ) -> Result<Option<crate::store::chain::checkpoint::ChainSigner>, crate::store::chain::checkpoint::KeyError>
+    {
+        self.signing_key_file
+            .as_deref()
+            .map(crate::store::chain::checkpoint::ChainSigner::read)
+            .transpose()
     }
 
     pub fn request_timeout(&self) -> Duration {

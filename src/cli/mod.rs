@@ -7,6 +7,7 @@ mod keys;
 mod parked;
 mod rebuild;
 mod serve;
+mod signing_key;
 mod snapshots;
 mod verify;
 
@@ -59,9 +60,19 @@ pub enum Command {
     /// could not check. With `--chain`, recompute the log's hash chain instead.
     Verify {
         /// Recompute every link of the hash chain from position 1 and name the first event that
-        /// was changed, deleted, moved or inserted around the service (exit 1), or none (0).
+        /// was changed, deleted, moved or inserted around the service, and every signed
+        /// checkpoint that does not hold (exit 1), or none (0).
         #[arg(long)]
         chain: bool,
+        /// With `--chain`: the public key that signed the checkpoints, as the base64 of its raw
+        /// 32 bytes (`public_key` of `GET /chain`); without it, that of `--signing-key-file`.
+        #[arg(long, requires = "chain")]
+        public_key: Option<String>,
+    },
+    /// Manage the key that signs the hash chain's checkpoints.
+    SigningKey {
+        #[command(subcommand)]
+        action: signing_key::SigningKeyAction,
     },
     /// Events a follower could not handle and set aside (also in `GET /projections`).
     Parked {
@@ -86,7 +97,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     // A command whose answer is its standard output logs to standard error.
     let output = match command {
-        Command::Verify { .. } | Command::Keys { .. } => LogOutput::Stderr,
+        Command::Verify { .. } | Command::Keys { .. } | Command::SigningKey { .. } => LogOutput::Stderr,
         _ => LogOutput::Stdout,
     };
     if !matches!(command, Command::Openapi) {
@@ -105,14 +116,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         ),
         // 0: the read models equal the log (or the chain is intact); 1: some differ (or it is
         // broken); 2: it could not check.
-        Command::Verify { chain: false } => {
+        Command::Verify { chain: false, .. } => {
             exit_code("verify failed", verify::run(&config).await, ExitCode::from(2))
         }
-        Command::Verify { chain: true } => exit_code(
+        Command::Verify {
+            chain: true,
+            public_key,
+        } => exit_code(
             "verify --chain failed",
-            verify::chain(&config).await,
+            verify::chain(&config, public_key.as_deref()).await,
             ExitCode::from(2),
         ),
+        Command::SigningKey { action } => {
+            exit_code("signing-key failed", signing_key::run(action), ExitCode::FAILURE)
+        }
         Command::Parked { action } => exit_code(
             "parked failed",
             parked::run(&config, action).await,
@@ -182,14 +199,14 @@ mod tests {
         assert!(matches!(
             Cli::try_parse_from(["foldbank", "verify", "--database-url", "sqlite://x.db"]),
             Ok(Cli {
-                command: Some(Command::Verify { chain: false }),
+                command: Some(Command::Verify { chain: false, .. }),
                 ..
             })
         ));
         assert!(matches!(
             Cli::try_parse_from(["foldbank", "verify", "--chain"]),
             Ok(Cli {
-                command: Some(Command::Verify { chain: true }),
+                command: Some(Command::Verify { chain: true, .. }),
                 ..
             })
         ));

@@ -15,8 +15,12 @@ use crate::store::chain;
 /// How often the hold expiry scheduler looks for holds past their deadline.
 const HOLD_EXPIRY_ROUND: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How often the checkpoint signer looks whether the chain's head is due for a signature.
+const CHECKPOINT_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(super) async fn run(config: Config) -> Outcome {
     config.validate()?;
+    let signer = config.chain_signer()?;
     let databases = connect(&config).await?;
     if databases.is_split() {
         tracing::info!(
@@ -35,12 +39,20 @@ pub(super) async fn run(config: Config) -> Outcome {
         .with_event_streams(config.event_streams())
         .with_slow_command_threshold(config.slow_command_threshold())
         .with_ready_max_lag(config.ready_max_lag)
-        .with_auth(auth);
+        .with_auth(auth)
+        .with_chain_signer(signer);
     let projections = app.start_projections();
     app.catch_up().await?;
     tracing::info!("projections caught up");
     let transfers = app.start_transfer_process();
     let expiry = app.start_hold_expiry(HOLD_EXPIRY_ROUND);
+    let checkpoints = app.start_checkpoint_signer(config.checkpoint_cadence(), CHECKPOINT_LOOK);
+    match &app.chain_signer {
+        Some(signer) => {
+            tracing::info!(public_key = %signer.public_key().to_base64(), "signing the hash chain's checkpoints")
+        }
+        None => tracing::info!("no --signing-key-file: the hash chain's checkpoints are not signed"),
+    }
     let housekeeping = app.start_housekeeping();
     let router = app.router(HttpSettings {
         request_timeout: config.request_timeout(),
@@ -62,6 +74,9 @@ pub(super) async fn run(config: Config) -> Outcome {
     app.shutdown.cancel();
     // The scheduler's round in hand goes through the command side, before the followers stop.
     let _ = expiry.await;
+    if let Some(checkpoints) = checkpoints {
+        let _ = checkpoints.await;
+    }
     transfers.stop().await;
     projections.stop().await;
     let _ = housekeeping.await;

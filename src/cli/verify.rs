@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::{Outcome, connect};
 use crate::config::Config;
 use crate::projection::{self, Progress};
+use crate::store::chain::checkpoint::PublicKey;
 use crate::store::{self, chain};
 
 /// Compares every read model with the fold of the log; prints the report on stdout and
@@ -23,18 +24,26 @@ pub(super) async fn run(config: &Config) -> Outcome {
     })
 }
 
-/// Recomputes the hash chain from position 1; prints the report on stdout and answers whether
-/// the chain is intact.
-pub(super) async fn chain(config: &Config) -> Outcome {
+/// Recomputes the hash chain from position 1 and checks the signed checkpoints (with
+/// `public_key`, else the configured signing key's); prints the report on stdout and answers
+/// whether the chain and its checkpoints hold.
+pub(super) async fn chain(config: &Config, public_key: Option<&str>) -> Outcome {
+    let key = match public_key {
+        Some(text) => Some(PublicKey::from_base64(text)?),
+        None => config.chain_signer()?.map(|signer| signer.public_key()),
+    };
     let databases = connect(config).await?;
     let mut progress = Progress::on_stderr("verify --chain");
     let head = store::event_store(&databases.write).head_position().await?;
     progress.aim_at(head);
-    let report = chain::verify(&databases.write, |position| progress.reached(position)).await?;
+    let report = chain::verify(&databases.write, key.as_ref(), |position| {
+        progress.reached(position)
+    })
+    .await?;
     progress.finish();
     println!("{report}");
     databases.close().await;
-    Ok(if report.broken.is_none() {
+    Ok(if report.is_intact() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -21,7 +21,7 @@ use crate::http::extract::{PathParam, QueryParams};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{page_size, version_cursor};
 use crate::http::responses::StorageProblems;
-use crate::store::RecordedEvent;
+use crate::store::chain::LinkedEvent;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(account_events))
@@ -51,7 +51,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         "key_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a16"
     },
     "occurred_at": "2026-11-27T09:30:00Z",
-    "recorded_at": "2026-11-27T09:30:00.001Z"
+    "recorded_at": "2026-11-27T09:30:00.001Z",
+    "hash": "5f0c3d1e9a7b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6ce1"
 }))]
 pub struct EventResponse {
     pub event_id: Uuid,
@@ -79,10 +80,15 @@ pub struct EventResponse {
     pub occurred_at: DateTime<Utc>,
     /// When the log stored it.
     pub recorded_at: DateTime<Utc>,
+    /// The event's link in the log's hash chain: SHA-256 of the previous event's link and this
+    /// event's canonical bytes, as 64 lowercase hex digits (see the README's "Tamper
+    /// evidence"). `null` for an event not linked yet (appended around the service).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: Option<String>,
 }
 
-impl From<RecordedEvent> for EventResponse {
-    fn from(event: RecordedEvent) -> Self {
+impl From<LinkedEvent> for EventResponse {
+    fn from(LinkedEvent { event, link }: LinkedEvent) -> Self {
         EventResponse {
             event_id: event.event_id,
             position: event.global_position,
@@ -95,6 +101,7 @@ impl From<RecordedEvent> for EventResponse {
             metadata: event.metadata,
             occurred_at: event.occurred_at,
             recorded_at: event.recorded_at,
+            hash: link.map(|link| link.to_hex()),
         }
     }
 }

@@ -47,7 +47,7 @@ use crate::http::feed::position_after;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::OperatorOnly;
 use crate::query::EventLog;
-use crate::store::RecordedEvent;
+use crate::store::chain::LinkedEvent;
 use crate::telemetry::error_chain;
 
 /// Events read from the log at a time.
@@ -281,7 +281,7 @@ struct Subscription {
     /// The position of the last event sent (or the starting point).
     after: i64,
     /// Events read but not sent yet, in position order.
-    pending: VecDeque<RecordedEvent>,
+    pending: VecDeque<LinkedEvent>,
     /// Changes whenever this process learns that the log has grown.
     head: watch::Receiver<i64>,
     poll_interval: Duration,
@@ -299,7 +299,7 @@ impl Subscription {
                 return None;
             }
             if let Some(event) = self.pending.pop_front() {
-                self.after = event.global_position;
+                self.after = event.event.global_position;
                 return Some(sse_event(event));
             }
             // Seen before reading, so that an append announced during the read still ends the
@@ -356,9 +356,9 @@ impl Subscription {
 }
 
 /// `id:` = position, `event:` = type, `data:` = the event as `GET /events` shows it.
-fn sse_event(event: RecordedEvent) -> Event {
-    let position = event.global_position;
-    let event_type = event.event_type.clone();
+fn sse_event(event: LinkedEvent) -> Event {
+    let position = event.event.global_position;
+    let event_type = event.event.event_type.clone();
     // Cannot fail: every field is a string, a number, a UUID, an instant or JSON already.
     let data = serde_json::to_string(&EventResponse::from(event)).unwrap_or_else(|_| "null".into());
     let sse = Event::default().id(position.to_string()).data(data);

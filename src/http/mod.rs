@@ -8,6 +8,7 @@
 pub mod account_views;
 pub mod accounts;
 pub mod auth;
+pub mod chain;
 pub mod events;
 mod explorer;
 pub mod extract;
@@ -69,6 +70,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(feed::router())
         .merge(feed_stream::router())
+        .merge(chain::router())
         .merge(projections::router())
         .merge(metrics::router())
         .merge(health::router())

@@ -35,7 +35,7 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
         (name = "holds", description = "Authorize now, capture or void later: money held is no longer available; a hold nobody settles expires at its deadline, exactly once."),
         (name = "transfers", description = "Money between accounts: a process manager settles each transfer (credit, or refund as compensation)."),
         (name = "operations", description = "Health and how the projections are doing."),
-        (name = "feed", description = "The event log for other services, in position order: paged (`/events`) and live as Server-Sent Events (`/events/stream`). Operator keys only."),
+        (name = "feed", description = "The event log for other services, in position order: paged (`/events`) and live as Server-Sent Events (`/events/stream`), and the signed checkpoints of its hash chain (`/chain`). Operator keys only."),
     ),
     components(schemas(Problem, InvalidParam))
 )]

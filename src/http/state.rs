@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::projection::ReadModels;
 use crate::query::{AccountHistory, EventLog};
 use crate::readiness::Readiness;
+use crate::store::chain::checkpoint::PublicKey;
 
 /// Shared by the handlers. Cheap to clone: all fields are handles.
 #[derive(Debug, Clone)]
@@ -41,4 +42,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// What `GET /health/ready` checks.
     pub readiness: Readiness,
+    /// The public key of the chain's signing key, for `GET /chain` (`None`: nothing signed).
+    pub chain_key: Option<PublicKey>,
 }

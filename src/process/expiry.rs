@@ -35,7 +35,7 @@ use crate::command::{AccountCommandHandler, CommandError, Precondition};
 use crate::db::Database;
 use crate::domain::account::{AccountCommand, AccountError, ExpireHold};
 use crate::domain::ids::{AccountId, HoldId};
-use crate::follow::leadership_key;
+use crate::process::led::run_while_leading;
 use crate::projection::{DueHold, QueryError, ReadModels};
 
 /// The name of the scheduler's leadership.
@@ -48,9 +48,6 @@ pub const ROUND: i64 = 100;
 /// yet (it follows the log), and a hold whose expiry failed waits before it is tried again,
 /// rather than hold up the holds behind it round after round.
 const REST: Duration = Duration::from_secs(30);
-
-/// How often a standby asks for the leadership (each ask is a connection on PostgreSQL).
-const STANDBY_ASK: Duration = Duration::from_secs(5);
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,63 +98,30 @@ impl HoldExpiry {
     }
 
     async fn run(self, stop: CancellationToken) {
-        let key = leadership_key(NAME);
-        let mut standing_by = false;
-        loop {
-            let leadership = match self.database.try_lead(key).await {
-                Ok(Some(leadership)) => Some(leadership),
-                Ok(None) => {
-                    if !standing_by {
-                        tracing::info!(scheduler = NAME, "another process expires holds; standing by");
-                        standing_by = true;
-                    }
-                    None
-                }
+        let this = &self;
+        run_while_leading(&self.database, NAME, self.every, &stop, move || async move {
+            let round = match this.expire_due().await {
+                Ok(round) => round,
                 Err(error) => {
-                    tracing::warn!(scheduler = NAME, %error, "cannot check leadership; retrying");
-                    None
-                }
-            };
-            let Some(mut leadership) = leadership else {
-                if pause(&stop, STANDBY_ASK.max(self.every)).await {
-                    return;
-                }
-                continue;
-            };
-            if standing_by {
-                tracing::info!(scheduler = NAME, "took over the expiry of holds");
-            }
-            loop {
-                let round = match self.expire_due().await {
-                    Ok(round) => round,
-                    Err(error) => {
-                        tracing::warn!(
-                            scheduler = NAME,
-                            error = %crate::telemetry::error_chain(&error),
-                            "cannot read the due holds; trying again next round"
-                        );
-                        Round::default()
-                    }
-                };
-                if round.expired > 0 || round.failed > 0 {
-                    tracing::info!(
+                    tracing::warn!(
                         scheduler = NAME,
-                        expired = round.expired,
-                        failed = round.failed,
-                        "expiry round"
+                        error = %crate::telemetry::error_chain(&error),
+                        "cannot read the due holds; trying again next round"
                     );
+                    Round::default()
                 }
-                let wait = if round.full { Duration::ZERO } else { self.every };
-                if pause(&stop, wait).await {
-                    leadership.release().await;
-                    return;
-                }
-                if !leadership.is_held().await {
-                    tracing::warn!(scheduler = NAME, "lost the leadership");
-                    break;
-                }
+            };
+            if round.expired > 0 || round.failed > 0 {
+                tracing::info!(
+                    scheduler = NAME,
+                    expired = round.expired,
+                    failed = round.failed,
+                    "expiry round"
+                );
             }
-        }
+            round.full
+        })
+        .await;
     }
 
     /// One round: sends `ExpireHold` for every hold due now (up to [`ROUND`]) that is not
@@ -244,12 +208,4 @@ enum Expiry {
     AlreadyOver,
     /// Not yet, by this process's clock.
     NotDue,
-}
-
-/// Waits `wait`; whether `stop` came first.
-async fn pause(stop: &CancellationToken, wait: Duration) -> bool {
-    tokio::select! {
-        () = stop.cancelled() => true,
-        () = tokio::time::sleep(wait) => false,
-    }
 }

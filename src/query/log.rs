@@ -6,16 +6,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::db::Database;
 use crate::domain::account::{self, AccountEvent};
 use crate::domain::ids::{AccountId, OwnerId};
 use crate::projection::reads::next_cursor;
-use crate::store::{EventStore, RecordedEvent, StoreError, codec};
+use crate::store::chain::checkpoint::{self, Checkpoint};
+use crate::store::chain::{LinkedEvent, with_links};
+use crate::store::{EventStore, StoreError, codec};
 
 /// A page of one stream's events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventPage {
-    /// In version order, oldest first.
-    pub events: Vec<RecordedEvent>,
+    /// In version order, oldest first, with their links in the hash chain.
+    pub events: Vec<LinkedEvent>,
     /// Present when there may be more: the stream version of the last event.
     pub next: Option<i64>,
 }
@@ -23,10 +26,19 @@ pub struct EventPage {
 /// A page of the whole log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogPage {
-    /// In position order, oldest first.
-    pub events: Vec<RecordedEvent>,
+    /// In position order, oldest first, with their links in the hash chain.
+    pub events: Vec<LinkedEvent>,
     /// Present when more events followed when this page was read: the position of the last
     /// event, to read the next page after.
+    pub next: Option<i64>,
+}
+
+/// A page of the chain's signed checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointPage {
+    /// In position order, oldest first.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Present when more followed: the position of the last, to read the next page after.
     pub next: Option<i64>,
 }
 
@@ -34,11 +46,13 @@ pub struct LogPage {
 #[derive(Debug, Clone)]
 pub struct EventLog {
     store: Arc<dyn EventStore>,
+    /// The write database, where the links are read.
+    database: Database,
 }
 
 impl EventLog {
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        EventLog { store }
+    pub fn new(store: Arc<dyn EventStore>, database: Database) -> Self {
+        EventLog { store, database }
     }
 
     /// One page of an account's events, as stored, oldest first: up to `limit` events after
@@ -64,6 +78,7 @@ impl EventLog {
             }
         }
         let next = next_cursor(&mut events, limit, |event| event.stream_version);
+        let events = with_links(&self.database, events).await?;
         Ok(Some(EventPage { events, next }))
     }
 
@@ -75,12 +90,14 @@ impl EventLog {
         // One event more than asked tells whether another page follows.
         let mut events = self.store.read_all(after, limit + 1).await?;
         let next = next_cursor(&mut events, limit, |event| event.global_position);
+        let events = with_links(&self.database, events).await?;
         Ok(LogPage { events, next })
     }
 
-    /// Up to `limit` events after global position `after`, in position order.
-    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.store.read_all(after, limit).await
+    /// Up to `limit` events after global position `after`, in position order, with their links.
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<LinkedEvent>, StoreError> {
+        let events = self.store.read_all(after, limit).await?;
+        Ok(with_links(&self.database, events).await?)
     }
 
     /// Whether an account stream has any event.
@@ -105,6 +122,19 @@ impl EventLog {
             AccountEvent::AccountOpened { owner_id, .. } => Some(owner_id),
             _ => None,
         })
+    }
+
+    /// One page of the chain's signed checkpoints, oldest first: up to `limit` after position
+    /// `after`.
+    pub async fn checkpoints(&self, after: i64, limit: i64) -> Result<CheckpointPage, StoreError> {
+        let mut checkpoints = checkpoint::page(&self.database, after, limit + 1).await?;
+        let next = next_cursor(&mut checkpoints, limit, |checkpoint| checkpoint.position);
+        Ok(CheckpointPage { checkpoints, next })
+    }
+
+    /// The newest signed checkpoint, if any.
+    pub async fn newest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(checkpoint::last(&self.database).await?)
     }
 
     /// The position of the last event in the log (0 when empty).

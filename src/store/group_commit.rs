@@ -33,9 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::clock::truncate_to_micros;
-use crate::db::{
-    Backend, Database, MAX_BINDS, Param, Query, Stored, Transaction, in_statements, insert_rows, query,
-};
+use crate::db::{Database, Param, Query, Stored, Transaction, in_statements, insert_rows, query};
 use crate::metrics::Metrics;
 use crate::store::chain::{self, Link};
 use crate::store::{
@@ -251,9 +249,10 @@ async fn write(
     let mut heads = Heads::read(&mut tx, &plain)
         .await
         .map_err(BatchFailure::not_written)?;
-    if heads.chain.0 < heads.log {
+    if heads.unlinked {
         // Events appended without links (by a version before the chain): linked first.
-        heads.chain = chain::extend(&mut tx, heads.chain, heads.log, i64::MAX)
+        let from = chain::head(&mut tx).await.map_err(BatchFailure::not_written)?;
+        heads.chain = chain::extend(&mut tx, from, heads.log, i64::MAX)
             .await
             .map_err(BatchFailure::not_written)?;
     }
@@ -293,6 +292,9 @@ struct Heads {
     log: i64,
     /// The position of the chain's last link and that link.
     chain: (i64, Link),
+    /// Whether some event has no link yet: then `chain` is not read, but found by
+    /// [`chain::head`].
+    unlinked: bool,
 }
 
 impl Default for Heads {
@@ -301,6 +303,7 @@ impl Default for Heads {
             streams: HashMap::new(),
             log: 0,
             chain: (0, chain::GENESIS),
+            unlinked: false,
         }
     }
 }
@@ -313,8 +316,8 @@ struct HeadRow {
     stream_type: Option<String>,
     version: i64,
     log_head: i64,
-    chain_position: Option<i64>,
-    chain_hash: Option<String>,
+    head_hash: Option<String>,
+    first_unlinked: Option<i64>,
 }
 
 impl Heads {
@@ -334,8 +337,8 @@ impl Heads {
                  COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = v.column1 \
                  ORDER BY e.stream_version DESC LIMIT 1), 0) AS version, \
                  (SELECT COALESCE(MAX(global_position), 0) FROM events) AS log_head, \
-                 (SELECT MAX(global_position) FROM event_chain) AS chain_position, \
-                 (SELECT c.hash FROM event_chain c ORDER BY c.global_position DESC LIMIT 1) AS chain_hash \
+                 (SELECT e.hash FROM events e ORDER BY e.global_position DESC LIMIT 1) AS head_hash, \
+                 (SELECT MIN(global_position) FROM events WHERE hash IS NULL) AS first_unlinked \
                  FROM (VALUES ",
             )
             .values(chunk.iter().map(|id| vec![Param::from(*id)]))
@@ -344,8 +347,9 @@ impl Heads {
             .await?;
             for row in rows {
                 heads.log = row.log_head;
-                if let (Some(position), Some(hash)) = (row.chain_position, &row.chain_hash) {
-                    heads.chain = (position, Link::stored(position, hash)?);
+                heads.unlinked = row.first_unlinked.is_some();
+                if let (false, Some(hash)) = (heads.unlinked, &row.head_hash) {
+                    heads.chain = (row.log_head, Link::stored(row.log_head, hash)?);
                 }
                 let head = StreamHead {
                     stream_type: row.stream_type,
@@ -446,7 +450,6 @@ struct Rows {
     recorded_at: DateTime<Utc>,
     streams: Vec<Vec<Param>>,
     events: Vec<Vec<Param>>,
-    links: Vec<Vec<Param>>,
     responses: Vec<Vec<Param>>,
     snapshots: HashMap<Uuid, PendingSnapshot>,
 }
@@ -463,7 +466,6 @@ impl Rows {
             recorded_at,
             streams: Vec::new(),
             events: Vec::new(),
-            links: Vec::new(),
             responses: Vec::new(),
             snapshots: HashMap::new(),
         }
@@ -528,7 +530,6 @@ impl Rows {
                 let canonical = prepared.canonical_bytes(self.heads.log, version, &self.recorded_at);
                 let link = self.heads.chain.1.then_prepared(&canonical);
                 self.heads.chain = (self.heads.log, link);
-                self.links.push(chain::row(self.heads.log, &link));
                 self.events.push(vec![
                     self.heads.log.into(),
                     stream.stream_type.as_str().into(),
@@ -541,6 +542,7 @@ impl Rows {
                     event.metadata.into(),
                     event.occurred_at.into(),
                     self.recorded_at.into(),
+                    link.to_hex().into(),
                 ]);
             }
             let head = StreamHead {
@@ -593,7 +595,11 @@ impl Rows {
                 .execute(&mut *tx)
                 .await?;
         }
-        write_events(tx, self.events, self.links).await?;
+        for rows in in_statements(self.events) {
+            insert_rows("events", EVENT_COLUMNS, rows)
+                .execute(&mut *tx)
+                .await?;
+        }
         for rows in in_statements(self.responses) {
             insert_rows(
                 "idempotency_keys",
@@ -619,49 +625,7 @@ impl Rows {
 }
 
 const EVENT_COLUMNS: &str = "global_position, stream_type, stream_id, stream_version, event_id, \
-    event_type, schema_version, payload, metadata, occurred_at, recorded_at";
-
-/// Writes the events and their links. On PostgreSQL each run of rows is one statement for
-/// both tables (a data-modifying `WITH`): the chain costs no round trip of its own, where the
-/// batch's time is mostly round trips and the flush. SQLite, in process, takes two.
-async fn write_events(
-    tx: &mut Transaction,
-    events: Vec<Vec<Param>>,
-    links: Vec<Vec<Param>>,
-) -> Result<(), sqlx::Error> {
-    if tx.backend() == Backend::Sqlite {
-        for rows in in_statements(events) {
-            insert_rows("events", EVENT_COLUMNS, rows)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for rows in in_statements(links) {
-            insert_rows("event_chain", chain::COLUMNS, rows)
-                .execute(&mut *tx)
-                .await?;
-        }
-        return Ok(());
-    }
-    let width = events.first().map_or(1, Vec::len) + chain::COLUMNS.split(',').count();
-    let per_statement = (MAX_BINDS / width).max(1);
-    let (mut events, mut links) = (events.into_iter(), links.into_iter());
-    loop {
-        let rows: Vec<Vec<Param>> = events.by_ref().take(per_statement).collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let linked: Vec<Vec<Param>> = links.by_ref().take(rows.len()).collect();
-        // A data-modifying `WITH` runs whether or not the main statement reads it.
-        query(format!(
-            "WITH appended AS (INSERT INTO events ({EVENT_COLUMNS}) VALUES "
-        ))
-        .values(rows)
-        .push(&format!(") INSERT INTO event_chain ({}) VALUES ", chain::COLUMNS))
-        .values(linked)
-        .execute(&mut *tx)
-        .await?;
-    }
-}
+    event_type, schema_version, payload, metadata, occurred_at, recorded_at, hash";
 
 /// Keeps the newest snapshot: an older one (from a slower writer) never replaces it.
 const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \

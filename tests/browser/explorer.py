@@ -213,6 +213,13 @@ def explore(driver, api, url, key, artifacts):
     assert [version for version, _, _ in shown] == list(range(1, 7)), shown
     positions = [position for _, position, _ in shown]
     assert positions == sorted(positions) and len(set(positions)) == len(positions), shown
+    # Each event's link in the hash chain, shortened, the whole of it in the title.
+    hashes = driver.execute_script(
+        "return [...document.querySelectorAll('#timeline tbody tr td.hash')].map((cell) => cell.title);")
+    assert hashes == [e["hash"] for e in events], (hashes, events)
+    assert all(len(h) == 64 for h in hashes), hashes
+    coverage = page.text("chain-coverage")
+    assert "covered by a signed checkpoint" in coverage or "No checkpoint signed yet" in coverage, coverage
 
     # The fold: choosing the withdrawal shows the state right after it.
     withdrawal_row = driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")[3]

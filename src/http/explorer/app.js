@@ -304,17 +304,56 @@ async function loadEvents(reset) {
   }
   const cursor = current.eventsCursor ? `&cursor=${encodeURIComponent(current.eventsCursor)}` : "";
   try {
-    const { body } = await api(`/accounts/${current.id}/events?limit=${EVENTS_PAGE}${cursor}`);
+    const [{ body }, signedUpTo] = await Promise.all([
+      api(`/accounts/${current.id}/events?limit=${EVENTS_PAGE}${cursor}`),
+      signedPosition(),
+    ]);
+    current.signedUpTo = signedUpTo;
     const firstNew = current.events.length;
     current.events.push(...body.events);
     current.states = foldSteps(current.events);
     current.eventsCursor = body.next_cursor ?? null;
     $("more-events").hidden = !current.eventsCursor;
     body.events.forEach((event, offset) => $("timeline").tBodies[0].append(timelineRow(event, firstNew + offset)));
+    sayCoverage();
     selectStep(current.events.length - 1);
   } catch (error) {
     say("account-status", `Could not read the events: ${problemText(error)}`, true);
   }
+}
+
+/**
+ * The position up to which a signed checkpoint covers the log (`GET /chain`'s `signed_up_to`):
+ * a number, `null` before the first checkpoint, or `undefined` when this key may not ask
+ * (operator keys only).
+ */
+async function signedPosition() {
+  try {
+    const { body } = await api("/chain?limit=1");
+    return body.signed_up_to ?? null;
+  } catch {
+    return undefined;
+  }
+}
+
+function sayCoverage() {
+  const signedUpTo = current.signedUpTo;
+  const covered = current.events.filter((event) => signedUpTo != null && event.position <= signedUpTo).length;
+  say("chain-coverage", signedUpTo === undefined
+    ? "Whether a signed checkpoint covers these events is for operator keys to see (GET /chain)."
+    : signedUpTo === null
+      ? "No checkpoint signed yet: the service signs the chain's head when started with --signing-key-file."
+      : `${covered} of ${current.events.length} events loaded are covered by a signed checkpoint (the log up to position ${signedUpTo}).`);
+}
+
+/** The short form of an event's link, and whether a signed checkpoint covers it. */
+function hashCell(event) {
+  if (!event.hash) return node("td", { className: "muted", text: "not linked" });
+  const signed = current.signedUpTo != null && event.position <= current.signedUpTo;
+  return node("td", { className: "hash", attrs: { title: event.hash } }, [
+    node("code", { text: `${event.hash.slice(0, 10)}…` }),
+    node("span", { className: signed ? "signed" : "muted", text: signed ? " signed" : current.signedUpTo === undefined ? "" : " not yet signed" }),
+  ]);
 }
 
 function timelineRow(event, index) {
@@ -338,6 +377,7 @@ function timelineRow(event, index) {
     ["business time", node("td", { className: "time", text: readableTime(event.occurred_at), attrs: { title: event.occurred_at } })],
     ["recorded", node("td", { className: "time", text: readableTime(event.recorded_at, event.occurred_at), attrs: { title: event.recorded_at } })],
     ["caused by", causedBy],
+    ["hash", hashCell(event)],
   ];
   // The labels let narrow screens show each row as a card (style.css).
   for (const [label, cell] of cells) cell.dataset.label = label;

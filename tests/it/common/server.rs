@@ -15,10 +15,16 @@ pub struct Server {
 impl Server {
     /// The binary serving `db` (both databases when split) on `port`.
     pub async fn start(db: &TestDb, port: u16) -> Server {
+        Server::start_with(db, port, &[]).await
+    }
+
+    /// [`start`](Server::start), with more arguments.
+    pub async fn start_with(db: &TestDb, port: u16, args: &[&str]) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_foldbank"))
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(db.cli_args())
             .args(["--log", "error", "--projection-poll-ms", "50"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -8,17 +8,20 @@
 //! event, or an event moved to another position changes its link and every link after it.
 //!
 //! The links are computed by the group commit under the log's lock, where positions are
-//! assigned in order, and stored in `event_chain` in the events' own transaction; a log that
-//! predates the chain gets its links at start-up ([`catch_up`]). The hash covers the columns as
-//! stored: an upcaster that reads an old payload differently never touches it.
+//! assigned in order, and stored in the events' own rows (`events.hash`), written with them; a
+//! log that predates the chain gets its links at start-up ([`catch_up`]). The hash covers the
+//! columns as stored: an upcaster that reads an old payload differently never touches it.
 //! `foldbank verify --chain` ([`verify`]) recomputes every link and names the first position
 //! where the log and its chain part ways.
 //!
-//! What the chain alone does not prove: whoever can write both tables can rewrite an event
-//! and every link after it, or drop the newest events with their links. Signed checkpoints of
-//! the chain's head, kept elsewhere, are what catch that.
+//! What the chain alone does not prove: whoever can write the log can rewrite an event and
+//! every link after it, or drop the newest events with their links. Signed checkpoints of the
+//! chain's head ([`checkpoint`]), made with a key they do not hold, are what catch that.
 
-use std::collections::VecDeque;
+pub mod checkpoint;
+mod verify;
+
+use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -27,8 +30,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::{Database, Param, Transaction, insert_rows, query};
+use crate::db::{Database, Param, Transaction, query};
 use crate::store::{NewEvent, RecordedEvent, StoreError};
+
+pub use verify::{BadCheckpoint, Break, ChainReport, Forgery, verify};
 
 /// A link of the chain: 32 bytes of SHA-256, written as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,27 +202,35 @@ fn instant_text(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// The row of `event_chain` for the event at `position`.
-pub(crate) fn row(position: i64, link: &Link) -> Vec<Param> {
-    vec![position.into(), link.to_hex().into()]
-}
-
-pub(crate) const COLUMNS: &str = "global_position, hash";
-
-/// The chain's head: the position of its last link and that link ([`GENESIS`] at 0).
+/// The chain's head: the position of its last link and that link ([`GENESIS`] at 0). The
+/// chain covers the log up to its first unlinked event (none, once the log is linked).
 pub(crate) async fn head(tx: &mut Transaction) -> Result<(i64, Link), sqlx::Error> {
-    let last: Option<(i64, String)> =
-        query("SELECT global_position, hash FROM event_chain ORDER BY global_position DESC LIMIT 1")
+    let first_unlinked: Option<i64> = query("SELECT MIN(global_position) FROM events WHERE hash IS NULL")
+        .fetch_scalar(&mut *tx)
+        .await?;
+    let last: Option<(i64, Option<String>)> = match first_unlinked {
+        None => {
+            query("SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        Some(unlinked) => query("SELECT global_position, hash FROM events WHERE global_position < $1 ORDER BY global_position DESC LIMIT 1")
+            .bind(unlinked)
             .fetch_optional(&mut *tx)
-            .await?;
-    Ok(match last {
-        None => (0, GENESIS),
-        Some((position, hash)) => (position, Link::stored(position, &hash)?),
-    })
+            .await?,
+    };
+    match last {
+        None => Ok((0, GENESIS)),
+        Some((position, Some(hash))) => Ok((position, Link::stored(position, &hash)?)),
+        Some((position, None)) => Err(sqlx::Error::Protocol(format!(
+            "the event at position {position} has no link"
+        ))),
+    }
 }
 
 /// Links the events after the chain's head `from` up to the log's head `to` (at most `limit`
-/// of them), inside `tx`, which holds the log's lock; answers the new head.
+/// of them), inside `tx`, which holds the log's lock; answers the new head. Each event's link
+/// is written once: an event that has one keeps it (`verify` judges it).
 pub(crate) async fn extend(
     tx: &mut Transaction,
     (mut position, mut link): (i64, Link),
@@ -237,13 +250,15 @@ pub(crate) async fn extend(
         if events.is_empty() {
             break;
         }
-        let mut rows = Vec::with_capacity(events.len());
+        let mut links = Vec::with_capacity(events.len());
         for event in &events {
             link = link.then(&Chained::from(event));
             position = event.global_position;
-            rows.push(row(position, &link));
+            links.push(vec![Param::from(position), Param::from(link.to_hex())]);
         }
-        insert_rows("event_chain", COLUMNS, rows)
+        query("UPDATE events SET hash = v.column2 FROM (VALUES ")
+            .values(links)
+            .push(") AS v WHERE events.global_position = v.column1 AND events.hash IS NULL")
             .execute(&mut *tx)
             .await?;
     }
@@ -272,208 +287,49 @@ pub async fn catch_up(database: &Database, mut reached: impl FnMut(i64, i64)) ->
     }
 }
 
-/// Where the log and its chain part ways.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Break {
-    /// The event stored at `position` is not the one its link was made of: changed, or moved
-    /// there from another position.
-    Modified { position: i64 },
-    /// No event is stored at `position`, where the log (or its chain) says one was: deleted.
-    Missing { position: i64 },
-    /// The event at `position` has no link: written around the service, not by it.
-    Unlinked { position: i64 },
+/// An event and its stored link, as the reads that show the chain give it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedEvent {
+    pub event: RecordedEvent,
+    /// `None` for an event not linked yet (appended around the service, or by a version before
+    /// the chain, until the next batch or start-up links it).
+    pub link: Option<Link>,
 }
 
-impl Break {
-    pub fn position(&self) -> i64 {
-        match self {
-            Break::Modified { position } | Break::Missing { position } | Break::Unlinked { position } => {
-                *position
-            }
-        }
+/// `events` with their stored links: one read of the links of their positions.
+pub async fn with_links(
+    database: &Database,
+    events: Vec<RecordedEvent>,
+) -> Result<Vec<LinkedEvent>, sqlx::Error> {
+    let positions: Vec<i64> = events.iter().map(|event| event.global_position).collect();
+    let mut links = links_of(database, &positions).await?;
+    Ok(events
+        .into_iter()
+        .map(|event| LinkedEvent {
+            link: links.remove(&event.global_position),
+            event,
+        })
+        .collect())
+}
+
+/// The stored links of the events at `positions` (those that have one).
+async fn links_of(database: &Database, positions: &[i64]) -> Result<HashMap<i64, Link>, sqlx::Error> {
+    if positions.is_empty() {
+        return Ok(HashMap::new());
     }
-}
-
-impl fmt::Display for Break {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Break::Modified { position } => write!(
-                f,
-                "position {position}: the event stored there does not match its link (changed, or moved from another position)"
-            ),
-            Break::Missing { position } => write!(f, "position {position}: the event is missing (deleted)"),
-            Break::Unlinked { position } => write!(
-                f,
-                "position {position}: the event has no link in the chain (inserted around the service)"
-            ),
-        }
-    }
-}
-
-/// What [`verify`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainReport {
-    /// Events whose link was recomputed and matched.
-    pub intact: i64,
-    /// The last matching link.
-    pub head: Link,
-    /// The first break, if any; the walk stops there.
-    pub broken: Option<Break>,
-}
-
-impl fmt::Display for ChainReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.broken {
-            None => write!(
-                f,
-                "chain: {} events, every link recomputed and equal; head {} at position {}",
-                self.intact, self.head, self.intact
-            ),
-            Some(broken) => write!(
-                f,
-                "chain broken at {broken}; the {} events before it are intact",
-                self.intact
-            ),
-        }
-    }
-}
-
-/// Recomputes every link from position 1 and compares it with the stored one, a page of
-/// events and a page of links at a time (memory does not grow with the log); stops at the
-/// first break. `reached` hears each position checked.
-pub async fn verify(database: &Database, mut reached: impl FnMut(i64)) -> Result<ChainReport, StoreError> {
-    const PAGE: i64 = 2_000;
-    let mut events = Paged::<RecordedEvent>::new();
-    let mut links = Paged::<(i64, String)>::new();
-    let (mut next, mut previous) = (1_i64, GENESIS);
-    let broken = loop {
-        events
-            .refill(
-                |after| async move {
-                    query(format!(
-                        "{} WHERE global_position > $1 ORDER BY global_position LIMIT $2",
-                        crate::store::sql::SELECT_EVENTS
-                    ))
-                    .bind(after)
-                    .bind(PAGE)
-                    .fetch_all(database)
-                    .await
-                },
-                |event| event.global_position,
-            )
+    let rows: Vec<(i64, Option<String>)> =
+        query("SELECT global_position, hash FROM events WHERE global_position IN (")
+            .values_list(positions.iter().copied())
+            .push(")")
+            .fetch_all(database)
             .await?;
-        links
-            .refill(|after| async move {
-                query("SELECT global_position, hash FROM event_chain WHERE global_position > $1 ORDER BY global_position LIMIT $2")
-                    .bind(after)
-                    .bind(PAGE)
-                    .fetch_all(database)
-                    .await
-            }, |(position, _)| *position)
-            .await?;
-        let (event, link) = match (events.front(), links.front()) {
-            (None, None) => break None,
-            (Some(event), None) => {
-                break Some(gap_or(
-                    next,
-                    event.global_position,
-                    Break::Unlinked {
-                        position: event.global_position,
-                    },
-                ));
-            }
-            (None, Some((position, _))) => {
-                break Some(Break::Missing {
-                    position: next.min(*position),
-                });
-            }
-            (Some(event), Some((position, _))) if event.global_position < *position => {
-                break Some(gap_or(
-                    next,
-                    event.global_position,
-                    Break::Unlinked {
-                        position: event.global_position,
-                    },
-                ));
-            }
-            (Some(event), Some((position, _))) if event.global_position > *position => {
-                break Some(Break::Missing {
-                    position: next.min(*position),
-                });
-            }
-            (Some(event), Some(_)) if event.global_position != next => {
-                break Some(Break::Missing { position: next });
-            }
-            (Some(_), Some(_)) => (events.pop(), links.pop()),
-        };
-        let (Some(event), Some((position, stored))) = (event, link) else {
-            break None;
-        };
-        let recomputed = previous.then(&Chained::from(&event));
-        if Link::from_hex(&stored) != Some(recomputed) {
-            break Some(Break::Modified { position });
-        }
-        previous = recomputed;
-        reached(position);
-        next += 1;
-    };
-    Ok(ChainReport {
-        intact: next - 1,
-        head: previous,
-        broken,
-    })
-}
-
-/// `otherwise`, unless positions before `found` are missing altogether.
-fn gap_or(next: i64, found: i64, otherwise: Break) -> Break {
-    if found > next {
-        Break::Missing { position: next }
-    } else {
-        otherwise
-    }
-}
-
-/// Rows read a page at a time, in position order.
-struct Paged<T> {
-    rows: VecDeque<T>,
-    after: i64,
-    exhausted: bool,
-}
-
-impl<T> Paged<T> {
-    fn new() -> Self {
-        Paged {
-            rows: VecDeque::new(),
-            after: 0,
-            exhausted: false,
+    let mut links = HashMap::with_capacity(rows.len());
+    for (position, hash) in rows {
+        if let Some(hash) = hash {
+            links.insert(position, Link::stored(position, &hash)?);
         }
     }
-
-    fn front(&self) -> Option<&T> {
-        self.rows.front()
-    }
-
-    fn pop(&mut self) -> Option<T> {
-        self.rows.pop_front()
-    }
-
-    /// Reads the next page when the one in hand is used up.
-    async fn refill<F, Fut>(&mut self, read: F, position: impl Fn(&T) -> i64) -> Result<(), sqlx::Error>
-    where
-        F: FnOnce(i64) -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<T>, sqlx::Error>>,
-    {
-        if !self.rows.is_empty() || self.exhausted {
-            return Ok(());
-        }
-        let page = read(self.after).await?;
-        match page.last() {
-            None => self.exhausted = true,
-            Some(last) => self.after = position(last),
-        }
-        self.rows.extend(page);
-        Ok(())
-    }
+    Ok(links)
 }
 
 #[cfg(test)]
