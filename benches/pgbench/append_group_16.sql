@@ -2,8 +2,10 @@
 -- appends the events of 16 commands on 16 different accounts. pgbench's tps counts these
 -- batches: appends per second = 16 x tps.
 --
--- The read is the one the service sends (every stream's type and version and the log's head,
--- for a VALUES list of stream ids); the outer SELECT only folds its 16 rows into one, because
+-- The read is the one the service sends (every stream's type and version, the log's head, the
+-- head's link in the hash chain and the first unlinked position, for a VALUES list of stream
+-- ids); each event is inserted with its link (here a random 64-hex-digit stand-in for the
+-- SHA-256 the service computes in its own process); the outer SELECT only folds its 16 rows into one, because
 -- pgbench's \gset keeps a single row. Accounts are the integers 1..100000 written as UUIDs; a
 -- batch takes 16 neighbours, so its streams always differ.
 \set batch random(0, 6249)
@@ -43,12 +45,16 @@ SELECT
        MAX(version) FILTER (WHERE slot = 15) AS v15,
        MAX(version) FILTER (WHERE slot = 16) AS v16,
        MAX(head) AS head,
+       MAX(head_hash) AS head_hash,
+       MAX(first_unlinked) AS first_unlinked,
        bool_and(stream_type IS NULL OR stream_type = 'account') AS typed
 FROM (
     SELECT v.column1 AS slot, s.stream_type,
            COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = v.column2
                      ORDER BY e.stream_version DESC LIMIT 1), 0) AS version,
-           (SELECT COALESCE(MAX(global_position), 0) FROM events) AS head
+           (SELECT COALESCE(MAX(global_position), 0) FROM events) AS head,
+           (SELECT e.hash FROM events e ORDER BY e.global_position DESC LIMIT 1) AS head_hash,
+           (SELECT MIN(global_position) FROM events WHERE hash IS NULL) AS first_unlinked
     FROM (VALUES (1, lpad(to_hex(:a1), 32, '0')::uuid),
                  (2, lpad(to_hex(:a2), 32, '0')::uuid),
                  (3, lpad(to_hex(:a3), 32, '0')::uuid),
@@ -68,7 +74,7 @@ FROM (
     LEFT JOIN streams s ON s.stream_id = v.column2
 ) AS current \gset
 INSERT INTO events (global_position, stream_type, stream_id, stream_version, event_id,
-                    event_type, schema_version, payload, metadata, occurred_at, recorded_at)
+                    event_type, schema_version, payload, metadata, occurred_at, recorded_at, hash)
 SELECT :head + n, 'account', lpad(to_hex(account), 32, '0')::uuid, version + 1, gen_random_uuid(),
        'MoneyDeposited', 2,
        jsonb_build_object('amount', 1 + (random() * 999)::int, 'currency', 'EUR', 'description', NULL,
@@ -76,7 +82,7 @@ SELECT :head + n, 'account', lpad(to_hex(account), 32, '0')::uuid, version + 1, 
                           'transaction_id', gen_random_uuid()),
        jsonb_build_object('command', 'Deposit', 'causation_id', gen_random_uuid(),
                           'correlation_id', gen_random_uuid()),
-       now(), clock_timestamp()
+       now(), clock_timestamp(), md5(random()::text) || md5(random()::text)
 FROM (VALUES (1, :a1, :v1),
              (2, :a2, :v2),
              (3, :a3, :v3),

@@ -1,4 +1,4 @@
--- The hash chain's links move into the events' own rows (src/store/chain.rs): one row and one
+-- The hash chain's links move into the events' own rows (src/store/chain/): one row and one
 -- index entry per event instead of two of each. `hash` is SHA-256(previous event's hash || the
 -- event's canonical bytes), as 64 lowercase hex digits, written by the group commit with the
 -- event.

@@ -68,6 +68,11 @@ pub enum Command {
         /// 32 bytes (`public_key` of `GET /chain`); without it, that of `--signing-key-file`.
         #[arg(long, requires = "chain")]
         public_key: Option<String>,
+        /// With `--chain`: checkpoints kept outside the database, a `GET /chain` response saved
+        /// to a file, checked as the stored ones are (a forger who deleted those cannot delete
+        /// these).
+        #[arg(long, requires = "chain")]
+        checkpoints: Option<std::path::PathBuf>,
     },
     /// Manage the key that signs the hash chain's checkpoints.
     SigningKey {
@@ -122,9 +127,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Verify {
             chain: true,
             public_key,
+            checkpoints,
         } => exit_code(
             "verify --chain failed",
-            verify::chain(&config, public_key.as_deref()).await,
+            verify::chain(&config, public_key.as_deref(), checkpoints.as_deref()).await,
             ExitCode::from(2),
         ),
         Command::SigningKey { action } => {

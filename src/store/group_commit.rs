@@ -43,7 +43,7 @@ use crate::store::{
 /// At most this many events go into one transaction (one append more may overshoot it).
 const MAX_BATCH_EVENTS: usize = 4_000;
 
-/// Rows per insert statement, and keys per lookup: an event row binds 11 values, and both
+/// Rows per insert statement, and keys per lookup: an event row binds 12 values, and both
 /// databases accept tens of thousands of parameters per statement.
 const ROWS_PER_STATEMENT: usize = 1_000;
 

@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use foldbank::clock::Clock;
 use foldbank::db::{Backend, query};
 use foldbank::process::CheckpointSigner;
-use foldbank::process::checkpoints::Cadence;
+use foldbank::process::checkpoints::{Cadence, SigningError};
 use foldbank::store::RecordedEvent;
 use foldbank::store::chain::checkpoint::{ChainSigner, PublicKey};
 use foldbank::store::chain::{self, BadCheckpoint, Break, Chained, Forgery, Link};
@@ -47,25 +47,52 @@ async fn a_log(app: &TestApp, deposits: usize) -> i64 {
 }
 
 /// Runs `sqlite` or `postgres` (statements separated by `;`) with the log's append-only
-/// triggers out of the way, as someone with write access to the database could.
+/// triggers out of the way, as someone with write access to the database could; they are back
+/// in place afterwards.
 async fn around_the_service(db: &TestDb, sqlite: &str, postgres: &str) {
-    let (disable, statements) = match db.database.backend() {
-        Backend::Sqlite => (
-            "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete",
-            sqlite,
-        ),
-        Backend::Postgres => ("ALTER TABLE events DISABLE TRIGGER USER", postgres),
+    let statements = match db.database.backend() {
+        Backend::Sqlite => sqlite,
+        Backend::Postgres => postgres,
     };
-    for statement in disable.split(';').chain(statements.split(';')) {
+    with_triggers_lifted(db, statements.split(';').map(str::to_owned).collect()).await;
+}
+
+/// Runs `statements` in one transaction, the log's triggers dropped (SQLite) or disabled
+/// (PostgreSQL) before them and back after them.
+async fn with_triggers_lifted(db: &TestDb, statements: Vec<String>) {
+    let mut tx = db.database.begin_write().await.expect("a transaction");
+    let (lift, restore) = match db.database.backend() {
+        Backend::Sqlite => {
+            let triggers: Vec<(String, String)> =
+                query("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")
+                    .fetch_all(&mut tx)
+                    .await
+                    .expect("the triggers");
+            assert_eq!(triggers.len(), 2, "{triggers:?}");
+            (
+                triggers
+                    .iter()
+                    .map(|(name, _)| format!("DROP TRIGGER {name}"))
+                    .collect(),
+                triggers.into_iter().map(|(_, sql)| sql).collect(),
+            )
+        }
+        Backend::Postgres => (
+            vec!["ALTER TABLE events DISABLE TRIGGER USER".to_owned()],
+            vec!["ALTER TABLE events ENABLE TRIGGER USER".to_owned()],
+        ),
+    };
+    for statement in lift.into_iter().chain(statements).chain(restore) {
         query(statement.trim().to_owned())
-            .execute(&db.database)
+            .execute(&mut tx)
             .await
             .unwrap_or_else(|error| panic!("{statement}: {error}"));
     }
+    tx.commit().await.expect("committed");
 }
 
 async fn verified(db: &TestDb) -> chain::ChainReport {
-    chain::verify(&db.database, None, |_| {})
+    chain::verify(&db.database, None, Vec::new(), |_| {})
         .await
         .expect("verify runs")
 }
@@ -180,6 +207,36 @@ async fn a_log_that_predates_the_chain_is_linked_at_start_up_and_by_the_next_app
         Some(Break::Unlinked { position: 1 })
     );
 
+    // With the triggers in place, as at start-up: a link may be set where there is none, and
+    // nothing else.
+    let linked_once = format!(
+        "UPDATE events SET hash = '{}' WHERE global_position = 1",
+        "ab".repeat(32)
+    );
+    let with_more = format!(
+        "UPDATE events SET hash = '{}', event_type = 'Forged' WHERE global_position = 2",
+        "ab".repeat(32)
+    );
+    assert!(
+        query(with_more).execute(&app.db.database).await.is_err(),
+        "a link set with another column is refused"
+    );
+    query(linked_once.clone())
+        .execute(&app.db.database)
+        .await
+        .expect("a missing link may be set");
+    for refused in [
+        linked_once,
+        "UPDATE events SET hash = NULL WHERE global_position = 1".to_owned(),
+    ] {
+        assert!(
+            query(refused.clone()).execute(&app.db.database).await.is_err(),
+            "{refused}: a link, once set, stays"
+        );
+    }
+    let forget_first = "UPDATE events SET hash = NULL WHERE global_position = 1";
+    around_the_service(&app.db, forget_first, forget_first).await;
+
     let mut batches = 0;
     let linked = chain::catch_up(&app.db.database, |_, _| batches += 1)
         .await
@@ -193,10 +250,7 @@ async fn a_log_that_predates_the_chain_is_linked_at_start_up_and_by_the_next_app
         "UPDATE events SET hash = NULL WHERE global_position > {}",
         head - 10
     );
-    query(forget_last)
-        .execute(&app.db.database)
-        .await
-        .expect("forget the last links");
+    around_the_service(&app.db, &forget_last, &forget_last).await;
     let account = app.open_account(json!({ "initial_deposit": 5 })).await;
     let report = verified(&app.db).await;
     assert_eq!(report.broken, None, "{report}");
@@ -220,7 +274,7 @@ const EVERY_100_EVENTS_OR_A_MINUTE: Cadence = Cadence {
 };
 
 async fn verified_with(db: &TestDb, key: &PublicKey) -> chain::ChainReport {
-    chain::verify(&db.database, Some(key), |_| {})
+    chain::verify(&db.database, Some(key), Vec::new(), |_| {})
         .await
         .expect("verify runs")
 }
@@ -243,15 +297,17 @@ async fn relink_from(db: &TestDb, position: i64) {
     .fetch_all(&db.database)
     .await
     .expect("the events after");
-    for event in &events {
-        link = link.then(&Chained::from(event));
-        query("UPDATE events SET hash = $1 WHERE global_position = $2")
-            .bind(link.to_hex())
-            .bind(event.global_position)
-            .execute(&db.database)
-            .await
-            .expect("relink");
-    }
+    let relinked = events
+        .iter()
+        .map(|event| {
+            link = link.then(&Chained::from(event));
+            format!(
+                "UPDATE events SET hash = '{link}' WHERE global_position = {}",
+                event.global_position
+            )
+        })
+        .collect();
+    with_triggers_lifted(db, relinked).await;
 }
 
 async fn checkpoints_are_signed_at_most_every_n_events_or_t_seconds_and_served_by_get_chain(db: TestDb) {
@@ -336,6 +392,11 @@ async fn a_rewrite_relinked_to_the_end_fails_the_signed_checkpoints_after_it(db:
         stdout.contains("checkpoints: 3 compared with the chain, their signatures checked; 0 do not hold"),
         "{stdout}"
     );
+    // An auditor's copy of the checkpoints, kept outside the database.
+    let published = app.get("/chain?limit=500").await;
+    assert_eq!(published.status, StatusCode::OK);
+    let copy = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(copy.path(), &published.text).expect("saved");
 
     // An amount changed between the first and second checkpoints, and every later link
     // recomputed: the chain alone looks intact.
@@ -349,6 +410,14 @@ async fn a_rewrite_relinked_to_the_end_fails_the_signed_checkpoints_after_it(db:
     )
     .await;
     relink_from(&app.db, position).await;
+    // The service does not sign the rewritten log: its head no longer extends the newest
+    // checkpoint.
+    a_log(&app, 150).await;
+    let refused = signer.sign_if_due().await;
+    assert!(
+        matches!(refused, Err(SigningError::Tampered { signed, .. }) if signed == third.position),
+        "{refused:?}"
+    );
     let report = verified_with(&app.db, &key).await;
     assert_eq!(report.broken, None, "{report}");
     assert_eq!(
@@ -406,6 +475,46 @@ async fn a_rewrite_relinked_to_the_end_fails_the_signed_checkpoints_after_it(db:
         unsigned.to_string().contains("signatures NOT checked"),
         "{unsigned}"
     );
+
+    // A forger who also deletes every stored checkpoint leaves a log that verifies on its
+    // own; the copy kept elsewhere still shows the rewrite.
+    let delete_checkpoints = match app.db.database.backend() {
+        Backend::Sqlite => "DROP TRIGGER chain_checkpoints_no_delete; DELETE FROM chain_checkpoints",
+        Backend::Postgres => {
+            "ALTER TABLE chain_checkpoints DISABLE TRIGGER USER; DELETE FROM chain_checkpoints"
+        }
+    };
+    with_triggers_lifted(
+        &app.db,
+        delete_checkpoints.split(';').map(str::to_owned).collect(),
+    )
+    .await;
+    let (code, stdout) = verify_command_with(&app.db, &key).await;
+    assert_eq!(code, Some(0), "only the copy can tell: {stdout}");
+    let copy_path = copy.path().to_str().expect("a path");
+    let run = run_foldbank(
+        &app.db,
+        &[
+            "verify",
+            "--chain",
+            "--public-key",
+            &key.to_base64(),
+            "--checkpoints",
+            copy_path,
+            "--log",
+            "warn",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "checkpoint at position {}: the recomputed link differs from the signed one",
+            second.position
+        )),
+        "{stdout}"
+    );
 }
 
 async fn events_removed_with_their_links_fail_the_checkpoint_past_the_new_end(db: TestDb) {
@@ -416,6 +525,11 @@ async fn events_removed_with_their_links_fail_the_checkpoint_past_the_new_end(db
     let drop_newest = format!("DELETE FROM events WHERE global_position > {}", head - 10);
     around_the_service(&app.db, &drop_newest, &drop_newest).await;
     let report = verified_with(&app.db, &key).await;
+    let refused = signer.sign_if_due().await;
+    assert!(
+        matches!(refused, Err(SigningError::Tampered { signed, broken: Break::Missing { .. } }) if signed == head),
+        "{refused:?}"
+    );
     // The chain that is left is intact: only the checkpoint knows what is gone.
     assert_eq!(
         (report.broken.clone(), report.intact),

@@ -78,9 +78,22 @@ impl ChainSigner {
         })
     }
 
-    /// Reads a PKCS#8 PEM file (`-----BEGIN PRIVATE KEY-----`).
+    /// Reads a PKCS#8 PEM file (`-----BEGIN PRIVATE KEY-----`); warns when others than its
+    /// owner may read it, as `ssh` does.
     pub fn read(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
+        #[cfg(unix)]
+        if let Ok(metadata) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = metadata.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %shown,
+                    mode = format!("{:o}", mode & 0o777),
+                    "the signing key is readable by others than its owner; chmod 600 it"
+                );
+            }
+        }
         let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: shown.clone(),
             source,

@@ -33,7 +33,7 @@ use uuid::Uuid;
 use crate::db::{Database, Param, Transaction, query};
 use crate::store::{NewEvent, RecordedEvent, StoreError};
 
-pub use verify::{BadCheckpoint, Break, ChainReport, Forgery, verify};
+pub use verify::{BadCheckpoint, Break, ChainReport, Forgery, first_break_between, verify};
 
 /// A link of the chain: 32 bytes of SHA-256, written as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,7 +66,7 @@ impl Link {
         Link(digest.finalize().into())
     }
 
-    /// A link as `event_chain` stores it, for the event at `position`.
+    /// A link as `events.hash` stores it, for the event at `position`.
     pub(crate) fn stored(position: i64, hash: &str) -> Result<Link, sqlx::Error> {
         Link::from_hex(hash)
             .ok_or_else(|| sqlx::Error::Protocol(format!("the link of position {position} is not hex")))

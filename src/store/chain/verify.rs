@@ -158,12 +158,34 @@ struct LinkedEvent {
 /// checkpoint with the link at its position, a page at a time (memory does not grow with the
 /// log). The walk of the links stops at the first break; checkpoints after it are still
 /// checked for their signature. `reached` hears each position checked.
+///
+/// `published` are checkpoints kept outside the database (saved from `GET /chain`): checked
+/// the same way, so that a rewrite whose forger also deleted the stored checkpoints still
+/// shows.
 pub async fn verify(
     database: &Database,
     key: Option<&PublicKey>,
+    published: Vec<Checkpoint>,
     mut reached: impl FnMut(i64),
 ) -> Result<ChainReport, StoreError> {
-    let mut checkpoints = Checkpoints::new(database);
+    let mut published = VecDeque::from(published);
+    published
+        .make_contiguous()
+        .sort_by_key(|checkpoint| checkpoint.position);
+    let mut published_at_most = move |position: i64| {
+        published
+            .front()
+            .is_some_and(|next| next.position <= position)
+            .then(|| published.pop_front())
+            .flatten()
+    };
+    // Only the checkpoints stored before the walk begins: each signs events committed before
+    // it, which the walk will read. One signed meanwhile by a running service may sign events
+    // appended after the walk read the log's end, and would seem to be past it.
+    let newest = checkpoint::last(database)
+        .await?
+        .map_or(0, |newest| newest.position);
+    let mut checkpoints = Checkpoints::new(database, newest);
     let mut report = ChainReport {
         intact: 0,
         head: GENESIS,
@@ -172,57 +194,126 @@ pub async fn verify(
         signatures_checked: key.is_some(),
         bad_checkpoints: Vec::new(),
     };
-    let mut after = 0;
-    'walk: loop {
-        let page: Vec<LinkedEvent> = query(format!(
-            "SELECT global_position, stream_type, stream_id, stream_version, event_id, event_type, \
-             schema_version, payload, metadata, occurred_at, recorded_at, hash FROM events \
-             WHERE global_position > $1 ORDER BY global_position LIMIT {PAGE}"
-        ))
-        .bind(after)
-        .fetch_all(database)
-        .await?;
-        let Some(last) = page.last() else { break };
-        after = last.event.global_position;
-        let full = i64::try_from(page.len()).unwrap_or(i64::MAX) == PAGE;
-        for LinkedEvent { event, hash } in page {
-            let position = report.intact + 1;
-            let broken = if event.global_position != position {
-                Some(Break::Missing { position })
-            } else {
-                let recomputed = report.head.then(&Chained::from(&event));
-                match hash.as_deref().map(Link::from_hex) {
-                    None => Some(Break::Unlinked { position }),
-                    Some(stored) if stored != Some(recomputed) => Some(Break::Modified { position }),
-                    Some(_) => {
-                        report.head = recomputed;
-                        None
-                    }
+    let mut walk = Walk::from(database, (0, GENESIS));
+    loop {
+        match walk.next().await? {
+            Step::End => break,
+            Step::Broken(broken) => {
+                report.broken = Some(broken);
+                break;
+            }
+            Step::Linked(position, link) => {
+                (report.intact, report.head) = (position, link);
+                while let Some(checkpoint) = checkpoints.next_at_most(position).await? {
+                    report.check(
+                        &checkpoint,
+                        key,
+                        Some(link).filter(|_| checkpoint.position == position),
+                    );
                 }
-            };
-            if broken.is_some() {
-                report.broken = broken;
-                break 'walk;
+                while let Some(checkpoint) = published_at_most(position) {
+                    report.check(
+                        &checkpoint,
+                        key,
+                        Some(link).filter(|_| checkpoint.position == position),
+                    );
+                }
+                reached(position);
             }
-            report.intact = position;
-            while let Some(checkpoint) = checkpoints.next_at_most(position).await? {
-                report.check(
-                    &checkpoint,
-                    key,
-                    Some(report.head).filter(|_| checkpoint.position == position),
-                );
-            }
-            reached(position);
-        }
-        if !full {
-            break;
         }
     }
     // Checkpoints the walk did not reach: beyond the log, or after its break.
     while let Some(checkpoint) = checkpoints.next_at_most(i64::MAX).await? {
         report.check(&checkpoint, key, None);
     }
+    while let Some(checkpoint) = published_at_most(i64::MAX) {
+        report.check(&checkpoint, key, None);
+    }
     Ok(report)
+}
+
+/// Whether the stored links from `from` (a position and the link there, trusted) up to
+/// `to` are those recomputed from it: the first break, if any (an end of the log before `to`
+/// is a missing event).
+pub async fn first_break_between(
+    database: &Database,
+    from: (i64, Link),
+    to: i64,
+) -> Result<Option<Break>, StoreError> {
+    let mut walk = Walk::from(database, from);
+    let mut reached = from.0;
+    while reached < to {
+        match walk.next().await? {
+            Step::Linked(position, _) => reached = position,
+            Step::Broken(broken) => return Ok(Some(broken)),
+            Step::End => {
+                return Ok(Some(Break::Missing {
+                    position: reached + 1,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// One step of a [`Walk`].
+enum Step {
+    /// The event at this position matches its link, this one.
+    Linked(i64, Link),
+    Broken(Break),
+    /// No event after the last one.
+    End,
+}
+
+/// The log read in position order a page at a time, each link recomputed from the one before.
+struct Walk<'a> {
+    database: &'a Database,
+    /// The last position matched and its link.
+    at: (i64, Link),
+    page: VecDeque<LinkedEvent>,
+    exhausted: bool,
+}
+
+impl<'a> Walk<'a> {
+    fn from(database: &'a Database, at: (i64, Link)) -> Self {
+        Walk {
+            database,
+            at,
+            page: VecDeque::new(),
+            exhausted: false,
+        }
+    }
+
+    async fn next(&mut self) -> Result<Step, sqlx::Error> {
+        if self.page.is_empty() && !self.exhausted {
+            let page: Vec<LinkedEvent> = query(format!(
+                "SELECT global_position, stream_type, stream_id, stream_version, event_id, event_type, \
+                 schema_version, payload, metadata, occurred_at, recorded_at, hash FROM events \
+                 WHERE global_position > $1 ORDER BY global_position LIMIT {PAGE}"
+            ))
+            .bind(self.at.0)
+            .fetch_all(self.database)
+            .await?;
+            self.exhausted = i64::try_from(page.len()).unwrap_or(i64::MAX) < PAGE;
+            self.page.extend(page);
+        }
+        let Some(LinkedEvent { event, hash }) = self.page.pop_front() else {
+            return Ok(Step::End);
+        };
+        let position = self.at.0 + 1;
+        if event.global_position != position {
+            return Ok(Step::Broken(Break::Missing { position }));
+        }
+        let recomputed = self.at.1.then(&Chained::from(&event));
+        Ok(match hash.as_deref().map(Link::from_hex) {
+            None => Step::Broken(Break::Unlinked { position }),
+            Some(stored) if stored != Some(recomputed) => Step::Broken(Break::Modified { position }),
+            Some(_) => {
+                self.at = (position, recomputed);
+                Step::Linked(position, recomputed)
+            }
+        })
+    }
 }
 
 impl ChainReport {
@@ -254,15 +345,18 @@ impl ChainReport {
 /// The stored checkpoints, read a page at a time in position order.
 struct Checkpoints<'a> {
     database: &'a Database,
+    /// The position of the newest checkpoint read.
+    up_to: i64,
     page: VecDeque<Checkpoint>,
     after: i64,
     exhausted: bool,
 }
 
 impl<'a> Checkpoints<'a> {
-    fn new(database: &'a Database) -> Self {
+    fn new(database: &'a Database, up_to: i64) -> Self {
         Checkpoints {
             database,
+            up_to,
             page: VecDeque::new(),
             after: 0,
             exhausted: false,
@@ -272,7 +366,8 @@ impl<'a> Checkpoints<'a> {
     /// The next checkpoint if its position is at most `position`.
     async fn next_at_most(&mut self, position: i64) -> Result<Option<Checkpoint>, sqlx::Error> {
         if self.page.is_empty() && !self.exhausted {
-            let page = checkpoint::page(self.database, self.after, 500).await?;
+            let mut page = checkpoint::page(self.database, self.after, 500).await?;
+            page.retain(|checkpoint| checkpoint.position <= self.up_to);
             match page.last() {
                 None => self.exhausted = true,
                 Some(last) => self.after = last.position,
