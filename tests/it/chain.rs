@@ -57,6 +57,18 @@ async fn around_the_service(db: &TestDb, sqlite: &str, postgres: &str) {
     with_triggers_lifted(db, statements.split(';').map(str::to_owned).collect()).await;
 }
 
+/// Sets the amount of the event at `position` to 2, around the service.
+async fn change_an_amount(db: &TestDb, position: i64) {
+    around_the_service(
+        db,
+        &format!("UPDATE events SET payload = json_set(payload, '$.amount', 2) WHERE global_position = {position}"),
+        &format!(
+            "UPDATE events SET payload = jsonb_set(payload, '{{amount}}', '2') WHERE global_position = {position}"
+        ),
+    )
+    .await;
+}
+
 /// Runs `statements` in one transaction, the log's triggers dropped (SQLite) or disabled
 /// (PostgreSQL) before them and back after them.
 async fn with_triggers_lifted(db: &TestDb, statements: Vec<String>) {
@@ -99,7 +111,14 @@ async fn verified(db: &TestDb) -> chain::ChainReport {
 
 /// `foldbank verify --chain`: its exit code and report.
 async fn verify_command(db: &TestDb) -> (Option<i32>, String) {
-    let run = run_foldbank(db, &["verify", "--chain", "--log", "warn"]).await;
+    verify_command_args(db, &[]).await
+}
+
+/// `foldbank verify --chain ARGS`: its exit code and report.
+async fn verify_command_args(db: &TestDb, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["verify", "--chain", "--log", "warn"];
+    all.extend_from_slice(args);
+    let run = run_foldbank(db, &all).await;
     (
         run.status.code(),
         String::from_utf8_lossy(&run.stdout).into_owned(),
@@ -125,14 +144,7 @@ async fn a_changed_byte_is_named_at_its_position(db: TestDb) {
     let app = TestApp::new(db).await;
     let head = a_log(&app, 1_000).await;
     let position = head / 2;
-    around_the_service(
-        &app.db,
-        &format!("UPDATE events SET payload = json_set(payload, '$.amount', 2) WHERE global_position = {position}"),
-        &format!(
-            "UPDATE events SET payload = jsonb_set(payload, '{{amount}}', '2') WHERE global_position = {position}"
-        ),
-    )
-    .await;
+    change_an_amount(&app.db, position).await;
     let report = verified(&app.db).await;
     assert_eq!(report.broken, Some(Break::Modified { position }), "{report}");
     assert_eq!(report.intact, position - 1);
@@ -401,14 +413,7 @@ async fn a_rewrite_relinked_to_the_end_fails_the_signed_checkpoints_after_it(db:
     // An amount changed between the first and second checkpoints, and every later link
     // recomputed: the chain alone looks intact.
     let position = first.position + 50;
-    around_the_service(
-        &app.db,
-        &format!("UPDATE events SET payload = json_set(payload, '$.amount', 2) WHERE global_position = {position}"),
-        &format!(
-            "UPDATE events SET payload = jsonb_set(payload, '{{amount}}', '2') WHERE global_position = {position}"
-        ),
-    )
-    .await;
+    change_an_amount(&app.db, position).await;
     relink_from(&app.db, position).await;
     // The service does not sign the rewritten log: its head no longer extends the newest
     // checkpoint.
@@ -492,22 +497,10 @@ async fn a_rewrite_relinked_to_the_end_fails_the_signed_checkpoints_after_it(db:
     let (code, stdout) = verify_command_with(&app.db, &key).await;
     assert_eq!(code, Some(0), "only the copy can tell: {stdout}");
     let copy_path = copy.path().to_str().expect("a path");
-    let run = run_foldbank(
-        &app.db,
-        &[
-            "verify",
-            "--chain",
-            "--public-key",
-            &key.to_base64(),
-            "--checkpoints",
-            copy_path,
-            "--log",
-            "warn",
-        ],
-    )
-    .await;
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    let key_text = key.to_base64();
+    let (code, stdout) =
+        verify_command_args(&app.db, &["--public-key", &key_text, "--checkpoints", copy_path]).await;
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains(&format!(
             "checkpoint at position {}: the recomputed link differs from the signed one",
@@ -553,12 +546,7 @@ async fn events_removed_with_their_links_fail_the_checkpoint_past_the_new_end(db
 
 /// `foldbank verify --chain --public-key KEY`: its exit code and report.
 async fn verify_command_with(db: &TestDb, key: &PublicKey) -> (Option<i32>, String) {
-    let key = key.to_base64();
-    let run = run_foldbank(db, &["verify", "--chain", "--public-key", &key, "--log", "warn"]).await;
-    (
-        run.status.code(),
-        String::from_utf8_lossy(&run.stdout).into_owned(),
-    )
+    verify_command_args(db, &["--public-key", &key.to_base64()]).await
 }
 
 async fn the_running_service_signs_checkpoints_that_verify_with_its_public_key(db: TestDb) {
