@@ -317,7 +317,6 @@ struct HeadRow {
     version: i64,
     log_head: i64,
     head_hash: Option<String>,
-    first_unlinked: Option<i64>,
 }
 
 impl Heads {
@@ -333,12 +332,12 @@ impl Heads {
         let mut heads = Heads::default();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<HeadRow> = query(
-                "SELECT v.column1 AS stream_id, s.stream_type, \
+                "WITH head AS (SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1) \
+                 SELECT v.column1 AS stream_id, s.stream_type, \
                  COALESCE((SELECT e.stream_version FROM events e WHERE e.stream_id = v.column1 \
                  ORDER BY e.stream_version DESC LIMIT 1), 0) AS version, \
-                 (SELECT COALESCE(MAX(global_position), 0) FROM events) AS log_head, \
-                 (SELECT e.hash FROM events e ORDER BY e.global_position DESC LIMIT 1) AS head_hash, \
-                 (SELECT MIN(global_position) FROM events WHERE hash IS NULL) AS first_unlinked \
+                 COALESCE((SELECT global_position FROM head), 0) AS log_head, \
+                 (SELECT hash FROM head) AS head_hash \
                  FROM (VALUES ",
             )
             .values(chunk.iter().map(|id| vec![Param::from(*id)]))
@@ -347,7 +346,10 @@ impl Heads {
             .await?;
             for row in rows {
                 heads.log = row.log_head;
-                heads.unlinked = row.first_unlinked.is_some();
+                // Events are linked in position order, by this batch or at start-up, so the
+                // unlinked ones (appended by a version before the chain) are the newest: an
+                // unlinked head is the one sign of them.
+                heads.unlinked = row.log_head > 0 && row.head_hash.is_none();
                 if let (false, Some(hash)) = (heads.unlinked, &row.head_hash) {
                     heads.chain = (row.log_head, Link::stored(row.log_head, hash)?);
                 }
