@@ -60,28 +60,13 @@ fn published_checkpoints(path: &Path) -> Result<Vec<Checkpoint>, Box<dyn std::er
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
     enum Saved {
-        Page { checkpoints: Vec<Published> },
-        List(Vec<Published>),
-    }
-    #[derive(serde::Deserialize)]
-    struct Published {
-        position: i64,
-        hash: String,
-        signature: String,
-        signed_at: chrono::DateTime<chrono::Utc>,
+        Page { checkpoints: Vec<Checkpoint> },
+        List(Vec<Checkpoint>),
     }
     let text =
         std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let saved: Saved = serde_json::from_str(&text)
         .map_err(|error| format!("{} is not a saved GET /chain response: {error}", path.display()))?;
     let (Saved::Page { checkpoints } | Saved::List(checkpoints)) = saved;
-    Ok(checkpoints
-        .into_iter()
-        .map(|published| Checkpoint {
-            position: published.position,
-            hash: published.hash,
-            signature: published.signature,
-            signed_at: published.signed_at,
-        })
-        .collect())
+    Ok(checkpoints)
 }

@@ -280,6 +280,15 @@ fn signing(app: TestApp, cadence: Cadence) -> (TestApp, CheckpointSigner, Public
     (app, signer, public)
 }
 
+/// The checkpoint `signer` signs now: one is due.
+async fn signed(signer: &CheckpointSigner) -> foldbank::store::chain::checkpoint::Checkpoint {
+    signer
+        .sign_if_due()
+        .await
+        .expect("signs")
+        .expect("a checkpoint is due")
+}
+
 const EVERY_100_EVENTS_OR_A_MINUTE: Cadence = Cadence {
     events: 100,
     interval: Duration::from_secs(60),
@@ -326,11 +335,7 @@ async fn checkpoints_are_signed_at_most_every_n_events_or_t_seconds_and_served_b
     let (app, signer, key) = signing(TestApp::new(db).await, EVERY_100_EVENTS_OR_A_MINUTE);
     assert_eq!(signer.sign_if_due().await.expect("looks"), None, "an empty log");
     let first_head = a_log(&app, 300).await;
-    let first = signer
-        .sign_if_due()
-        .await
-        .expect("signs")
-        .expect("the first checkpoint");
+    let first = signed(&signer).await;
     assert_eq!(first.position, first_head);
     assert!(key.verifies(&first));
     // The head has not moved: nothing to sign.
@@ -340,19 +345,11 @@ async fn checkpoints_are_signed_at_most_every_n_events_or_t_seconds_and_served_b
     assert_eq!(signer.sign_if_due().await.expect("looks"), None);
     // The minute passes: the moved head is signed.
     app.clock.advance(TimeDelta::seconds(61));
-    let second = signer
-        .sign_if_due()
-        .await
-        .expect("signs")
-        .expect("a timed checkpoint");
+    let second = signed(&signer).await;
     assert!(second.position > first.position && second.position < first.position + 100);
     // A hundred events: signed at once.
     let third_head = a_log(&app, 120).await;
-    let third = signer
-        .sign_if_due()
-        .await
-        .expect("signs")
-        .expect("a counted checkpoint");
+    let third = signed(&signer).await;
     assert_eq!(third.position, third_head);
 
     let page = app.get("/chain?limit=2").await;
@@ -393,11 +390,11 @@ async fn checkpoints_are_signed_at_most_every_n_events_or_t_seconds_and_served_b
 async fn a_rewrite_relinked_to_the_end_fails_the_signed_checkpoints_after_it(db: TestDb) {
     let (app, signer, key) = signing(TestApp::new(db).await, EVERY_100_EVENTS_OR_A_MINUTE);
     a_log(&app, 200).await;
-    let first = signer.sign_if_due().await.expect("signs").expect("a checkpoint");
+    let first = signed(&signer).await;
     a_log(&app, 200).await;
-    let second = signer.sign_if_due().await.expect("signs").expect("a checkpoint");
+    let second = signed(&signer).await;
     a_log(&app, 200).await;
-    let third = signer.sign_if_due().await.expect("signs").expect("a checkpoint");
+    let third = signed(&signer).await;
     let (code, stdout) = verify_command_with(&app.db, &key).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
@@ -513,7 +510,7 @@ async fn a_rewrite_relinked_to_the_end_fails_the_signed_checkpoints_after_it(db:
 async fn events_removed_with_their_links_fail_the_checkpoint_past_the_new_end(db: TestDb) {
     let (app, signer, key) = signing(TestApp::new(db).await, EVERY_100_EVENTS_OR_A_MINUTE);
     let head = a_log(&app, 300).await;
-    let checkpoint = signer.sign_if_due().await.expect("signs").expect("a checkpoint");
+    let checkpoint = signed(&signer).await;
     assert_eq!(checkpoint.position, head);
     let drop_newest = format!("DELETE FROM events WHERE global_position > {}", head - 10);
     around_the_service(&app.db, &drop_newest, &drop_newest).await;

@@ -27,8 +27,9 @@ pub fn message(position: i64, hash: &str) -> String {
     format!("foldbank-chain:v1:{position}:{hash}")
 }
 
-/// A signed checkpoint, as stored: the link as hex, the signature as base64.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A signed checkpoint, as stored (and as `GET /chain` shows it): the link as hex, the
+/// signature as base64.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct Checkpoint {
     #[sqlx(rename = "global_position")]
     pub position: i64,

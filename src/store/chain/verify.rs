@@ -168,24 +168,13 @@ pub async fn verify(
     published: Vec<Checkpoint>,
     mut reached: impl FnMut(i64),
 ) -> Result<ChainReport, StoreError> {
-    let mut published = VecDeque::from(published);
-    published
-        .make_contiguous()
-        .sort_by_key(|checkpoint| checkpoint.position);
-    let mut published_at_most = move |position: i64| {
-        published
-            .front()
-            .is_some_and(|next| next.position <= position)
-            .then(|| published.pop_front())
-            .flatten()
-    };
     // Only the checkpoints stored before the walk begins: each signs events committed before
     // it, which the walk will read. One signed meanwhile by a running service may sign events
     // appended after the walk read the log's end, and would seem to be past it.
     let newest = checkpoint::last(database)
         .await?
         .map_or(0, |newest| newest.position);
-    let mut checkpoints = Checkpoints::new(database, newest);
+    let mut checkpoints = Checkpoints::new(database, newest, published);
     let mut report = ChainReport {
         intact: 0,
         head: GENESIS,
@@ -211,22 +200,12 @@ pub async fn verify(
                         Some(link).filter(|_| checkpoint.position == position),
                     );
                 }
-                while let Some(checkpoint) = published_at_most(position) {
-                    report.check(
-                        &checkpoint,
-                        key,
-                        Some(link).filter(|_| checkpoint.position == position),
-                    );
-                }
                 reached(position);
             }
         }
     }
     // Checkpoints the walk did not reach: beyond the log, or after its break.
     while let Some(checkpoint) = checkpoints.next_at_most(i64::MAX).await? {
-        report.check(&checkpoint, key, None);
-    }
-    while let Some(checkpoint) = published_at_most(i64::MAX) {
         report.check(&checkpoint, key, None);
     }
     Ok(report)
@@ -342,29 +321,36 @@ impl ChainReport {
     }
 }
 
-/// The stored checkpoints, read a page at a time in position order.
+/// The stored checkpoints, read a page at a time in position order, and the published ones.
 struct Checkpoints<'a> {
     database: &'a Database,
-    /// The position of the newest checkpoint read.
+    /// The position of the newest stored checkpoint read.
     up_to: i64,
     page: VecDeque<Checkpoint>,
     after: i64,
     exhausted: bool,
+    /// Kept outside the database, in position order.
+    published: VecDeque<Checkpoint>,
 }
 
 impl<'a> Checkpoints<'a> {
-    fn new(database: &'a Database, up_to: i64) -> Self {
+    fn new(database: &'a Database, up_to: i64, mut published: Vec<Checkpoint>) -> Self {
+        published.sort_by_key(|checkpoint| checkpoint.position);
         Checkpoints {
             database,
             up_to,
             page: VecDeque::new(),
             after: 0,
             exhausted: false,
+            published: published.into(),
         }
     }
 
-    /// The next checkpoint if its position is at most `position`.
+    /// The next checkpoint, stored or published, if its position is at most `position`.
     async fn next_at_most(&mut self, position: i64) -> Result<Option<Checkpoint>, sqlx::Error> {
+        if let Some(published) = pop_at_most(&mut self.published, position) {
+            return Ok(Some(published));
+        }
         if self.page.is_empty() && !self.exhausted {
             let mut page = checkpoint::page(self.database, self.after, 500).await?;
             page.retain(|checkpoint| checkpoint.position <= self.up_to);
@@ -374,11 +360,15 @@ impl<'a> Checkpoints<'a> {
             }
             self.page.extend(page);
         }
-        Ok(self
-            .page
-            .front()
-            .is_some_and(|next| next.position <= position)
-            .then(|| self.page.pop_front())
-            .flatten())
+        Ok(pop_at_most(&mut self.page, position))
     }
+}
+
+/// The first of `checkpoints` if its position is at most `position`.
+fn pop_at_most(checkpoints: &mut VecDeque<Checkpoint>, position: i64) -> Option<Checkpoint> {
+    checkpoints
+        .front()
+        .is_some_and(|next| next.position <= position)
+        .then(|| checkpoints.pop_front())
+        .flatten()
 }
