@@ -590,19 +590,20 @@ impl Bank {
         answer(200, decided)
     }
 
-    /// What the expiry scheduler's round does: every open hold past its deadline expires.
-    /// Answers how many.
+    /// What the expiry scheduler's round does: every open hold past its deadline expires,
+    /// soonest deadline first (the same deadline: by hold id). Answers how many.
     pub fn expire_due(&mut self) -> usize {
         let now = self.now;
         let mut expired = 0;
         for account in self.accounts.values_mut() {
-            let due: Vec<(Uuid, i64)> = account
+            let mut due: Vec<(DateTime<Utc>, Uuid, i64)> = account
                 .holds
                 .values()
                 .filter(|hold| hold.status == "open" && hold.expires_at <= now)
-                .map(|hold| (hold.id, hold.amount))
+                .map(|hold| (hold.expires_at, hold.id, hold.amount))
                 .collect();
-            for (hold_id, amount) in due {
+            due.sort();
+            for (_, hold_id, amount) in due {
                 touch(account, now);
                 settle(account, hold_id, "expired", amount, now);
                 expired += 1;

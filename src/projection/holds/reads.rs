@@ -123,13 +123,15 @@ impl ReadModels {
         Ok(Snapshot { value, position })
     }
 
-    /// Up to `limit` open holds whose deadline is at or before `now`, soonest first (an index
-    /// range scan: `account_holds_due` holds the open holds only).
+    /// Up to `limit` open holds whose deadline is at or before `now`, soonest first, the same
+    /// deadline in the order of account and hold id, so that a round expires them in an order
+    /// the log can be predicted from (an index range scan: `account_holds_due` holds the open
+    /// holds only).
     pub async fn due_holds(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueHold>, QueryError> {
         // `status = 'open'` is written out, not bound: it is the partial index's own predicate.
         let due = query(
             "SELECT account_id, hold_id, expires_at FROM account_holds \
-             WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+             WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at, account_id, hold_id LIMIT $2",
         )
         .bind(now)
         .bind(limit)
