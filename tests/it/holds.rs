@@ -21,6 +21,7 @@ backend_tests!(
     holds_are_listed_by_status_a_page_at_a_time_and_as_they_were_at_an_instant,
     a_hold_past_its_deadline_is_expired_once_by_the_scheduler_of_two_processes,
     expiry_rounds_of_two_processes_at_once_record_one_expiry_per_hold,
+    a_round_expires_the_soonest_deadline_first_and_the_same_deadline_by_hold_id,
     a_deadline_is_kept_to_the_microsecond_as_the_databases_store_it,
     a_hold_past_its_deadline_cannot_be_captured_before_the_scheduler_records_it,
     concurrent_captures_and_voids_of_one_hold_have_exactly_one_winner,
@@ -323,6 +324,51 @@ async fn a_hold_past_its_deadline_is_expired_once_by_the_scheduler_of_two_proces
     for scheduler in schedulers {
         scheduler.await.expect("the scheduler stops");
     }
+    assert_read_models_are_the_fold_of_the_log(&app).await;
+}
+
+async fn a_round_expires_the_soonest_deadline_first_and_the_same_deadline_by_hold_id(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let id = app.open_account_with(10_000).await;
+    // Placed in an order that is neither the deadlines' nor the ids': the order of the
+    // expiries in the log is the round's, one the log's readers (and the generated histories'
+    // model) can predict.
+    let (lower, higher) = (Uuid::now_v7(), Uuid::now_v7());
+    let longest = hold(&app, id, 1_000, 3_600).await;
+    for hold_id in [higher, lower] {
+        let placed = place(
+            &app,
+            id,
+            json!({ "hold_id": hold_id, "amount": 2_000, "currency": "EUR", "expires_in_secs": 60 }),
+        )
+        .await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+        // Each in a batch of its own: the rows are written in the order placed.
+        app.caught_up().await;
+    }
+    app.clock.advance(TimeDelta::seconds(3_600));
+    app.caught_up().await;
+
+    let round = app
+        .service
+        .hold_expiry(Duration::from_secs(1))
+        .expire_due()
+        .await
+        .expect("a round");
+    assert_eq!((round.expired, round.failed), (3, 0), "{round:?}");
+    let expired: Vec<Uuid> = app
+        .events(id)
+        .await
+        .iter()
+        .filter(|event| event["type"] == "HoldExpired")
+        .map(|event| {
+            event["data"]["hold_id"]
+                .as_str()
+                .and_then(|hold| hold.parse().ok())
+                .expect("hold_id")
+        })
+        .collect();
+    assert_eq!(expired, [lower, higher, longest]);
     assert_read_models_are_the_fold_of_the_log(&app).await;
 }
 
