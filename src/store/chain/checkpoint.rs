@@ -18,6 +18,10 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use super::Link;
 use crate::db::{Database, Stored, query};
+use crate::secret_file::{self, SecretFileError};
+
+/// What a signing key's file is called in messages.
+const WHAT: &str = "signing key";
 
 /// The algorithm `GET /chain` names.
 pub const ALGORITHM: &str = "ed25519";
@@ -42,12 +46,10 @@ pub struct Checkpoint {
 /// Why a key could not be read, made or written.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read the signing key {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    File(#[from] SecretFileError),
     #[error("{path} is not an Ed25519 private key in PKCS#8 PEM: {reason}")]
     NotAKey { path: String, reason: String },
-    #[error("cannot write the signing key {path}: {source}")]
-    Write { path: String, source: std::io::Error },
     #[error("cannot draw a key from the operating system's randomness: {0}")]
     Randomness(String),
     #[error("the public key must be the base64 of 32 bytes of an Ed25519 key")]
@@ -80,27 +82,11 @@ impl ChainSigner {
     }
 
     /// Reads a PKCS#8 PEM file (`-----BEGIN PRIVATE KEY-----`); warns when others than its
-    /// owner may read it, as `ssh` does.
+    /// owner may read it.
     pub fn read(path: &Path) -> Result<Self, KeyError> {
-        let shown = path.display().to_string();
-        #[cfg(unix)]
-        if let Ok(metadata) = std::fs::metadata(path) {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = metadata.permissions().mode();
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    path = %shown,
-                    mode = format!("{:o}", mode & 0o777),
-                    "the signing key is readable by others than its owner; chmod 600 it"
-                );
-            }
-        }
-        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let pem = secret_file::read(path, WHAT)?;
         let key = SigningKey::from_pkcs8_pem(&pem).map_err(|error| KeyError::NotAKey {
-            path: shown,
+            path: path.display().to_string(),
             reason: error.to_string(),
         })?;
         Ok(ChainSigner { key })
@@ -109,25 +95,14 @@ impl ChainSigner {
     /// Writes the key as PKCS#8 PEM to a new file, readable by its owner only; never over an
     /// existing file (a lost key cannot be made again).
     pub fn write_new(&self, path: &Path) -> Result<(), KeyError> {
-        use std::io::Write;
-        let shown = path.display().to_string();
         let pem = self
             .key
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
             .map_err(|error| KeyError::NotAKey {
-                path: shown.clone(),
+                path: path.display().to_string(),
                 reason: error.to_string(),
             })?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let write = |options: &std::fs::OpenOptions| {
-            let mut file = options.open(path)?;
-            file.write_all(pem.as_bytes())?;
-            file.sync_all()
-        };
-        write(&options).map_err(|source| KeyError::Write { path: shown, source })
+        Ok(secret_file::write_new(path, pem.as_bytes(), WHAT)?)
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -277,6 +252,9 @@ mod tests {
             ChainSigner::read(&path).expect("read back").public_key(),
             signer.public_key()
         );
-        assert!(matches!(signer.write_new(&path), Err(KeyError::Write { .. })));
+        assert!(matches!(
+            signer.write_new(&path),
+            Err(KeyError::File(SecretFileError::Write { .. }))
+        ));
     }
 }
