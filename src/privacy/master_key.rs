@@ -1,0 +1,225 @@
+//! The master key: kept in a file outside the database, it wraps every owner's data key for
+//! storage, so that a copy of the database alone (a stolen disk, a backup) opens no personal
+//! field.
+//!
+//! The file holds one line, `foldbank-master-key:v1:{base64 of 32 bytes}`
+//! (`foldbank master-key create PATH` writes one, readable by its owner only). A data key is
+//! wrapped with AES-256-GCM under a random nonce, with the owner's id as associated data: a
+//! wrapped key copied onto another owner's row does not unwrap. Each wrapped key is stored with
+//! its master key's [`MasterKey::id`], so that a rotation knows which rows it has re-wrapped and
+//! a service started with the wrong file says so at once rather than reading `erased` everywhere.
+
+use std::fmt;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::seal::DataKey;
+use crate::secret_file::{self, SecretFileError};
+
+const FILE_PREFIX: &str = "foldbank-master-key:v1:";
+const WHAT: &str = "master key";
+const NONCE_LEN: usize = 12;
+
+/// Why a master key could not be made, read, or could not unwrap a data key.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    #[error(transparent)]
+    File(#[from] SecretFileError),
+    #[error("{path} is not a foldbank master key (one line: {FILE_PREFIX}<base64 of 32 bytes>)")]
+    NotAMasterKey { path: String },
+    #[error("cannot draw a key from the operating system's randomness: {0}")]
+    Randomness(#[from] getrandom::Error),
+    /// The stored key of `owner` was wrapped by another master key, or altered.
+    #[error("the data key of owner {owner} does not unwrap with master key {master_key}")]
+    DoesNotUnwrap { owner: Uuid, master_key: String },
+}
+
+/// The key that wraps the data keys.
+#[derive(Clone)]
+pub struct MasterKey {
+    bytes: [u8; 32],
+    cipher: Aes256Gcm,
+    id: String,
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key itself.
+        f.debug_struct("MasterKey").field("id", &self.id).finish()
+    }
+}
+
+impl MasterKey {
+    /// A new key from the operating system's randomness.
+    pub fn generate() -> Result<Self, MasterKeyError> {
+        let mut bytes = [0_u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(MasterKey::from_bytes(bytes))
+    }
+
+    fn from_bytes(bytes: [u8; 32]) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"foldbank-master-key-id:v1:")
+            .chain_update(bytes)
+            .finalize();
+        MasterKey {
+            bytes,
+            cipher: Aes256Gcm::new(&bytes.into()),
+            id: hex::encode(&digest[..8]),
+        }
+    }
+
+    /// Reads a key file; warns when others than its owner may read it.
+    pub fn read(path: &Path) -> Result<Self, MasterKeyError> {
+        let text = secret_file::read(path, WHAT)?;
+        let not_a_key = || MasterKeyError::NotAMasterKey {
+            path: path.display().to_string(),
+        };
+        let encoded = text.trim().strip_prefix(FILE_PREFIX).ok_or_else(not_a_key)?;
+        let bytes = BASE64.decode(encoded).map_err(|_| not_a_key())?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| not_a_key())?;
+        Ok(MasterKey::from_bytes(bytes))
+    }
+
+    /// Writes the key to a new file, readable by its owner only; never over an existing file.
+    pub fn write_new(&self, path: &Path) -> Result<(), MasterKeyError> {
+        let line = format!("{FILE_PREFIX}{}\n", BASE64.encode(self.bytes));
+        Ok(secret_file::write_new(path, line.as_bytes(), WHAT)?)
+    }
+
+    /// A short public name of the key (16 hex digits of a hash of it): stored beside each data
+    /// key it wraps, and safe to log.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `key`, the data key of `owner`, wrapped for storage (base64 of nonce, ciphertext, tag).
+    pub fn wrap(&self, owner: Uuid, key: &DataKey) -> Result<String, MasterKeyError> {
+        let mut nonce = [0_u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)?;
+        let aad = associated_data(owner);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: key.as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .expect("AES-GCM wraps 32 bytes");
+        let mut wrapped = nonce.to_vec();
+        wrapped.extend_from_slice(&ciphertext);
+        Ok(BASE64.encode(wrapped))
+    }
+
+    /// The data key of `owner` that `wrapped` holds, if this master key wrapped it for them.
+    pub fn unwrap(&self, owner: Uuid, wrapped: &str) -> Result<DataKey, MasterKeyError> {
+        let does_not_unwrap = || MasterKeyError::DoesNotUnwrap {
+            owner,
+            master_key: self.id.clone(),
+        };
+        let bytes = BASE64.decode(wrapped).map_err(|_| does_not_unwrap())?;
+        if bytes.len() < NONCE_LEN {
+            return Err(does_not_unwrap());
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let aad = associated_data(owner);
+        let key = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| does_not_unwrap())?;
+        let key: [u8; 32] = key.try_into().map_err(|_| does_not_unwrap())?;
+        Ok(DataKey::from_bytes(key))
+    }
+}
+
+/// The associated data of a wrapped data key: it unwraps for its owner only.
+fn associated_data(owner: Uuid) -> Vec<u8> {
+    let mut aad = b"foldbank-data-key:v1:".to_vec();
+    aad.extend_from_slice(owner.as_bytes());
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_data_key_unwraps_for_its_owner_under_its_master_key_only() {
+        let master = MasterKey::generate().expect("a master key");
+        let (owner, someone_else) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let key = DataKey::generate().expect("a data key");
+        let wrapped = master.wrap(owner, &key).expect("wrapped");
+        // A random nonce each time: the same key wraps to another text.
+        assert_ne!(master.wrap(owner, &key).expect("wrapped"), wrapped);
+
+        let unwrapped = master.unwrap(owner, &wrapped).expect("unwraps");
+        let sealed = key.seal(owner, "a name");
+        assert_eq!(unwrapped.open(&sealed).expect("opens"), "a name");
+
+        assert!(matches!(
+            master.unwrap(someone_else, &wrapped),
+            Err(MasterKeyError::DoesNotUnwrap { .. })
+        ));
+        let other = MasterKey::generate().expect("another master key");
+        let error = other.unwrap(owner, &wrapped).expect_err("another master key");
+        assert!(error.to_string().contains(other.id()), "{error}");
+        let mut altered = BASE64.decode(&wrapped).expect("base64");
+        altered[NONCE_LEN] ^= 1;
+        assert!(master.unwrap(owner, &BASE64.encode(altered)).is_err());
+        assert!(master.unwrap(owner, "not base64!").is_err());
+    }
+
+    #[test]
+    fn a_master_key_file_reads_back_to_the_same_key_and_refuses_anything_else() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("master.key");
+        let master = MasterKey::generate().expect("a master key");
+        master.write_new(&path).expect("written");
+        let text = std::fs::read_to_string(&path).expect("readable");
+        assert!(text.starts_with(FILE_PREFIX) && text.ends_with('\n'), "{text}");
+
+        let read = MasterKey::read(&path).expect("reads back");
+        assert_eq!(read.id(), master.id());
+        assert_eq!(read.id().len(), 16);
+        let key = DataKey::generate().expect("a data key");
+        let wrapped = master.wrap(Uuid::from_u128(1), &key).expect("wrapped");
+        assert!(read.unwrap(Uuid::from_u128(1), &wrapped).is_ok());
+        assert!(matches!(master.write_new(&path), Err(MasterKeyError::File(_))));
+
+        for (name, text) in [
+            ("empty", String::new()),
+            ("short", format!("{FILE_PREFIX}{}", BASE64.encode([1_u8; 31]))),
+            ("unprefixed", BASE64.encode([1_u8; 32])),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("written");
+            assert!(
+                matches!(MasterKey::read(&path), Err(MasterKeyError::NotAMasterKey { .. })),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_master_key_shows_only_its_id() {
+        let master = MasterKey::generate().expect("a master key");
+        assert_eq!(
+            format!("{master:?}"),
+            format!("MasterKey {{ id: {:?} }}", master.id())
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Personal data, encrypted per owner and erased by deleting the owner's key
+//! ("crypto-shredding").
+//!
+//! An event log is append-only, and a customer may ask to be forgotten. The two meet here: each
+//! owner's personal fields (names, the texts people type into descriptions and reasons) are
+//! stored only encrypted with a key of that owner's ([`DataKey`]), and that key is stored only
+//! wrapped by a master key the service holds outside the database ([`MasterKey`]). Deleting the
+//! owner's wrapped key makes every copy of their personal data, in events, snapshots, read
+//! models and backups alike, unreadable at once, while amounts, currencies, ids and times (what
+//! the books need) stay in the clear and nothing in the log is rewritten.
+//!
+//! - [`master_key`]: the master key's file, its id, and wrapping a data key for storage.
+//! - [`seal`]: data keys, and the sealed form of a personal field (`pd1:{owner}:{base64url}`).
+
+pub mod master_key;
+pub mod seal;
+
+pub use master_key::{MasterKey, MasterKeyError};
+pub use seal::{DataKey, SealError, Sealed};
