@@ -55,6 +55,9 @@
 //!   authentication, object-level authorization and the rate limit per caller; the explorer
 //!   page at `/explorer`, a client of the API served from the binary.
 //! - [`auth`]: API keys (made, listed and revoked with `foldbank keys`) and who a caller is.
+//! - [`privacy`]: personal data sealed with a key per owner and erased by deleting that key
+//!   (crypto-shredding); [`secret_file`]: key files, written once and readable by their owner
+//!   only.
 //! - [`db`]: the only module that knows which database runs: connecting, migrating,
 //!   transactions, statements written once for both backends, copies of a table's definition,
 //!   and the write/read pair ([`db::Databases`]: the read models may live in a database of

@@ -1,6 +1,7 @@
 //! Files that hold a secret (the chain's signing key, the master key of personal data): written
 //! once, readable by their owner only, and read with a warning when others may read them too,
-//! as `ssh` does with its keys.
+//! as `ssh` does with its keys. What the secret is and how it is encoded is its owner's
+//! business, not this module's.
 
 use std::io::Write;
 use std::path::Path;
@@ -33,7 +34,7 @@ pub fn read(path: &Path, what: &'static str) -> Result<String, SecretFileError> 
             tracing::warn!(
                 path = %shown,
                 mode = format!("{:o}", mode & 0o777),
-                "the {what} is readable by others than its owner; chmod 600 it"
+                "the {what} may be read or changed by others than its owner; chmod 600 it"
             );
         }
     }
@@ -44,8 +45,9 @@ pub fn read(path: &Path, what: &'static str) -> Result<String, SecretFileError> 
     })
 }
 
-/// Writes `contents` to a new file at `path`, readable by its owner only, and syncs it; never
-/// over an existing file (a lost key cannot be made again).
+/// Writes `contents` to a new file at `path`, readable by its owner only, and syncs it and its
+/// directory; never over an existing file (a lost key cannot be made again). A file that could
+/// not be written whole is removed, so that the path can be written again.
 pub fn write_new(path: &Path, contents: &[u8], what: &'static str) -> Result<(), SecretFileError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -53,8 +55,21 @@ pub fn write_new(path: &Path, contents: &[u8], what: &'static str) -> Result<(),
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let write = || {
         let mut file = options.open(path)?;
-        file.write_all(contents)?;
-        file.sync_all()
+        let written = file.write_all(contents).and_then(|()| file.sync_all());
+        if written.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        written?;
+        // The new name survives a crash only once its directory is synced too.
+        #[cfg(unix)]
+        {
+            let directory = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(directory)?.sync_all()?;
+        }
+        Ok(())
     };
     write().map_err(|source| SecretFileError::Write {
         what,

@@ -2,12 +2,14 @@
 //! storage, so that a copy of the database alone (a stolen disk, a backup) opens no personal
 //! field.
 //!
-//! The file holds one line, `foldbank-master-key:v1:{base64 of 32 bytes}`
-//! (`foldbank master-key create PATH` writes one, readable by its owner only). A data key is
+//! The file holds one line, `foldbank-master-key:v1:{base64 of 32 bytes}`, readable by its
+//! owner only ([`MasterKey::write_new`]). A data key is
 //! wrapped with AES-256-GCM under a random nonce, with the owner's id as associated data: a
 //! wrapped key copied onto another owner's row does not unwrap. Each wrapped key is stored with
 //! its master key's [`MasterKey::id`], so that a rotation knows which rows it has re-wrapped and
 //! a service started with the wrong file says so at once rather than reading `erased` everywhere.
+//!
+//! No database here: what stores the wrapped keys is the caller's business.
 
 use std::fmt;
 use std::path::Path;
@@ -34,7 +36,7 @@ pub enum MasterKeyError {
     #[error("{path} is not a foldbank master key (one line: {FILE_PREFIX}<base64 of 32 bytes>)")]
     NotAMasterKey { path: String },
     #[error("cannot draw a key from the operating system's randomness: {0}")]
-    Randomness(#[from] getrandom::Error),
+    NoRandomness(String),
     /// The stored key of `owner` was wrapped by another master key, or altered.
     #[error("the data key of owner {owner} does not unwrap with master key {master_key}")]
     DoesNotUnwrap { owner: Uuid, master_key: String },
@@ -59,7 +61,7 @@ impl MasterKey {
     /// A new key from the operating system's randomness.
     pub fn generate() -> Result<Self, MasterKeyError> {
         let mut bytes = [0_u8; 32];
-        getrandom::fill(&mut bytes)?;
+        getrandom::fill(&mut bytes).map_err(|error| MasterKeyError::NoRandomness(error.to_string()))?;
         Ok(MasterKey::from_bytes(bytes))
     }
 
@@ -99,11 +101,11 @@ impl MasterKey {
         &self.id
     }
 
-    /// `key`, the data key of `owner`, wrapped for storage (base64 of nonce, ciphertext, tag).
-    pub fn wrap(&self, owner: Uuid, key: &DataKey) -> Result<String, MasterKeyError> {
+    /// `key` wrapped for storage (base64 of nonce, ciphertext, tag), for its owner only.
+    pub fn wrap_data_key(&self, key: &DataKey) -> Result<String, MasterKeyError> {
         let mut nonce = [0_u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)?;
-        let aad = associated_data(owner);
+        getrandom::fill(&mut nonce).map_err(|error| MasterKeyError::NoRandomness(error.to_string()))?;
+        let aad = associated_data(key.owner());
         let ciphertext = self
             .cipher
             .encrypt(
@@ -120,16 +122,15 @@ impl MasterKey {
     }
 
     /// The data key of `owner` that `wrapped` holds, if this master key wrapped it for them.
-    pub fn unwrap(&self, owner: Uuid, wrapped: &str) -> Result<DataKey, MasterKeyError> {
+    pub fn unwrap_data_key(&self, owner: Uuid, wrapped: &str) -> Result<DataKey, MasterKeyError> {
         let does_not_unwrap = || MasterKeyError::DoesNotUnwrap {
             owner,
             master_key: self.id.clone(),
         };
         let bytes = BASE64.decode(wrapped).map_err(|_| does_not_unwrap())?;
-        if bytes.len() < NONCE_LEN {
+        let Some((nonce, ciphertext)) = bytes.split_at_checked(NONCE_LEN) else {
             return Err(does_not_unwrap());
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        };
         let aad = associated_data(owner);
         let key = self
             .cipher
@@ -142,7 +143,7 @@ impl MasterKey {
             )
             .map_err(|_| does_not_unwrap())?;
         let key: [u8; 32] = key.try_into().map_err(|_| does_not_unwrap())?;
-        Ok(DataKey::from_bytes(key))
+        Ok(DataKey::from_bytes(owner, key))
     }
 }
 
@@ -161,26 +162,49 @@ mod tests {
     fn a_wrapped_data_key_unwraps_for_its_owner_under_its_master_key_only() {
         let master = MasterKey::generate().expect("a master key");
         let (owner, someone_else) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let key = DataKey::generate().expect("a data key");
-        let wrapped = master.wrap(owner, &key).expect("wrapped");
+        let key = DataKey::generate(owner).expect("a data key");
+        let wrapped = master.wrap_data_key(&key).expect("wrapped");
         // A random nonce each time: the same key wraps to another text.
-        assert_ne!(master.wrap(owner, &key).expect("wrapped"), wrapped);
+        assert_ne!(master.wrap_data_key(&key).expect("wrapped"), wrapped);
 
-        let unwrapped = master.unwrap(owner, &wrapped).expect("unwraps");
-        let sealed = key.seal(owner, "a name");
-        assert_eq!(unwrapped.open(&sealed).expect("opens"), "a name");
+        let unwrapped = master.unwrap_data_key(owner, &wrapped).expect("unwraps");
+        assert_eq!(unwrapped.owner(), owner);
+        assert_eq!(unwrapped.open(&key.seal("a name")).expect("opens"), "a name");
 
         assert!(matches!(
-            master.unwrap(someone_else, &wrapped),
+            master.unwrap_data_key(someone_else, &wrapped),
             Err(MasterKeyError::DoesNotUnwrap { .. })
         ));
         let other = MasterKey::generate().expect("another master key");
-        let error = other.unwrap(owner, &wrapped).expect_err("another master key");
+        let error = other
+            .unwrap_data_key(owner, &wrapped)
+            .expect_err("another master key");
         assert!(error.to_string().contains(other.id()), "{error}");
         let mut altered = BASE64.decode(&wrapped).expect("base64");
         altered[NONCE_LEN] ^= 1;
-        assert!(master.unwrap(owner, &BASE64.encode(altered)).is_err());
-        assert!(master.unwrap(owner, "not base64!").is_err());
+        for wrong in [
+            BASE64.encode(altered),
+            "not base64!".to_owned(),
+            BASE64.encode([0_u8; NONCE_LEN - 1]),
+            BASE64.encode([0_u8; NONCE_LEN]),
+        ] {
+            assert!(master.unwrap_data_key(owner, &wrong).is_err(), "{wrong}");
+        }
+    }
+
+    /// The values were computed apart from this code, with Python's `cryptography` (SHA-256,
+    /// AES-GCM), from the construction the module's documentation gives: a change to the id's
+    /// label or the associated data would orphan every stored key.
+    #[test]
+    fn a_master_keys_id_and_wrapping_are_pinned_to_v1() {
+        let master = MasterKey::from_bytes([7; 32]);
+        assert_eq!(master.id(), "b82f4070e72aa996");
+        // Nonce [1; 12], data key [9; 32], owner 1.
+        let wrapped = "AQEBAQEBAQEBAQEBf+iAvpm25QfY3dUoeT55OKHyHf0RnjIaUThKa2+9P7JBIf2N45R7IsQxDTYVwsHv";
+        let key = master
+            .unwrap_data_key(Uuid::from_u128(1), wrapped)
+            .expect("unwraps");
+        assert_eq!(key.as_bytes(), &[9; 32]);
     }
 
     #[test]
@@ -195,10 +219,15 @@ mod tests {
         let read = MasterKey::read(&path).expect("reads back");
         assert_eq!(read.id(), master.id());
         assert_eq!(read.id().len(), 16);
-        let key = DataKey::generate().expect("a data key");
-        let wrapped = master.wrap(Uuid::from_u128(1), &key).expect("wrapped");
-        assert!(read.unwrap(Uuid::from_u128(1), &wrapped).is_ok());
+        let key = DataKey::generate(Uuid::from_u128(1)).expect("a data key");
+        let wrapped = master.wrap_data_key(&key).expect("wrapped");
+        assert!(read.unwrap_data_key(Uuid::from_u128(1), &wrapped).is_ok());
         assert!(matches!(master.write_new(&path), Err(MasterKeyError::File(_))));
+
+        // Written by hand, with a Windows line end: the same key.
+        let by_hand = dir.path().join("by-hand.key");
+        std::fs::write(&by_hand, text.replace('\n', "\r\n")).expect("written");
+        assert_eq!(MasterKey::read(&by_hand).expect("reads").id(), master.id());
 
         for (name, text) in [
             ("empty", String::new()),

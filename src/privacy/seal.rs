@@ -6,12 +6,17 @@
 //! whoever reads a sealed field knows whose key opens it.
 //!
 //! **Sealing is deterministic**: the nonce is not drawn at random but derived from the text
-//! (an HMAC-SHA-256 of the owner and the text under a key of its own, cut to 96 bits: the
-//! synthetic-IV construction of RFC 5297 over AES-GCM). The same owner's same text always seals
-//! to the same string, so a read model rebuilt from the log gets identical rows, and a command
-//! sent again with the same sealed terms compares equal to the first. What that reveals is only
-//! that two of one owner's fields hold the same text. Two different texts get the same nonce
-//! with a chance of about one in 2^48 after 2^24 fields of one owner.
+//! (an HMAC-SHA-256 of the owner and the text under a key of its own, cut to 96 bits: in the
+//! spirit of SIV, RFC 5297, but not that mode). The same owner's same text always seals to the
+//! same string, so a read model rebuilt from the log gets identical rows, and a command sent
+//! again with the same sealed terms compares equal to the first. What that reveals is that two
+//! of one owner's fields hold the same text (any two fields: a name and a description alike)
+//! and, as with any cipher without padding, each text's length in bytes. A repeated nonce for
+//! two different texts would be as harmful here as under any use of GCM (it gives away the XOR
+//! of the texts and the means to forge that owner's fields); for n different texts of one owner
+//! its chance is about n²/2^97: one in 2^49 after 2^24 texts.
+//!
+//! Pure but for the randomness of a new key: no database, no clock.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,20 +36,28 @@ const PREFIX: &str = "pd1";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
-/// Why a sealed field could not be opened.
+/// Why a data key could not be made, or a sealed field could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     #[error("not a sealed personal field (pd1:<owner>:<base64url>)")]
     NotSealed,
-    /// Another key's (or another owner's) field, or an altered one.
+    /// A field of another owner than the key's.
+    #[error("the sealed field is owner {field}'s, the key owner {key}'s")]
+    AnotherOwner { field: Uuid, key: Uuid },
+    /// Sealed with another key, or altered.
     #[error("the sealed field does not open with its owner's key: altered, or sealed with another key")]
     DoesNotOpen,
+    #[error("cannot draw a key from the operating system's randomness: {0}")]
+    NoRandomness(String),
 }
 
 /// One owner's key of their personal data: 32 random bytes, from which the cipher's key and the
-/// key that derives each field's nonce are drawn apart (so neither is used for two jobs).
+/// key that derives each field's nonce are drawn apart (so neither is used for two jobs). It
+/// knows its owner, so that one owner's text cannot be sealed under another's key (and escape
+/// the erasure of its owner's).
 #[derive(Clone)]
 pub struct DataKey {
+    owner: Uuid,
     bytes: [u8; 32],
     cipher: Aes256Gcm,
     nonce_key: [u8; 32],
@@ -53,21 +66,25 @@ pub struct DataKey {
 impl fmt::Debug for DataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the key.
-        f.write_str("DataKey(..)")
+        f.debug_struct("DataKey")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
 impl DataKey {
-    /// A new key from the operating system's randomness.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    /// A new key of `owner`'s from the operating system's randomness.
+    pub fn generate(owner: Uuid) -> Result<Self, SealError> {
         let mut bytes = [0_u8; 32];
-        getrandom::fill(&mut bytes)?;
-        Ok(DataKey::from_bytes(bytes))
+        getrandom::fill(&mut bytes).map_err(|error| SealError::NoRandomness(error.to_string()))?;
+        Ok(DataKey::from_bytes(owner, bytes))
     }
 
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+    /// `owner`'s key of these bytes (as a master key unwraps it).
+    pub(crate) fn from_bytes(owner: Uuid, bytes: [u8; 32]) -> Self {
         let cipher_key = subkey(&bytes, b"foldbank-pd:v1:cipher");
         DataKey {
+            owner,
             bytes,
             cipher: Aes256Gcm::new(&cipher_key.into()),
             nonce_key: subkey(&bytes, b"foldbank-pd:v1:nonce"),
@@ -79,8 +96,14 @@ impl DataKey {
         &self.bytes
     }
 
-    /// `text` of `owner`, sealed (the same text always seals to the same field).
-    pub fn seal(&self, owner: Uuid, text: &str) -> Sealed {
+    /// Whose key it is.
+    pub fn owner(&self) -> Uuid {
+        self.owner
+    }
+
+    /// `text` of the key's owner, sealed (the same text always seals to the same field).
+    pub fn seal(&self, text: &str) -> Sealed {
+        let owner = self.owner;
         let mut mac =
             <HmacSha256 as Mac>::new_from_slice(&self.nonce_key).expect("HMAC takes a key of any length");
         mac.update(owner.as_bytes());
@@ -106,7 +129,15 @@ impl DataKey {
 
     /// The text `sealed` holds, if this is its owner's key and it was not altered.
     pub fn open(&self, sealed: &Sealed) -> Result<String, SealError> {
-        let (nonce, ciphertext) = sealed.bytes.split_at(NONCE_LEN);
+        if sealed.owner != self.owner {
+            return Err(SealError::AnotherOwner {
+                field: sealed.owner,
+                key: self.owner,
+            });
+        }
+        let Some((nonce, ciphertext)) = sealed.bytes.split_at_checked(NONCE_LEN) else {
+            return Err(SealError::DoesNotOpen);
+        };
         let aad = associated_data(sealed.owner);
         let text = self
             .cipher
@@ -140,6 +171,7 @@ fn subkey(key: &[u8; 32], label: &[u8]) -> [u8; 32] {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Sealed {
     owner: Uuid,
+    /// Nonce, ciphertext and tag: at least `NONCE_LEN + TAG_LEN` bytes.
     bytes: Vec<u8>,
 }
 
@@ -164,6 +196,11 @@ impl FromStr for Sealed {
         let (Some(PREFIX), Some(owner), Some(sealed)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SealError::NotSealed);
         };
+        // One string per sealed field: only the lowercase hyphenated id that `Display` writes
+        // (36 characters are the hyphenated form to `try_parse`).
+        if owner.len() != 36 || owner.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            return Err(SealError::NotSealed);
+        }
         let owner = Uuid::try_parse(owner).map_err(|_| SealError::NotSealed)?;
         let bytes = BASE64URL.decode(sealed).map_err(|_| SealError::NotSealed)?;
         if bytes.len() < NONCE_LEN + TAG_LEN {
@@ -181,10 +218,14 @@ mod tests {
         Uuid::from_u128(n)
     }
 
+    fn key_of(n: u128) -> DataKey {
+        DataKey::generate(owner(n)).expect("a key")
+    }
+
     #[test]
     fn a_sealed_text_opens_with_its_owners_key_and_reads_back_from_its_string() {
-        let key = DataKey::generate().expect("a key");
-        let sealed = key.seal(owner(1), "rent for März 🏠");
+        let key = key_of(1);
+        let sealed = key.seal("rent for März 🏠");
         let text = sealed.to_string();
         assert!(
             text.starts_with("pd1:00000000-0000-0000-0000-000000000001:"),
@@ -197,29 +238,53 @@ mod tests {
         assert_eq!(key.open(&parsed).expect("opens"), "rent for März 🏠");
     }
 
+    /// The values were computed apart from this code, with Python's `cryptography` (HMAC,
+    /// AES-GCM) from the construction the module's documentation gives: a change to a label,
+    /// the nonce's input or the associated data would change every sealed field ever stored.
+    #[test]
+    fn sealing_is_pinned_to_the_v1_format() {
+        let key = DataKey::from_bytes(owner(1), [7; 32]);
+        assert_eq!(
+            key.seal("x").to_string(),
+            "pd1:00000000-0000-0000-0000-000000000001:2A83b0FFg9oE2v1t1RFZ-oheYjPNXsTV_-Kv6aQ"
+        );
+        assert_eq!(
+            key.seal("").to_string(),
+            "pd1:00000000-0000-0000-0000-000000000001:EBVwj1pqgVDklWBbxWzL_AaIX_b7zZw_5MhgmA"
+        );
+    }
+
     #[test]
     fn sealing_is_deterministic_per_owner_and_text_and_differs_otherwise() {
-        let key = DataKey::generate().expect("a key");
-        assert_eq!(key.seal(owner(1), "a"), key.seal(owner(1), "a"));
-        assert_ne!(key.seal(owner(1), "a"), key.seal(owner(1), "b"));
-        assert_ne!(key.seal(owner(1), "a").bytes, key.seal(owner(2), "a").bytes);
-        let other = DataKey::generate().expect("another key");
-        assert_ne!(key.seal(owner(1), "a"), other.seal(owner(1), "a"));
+        let key = key_of(1);
+        assert_eq!(key.seal("a"), key.seal("a"));
+        assert_ne!(key.seal("a"), key.seal("b"));
+        let same_bytes = DataKey::from_bytes(owner(2), key.bytes);
+        assert_ne!(key.seal("a").bytes, same_bytes.seal("a").bytes);
+        assert_ne!(key.seal("a"), key_of(1).seal("a"));
         // An empty text is sealed as well (the tag alone).
-        assert_eq!(key.open(&key.seal(owner(1), "")).expect("opens"), "");
+        assert_eq!(key.open(&key.seal("")).expect("opens"), "");
     }
 
     #[test]
     fn another_key_another_owner_or_an_altered_byte_does_not_open() {
-        let key = DataKey::generate().expect("a key");
-        let sealed = key.seal(owner(1), "private");
-        let other = DataKey::generate().expect("another key");
-        assert_eq!(other.open(&sealed), Err(SealError::DoesNotOpen));
+        let key = key_of(1);
+        let sealed = key.seal("private");
+        assert_eq!(key_of(1).open(&sealed), Err(SealError::DoesNotOpen));
+        assert_eq!(
+            key_of(2).open(&sealed),
+            Err(SealError::AnotherOwner {
+                field: owner(1),
+                key: owner(2)
+            })
+        );
+        // The same bytes under another owner's name: the associated data no longer matches.
         let moved = Sealed {
             owner: owner(2),
             ..sealed.clone()
         };
-        assert_eq!(key.open(&moved), Err(SealError::DoesNotOpen));
+        let same_bytes = DataKey::from_bytes(owner(2), key.bytes);
+        assert_eq!(same_bytes.open(&moved), Err(SealError::DoesNotOpen));
         for at in [0, NONCE_LEN, sealed.bytes.len() - 1] {
             let mut altered = sealed.clone();
             altered.bytes[at] ^= 1;
@@ -228,28 +293,33 @@ mod tests {
     }
 
     #[test]
-    fn what_is_not_a_sealed_field_is_refused_as_such() {
-        let good = DataKey::generate()
-            .expect("a key")
-            .seal(owner(1), "x")
-            .to_string();
+    fn what_is_not_a_sealed_field_in_its_one_spelling_is_refused() {
+        let good = key_of(0xab).seal("x").to_string();
+        let body = good.rsplit(':').next().expect("the sealed bytes");
         let short = format!("pd1:{}:{}", owner(1), BASE64URL.encode([0_u8; 27]));
         for text in [
-            "",
-            "plain text",
-            "pd2:00000000-0000-0000-0000-000000000001:AAAA",
-            "pd1:not-a-uuid:AAAA",
-            "pd1:00000000-0000-0000-0000-000000000001:not base64!",
-            short.as_str(),
-            &good[..good.len() - 1].replace("pd1", "pd9"),
+            String::new(),
+            "plain text".to_owned(),
+            format!("pd2:{}:{body}", owner(0xab)),
+            format!("pd1:not-a-uuid:{body}"),
+            format!("pd1:{}:not base64!", owner(0xab)),
+            short,
+            format!("pd1:{}:{body}", owner(0xab).simple()),
+            format!("pd1:{{{}}}:{body}", owner(0xab)),
+            format!("pd1:00000000-0000-0000-0000-0000000000AB:{body}"),
+            format!("{good}:x"),
         ] {
             assert_eq!(text.parse::<Sealed>(), Err(SealError::NotSealed), "{text}");
         }
+        assert!(good.parse::<Sealed>().is_ok());
     }
 
     #[test]
-    fn a_data_key_never_shows_in_debug_output() {
-        let key = DataKey::from_bytes([7; 32]);
-        assert_eq!(format!("{key:?}"), "DataKey(..)");
+    fn a_data_key_shows_its_owner_never_the_key() {
+        let key = DataKey::from_bytes(owner(1), [7; 32]);
+        assert_eq!(
+            format!("{key:?}"),
+            "DataKey { owner: 00000000-0000-0000-0000-000000000001, .. }"
+        );
     }
 }

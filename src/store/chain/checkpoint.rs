@@ -50,6 +50,8 @@ pub enum KeyError {
     File(#[from] SecretFileError),
     #[error("{path} is not an Ed25519 private key in PKCS#8 PEM: {reason}")]
     NotAKey { path: String, reason: String },
+    #[error("cannot encode the signing key as PKCS#8 PEM: {0}")]
+    Encode(String),
     #[error("cannot draw a key from the operating system's randomness: {0}")]
     Randomness(String),
     #[error("the public key must be the base64 of 32 bytes of an Ed25519 key")]
@@ -98,10 +100,7 @@ impl ChainSigner {
         let pem = self
             .key
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .map_err(|error| KeyError::NotAKey {
-                path: path.display().to_string(),
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| KeyError::Encode(error.to_string()))?;
         Ok(secret_file::write_new(path, pem.as_bytes(), WHAT)?)
     }
 
