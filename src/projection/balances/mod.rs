@@ -260,6 +260,70 @@ const AVAILABLE: usize = 4;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{AccountId, OwnerId, TransactionId};
+    use crate::domain::money::{Amount, Limit};
+    use crate::store::codec;
+
+    fn recorded(account: Uuid, event: AccountEvent, position: i64) -> (RecordedEvent, AccountEvent) {
+        let (event_type, payload) = codec::encode(&event).expect("encode");
+        let recorded = RecordedEvent {
+            global_position: position,
+            stream_type: "account".into(),
+            stream_id: account,
+            stream_version: position,
+            event_id: Uuid::now_v7(),
+            event_type,
+            schema_version: 1,
+            payload,
+            metadata: serde_json::Value::Null,
+            occurred_at: event.occurred_at(),
+            recorded_at: event.occurred_at(),
+        };
+        (recorded, event)
+    }
+
+    #[test]
+    fn a_batch_folded_again_changes_nothing() {
+        let account = Uuid::now_v7();
+        let at = Utc::now();
+        let events = [
+            recorded(
+                account,
+                AccountEvent::AccountOpened {
+                    account_id: AccountId(account),
+                    owner_id: OwnerId(Uuid::now_v7()),
+                    currency: "EUR".parse().expect("EUR"),
+                    overdraft_limit: Limit::ZERO,
+                    daily_withdrawal_limit: None,
+                    occurred_at: at,
+                },
+                1,
+            ),
+            recorded(
+                account,
+                AccountEvent::MoneyDeposited {
+                    transaction_id: TransactionId(Uuid::now_v7()),
+                    amount: Amount::new(250).expect("amount"),
+                    currency: "EUR".parse().expect("EUR"),
+                    description: None,
+                    occurred_at: at,
+                },
+                2,
+            ),
+        ];
+        let batch: Vec<Applied<'_>> = events
+            .iter()
+            .map(|(recorded, event)| (recorded, event.clone()))
+            .collect();
+        let mut rows = HashMap::new();
+        assert_eq!(fold(&mut rows, &batch), vec![account]);
+        let row = rows[&account].clone();
+        assert_eq!((row.balance, row.version, row.position), (250, 2, 2));
+        // At-least-once delivery: the same batch again, its last event at the row's very
+        // position, is already reflected.
+        assert_eq!(fold(&mut rows, &batch), Vec::<Uuid>::new());
+        assert_eq!(rows[&account], row);
+    }
 
     #[test]
     fn the_stored_available_column_is_where_verify_puts_it() {
