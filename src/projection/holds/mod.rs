@@ -346,6 +346,26 @@ mod tests {
     }
 
     #[test]
+    fn a_second_placing_of_a_hold_never_reopens_or_changes_it() {
+        // The decider records no second placing under a hold's id; were one in the log (an
+        // upcaster's or an import's mistake), the read model would still keep the first.
+        let (account, hold) = (Uuid::now_v7(), HoldId(Uuid::now_v7()));
+        let events: Vec<(RecordedEvent, AccountEvent)> =
+            [placed(hold, 500), captured(hold, 200, 300), placed(hold, 900)]
+                .into_iter()
+                .enumerate()
+                .map(|(n, event)| (recorded(account, &event, n as i64 + 1), event))
+                .collect();
+        let mut rows = HashMap::new();
+        fold_all(&mut rows, &events);
+        let row = &rows[&hold_key(account, hold.as_uuid())];
+        assert_eq!(
+            (row.status, row.amount, row.captured, row.position),
+            (HoldStatus::Captured, 500, Some(200), 2)
+        );
+    }
+
+    #[test]
     fn one_hold_id_on_two_accounts_is_two_holds() {
         let hold = HoldId(Uuid::now_v7());
         let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
