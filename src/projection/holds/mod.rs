@@ -346,6 +346,42 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_is_settled_for_verify_once_captured_voided_or_expired_never_while_open() {
+        // `verify` compares a settled row at once and forgets it: only right if no later
+        // event can change it, and only bounded if every ended hold is let go.
+        let account = Uuid::now_v7();
+        let ends: [fn(HoldId) -> AccountEvent; 3] = [
+            |hold_id| captured(hold_id, 500, 0),
+            |hold_id| AccountEvent::HoldVoided {
+                hold_id,
+                released: 500,
+                currency: "EUR".parse().expect("EUR"),
+                occurred_at: Utc::now(),
+            },
+            |hold_id| AccountEvent::HoldExpired {
+                hold_id,
+                released: 500,
+                currency: "EUR".parse().expect("EUR"),
+                occurred_at: Utc::now(),
+            },
+        ];
+        for (n, end) in ends.into_iter().enumerate() {
+            let hold = HoldId(Uuid::now_v7());
+            let (placing, ending) = (placed(hold, 500), end(hold));
+            let position = 2 * n as i64 + 1;
+            let mut rows = HashMap::new();
+            fold_all(&mut rows, &[(recorded(account, &placing, position), placing)]);
+            let key = hold_key(account, hold.as_uuid());
+            assert!(!rows[&key].is_settled(), "an open hold");
+            fold_all(
+                &mut rows,
+                &[(recorded(account, &ending, position + 1), ending.clone())],
+            );
+            assert!(rows[&key].is_settled(), "{ending:?}");
+        }
+    }
+
+    #[test]
     fn a_second_placing_of_a_hold_never_reopens_or_changes_it() {
         // The decider records no second placing under a hold's id; were one in the log (an
         // upcaster's or an import's mistake), the read model would still keep the first.
