@@ -23,6 +23,8 @@ pub mod ledger;
 mod progress;
 pub(crate) mod reads;
 mod rebuild;
+#[cfg(test)]
+mod recorded_for_tests;
 pub mod transactions;
 pub mod transfers;
 mod verify;

@@ -262,33 +262,15 @@ mod tests {
     use super::*;
     use crate::domain::ids::{AccountId, OwnerId, TransactionId};
     use crate::domain::money::{Amount, Limit};
-    use crate::store::codec;
-
-    fn recorded(account: Uuid, event: AccountEvent, position: i64) -> (RecordedEvent, AccountEvent) {
-        let (event_type, payload) = codec::encode(&event).expect("encode");
-        let recorded = RecordedEvent {
-            global_position: position,
-            stream_type: "account".into(),
-            stream_id: account,
-            stream_version: position,
-            event_id: Uuid::now_v7(),
-            event_type,
-            schema_version: 1,
-            payload,
-            metadata: serde_json::Value::Null,
-            occurred_at: event.occurred_at(),
-            recorded_at: event.occurred_at(),
-        };
-        (recorded, event)
-    }
+    use crate::projection::recorded_for_tests::in_order;
 
     #[test]
     fn a_batch_folded_again_changes_nothing() {
         let account = Uuid::now_v7();
         let at = Utc::now();
-        let events = [
-            recorded(
-                account,
+        let events = in_order(
+            account,
+            [
                 AccountEvent::AccountOpened {
                     account_id: AccountId(account),
                     owner_id: OwnerId(Uuid::now_v7()),
@@ -297,10 +279,6 @@ mod tests {
                     daily_withdrawal_limit: None,
                     occurred_at: at,
                 },
-                1,
-            ),
-            recorded(
-                account,
                 AccountEvent::MoneyDeposited {
                     transaction_id: TransactionId(Uuid::now_v7()),
                     amount: Amount::new(250).expect("amount"),
@@ -308,9 +286,8 @@ mod tests {
                     description: None,
                     occurred_at: at,
                 },
-                2,
-            ),
-        ];
+            ],
+        );
         let batch: Vec<Applied<'_>> = events
             .iter()
             .map(|(recorded, event)| (recorded, event.clone()))

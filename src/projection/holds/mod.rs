@@ -244,24 +244,7 @@ mod tests {
     use super::*;
     use crate::domain::ids::{HoldId, TransactionId};
     use crate::domain::money::Amount;
-    use crate::store::codec;
-
-    fn recorded(account: Uuid, event: &AccountEvent, position: i64) -> RecordedEvent {
-        let (event_type, payload) = codec::encode(event).expect("encode");
-        RecordedEvent {
-            global_position: position,
-            stream_type: "account".into(),
-            stream_id: account,
-            stream_version: position,
-            event_id: Uuid::now_v7(),
-            event_type,
-            schema_version: 1,
-            payload,
-            metadata: serde_json::Value::Null,
-            occurred_at: event.occurred_at(),
-            recorded_at: event.occurred_at(),
-        }
-    }
+    use crate::projection::recorded_for_tests::{in_order, recorded};
 
     fn placed(hold_id: HoldId, amount: i64) -> AccountEvent {
         let at = Utc::now();
@@ -300,11 +283,7 @@ mod tests {
     #[test]
     fn a_hold_is_placed_then_settled_once_and_a_batch_folded_again_changes_nothing() {
         let (account, hold) = (Uuid::now_v7(), HoldId(Uuid::now_v7()));
-        let events: Vec<(RecordedEvent, AccountEvent)> = [placed(hold, 500), captured(hold, 200, 300)]
-            .into_iter()
-            .enumerate()
-            .map(|(n, event)| (recorded(account, &event, n as i64 + 1), event))
-            .collect();
+        let events = in_order(account, [placed(hold, 500), captured(hold, 200, 300)]);
         let mut rows = HashMap::new();
         let key = hold_key(account, hold.as_uuid());
         assert_eq!(fold_all(&mut rows, &events), vec![key.clone()]);
@@ -331,11 +310,7 @@ mod tests {
             currency: "EUR".parse().expect("EUR"),
             occurred_at: Utc::now(),
         };
-        let events: Vec<(RecordedEvent, AccountEvent)> = [placed(hold, 500), void, captured(hold, 500, 0)]
-            .into_iter()
-            .enumerate()
-            .map(|(n, event)| (recorded(account, &event, n as i64 + 1), event))
-            .collect();
+        let events = in_order(account, [placed(hold, 500), void, captured(hold, 500, 0)]);
         let mut rows = HashMap::new();
         fold_all(&mut rows, &events);
         let row = &rows[&hold_key(account, hold.as_uuid())];
@@ -386,12 +361,10 @@ mod tests {
         // The decider records no second placing under a hold's id; were one in the log (an
         // upcaster's or an import's mistake), the read model would still keep the first.
         let (account, hold) = (Uuid::now_v7(), HoldId(Uuid::now_v7()));
-        let events: Vec<(RecordedEvent, AccountEvent)> =
-            [placed(hold, 500), captured(hold, 200, 300), placed(hold, 900)]
-                .into_iter()
-                .enumerate()
-                .map(|(n, event)| (recorded(account, &event, n as i64 + 1), event))
-                .collect();
+        let events = in_order(
+            account,
+            [placed(hold, 500), captured(hold, 200, 300), placed(hold, 900)],
+        );
         let mut rows = HashMap::new();
         fold_all(&mut rows, &events);
         let row = &rows[&hold_key(account, hold.as_uuid())];
