@@ -35,6 +35,10 @@ ENV BIND_ADDR=0.0.0.0:8080 \
     DATABASE_URL=sqlite:///var/lib/foldbank/foldbank.db?mode=rwc \
     LOG_FORMAT=json \
     RUST_LOG=info
+# A public address needs API keys (`foldbank keys create`), and with keys the service needs a
+# master key for personal data: make one with `foldbank master-key create PATH`, keep it apart
+# from the volume and its backups, mount it as a secret and set
+# FOLDBANK_MASTER_KEY_FILE=/run/secrets/foldbank-master-key.
 EXPOSE 8080
 # Ready: the database answers, its schema is this build's, the read models are within
 # READY_MAX_LAG events of the log (GET /health/live is the liveness check).

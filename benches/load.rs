@@ -17,6 +17,9 @@
 //!   a hold on a random account and captures it, `--commands` commands in all (half placements,
 //!   half captures), and prints the figures of each beside the pair's: what authorizing and
 //!   settling a card payment costs next to workload A's single withdrawal.
+//! - `--descriptions` gives every deposit and withdrawal a description: personal data, which
+//!   the service seals with its owner's data key before the command is decided (the cost of
+//!   the README's "Personal data", beside a run without).
 //! - **History mode** (`--mode history`) asks whether an account's past slows down its next command:
 //!   it appends `--history` deposits to one account, then times `--samples` sequential
 //!   deposits on that account and on a fresh one, alternating between them so that both see the
@@ -66,6 +69,11 @@ struct Options {
     /// Send a fresh `Idempotency-Key` header with every command.
     #[arg(long)]
     idempotency_keys: bool,
+
+    /// Give every deposit and withdrawal a `description` (personal data: sealed with its
+    /// owner's key before it is stored), to measure what sealing costs.
+    #[arg(long)]
+    descriptions: bool,
 
     /// How many clients send commands at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
@@ -484,6 +492,7 @@ struct Service {
     http: reqwest::Client,
     url: String,
     idempotency_keys: bool,
+    descriptions: bool,
 }
 
 impl Service {
@@ -504,6 +513,7 @@ impl Service {
             http,
             url: options.url.trim_end_matches('/').to_owned(),
             idempotency_keys: options.idempotency_keys,
+            descriptions: options.descriptions,
         })
     }
 
@@ -577,7 +587,11 @@ impl Service {
     }
 
     async fn movement(&self, path: &str, cents: i64) -> Answer {
-        let request = self.command(path, json!({ "amount": cents, "currency": "EUR" }));
+        let mut body = json!({ "amount": cents, "currency": "EUR" });
+        if self.descriptions {
+            body["description"] = json!(format!("groceries, {cents} cents"));
+        }
+        let request = self.command(path, body);
         self.timed(request).await
     }
 

@@ -14,7 +14,8 @@
 # balance at an earlier instant, the ledger summary, the projection status and a page of the
 # event feed. Then holds: a payment authorized (held: in the balance, no longer available),
 # part of it captured, another hold voided, a third left to expire at its deadline (the
-# scheduler records it; the script waits up to 30 s for that). Every step checks the HTTP
+# scheduler records it; the script waits up to 30 s for that). Last, a customer forgotten:
+# their description reads null once their key is erased, their balance unchanged. Every step checks the HTTP
 # status (and, for refusals, the problem type) and the script exits non-zero at the first
 # unexpected answer.
 # Needs bash and curl; uses jq for pretty output when it is installed.
@@ -150,7 +151,8 @@ expect_field reason destination-not-found
 
 bold "11. Bob reverses his 10.00 deposit (allowed within 30 days, once)"
 call GET "/accounts/$BOB/transactions?min_position=$POSITION" 200
-DEPOSIT=$(grep -o '"transaction_id":"[^"]*","kind":"deposit"' "$BODY" | head -n 1 | cut -d'"' -f4)
+# One item per line (items hold no nested object), whatever the order of their members.
+DEPOSIT=$(tr '{' '\n' <"$BODY" | grep '"kind":"deposit"' | grep -o '"transaction_id":"[^"]*"' | head -n 1 | cut -d'"' -f4)
 [ -n "$DEPOSIT" ] || fail "no deposit found in Bob's history"
 call POST "/accounts/$BOB/transactions/$DEPOSIT/reversal" 201
 POSITION=$(field position)
@@ -264,8 +266,26 @@ call GET "/accounts/$ALICE?min_position=$POSITION" 200
 expect_field held 0
 expect_field available 7300
 
+bold "20. Forget a customer: personal text is sealed with its owner's key; erasing the key makes it read null"
+CAROL_OWNER="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | sed -E 's/(.{8})(.{4}).(.{3}).(.{3})(.{12})/\1-\2-4\3-8\4-\5/')"
+call POST /accounts 201 "{\"owner_id\":\"$CAROL_OWNER\",\"currency\":\"EUR\"}"
+CAROL=$(field account_id)
+call POST "/accounts/$CAROL/deposits" 201 '{"amount":500,"currency":"EUR","description":"salary for March"}'
+call GET "/accounts/$CAROL/transactions?min_position=$(field position)" 200
+expect_field description "salary for March"
+echo "stored as pd1:<owner>:<ciphertext> in the event, the read model and the snapshot; opened as it is answered"
+call POST "/owners/$CAROL_OWNER/erasure" 200
+expect_field already_erased false
+call GET "/accounts/$CAROL/transactions" 200
+expect_field personal_data erased
+call GET "/accounts/$CAROL" 200
+expect_field balance 500
+echo "the money is all there: only the text is gone, and the log was not rewritten"
+call POST "/accounts/$CAROL/deposits" 422 '{"amount":100,"currency":"EUR","description":"bonus"}'
+expect_problem personal-data-erased
+
 if [ -n "$API_KEY" ]; then
-    bold "20. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    bold "21. Without the key: 401, and WWW-Authenticate says which scheme to use"
     API_KEY="" call GET /accounts 401
     expect_problem unauthorized
     [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"

@@ -26,6 +26,7 @@ pub use crate::http::feed_stream::{EventStreamSettings, EventStreams};
 use crate::http::idempotency::KEY_RETENTION;
 use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
+use crate::privacy::{Keyring, MasterKey};
 use crate::process::checkpoints::Cadence;
 use crate::process::{self, CheckpointSigner, HoldExpiry, TransferProcess};
 use crate::projection::ReadModels;
@@ -122,6 +123,12 @@ impl App {
             // Open unless told otherwise: the binary decides at start-up, tests choose.
             access: Access::new(AuthMode::Open, keys.clone()),
             keys,
+            keyring: Keyring::new(
+                database.clone(),
+                // Until `with_master_key`: a key of this process's own, as good as any for a
+                // service alone on its database (the binary always reads one from a file).
+                MasterKey::generate().expect("the operating system gives randomness"),
+            ),
             // `crate::http::router` puts the limits of its settings in place of these.
             limits: RateLimits::new(
                 HttpSettings::default().rate_limit,
@@ -150,6 +157,19 @@ impl App {
     pub fn with_chain_signer(mut self, signer: Option<ChainSigner>) -> Self {
         self.http.chain_key = signer.as_ref().map(ChainSigner::public_key);
         self.chain_signer = signer;
+        self
+    }
+
+    /// Seals and opens personal data with the data keys that `master` wraps: every process
+    /// on one database must be given the same master key.
+    pub fn with_master_key(mut self, master: MasterKey) -> Self {
+        self.http.keyring = Keyring::new(self.database.clone(), master);
+        self
+    }
+
+    /// While the master key is rotated away from `previous`: also opens what it wrapped.
+    pub fn with_previous_master_key(mut self, previous: Option<MasterKey>) -> Self {
+        self.http.keyring = self.http.keyring.with_previous(previous);
         self
     }
 

@@ -92,6 +92,24 @@ pub struct Config {
     #[arg(global = true, long, env = "SIGNING_KEY_FILE")]
     pub signing_key_file: Option<std::path::PathBuf>,
 
+    /// The master key file (made by `foldbank master-key create PATH`) that wraps every owner's
+    /// data key, with which their personal data is sealed. Required once API keys exist; in
+    /// local development one is made beside the SQLite file (or in the working directory for
+    /// PostgreSQL). Every process on one database needs the same file.
+    #[arg(global = true, long, env = "FOLDBANK_MASTER_KEY_FILE")]
+    pub master_key_file: Option<std::path::PathBuf>,
+
+    /// During a rotation of the master key: the master key being retired. The service still
+    /// opens what it wrapped, until `foldbank master-key rotate` has re-wrapped every data key
+    /// under `--master-key-file` (see the README's "Personal data").
+    #[arg(
+        global = true,
+        long,
+        env = "FOLDBANK_PREVIOUS_MASTER_KEY_FILE",
+        requires = "master_key_file"
+    )]
+    pub previous_master_key_file: Option<std::path::PathBuf>,
+
     /// With a signing key: sign the chain's head once it has moved this many events past the
     /// last checkpoint...
     #[arg(global = true, long, env = "CHECKPOINT_EVERY_EVENTS", default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(1..))]
@@ -118,6 +136,12 @@ pub enum ConfigError {
          loopback address such as 127.0.0.1:8080 for local development"
     )]
     NoKeysOnAPublicAddress { bind: SocketAddr },
+    #[error(
+        "API keys exist, so this is no local development: personal data needs a master key. Create one \
+         with `foldbank master-key create PATH`, keep it outside the database (and its backups), and \
+         start with --master-key-file PATH (every process on this database needs the same file)"
+    )]
+    NoMasterKey,
 }
 
 impl Config {
@@ -130,6 +154,29 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// Where local development keeps its master key when none is given: beside the SQLite
+    /// file (`foldbank.db` -> `foldbank.db.master-key`), or in the working directory.
+    pub fn development_master_key_file(&self) -> std::path::PathBuf {
+        use std::str::FromStr;
+        let sqlite_file = sqlx::sqlite::SqliteConnectOptions::from_str(&self.database_url)
+            .ok()
+            .filter(|_| {
+                let url = &self.database_url;
+                // An in-memory database has no file to keep a key beside.
+                url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=memory")
+            })
+            .map(|options| options.get_filename().to_path_buf())
+            .filter(|file| !file.as_os_str().is_empty());
+        match sqlite_file {
+            Some(file) => {
+                let mut name = file.into_os_string();
+                name.push(".master-key");
+                name.into()
+            }
+            None => std::path::PathBuf::from("foldbank.master-key"),
+        }
     }
 
     /// When the chain's head is signed (with a signing key).
@@ -244,6 +291,31 @@ mod tests {
         let cli = Cli::parse_from(["foldbank", "--max-event-streams", "3"]);
         assert_eq!(cli.config.event_streams().max_streams, 3);
         assert!(Cli::try_parse_from(["foldbank", "--max-event-streams", "0"]).is_err());
+    }
+
+    #[test]
+    fn local_development_keeps_its_master_key_beside_the_sqlite_file_or_in_the_working_directory() {
+        let file = |url: &str| {
+            Cli::parse_from(["foldbank", "--database-url", url])
+                .config
+                .development_master_key_file()
+        };
+        assert_eq!(
+            file("sqlite://foldbank.db?mode=rwc"),
+            std::path::Path::new("foldbank.db.master-key")
+        );
+        assert_eq!(
+            file("sqlite:///var/lib/fb/bank.db"),
+            std::path::Path::new("/var/lib/fb/bank.db.master-key")
+        );
+        assert_eq!(
+            file("postgres://postgres@127.0.0.1/foldbank"),
+            std::path::Path::new("foldbank.master-key")
+        );
+        assert_eq!(
+            file("sqlite::memory:"),
+            std::path::Path::new("foldbank.master-key")
+        );
     }
 
     #[test]

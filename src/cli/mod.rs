@@ -4,6 +4,8 @@
 //! `main.rs` parses the arguments and calls [`run`]; nothing else happens there.
 
 mod keys;
+mod master_key;
+mod owners;
 mod parked;
 mod rebuild;
 mod serve;
@@ -79,6 +81,16 @@ pub enum Command {
         #[command(subcommand)]
         action: signing_key::SigningKeyAction,
     },
+    /// Manage the master key that wraps the owners' data keys (see the README's "Personal data").
+    MasterKey {
+        #[command(subcommand)]
+        action: master_key::MasterKeyAction,
+    },
+    /// Erase an owner's personal data.
+    Owners {
+        #[command(subcommand)]
+        action: owners::OwnersAction,
+    },
     /// Events a follower could not handle and set aside (also in `GET /projections`).
     Parked {
         #[command(subcommand)]
@@ -102,7 +114,11 @@ pub async fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     // A command whose answer is its standard output logs to standard error.
     let output = match command {
-        Command::Verify { .. } | Command::Keys { .. } | Command::SigningKey { .. } => LogOutput::Stderr,
+        Command::Verify { .. }
+        | Command::Keys { .. }
+        | Command::SigningKey { .. }
+        | Command::MasterKey { .. }
+        | Command::Owners { .. } => LogOutput::Stderr,
         _ => LogOutput::Stdout,
     };
     if !matches!(command, Command::Openapi) {
@@ -136,6 +152,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::SigningKey { action } => {
             exit_code("signing-key failed", signing_key::run(action), ExitCode::FAILURE)
         }
+        Command::MasterKey { action } => exit_code(
+            "master-key failed",
+            master_key::run(&config, action).await,
+            ExitCode::FAILURE,
+        ),
+        Command::Owners { action } => exit_code(
+            "owners failed",
+            owners::run(&config, action).await,
+            ExitCode::FAILURE,
+        ),
         Command::Parked { action } => exit_code(
             "parked failed",
             parked::run(&config, action).await,

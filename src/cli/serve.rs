@@ -9,6 +9,7 @@ use crate::auth::KeyStore;
 use crate::clock::{SystemClock, UuidV7};
 use crate::config::{Config, ConfigError};
 use crate::http::auth::AuthMode;
+use crate::privacy::MasterKey;
 use crate::projection::Progress;
 use crate::store::chain;
 
@@ -33,7 +34,20 @@ pub(super) async fn run(config: Config) -> Outcome {
     }
     link_the_log(&databases.write).await?;
     let auth = auth_mode(&config, &KeyStore::new(databases.write.clone())).await?;
+    let master_key = master_key(&config, auth)?;
+    let previous_master_key = config
+        .previous_master_key_file
+        .as_deref()
+        .map(MasterKey::read)
+        .transpose()?;
+    tracing::info!(
+        master_key = master_key.id(),
+        previous_master_key = previous_master_key.as_ref().map(MasterKey::id),
+        "personal data is sealed per owner"
+    );
     let app = App::new(databases.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_master_key(master_key)
+        .with_previous_master_key(previous_master_key)
         .with_read_wait(config.read_wait())
         .with_poll_interval(config.projection_poll_interval())
         .with_event_streams(config.event_streams())
@@ -118,4 +132,35 @@ async fn auth_mode(config: &Config, keys: &KeyStore) -> Result<AuthMode, Box<dyn
          anyone on this machine; create one with `foldbank keys create --operator` to require keys"
     );
     Ok(AuthMode::Open)
+}
+
+/// The master key of personal data: the configured file; in local development a key kept
+/// beside the database, made on the first start (and said at every start); with API keys but no
+/// file, none: the server refuses to start rather than make a key nobody chose to keep.
+fn master_key(config: &Config, auth: AuthMode) -> Result<MasterKey, Box<dyn std::error::Error>> {
+    if let Some(path) = &config.master_key_file {
+        return Ok(MasterKey::read(path)?);
+    }
+    if auth != AuthMode::Open {
+        return Err(ConfigError::NoMasterKey.into());
+    }
+    let path = config.development_master_key_file();
+    let key = if path.exists() {
+        MasterKey::read(&path)?
+    } else {
+        let key = MasterKey::generate()?;
+        match key.write_new(&path) {
+            Ok(()) => key,
+            // Another process starting beside this one wrote it first: use theirs.
+            Err(_) if path.exists() => MasterKey::read(&path)?,
+            Err(error) => return Err(error.into()),
+        }
+    };
+    tracing::warn!(
+        path = %path.display(),
+        "development mode: personal data is sealed with a master key kept beside the database; \
+         give a real deployment its own, kept apart from the database and its backups, with \
+         --master-key-file (`foldbank master-key create PATH`)"
+    );
+    Ok(key)
 }

@@ -37,7 +37,7 @@ use super::{
 };
 use crate::clock::{Clock, IdGenerator};
 use crate::domain::Decider;
-use crate::domain::ids::TransactionId;
+use crate::domain::ids::{OwnerId, TransactionId};
 use crate::metrics::{LoadSource, Metrics};
 use crate::store::{Append, EventStore, IdempotencyRecord, SnapshotState, StoreError, StreamAppend, codec};
 
@@ -154,6 +154,15 @@ impl<A: Aggregate> CommandHandler<A> {
         result
     }
 
+    /// Whose stream `id` is (`None` for a stream without events), read as a command reads it:
+    /// from the cache, or from the log and then cached, so that the command that follows
+    /// starts from it. What personal text must be sealed for (see [`crate::privacy`]): an
+    /// owner never changes, so no fresher state could answer otherwise.
+    pub async fn owner_of(&self, id: A::Id) -> Result<Option<OwnerId>, CommandError> {
+        let (loaded, _) = self.current(id, true).await?;
+        Ok(A::owner(&loaded.state))
+    }
+
     /// Attempts the command until it is answered, one command per stream at a time in this
     /// process.
     async fn run(
@@ -236,8 +245,10 @@ impl<A: Aggregate> CommandHandler<A> {
         self.answer(id, loaded, events, append, options).await
     }
 
-    /// Step 1: the answer recorded for the request's idempotency key, if it was answered before.
-    async fn answered_before(&self, options: &CommandOptions<Outcome<A>>) -> Result<(), CommandError> {
+    /// Step 1: the answer recorded for the request's idempotency key, if it was answered before
+    /// (as [`CommandError::Replayed`]). Public for a handler that refuses a request before it
+    /// reaches the pipeline, and must not refuse a retry of one already answered.
+    pub async fn answered_before<O>(&self, options: &CommandOptions<O>) -> Result<(), CommandError> {
         let Some(idempotency) = &options.idempotency else {
             return Ok(());
         };

@@ -8,6 +8,7 @@ pub mod account;
 pub mod decider;
 pub mod ids;
 pub mod money;
+pub mod personal;
 pub mod text;
 pub mod transfer;
 

@@ -16,6 +16,7 @@ use crate::domain::ids::AccountId;
 use crate::http::AppState;
 use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams, with_etag};
+use crate::http::personal::PersonalData;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
 use crate::http::responses::QueryProblems;
@@ -80,11 +81,16 @@ pub struct AccountView {
     /// With `?at=`: the instant this view shows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub as_of: Option<DateTime<Utc>>,
+    /// Present when a personal field of this object reads `null` because it cannot be opened:
+    /// `erased` after the owner's erasure (see `POST /owners/{owner_id}/erasure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<PersonalData>,
 }
 
 impl From<balances::BalanceRow> for AccountView {
     fn from(row: balances::BalanceRow) -> Self {
         AccountView {
+            personal_data: None,
             available: row.available(),
             account_id: row.account_id,
             owner_id: row.owner_id,
@@ -114,6 +120,7 @@ impl AccountView {
             _ => (None, None),
         };
         AccountView {
+            personal_data: None,
             available: account.available(),
             account_id: account.id.as_uuid(),
             owner_id: account.owner_id.as_uuid(),

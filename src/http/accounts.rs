@@ -21,11 +21,13 @@ use crate::domain::account::{
 };
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
+use crate::domain::personal::Personal;
 use crate::domain::text::Text;
 use crate::http::AppState;
 use crate::http::auth::require_operator;
 use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam};
 use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
+use crate::http::personal;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::{BodyProblems, CommandProblems, EmptyBodyCommandProblems};
 use crate::http::schema;
@@ -239,22 +241,23 @@ impl TryFrom<MovementRequest> for ValidMovement {
 }
 
 impl ValidMovement {
-    fn deposit(&self, stamp: Stamp) -> AccountCommand {
+    /// The deposit, with the description as sealed for the account's owner.
+    fn deposit(&self, description: Option<Personal>, stamp: Stamp) -> AccountCommand {
         AccountCommand::Deposit(Deposit {
             transaction_id: stamp.transaction_id,
             amount: self.amount,
             currency: self.currency,
-            description: self.description.clone(),
+            description,
             occurred_at: stamp.occurred_at,
         })
     }
 
-    fn withdraw(&self, stamp: Stamp) -> AccountCommand {
+    fn withdraw(&self, description: Option<Personal>, stamp: Stamp) -> AccountCommand {
         AccountCommand::Withdraw(Withdraw {
             transaction_id: stamp.transaction_id,
             amount: self.amount,
             currency: self.currency,
-            description: self.description.clone(),
+            description,
             occurred_at: stamp.occurred_at,
         })
     }
@@ -276,9 +279,10 @@ impl TryFrom<FreezeRequest> for ValidFreeze {
 }
 
 impl ValidFreeze {
-    fn command(&self, by: FrozenBy, stamp: Stamp) -> AccountCommand {
+    /// The freeze, with the reason as sealed for the account's owner.
+    fn command(reason: Personal, by: FrozenBy, stamp: Stamp) -> AccountCommand {
         AccountCommand::Freeze(Freeze {
-            reason: self.reason.clone(),
+            reason,
             by,
             occurred_at: stamp.occurred_at,
         })
@@ -404,7 +408,7 @@ pub(crate) async fn open_account(
         (status = 201, description = "Deposit recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         CommandProblems,
-        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `currency-mismatch`, `account-closed`, `balance-overflow`; `idempotency-key-reused` when the `Idempotency-Key` named another request; `personal-data-erased` when it carries personal text (a description, a reason) of an owner whose personal data was erased", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn deposit(
@@ -415,10 +419,12 @@ pub(crate) async fn deposit(
 ) -> Result<Response, ApiError> {
     let movement = ValidMovement::try_from(request)?;
     let reply = reply(StatusCode::CREATED);
+    let options = command.options(&reply);
+    let description = personal::seal(&app, AccountId(id), movement.description.as_ref(), &options).await?;
     let outcome = app
         .commands
-        .handle_with(AccountId(id), command.options(&reply), |stamp| {
-            movement.deposit(stamp)
+        .handle_with(AccountId(id), options, |stamp| {
+            movement.deposit(description.clone(), stamp)
         })
         .await?;
     Ok(reply.to(&outcome))
@@ -441,7 +447,7 @@ pub(crate) async fn deposit(
         (status = 201, description = "Withdrawal recorded", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         CommandProblems,
-        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`; `idempotency-key-reused` when the `Idempotency-Key` named another request; `personal-data-erased` when it carries personal text (a description, a reason) of an owner whose personal data was erased", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn withdraw(
@@ -452,10 +458,12 @@ pub(crate) async fn withdraw(
 ) -> Result<Response, ApiError> {
     let movement = ValidMovement::try_from(request)?;
     let reply = reply(StatusCode::CREATED);
+    let options = command.options(&reply);
+    let description = personal::seal(&app, AccountId(id), movement.description.as_ref(), &options).await?;
     let outcome = app
         .commands
-        .handle_with(AccountId(id), command.options(&reply), |stamp| {
-            movement.withdraw(stamp)
+        .handle_with(AccountId(id), options, |stamp| {
+            movement.withdraw(description.clone(), stamp)
         })
         .await?;
     Ok(reply.to(&outcome))
@@ -491,7 +499,7 @@ fn movement_id(outcome: &CommandOutcome) -> Option<TransactionId> {
         (status = 200, description = "Account frozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         CommandProblems,
-        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `account-already-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request; `personal-data-erased` when it carries personal text (a description, a reason) of an owner whose personal data was erased", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn freeze(
@@ -503,10 +511,14 @@ pub(crate) async fn freeze(
     let freeze = ValidFreeze::try_from(request)?;
     let by = acting_as(command.caller);
     let reply = reply(StatusCode::OK);
+    let options = command.options(&reply);
+    let reason = personal::seal(&app, AccountId(id), Some(&freeze.reason), &options)
+        .await?
+        .ok_or(ApiError::AccountNotFound(AccountId(id)))?;
     let outcome = app
         .commands
-        .handle_with(AccountId(id), command.options(&reply), |stamp| {
-            freeze.command(by, stamp)
+        .handle_with(AccountId(id), options, |stamp| {
+            ValidFreeze::command(reason.clone(), by, stamp)
         })
         .await?;
     Ok(reply.to(&outcome))

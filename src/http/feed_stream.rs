@@ -31,6 +31,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
@@ -44,8 +45,10 @@ use crate::http::auth::require_operator;
 use crate::http::events::EventResponse;
 use crate::http::extract::QueryParams;
 use crate::http::feed::position_after;
+use crate::http::personal;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::OperatorOnly;
+use crate::privacy::{Keyring, KeyringError};
 use crate::query::EventLog;
 use crate::store::chain::LinkedEvent;
 use crate::telemetry::error_chain;
@@ -201,6 +204,7 @@ pub(crate) async fn event_stream(
             every: settings.keep_alive,
         },
         log: app.log.clone(),
+        keyring: app.keyring.clone(),
         after,
         pending: VecDeque::new(),
         head: app.followers.head_changes(),
@@ -278,10 +282,12 @@ impl Authority {
 struct Subscription {
     caller: Authority,
     log: EventLog,
+    /// Opens the personal fields of each batch (see [`crate::http::personal`]).
+    keyring: Keyring,
     /// The position of the last event sent (or the starting point).
     after: i64,
-    /// Events read but not sent yet, in position order.
-    pending: VecDeque<LinkedEvent>,
+    /// Events read but not sent yet, in position order, their personal fields opened.
+    pending: VecDeque<ShownEvent>,
     /// Changes whenever this process learns that the log has grown.
     head: watch::Receiver<i64>,
     poll_interval: Duration,
@@ -299,8 +305,8 @@ impl Subscription {
                 return None;
             }
             if let Some(event) = self.pending.pop_front() {
-                self.after = event.event.global_position;
-                return Some(sse_event(event));
+                self.after = event.position;
+                return Some(event.into_sse());
             }
             // Seen before reading, so that an append announced during the read still ends the
             // wait below.
@@ -316,7 +322,13 @@ impl Subscription {
                     if !self.caller.still_allowed().await {
                         return None;
                     }
-                    self.pending = events.into();
+                    match shown(&self.keyring, events).await {
+                        Ok(events) => self.pending = events,
+                        Err(error) => {
+                            tracing::warn!(error = %error_chain(&error), after = self.after, "event stream cannot read the owners' keys; retrying");
+                            self.pause(self.poll_interval).await?;
+                        }
+                    }
                 }
                 Ok(_) => {
                     if self.caller.due() && !self.caller.still_allowed().await {
@@ -355,17 +367,44 @@ impl Subscription {
     }
 }
 
-/// `id:` = position, `event:` = type, `data:` = the event as `GET /events` shows it.
-fn sse_event(event: LinkedEvent) -> Event {
-    let position = event.event.global_position;
-    let event_type = event.event.event_type.clone();
-    // Cannot fail: every field is a string, a number, a UUID, an instant or JSON already.
-    let data = serde_json::to_string(&EventResponse::from(event)).unwrap_or_else(|_| "null".into());
-    let sse = Event::default().id(position.to_string()).data(data);
-    // A line break would end the field early (axum refuses one); types never contain any.
-    if event_type.contains(['\n', '\r']) {
-        sse
-    } else {
-        sse.event(event_type)
+/// An event as a subscriber is sent it: as `GET /events` shows it, personal fields opened.
+struct ShownEvent {
+    position: i64,
+    event_type: String,
+    data: Value,
+}
+
+/// A batch of events as subscribers are sent them (one read of the owners' keys for the batch).
+async fn shown(keyring: &Keyring, events: Vec<LinkedEvent>) -> Result<VecDeque<ShownEvent>, KeyringError> {
+    let mut batch: Vec<ShownEvent> = events
+        .into_iter()
+        .map(|event| ShownEvent {
+            position: event.event.global_position,
+            event_type: event.event.event_type.clone(),
+            // Cannot fail: every field is a string, a number, a UUID, an instant or JSON already.
+            data: serde_json::to_value(EventResponse::from(event)).unwrap_or_default(),
+        })
+        .collect();
+    let mut data = Value::Array(batch.iter_mut().map(|event| event.data.take()).collect());
+    personal::open_fields(keyring, &mut data).await?;
+    if let Value::Array(opened) = data {
+        for (event, data) in batch.iter_mut().zip(opened) {
+            event.data = data;
+        }
+    }
+    Ok(batch.into())
+}
+
+impl ShownEvent {
+    /// `id:` = position, `event:` = type, `data:` = the event as `GET /events` shows it.
+    fn into_sse(self) -> Event {
+        let data = serde_json::to_string(&self.data).unwrap_or_else(|_| "null".into());
+        let sse = Event::default().id(self.position.to_string()).data(data);
+        // A line break would end the field early (axum refuses one); types never contain any.
+        if self.event_type.contains(['\n', '\r']) {
+            sse
+        } else {
+            sse.event(self.event_type)
+        }
     }
 }

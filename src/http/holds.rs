@@ -25,12 +25,15 @@ use crate::domain::account::{
 };
 use crate::domain::ids::{AccountId, HoldId};
 use crate::domain::money::{Amount, Currency};
+use crate::domain::personal::Personal;
 use crate::domain::text::Text;
 use crate::http::AppState;
 use crate::http::accounts::{CommandResponse, EmptyRequest, reply};
 use crate::http::auth::ensure_visible;
 use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams};
 use crate::http::idempotency::{CommandRequest, Reply};
+use crate::http::personal;
+use crate::http::personal::PersonalData;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
 use crate::http::responses::{CommandProblems, EmptyBodyCommandProblems, QueryProblems};
@@ -140,12 +143,13 @@ impl TryFrom<PlaceHoldRequest> for ValidHold {
 }
 
 impl ValidHold {
-    fn command(&self, hold_id: HoldId, stamp: Stamp) -> PlaceHold {
+    /// The hold, with the description as sealed for the account's owner.
+    fn command(&self, hold_id: HoldId, description: Option<Personal>, stamp: Stamp) -> PlaceHold {
         PlaceHold {
             hold_id,
             amount: self.amount,
             currency: self.currency,
-            description: self.description.clone(),
+            description,
             expires_at: match self.deadline {
                 Deadline::At(at) => at,
                 Deadline::In(lasts) => stamp.occurred_at + lasts,
@@ -200,7 +204,7 @@ pub struct HoldPlaced {
                 ("VoidHold" = (operation_id = "void_hold", parameters(("id" = "$response.body#/account_id"), ("hold_id" = "$response.body#/hold_id")), description = "Void it"))
             )),
         CommandProblems,
-        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `hold-expiry-out-of-range`, `hold-id-reused` (the id names another hold of this account); `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `hold-expiry-out-of-range`, `hold-id-reused` (the id names another hold of this account); `idempotency-key-reused` when the `Idempotency-Key` named another request; `personal-data-erased` when it carries personal text (a description, a reason) of an owner whose personal data was erased", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn place_hold(
@@ -232,10 +236,12 @@ pub(crate) async fn place_hold(
         },
         move |outcome| Some(format!("/accounts/{}/holds/{hold_id}", outcome.id)),
     );
+    let options = command.options(&reply);
+    let description = personal::seal(&app, AccountId(id), hold.description.as_ref(), &options).await?;
     let outcome = app
         .commands
-        .handle_with(AccountId(id), command.options(&reply), |stamp| {
-            let placed = hold.command(hold_id, stamp);
+        .handle_with(AccountId(id), options, |stamp| {
+            let placed = hold.command(hold_id, description.clone(), stamp);
             *deadline.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(placed.expires_at);
             AccountCommand::PlaceHold(placed)
         })
@@ -423,11 +429,16 @@ pub struct HoldView {
     pub placed_position: i64,
     /// The global position of the last event the view reflects.
     pub position: i64,
+    /// Present when a personal field of this object reads `null` because it cannot be opened:
+    /// `erased` after the owner's erasure (see `POST /owners/{owner_id}/erasure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<PersonalData>,
 }
 
 impl From<HoldRow> for HoldView {
     fn from(row: HoldRow) -> Self {
         HoldView {
+            personal_data: None,
             account_id: row.account_id,
             hold_id: row.hold_id,
             amount: row.amount,

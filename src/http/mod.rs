@@ -20,6 +20,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod owners;
+pub(crate) mod personal;
 pub mod problem;
 pub mod projections;
 pub(crate) mod rate_limit;
@@ -127,7 +128,7 @@ impl Default for HttpSettings {
 /// The layers run in this order, so that a request the server has no room for costs no
 /// database work: request id and trace, metrics, problem bodies; load shedding, the limit of
 /// requests in flight, the deadline; authentication (one key lookup); the caller's rate limit;
-/// idempotency fingerprints and the body limit. (A command's `Content-Type` is checked once it
+/// the opening of personal data in answers; idempotency fingerprints and the body limit. (A command's `Content-Type` is checked once it
 /// is routed, by [`idempotency::CommandRequest`], so that other methods still get their `405`.)
 pub fn router(mut state: AppState, settings: HttpSettings) -> Router {
     let HttpSettings {
@@ -176,6 +177,10 @@ pub fn router(mut state: AppState, settings: HttpSettings) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),
             rate_limit::RateLimits::per_caller,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.keyring.clone(),
+            personal::open_responses,
         ))
         .layer(axum::middleware::from_fn(idempotency::fingerprint_keyed_requests))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));

@@ -1,4 +1,5 @@
-//! `GET /owners/{owner_id}/summary`: one owner's accounts in sum (see [`crate::projection::balances::owners`]).
+//! `/owners/{owner_id}`: one owner's accounts in sum (see [`crate::projection::balances::owners`]),
+//! and the erasure of the owner's personal data (see [`crate::privacy`]).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -10,16 +11,20 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::http::AppState;
-use crate::http::extract::{PathParam, QueryParams};
+use crate::http::accounts::EmptyRequest;
+use crate::http::auth::require_operator;
+use crate::http::extract::{OptionalJsonBody, PathParam, QueryParams, require_json};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, with_projection_position};
-use crate::http::responses::QueryProblems;
+use crate::http::responses::{OperatorOnly, QueryProblems, StorageProblems};
 use crate::http::schema;
 use crate::http::transfers::ReadParams;
 use crate::projection::{CurrencyBalance, OwnerSummary, Reads};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(owner_summary))
+    OpenApiRouter::new()
+        .routes(routes!(owner_summary))
+        .routes(routes!(erase_owner))
 }
 
 /// One owner's accounts: how many in each status, and the balance in each currency.
@@ -124,4 +129,60 @@ pub(crate) async fn owner_summary(
         axum::Json(OwnerSummaryView::new(owner_id, summary, snapshot.position)).into_response(),
         snapshot.position,
     ))
+}
+
+/// What an erasure answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "owner_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10",
+    "erased_at": "2026-12-06T10:15:00Z",
+    "already_erased": false
+}))]
+pub struct ErasureView {
+    pub owner_id: Uuid,
+    /// When the owner's data key was deleted (by this request, or an earlier one).
+    pub erased_at: chrono::DateTime<chrono::Utc>,
+    /// Whether an earlier request had erased it already (nothing changed now).
+    pub already_erased: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/owners/{owner_id}/erasure",
+    tag = "operations",
+    summary = "Erase an owner's personal data",
+    description = "Deletes the owner's data key (\"crypto-shredding\"): every personal field of \
+        theirs (holder name, descriptions, freeze reasons), in events, snapshots, read models and \
+        recorded responses, reads `null` from now on, on every endpoint and in every process, with \
+        `\"personal_data\": \"erased\"` beside it. Nothing in the log is rewritten: balances, \
+        the ledger, `verify`, rebuilds and the hash chain are as before. No new key is ever made \
+        for the owner: a later command with personal text of theirs is `422 personal-data-erased`. \
+        Erasing again answers the first erasure. The body is `{}` (or empty), as \
+        `application/json`. Operators only.",
+    params(("owner_id" = Uuid, Path, description = "The owner")),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),
+    responses(
+        (status = 200, description = "Erased (now or before)", body = ErasureView),
+        (status = 400, description = "Malformed request (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, description = "Not sent as `Content-Type: application/json` (`unsupported-media-type`)", body = Problem, content_type = PROBLEM_JSON),
+        OperatorOnly,
+        StorageProblems,
+    )
+)]
+pub(crate) async fn erase_owner(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    PathParam(owner_id): PathParam<Uuid>,
+    OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
+) -> Result<axum::Json<ErasureView>, ApiError> {
+    require_operator(caller)?;
+    require_json(&headers)?;
+    let erasure = app.keyring.erase(owner_id, app.clock.now()).await?;
+    tracing::info!(%owner_id, already = erasure.already, "personal data erased");
+    Ok(axum::Json(ErasureView {
+        owner_id,
+        erased_at: erasure.erased_at,
+        already_erased: erasure.already,
+    }))
 }

@@ -127,6 +127,12 @@ pub enum ApiError {
     PositionBeyondHead { wanted: i64, head: i64 },
     #[error("{0}")]
     Forbidden(String),
+    /// The owner's personal data was erased: a command may not carry new personal text of theirs.
+    #[error(
+        "the personal data of owner {0} was erased: nothing personal of theirs is stored any more; \
+         send the command without personal text (a description, a reason)"
+    )]
+    PersonalDataErased(uuid::Uuid),
     /// As many event streams are open as allowed; this one was not opened.
     #[error("{limit} event streams are open, as many as this server allows; try again later")]
     TooManyEventStreams { limit: usize },
@@ -228,6 +234,11 @@ impl ApiError {
                 "Position beyond the head of the log",
             ),
             ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Not allowed for this key"),
+            ApiError::PersonalDataErased(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "personal-data-erased",
+                "Personal data erased",
+            ),
             ApiError::TooManyEventStreams { .. } => (
                 S::SERVICE_UNAVAILABLE,
                 "too-many-event-streams",
@@ -249,7 +260,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
             ApiError::TransferNotFound(id) => json!({ "transfer_id": id }),
-            ApiError::OwnerNotFound(id) => json!({ "owner_id": id }),
+            ApiError::OwnerNotFound(id) | ApiError::PersonalDataErased(id) => json!({ "owner_id": id }),
             ApiError::IdInUse(id) => json!({ "id": id }),
             ApiError::PositionBeyondHead { wanted, head } => json!({ "min_position": wanted, "head": head }),
             ApiError::NotYetOpened { account_id, at } => json!({ "account_id": account_id, "at": at }),
@@ -429,6 +440,19 @@ impl From<CommandError> for ApiError {
             }
             CommandError::Store(error) => error.into(),
             CommandError::Encoding(error) => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<crate::privacy::KeyringError> for ApiError {
+    fn from(error: crate::privacy::KeyringError) -> Self {
+        use crate::privacy::KeyringError;
+        match error {
+            KeyringError::Erased(owner) => ApiError::PersonalDataErased(owner),
+            KeyringError::Database(error) => ApiError::StorageUnavailable(StoreError::Database(error)),
+            // The service was started with the wrong master key, or a stored key was altered:
+            // logged with its cause, answered as what it is, the server's fault.
+            error => ApiError::Internal(Box::new(error)),
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct AppState {
     /// Whether requests need an API key, and the keys to check them against.
     pub access: Access,
     pub keys: KeyStore,
+    /// The owners' data keys: personal text is sealed with them as commands come in and opened
+    /// as answers go out (see `crate::http::personal`).
+    pub keyring: crate::privacy::Keyring,
     /// The request rates per caller and per address (see [`crate::http::rate_limit`]).
     pub(crate) limits: RateLimits,
     /// The open `GET /events/stream` responses: their bound, and the signal that ends them.

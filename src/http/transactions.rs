@@ -14,6 +14,7 @@ use crate::domain::ids::AccountId;
 use crate::http::AppState;
 use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams};
+use crate::http::personal::PersonalData;
 use crate::http::problem::ApiError;
 use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
 use crate::http::responses::AccountQueryProblems;
@@ -81,11 +82,16 @@ pub struct TransactionView {
     /// For reversals: the movement reversed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reverses_transaction_id: Option<Uuid>,
+    /// Present when a personal field of this object reads `null` because it cannot be opened:
+    /// `erased` after the owner's erasure (see `POST /owners/{owner_id}/erasure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<PersonalData>,
 }
 
 impl From<TransactionRow> for TransactionView {
     fn from(row: TransactionRow) -> Self {
         TransactionView {
+            personal_data: None,
             transaction_id: row.transaction_id,
             kind: row.kind,
             amount: row.amount,

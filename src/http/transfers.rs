@@ -20,12 +20,15 @@ use crate::command::{CommandOptions, Companion, Stamp};
 use crate::domain::account::{AccountCommand, AccountError, DebitTransfer};
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::money::{Amount, Currency};
+use crate::domain::personal::Personal;
 use crate::domain::text::Text;
 use crate::domain::transfer::{Terms, TransferCommand, TransferDecider};
 use crate::http::AppState;
 use crate::http::auth::{ensure_visible, may_see, require_operator};
 use crate::http::extract::{JsonBody, PathParam, QueryParams};
 use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
+use crate::http::personal;
+use crate::http::personal::PersonalData;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
 use crate::http::responses::{AccountQueryProblems, BodyProblems, OperatorOnly, QueryProblems};
@@ -119,14 +122,16 @@ impl TryFrom<TransferRequest> for ValidTransfer {
 }
 
 impl ValidTransfer {
-    fn debit(&self, transfer_id: TransferId, stamp: Stamp) -> AccountCommand {
+    /// The debit, with the description as sealed for the source's owner (who typed it: the
+    /// destination's credit copies it as it is).
+    fn debit(&self, transfer_id: TransferId, description: Option<Personal>, stamp: Stamp) -> AccountCommand {
         AccountCommand::DebitTransfer(DebitTransfer {
             transfer_id,
             transaction_id: stamp.transaction_id,
             to_account: self.to,
             amount: self.amount,
             currency: self.currency,
-            description: self.description.clone(),
+            description,
             occurred_at: stamp.occurred_at,
         })
     }
@@ -163,7 +168,7 @@ pub struct TransferAccepted {
         BodyProblems,
         (status = 404, description = "The source account does not exist", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`transfer_id` already names an account (`id-in-use`), or concurrent modification persisted after retries (`concurrency-conflict`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Refused: `transfer-to-self`, or by the source: `insufficient-funds`, `account-frozen`, `account-closed`, `currency-mismatch`, `daily-limit-exceeded`, `transfer-id-reused`; `idempotency-key-reused` when the `Idempotency-Key` named another request; `personal-data-erased` when it carries personal text (a description, a reason) of an owner whose personal data was erased", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn create_transfer(
@@ -210,9 +215,12 @@ pub(crate) async fn create_transfer(
         )),
         ..command.ignoring_if_match().options(&reply)
     };
+    let description = personal::seal(&app, request.from, request.description.as_ref(), &options).await?;
     let outcome = app
         .commands
-        .handle_with(request.from, options, |stamp| request.debit(transfer_id, stamp))
+        .handle_with(request.from, options, |stamp| {
+            request.debit(transfer_id, description.clone(), stamp)
+        })
         .await?;
     Ok(reply.to(&outcome))
 }
@@ -251,11 +259,16 @@ pub struct TransferView {
     pub debit_position: i64,
     pub credit_position: Option<i64>,
     pub refund_position: Option<i64>,
+    /// Present when a personal field of this object reads `null` because it cannot be opened:
+    /// `erased` after the owner's erasure (see `POST /owners/{owner_id}/erasure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<PersonalData>,
 }
 
 impl From<TransferRow> for TransferView {
     fn from(row: TransferRow) -> Self {
         TransferView {
+            personal_data: None,
             transfer_id: row.transfer_id,
             from_account: row.from_account,
             to_account: row.to_account,

@@ -13,11 +13,16 @@
 //!
 //! - [`master_key`]: the master key's file, its id, and wrapping a data key for storage.
 //! - [`seal`]: data keys, and the sealed form of a personal field (`pd1:{owner}:{base64url}`).
+//! - [`keyring`]: the owners' wrapped keys in the database (`owner_keys`): made on first use,
+//!   read for every answer that shows personal data, erased.
 //!
-//! Pure but for the randomness of new keys and the key file: no database, no clock.
+//! Only [`keyring`] touches the database; the rest is pure but for the randomness of new keys
+//! and the key file.
 
+pub mod keyring;
 pub mod master_key;
 pub mod seal;
 
+pub use keyring::{Erasure, Keyring, KeyringError, OwnerKey};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use seal::{DataKey, SealError, Sealed};

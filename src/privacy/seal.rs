@@ -188,6 +188,13 @@ impl fmt::Display for Sealed {
     }
 }
 
+/// What the domain carries: the sealed field, opaque to it.
+impl From<Sealed> for crate::domain::personal::Personal {
+    fn from(sealed: Sealed) -> Self {
+        crate::domain::personal::Personal::new(sealed.to_string())
+    }
+}
+
 impl FromStr for Sealed {
     type Err = SealError;
 

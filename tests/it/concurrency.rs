@@ -137,7 +137,8 @@ async fn writers_in_two_processes_retry_conflicts_instead_of_failing(db: TestDb)
         app.db.reconnect().await,
         Arc::new(ManualClock::new(crate::common::test_start())),
         Arc::new(UuidV7),
-    );
+    )
+    .with_master_key(crate::common::master_key());
 
     // Step by step first: this process caches the account, the other moves it on, and this
     // process's next deposit, decided on the cached state, must conflict and be decided again.
@@ -181,7 +182,8 @@ async fn a_state_cached_before_another_process_wrote_never_refuses_what_the_log_
         app.db.reconnect().await,
         Arc::new(ManualClock::new(crate::common::test_start())),
         Arc::new(UuidV7),
-    );
+    )
+    .with_master_key(crate::common::master_key());
     let path = format!("/accounts/{account}/withdrawals");
     let withdraw_here = || app.post(&path, json!({ "amount": 300, "currency": "EUR" }));
     withdraw_here()

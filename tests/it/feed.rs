@@ -49,6 +49,7 @@ struct FeedServer {
 impl FeedServer {
     async fn start(db: &TestDb, streams: EventStreamSettings) -> FeedServer {
         let app = App::new(db.database.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+            .with_master_key(crate::common::master_key())
             .with_event_streams(streams)
             .with_auth(AuthMode::Keys);
         let key = |role| {
@@ -451,8 +452,9 @@ async fn events_appended_by_another_process_reach_the_stream(db: TestDb) {
     };
     let server = FeedServer::start(&db, settings).await;
     // Another process: pools of its own on the same database.
-    let other =
-        App::new(db.reconnect().await, Arc::new(SystemClock), Arc::new(UuidV7)).with_auth(AuthMode::Keys);
+    let other = App::new(db.reconnect().await, Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_master_key(crate::common::master_key())
+        .with_auth(AuthMode::Keys);
     let (other_base, other_server) = serve(&other).await;
 
     let mut subscriber = server.subscribe("", &[]).await;

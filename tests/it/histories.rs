@@ -952,6 +952,20 @@ impl<'a> Player<'a> {
         }
     }
 
+    /// A personal field as a read model stores it, opened: it must be sealed (never in the
+    /// clear), and open with its owner's key to what the model says was typed.
+    async fn opened(&self, stored: Option<String>) -> Result<Option<String>, TestCaseError> {
+        match stored {
+            Some(stored) => Ok(Some(
+                self.app
+                    .open_personal(&stored)
+                    .await
+                    .map_err(TestCaseError::fail)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Every read model, row by row, against the model (positions from the log).
     async fn check_read_models(&self) -> Result<(), TestCaseError> {
         self.app.settled().await;
@@ -960,7 +974,7 @@ impl<'a> Player<'a> {
         let position = |stream: Uuid, version: i64| positions.get(&(stream, version)).copied().unwrap_or(-1);
         let db = &self.app.db.read;
 
-        let balances: Vec<BalanceRow> = foldbank::db::query(
+        let mut balances: Vec<BalanceRow> = foldbank::db::query(
             "SELECT account_id, owner_id, currency, balance, held, overdraft_limit, daily_withdrawal_limit, \
              status, frozen_reason, frozen_by, version, opened_at, updated_at, position \
              FROM account_balances ORDER BY account_id",
@@ -968,6 +982,9 @@ impl<'a> Player<'a> {
         .fetch_all(db)
         .await
         .expect("read account_balances");
+        for row in &mut balances {
+            row.frozen_reason = self.opened(row.frozen_reason.take()).await?;
+        }
         let expected: Vec<BalanceRow> = self
             .bank
             .accounts
@@ -976,7 +993,7 @@ impl<'a> Player<'a> {
             .collect();
         prop_assert_eq!(balances, expected, "account_balances");
 
-        let transactions: Vec<TransactionRow> = foldbank::db::query(
+        let mut transactions: Vec<TransactionRow> = foldbank::db::query(
             "SELECT transaction_id, account_id, kind, amount, balance_after, currency, description, \
              occurred_at, stream_version, global_position, transfer_id, counterparty_account_id, \
              reverses_transaction_id FROM account_transactions ORDER BY global_position",
@@ -984,6 +1001,9 @@ impl<'a> Player<'a> {
         .fetch_all(db)
         .await
         .expect("read account_transactions");
+        for row in &mut transactions {
+            row.description = self.opened(row.description.take()).await?;
+        }
         let mut expected: Vec<TransactionRow> = self
             .bank
             .accounts
@@ -1006,7 +1026,7 @@ impl<'a> Player<'a> {
             prop_assert_eq!(&row, model, "account_transactions");
         }
 
-        let transfers: Vec<TransferRow> = foldbank::db::query(
+        let mut transfers: Vec<TransferRow> = foldbank::db::query(
             "SELECT transfer_id, from_account, to_account, amount, currency, description, status, \
              reason, requested_at, finished_at, debit_position, credit_position, refund_position \
              FROM transfers ORDER BY transfer_id",
@@ -1014,6 +1034,9 @@ impl<'a> Player<'a> {
         .fetch_all(db)
         .await
         .expect("read transfers");
+        for row in &mut transfers {
+            row.description = self.opened(row.description.take()).await?;
+        }
         let expected: Vec<TransferRow> = self
             .bank
             .transfers
@@ -1082,7 +1105,7 @@ impl<'a> Player<'a> {
         expected.sort_by(|a, b| a.currency.cmp(&b.currency));
         prop_assert_eq!(ledger, expected, "ledger_totals");
 
-        let holds: Vec<HoldRow> = foldbank::db::query(
+        let mut holds: Vec<HoldRow> = foldbank::db::query(
             "SELECT hold_key, account_id, hold_id, amount, currency, description, status, expires_at, \
              placed_at, settled_at, captured, transaction_id, released, placed_position, position \
              FROM account_holds ORDER BY hold_key",
@@ -1090,6 +1113,9 @@ impl<'a> Player<'a> {
         .fetch_all(db)
         .await
         .expect("read account_holds");
+        for row in &mut holds {
+            row.description = self.opened(row.description.take()).await?;
+        }
         let mut expected: Vec<HoldRow> = self
             .bank
             .accounts

@@ -286,7 +286,8 @@ async fn a_hold_past_its_deadline_is_expired_once_by_the_scheduler_of_two_proces
         app.db.databases(),
         std::sync::Arc::new(app.clock.clone()),
         std::sync::Arc::new(foldbank::clock::UuidV7),
-    );
+    )
+    .with_master_key(crate::common::master_key());
     let id = app.open_account_with(10_000).await;
     let lapsing = hold(&app, id, 4_000, 60).await;
     let kept = hold(&app, id, 1_000, 3_600).await;
@@ -392,7 +393,8 @@ async fn expiry_rounds_of_two_processes_at_once_record_one_expiry_per_hold(db: T
         app.db.databases(),
         std::sync::Arc::new(app.clock.clone()),
         std::sync::Arc::new(foldbank::clock::UuidV7),
-    );
+    )
+    .with_master_key(crate::common::master_key());
     let id = app.open_account_with(10_000).await;
     let mut holds = Vec::new();
     for amount in [1_000, 2_000, 3_000] {
@@ -486,6 +488,7 @@ async fn concurrent_captures_and_voids_of_one_hold_have_exactly_one_winner(db: T
         std::sync::Arc::new(app.clock.clone()),
         std::sync::Arc::new(foldbank::clock::UuidV7),
     )
+    .with_master_key(crate::common::master_key())
     .router(foldbank::app::HttpSettings::default());
     let id = app.open_account_with(10_000).await;
     let contested = hold(&app, id, 6_000, 3_600).await;

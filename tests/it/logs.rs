@@ -15,12 +15,8 @@ async fn json_logs_carry_request_and_command_fields_and_slow_commands_warn(db: T
     let port = free_port();
     // A threshold of 0 ms makes every command slow: the WARN without any timing.
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
-        .args([
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &db.url(),
-        ])
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(db.cli_args())
         .args(["--log", "info", "--log-format", "json", "--slow-command-ms", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

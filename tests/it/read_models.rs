@@ -171,7 +171,11 @@ pub(crate) async fn assert_read_models_match_the_log(app: &TestApp, account: Uui
         json!(folded.daily_withdrawal_limit.map(|l| l.minor_units()))
     );
     let (expected_reason, expected_by) = match &folded.status {
-        AccountStatus::Frozen { reason, by } => (json!(reason.as_str()), json!(by.to_string())),
+        // Sealed in the log, opened in the answer.
+        AccountStatus::Frozen { reason, by } => (
+            json!(app.open_personal(reason.as_str()).await.expect("a sealed reason")),
+            json!(by.to_string()),
+        ),
         _ => (Value::Null, Value::Null),
     };
     assert_eq!(body["frozen_reason"], expected_reason);
@@ -897,7 +901,8 @@ async fn appends_by_another_process_reach_the_read_models(db: TestDb) {
         db.reconnect().await,
         std::sync::Arc::new(foldbank::clock::SystemClock),
         std::sync::Arc::new(foldbank::clock::UuidV7),
-    );
+    )
+    .with_master_key(crate::common::master_key());
     let mut app = TestApp::without_projector(db).await;
     let service = app.service.clone().with_poll_interval(if postgres {
         StdDuration::from_secs(60)

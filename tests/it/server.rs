@@ -13,7 +13,8 @@ use crate::common::{TestDb, backend_tests};
 backend_tests!(the_service_answers_over_a_real_socket_and_shuts_down_gracefully);
 
 async fn the_service_answers_over_a_real_socket_and_shuts_down_gracefully(db: TestDb) {
-    let service = App::new(db.databases(), Arc::new(SystemClock), Arc::new(UuidV7));
+    let service = App::new(db.databases(), Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_master_key(crate::common::master_key());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");

@@ -73,6 +73,7 @@ async fn snapshot_count(db: &TestDb) -> i64 {
 
 fn state(db: &TestDb) -> App {
     App::new(db.databases(), Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_master_key(crate::common::master_key())
 }
 
 async fn a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it(db: TestDb) {

@@ -638,7 +638,8 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
         app.db.reconnect().await,
         std::sync::Arc::new(foldbank::clock::SystemClock),
         std::sync::Arc::new(foldbank::clock::UuidV7),
-    );
+    )
+    .with_master_key(crate::common::master_key());
     let alice = app.open_account_with(100_000).await;
     let late: Vec<Uuid> = (0..15).map(|_| Uuid::now_v7()).collect();
     let mut sent = Vec::new();

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{FrozenBy, Movement, RefundReason};
 use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
-use crate::domain::text::Text;
+use crate::domain::personal::Personal;
 
 /// The terms of a new account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub struct Deposit {
     pub transaction_id: TransactionId,
     pub amount: Amount,
     pub currency: Currency,
-    pub description: Option<Text>,
+    pub description: Option<Personal>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -69,14 +69,14 @@ pub struct Withdraw {
     pub transaction_id: TransactionId,
     pub amount: Amount,
     pub currency: Currency,
-    pub description: Option<Text>,
+    pub description: Option<Personal>,
     pub occurred_at: DateTime<Utc>,
 }
 
 /// Stop money leaving the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Freeze {
-    pub reason: Text,
+    pub reason: Personal,
     /// Who asks: the owner (a customer key) or the bank (an operator).
     pub by: FrozenBy,
     pub occurred_at: DateTime<Utc>,
@@ -105,7 +105,7 @@ pub struct DebitTransfer {
     pub to_account: AccountId,
     pub amount: Amount,
     pub currency: Currency,
-    pub description: Option<Text>,
+    pub description: Option<Personal>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -117,7 +117,7 @@ pub struct CreditTransfer {
     pub from_account: AccountId,
     pub amount: Amount,
     pub currency: Currency,
-    pub description: Option<Text>,
+    pub description: Option<Personal>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -158,7 +158,7 @@ pub struct PlaceHold {
     pub hold_id: HoldId,
     pub amount: Amount,
     pub currency: Currency,
-    pub description: Option<Text>,
+    pub description: Option<Personal>,
     /// When the hold lapses: between [`MIN_HOLD`](super::MIN_HOLD) and
     /// [`MAX_HOLD`](super::MAX_HOLD) after `occurred_at`.
     pub expires_at: DateTime<Utc>,

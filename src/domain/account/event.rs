@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{FrozenBy, RefundReason};
 use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit};
-use crate::domain::text::Text;
+use crate::domain::personal::Personal;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(tag = "type", content = "data")]
@@ -43,18 +43,18 @@ pub enum AccountEvent {
         transaction_id: TransactionId,
         amount: Amount,
         currency: Currency,
-        description: Option<Text>,
+        description: Option<Personal>,
         occurred_at: DateTime<Utc>,
     },
     MoneyWithdrawn {
         transaction_id: TransactionId,
         amount: Amount,
         currency: Currency,
-        description: Option<Text>,
+        description: Option<Personal>,
         occurred_at: DateTime<Utc>,
     },
     AccountFrozen {
-        reason: Text,
+        reason: Personal,
         /// Since schema version 2; version 1 freezes were all the bank's (see the codec).
         by: FrozenBy,
         occurred_at: DateTime<Utc>,
@@ -72,7 +72,7 @@ pub enum AccountEvent {
         to_account: AccountId,
         amount: Amount,
         currency: Currency,
-        description: Option<Text>,
+        description: Option<Personal>,
         occurred_at: DateTime<Utc>,
     },
     /// Money of a transfer arrived at the destination.
@@ -82,7 +82,7 @@ pub enum AccountEvent {
         from_account: AccountId,
         amount: Amount,
         currency: Currency,
-        description: Option<Text>,
+        description: Option<Personal>,
         occurred_at: DateTime<Utc>,
     },
     /// The source learned that its transfer was credited.
@@ -116,7 +116,7 @@ pub enum AccountEvent {
         hold_id: HoldId,
         amount: Amount,
         currency: Currency,
-        description: Option<Text>,
+        description: Option<Personal>,
         /// When the hold lapses if nobody captures or voids it.
         expires_at: DateTime<Utc>,
         occurred_at: DateTime<Utc>,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::AccountEvent;
 use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit, Money};
-use crate::domain::text::Text;
+use crate::domain::personal::Personal;
 
 /// An account either does not exist yet or has been opened; commands other than `Open` on a
 /// `NotOpened` account are refused, so "deposit before open" cannot be expressed in events.
@@ -206,7 +206,7 @@ pub struct OutgoingTransfer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccountStatus {
     Active,
-    Frozen { reason: Text, by: FrozenBy },
+    Frozen { reason: Personal, by: FrozenBy },
     Closed,
 }
 

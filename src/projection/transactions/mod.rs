@@ -21,7 +21,7 @@ use crate::db::{MAX_BINDS, Param, Stored, Transaction, in_statements, insert_row
 use crate::domain::account::AccountEvent;
 use crate::domain::ids::{AccountId, TransactionId, TransferId};
 use crate::domain::money::Currency;
-use crate::domain::text::Text;
+use crate::domain::personal::Personal;
 use crate::projection::{
     Applied, InMemoryModel, Projection, ProjectionName, Replay, Rows, StoredRows, TableStart,
 };
@@ -127,7 +127,7 @@ struct Described<'a> {
     /// The movement's own id (a reversal's is its `reversal_id`).
     transaction_id: TransactionId,
     currency: &'a Currency,
-    description: Option<&'a Text>,
+    description: Option<&'a Personal>,
     /// For transfer legs: the transfer, and the account on the other side.
     leg: Option<(TransferId, AccountId)>,
     /// For reversals: the movement reversed.
@@ -138,7 +138,7 @@ impl<'a> Described<'a> {
     /// The movement `event` records; `None` for events that move no money.
     fn of(event: &'a AccountEvent) -> Option<Self> {
         let plain =
-            |kind, transaction_id: &TransactionId, currency, description: &'a Option<Text>| Described {
+            |kind, transaction_id: &TransactionId, currency, description: &'a Option<Personal>| Described {
                 kind,
                 transaction_id: *transaction_id,
                 currency,

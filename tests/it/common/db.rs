@@ -211,8 +211,16 @@ impl TestDb {
         self.read_cleanup.as_ref().map(Cleanup::url)
     }
 
-    /// The arguments that point the real binary at these databases.
+    /// The arguments that point the real binary at these databases, with the tests' master
+    /// key (the one the in-process service uses).
     pub fn cli_args(&self) -> Vec<String> {
+        let mut args = self.database_args();
+        args.extend(["--master-key-file".to_owned(), super::master_key_file()]);
+        args
+    }
+
+    /// The arguments that point the real binary at these databases, and nothing else.
+    pub fn database_args(&self) -> Vec<String> {
         let mut args = vec!["--database-url".to_owned(), self.url()];
         if let Some(read_url) = self.read_url() {
             args.extend(["--read-database-url".to_owned(), read_url]);

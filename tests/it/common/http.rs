@@ -53,6 +53,7 @@ impl TestApp {
     pub async fn without_projector(db: TestDb) -> TestApp {
         let clock = ManualClock::new(test_start());
         let service = App::new(db.databases(), Arc::new(clock.clone()), Arc::new(UuidV7))
+            .with_master_key(super::master_key())
             .with_poll_interval(std::time::Duration::from_millis(100))
             .with_max_backoff(std::time::Duration::from_millis(200));
         TestApp::around(service, clock, db)
@@ -285,6 +286,27 @@ impl TestApp {
                 Some(cursor) => path = format!("/accounts/{account_id}/events?cursor={cursor}"),
                 None => return events,
             }
+        }
+    }
+
+    /// A personal field as the service stores it, opened with its owner's key; `Err` says why
+    /// it does not open (stored in the clear, erased, altered).
+    pub async fn open_personal(&self, stored: &str) -> Result<String, String> {
+        let sealed: foldbank::privacy::Sealed = stored
+            .parse()
+            .map_err(|_| format!("stored in the clear: {stored:?}"))?;
+        let keys = self
+            .service
+            .http
+            .keyring
+            .opening_keys(&std::collections::BTreeSet::from([sealed.owner()]))
+            .await
+            .map_err(|error| error.to_string())?;
+        match keys.get(&sealed.owner()) {
+            Some(foldbank::privacy::OwnerKey::Key(key)) => key
+                .open(&sealed)
+                .map_err(|error| format!("{stored} does not open with its owner's key: {error}")),
+            _ => Err(format!("no key for the owner of {stored}")),
         }
     }
 

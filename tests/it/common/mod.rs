@@ -5,11 +5,13 @@
 
 mod db;
 mod http;
+mod master_key;
 mod server;
 
 pub use db::TestDb;
 pub use http::{TestApp, TestResponse, test_start};
-pub use server::{Server, free_port, run_foldbank};
+pub use master_key::{master_key, master_key_file};
+pub use server::{Server, free_port, run_foldbank, run_foldbank_bare};
 
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the
 /// tests `sqlite::name` and `postgres::name`.

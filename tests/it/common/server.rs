@@ -20,9 +20,17 @@ impl Server {
 
     /// [`start`](Server::start), with more arguments.
     pub async fn start_with(db: &TestDb, port: u16, args: &[&str]) -> Server {
+        let mut all = vec!["--master-key-file".to_owned(), super::master_key_file()];
+        all.extend(args.iter().map(|arg| (*arg).to_owned()));
+        Server::start_bare(db, port, &all).await
+    }
+
+    /// The binary on `db` with `args` and no master key of the tests' (a test of master keys
+    /// gives its own).
+    pub async fn start_bare(db: &TestDb, port: u16, args: &[String]) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_foldbank"))
             .args(["--bind", &format!("127.0.0.1:{port}")])
-            .args(db.cli_args())
+            .args(db.database_args())
             .args(["--log", "error", "--projection-poll-ms", "50"])
             .args(args)
             .stdout(Stdio::null())
@@ -117,9 +125,16 @@ pub fn free_port() -> u16 {
 /// Runs `foldbank <args>` on `db` (both databases when split) to its end (a CLI command, or a
 /// server that refuses to start): its exit status and what it printed.
 pub async fn run_foldbank(db: &TestDb, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    all.extend(["--master-key-file".to_owned(), super::master_key_file()]);
+    run_foldbank_bare(db, &all).await
+}
+
+/// [`run_foldbank`] without the tests' master key.
+pub async fn run_foldbank_bare(db: &TestDb, args: &[String]) -> std::process::Output {
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_foldbank"))
         .args(args)
-        .args(db.cli_args())
+        .args(db.database_args())
         .args(["--log-format", "pretty"])
         .kill_on_drop(true)
         .output();

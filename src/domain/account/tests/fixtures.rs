@@ -11,7 +11,7 @@ use crate::domain::account::{
 };
 use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit, MAX_AMOUNT_MINOR_UNITS};
-use crate::domain::text::Text;
+use crate::domain::personal::Personal;
 
 pub(super) fn eur() -> Currency {
     "EUR".parse().expect("EUR is supported")
@@ -31,9 +31,9 @@ pub(super) fn limit(minor_units: i64) -> Limit {
     Limit::new(minor_units).expect("test limits are within 0..=10^15")
 }
 
-#[track_caller]
-pub(super) fn text(text: &str) -> Text {
-    Text::new(text).expect("test text is valid")
+/// A personal field as a command carries it: the domain never reads inside, so any string does.
+pub(super) fn text(text: &str) -> Personal {
+    Personal::new(text)
 }
 
 pub(super) fn account_id() -> AccountId {
