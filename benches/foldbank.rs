@@ -46,6 +46,7 @@ fn history(length: usize) -> Vec<AccountEvent> {
         currency: eur(),
         overdraft_limit: Limit::ZERO,
         daily_withdrawal_limit: None,
+        holder_name: None,
         occurred_at: start,
     }];
     for n in 1..length {
@@ -177,6 +178,7 @@ impl Bench {
                     overdraft_limit: Limit::ZERO,
                     daily_withdrawal_limit: None,
                     initial_deposit: None,
+                    holder_name: None,
                     occurred_at: stamp.occurred_at,
                 })
             })

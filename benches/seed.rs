@@ -188,6 +188,7 @@ impl Seeder {
                 overdraft_limit: Limit::new(0).expect("a limit"),
                 daily_withdrawal_limit: None,
                 initial_deposit: Some((TransactionId(Uuid::now_v7()), amount(1_000_000))),
+                holder_name: None,
                 occurred_at: self.tick(),
             });
             self.account(round, index, command).expect("a new account opens");

@@ -268,7 +268,7 @@ expect_field available 7300
 
 bold "20. Forget a customer: personal text is sealed with its owner's key; erasing the key makes it read null"
 CAROL_OWNER="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | sed -E 's/(.{8})(.{4}).(.{3}).(.{3})(.{12})/\1-\2-4\3-8\4-\5/')"
-call POST /accounts 201 "{\"owner_id\":\"$CAROL_OWNER\",\"currency\":\"EUR\"}"
+call POST /accounts 201 "{\"owner_id\":\"$CAROL_OWNER\",\"currency\":\"EUR\",\"holder_name\":\"Carol Smith\"}"
 CAROL=$(field account_id)
 call POST "/accounts/$CAROL/deposits" 201 '{"amount":500,"currency":"EUR","description":"salary for March"}'
 call GET "/accounts/$CAROL/transactions?min_position=$(field position)" 200
@@ -280,6 +280,7 @@ call GET "/accounts/$CAROL/transactions" 200
 expect_field personal_data erased
 call GET "/accounts/$CAROL" 200
 expect_field balance 500
+expect_field personal_data erased
 echo "the money is all there: only the text is gone, and the log was not rewritten"
 call POST "/accounts/$CAROL/deposits" 422 '{"amount":100,"currency":"EUR","description":"bonus"}'
 expect_problem personal-data-erased

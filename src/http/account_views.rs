@@ -38,6 +38,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[schema(example = json!({
     "account_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a11",
     "owner_id": "0190f5d2-7c1e-7a3b-9f00-5d1f3b8e2a10",
+    "holder_name": "Alice Martin",
     "currency": "EUR",
     "balance": 12500,
     "held": 2000,
@@ -55,6 +56,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 pub struct AccountView {
     pub account_id: Uuid,
     pub owner_id: Uuid,
+    /// The holder's name, if one was given: personal data (`null` after the owner's erasure).
+    pub holder_name: Option<String>,
     #[schema(value_type = schema::CurrencyCode)]
     pub currency: String,
     /// Minor units; negative when overdrawn.
@@ -94,6 +97,7 @@ impl From<balances::BalanceRow> for AccountView {
             available: row.available(),
             account_id: row.account_id,
             owner_id: row.owner_id,
+            holder_name: row.holder_name,
             currency: row.currency,
             balance: row.balance,
             held: row.held,
@@ -124,6 +128,7 @@ impl AccountView {
             available: account.available(),
             account_id: account.id.as_uuid(),
             owner_id: account.owner_id.as_uuid(),
+            holder_name: account.holder_name.as_ref().map(|name| name.as_str().to_owned()),
             currency: account.currency.code().to_owned(),
             balance: account.balance.minor_units,
             held: account.held(),

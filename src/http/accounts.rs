@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::command::{CommandOptions, CommandOutcome, Stamp};
 use crate::domain::account::{
-    AccountCommand, AccountEvent, Close, Deposit, Freeze, FrozenBy, OpenAccount, Reverse, Unfreeze, Withdraw,
+    AccountCommand, AccountEvent, Close, Deposit, Freeze, FrozenBy, OpenAccount, RenameHolder, Reverse,
+    Unfreeze, Withdraw,
 };
 use crate::domain::ids::{AccountId, OwnerId, TransactionId};
 use crate::domain::money::{Amount, Currency, Limit};
@@ -40,6 +41,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(freeze))
         .routes(routes!(unfreeze))
         .routes(routes!(close))
+        .routes(routes!(rename_holder))
         .routes(routes!(reverse))
 }
 
@@ -52,7 +54,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     "currency": "EUR",
     "overdraft_limit": 5000,
     "daily_withdrawal_limit": 100000,
-    "initial_deposit": 25000
+    "initial_deposit": 25000,
+    "holder_name": "Alice Martin"
 }))]
 pub struct OpenAccountRequest {
     /// Optional client-chosen id; one is generated when absent.
@@ -73,6 +76,14 @@ pub struct OpenAccountRequest {
     #[serde(default, deserialize_with = "schema::optional_minor_units")]
     #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub initial_deposit: Option<i64>,
+    /// The holder's name: personal data, stored sealed with the owner's key (see the README's
+    /// "Personal data"). Not blank, at most 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub holder_name: Option<String>,
 }
 
 /// Request body of deposits and withdrawals.
@@ -108,6 +119,21 @@ pub struct FreezeRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     pub reason: String,
+}
+
+/// Request body of `POST /accounts/{id}/holder-name`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "holder_name": "Alice Martin-Durand" }))]
+pub struct HolderNameRequest {
+    /// Personal data, stored sealed with the owner's key: not blank, at most 200 characters,
+    /// no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub holder_name: String,
 }
 
 /// Request body of `/unfreeze`, `/close`, reversals and voids: an empty object, or an empty body (sent
@@ -157,6 +183,7 @@ struct ValidOpenAccount {
     overdraft_limit: Limit,
     daily_withdrawal_limit: Option<Limit>,
     initial_deposit: Option<Amount>,
+    holder_name: Option<Text>,
 }
 
 impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
@@ -173,23 +200,36 @@ impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
             "initial_deposit",
             request.initial_deposit.map(Amount::new).transpose(),
         );
-        match (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit) {
-            (Ok(currency), Ok(overdraft_limit), Ok(daily_withdrawal_limit), Ok(initial_deposit)) => {
-                Ok(ValidOpenAccount {
-                    account_id: request.account_id.map(AccountId),
-                    owner_id: OwnerId(request.owner_id),
-                    currency,
-                    overdraft_limit,
-                    daily_withdrawal_limit,
-                    initial_deposit,
-                })
-            }
-            (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit) => {
+        let holder_name = InvalidParam::check("holder_name", request.holder_name.map(Text::new).transpose());
+        match (
+            currency,
+            overdraft_limit,
+            daily_withdrawal_limit,
+            initial_deposit,
+            holder_name,
+        ) {
+            (
+                Ok(currency),
+                Ok(overdraft_limit),
+                Ok(daily_withdrawal_limit),
+                Ok(initial_deposit),
+                Ok(holder_name),
+            ) => Ok(ValidOpenAccount {
+                account_id: request.account_id.map(AccountId),
+                owner_id: OwnerId(request.owner_id),
+                currency,
+                overdraft_limit,
+                daily_withdrawal_limit,
+                initial_deposit,
+                holder_name,
+            }),
+            (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit, holder_name) => {
                 Err(ApiError::invalid_fields([
                     currency.err(),
                     overdraft_limit.err(),
                     daily_withdrawal_limit.err(),
                     initial_deposit.err(),
+                    holder_name.err(),
                 ]))
             }
         }
@@ -197,7 +237,8 @@ impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
 }
 
 impl ValidOpenAccount {
-    fn command(&self, account_id: AccountId, stamp: Stamp) -> AccountCommand {
+    /// The opening, with the holder's name as sealed for the owner.
+    fn command(&self, account_id: AccountId, holder_name: Option<Personal>, stamp: Stamp) -> AccountCommand {
         AccountCommand::Open(OpenAccount {
             account_id,
             owner_id: self.owner_id,
@@ -205,6 +246,7 @@ impl ValidOpenAccount {
             overdraft_limit: self.overdraft_limit,
             daily_withdrawal_limit: self.daily_withdrawal_limit,
             initial_deposit: self.initial_deposit.map(|amount| (stamp.transaction_id, amount)),
+            holder_name,
             occurred_at: stamp.occurred_at,
         })
     }
@@ -386,9 +428,15 @@ pub(crate) async fn open_account(
         opens: true,
         ..command.ignoring_if_match().options(&reply)
     };
+    let holder_name = match &request.holder_name {
+        Some(name) => Some(personal::seal_for(&app, request.owner_id, name, &options).await?),
+        None => None,
+    };
     let outcome = app
         .commands
-        .handle_with(account_id, options, |stamp| request.command(account_id, stamp))
+        .handle_with(account_id, options, |stamp| {
+            request.command(account_id, holder_name.clone(), stamp)
+        })
         .await?;
     Ok(reply.to(&outcome))
 }
@@ -557,6 +605,50 @@ pub(crate) async fn unfreeze(
         .handle_with(AccountId(id), command.options(&reply), |stamp| {
             AccountCommand::Unfreeze(Unfreeze {
                 by,
+                occurred_at: stamp.occurred_at,
+            })
+        })
+        .await?;
+    Ok(reply.to(&outcome))
+}
+
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/holder-name",
+    tag = "accounts",
+    summary = "Change the holder's name",
+    description = "Records `HolderRenamed`, on any account not closed (a frozen one too). The name \
+        is personal data: sealed with the owner's key in the event and the read model, and `null` \
+        once the owner's personal data is erased.",
+    params(
+        ("id" = Uuid, Path, description = "Account id"),
+        CommandRequest,
+    ),
+    request_body = HolderNameRequest,
+    responses(
+        (status = 200, description = "Name recorded", body = CommandResponse,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        CommandProblems,
+        (status = 422, description = "Business rule broken: `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request; `personal-data-erased` when the owner's personal data was erased", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn rename_holder(
+    State(app): State<AppState>,
+    PathParam(id): PathParam<Uuid>,
+    command: CommandRequest,
+    JsonBody(request): JsonBody<HolderNameRequest>,
+) -> Result<Response, ApiError> {
+    let name = InvalidParam::check("holder_name", Text::new(request.holder_name))?;
+    let reply = reply(StatusCode::OK);
+    let options = command.options(&reply);
+    let holder_name = personal::seal(&app, AccountId(id), Some(&name), &options)
+        .await?
+        .ok_or(ApiError::AccountNotFound(AccountId(id)))?;
+    let outcome = app
+        .commands
+        .handle_with(AccountId(id), options, |stamp| {
+            AccountCommand::RenameHolder(RenameHolder {
+                holder_name: holder_name.clone(),
                 occurred_at: stamp.occurred_at,
             })
         })

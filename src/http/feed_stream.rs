@@ -21,7 +21,7 @@
 //! Every stream ends when the server begins to shut down ([`EventStreams::close`]), so a
 //! graceful shutdown does not wait for subscribers that never leave.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use crate::auth::{Caller, KeyStore};
 use crate::http::AppState;
@@ -48,7 +49,7 @@ use crate::http::feed::position_after;
 use crate::http::personal;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::OperatorOnly;
-use crate::privacy::{Keyring, KeyringError};
+use crate::privacy::{Keyring, KeyringError, OwnerKey};
 use crate::query::EventLog;
 use crate::store::chain::LinkedEvent;
 use crate::telemetry::error_chain;
@@ -205,6 +206,7 @@ pub(crate) async fn event_stream(
         },
         log: app.log.clone(),
         keyring: app.keyring.clone(),
+        keys: (Instant::now(), HashMap::new()),
         after,
         pending: VecDeque::new(),
         head: app.followers.head_changes(),
@@ -282,11 +284,14 @@ impl Authority {
 struct Subscription {
     caller: Authority,
     log: EventLog,
-    /// Opens the personal fields of each batch (see [`crate::http::personal`]).
+    /// Opens the personal fields of each event (see `crate::http::personal`).
     keyring: Keyring,
+    /// The owners' keys last read, and when: an event is opened with keys at most
+    /// [`KEY_FRESHNESS`] old, so an erasure reaches a slow subscriber's queue too.
+    keys: (Instant, HashMap<Uuid, OwnerKey>),
     /// The position of the last event sent (or the starting point).
     after: i64,
-    /// Events read but not sent yet, in position order, their personal fields opened.
+    /// Events read but not sent yet, in position order, their personal fields still sealed.
     pending: VecDeque<ShownEvent>,
     /// Changes whenever this process learns that the log has grown.
     head: watch::Receiver<i64>,
@@ -304,7 +309,14 @@ impl Subscription {
             if self.closing.is_cancelled() {
                 return None;
             }
-            if let Some(event) = self.pending.pop_front() {
+            if let Some(mut event) = self.pending.pop_front() {
+                if let Err(error) = self.open(&mut event).await {
+                    // The client keeps its place; the stream goes on when the database is back.
+                    tracing::warn!(error = %error_chain(&error), after = self.after, "event stream cannot read the owners' keys; retrying");
+                    self.pending.push_front(event);
+                    self.pause(self.poll_interval).await?;
+                    continue;
+                }
                 self.after = event.position;
                 return Some(event.into_sse());
             }
@@ -322,13 +334,7 @@ impl Subscription {
                     if !self.caller.still_allowed().await {
                         return None;
                     }
-                    match shown(&self.keyring, events).await {
-                        Ok(events) => self.pending = events,
-                        Err(error) => {
-                            tracing::warn!(error = %error_chain(&error), after = self.after, "event stream cannot read the owners' keys; retrying");
-                            self.pause(self.poll_interval).await?;
-                        }
-                    }
+                    self.pending = events.into_iter().map(ShownEvent::from).collect();
                 }
                 Ok(_) => {
                     if self.caller.due() && !self.caller.still_allowed().await {
@@ -343,6 +349,25 @@ impl Subscription {
                 }
             }
         }
+    }
+
+    /// Opens `event`'s personal fields, with the keys read for the events in hand unless those
+    /// are older than [`KEY_FRESHNESS`] or lack one of its owners.
+    async fn open(&mut self, event: &mut ShownEvent) -> Result<(), KeyringError> {
+        let owners = personal::owners_in(&event.data);
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let (read_at, keys) = &self.keys;
+        if read_at.elapsed() > KEY_FRESHNESS || !owners.iter().all(|owner| keys.contains_key(owner)) {
+            let mut wanted = owners;
+            for pending in &self.pending {
+                wanted.extend(personal::owners_in(&pending.data));
+            }
+            self.keys = (Instant::now(), self.keyring.opening_keys(&wanted).await?);
+        }
+        personal::open_with(&mut event.data, &self.keys.1);
+        Ok(())
     }
 
     /// Waits until the head moves or the poll interval passes; `None` when closing.
@@ -367,6 +392,10 @@ impl Subscription {
     }
 }
 
+/// How old the owners' keys an event is opened with may be: an erasure reaches every stream
+/// within this long, however far behind its subscriber reads.
+const KEY_FRESHNESS: Duration = Duration::from_secs(1);
+
 /// An event as a subscriber is sent it: as `GET /events` shows it, personal fields opened.
 struct ShownEvent {
     position: i64,
@@ -374,25 +403,15 @@ struct ShownEvent {
     data: Value,
 }
 
-/// A batch of events as subscribers are sent them (one read of the owners' keys for the batch).
-async fn shown(keyring: &Keyring, events: Vec<LinkedEvent>) -> Result<VecDeque<ShownEvent>, KeyringError> {
-    let mut batch: Vec<ShownEvent> = events
-        .into_iter()
-        .map(|event| ShownEvent {
+impl From<LinkedEvent> for ShownEvent {
+    fn from(event: LinkedEvent) -> Self {
+        ShownEvent {
             position: event.event.global_position,
             event_type: event.event.event_type.clone(),
             // Cannot fail: every field is a string, a number, a UUID, an instant or JSON already.
             data: serde_json::to_value(EventResponse::from(event)).unwrap_or_default(),
-        })
-        .collect();
-    let mut data = Value::Array(batch.iter_mut().map(|event| event.data.take()).collect());
-    personal::open_fields(keyring, &mut data).await?;
-    if let Value::Array(opened) = data {
-        for (event, data) in batch.iter_mut().zip(opened) {
-            event.data = data;
         }
     }
-    Ok(batch.into())
 }
 
 impl ShownEvent {

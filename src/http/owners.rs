@@ -157,7 +157,8 @@ pub struct ErasureView {
         `\"personal_data\": \"erased\"` beside it. Nothing in the log is rewritten: balances, \
         the ledger, `verify`, rebuilds and the hash chain are as before. No new key is ever made \
         for the owner: a later command with personal text of theirs is `422 personal-data-erased`. \
-        Erasing again answers the first erasure. The body is `{}` (or empty), as \
+        Erasing again answers the first erasure. Events written before personal data was \
+        sealed (by an older foldbank) keep their text in the clear. The body is `{}` (or empty), as \
         `application/json`. Operators only.",
     params(("owner_id" = Uuid, Path, description = "The owner")),
     request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),

@@ -14,7 +14,7 @@
 //! A sealed field names its owner (`pd1:{owner}:…`), which is what lets one filter open any
 //! answer without knowing its shape.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -24,9 +24,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::command::CommandOptions;
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, OwnerId};
 use crate::domain::personal::Personal;
 use crate::domain::text::Text;
 use crate::http::AppState;
@@ -77,8 +78,19 @@ pub(crate) async fn seal<O>(
             .await?
             .ok_or(ApiError::AccountNotFound(account))?,
     };
+    seal_for(app, owner, text, options).await.map(Some)
+}
+
+/// `text` sealed for `owner` (an account being opened for them), for the command `options`
+/// describe: as [`seal`] does once it knows the owner.
+pub(crate) async fn seal_for<O>(
+    app: &AppState,
+    owner: OwnerId,
+    text: &Text,
+    options: &CommandOptions<O>,
+) -> Result<Personal, ApiError> {
     match app.keyring.sealing_key(owner.as_uuid(), app.clock.now()).await {
-        Ok(key) => Ok(Some(key.seal(text.as_str()).into())),
+        Ok(key) => Ok(key.seal(text.as_str()).into()),
         Err(erased @ KeyringError::Erased(_)) => {
             app.commands.answered_before(options).await?;
             Err(erased.into())
@@ -122,12 +134,24 @@ pub(crate) async fn open_responses(State(keyring): State<Keyring>, request: Requ
 
 /// Opens every sealed field in `value` in place (one read of the keys of every owner named).
 pub(crate) async fn open_fields(keyring: &Keyring, value: &mut Value) -> Result<(), KeyringError> {
-    let mut owners = BTreeSet::new();
-    collect_owners(value, &mut owners);
+    let owners = owners_in(value);
     if owners.is_empty() {
         return Ok(());
     }
     let keys = keyring.opening_keys(&owners).await?;
+    open_with(value, &keys);
+    Ok(())
+}
+
+/// The owners whose personal fields `value` holds.
+pub(crate) fn owners_in(value: &Value) -> BTreeSet<Uuid> {
+    let mut owners = BTreeSet::new();
+    collect_owners(value, &mut owners);
+    owners
+}
+
+/// Opens every sealed field in `value` with `keys` (read for its owners).
+pub(crate) fn open_with(value: &mut Value, keys: &HashMap<Uuid, OwnerKey>) {
     open_in(value, &|sealed: &Sealed| {
         match keys.get(&sealed.owner()) {
         Some(OwnerKey::Key(key)) => key.open(sealed).map_err(|error| {
@@ -135,31 +159,46 @@ pub(crate) async fn open_fields(keyring: &Keyring, value: &mut Value) -> Result<
             PersonalData::Unreadable
         }),
         Some(OwnerKey::Erased) => Err(PersonalData::Erased),
+        // Logged at ERROR where the key was read.
+        Some(OwnerKey::Unavailable) => Err(PersonalData::Unreadable),
         None => {
             tracing::warn!(owner = %sealed.owner(), "a personal field names an owner without a key");
             Err(PersonalData::Unreadable)
         }
     }
     });
-    Ok(())
 }
 
-fn sealed(value: &Value) -> Option<Sealed> {
+/// The members that hold personal data, in every answer and event that has them. Only these
+/// are opened: a sealed value a client put anywhere else (an `X-Request-Id` recorded as a
+/// correlation id, say) is shown as the text it is, so that no one can have the service open
+/// another owner's field by sending it back.
+const PERSONAL_FIELDS: [&str; 4] = ["description", "reason", "frozen_reason", "holder_name"];
+
+/// The member `name` of an object, if it holds a sealed field.
+fn sealed(name: &str, value: &Value) -> Option<Sealed> {
     match value {
-        Value::String(text) if text.starts_with("pd1:") => text.parse().ok(),
+        Value::String(text) if text.starts_with("pd1:") && PERSONAL_FIELDS.contains(&name) => {
+            text.parse().ok()
+        }
         _ => None,
     }
 }
 
-fn collect_owners(value: &Value, owners: &mut BTreeSet<uuid::Uuid>) {
+fn collect_owners(value: &Value, owners: &mut BTreeSet<Uuid>) {
     match value {
         Value::Array(items) => items.iter().for_each(|item| collect_owners(item, owners)),
-        Value::Object(members) => members.values().for_each(|member| collect_owners(member, owners)),
-        value => {
-            if let Some(sealed) = sealed(value) {
-                owners.insert(sealed.owner());
+        Value::Object(members) => {
+            for (name, member) in members {
+                match sealed(name, member) {
+                    Some(sealed) => {
+                        owners.insert(sealed.owner());
+                    }
+                    None => collect_owners(member, owners),
+                }
             }
         }
+        _ => {}
     }
 }
 
@@ -169,18 +208,14 @@ fn open_in(value: &mut Value, open: &impl Fn(&Sealed) -> Result<String, Personal
     match value {
         Value::Array(items) => items.iter_mut().for_each(|item| open_in(item, open)),
         Value::Object(members) => open_members(members, open),
-        value => {
-            if let Some(sealed) = sealed(value) {
-                *value = open(&sealed).map_or(Value::Null, Value::String);
-            }
-        }
+        _ => {}
     }
 }
 
 fn open_members(members: &mut Map<String, Value>, open: &impl Fn(&Sealed) -> Result<String, PersonalData>) {
     let mut unread: Option<PersonalData> = None;
-    for member in members.values_mut() {
-        match sealed(member) {
+    for (name, member) in members.iter_mut() {
+        match sealed(name, member) {
             Some(sealed) => match open(&sealed) {
                 Ok(text) => *member = Value::String(text),
                 Err(why) => {
@@ -211,21 +246,22 @@ mod tests {
     use crate::privacy::DataKey;
 
     #[test]
-    fn sealed_fields_open_wherever_they_are_and_an_erased_owners_read_null_with_the_reason() {
+    fn personal_fields_open_wherever_they_are_and_an_erased_owners_read_null_with_the_reason() {
         let (alice, bob) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let alice_key = DataKey::generate(alice).expect("a key");
         let bob_key = DataKey::generate(bob).expect("a key");
+        let bobs_name = bob_key.seal("Bob").to_string();
         let mut value = json!({
             "items": [
                 { "amount": 5, "description": alice_key.seal("rent").to_string() },
                 { "amount": 6, "description": bob_key.seal("gift").to_string(), "note": null },
                 { "amount": 7, "description": "pd1:typed by a client before sealing existed" },
             ],
-            "reason": alice_key.seal("lost card").to_string(),
+            "data": { "reason": alice_key.seal("lost card").to_string() },
+            // Not a personal field: a sealed value sent back by a client is shown as it is.
+            "metadata": { "correlation_id": bobs_name.clone() },
         });
-        let mut owners = BTreeSet::new();
-        collect_owners(&value, &mut owners);
-        assert_eq!(owners, BTreeSet::from([alice, bob]));
+        assert_eq!(owners_in(&value), BTreeSet::from([alice, bob]));
 
         open_in(&mut value, &|sealed: &Sealed| {
             if sealed.owner() == alice {
@@ -242,7 +278,8 @@ mod tests {
                     { "amount": 6, "description": null, "note": null, "personal_data": "erased" },
                     { "amount": 7, "description": "pd1:typed by a client before sealing existed" },
                 ],
-                "reason": "lost card",
+                "data": { "reason": "lost card" },
+                "metadata": { "correlation_id": bobs_name },
             })
         );
     }

@@ -46,6 +46,8 @@ pub enum KeyringError {
         stored: String,
         configured: String,
     },
+    #[error("the new and the previous master key are the same key ({0}): nothing to rotate")]
+    SameMasterKey(String),
     #[error(transparent)]
     MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
@@ -60,6 +62,9 @@ pub enum OwnerKey {
     Key(Box<DataKey>),
     /// Erased: the owner's fields read as `null`.
     Erased,
+    /// Stored, but this service cannot unwrap it (another master key, or altered): logged at
+    /// ERROR, and the owner's fields read as `null` rather than failing the whole answer.
+    Unavailable,
 }
 
 /// An owner's row of `owner_keys`.
@@ -146,11 +151,11 @@ impl Keyring {
             }
         };
         match self.unwrap(row)? {
-            OwnerKey::Key(key) => {
-                self.sealing.insert(owner, (*key).clone());
-                Ok(*key)
+            Some(key) => {
+                self.sealing.insert(owner, key.clone());
+                Ok(key)
             }
-            OwnerKey::Erased => Err(KeyringError::Erased(owner)),
+            None => Err(KeyringError::Erased(owner)),
         }
     }
 
@@ -165,7 +170,15 @@ impl Keyring {
         for chunk in owners.chunks(OWNERS_PER_READ) {
             for row in self.read(chunk).await? {
                 let owner = row.owner_id;
-                keys.insert(owner, self.unwrap(row)?);
+                let key = match self.unwrap(row) {
+                    Ok(Some(key)) => OwnerKey::Key(Box::new(key)),
+                    Ok(None) => OwnerKey::Erased,
+                    Err(error) => {
+                        tracing::error!(%owner, error = %crate::telemetry::error_chain(&error), "an owner's data key cannot be unwrapped");
+                        OwnerKey::Unavailable
+                    }
+                };
+                keys.insert(owner, key);
             }
         }
         Ok(keys)
@@ -190,9 +203,10 @@ impl Keyring {
         statement.fetch_all(&self.database).await
     }
 
-    fn unwrap(&self, row: KeyRow) -> Result<OwnerKey, KeyringError> {
+    /// The data key of `row`, or `None` for an erased owner.
+    fn unwrap(&self, row: KeyRow) -> Result<Option<DataKey>, KeyringError> {
         let (Some(wrapped), Some(master_key_id)) = (row.wrapped_key, row.master_key_id) else {
-            return Ok(OwnerKey::Erased);
+            return Ok(None);
         };
         let master = [Some(&self.master), self.previous.as_ref()]
             .into_iter()
@@ -203,9 +217,7 @@ impl Keyring {
                 stored: master_key_id.clone(),
                 configured: self.master.id().to_owned(),
             })?;
-        Ok(OwnerKey::Key(Box::new(
-            master.unwrap_data_key(row.owner_id, &wrapped)?,
-        )))
+        Ok(Some(master.unwrap_data_key(row.owner_id, &wrapped)?))
     }
 }
 
@@ -253,12 +265,22 @@ pub async fn erase(database: &Database, owner: Uuid, now: DateTime<Utc>) -> Resu
 /// Best effort: an erasure stands without it, since a wrapped key is of no use without the
 /// master key.
 async fn scrub(database: &Database) {
-    let statement = match database.backend() {
-        Backend::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
-        Backend::Postgres => "VACUUM owner_keys",
+    let scrubbed = match database.backend() {
+        // One row: whether readers kept the log from being truncated (1), and its frames.
+        Backend::Sqlite => query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_scalar::<i64>(database)
+            .await
+            .map(|busy| busy == 0),
+        Backend::Postgres => query("VACUUM owner_keys").execute(database).await.map(|_| true),
     };
-    if let Err(error) = query(statement).execute(database).await {
-        tracing::warn!(%error, statement, "could not scrub the erased key's old bytes; the erasure stands");
+    match scrubbed {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("readers kept the write-ahead log from being truncated; the erasure stands")
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not scrub the erased key's old bytes; the erasure stands")
+        }
     }
 }
 
@@ -270,6 +292,9 @@ const REWRAP_BATCH: i64 = 500;
 /// key is re-wrapped only if it is still `from`'s when written (an erasure meanwhile wins), so
 /// two rotations at once, or one run again after an interruption, do no harm.
 pub async fn rewrap(database: &Database, from: &MasterKey, to: &MasterKey) -> Result<u64, KeyringError> {
+    if from.id() == to.id() {
+        return Err(KeyringError::SameMasterKey(to.id().to_owned()));
+    }
     let mut rewrapped = 0;
     loop {
         let rows: Vec<KeyRow> = query(

@@ -976,7 +976,7 @@ impl<'a> Player<'a> {
 
         let mut balances: Vec<BalanceRow> = foldbank::db::query(
             "SELECT account_id, owner_id, currency, balance, held, overdraft_limit, daily_withdrawal_limit, \
-             status, frozen_reason, frozen_by, version, opened_at, updated_at, position \
+             status, frozen_reason, frozen_by, version, opened_at, updated_at, position, holder_name \
              FROM account_balances ORDER BY account_id",
         )
         .fetch_all(db)
@@ -984,6 +984,7 @@ impl<'a> Player<'a> {
         .expect("read account_balances");
         for row in &mut balances {
             row.frozen_reason = self.opened(row.frozen_reason.take()).await?;
+            row.holder_name = self.opened(row.holder_name.take()).await?;
         }
         let expected: Vec<BalanceRow> = self
             .bank
@@ -1261,6 +1262,7 @@ fn balance_row(account: &bank_model::Account, position: i64) -> BalanceRow {
         opened_at: account.opened_at,
         updated_at: account.updated_at,
         position,
+        holder_name: None,
     }
 }
 

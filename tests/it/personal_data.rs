@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use foldbank::auth::Role;
+use foldbank::clock::Clock;
 use foldbank::domain::ids::OwnerId;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -67,6 +68,12 @@ fn assert_nowhere_in_the_clear(db: &TestDb, markers: &[String]) {
             "{marker} is stored in the clear"
         );
     }
+}
+
+/// Opens an account of `owner` holding `balance`, in the name of `holder`.
+async fn open_named(app: &TestApp, owner: Uuid, balance: i64, holder: &str) -> Uuid {
+    app.open_account(json!({ "owner_id": owner, "initial_deposit": balance, "holder_name": holder }))
+        .await
 }
 
 /// Opens an account of `owner` holding `balance`.
@@ -172,10 +179,39 @@ async fn personal_history(app: &TestApp, account: Uuid, to: Uuid) -> (Vec<String
 async fn personal_fields_are_stored_only_sealed_and_answered_in_the_clear(db: TestDb) {
     let app = TestApp::new(db).await;
     let (owner, payee) = (Uuid::now_v7(), Uuid::now_v7());
-    let (account, to) = (open(&app, owner, 1_000).await, open(&app, payee, 0).await);
-    let (markers, transfer) = personal_history(&app, account, to).await;
+    let (opening_name, new_name) = (marker("opening-name"), marker("new-name"));
+    let account = open_named(&app, owner, 1_000, &opening_name).await;
+    let to = open(&app, payee, 0).await;
+    let opened = app.get(&format!("/accounts/{account}?min_position=2")).await;
+    assert_eq!(
+        opened.body["holder_name"],
+        opening_name.as_str(),
+        "{}",
+        opened.text
+    );
+    let (mut markers, transfer) = personal_history(&app, account, to).await;
+    let renamed = app
+        .post(
+            &format!("/accounts/{account}/holder-name"),
+            json!({ "holder_name": new_name }),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    app.settled().await;
 
     let shown = shown(&app, account, &transfer).await;
+    assert_eq!(
+        shown.account["holder_name"],
+        new_name.as_str(),
+        "{}",
+        shown.account
+    );
+    let names: Vec<&Value> = shown
+        .events
+        .iter()
+        .filter_map(|event| event["data"].get("holder_name"))
+        .collect();
+    assert_eq!(names, [&json!(opening_name), &json!(new_name)]);
     assert_eq!(shown.account["frozen_reason"], markers[4], "{}", shown.account);
     assert_eq!(
         descriptions(&shown.transactions),
@@ -216,7 +252,30 @@ async fn personal_fields_are_stored_only_sealed_and_answered_in_the_clear(db: Te
         );
     }
 
+    // A sealed field sent back anywhere but in a personal field (here as a request id, which
+    // the payee's events record) is shown as it was sent, never opened for the sender.
+    let owners_key = app
+        .service
+        .http
+        .keyring
+        .sealing_key(owner, app.clock.now())
+        .await
+        .expect("the owner's key");
+    let stolen = owners_key.seal("secret").to_string();
+    let replayed = app
+        .post_with(
+            &format!("/accounts/{to}/deposits"),
+            &[("x-request-id", &stolen)],
+            json!({ "amount": 1, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::CREATED, "{}", replayed.text);
+    let payees_events = app.events(to).await;
+    let last = payees_events.last().expect("the deposit");
+    assert_eq!(last["metadata"]["correlation_id"], stolen.as_str(), "{last}");
+
     // Stored: sealed for the owner, never in the clear.
+    markers.extend([opening_name, new_name]);
     assert_nowhere_in_the_clear(&app.db, &markers);
     let sealed_for_owner = format!("pd1:{owner}:");
     assert!(
@@ -228,7 +287,9 @@ async fn personal_fields_are_stored_only_sealed_and_answered_in_the_clear(db: Te
 async fn an_erased_owners_personal_fields_read_null_and_the_books_stay_as_they_were(db: TestDb) {
     let app = TestApp::new(db).await;
     let (owner, payee) = (Uuid::now_v7(), Uuid::now_v7());
-    let (account, to) = (open(&app, owner, 1_000).await, open(&app, payee, 0).await);
+    let holder = marker("holder");
+    let account = open_named(&app, owner, 1_000, &holder).await;
+    let to = open(&app, payee, 0).await;
     let payees_own = marker("payee");
     succeeded(
         &app.post(
@@ -252,6 +313,7 @@ async fn an_erased_owners_personal_fields_read_null_and_the_books_stay_as_they_w
     markers.extend([
         payees_own.clone(),
         keyed["description"].as_str().expect("text").to_owned(),
+        holder,
     ]);
     let ledger_before = app.get("/ledger/summary").await.body;
     let balances_before = (
@@ -269,6 +331,7 @@ async fn an_erased_owners_personal_fields_read_null_and_the_books_stay_as_they_w
 
     let after = shown(&app, account, &transfer).await;
     assert_eq!(after.account["frozen_reason"], Value::Null, "{}", after.account);
+    assert_eq!(after.account["holder_name"], Value::Null, "{}", after.account);
     assert_eq!(after.account["personal_data"], "erased", "{}", after.account);
     assert_eq!(after.account["status"], "frozen");
     for item in after.transactions["items"].as_array().expect("items") {
@@ -300,7 +363,9 @@ async fn an_erased_owners_personal_fields_read_null_and_the_books_stay_as_they_w
         .iter()
         .filter(|event| event["data"]["personal_data"] == "erased")
         .count();
-    assert_eq!(erased_in_events, 6, "{:?}", after.events);
+    // The opening (its holder's name), the keyed deposit, the deposit, the withdrawal, the
+    // hold, the transfer, the freeze.
+    assert_eq!(erased_in_events, 7, "{:?}", after.events);
     // The payee's own text is theirs, and stays; the transfer's description was the payer's.
     let payees = app.get(&format!("/accounts/{to}/transactions")).await.body;
     assert_eq!(payees["items"][0]["description"], Value::Null, "{payees}");

@@ -34,6 +34,7 @@ async fn account_with(commands: &AccountCommandHandler, deposits: i64) -> Accoun
                 overdraft_limit: Limit::ZERO,
                 daily_withdrawal_limit: None,
                 initial_deposit: None,
+                holder_name: None,
                 occurred_at: stamp.occurred_at,
             })
         })

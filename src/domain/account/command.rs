@@ -17,6 +17,8 @@ pub struct OpenAccount {
     pub daily_withdrawal_limit: Option<Limit>,
     /// An opening deposit, recorded as a separate `MoneyDeposited` event.
     pub initial_deposit: Option<(TransactionId, Amount)>,
+    /// The holder's name, personal data (sealed, see [`Personal`]).
+    pub holder_name: Option<Personal>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -34,6 +36,7 @@ pub enum AccountCommand {
     Freeze(Freeze),
     Unfreeze(Unfreeze),
     Close(Close),
+    RenameHolder(RenameHolder),
     DebitTransfer(DebitTransfer),
     CreditTransfer(CreditTransfer),
     CompleteTransfer(CompleteTransfer),
@@ -93,6 +96,14 @@ pub struct Unfreeze {
 /// Close the account; a closed account accepts no further commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Close {
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Record the holder's name anew (a marriage, a correction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameHolder {
+    /// Personal data (sealed, see [`Personal`]).
+    pub holder_name: Personal,
     pub occurred_at: DateTime<Utc>,
 }
 

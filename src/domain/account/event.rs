@@ -37,6 +37,10 @@ pub enum AccountEvent {
         currency: Currency,
         overdraft_limit: Limit,
         daily_withdrawal_limit: Option<Limit>,
+        /// Since holder names exist; absent from the payload when none was given, so the
+        /// events stored before read (and hash) as they were.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holder_name: Option<Personal>,
         occurred_at: DateTime<Utc>,
     },
     MoneyDeposited {
@@ -63,6 +67,11 @@ pub enum AccountEvent {
         occurred_at: DateTime<Utc>,
     },
     AccountClosed {
+        occurred_at: DateTime<Utc>,
+    },
+    /// The holder's name, recorded anew.
+    HolderRenamed {
+        holder_name: Personal,
         occurred_at: DateTime<Utc>,
     },
     /// Money left the source for a transfer; it is in flight until credited or refunded.
@@ -166,6 +175,7 @@ impl AccountEvent {
             | AccountEvent::AccountFrozen { occurred_at, .. }
             | AccountEvent::AccountUnfrozen { occurred_at }
             | AccountEvent::AccountClosed { occurred_at }
+            | AccountEvent::HolderRenamed { occurred_at, .. }
             | AccountEvent::TransferDebited { occurred_at, .. }
             | AccountEvent::TransferCredited { occurred_at, .. }
             | AccountEvent::TransferCompleted { occurred_at, .. }
@@ -194,6 +204,7 @@ impl AccountEvent {
             | AccountEvent::AccountFrozen { .. }
             | AccountEvent::AccountUnfrozen { .. }
             | AccountEvent::AccountClosed { .. }
+            | AccountEvent::HolderRenamed { .. }
             | AccountEvent::TransferCompleted { .. }
             | AccountEvent::HoldPlaced { .. }
             | AccountEvent::HoldVoided { .. }
@@ -219,6 +230,7 @@ impl AccountEvent {
             AccountEvent::AccountFrozen { .. }
             | AccountEvent::AccountUnfrozen { .. }
             | AccountEvent::AccountClosed { .. }
+            | AccountEvent::HolderRenamed { .. }
             | AccountEvent::TransferCompleted { .. } => None,
         }
     }

@@ -34,6 +34,7 @@ fn opened(event: &AccountEvent) -> Option<Account> {
         currency,
         overdraft_limit,
         daily_withdrawal_limit,
+        holder_name,
         occurred_at,
     } = event
     else {
@@ -48,6 +49,7 @@ fn opened(event: &AccountEvent) -> Option<Account> {
         daily_withdrawal_limit: *daily_withdrawal_limit,
         withdrawals_today: None,
         status: AccountStatus::Active,
+        holder_name: holder_name.clone(),
         opened_at: *occurred_at,
         updated_at: *occurred_at,
         transfers_out: Default::default(),
@@ -65,6 +67,7 @@ fn apply(account: &mut Account, event: &AccountEvent) {
         AccountEvent::AccountOpened { .. }
         | AccountEvent::MoneyDeposited { .. }
         | AccountEvent::TransactionReversed { .. } => {}
+        AccountEvent::HolderRenamed { holder_name, .. } => account.holder_name = Some(holder_name.clone()),
         AccountEvent::MoneyWithdrawn {
             amount, occurred_at, ..
         } => account.record_withdrawal(occurred_at.date_naive(), amount.minor_units()),

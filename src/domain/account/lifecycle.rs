@@ -1,6 +1,8 @@
 //! Freezing, unfreezing and closing: the account's status, which the other rules consult.
 
-use super::{Account, AccountError, AccountEvent, AccountStatus, Close, Freeze, FrozenBy, Unfreeze};
+use super::{
+    Account, AccountError, AccountEvent, AccountStatus, Close, Freeze, FrozenBy, RenameHolder, Unfreeze,
+};
 
 /// Stops money leaving the account until it is unfrozen; the reason and who froze it are kept
 /// with the status. The bank may freeze an account its owner froze: the freeze is then the
@@ -40,6 +42,19 @@ pub(super) fn unfreeze(account: &Account, command: Unfreeze) -> Result<Vec<Accou
         (AccountStatus::Frozen { .. }, _) => Ok(vec![AccountEvent::AccountUnfrozen { occurred_at }]),
         _ => Err(AccountError::NotFrozen),
     }
+}
+
+/// Records the holder's name anew, on any account not closed (frozen ones too: a name is no
+/// money).
+pub(super) fn rename_holder(command: RenameHolder) -> Result<Vec<AccountEvent>, AccountError> {
+    let RenameHolder {
+        holder_name,
+        occurred_at,
+    } = command;
+    Ok(vec![AccountEvent::HolderRenamed {
+        holder_name,
+        occurred_at,
+    }])
 }
 
 /// Closes an account that holds nothing and owes nothing: not frozen, at a zero balance, with

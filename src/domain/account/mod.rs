@@ -7,7 +7,7 @@
 //!
 //! - `opening`: the events of opening an account;
 //! - `movements`: deposits and withdrawals;
-//! - `lifecycle`: freezing, unfreezing and closing;
+//! - `lifecycle`: freezing, unfreezing, closing, and the holder's name;
 //! - `transfers`: the account's side of a transfer, and how it recognises a repeated step;
 //! - `reversals`: undoing a deposit or a withdrawal;
 //! - `holds`: money authorized now and captured, voided or expired later;
@@ -33,7 +33,7 @@ mod tests;
 
 pub use command::{
     AccountCommand, CaptureHold, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold,
-    Freeze, OpenAccount, PlaceHold, RefundTransfer, Reverse, Unfreeze, VoidHold, Withdraw,
+    Freeze, OpenAccount, PlaceHold, RefundTransfer, RenameHolder, Reverse, Unfreeze, VoidHold, Withdraw,
 };
 pub use error::AccountError;
 pub use event::{AccountEvent, AccountEventType};
@@ -110,6 +110,7 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
         AccountCommand::Freeze(freeze) => lifecycle::freeze(account, freeze),
         AccountCommand::Unfreeze(unfreeze) => lifecycle::unfreeze(account, unfreeze),
         AccountCommand::Close(close) => lifecycle::close(account, close),
+        AccountCommand::RenameHolder(rename) => lifecycle::rename_holder(rename),
         AccountCommand::DebitTransfer(debit) => transfers::debit(account, debit),
         AccountCommand::CreditTransfer(credit) => transfers::credit(account, credit),
         AccountCommand::CompleteTransfer(complete) => transfers::complete(account, complete),
@@ -126,4 +127,4 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 /// change, and whenever [`evolve`](fn@evolve) changes what it computes (a bug fix too): stored
 /// snapshots of another version are ignored (and replaced), never migrated, because the events
 /// can always rebuild the state. (`foldbank snapshots clear` is the other way to drop them.)
-pub const STATE_SCHEMA_VERSION: i32 = 6;
+pub const STATE_SCHEMA_VERSION: i32 = 7;

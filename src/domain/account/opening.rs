@@ -11,6 +11,7 @@ pub(super) fn open(terms: OpenAccount) -> Vec<AccountEvent> {
         overdraft_limit,
         daily_withdrawal_limit,
         initial_deposit,
+        holder_name,
         occurred_at,
     } = terms;
     let mut events = vec![AccountEvent::AccountOpened {
@@ -19,6 +20,7 @@ pub(super) fn open(terms: OpenAccount) -> Vec<AccountEvent> {
         currency,
         overdraft_limit,
         daily_withdrawal_limit,
+        holder_name,
         occurred_at,
     }];
     if let Some((transaction_id, amount)) = initial_deposit {

@@ -39,6 +39,9 @@ pub struct Account {
     /// more, so the state stays small however long the account lives.
     pub withdrawals_today: Option<DailyWithdrawals>,
     pub status: AccountStatus,
+    /// Sealed, as the events hold it: no rule reads it, but the account as it was at an
+    /// instant (`GET /accounts/{id}?at=`) shows it.
+    pub holder_name: Option<Personal>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Transfers this account sent, for idempotency and for the close rule.

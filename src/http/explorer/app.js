@@ -285,6 +285,7 @@ async function loadCurrent(minPosition) {
     ["version", String(body.version)],
     ["read model position", headers.get("X-Projection-Position") ?? "—"],
     ["owner", body.owner_id],
+    ["holder", body.holder_name ?? (body.personal_data === "erased" ? "(erased)" : "none")],
   ];
   $("current-state").replaceChildren(...facts.map(([term, value]) => node("div", {}, [node("dt", { text: term }), node("dd", { text: value })])));
   $("current-state").dataset.balance = String(body.balance);

@@ -64,6 +64,8 @@ export function evolve(state, event) {
       status: "active",
       frozen_reason: null,
       frozen_by: null,
+      // Personal data: opened by the server as it answers, null once the owner is erased.
+      holder_name: data.holder_name ?? null,
       transfers_out: {},
       transfers_in: {},
       holds: {},
@@ -96,6 +98,9 @@ export function evolve(state, event) {
       break;
     case "AccountClosed":
       next.status = "closed";
+      break;
+    case "HolderRenamed":
+      next.holder_name = data.holder_name;
       break;
     case "TransferDebited":
       next.withdrawals_today = withWithdrawal(state.withdrawals_today, day(data.occurred_at), data.amount);

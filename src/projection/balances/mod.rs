@@ -80,6 +80,8 @@ pub struct BalanceRow {
     #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub updated_at: DateTime<Utc>,
     pub position: i64,
+    /// Personal data, as sealed in the events (opened by the HTTP layer).
+    pub holder_name: Option<String>,
 }
 
 impl BalanceRow {
@@ -100,6 +102,7 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
         currency,
         overdraft_limit,
         daily_withdrawal_limit,
+        holder_name,
         occurred_at,
     } = event
     else {
@@ -120,6 +123,7 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
         opened_at: *occurred_at,
         updated_at: *occurred_at,
         position: recorded.global_position,
+        holder_name: holder_name.as_ref().map(|name| name.as_str().to_owned()),
     })
 }
 
@@ -139,6 +143,9 @@ pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &RecordedEven
             row.frozen_by = None;
         }
         AccountEvent::AccountClosed { .. } => row.status = Status::Closed,
+        AccountEvent::HolderRenamed { holder_name, .. } => {
+            row.holder_name = Some(holder_name.as_str().to_owned());
+        }
         _ => {}
     }
     row.version = recorded.stream_version;
@@ -180,7 +187,8 @@ pub fn fold(rows: &mut HashMap<Uuid, BalanceRow>, batch: &[Applied<'_>]) -> Vec<
 const TABLE: &str = "account_balances";
 
 const COLUMNS: &str = "account_id, owner_id, currency, balance, available, held, \
-    overdraft_limit, daily_withdrawal_limit, status, frozen_reason, frozen_by, version, opened_at, updated_at, position";
+    overdraft_limit, daily_withdrawal_limit, status, frozen_reason, frozen_by, version, opened_at, updated_at, position, \
+    holder_name";
 
 pub(crate) fn select_sql(filter: &str) -> String {
     BalanceRow::select_from(TABLE, filter)
@@ -214,6 +222,7 @@ impl KeyedRow for BalanceRow {
             self.opened_at.into(),
             self.updated_at.into(),
             self.position.into(),
+            self.holder_name.clone().into(),
         ]
     }
 
@@ -277,6 +286,7 @@ mod tests {
                     currency: "EUR".parse().expect("EUR"),
                     overdraft_limit: Limit::ZERO,
                     daily_withdrawal_limit: None,
+                    holder_name: None,
                     occurred_at: at,
                 },
                 AccountEvent::MoneyDeposited {

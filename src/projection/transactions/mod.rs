@@ -209,6 +209,7 @@ impl<'a> Described<'a> {
             | AccountEvent::AccountFrozen { .. }
             | AccountEvent::AccountUnfrozen { .. }
             | AccountEvent::AccountClosed { .. }
+            | AccountEvent::HolderRenamed { .. }
             | AccountEvent::TransferCompleted { .. }
             | AccountEvent::HoldPlaced { .. }
             | AccountEvent::HoldVoided { .. }
@@ -272,8 +273,12 @@ impl TransactionRow {
     }
 }
 
+/// How many accounts one statement of [`balances_before`] asks about: one bind each, and one
+/// for the position, within the binds a statement may have.
+const ACCOUNTS_PER_STATEMENT: usize = MAX_BINDS - 1;
+
 /// For each of `accounts`, the balance after its last movement in `table` before `position`
-/// (0 before the first), in one statement per 32,000 accounts.
+/// (0 before the first), in one statement per [`ACCOUNTS_PER_STATEMENT`] accounts.
 async fn balances_before(
     tx: &mut Transaction,
     table: &str,
@@ -281,7 +286,7 @@ async fn balances_before(
     position: i64,
 ) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
     let mut balances = HashMap::with_capacity(accounts.len());
-    for accounts in accounts.chunks(MAX_BINDS - 1) {
+    for accounts in accounts.chunks(ACCOUNTS_PER_STATEMENT) {
         let rows: Vec<BalanceBefore> = query(format!(
             "SELECT v.column1 AS account_id, COALESCE((SELECT t.balance_after FROM {table} t \
              WHERE t.account_id = v.column1 AND t.global_position < $1 \
@@ -442,5 +447,74 @@ impl Projection for TransactionsProjection {
             .fetch_all(tx)
             .await?;
         Ok(rows.iter().map(TransactionRow::keyed).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::ids::{AccountId, OwnerId, TransactionId};
+    use crate::domain::money::{Amount, Limit};
+    use crate::projection::recorded_for_tests::in_order;
+
+    #[test]
+    fn a_statement_of_balances_before_asks_about_as_many_accounts_as_its_binds_allow() {
+        // The position's bind and one per account: all of them, and not one more.
+        assert_eq!(ACCOUNTS_PER_STATEMENT + 1, MAX_BINDS);
+    }
+
+    /// `foldbank verify` compares what this model holds with the table: an empty model would
+    /// find a table of movements "consistent" with nothing.
+    #[test]
+    fn the_model_in_memory_holds_every_movement_until_it_hands_them_over_as_settled() {
+        let account = Uuid::now_v7();
+        let at = Utc::now();
+        let deposit = |minor_units| AccountEvent::MoneyDeposited {
+            transaction_id: TransactionId(Uuid::now_v7()),
+            amount: Amount::new(minor_units).expect("amount"),
+            currency: "EUR".parse().expect("EUR"),
+            description: None,
+            occurred_at: at,
+        };
+        let events = in_order(
+            account,
+            [
+                AccountEvent::AccountOpened {
+                    account_id: AccountId(account),
+                    owner_id: OwnerId(Uuid::now_v7()),
+                    currency: "EUR".parse().expect("EUR"),
+                    overdraft_limit: Limit::ZERO,
+                    daily_withdrawal_limit: None,
+                    holder_name: None,
+                    occurred_at: at,
+                },
+                deposit(250),
+                deposit(50),
+            ],
+        );
+        let batch: Vec<Applied<'_>> = events
+            .iter()
+            .map(|(recorded, event)| (recorded, event.clone()))
+            .collect();
+        let mut model = InMemory::default();
+        model.fold(&batch);
+
+        let rows = model.rows();
+        assert_eq!(rows.rows.len(), 2, "the two deposits, not the opening");
+        let balance_after = rows.columns.iter().position(|column| *column == "balance_after");
+        let mut balances: Vec<Param> = rows
+            .rows
+            .values()
+            .map(|values| values[balance_after.expect("a balance_after column")].clone())
+            .collect();
+        balances.sort_by_key(|value| format!("{value:?}"));
+        assert_eq!(balances, vec![Param::from(250_i64), Param::from(300_i64)]);
+
+        // Every movement is settled once folded: handed over whole, and gone from the model.
+        assert_eq!(model.take_settled(), rows);
+        assert!(model.rows().rows.is_empty());
+        assert!(model.take_settled().rows.is_empty());
     }
 }

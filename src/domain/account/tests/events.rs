@@ -21,6 +21,7 @@ fn example_of(kind: AccountEventType) -> AccountEvent {
         AccountEventType::AccountFrozen => frozen(),
         AccountEventType::AccountUnfrozen => unfrozen(),
         AccountEventType::AccountClosed => closed(),
+        AccountEventType::HolderRenamed => holder_renamed("pd1:a sealed name"),
         AccountEventType::TransferDebited => transfer_debited(100),
         AccountEventType::TransferCredited => transfer_credited(100),
         AccountEventType::TransferCompleted => transfer_completed(),

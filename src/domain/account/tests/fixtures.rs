@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::domain::account::{
     AccountCommand, AccountEvent, CaptureHold, Close, CompleteTransfer, CreditTransfer, DebitTransfer,
-    Deposit, ExpireHold, Freeze, FrozenBy, OpenAccount, PlaceHold, RefundReason, RefundTransfer, Reverse,
-    Unfreeze, VoidHold, Withdraw,
+    Deposit, ExpireHold, Freeze, FrozenBy, OpenAccount, PlaceHold, RefundReason, RefundTransfer,
+    RenameHolder, Reverse, Unfreeze, VoidHold, Withdraw,
 };
 use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, Limit, MAX_AMOUNT_MINOR_UNITS};
@@ -71,6 +71,7 @@ pub(super) fn terms() -> OpenAccount {
         overdraft_limit: Limit::ZERO,
         daily_withdrawal_limit: None,
         initial_deposit: None,
+        holder_name: None,
         occurred_at: now(),
     }
 }
@@ -162,7 +163,15 @@ pub(super) fn every_command_but_open() -> Vec<AccountCommand> {
         complete_transfer(),
         refund_transfer(),
         reverse(transaction_id()),
+        rename_holder("pd1:a sealed name"),
     ]
+}
+
+pub(super) fn rename_holder(name: &str) -> AccountCommand {
+    AccountCommand::RenameHolder(RenameHolder {
+        holder_name: text(name),
+        occurred_at: now(),
+    })
 }
 
 /// Opened with the default [`terms`].
@@ -177,6 +186,14 @@ pub(super) fn opened_with(overdraft_limit: i64, daily_withdrawal_limit: Option<i
         currency: eur(),
         overdraft_limit: limit(overdraft_limit),
         daily_withdrawal_limit: daily_withdrawal_limit.map(limit),
+        holder_name: None,
+        occurred_at: now(),
+    }
+}
+
+pub(super) fn holder_renamed(name: &str) -> AccountEvent {
+    AccountEvent::HolderRenamed {
+        holder_name: text(name),
         occurred_at: now(),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::fixtures::*;
 use super::{account_in, given};
-use crate::domain::account::{AccountError, AccountStatus, FrozenBy};
+use crate::domain::account::{AccountError, AccountEvent, AccountStatus, FrozenBy};
 
 #[test]
 fn freezing_an_account_records_the_reason() {
@@ -175,4 +175,40 @@ fn statuses_and_refund_reasons_have_stable_names() {
     );
     assert_eq!(RefundReason::CurrencyMismatch.to_string(), "currency-mismatch");
     assert_eq!(FrozenBy::Bank.to_string(), "bank");
+}
+
+#[test]
+fn a_holder_is_renamed_on_an_active_or_frozen_account_never_a_closed_one() {
+    let rename = || rename_holder("pd1:a sealed name");
+    let state = given(&[opened()])
+        .when(rename())
+        .then(&[holder_renamed("pd1:a sealed name")]);
+    assert_eq!(account_in(&state).holder_name, Some(text("pd1:a sealed name")));
+    given(&[opened(), frozen()])
+        .when(rename())
+        .then(&[holder_renamed("pd1:a sealed name")]);
+    given(&[opened(), closed()])
+        .when(rename())
+        .then_error(AccountError::AccountClosed);
+}
+
+#[test]
+fn an_account_opened_with_a_holders_name_keeps_it_until_renamed() {
+    let named = AccountEvent::AccountOpened {
+        account_id: account_id(),
+        owner_id: owner_id(),
+        currency: eur(),
+        overdraft_limit: limit(0),
+        daily_withdrawal_limit: None,
+        holder_name: Some(text("pd1:first")),
+        occurred_at: now(),
+    };
+    let state = given(std::slice::from_ref(&named))
+        .when(close())
+        .then(&[closed()]);
+    assert_eq!(account_in(&state).holder_name, Some(text("pd1:first")));
+    let state = given(&[named, holder_renamed("pd1:second")])
+        .when(close())
+        .then(&[closed()]);
+    assert_eq!(account_in(&state).holder_name, Some(text("pd1:second")));
 }

@@ -221,6 +221,7 @@ impl Model {
                 )
             }
             AccountCommand::Freeze(_) => accept_if(!self.frozen, 0),
+            AccountCommand::RenameHolder(_) => accept_if(true, 0),
             AccountCommand::Unfreeze(_) => accept_if(self.frozen, 0),
             AccountCommand::Close(_) => accept_if(
                 !self.frozen && self.balance == 0 && !self.has_pending() && self.held() == 0,
@@ -377,7 +378,7 @@ impl Model {
     /// The bookkeeping of an accepted command; the balance is already updated.
     fn apply(&mut self, command: &AccountCommand) {
         match command {
-            AccountCommand::Open(_) => {}
+            AccountCommand::Open(_) | AccountCommand::RenameHolder(_) => {}
             AccountCommand::Deposit(Deposit {
                 transaction_id,
                 amount,

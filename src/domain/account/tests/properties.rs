@@ -106,6 +106,7 @@ proptest! {
                     | AccountEvent::AccountFrozen { .. }
                     | AccountEvent::AccountUnfrozen { .. }
                     | AccountEvent::AccountClosed { .. }
+                    | AccountEvent::HolderRenamed { .. }
                     | AccountEvent::TransferCompleted { .. }
                     | AccountEvent::HoldPlaced { .. }
                     | AccountEvent::HoldVoided { .. }
