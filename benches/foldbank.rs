@@ -3,6 +3,7 @@
 //! - `fold`: rebuilding an account from its events is linear in the history (why snapshots
 //!   exist);
 //! - `decide`: checking a command against folded state;
+//! - `personal`: sealing a description, opening it, unwrapping an owner's data key;
 //! - `command`: the whole write path on SQLite (load, fold, decide, append with fsync), for a
 //!   short and a long history;
 //! - `balance_at`: the balance at an instant from the read model, for a short and a long
@@ -124,6 +125,22 @@ fn domain(c: &mut Criterion) {
             let canonical = black_box(&prepared).canonical_bytes(1_000_000, 42, &deposit.recorded_at);
             foldbank::store::chain::GENESIS.then_prepared(&canonical)
         })
+    });
+
+    // Personal data: what a command with a description pays to seal it (its owner's key
+    // cached), and what an answer pays to open it (the key read, then unwrapped).
+    let master = foldbank::privacy::MasterKey::generate().expect("a master key");
+    let key = foldbank::privacy::DataKey::generate(Uuid::now_v7()).expect("a data key");
+    let wrapped = master.wrap_data_key(&key).expect("wrapped");
+    let sealed = key.seal("groceries, 2500 cents");
+    c.bench_function("personal/seal_a_description", |b| {
+        b.iter(|| black_box(&key).seal(black_box("groceries, 2500 cents")))
+    });
+    c.bench_function("personal/open_a_description", |b| {
+        b.iter(|| black_box(&key).open(black_box(&sealed)))
+    });
+    c.bench_function("personal/unwrap_a_data_key", |b| {
+        b.iter(|| master.unwrap_data_key(key.owner(), black_box(&wrapped)))
     });
 
     let state = AccountDecider::fold(&history(1_000));

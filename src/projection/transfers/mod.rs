@@ -210,3 +210,64 @@ impl KeyedRow for TransferRow {
         fold(rows, batch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::account::RefundReason;
+    use crate::domain::ids::{AccountId, TransactionId, TransferId};
+    use crate::domain::money::Amount;
+    use crate::projection::recorded_for_tests::recorded;
+
+    /// A transfer id reused by another source, its debit refused at the destination and
+    /// refunded, must not settle the transfer that owns the id.
+    #[test]
+    fn only_the_transfers_own_source_settles_it() {
+        let (source, other_source, destination) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let transfer_id = TransferId(Uuid::now_v7());
+        let eur = || "EUR".parse().expect("EUR");
+        let debited = AccountEvent::TransferDebited {
+            transfer_id,
+            transaction_id: TransactionId(Uuid::now_v7()),
+            to_account: AccountId(destination),
+            amount: Amount::new(100).expect("amount"),
+            currency: eur(),
+            description: None,
+            occurred_at: Utc::now(),
+        };
+        let refunded_elsewhere = AccountEvent::TransferRefunded {
+            transfer_id,
+            transaction_id: TransactionId(Uuid::now_v7()),
+            to_account: AccountId(destination),
+            amount: Amount::new(100).expect("amount"),
+            currency: eur(),
+            reason: RefundReason::DestinationNotFound,
+            occurred_at: Utc::now(),
+        };
+        let credited_from_elsewhere = AccountEvent::TransferCredited {
+            transfer_id,
+            transaction_id: TransactionId(Uuid::now_v7()),
+            from_account: AccountId(other_source),
+            amount: Amount::new(100).expect("amount"),
+            currency: eur(),
+            description: None,
+            occurred_at: Utc::now(),
+        };
+        let events = [
+            recorded(source, &debited, 1),
+            recorded(other_source, &refunded_elsewhere, 2),
+            recorded(destination, &credited_from_elsewhere, 3),
+        ];
+        let batch: Vec<Applied<'_>> = events
+            .iter()
+            .zip([debited, refunded_elsewhere, credited_from_elsewhere])
+            .collect();
+        let mut rows = HashMap::new();
+        assert_eq!(fold(&mut rows, &batch), vec![transfer_id.as_uuid()]);
+        let row = &rows[&transfer_id.as_uuid()];
+        assert_eq!(row.status, TransferState::Pending, "{row:?}");
+        assert_eq!((row.credit_position, row.refund_position), (None, None));
+    }
+}
