@@ -1,8 +1,11 @@
 //! Events as the log hands them to a projection, for the read models' unit tests.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::account::AccountEvent;
+use crate::domain::ids::{AccountId, OwnerId};
+use crate::domain::money::Limit;
 use crate::store::{RecordedEvent, codec};
 
 /// `event` of `account`, recorded at global `position` as stream version `position`.
@@ -32,4 +35,17 @@ pub(crate) fn in_order(
         .zip(events)
         .map(|(position, event)| (recorded(account, &event, position), event))
         .collect()
+}
+
+/// `account` opened at `at` by a new owner: EUR, no overdraft, no daily limit, no name.
+pub(crate) fn opening(account: Uuid, at: DateTime<Utc>) -> AccountEvent {
+    AccountEvent::AccountOpened {
+        account_id: AccountId(account),
+        owner_id: OwnerId(Uuid::now_v7()),
+        currency: "EUR".parse().expect("EUR"),
+        overdraft_limit: Limit::ZERO,
+        daily_withdrawal_limit: None,
+        holder_name: None,
+        occurred_at: at,
+    }
 }

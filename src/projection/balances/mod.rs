@@ -269,9 +269,9 @@ const AVAILABLE: usize = 4;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{AccountId, OwnerId, TransactionId};
-    use crate::domain::money::{Amount, Limit};
-    use crate::projection::recorded_for_tests::in_order;
+    use crate::domain::ids::TransactionId;
+    use crate::domain::money::Amount;
+    use crate::projection::recorded_for_tests::{in_order, opening};
 
     #[test]
     fn a_batch_folded_again_changes_nothing() {
@@ -280,15 +280,7 @@ mod tests {
         let events = in_order(
             account,
             [
-                AccountEvent::AccountOpened {
-                    account_id: AccountId(account),
-                    owner_id: OwnerId(Uuid::now_v7()),
-                    currency: "EUR".parse().expect("EUR"),
-                    overdraft_limit: Limit::ZERO,
-                    daily_withdrawal_limit: None,
-                    holder_name: None,
-                    occurred_at: at,
-                },
+                opening(account, at),
                 AccountEvent::MoneyDeposited {
                     transaction_id: TransactionId(Uuid::now_v7()),
                     amount: Amount::new(250).expect("amount"),

@@ -455,9 +455,9 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::ids::{AccountId, OwnerId, TransactionId};
-    use crate::domain::money::{Amount, Limit};
-    use crate::projection::recorded_for_tests::in_order;
+    use crate::domain::ids::TransactionId;
+    use crate::domain::money::Amount;
+    use crate::projection::recorded_for_tests::{in_order, opening};
 
     #[test]
     fn a_statement_of_balances_before_asks_about_as_many_accounts_as_its_binds_allow() {
@@ -478,22 +478,7 @@ mod tests {
             description: None,
             occurred_at: at,
         };
-        let events = in_order(
-            account,
-            [
-                AccountEvent::AccountOpened {
-                    account_id: AccountId(account),
-                    owner_id: OwnerId(Uuid::now_v7()),
-                    currency: "EUR".parse().expect("EUR"),
-                    overdraft_limit: Limit::ZERO,
-                    daily_withdrawal_limit: None,
-                    holder_name: None,
-                    occurred_at: at,
-                },
-                deposit(250),
-                deposit(50),
-            ],
-        );
+        let events = in_order(account, [opening(account, at), deposit(250), deposit(50)]);
         let batch: Vec<Applied<'_>> = events
             .iter()
             .map(|(recorded, event)| (recorded, event.clone()))
