@@ -423,6 +423,13 @@ async fn an_erased_owners_personal_fields_read_null_and_the_books_stay_as_they_w
         "{}",
         String::from_utf8_lossy(&verified.stdout)
     );
+    // Nothing in the log was rewritten: the hash chain holds from position 1.
+    let chain = run_foldbank(&app.db, &["verify", "--chain", "--log", "warn"]).await;
+    assert!(
+        chain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chain.stdout)
+    );
     let before_rebuild = shown(&app, account, &transfer).await;
     let rebuilt = run_foldbank(&app.db, &["rebuild", "all", "--log", "warn"]).await;
     assert!(
