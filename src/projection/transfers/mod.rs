@@ -246,6 +246,15 @@ mod tests {
             reason: RefundReason::DestinationNotFound,
             occurred_at: Utc::now(),
         };
+        let debited_elsewhere = AccountEvent::TransferDebited {
+            transfer_id,
+            transaction_id: TransactionId(Uuid::now_v7()),
+            to_account: AccountId(destination),
+            amount: Amount::new(7).expect("amount"),
+            currency: eur(),
+            description: None,
+            occurred_at: Utc::now(),
+        };
         let credited_from_elsewhere = AccountEvent::TransferCredited {
             transfer_id,
             transaction_id: TransactionId(Uuid::now_v7()),
@@ -257,17 +266,58 @@ mod tests {
         };
         let events = [
             recorded(source, &debited, 1),
-            recorded(other_source, &refunded_elsewhere, 2),
-            recorded(destination, &credited_from_elsewhere, 3),
+            recorded(other_source, &debited_elsewhere, 2),
+            recorded(other_source, &refunded_elsewhere, 3),
+            recorded(destination, &credited_from_elsewhere, 4),
         ];
         let batch: Vec<Applied<'_>> = events
             .iter()
-            .zip([debited, refunded_elsewhere, credited_from_elsewhere])
+            .zip([
+                debited,
+                debited_elsewhere,
+                refunded_elsewhere,
+                credited_from_elsewhere,
+            ])
             .collect();
         let mut rows = HashMap::new();
         assert_eq!(fold(&mut rows, &batch), vec![transfer_id.as_uuid()]);
         let row = &rows[&transfer_id.as_uuid()];
+        // The first debit opened the row, and nothing of the other source's changed it.
+        assert_eq!(
+            (row.from_account, row.amount, row.debit_position),
+            (source, 100, 1)
+        );
         assert_eq!(row.status, TransferState::Pending, "{row:?}");
         assert_eq!((row.credit_position, row.refund_position), (None, None));
+        assert!(!row.is_settled(), "a pending transfer can still change");
+    }
+}
+
+#[cfg(test)]
+mod settled {
+    use super::*;
+
+    /// `verify` compares a settled row at once and forgets it: only right if no later event
+    /// can change it, and only bounded if every finished transfer is let go.
+    #[test]
+    fn a_transfer_is_settled_for_verify_once_completed_or_failed_never_while_pending() {
+        let row = |status| TransferRow {
+            transfer_id: Uuid::now_v7(),
+            from_account: Uuid::now_v7(),
+            to_account: Uuid::now_v7(),
+            amount: 1,
+            currency: "EUR".into(),
+            description: None,
+            status,
+            reason: None,
+            requested_at: Utc::now(),
+            finished_at: None,
+            debit_position: 1,
+            credit_position: None,
+            refund_position: None,
+        };
+        assert!(!row(TransferState::Pending).is_settled());
+        assert!(row(TransferState::Completed).is_settled());
+        assert!(row(TransferState::Failed).is_settled());
     }
 }
