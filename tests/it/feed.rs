@@ -31,6 +31,7 @@ backend_tests!(
     the_binary_ends_its_streams_on_sigterm_and_stops,
     a_revoked_key_ends_its_stream_before_any_later_event,
     an_idle_stream_ends_once_its_key_is_revoked,
+    the_stream_opens_personal_fields_and_shows_an_erased_owners_as_null,
 );
 
 /// Not a measure of speed: a stream that never delivers is a failure, not a hung test run.
@@ -669,4 +670,66 @@ async fn an_idle_stream_ends_once_its_key_is_revoked(db: TestDb) {
             .expect("revoke")
     );
     assert_eq!(subscriber.rest().await, Vec::<i64>::new());
+}
+
+/// Personal data in the stream: opened as each event is sent, `null` with `"personal_data":
+/// "erased"` once its owner is erased (see the README's "Personal data").
+async fn the_stream_opens_personal_fields_and_shows_an_erased_owners_as_null(db: TestDb) {
+    let server = FeedServer::start(&db, EventStreamSettings::default()).await;
+    let owner = Uuid::now_v7();
+    let post = |path: String, body: Value| {
+        server
+            .client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(&server.operator)
+            .json(&body)
+            .send()
+    };
+    let opened: Value = post(
+        "/accounts".into(),
+        json!({ "owner_id": owner, "currency": "EUR", "holder_name": "Dana Example" }),
+    )
+    .await
+    .expect("open")
+    .json()
+    .await
+    .expect("json");
+    let account = opened["account_id"].as_str().expect("account_id").to_owned();
+    let deposited = post(
+        format!("/accounts/{account}/deposits"),
+        json!({ "amount": 5, "currency": "EUR", "description": "rent for May" }),
+    )
+    .await
+    .expect("deposit");
+    assert_eq!(deposited.status(), StatusCode::CREATED);
+
+    let mut before = server.subscribe("?after=0", &[]).await;
+    let (_, kind, data) = before.next_event().await;
+    assert_eq!(
+        (kind.as_str(), &data["data"]["holder_name"]),
+        ("AccountOpened", &json!("Dana Example"))
+    );
+    let (_, kind, data) = before.next_event().await;
+    assert_eq!(
+        (kind.as_str(), &data["data"]["description"]),
+        ("MoneyDeposited", &json!("rent for May"))
+    );
+
+    let erased = post(format!("/owners/{owner}/erasure"), json!({}))
+        .await
+        .expect("erase");
+    assert_eq!(erased.status(), StatusCode::OK);
+    let mut after = server.subscribe("?after=0", &[]).await;
+    for expected in ["AccountOpened", "MoneyDeposited"] {
+        let (_, kind, data) = after.next_event().await;
+        assert_eq!(kind, expected);
+        let field = if expected == "AccountOpened" {
+            "holder_name"
+        } else {
+            "description"
+        };
+        assert_eq!(data["data"][field], Value::Null, "{data}");
+        assert_eq!(data["data"]["personal_data"], "erased", "{data}");
+    }
+    server.shut_down().await;
 }
