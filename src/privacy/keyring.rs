@@ -115,11 +115,6 @@ impl Keyring {
         self
     }
 
-    /// The master key's id, for logs.
-    pub fn master_key_id(&self) -> &str {
-        self.master.id()
-    }
-
     /// The key that seals `owner`'s personal text: theirs if they have one, else a new one,
     /// stored before it is used (of two processes making one at once, both use the one stored
     /// first).
