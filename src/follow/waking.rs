@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::follow::Followers;
 use crate::store::{
     Append, Appended, EventStore, Latest, RecordedEvent, RecordedResponse, Snapshot, StoreError,
+    UndecodedEvent,
 };
 
 /// An [`EventStore`] that wakes the followers after every successful append, so read models
@@ -112,6 +113,15 @@ impl EventStore for WakingStore {
 
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(after, limit).await
+    }
+
+    async fn read_replay(
+        &self,
+        stream_type: &str,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Vec<UndecodedEvent>, StoreError> {
+        self.inner.read_replay(stream_type, after, up_to).await
     }
 
     async fn head_position(&self) -> Result<i64, StoreError> {

@@ -53,11 +53,11 @@ pub(crate) trait KeyedRow: Record + Clone + Debug + Send + Sync + 'static {
     }
 
     /// The keys of the rows `batch` may change (in any order, repeats allowed).
-    fn keys_of(batch: &[Applied<'_>]) -> Vec<Self::Key>;
+    fn keys_of(batch: &[Applied]) -> Vec<Self::Key>;
 
     /// Folds `batch` into `rows` (the rows of the keys it names, or every row); answers the
     /// keys whose row changed, each once. Pure: the same code runs on stored rows and in memory.
-    fn fold(rows: &mut HashMap<Self::Key, Self>, batch: &[Applied<'_>]) -> Vec<Self::Key>;
+    fn fold(rows: &mut HashMap<Self::Key, Self>, batch: &[Applied]) -> Vec<Self::Key>;
 
     /// The row as [`Rows`] holds it: its key as text and its values.
     fn keyed(&self) -> (String, Vec<Param>) {
@@ -168,7 +168,7 @@ impl<R: KeyedRow> Replay for KeyedReplay<R> {
         &mut self,
         tx: &mut Transaction,
         table: &str,
-        batch: &[Applied<'_>],
+        batch: &[Applied],
     ) -> Result<(), sqlx::Error> {
         if !self.holds_every_row {
             let mut missing: Vec<R::Key> = R::keys_of(batch)
@@ -238,7 +238,7 @@ impl<R: KeyedRow> Replay for KeyedReplay<R> {
 struct InMemory<R: KeyedRow>(HashMap<R::Key, R>);
 
 impl<R: KeyedRow> InMemoryModel for InMemory<R> {
-    fn fold(&mut self, batch: &[Applied<'_>]) {
+    fn fold(&mut self, batch: &[Applied]) {
         R::fold(&mut self.0, batch);
     }
 

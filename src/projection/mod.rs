@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::db::{Database, Databases, Param, Query, Transaction, query};
 use crate::domain::account::{self, AccountEvent};
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower, load_checkpoint};
-use crate::store::{EventStore, RecordedEvent, StoreError, codec};
+use crate::store::{EventPlace, EventStore, RecordedEvent, StoreError, codec};
 
 /// The read models this service maintains; also the argument of `foldbank rebuild`.
 #[derive(
@@ -109,41 +109,66 @@ pub fn checkpoint_database<'a>(databases: &'a Databases, follower: &str) -> &'a 
 }
 
 /// One account event of a batch, as stored and as decoded.
-pub type Applied<'a> = (&'a RecordedEvent, AccountEvent);
+pub type Applied = (EventPlace, AccountEvent);
 
 /// The account events of `batch`, decoded (other streams' events are no read model's concern).
-pub fn account_events(batch: &[RecordedEvent]) -> Result<Vec<Applied<'_>>, StoreError> {
+pub fn account_events(batch: &[RecordedEvent]) -> Result<Vec<Applied>, StoreError> {
     batch
         .iter()
         .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
-        .map(|recorded| Ok((recorded, codec::decode::<AccountEvent>(recorded)?)))
+        .map(|recorded| Ok((recorded.place(), codec::decode::<AccountEvent>(recorded)?)))
         .collect()
 }
 
-/// The account events of `batch`, decoded, for replays that leave some events out (a rebuild, a
-/// verify): an event that does not decode is fine if no read model wants it (`wanted(model,
-/// position)` for each of `models`); otherwise the answer names the first model that wanted it.
-pub(crate) fn wanted_account_events<'a>(
-    batch: &'a [RecordedEvent],
-    models: usize,
-    wanted: impl Fn(usize, i64) -> bool,
-) -> Result<Vec<Applied<'a>>, (usize, i64, StoreError)> {
-    let mut events = Vec::with_capacity(batch.len());
-    for recorded in batch
-        .iter()
-        .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
-    {
-        match codec::decode::<AccountEvent>(recorded) {
-            Ok(event) => events.push((recorded, event)),
-            Err(error) => {
-                let position = recorded.global_position;
-                if let Some(model) = (0..models).find(|model| wanted(*model, position)) {
-                    return Err((model, position, error));
+/// A stretch of the log, the positions `after < position <= up_to`, as a replay (a rebuild, a
+/// verify) folds it: its account events, each decoded or with why it does not decode. The other
+/// streams' events are never read: no read model folds them.
+#[derive(Debug)]
+pub(crate) struct ReplayPage {
+    pub after: i64,
+    pub up_to: i64,
+    pub events: Vec<(EventPlace, Result<AccountEvent, StoreError>)>,
+}
+
+impl ReplayPage {
+    /// Reads and decodes the account events of the log `after < position <= up_to`.
+    pub(crate) async fn read(store: &dyn EventStore, after: i64, up_to: i64) -> Result<Self, StoreError> {
+        let events = store
+            .read_replay(account::STREAM_TYPE, after, up_to)
+            .await?
+            .iter()
+            .map(|undecoded| (undecoded.place(), codec::decode_text(undecoded)))
+            .collect();
+        Ok(ReplayPage { after, up_to, events })
+    }
+
+    /// How many positions of the log it covers (the events of every stream).
+    pub(crate) fn positions(&self) -> u64 {
+        u64::try_from(self.up_to - self.after).unwrap_or(0)
+    }
+
+    /// Its events, for replays that leave some out: an event that does not decode is fine if
+    /// no read model wants it (`wanted(model, position)` for each of `models`); otherwise the
+    /// answer names the first model that wanted it.
+    pub(crate) fn wanted(
+        self,
+        models: usize,
+        wanted: impl Fn(usize, i64) -> bool,
+    ) -> Result<Vec<Applied>, (usize, i64, StoreError)> {
+        let mut events = Vec::with_capacity(self.events.len());
+        for (place, decoded) in self.events {
+            match decoded {
+                Ok(event) => events.push((place, event)),
+                Err(error) => {
+                    let position = place.global_position;
+                    if let Some(model) = (0..models).find(|model| wanted(*model, position)) {
+                        return Err((model, position, error));
+                    }
                 }
             }
         }
+        Ok(events)
     }
-    Ok(events)
 }
 
 /// One read model, written inside the projector's transaction.
@@ -169,12 +194,7 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// it that a [`rebuild`] is filling. A [`Replay`] of one batch, flushed at once.
     ///
     /// [`table`]: Projection::table
-    async fn apply(
-        &self,
-        tx: &mut Transaction,
-        table: &str,
-        batch: &[Applied<'_>],
-    ) -> Result<(), sqlx::Error> {
+    async fn apply(&self, tx: &mut Transaction, table: &str, batch: &[Applied]) -> Result<(), sqlx::Error> {
         let mut replay = self.replay(TableStart::Stored, HELD_ROWS);
         replay.fold(tx, table, batch).await?;
         replay.flush(tx, table).await
@@ -221,12 +241,8 @@ pub(crate) const HELD_ROWS: usize = 100_000;
 pub trait Replay: Send {
     /// Folds the next batch (events after the last one folded, in global order), writing what
     /// need not wait.
-    async fn fold(
-        &mut self,
-        tx: &mut Transaction,
-        table: &str,
-        batch: &[Applied<'_>],
-    ) -> Result<(), sqlx::Error>;
+    async fn fold(&mut self, tx: &mut Transaction, table: &str, batch: &[Applied])
+    -> Result<(), sqlx::Error>;
 
     /// Writes everything folded and not yet written.
     async fn flush(&mut self, tx: &mut Transaction, table: &str) -> Result<(), sqlx::Error>;
@@ -276,7 +292,7 @@ impl StoredRows<'_> {
 /// A read model held in memory instead of a table: what [`verify`] folds the log into.
 pub trait InMemoryModel: Send + std::fmt::Debug {
     /// Folds the next batch of the log into the model.
-    fn fold(&mut self, batch: &[Applied<'_>]);
+    fn fold(&mut self, batch: &[Applied]);
 
     /// Takes out of the model the rows no later event can change, so that [`verify`] compares
     /// them at once and memory holds only the rows still open (an account's, a transfer in

@@ -5,11 +5,13 @@
 //! never see a partial model:
 //!
 //! 1. **Build aside.** Each table gets an empty copy, `<table>__rebuild`, with the same columns
-//!    and indexes ([`Transaction::create_table_like`]). The whole log is replayed into the
-//!    copies, a page of 10,000 events per transaction, by each projection's own fold
+//!    and indexes ([`Transaction::create_table_like`]). The log is replayed into the copies up
+//!    to its head, a page of 10,000 positions per transaction, by each projection's own fold
 //!    ([`Projection::replay`]) pointed at the copy, which holds the rows it folded in memory
-//!    from one page to the next and writes each once (movements as they come). The next page
-//!    is read while this one is written. Meanwhile the live projectors go on moving the live
+//!    from one page to the next and writes each once (movements as they come). A page holds
+//!    the account streams' events only, each read as its place in the log and its payload's
+//!    text, parsed straight into the event (`ReplayPage`); the next page is read and
+//!    decoded while this one is written. Meanwhile the live projectors go on moving the live
 //!    tables.
 //! 2. **Swap, in one transaction.** Lock each projection's checkpoint row
 //!    ([`lock_checkpoint`]): the live projector's next batch waits for the swap (on SQLite the
@@ -51,9 +53,9 @@ use crate::db::{Database, Lease, LeaseError, Transaction, query};
 use crate::follow::parking;
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
 use crate::projection::{
-    Applied, HELD_ROWS, Progress, Projection, ProjectionName, Replay, TableStart, all, wanted_account_events,
+    Applied, HELD_ROWS, Progress, Projection, ProjectionName, Replay, ReplayPage, TableStart, all,
 };
-use crate::store::{EventStore, RecordedEvent, StoreError};
+use crate::store::{EventStore, StoreError};
 
 /// What the copy of a table is called while a rebuild fills it.
 const COPY_SUFFIX: &str = "__rebuild";
@@ -67,7 +69,8 @@ const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rebuilt {
-    /// Events of the log replayed.
+    /// Positions of the log replayed (the events of every stream: those of streams no read
+    /// model folds are passed over without being read).
     pub events: u64,
     /// The position the rebuilt read models reflect: the head at the swap.
     pub position: i64,
@@ -332,16 +335,18 @@ async fn build_and_swap(
         .iter()
         .map(|projection| projection.replay(TableStart::Empty, targets.held_rows))
         .collect();
-    progress.aim_at(store.head_position().await?);
-    // 1. The whole log into the copies, while the live tables keep serving. The next page of
-    //    the log is read while this one is written: the reads run in a task of their own, on
-    //    another connection and another thread (decoding rows costs as much as folding them).
-    let mut pages = ReadAhead::start(store, rebuilt.position, targets.page);
-    while let Some(batch) = pages.next().await? {
+    let head = store.head_position().await?;
+    progress.aim_at(head);
+    // 1. The log up to its head into the copies, while the live tables keep serving. The next
+    //    page of the log is read and decoded while this one is written: the reads run in a
+    //    task of their own, on another connection and another thread (decoding events costs
+    //    as much as folding them).
+    let mut pages = ReadAhead::start(store, rebuilt.position, head, targets.page);
+    while let Some(page) = pages.next().await? {
         let mut tx = database.begin_derived_write().await?;
         // A rebuild that stalled past its lease must not write into another's copies.
         confirm(&mut tx, leases).await?;
-        replay(&mut tx, targets, &mut replays, &batch, &mut rebuilt).await?;
+        replay(&mut tx, targets, &mut replays, page, &mut rebuilt).await?;
         tx.commit().await?;
         progress.reached(rebuilt.position);
     }
@@ -358,8 +363,12 @@ async fn build_and_swap(
         let name = projection.name().as_str();
         checkpoints.push(lock_checkpoint(&mut tx, name).await?.unwrap_or(0));
     }
-    progress.aim_at(store.head_position().await?);
-    while replay_batch(&mut tx, &**store, targets, &mut replays, &mut rebuilt).await? > 0 {
+    let head = store.head_position().await?;
+    progress.aim_at(head);
+    while rebuilt.position < head {
+        let up_to = head.min(rebuilt.position.saturating_add(targets.page));
+        let page = ReplayPage::read(&**store, rebuilt.position, up_to).await?;
+        replay(&mut tx, targets, &mut replays, page, &mut rebuilt).await?;
         progress.reached(rebuilt.position);
     }
     for ((projection, from), replay) in projections.iter().zip(checkpoints).zip(&mut replays) {
@@ -393,67 +402,57 @@ async fn build_and_swap(
     Ok(rebuilt)
 }
 
-/// The pages of the log after a position, read one ahead of the writer by a task of its own
-/// (besides the page being written, at most two are in memory: one waiting in the channel, one
-/// being read); the task stops when this is dropped.
+/// The pages of the log from a position up to a head, read and decoded one ahead of the writer
+/// by a task of their own (besides the page being written, at most two are in memory: one
+/// waiting in the channel, one being read); the task stops when this is dropped.
 struct ReadAhead {
-    pages: tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>>,
-    page_size: i64,
-    /// Whether the last page came: a page shorter than a full one.
-    reached_the_end: bool,
+    pages: tokio::sync::mpsc::Receiver<Result<ReplayPage, StoreError>>,
+    head: i64,
+    /// Where the last page received ends.
+    reached: i64,
     _reader: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl ReadAhead {
-    fn start(store: &Arc<dyn EventStore>, after: i64, page_size: i64) -> Self {
+    fn start(store: &Arc<dyn EventStore>, after: i64, head: i64, page_size: i64) -> Self {
         let (sender, pages) = tokio::sync::mpsc::channel(1);
         let store = Arc::clone(store);
         let reader = tokio::spawn(async move {
             let mut after = after;
-            loop {
-                let page = store.read_all(after, page_size).await;
-                let last = match &page {
-                    Ok(page) if is_full(page, page_size) => page.last().map(|event| event.global_position),
-                    _ => None,
-                };
-                if sender.send(page).await.is_err() {
+            while after < head {
+                let up_to = head.min(after.saturating_add(page_size));
+                let page = ReplayPage::read(&*store, after, up_to).await;
+                let read = page.is_ok();
+                if sender.send(page).await.is_err() || !read {
                     return;
                 }
-                match last {
-                    Some(last) => after = last,
-                    None => return,
-                }
+                after = up_to;
             }
         });
         Self {
             pages,
-            page_size,
-            reached_the_end: false,
+            head,
+            reached: after,
             _reader: tokio_util::task::AbortOnDropHandle::new(reader),
         }
     }
 
-    /// The next page; `None` after the last (a page shorter than a full one). A task that
-    /// ended before the last page (it panicked) is an error, not the end of the log: the swap
-    /// would otherwise replay the rest of the log while it holds the checkpoints.
-    async fn next(&mut self) -> Result<Option<Vec<RecordedEvent>>, RebuildError> {
-        if self.reached_the_end {
+    /// The next page; `None` once the head is reached. A task that ended before the head (it
+    /// panicked) is an error, not the end of the log: the swap would otherwise replay the rest
+    /// of the log while it holds the checkpoints.
+    async fn next(&mut self) -> Result<Option<ReplayPage>, RebuildError> {
+        if self.reached >= self.head {
             return Ok(None);
         }
         match self.pages.recv().await {
             Some(Ok(page)) => {
-                self.reached_the_end = !is_full(&page, self.page_size);
-                Ok(Some(page).filter(|page| !page.is_empty()))
+                self.reached = page.up_to;
+                Ok(Some(page))
             }
             Some(Err(error)) => Err(error.into()),
             None => Err(RebuildError::ReaderStopped),
         }
     }
-}
-
-/// Whether `page` holds `page_size` events: more may follow it (a shorter page is the last).
-fn is_full(page: &[RecordedEvent], page_size: i64) -> bool {
-    i64::try_from(page.len()).unwrap_or(i64::MAX) >= page_size
 }
 
 /// In the swap's transaction: refuses the swap if a live follower set an event aside while the
@@ -486,47 +485,31 @@ async fn settle_set_aside(
     Ok(())
 }
 
-/// Replays the next batch of the log after `rebuilt.position` into every copy; answers how
-/// many events it held (0: the copies have reached the head).
-async fn replay_batch(
-    tx: &mut Transaction,
-    store: &dyn EventStore,
-    targets: &Targets<'_>,
-    replays: &mut [Box<dyn Replay>],
-    rebuilt: &mut Rebuilt,
-) -> Result<i64, RebuildError> {
-    let batch = store.read_all(rebuilt.position, targets.page).await?;
-    replay(tx, targets, replays, &batch, rebuilt).await?;
-    Ok(i64::try_from(batch.len()).unwrap_or(i64::MAX))
-}
-
-/// Replays `batch`, the events of the log after `rebuilt.position`, into every copy (each by
+/// Replays `page`, the stretch of the log after `rebuilt.position`, into every copy (each by
 /// its projection's [`Replay`], one of `replays` in the order of the targets).
 async fn replay(
     tx: &mut Transaction,
     targets: &Targets<'_>,
     replays: &mut [Box<dyn Replay>],
-    batch: &[RecordedEvent],
+    page: ReplayPage,
     rebuilt: &mut Rebuilt,
 ) -> Result<(), RebuildError> {
-    let Some(last) = batch.last().map(|event| event.global_position) else {
-        return Ok(());
-    };
+    let (up_to, positions) = (page.up_to, page.positions());
     let wanted = |index: usize, position: i64| !targets.left_out[index].contains(&position);
     // An event every read model leaves out need not decode.
-    let events = wanted_account_events(batch, targets.projections.len(), wanted).map_err(
-        |(index, position, source)| RebuildError::Unfoldable {
+    let events = page
+        .wanted(targets.projections.len(), wanted)
+        .map_err(|(index, position, source)| RebuildError::Unfoldable {
             position,
             projection: targets.projections[index].name().as_str(),
             source,
-        },
-    )?;
+        })?;
     for (index, (projection, replay)) in targets.projections.iter().zip(replays).enumerate() {
         let copy = copy_of(projection.as_ref());
         if targets.left_out[index].is_empty() {
             replay.fold(&mut *tx, &copy, &events).await?;
         } else {
-            let kept: Vec<Applied<'_>> = events
+            let kept: Vec<Applied> = events
                 .iter()
                 .filter(|(recorded, _)| wanted(index, recorded.global_position))
                 .map(|(recorded, event)| (*recorded, event.clone()))
@@ -534,8 +517,8 @@ async fn replay(
             replay.fold(&mut *tx, &copy, &kept).await?;
         }
     }
-    rebuilt.position = last;
-    rebuilt.events += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+    rebuilt.position = up_to;
+    rebuilt.events += positions;
     Ok(())
 }
 

@@ -28,9 +28,7 @@ use std::sync::Arc;
 use crate::db::{Database, Param, Transaction, query};
 use crate::follow::parking::set_aside;
 use crate::follow::read_checkpoint;
-use crate::projection::{
-    Applied, InMemoryModel, Progress, Projection, Rows, StoredRows, all, wanted_account_events,
-};
+use crate::projection::{Applied, InMemoryModel, Progress, Projection, ReplayPage, Rows, StoredRows, all};
 use crate::store::{EventStore, StoreError};
 
 /// Events read from the log at a time.
@@ -169,19 +167,16 @@ pub async fn verify(
     progress.aim_at(until);
     let mut position = 0;
     while position < until {
-        let batch = store.read_all(position, BATCH).await?;
-        let Some(last) = batch.last().map(|event| event.global_position) else {
-            break;
-        };
+        let page = ReplayPage::read(store, position, until.min(position.saturating_add(BATCH))).await?;
+        position = page.up_to;
         // An event no model replays (it was parked) need not decode.
         let wanted = |model: usize, position: i64| checks[model].wants(position);
-        let events = wanted_account_events(&batch, checks.len(), wanted).map_err(|(_, _, error)| error)?;
+        let events = page.wanted(checks.len(), wanted).map_err(|(_, _, error)| error)?;
         for check in &mut checks {
             check.fold(&events);
             check.compare_settled(&mut tx, Settled::Now).await?;
         }
-        position = last;
-        progress.reached(position.min(until));
+        progress.reached(position);
     }
     progress.finish();
 
@@ -254,8 +249,8 @@ impl TableCheck {
         position <= self.position && !self.parked.contains(&position)
     }
 
-    fn fold(&mut self, events: &[Applied<'_>]) {
-        let kept: Vec<Applied<'_>> = events
+    fn fold(&mut self, events: &[Applied]) {
+        let kept: Vec<Applied> = events
             .iter()
             .filter(|(recorded, _)| self.wants(recorded.global_position))
             .map(|(recorded, event)| (*recorded, event.clone()))

@@ -63,6 +63,16 @@ pub struct NewEvent {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// Where an event lies, in the log and in its stream: all a read model needs of a stored event
+/// besides the event itself (a replay reads no more than this and the payload, see
+/// [`EventStore::read_replay`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventPlace {
+    pub global_position: i64,
+    pub stream_id: Uuid,
+    pub stream_version: i64,
+}
+
 /// An event as stored in the log.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RecordedEvent {
@@ -83,6 +93,44 @@ pub struct RecordedEvent {
     pub occurred_at: DateTime<Utc>,
     #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     pub recorded_at: DateTime<Utc>,
+}
+
+/// An event as a replay reads it ([`EventStore::read_replay`]): where it lies, what decoding
+/// needs, and its payload as the stored text, not yet parsed. No metadata and no times: a replay
+/// of millions of events reads and decodes nothing its folds do not use.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UndecodedEvent {
+    pub global_position: i64,
+    #[sqlx(try_from = "Stored<Uuid>")]
+    pub stream_id: Uuid,
+    pub stream_version: i64,
+    #[sqlx(try_from = "Stored<Uuid>")]
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: String,
+}
+
+impl UndecodedEvent {
+    /// Where it lies in the log and in its stream.
+    pub fn place(&self) -> EventPlace {
+        EventPlace {
+            global_position: self.global_position,
+            stream_id: self.stream_id,
+            stream_version: self.stream_version,
+        }
+    }
+}
+
+impl RecordedEvent {
+    /// Where it lies in the log and in its stream.
+    pub fn place(&self) -> EventPlace {
+        EventPlace {
+            global_position: self.global_position,
+            stream_id: self.stream_id,
+            stream_version: self.stream_version,
+        }
+    }
 }
 
 /// The folded state of a stream at a version (see `migrations/*/0004_snapshots.sql`).
@@ -306,6 +354,16 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 
     /// Up to `limit` events of the whole log with `global_position > after`, in position order.
     async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The events of streams of `stream_type` with `after < global_position <= up_to`, in
+    /// position order, as a replay needs them ([`UndecodedEvent`]): a rebuild's or a verify's
+    /// page of the log, with the other streams' events left in the database.
+    async fn read_replay(
+        &self,
+        stream_type: &str,
+        after: i64,
+        up_to: i64,
+    ) -> Result<Vec<UndecodedEvent>, StoreError>;
 
     /// The position of the last event in the log (0 when empty).
     async fn head_position(&self) -> Result<i64, StoreError>;

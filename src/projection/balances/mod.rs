@@ -21,7 +21,7 @@ use crate::db::{Param, Stored, Transaction};
 use crate::domain::account::{AccountEvent, AccountStatus};
 use crate::projection::keyed::KeyedRow;
 use crate::projection::{Applied, ProjectionName, StoredRows};
-use crate::store::RecordedEvent;
+use crate::store::EventPlace;
 
 /// An account's status as the read model stores and clients see it.
 #[derive(
@@ -95,7 +95,7 @@ impl BalanceRow {
 }
 
 /// The row an `AccountOpened` event creates.
-pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceRow> {
+pub fn opened(event: &AccountEvent, recorded: &EventPlace) -> Option<BalanceRow> {
     let AccountEvent::AccountOpened {
         account_id,
         owner_id,
@@ -128,7 +128,7 @@ pub fn opened(event: &AccountEvent, recorded: &RecordedEvent) -> Option<BalanceR
 }
 
 /// Applies one later event to the row.
-pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &RecordedEvent) -> BalanceRow {
+pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &EventPlace) -> BalanceRow {
     row.balance = row.balance.saturating_add(event.balance_change());
     row.held = row.held.saturating_add(event.held_change());
     match event {
@@ -156,11 +156,7 @@ pub fn evolve(mut row: BalanceRow, event: &AccountEvent, recorded: &RecordedEven
 
 /// The row after `event`, given the stored row (or `None` when the event is already reflected,
 /// which makes replaying a batch a no-op).
-fn next_row(
-    stored: Option<BalanceRow>,
-    event: &AccountEvent,
-    recorded: &RecordedEvent,
-) -> Option<BalanceRow> {
+fn next_row(stored: Option<BalanceRow>, event: &AccountEvent, recorded: &EventPlace) -> Option<BalanceRow> {
     match stored {
         Some(row) if row.position >= recorded.global_position => None,
         Some(row) => Some(evolve(row, event, recorded)),
@@ -170,7 +166,7 @@ fn next_row(
 
 /// Folds `batch` into `rows` (the rows of the accounts it moves, or every row); answers the
 /// accounts whose row changed, in the order they first changed.
-pub fn fold(rows: &mut HashMap<Uuid, BalanceRow>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+pub fn fold(rows: &mut HashMap<Uuid, BalanceRow>, batch: &[Applied]) -> Vec<Uuid> {
     let mut changed: Vec<Uuid> = Vec::new();
     for (recorded, event) in batch {
         let stored = rows.get(&recorded.stream_id).cloned();
@@ -226,11 +222,11 @@ impl KeyedRow for BalanceRow {
         ]
     }
 
-    fn keys_of(batch: &[Applied<'_>]) -> Vec<Uuid> {
+    fn keys_of(batch: &[Applied]) -> Vec<Uuid> {
         batch.iter().map(|(recorded, _)| recorded.stream_id).collect()
     }
 
-    fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+    fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied]) -> Vec<Uuid> {
         fold(rows, batch)
     }
 
@@ -290,9 +286,9 @@ mod tests {
                 },
             ],
         );
-        let batch: Vec<Applied<'_>> = events
+        let batch: Vec<Applied> = events
             .iter()
-            .map(|(recorded, event)| (recorded, event.clone()))
+            .map(|(recorded, event)| (recorded.place(), event.clone()))
             .collect();
         let mut rows = HashMap::new();
         assert_eq!(fold(&mut rows, &batch), vec![account]);

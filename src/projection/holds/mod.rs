@@ -25,7 +25,7 @@ use crate::db::{Param, Stored};
 use crate::domain::account::AccountEvent;
 use crate::projection::keyed::KeyedRow;
 use crate::projection::{Applied, ProjectionName};
-use crate::store::RecordedEvent;
+use crate::store::EventPlace;
 
 /// Where a hold is in its life.
 #[derive(
@@ -93,7 +93,7 @@ pub fn hold_key(account_id: Uuid, hold_id: Uuid) -> String {
 }
 
 /// The row after `event`, if it is a step of a hold that changes it, given the stored row.
-fn next_row(stored: Option<&HoldRow>, event: &AccountEvent, recorded: &RecordedEvent) -> Option<HoldRow> {
+fn next_row(stored: Option<&HoldRow>, event: &AccountEvent, recorded: &EventPlace) -> Option<HoldRow> {
     if stored.is_some_and(|row| row.position >= recorded.global_position) {
         return None;
     }
@@ -156,7 +156,7 @@ fn next_row(stored: Option<&HoldRow>, event: &AccountEvent, recorded: &RecordedE
 }
 
 /// The key of the hold `event` is a step of, if it is one.
-fn key_of(recorded: &RecordedEvent, event: &AccountEvent) -> Option<String> {
+fn key_of(recorded: &EventPlace, event: &AccountEvent) -> Option<String> {
     event
         .hold_id()
         .map(|hold_id| hold_key(recorded.stream_id, hold_id.as_uuid()))
@@ -164,7 +164,7 @@ fn key_of(recorded: &RecordedEvent, event: &AccountEvent) -> Option<String> {
 
 /// Folds `batch` into `rows` (the rows of the holds it names, or every row); answers the holds
 /// whose row changed, in the order they first changed. Replaying a step changes nothing.
-pub fn fold(rows: &mut HashMap<String, HoldRow>, batch: &[Applied<'_>]) -> Vec<String> {
+pub fn fold(rows: &mut HashMap<String, HoldRow>, batch: &[Applied]) -> Vec<String> {
     let mut changed: Vec<String> = Vec::new();
     for (recorded, event) in batch {
         let Some(key) = key_of(recorded, event) else {
@@ -225,14 +225,14 @@ impl KeyedRow for HoldRow {
         ]
     }
 
-    fn keys_of(batch: &[Applied<'_>]) -> Vec<String> {
+    fn keys_of(batch: &[Applied]) -> Vec<String> {
         batch
             .iter()
             .filter_map(|(recorded, event)| key_of(recorded, event))
             .collect()
     }
 
-    fn fold(rows: &mut HashMap<String, Self>, batch: &[Applied<'_>]) -> Vec<String> {
+    fn fold(rows: &mut HashMap<String, Self>, batch: &[Applied]) -> Vec<String> {
         fold(rows, batch)
     }
 }
@@ -245,6 +245,7 @@ mod tests {
     use crate::domain::ids::{HoldId, TransactionId};
     use crate::domain::money::Amount;
     use crate::projection::recorded_for_tests::{in_order, recorded};
+    use crate::store::RecordedEvent;
 
     fn placed(hold_id: HoldId, amount: i64) -> AccountEvent {
         let at = Utc::now();
@@ -273,9 +274,9 @@ mod tests {
         rows: &mut HashMap<String, HoldRow>,
         events: &[(RecordedEvent, AccountEvent)],
     ) -> Vec<String> {
-        let batch: Vec<Applied<'_>> = events
+        let batch: Vec<Applied> = events
             .iter()
-            .map(|(recorded, event)| (recorded, event.clone()))
+            .map(|(recorded, event)| (recorded.place(), event.clone()))
             .collect();
         fold(rows, &batch)
     }

@@ -80,7 +80,7 @@ impl LedgerRow {
 /// Adds `batch`'s movements to `rows` (the rows of the currencies it moves, or every row);
 /// answers the currencies whose row changed, in the order they first changed. A movement a row
 /// already reflects (at or below its position) changes nothing.
-pub fn fold(rows: &mut HashMap<String, LedgerRow>, batch: &[Applied<'_>]) -> Vec<String> {
+pub fn fold(rows: &mut HashMap<String, LedgerRow>, batch: &[Applied]) -> Vec<String> {
     let mut changed: Vec<String> = Vec::new();
     for (recorded, event) in batch {
         let Some(currency) = currency_of(event) else {
@@ -115,7 +115,7 @@ fn currency_of(event: &AccountEvent) -> Option<Currency> {
 }
 
 /// The currencies `batch` changes, each once.
-fn currencies(batch: &[Applied<'_>]) -> Vec<String> {
+fn currencies(batch: &[Applied]) -> Vec<String> {
     let mut currencies: Vec<String> = batch
         .iter()
         .filter_map(|(_, event)| currency_of(event))
@@ -163,11 +163,11 @@ impl KeyedRow for LedgerRow {
         )
     }
 
-    fn keys_of(batch: &[Applied<'_>]) -> Vec<String> {
+    fn keys_of(batch: &[Applied]) -> Vec<String> {
         currencies(batch)
     }
 
-    fn fold(rows: &mut HashMap<String, Self>, batch: &[Applied<'_>]) -> Vec<String> {
+    fn fold(rows: &mut HashMap<String, Self>, batch: &[Applied]) -> Vec<String> {
         fold(rows, batch)
     }
 }
@@ -245,9 +245,9 @@ mod tests {
     #[test]
     fn a_batch_folded_again_changes_nothing() {
         let events = [deposit(100, 1), deposit(20, 2)];
-        let batch: Vec<Applied<'_>> = events
+        let batch: Vec<Applied> = events
             .iter()
-            .map(|(recorded, event)| (recorded, event.clone()))
+            .map(|(recorded, event)| (recorded.place(), event.clone()))
             .collect();
         let mut rows = HashMap::new();
         assert_eq!(fold(&mut rows, &batch), vec!["EUR".to_owned()]);

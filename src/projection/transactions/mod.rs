@@ -25,7 +25,7 @@ use crate::domain::personal::Personal;
 use crate::projection::{
     Applied, InMemoryModel, Projection, ProjectionName, Replay, Rows, StoredRows, TableStart,
 };
-use crate::store::RecordedEvent;
+use crate::store::EventPlace;
 
 /// What kind of money movement a row records: `deposit`, `withdrawal`, `transfer_out`,
 /// `transfer_in`, `transfer_refund` or `reversal`.
@@ -97,11 +97,7 @@ pub struct TransactionRow {
 }
 
 /// The movement an event records, if it records one, given the balance before it.
-pub fn movement(
-    event: &AccountEvent,
-    recorded: &RecordedEvent,
-    balance_before: i64,
-) -> Option<TransactionRow> {
+pub fn movement(event: &AccountEvent, recorded: &EventPlace, balance_before: i64) -> Option<TransactionRow> {
     let described = Described::of(event)?;
     let amount = event.balance_change();
     Some(TransactionRow {
@@ -220,7 +216,7 @@ impl<'a> Described<'a> {
 
 /// The rows of `batch`'s movements, given each account's balance before the batch (an account
 /// not in `balances` starts at 0); leaves in `balances` each account's balance after it.
-pub fn fold(balances: &mut HashMap<Uuid, i64>, batch: &[Applied<'_>]) -> Vec<TransactionRow> {
+pub fn fold(balances: &mut HashMap<Uuid, i64>, batch: &[Applied]) -> Vec<TransactionRow> {
     batch
         .iter()
         .filter_map(|(recorded, event)| {
@@ -317,7 +313,7 @@ struct InMemory {
 }
 
 impl InMemoryModel for InMemory {
-    fn fold(&mut self, batch: &[Applied<'_>]) {
+    fn fold(&mut self, batch: &[Applied]) {
         for row in fold(&mut self.balances, batch) {
             // As the table's insert: a movement already there is left alone.
             self.rows.entry(row.transaction_id).or_insert(row);
@@ -360,9 +356,9 @@ impl Replay for MovementsReplay {
         &mut self,
         tx: &mut Transaction,
         table: &str,
-        batch: &[Applied<'_>],
+        batch: &[Applied],
     ) -> Result<(), sqlx::Error> {
-        let moving: Vec<&Applied<'_>> = batch
+        let moving: Vec<&Applied> = batch
             .iter()
             .filter(|(recorded, event)| movement(event, recorded, 0).is_some())
             .collect();
@@ -479,9 +475,9 @@ mod tests {
             occurred_at: at,
         };
         let events = in_order(account, [opening(account, at), deposit(250), deposit(50)]);
-        let batch: Vec<Applied<'_>> = events
+        let batch: Vec<Applied> = events
             .iter()
-            .map(|(recorded, event)| (recorded, event.clone()))
+            .map(|(recorded, event)| (recorded.place(), event.clone()))
             .collect();
         let mut model = InMemory::default();
         model.fold(&batch);

@@ -17,7 +17,7 @@ use crate::db::{Param, Stored};
 use crate::domain::account::AccountEvent;
 use crate::projection::keyed::KeyedRow;
 use crate::projection::{Applied, ProjectionName};
-use crate::store::RecordedEvent;
+use crate::store::EventPlace;
 
 /// Where a transfer is in its saga.
 #[derive(
@@ -78,7 +78,7 @@ pub struct TransferRow {
 fn next_row(
     stored: Option<&TransferRow>,
     event: &AccountEvent,
-    recorded: &RecordedEvent,
+    recorded: &EventPlace,
 ) -> Option<TransferRow> {
     let pending =
         |from: Uuid| stored.filter(|row| row.status == TransferState::Pending && row.from_account == from);
@@ -142,7 +142,7 @@ fn transfer_of(event: &AccountEvent) -> Option<Uuid> {
 /// Folds `batch` into `rows` (the rows of the transfers it names, or every row); answers the
 /// transfers whose row changed, in the order they first changed. Replaying a step changes
 /// nothing.
-pub fn fold(rows: &mut HashMap<Uuid, TransferRow>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+pub fn fold(rows: &mut HashMap<Uuid, TransferRow>, batch: &[Applied]) -> Vec<Uuid> {
     let mut changed = Vec::new();
     for (recorded, event) in batch {
         let Some(transfer_id) = transfer_of(event) else {
@@ -202,11 +202,11 @@ impl KeyedRow for TransferRow {
         ]
     }
 
-    fn keys_of(batch: &[Applied<'_>]) -> Vec<Uuid> {
+    fn keys_of(batch: &[Applied]) -> Vec<Uuid> {
         batch.iter().filter_map(|(_, event)| transfer_of(event)).collect()
     }
 
-    fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied<'_>]) -> Vec<Uuid> {
+    fn fold(rows: &mut HashMap<Uuid, Self>, batch: &[Applied]) -> Vec<Uuid> {
         fold(rows, batch)
     }
 }
@@ -220,6 +220,7 @@ mod tests {
     use crate::domain::ids::{AccountId, TransactionId, TransferId};
     use crate::domain::money::Amount;
     use crate::projection::recorded_for_tests::recorded;
+    use crate::store::RecordedEvent;
 
     /// A transfer id reused by another source, its debit refused at the destination and
     /// refunded, must not settle the transfer that owns the id.
@@ -270,8 +271,9 @@ mod tests {
             recorded(other_source, &refunded_elsewhere, 3),
             recorded(destination, &credited_from_elsewhere, 4),
         ];
-        let batch: Vec<Applied<'_>> = events
+        let batch: Vec<Applied> = events
             .iter()
+            .map(RecordedEvent::place)
             .zip([
                 debited,
                 debited_elsewhere,
