@@ -95,7 +95,36 @@ impl Transaction {
     /// for without waiting: if anyone holds the table (a long `verify`, a query), this answers
     /// `None` at once and changes nothing, rather than wait behind them (with new readers
     /// queued behind it) or deadlock with a reader of two tables.
+    ///
+    /// On SQLite a `source` with no index of its own but its key's (a rebuild's copy) takes
+    /// the table's place instead: the table is dropped, `source` renamed to it and the lookup
+    /// indexes created on it, so no row is written a second time. A reader keeps the snapshot
+    /// it started in (the empty table) until it ends, as with a copy of the rows; the renamed
+    /// table has the same definition, its key's index renamed with it, and the lookup indexes
+    /// their own names, so later migrations find everything where they expect it. (PostgreSQL
+    /// copies the rows: a query there may read a renamed table through a snapshot older than
+    /// the swap, see [`crate::projection::rebuild`].)
     pub async fn fill_empty_table(&mut self, table: &str, source: &str) -> Result<Option<u64>, sqlx::Error> {
+        if matches!(self.inner, TransactionInner::Sqlite { .. })
+            && self.has_only_its_keys_index(source).await?
+        {
+            let indexes = self.lookup_indexes(table).await?;
+            let filled: i64 = query(format!("SELECT COUNT(*) FROM {}", quoted(source)))
+                .fetch_scalar(&mut *self)
+                .await?;
+            self.drop_table(table).await?;
+            query(format!(
+                "ALTER TABLE {} RENAME TO {}",
+                quoted(source),
+                quoted(table)
+            ))
+            .execute(&mut *self)
+            .await?;
+            for index in indexes {
+                query(index.create_sql).execute(&mut *self).await?;
+            }
+            return Ok(Some(u64::try_from(filled).unwrap_or(0)));
+        }
         if let TransactionInner::Postgres(_) = &self.inner {
             query("SAVEPOINT fill_empty_table").execute(&mut *self).await?;
             let locked = query(format!(
@@ -136,6 +165,15 @@ impl Transaction {
             query(index.create_sql).execute(&mut *self).await?;
         }
         Ok(Some(filled))
+    }
+
+    /// Whether SQLite's `table` has no index but the one its key makes by itself (no index
+    /// created by a statement of its own).
+    async fn has_only_its_keys_index(&mut self, table: &str) -> Result<bool, sqlx::Error> {
+        query("SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL)")
+            .bind(table)
+            .fetch_scalar(&mut *self)
+            .await
     }
 
     /// Drops `table` and its indexes, if it exists.

@@ -22,19 +22,22 @@
 //!    new one.
 //!
 //! The swap replaces the rows that differ (`DELETE`, then `INSERT ... SELECT`, each looking
-//! rows up by key in the other table) rather than renaming the tables. A rename would be cheaper, but on PostgreSQL a query whose snapshot predates the
-//! swap would then read the new table through that old snapshot, which may show the copy as it
+//! rows up by key in the other table) rather than renaming the tables. A rename would be
+//! cheaper, but on PostgreSQL a query whose snapshot predates the swap would then read the new table through that old snapshot, which may show the copy as it
 //! was before it caught up: a balance could go backwards. Replacing the rows is ordinary MVCC,
 //! so every query sees either the old rows with the old checkpoint or the new rows with the
-//! new one. (SQLite, which cannot rename an index, would also leave the indexes with the
-//! copy's names, which later migrations would not find.) What the swap costs is a comparison
+//! new one. (SQLite, which cannot rename an index, would also leave the lookup indexes with
+//! the copy's names, which later migrations would not find; a first fill, below, builds them
+//! after the rename.) What the swap costs is a comparison
 //! of each table with its copy and a write of the rows that differ (few, after most fixes),
 //! while only the rebuilt projections' live batches, and on SQLite the other writers, wait.
 //! A first fill (an empty live table: a read model just added, or a log seeded without its
-//! read models) compares nothing: the copy's rows go in at once, with the table's lookup
-//! indexes dropped and built again after them in the same transaction. On PostgreSQL readers
-//! of that (empty) table then wait for the swap's commit; a table someone holds at that moment
-//! is swapped row by row instead.
+//! read models) compares nothing ([`Transaction::fill_empty_table`]). On PostgreSQL the
+//! copy's rows go in at once, with the table's lookup indexes dropped and built again after
+//! them in the same transaction; readers of that (empty) table then wait for the swap's commit,
+//! and a table someone holds at that moment is swapped row by row instead. On SQLite the copy
+//! itself takes the empty table's place (dropped, then the copy renamed), and the lookup
+//! indexes are built on it: no row is written twice.
 //!
 //! A rebuild that fails (or is interrupted) leaves the live tables as they were; its copies are
 //! dropped by the next rebuild.
