@@ -15,7 +15,7 @@ use crate::store::{self, chain};
 pub(super) async fn run(config: &Config) -> Outcome {
     let databases = connect(config).await?;
     let store = store::event_store(&databases.write);
-    let verification = projection::verify(&databases.read, &*store, Progress::on_stderr("verify")).await?;
+    let verification = projection::verify(&databases.read, &store, Progress::on_stderr("verify")).await?;
     println!("{verification}");
     databases.close().await;
     Ok(if verification.is_consistent() {

@@ -18,16 +18,15 @@ use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::str::FromStr;
 
 use crate::db::{MAX_BINDS, Param, Record, Transaction, query, upsert_rows};
 use crate::projection::{
-    Applied, InMemoryModel, Projection, ProjectionName, Replay, Rows, StoredRows, TableStart,
+    Applied, InMemoryModel, Projection, ProjectionName, Replay, RowKey, Rows, StoredRows, TableStart,
 };
 
 /// A read-model row identified by one key column.
 pub(crate) trait KeyedRow: Record + Clone + Debug + Send + Sync + 'static {
-    type Key: Clone + Eq + Hash + Ord + Display + FromStr + Debug + Into<Param> + Send + Sync;
+    type Key: RowKey + Eq + Hash + Display + Debug + Send + Sync;
 
     /// The read model's name (its checkpoint's, and `foldbank rebuild`'s argument).
     const NAME: ProjectionName;

@@ -20,6 +20,7 @@ pub mod balances;
 pub mod holds;
 mod keyed;
 pub mod ledger;
+mod pages;
 mod progress;
 pub(crate) mod reads;
 mod rebuild;
@@ -34,6 +35,7 @@ pub use balances::{AccountFilter, AccountPage};
 pub use holds::{DueHold, HoldFilter, HoldPage, HoldsRead};
 use keyed::Keyed;
 pub use ledger::CurrencyTotals;
+pub(crate) use pages::{ReadAhead, ReadAheadError, ReplayPage};
 pub use progress::Progress;
 pub use reads::{QueryError, ReadModels, Reads, Snapshot};
 pub use rebuild::{RebuildError, RebuildOptions, Rebuilt, SetAsideEvents, Swapped, rebuild, rebuild_with};
@@ -118,57 +120,6 @@ pub fn account_events(batch: &[RecordedEvent]) -> Result<Vec<Applied>, StoreErro
         .filter(|recorded| recorded.stream_type == account::STREAM_TYPE)
         .map(|recorded| Ok((recorded.place(), codec::decode::<AccountEvent>(recorded)?)))
         .collect()
-}
-
-/// A stretch of the log, the positions `after < position <= up_to`, as a replay (a rebuild, a
-/// verify) folds it: its account events, each decoded or with why it does not decode. The other
-/// streams' events are never read: no read model folds them.
-#[derive(Debug)]
-pub(crate) struct ReplayPage {
-    pub after: i64,
-    pub up_to: i64,
-    pub events: Vec<(EventPlace, Result<AccountEvent, StoreError>)>,
-}
-
-impl ReplayPage {
-    /// Reads and decodes the account events of the log `after < position <= up_to`.
-    pub(crate) async fn read(store: &dyn EventStore, after: i64, up_to: i64) -> Result<Self, StoreError> {
-        let events = store
-            .read_replay(account::STREAM_TYPE, after, up_to)
-            .await?
-            .iter()
-            .map(|undecoded| (undecoded.place(), codec::decode_text(undecoded)))
-            .collect();
-        Ok(ReplayPage { after, up_to, events })
-    }
-
-    /// How many positions of the log it covers (the events of every stream).
-    pub(crate) fn positions(&self) -> u64 {
-        u64::try_from(self.up_to - self.after).unwrap_or(0)
-    }
-
-    /// Its events, for replays that leave some out: an event that does not decode is fine if
-    /// no read model wants it (`wanted(model, position)` for each of `models`); otherwise the
-    /// answer names the first model that wanted it.
-    pub(crate) fn wanted(
-        self,
-        models: usize,
-        wanted: impl Fn(usize, i64) -> bool,
-    ) -> Result<Vec<Applied>, (usize, i64, StoreError)> {
-        let mut events = Vec::with_capacity(self.events.len());
-        for (place, decoded) in self.events {
-            match decoded {
-                Ok(event) => events.push((place, event)),
-                Err(error) => {
-                    let position = place.global_position;
-                    if let Some(model) = (0..models).find(|model| wanted(*model, position)) {
-                        return Err((model, position, error));
-                    }
-                }
-            }
-        }
-        Ok(events)
-    }
 }
 
 /// One read model, written inside the projector's transaction.
@@ -261,20 +212,29 @@ impl StoredRows<'_> {
     /// `select` (a `SELECT ... FROM table`) narrowed to the rows this names, by the key column
     /// `key` of type `K`. A key that does not parse as `K` names no row (and no row follows
     /// it), so a caller paging through a table always comes to an end.
-    pub(crate) fn narrow<K>(self, select: String, key: &str) -> Query
-    where
-        K: std::str::FromStr + Into<Param>,
-    {
+    ///
+    /// Keys that both databases order as Rust does ([`RowKey::SORTS_AS_IN_SQL`]) are also
+    /// bounded by the least and the greatest of them: a list of thousands of keys then tells
+    /// PostgreSQL's planner how narrow a stretch of the key's index it names, and it looks them
+    /// up there instead of scanning the whole table (which it did for every chunk of `verify`).
+    pub(crate) fn narrow<K: RowKey>(self, select: String, key: &str) -> Query {
         let nothing = || query(format!("{select} WHERE 1 = 0"));
         match self {
             StoredRows::Keys(keys) => {
                 let keys: Vec<K> = keys.iter().filter_map(|key| key.parse().ok()).collect();
-                if keys.is_empty() {
+                let (Some(least), Some(greatest)) = (keys.iter().min(), keys.iter().max()) else {
                     return nothing();
-                }
-                query(format!("{select} WHERE {key} IN ("))
-                    .values_list(keys)
-                    .push(")")
+                };
+                let narrowed = if K::SORTS_AS_IN_SQL {
+                    query(format!("{select} WHERE {key} BETWEEN "))
+                        .push_bind(least.clone())
+                        .push(" AND ")
+                        .push_bind(greatest.clone())
+                        .push(&format!(" AND {key} IN ("))
+                } else {
+                    query(format!("{select} WHERE {key} IN ("))
+                };
+                narrowed.values_list(keys).push(")")
             }
             StoredRows::After { after, limit } => {
                 let mut narrowed = query(format!("{select} WHERE 1 = 1"));
@@ -287,6 +247,22 @@ impl StoredRows<'_> {
             }
         }
     }
+}
+
+/// The type of a read model's key, as [`StoredRows::narrow`] binds it.
+pub(crate) trait RowKey: std::str::FromStr + Into<Param> + Ord + Clone {
+    /// Whether both databases order its values as its `Ord` does: a UUID's bytes (PostgreSQL's
+    /// `uuid`, SQLite's lowercase hyphenated text) do; text does not (PostgreSQL orders it by
+    /// the database's collation).
+    const SORTS_AS_IN_SQL: bool;
+}
+
+impl RowKey for uuid::Uuid {
+    const SORTS_AS_IN_SQL: bool = true;
+}
+
+impl RowKey for String {
+    const SORTS_AS_IN_SQL: bool = false;
 }
 
 /// A read model held in memory instead of a table: what [`verify`] folds the log into.
@@ -457,13 +433,38 @@ impl FaultInjector {
 mod tests {
     use super::*;
 
+    /// What lets [`StoredRows::narrow`] bound a list of UUIDs by its least and greatest: they
+    /// sort as their bytes (PostgreSQL's order) and as their text (SQLite's, which stores them
+    /// lowercase and hyphenated).
+    #[test]
+    fn uuids_sort_as_their_bytes_and_as_their_text() {
+        // Spread over every byte by an odd multiplier (a bijection of u128).
+        let mut ids: Vec<uuid::Uuid> = (0..1_000_u128)
+            .map(|n| uuid::Uuid::from_u128(n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)))
+            .collect();
+        ids.sort();
+        let mut by_bytes = ids.clone();
+        by_bytes.sort_by_key(|id| *id.as_bytes());
+        let mut by_text = ids.clone();
+        by_text.sort_by_key(|id| id.hyphenated().to_string());
+        assert!(<uuid::Uuid as RowKey>::SORTS_AS_IN_SQL);
+        assert_eq!(by_bytes, ids);
+        assert_eq!(by_text, ids);
+    }
+
     #[test]
     fn stored_rows_narrow_to_the_keys_that_parse_and_end_on_a_key_that_does_not() {
         let select = || "SELECT k FROM t".to_owned();
         let id = uuid::Uuid::now_v7().to_string();
         let keys = [id.clone(), "not an id".to_owned()];
         let some = StoredRows::Keys(&keys).narrow::<uuid::Uuid>(select(), "k");
-        assert_eq!(some.sql(), "SELECT k FROM t WHERE k IN ($1)");
+        assert_eq!(
+            some.sql(),
+            "SELECT k FROM t WHERE k BETWEEN $1 AND $2 AND k IN ($3)"
+        );
+        let texts = ["b".to_owned(), "a".to_owned()];
+        let unordered = StoredRows::Keys(&texts).narrow::<String>(select(), "k");
+        assert_eq!(unordered.sql(), "SELECT k FROM t WHERE k IN ($1, $2)");
         let none = StoredRows::Keys(&keys[1..]).narrow::<uuid::Uuid>(select(), "k");
         assert_eq!(none.sql(), "SELECT k FROM t WHERE 1 = 0");
         let first = StoredRows::After {

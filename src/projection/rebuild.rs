@@ -56,7 +56,8 @@ use crate::db::{Database, Lease, LeaseError, Transaction, query};
 use crate::follow::parking;
 use crate::follow::{CheckpointMove, FollowError, load_checkpoint, lock_checkpoint};
 use crate::projection::{
-    Applied, HELD_ROWS, Progress, Projection, ProjectionName, Replay, ReplayPage, TableStart, all,
+    Applied, HELD_ROWS, Progress, Projection, ProjectionName, ReadAhead, ReadAheadError, Replay, ReplayPage,
+    TableStart, all,
 };
 use crate::store::{EventStore, StoreError};
 
@@ -160,6 +161,15 @@ pub enum SetAsideEvents {
     /// The parked ones folded like any other (`foldbank parked retry`, once a fix is deployed);
     /// the skipped ones still left out.
     RetryParked,
+}
+
+impl From<ReadAheadError> for RebuildError {
+    fn from(error: ReadAheadError) -> Self {
+        match error {
+            ReadAheadError::Store(error) => RebuildError::Store(error),
+            ReadAheadError::ReaderStopped => RebuildError::ReaderStopped,
+        }
+    }
 }
 
 impl From<LeaseError> for RebuildError {
@@ -405,59 +415,6 @@ async fn build_and_swap(
     Ok(rebuilt)
 }
 
-/// The pages of the log from a position up to a head, read and decoded one ahead of the writer
-/// by a task of their own (besides the page being written, at most two are in memory: one
-/// waiting in the channel, one being read); the task stops when this is dropped.
-struct ReadAhead {
-    pages: tokio::sync::mpsc::Receiver<Result<ReplayPage, StoreError>>,
-    head: i64,
-    /// Where the last page received ends.
-    reached: i64,
-    _reader: tokio_util::task::AbortOnDropHandle<()>,
-}
-
-impl ReadAhead {
-    fn start(store: &Arc<dyn EventStore>, after: i64, head: i64, page_size: i64) -> Self {
-        let (sender, pages) = tokio::sync::mpsc::channel(1);
-        let store = Arc::clone(store);
-        let reader = tokio::spawn(async move {
-            let mut after = after;
-            while after < head {
-                let up_to = head.min(after.saturating_add(page_size));
-                let page = ReplayPage::read(&*store, after, up_to).await;
-                let read = page.is_ok();
-                if sender.send(page).await.is_err() || !read {
-                    return;
-                }
-                after = up_to;
-            }
-        });
-        Self {
-            pages,
-            head,
-            reached: after,
-            _reader: tokio_util::task::AbortOnDropHandle::new(reader),
-        }
-    }
-
-    /// The next page; `None` once the head is reached. A task that ended before the head (it
-    /// panicked) is an error, not the end of the log: the swap would otherwise replay the rest
-    /// of the log while it holds the checkpoints.
-    async fn next(&mut self) -> Result<Option<ReplayPage>, RebuildError> {
-        if self.reached >= self.head {
-            return Ok(None);
-        }
-        match self.pages.recv().await {
-            Some(Ok(page)) => {
-                self.reached = page.up_to;
-                Ok(Some(page))
-            }
-            Some(Err(error)) => Err(error.into()),
-            None => Err(RebuildError::ReaderStopped),
-        }
-    }
-}
-
 /// In the swap's transaction: refuses the swap if a live follower set an event aside while the
 /// rebuild ran (the copy folded what the live model left out: run it again), and, when the
 /// parked events were retried, forgets those the copy folded.
@@ -499,7 +456,7 @@ async fn replay(
 ) -> Result<(), RebuildError> {
     let (up_to, positions) = (page.up_to, page.positions());
     let wanted = |index: usize, position: i64| !targets.left_out[index].contains(&position);
-    // An event every read model leaves out need not decode.
+    // An event every read model leaves out may fail to decode.
     let events = page
         .wanted(targets.projections.len(), wanted)
         .map_err(|(index, position, source)| RebuildError::Unfoldable {

@@ -28,7 +28,9 @@ use std::sync::Arc;
 use crate::db::{Database, Param, Transaction, query};
 use crate::follow::parking::set_aside;
 use crate::follow::read_checkpoint;
-use crate::projection::{Applied, InMemoryModel, Progress, Projection, ReplayPage, Rows, StoredRows, all};
+use crate::projection::{
+    Applied, InMemoryModel, Progress, Projection, ReadAhead, ReadAheadError, Rows, StoredRows, all,
+};
 use crate::store::{EventStore, StoreError};
 
 /// Events read from the log at a time.
@@ -49,6 +51,17 @@ pub enum VerifyError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the task reading the log stopped before its end")]
+    ReaderStopped,
+}
+
+impl From<ReadAheadError> for VerifyError {
+    fn from(error: ReadAheadError) -> Self {
+        match error {
+            ReadAheadError::Store(error) => VerifyError::Store(error),
+            ReadAheadError::ReaderStopped => VerifyError::ReaderStopped,
+        }
+    }
 }
 
 /// What verify found, table by table. Its `Display` is the report `foldbank verify` prints.
@@ -143,7 +156,7 @@ impl Difference {
 /// the module docs).
 pub async fn verify(
     database: &Database,
-    store: &dyn EventStore,
+    store: &Arc<dyn EventStore>,
     mut progress: Progress,
 ) -> Result<Verification, VerifyError> {
     // One read transaction for the whole run: every chunk of every table is read from the
@@ -165,11 +178,11 @@ pub async fn verify(
 
     let until = checks.iter().map(|check| check.position).max().unwrap_or(0);
     progress.aim_at(until);
-    let mut position = 0;
-    while position < until {
-        let page = ReplayPage::read(store, position, until.min(position.saturating_add(BATCH))).await?;
-        position = page.up_to;
-        // An event no model replays (it was parked) need not decode.
+    // The next page of the log is read and decoded while this one is folded and compared.
+    let mut pages = ReadAhead::start(store, 0, until, BATCH);
+    while let Some(page) = pages.next().await? {
+        let position = page.up_to;
+        // An event no model replays (it was parked) may fail to decode.
         let wanted = |model: usize, position: i64| checks[model].wants(position);
         let events = page.wanted(checks.len(), wanted).map_err(|(_, _, error)| error)?;
         for check in &mut checks {

@@ -107,7 +107,7 @@ async fn count_events(app: &TestApp, account: Uuid, kind: &str) -> usize {
 
 async fn assert_read_models_are_the_fold_of_the_log(app: &TestApp) {
     app.caught_up().await;
-    let verification = projection::verify(&app.db.read, &*app.service.store, Progress::hidden())
+    let verification = projection::verify(&app.db.read, &app.service.store, Progress::hidden())
         .await
         .expect("verify runs");
     assert!(verification.is_consistent(), "{verification:?}");

@@ -37,7 +37,7 @@ backend_tests!(
 
 /// What `foldbank verify` finds, called as the subcommand calls it.
 async fn verified(app: &TestApp) -> Verification {
-    projection::verify(&app.db.read, &*app.service.store, Progress::hidden())
+    projection::verify(&app.db.read, &app.service.store, Progress::hidden())
         .await
         .expect("verify runs")
 }
