@@ -45,21 +45,15 @@ pub fn encode<E: Serialize>(event: &E) -> Result<(String, Value), serde_json::Er
 /// rebuild more than folding them.
 pub fn decode<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, StoreError> {
     let event_type = &recorded.event_type;
-    let upcast_payload;
-    let payload = if recorded.schema_version < current_schema_version(event_type) {
-        upcast_payload = upcast(event_type, recorded.schema_version, recorded.payload.clone());
-        &upcast_payload
+    let decoded = if recorded.schema_version < current_schema_version(event_type) {
+        from_tree(
+            event_type,
+            &upcast(event_type, recorded.schema_version, recorded.payload.clone()),
+        )
     } else {
-        &recorded.payload
+        from_tree(event_type, &recorded.payload)
     };
-    let tag = Value::String(event_type.clone());
-    let envelope = MapDeserializer::new([("type", &tag), ("data", payload)].into_iter());
-    E::deserialize(envelope).map_err(|source| StoreError::Undecodable {
-        event_id: recorded.event_id,
-        event_type: event_type.clone(),
-        schema_version: recorded.schema_version,
-        source,
-    })
+    decoded.map_err(|source| undecodable(recorded.event_id, event_type, recorded.schema_version, source))
 }
 
 /// [`decode`], for an event read with its payload as text ([`UndecodedEvent`]): the payload
@@ -69,13 +63,8 @@ pub fn decode<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, StoreE
 pub fn decode_text<E: DeserializeOwned>(undecoded: &UndecodedEvent) -> Result<E, StoreError> {
     let event_type = &undecoded.event_type;
     let decoded = if undecoded.schema_version < current_schema_version(event_type) {
-        serde_json::from_str(&undecoded.payload).and_then(|payload| {
-            let payload = upcast(event_type, undecoded.schema_version, payload);
-            let tag = Value::String(event_type.clone());
-            E::deserialize(MapDeserializer::new(
-                [("type", &tag), ("data", &payload)].into_iter(),
-            ))
-        })
+        serde_json::from_str(&undecoded.payload)
+            .and_then(|payload| from_tree(event_type, &upcast(event_type, undecoded.schema_version, payload)))
     } else {
         // The envelope `{"type": ..., "data": ...}` as text, the tag first: the derived
         // decoder then reads the payload once, into the variant the tag names.
@@ -87,12 +76,30 @@ pub fn decode_text<E: DeserializeOwned>(undecoded: &UndecodedEvent) -> Result<E,
         envelope.push('}');
         serde_json::from_str(&envelope)
     };
-    decoded.map_err(|source| StoreError::Undecodable {
-        event_id: undecoded.event_id,
-        event_type: event_type.clone(),
-        schema_version: undecoded.schema_version,
+    decoded.map_err(|source| undecodable(undecoded.event_id, event_type, undecoded.schema_version, source))
+}
+
+/// The event tagged `event_type` whose data is `payload`, read where it lies: no copy of the
+/// payload, no new `{"type", "data"}` object.
+fn from_tree<E: DeserializeOwned>(event_type: &str, payload: &Value) -> Result<E, serde_json::Error> {
+    let tag = Value::String(event_type.to_owned());
+    E::deserialize(MapDeserializer::new(
+        [("type", &tag), ("data", payload)].into_iter(),
+    ))
+}
+
+fn undecodable(
+    event_id: uuid::Uuid,
+    event_type: &str,
+    schema_version: i32,
+    source: serde_json::Error,
+) -> StoreError {
+    StoreError::Undecodable {
+        event_id,
+        event_type: event_type.to_owned(),
+        schema_version,
         source,
-    })
+    }
 }
 
 /// Decodes a run of stored events, such as a stream.
