@@ -117,6 +117,8 @@ impl<R: KeyedRow> Projection for Keyed<R> {
             rows: HashMap::new(),
             changed: HashSet::new(),
             holds_every_row: table == TableStart::Empty,
+            owns_the_table: table == TableStart::Empty,
+            new: HashSet::new(),
             table,
             held_rows,
         })
@@ -155,6 +157,12 @@ struct KeyedReplay<R: KeyedRow> {
     table: TableStart,
     /// How many rows it holds at most before it writes them and lets them go.
     held_rows: usize,
+    /// Whether no one else writes the table: it started empty (a rebuild's copy, which its
+    /// lease keeps to itself). A row it did not find there is then known not to be there.
+    owns_the_table: bool,
+    /// The keys of rows made since the last flush that the table (which it owns) does not
+    /// have: they go in by [`Transaction::insert_bulk`], with no upsert.
+    new: HashSet<R::Key>,
 }
 
 #[async_trait::async_trait]
@@ -186,6 +194,10 @@ impl<R: KeyedRow> Replay for KeyedReplay<R> {
                     .await?;
                 self.rows.extend(stored.into_iter().map(|row| (row.key(), row)));
             }
+            if self.owns_the_table {
+                self.new
+                    .extend(missing.into_iter().filter(|key| !self.rows.contains_key(key)));
+            }
         }
         self.changed.extend(R::fold(&mut self.rows, batch));
         if self.rows.len() > self.held_rows {
@@ -202,10 +214,26 @@ impl<R: KeyedRow> Replay for KeyedReplay<R> {
     }
 
     /// Writes back the rows changed since the last flush, in key order: one multi-row
-    /// statement, cut under the backends' bind limits.
+    /// statement, cut under the backends' bind limits. Rows the table is known not to have (all
+    /// of them, into an empty table; then those made since the last flush, into a table this
+    /// replay owns) go in by [`Transaction::insert_bulk`]: no upsert, `COPY` on PostgreSQL.
     async fn flush(&mut self, tx: &mut Transaction, table: &str) -> Result<(), sqlx::Error> {
         let mut changed: Vec<R::Key> = self.changed.drain().collect();
         changed.sort_unstable();
+        if !self.new.is_empty() {
+            let new = std::mem::take(&mut self.new);
+            let (inserted, updated): (Vec<R::Key>, Vec<R::Key>) =
+                changed.into_iter().partition(|key| new.contains(key));
+            changed = updated;
+            for keys in inserted.chunks(BULK_ROWS) {
+                let values: Vec<Vec<Param>> = keys
+                    .iter()
+                    .filter_map(|key| self.rows.get(key))
+                    .map(R::values)
+                    .collect();
+                tx.insert_bulk(table, R::COLUMNS, values).await?;
+            }
+        }
         if self.table == TableStart::Empty {
             // The first write into an empty table: every row is new.
             self.table = TableStart::Stored;
