@@ -220,37 +220,26 @@ impl<R: KeyedRow> Replay for KeyedReplay<R> {
     async fn flush(&mut self, tx: &mut Transaction, table: &str) -> Result<(), sqlx::Error> {
         let mut changed: Vec<R::Key> = self.changed.drain().collect();
         changed.sort_unstable();
-        if !self.new.is_empty() {
-            let new = std::mem::take(&mut self.new);
-            let (inserted, updated): (Vec<R::Key>, Vec<R::Key>) =
-                changed.into_iter().partition(|key| new.contains(key));
-            changed = updated;
-            for keys in inserted.chunks(BULK_ROWS) {
-                let values: Vec<Vec<Param>> = keys
-                    .iter()
-                    .filter_map(|key| self.rows.get(key))
-                    .map(R::values)
-                    .collect();
-                tx.insert_bulk(table, R::COLUMNS, values).await?;
-            }
-        }
-        if self.table == TableStart::Empty {
+        let new = std::mem::take(&mut self.new);
+        let (inserted, updated): (Vec<R::Key>, Vec<R::Key>) = if self.table == TableStart::Empty {
             // The first write into an empty table: every row is new.
             self.table = TableStart::Stored;
-            for keys in changed.chunks(BULK_ROWS) {
-                let values: Vec<Vec<Param>> = keys
-                    .iter()
-                    .filter_map(|key| self.rows.get(key))
-                    .map(R::values)
-                    .collect();
-                tx.insert_bulk(table, R::COLUMNS, values).await?;
-            }
-            return Ok(());
+            (changed, Vec::new())
+        } else {
+            changed.into_iter().partition(|key| new.contains(key))
+        };
+        for keys in inserted.chunks(BULK_ROWS) {
+            let values: Vec<Vec<Param>> = keys
+                .iter()
+                .filter_map(|key| self.rows.get(key))
+                .map(R::values)
+                .collect();
+            tx.insert_bulk(table, R::COLUMNS, values).await?;
         }
         let per_statement = MAX_BINDS / R::COLUMNS.split(',').count();
         // A statement's values at a time, not all of them: a flush at the end of a rebuild
         // may write hundreds of thousands of rows.
-        for keys in changed.chunks(per_statement) {
+        for keys in updated.chunks(per_statement) {
             let values = keys.iter().filter_map(|key| self.rows.get(key)).map(R::values);
             upsert_rows(table, R::KEY, R::COLUMNS, values)
                 .execute(&mut *tx)
