@@ -88,9 +88,9 @@ impl Transaction {
     }
 
     /// Fills `table`, which must be empty, with every row of `source` (same columns in the same
-    /// order), building its lookup indexes after the rows rather than row by row: two to three
-    /// times faster for a large table. The indexes are dropped and created again inside this
-    /// transaction. On PostgreSQL that takes the table's exclusive lock until the commit:
+    /// order), building its lookup indexes (and on PostgreSQL its key and unique constraints)
+    /// after the rows rather than row by row: two to three times faster for a large table. The
+    /// indexes are dropped and created again inside this transaction. On PostgreSQL that takes the table's exclusive lock until the commit:
     /// readers of the (empty) table wait for it instead of finding it empty. The lock is asked
     /// for without waiting: if anyone holds the table (a long `verify`, a query), this answers
     /// `None` at once and changes nothing, rather than wait behind them (with new readers
@@ -154,6 +154,16 @@ impl Transaction {
                 .execute(&mut *self)
                 .await?;
         }
+        let constraints = self.droppable_key_constraints(table).await?;
+        for constraint in &constraints {
+            query(format!(
+                "ALTER TABLE {} DROP CONSTRAINT {}",
+                quoted(table),
+                constraint.name
+            ))
+            .execute(&mut *self)
+            .await?;
+        }
         let filled = query(format!(
             "INSERT INTO {} SELECT * FROM {}",
             quoted(table),
@@ -161,10 +171,42 @@ impl Transaction {
         ))
         .execute(&mut *self)
         .await?;
+        for constraint in constraints {
+            query(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                quoted(table),
+                constraint.name,
+                constraint.definition
+            ))
+            .execute(&mut *self)
+            .await?;
+        }
         for index in indexes {
             query(index.create_sql).execute(&mut *self).await?;
         }
         Ok(Some(filled))
+    }
+
+    /// PostgreSQL: the primary key and unique constraints of `table`, which a fill drops and
+    /// adds again after the rows, as it does the lookup indexes: their indexes then are built
+    /// by one sort each rather than entry by entry (at 6.4 million rows of
+    /// `account_transactions`, 4.5 s to insert and 3.1 s to add both, against 16.6 s to insert
+    /// into the indexed table, a random UUID key making most of it). Adding them checks them
+    /// as the insert would have. None when another table's foreign key refers to `table`
+    /// (it needs them in place); none on SQLite, where they are part of the table itself.
+    async fn droppable_key_constraints(&mut self, table: &str) -> Result<Vec<KeyConstraint>, sqlx::Error> {
+        if !matches!(self.inner, TransactionInner::Postgres(_)) {
+            return Ok(Vec::new());
+        }
+        query(
+            "SELECT quote_ident(conname) AS name, pg_get_constraintdef(oid) AS definition \
+             FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u') \
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = $1::regclass) \
+             ORDER BY contype, conname",
+        )
+        .bind(quoted(table))
+        .fetch_all(&mut *self)
+        .await
     }
 
     /// Whether SQLite's `table` has no index but the one its key makes by itself (no index
@@ -195,6 +237,15 @@ pub struct LookupIndex {
     pub name: String,
     /// The statement that creates it, as the database reports it.
     pub create_sql: String,
+}
+
+/// A primary key or unique constraint, as [`Transaction::droppable_key_constraints`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct KeyConstraint {
+    /// Its name as SQL writes it (quoted where it must be).
+    name: String,
+    /// What follows `ADD CONSTRAINT <name>`: `PRIMARY KEY (transaction_id)`.
+    definition: String,
 }
 
 /// `name` as a quoted SQL identifier (both backends quote with `"`).

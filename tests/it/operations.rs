@@ -537,6 +537,11 @@ async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_foll
     app.stop_transfer_process().await;
     let indexes_before = lookup_indexes(&app, &["account_transactions", "transfers"]).await;
     assert_eq!(indexes_before.len(), 4, "{indexes_before:?}");
+    let every_index_before = every_index(&app, &["account_transactions", "transfers"]).await;
+    assert!(
+        every_index_before.len() > indexes_before.len(),
+        "{every_index_before:?}"
+    );
     for table in ["account_transactions", "transfers"] {
         foldbank::db::query(format!("DELETE FROM {table}"))
             .execute(&app.db.read)
@@ -589,6 +594,10 @@ async fn a_read_model_added_to_a_populated_database_catches_up_in_bulk_then_foll
     // as the migrations made them.
     let indexes_after = lookup_indexes(&app, &["account_transactions", "transfers"]).await;
     assert_eq!(indexes_after, indexes_before);
+    assert_eq!(
+        every_index(&app, &["account_transactions", "transfers"]).await,
+        every_index_before
+    );
 }
 
 /// A first fill builds the table's lookup indexes after its rows, which on PostgreSQL takes
@@ -644,6 +653,32 @@ fn swapped(rebuilt: &projection::Rebuilt) -> Vec<(&'static str, u64, u64)> {
         .iter()
         .map(|swapped| (swapped.projection.as_str(), swapped.removed, swapped.added))
         .collect()
+}
+
+/// Every index of `tables` (those of their keys and unique constraints as well), with its
+/// definition as the database reports it: a fill drops and builds them again, and must leave
+/// them as the migrations made them.
+async fn every_index(app: &TestApp, tables: &[&str]) -> Vec<(String, String)> {
+    let sql = match app.db.read.backend() {
+        foldbank::db::Backend::Postgres => {
+            "SELECT c.relname::text AS name, pg_get_indexdef(i.indexrelid) \
+             || COALESCE(' ' || (SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conindid = i.indexrelid), '') \
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass ORDER BY 1"
+        }
+        foldbank::db::Backend::Sqlite => {
+            "SELECT name, COALESCE(sql, 'automatic') FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 ORDER BY 1"
+        }
+    };
+    let mut indexes = Vec::new();
+    for table in tables {
+        let found: Vec<(String, String)> = foldbank::db::query(sql)
+            .bind(*table)
+            .fetch_all(&app.db.read)
+            .await
+            .expect("the indexes");
+        indexes.extend(found);
+    }
+    indexes
 }
 
 /// The lookup indexes of `tables`, with the statements that create them.
