@@ -54,6 +54,8 @@
 //! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document;
 //!   authentication, object-level authorization and the rate limit per caller; the explorer
 //!   page at `/explorer`, a client of the API served from the binary.
+//! - [`integration`]: the public contract other services rely on (integration events, mapped
+//!   from the domain events in one place) and its Standard Webhooks signatures.
 //! - [`auth`]: API keys (made, listed and revoked with `foldbank keys`) and who a caller is.
 //! - [`privacy`]: personal data sealed with a key per owner and erased by deleting that key
 //!   (crypto-shredding); [`secret_file`]: key files, written once and readable by their owner
@@ -78,6 +80,7 @@ pub mod db;
 pub mod domain;
 pub mod follow;
 pub mod http;
+pub mod integration;
 pub mod metrics;
 pub mod privacy;
 pub mod process;

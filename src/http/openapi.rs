@@ -3,10 +3,13 @@
 //! the routes. This type adds what no single handler owns: tags, shared schemas, the intro.
 
 use serde_json::{Value, json};
+use strum::VariantArray;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
+use crate::integration::contract::{self, IntegrationEventType};
+use crate::integration::signing;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -27,7 +30,7 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
             Every `POST` is sent as `Content-Type: application/json`, also when it has no \
             parameters (`{}` or an empty body); anything else is `415`."
     ),
-    modifiers(&BearerKeys),
+    modifiers(&BearerKeys, &IntegrationSchemas),
     security(("api_key" = [])),
     tags(
         (name = "accounts", description = "Commands: open accounts, move money, freeze, close. And the audit trail of events."),
@@ -35,6 +38,7 @@ use crate::http::problem::{InvalidParam, PROBLEM_JSON, Problem};
         (name = "holds", description = "Authorize now, capture or void later: money held is no longer available; a hold nobody settles expires at its deadline, exactly once."),
         (name = "transfers", description = "Money between accounts: a process manager settles each transfer (credit, or refund as compensation)."),
         (name = "operations", description = "Health and how the projections are doing."),
+        (name = "webhooks", description = "Integration events for other services: a published contract (`money.deposited.v1`, ...) apart from the domain events, without personal data, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The `webhooks` section of this document describes each message."),
         (name = "feed", description = "The event log for other services, in position order: paged (`/events`) and live as Server-Sent Events (`/events/stream`), and the signed checkpoints of its hash chain (`/chain`). Operator keys only."),
     ),
     components(schemas(Problem, InvalidParam))
@@ -66,6 +70,17 @@ impl Modify for BearerKeys {
     }
 }
 
+/// Adds the schemas of the integration events, which only the `webhooks` section (added to the
+/// JSON by [`document`]: utoipa 5 has no webhooks) refers to.
+struct IntegrationSchemas;
+
+impl Modify for IntegrationSchemas {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.extend(contract::schemas());
+    }
+}
+
 /// The complete document, as served at `/api-docs/openapi.json` and committed as
 /// `openapi/openapi.json`.
 pub fn openapi() -> Value {
@@ -81,6 +96,7 @@ pub fn openapi() -> Value {
 pub(crate) fn document(api: &utoipa::openapi::OpenApi) -> Value {
     let mut document = serde_json::to_value(api).unwrap_or(Value::Null);
     declare_layer_responses(&mut document);
+    declare_webhooks(&mut document);
     let links = document["paths"]
         .as_object_mut()
         .into_iter()
@@ -139,6 +155,58 @@ fn declare_layer_responses(document: &mut Value) {
         declare(responses, "429", RATE_LIMITED);
         declare(responses, "503", OVERLOADED);
     }
+}
+
+/// The OpenAPI 3.1 `webhooks` section: one message per integration event type, as a receiver
+/// gets it (signed body, its three headers, the answers that end or retry a delivery).
+fn declare_webhooks(document: &mut Value) {
+    let header = |name: &str, description: &str| json!({ "name": name, "in": "header", "required": true, "description": description, "schema": { "type": "string" } });
+    let parameters = json!([
+        header(
+            signing::WEBHOOK_ID,
+            "The event's id: the same on every retry and replay of this message, so a receiver drops duplicates by it."
+        ),
+        header(
+            signing::WEBHOOK_TIMESTAMP,
+            "When this attempt was signed, in seconds since the Unix epoch: refuse messages more than a few minutes old."
+        ),
+        header(
+            signing::WEBHOOK_SIGNATURE,
+            "`v1,<base64 HMAC-SHA256>` of `<webhook-id>.<webhook-timestamp>.<body>` with the subscription's secret (`whsec_<base64>`, the key being the decoded bytes)."
+        ),
+    ]);
+    let webhooks: serde_json::Map<String, Value> = IntegrationEventType::VARIANTS
+        .iter()
+        .map(|event_type| {
+            let name = event_type.as_str();
+            let body = json!({
+                "type": "object",
+                "required": ["type", "timestamp", "data"],
+                "properties": {
+                    "type": { "type": "string", "const": name },
+                    "timestamp": { "type": "string", "format": "date-time", "description": "The business time of the fact." },
+                    "data": { "allOf": [
+                        { "$ref": format!("#/components/schemas/{}", contract::EventSource::name()) },
+                        { "$ref": format!("#/components/schemas/{}", contract::fact_schema_name(*event_type)) },
+                    ] },
+                },
+            });
+            let message = json!({ "post": {
+                "operationId": format!("webhook-{name}"),
+                "summary": event_type.summary(),
+                "tags": ["webhooks"],
+                "security": [],
+                "parameters": parameters,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": body } } },
+                "responses": {
+                    "2XX": { "description": "Received: any 2xx status ends the delivery of this message." },
+                    "default": { "description": "Any other status, a redirect, a timeout or no connection: the message is sent again with back-off, then parked." },
+                },
+            } });
+            (name.to_owned(), message)
+        })
+        .collect();
+    document["webhooks"] = Value::Object(webhooks);
 }
 
 /// Adds a problem response for `status`, or `description` to the one already there.

@@ -25,7 +25,7 @@ mod progress;
 pub(crate) mod reads;
 mod rebuild;
 #[cfg(test)]
-mod recorded_for_tests;
+pub(crate) mod recorded_for_tests;
 pub mod transactions;
 pub mod transfers;
 mod verify;

@@ -1,0 +1,12 @@
+//! Integration events: the facts this service publishes for others, apart from the domain
+//! events it keeps for itself.
+//!
+//! - [`contract`]: the published types (`money.deposited.v1`, ...) and the one mapping from
+//!   domain events to them; no personal data crosses.
+//! - [`signing`]: Standard Webhooks secrets and signatures.
+
+pub mod contract;
+pub mod signing;
+
+pub use contract::{IntegrationEvent, IntegrationEventType};
+pub use signing::WebhookSecret;
