@@ -6,6 +6,7 @@
 //! already-bound listener, so tests can bind port 0 and the binary can bind the configured
 //! address with the same code.
 
+use crate::integration::subscriptions::Subscriptions;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,6 +139,8 @@ impl App {
             metrics,
             readiness,
             chain_key: None,
+            subscriptions: Subscriptions::new(database.clone()),
+            webhook_allow_private: false,
         };
         App {
             read_database: databases.read,
@@ -170,6 +173,13 @@ impl App {
     /// While the master key is rotated away from `previous`: also opens what it wrapped.
     pub fn with_previous_master_key(mut self, previous: Option<MasterKey>) -> Self {
         self.http.keyring = self.http.keyring.with_previous(previous);
+        self
+    }
+
+    /// Lets webhook subscriptions point at private, loopback and link-local addresses (a
+    /// receiver on this machine or its network); refused by default.
+    pub fn with_webhook_allow_private(mut self, allow: bool) -> Self {
+        self.http.webhook_allow_private = allow;
         self
     }
 

@@ -86,6 +86,12 @@ pub struct Config {
     #[arg(global = true, long, env = "READY_MAX_LAG", default_value_t = crate::readiness::DEFAULT_MAX_LAG, value_parser = clap::value_parser!(i64).range(0..))]
     pub ready_max_lag: i64,
 
+    /// Lets webhook subscriptions point at private, loopback and link-local addresses (a
+    /// receiver on this machine or its own network). Off by default: a URL someone registers
+    /// must not reach what only this service can (no server-side request forgery).
+    #[arg(global = true, long, env = "WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
     /// An Ed25519 private key (PKCS#8 PEM, made by `foldbank signing-key create PATH`): the
     /// service signs the hash chain's head with it now and then (`GET /chain`), and `verify
     /// --chain` checks those signatures with its public key.

@@ -54,6 +54,7 @@ pub(super) async fn run(config: Config) -> Outcome {
         .with_slow_command_threshold(config.slow_command_threshold())
         .with_ready_max_lag(config.ready_max_lag)
         .with_auth(auth)
+        .with_webhook_allow_private(config.webhook_allow_private)
         .with_chain_signer(signer);
     let projections = app.start_projections();
     app.catch_up().await?;

@@ -31,6 +31,7 @@ mod schema;
 mod state;
 pub mod transactions;
 pub mod transfers;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +69,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .merge(transfers::router())
         .merge(holds::router())
         .merge(owners::router())
+        .merge(webhooks::router())
         .merge(events::router())
         .merge(feed::router())
         .merge(feed_stream::router())

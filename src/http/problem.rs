@@ -84,6 +84,8 @@ pub enum ApiError {
     /// No account of this owner is known, or the key may not see them.
     #[error("no account of owner {0} is known")]
     OwnerNotFound(uuid::Uuid),
+    #[error("webhook subscription {0} does not exist")]
+    WebhookNotFound(uuid::Uuid),
     #[error(transparent)]
     Rejected(AccountError),
     #[error("the account is at version {actual}, the request required version {required}")]
@@ -188,6 +190,7 @@ impl ApiError {
             ApiError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
             ApiError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
             ApiError::OwnerNotFound(_) => (S::NOT_FOUND, "owner-not-found", "Owner not found"),
+            ApiError::WebhookNotFound(_) => (S::NOT_FOUND, "webhook-not-found", "Webhook not found"),
             ApiError::Rejected(error) => rejection(error),
             ApiError::PreconditionFailed { .. } => (
                 S::PRECONDITION_FAILED,
@@ -260,6 +263,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
             ApiError::TransferNotFound(id) => json!({ "transfer_id": id }),
+            ApiError::WebhookNotFound(id) => json!({ "webhook_id": id }),
             ApiError::OwnerNotFound(id) | ApiError::PersonalDataErased(id) => json!({ "owner_id": id }),
             ApiError::IdInUse(id) => json!({ "id": id }),
             ApiError::PositionBeyondHead { wanted, head } => json!({ "min_position": wanted, "head": head }),

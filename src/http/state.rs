@@ -11,6 +11,7 @@ use crate::follow::Followers;
 use crate::http::auth::Access;
 use crate::http::feed_stream::EventStreams;
 use crate::http::rate_limit::RateLimits;
+use crate::integration::subscriptions::Subscriptions;
 use crate::metrics::Metrics;
 use crate::projection::ReadModels;
 use crate::query::{AccountHistory, EventLog};
@@ -47,4 +48,9 @@ pub struct AppState {
     pub readiness: Readiness,
     /// The public key of the chain's signing key, for `GET /chain` (`None`: nothing signed).
     pub chain_key: Option<PublicKey>,
+    /// The webhook subscriptions (`/webhooks`).
+    pub subscriptions: Subscriptions,
+    /// Whether a subscription may point at a private, loopback or link-local address
+    /// (`--webhook-allow-private`; see [`crate::integration::destination`]).
+    pub webhook_allow_private: bool,
 }

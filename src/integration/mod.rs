@@ -4,9 +4,13 @@
 //! - [`contract`]: the published types (`money.deposited.v1`, ...) and the one mapping from
 //!   domain events to them; no personal data crosses.
 //! - [`signing`]: Standard Webhooks secrets and signatures.
+//! - [`subscriptions`]: who wants which events where (`/webhooks`, operators only).
+//! - [`destination`]: the URLs messages may be sent to (no server-side request forgery).
 
 pub mod contract;
+pub mod destination;
 pub mod signing;
+pub mod subscriptions;
 
 pub use contract::{IntegrationEvent, IntegrationEventType};
 pub use signing::WebhookSecret;

@@ -42,3 +42,4 @@ mod statements;
 mod store_contract;
 mod stream_ids;
 mod transfers;
+mod webhooks;

@@ -1,0 +1,287 @@
+//! `/webhooks`: subscriptions to the integration events (see [`crate::integration`]).
+//! Operators only.
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use strum::VariantArray;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::http::AppState;
+use crate::http::auth::require_operator;
+use crate::http::extract::{JsonBody, PathParam};
+use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
+use crate::http::responses::{OperatorOnly, StorageProblems};
+use crate::integration::IntegrationEventType;
+use crate::integration::destination::Destination;
+use crate::integration::subscriptions::{
+    MAX_DESCRIPTION_CHARS, NewSubscription, Subscription, SubscriptionError,
+};
+use crate::store::StoreError;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(webhook, delete_webhook))
+}
+
+/// A new subscription.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "url": "https://ledger.example.com/foldbank/events",
+    "event_types": ["money.deposited.v1", "money.withdrawn.v1", "transfer.failed.v1"],
+    "description": "the ledger service"
+}))]
+pub struct CreateWebhookRequest {
+    /// Where to send the messages: `https` (or `http`), no user name or password, at most 2048
+    /// characters. Private, loopback and link-local addresses are refused unless the service
+    /// runs with `--webhook-allow-private`.
+    #[schema(max_length = 2048)]
+    pub url: String,
+    /// The integration event types to send (at least one).
+    #[schema(value_type = Vec<IntegrationEventType>, min_items = 1)]
+    pub event_types: Vec<String>,
+    /// For the operators, at most 500 characters.
+    #[schema(max_length = 500)]
+    pub description: Option<String>,
+}
+
+/// A subscription (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub webhook_id: Uuid,
+    pub url: String,
+    pub event_types: Vec<IntegrationEventType>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The log position it was made at: it is sent the events after it.
+    pub starts_after: i64,
+}
+
+impl From<Subscription> for WebhookView {
+    fn from(subscription: Subscription) -> Self {
+        WebhookView {
+            webhook_id: subscription.webhook_id,
+            url: subscription.url,
+            event_types: subscription.event_types,
+            description: subscription.description,
+            created_at: subscription.created_at,
+            starts_after: subscription.starts_after,
+        }
+    }
+}
+
+/// A subscription just made, with its secret: shown now and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhookView {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// `whsec_<base64>`: the key of the messages' signatures (Standard Webhooks). Keep it now;
+    /// it cannot be shown again.
+    pub secret: String,
+}
+
+/// Every subscription.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookView>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "webhooks",
+    summary = "Subscribe to integration events",
+    description = "Registers a URL to be sent the integration events of the chosen types that \
+        are appended from now on, one `POST` per event, signed per Standard Webhooks with the \
+        `secret` this answer shows once (see the `webhooks` section of this document for each \
+        message). Operators only.",
+    request_body = CreateWebhookRequest,
+    responses(
+        (status = 201, description = "Subscribed", body = CreatedWebhookView,
+            headers(("Location" = String, description = "`/webhooks/{id}`"))),
+        (status = 400, description = "Malformed request (`malformed-request`) or invalid values \
+            (`validation-failed`): a URL that is not `http`/`https`, carries credentials, or names a \
+            private address; an unknown event type", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, description = "Body too large (`payload-too-large`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, description = "Not sent as `Content-Type: application/json` (`unsupported-media-type`)", body = Problem, content_type = PROBLEM_JSON),
+        OperatorOnly,
+        StorageProblems,
+    )
+)]
+pub(crate) async fn create_webhook(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<CreateWebhookRequest>,
+) -> Result<Response, ApiError> {
+    require_operator(caller)?;
+    let new = validate(request, app.webhook_allow_private)?;
+    let webhook_id = app.ids.new_id();
+    let (subscription, secret) = app
+        .subscriptions
+        .create(new, webhook_id, app.clock.now())
+        .await
+        .map_err(from_subscription_error)?;
+    tracing::info!(%webhook_id, url = %subscription.url, "webhook subscribed");
+    let created = CreatedWebhookView {
+        webhook: subscription.into(),
+        secret: secret.expose(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/webhooks/{webhook_id}"))],
+        axum::Json(created),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "webhooks",
+    summary = "Every webhook subscription",
+    description = "Oldest first, without their secrets. Operators only.",
+    responses(
+        (status = 200, description = "The subscriptions", body = WebhookList),
+        OperatorOnly,
+        StorageProblems,
+    )
+)]
+pub(crate) async fn list_webhooks(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<WebhookList>, ApiError> {
+    require_operator(caller)?;
+    let subscriptions = app.subscriptions.list().await.map_err(from_subscription_error)?;
+    Ok(axum::Json(WebhookList {
+        webhooks: subscriptions.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "One webhook subscription",
+    description = "Without its secret. Operators only.",
+    params(("webhook_id" = Uuid, Path, description = "The subscription")),
+    responses(
+        (status = 200, description = "The subscription", body = WebhookView),
+        (status = 400, description = "Malformed id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+        OperatorOnly,
+        StorageProblems,
+    )
+)]
+pub(crate) async fn webhook(
+    State(app): State<AppState>,
+    caller: Caller,
+    PathParam(webhook_id): PathParam<Uuid>,
+) -> Result<axum::Json<WebhookView>, ApiError> {
+    require_operator(caller)?;
+    let subscription = app
+        .subscriptions
+        .get(webhook_id)
+        .await
+        .map_err(from_subscription_error)?
+        .ok_or(ApiError::WebhookNotFound(webhook_id))?;
+    Ok(axum::Json(subscription.into()))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Unsubscribe",
+    description = "Deletes the subscription: nothing more is sent to it. Operators only.",
+    params(("webhook_id" = Uuid, Path, description = "The subscription")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+        OperatorOnly,
+        StorageProblems,
+    )
+)]
+pub(crate) async fn delete_webhook(
+    State(app): State<AppState>,
+    caller: Caller,
+    PathParam(webhook_id): PathParam<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    require_operator(caller)?;
+    if !app
+        .subscriptions
+        .delete(webhook_id)
+        .await
+        .map_err(from_subscription_error)?
+    {
+        return Err(ApiError::WebhookNotFound(webhook_id));
+    }
+    tracing::info!(%webhook_id, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The request's values, checked: every problem found, each named by its field.
+fn validate(request: CreateWebhookRequest, allow_private: bool) -> Result<NewSubscription, ApiError> {
+    let mut problems = Vec::new();
+    let destination = Destination::parse(&request.url, allow_private)
+        .map_err(|error| problems.push(InvalidParam::new("url", error)))
+        .ok();
+    let mut event_types = BTreeSet::new();
+    if request.event_types.is_empty() {
+        problems.push(InvalidParam::new("event_types", "name at least one event type"));
+    }
+    for name in &request.event_types {
+        match name.parse::<IntegrationEventType>() {
+            Ok(event_type) => {
+                event_types.insert(event_type);
+            }
+            Err(_) => {
+                let known: Vec<&str> = IntegrationEventType::VARIANTS
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect();
+                let shown: String = name.chars().take(64).collect();
+                problems.push(InvalidParam::new(
+                    "event_types",
+                    format!("unknown event type {shown:?}; known: {}", known.join(", ")),
+                ));
+                break;
+            }
+        }
+    }
+    let description = request.description.filter(|text| !text.trim().is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|text| text.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
+        problems.push(InvalidParam::new(
+            "description",
+            format!("at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    match destination {
+        Some(destination) if problems.is_empty() => Ok(NewSubscription {
+            destination,
+            event_types,
+            description,
+        }),
+        _ => Err(ApiError::Validation(problems)),
+    }
+}
+
+fn from_subscription_error(error: SubscriptionError) -> ApiError {
+    match error {
+        SubscriptionError::Database(error) => ApiError::StorageUnavailable(StoreError::Database(error)),
+        error => ApiError::Internal(Box::new(error)),
+    }
+}

@@ -1,0 +1,171 @@
+//! The webhook subscriptions: who wants which integration events, where, signed with what.
+//!
+//! Operators manage them over HTTP (`/webhooks`). A subscription is sent the events appended
+//! after it was made (`starts_after`, the head of the log when it was made); its secret is
+//! generated here and shown once, in the answer that creates it.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::{Database, Stored, query};
+use crate::integration::contract::IntegrationEventType;
+use crate::integration::destination::Destination;
+use crate::integration::signing::{SecretError, WebhookSecret};
+
+/// The longest description kept.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+const COLUMNS: &str = "webhook_id, url, event_types, description, created_at, starts_after";
+
+/// A subscription as it is shown (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub webhook_id: Uuid,
+    pub url: String,
+    /// In name order.
+    pub event_types: Vec<IntegrationEventType>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The log position it was made at: it is sent the events after it.
+    pub starts_after: i64,
+}
+
+/// What a new subscription asks for, checked.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    pub destination: Destination,
+    pub event_types: BTreeSet<IntegrationEventType>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// A stored row that does not read back (edited by hand): never answered as a subscription.
+    #[error("webhook {webhook_id} is stored with an unknown event type {event_type:?}")]
+    Unreadable { webhook_id: Uuid, event_type: String },
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    #[sqlx(try_from = "Stored<Uuid>")]
+    webhook_id: Uuid,
+    url: String,
+    event_types: String,
+    description: Option<String>,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
+    created_at: DateTime<Utc>,
+    starts_after: i64,
+}
+
+impl TryFrom<Row> for Subscription {
+    type Error = SubscriptionError;
+
+    fn try_from(row: Row) -> Result<Self, Self::Error> {
+        let event_types = row
+            .event_types
+            .split(',')
+            .map(|name| {
+                name.parse().map_err(|_| SubscriptionError::Unreadable {
+                    webhook_id: row.webhook_id,
+                    event_type: name.to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Subscription {
+            webhook_id: row.webhook_id,
+            url: row.url,
+            event_types,
+            description: row.description,
+            created_at: row.created_at,
+            starts_after: row.starts_after,
+        })
+    }
+}
+
+/// The subscriptions of a database (the log's: they follow it). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Subscriptions {
+    database: Database,
+}
+
+impl Subscriptions {
+    pub fn new(database: Database) -> Self {
+        Subscriptions { database }
+    }
+
+    /// Records a new subscription, starting after the head of the log; answers it with its
+    /// secret, which nothing shows again.
+    pub async fn create(
+        &self,
+        new: NewSubscription,
+        webhook_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(Subscription, WebhookSecret), SubscriptionError> {
+        let secret = WebhookSecret::generate()?;
+        let event_types: Vec<&str> = new
+            .event_types
+            .iter()
+            .map(|event_type| event_type.as_str())
+            .collect();
+        // A write transaction: on SQLite it queues behind this process's other writers.
+        let mut tx = self.database.begin_write().await?;
+        let starts_after: i64 = query(format!(
+            "INSERT INTO webhook_subscriptions ({COLUMNS}, secret) \
+             SELECT $1, $2, $3, $4, $5, COALESCE(MAX(global_position), 0), $6 FROM events \
+             RETURNING starts_after"
+        ))
+        .bind(webhook_id)
+        .bind(new.destination.as_str())
+        .bind(event_types.join(","))
+        .bind(new.description.as_deref())
+        .bind(now)
+        .bind(secret.expose())
+        .fetch_scalar(&mut tx)
+        .await?;
+        tx.commit().await?;
+        let subscription = Subscription {
+            webhook_id,
+            url: new.destination.as_str().to_owned(),
+            event_types: new.event_types.into_iter().collect(),
+            description: new.description,
+            created_at: now,
+            starts_after,
+        };
+        Ok((subscription, secret))
+    }
+
+    /// Every subscription, oldest first.
+    pub async fn list(&self) -> Result<Vec<Subscription>, SubscriptionError> {
+        let rows: Vec<Row> = query(format!(
+            "SELECT {COLUMNS} FROM webhook_subscriptions ORDER BY created_at, webhook_id"
+        ))
+        .fetch_all(&self.database)
+        .await?;
+        rows.into_iter().map(Subscription::try_from).collect()
+    }
+
+    pub async fn get(&self, webhook_id: Uuid) -> Result<Option<Subscription>, SubscriptionError> {
+        let row: Option<Row> = query(format!(
+            "SELECT {COLUMNS} FROM webhook_subscriptions WHERE webhook_id = $1"
+        ))
+        .bind(webhook_id)
+        .fetch_optional(&self.database)
+        .await?;
+        row.map(Subscription::try_from).transpose()
+    }
+
+    /// Deletes a subscription; answers whether there was one. Nothing more is sent to it.
+    pub async fn delete(&self, webhook_id: Uuid) -> Result<bool, SubscriptionError> {
+        let deleted = self
+            .database
+            .execute_write(query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1").bind(webhook_id))
+            .await?;
+        Ok(deleted > 0)
+    }
+}
