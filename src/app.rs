@@ -6,6 +6,8 @@
 //! already-bound listener, so tests can bind port 0 and the binary can bind the configured
 //! address with the same code.
 
+use crate::integration::delivery::{Deliverer, DeliverySettings};
+use crate::integration::outbox::WebhookOutbox;
 use crate::integration::subscriptions::Subscriptions;
 use std::future::Future;
 use std::sync::Arc;
@@ -245,6 +247,18 @@ impl App {
             self.database.clone(),
             self.http.commands.clone(),
         )])
+    }
+
+    /// Starts the webhooks ([`crate::integration`]): the outbox, a follower of the log that
+    /// enqueues each subscription's messages, and the sender, which delivers them while this
+    /// process leads it. Both stop with [`App::shutdown`] (the follower by its handle).
+    pub fn start_webhooks(
+        &self,
+        settings: DeliverySettings,
+    ) -> Result<(Following, tokio::task::JoinHandle<()>), reqwest::Error> {
+        let outbox = self.start(vec![Arc::new(WebhookOutbox::new(self.database.clone()))]);
+        let sender = Deliverer::new(self.database.clone(), settings)?.start(self.shutdown.child_token());
+        Ok((outbox, sender))
     }
 
     /// Starts the hold expiry scheduler ([`process::expiry`]): a round every `every`, while this

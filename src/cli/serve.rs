@@ -1,5 +1,6 @@
 //! `foldbank serve` (the default): the HTTP server with its followers, until SIGTERM or Ctrl-C.
 
+use crate::integration::delivery::DeliverySettings;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -61,6 +62,10 @@ pub(super) async fn run(config: Config) -> Outcome {
     tracing::info!("projections caught up");
     let transfers = app.start_transfer_process();
     let expiry = app.start_hold_expiry(HOLD_EXPIRY_ROUND);
+    let (webhook_outbox, webhook_sender) = app.start_webhooks(DeliverySettings {
+        allow_private: config.webhook_allow_private,
+        ..DeliverySettings::default()
+    })?;
     let checkpoints = app.start_checkpoint_signer(config.checkpoint_cadence(), CHECKPOINT_LOOK);
     match &app.chain_signer {
         Some(signer) => {
@@ -92,6 +97,8 @@ pub(super) async fn run(config: Config) -> Outcome {
     if let Some(checkpoints) = checkpoints {
         let _ = checkpoints.await;
     }
+    let _ = webhook_sender.await;
+    webhook_outbox.stop().await;
     transfers.stop().await;
     projections.stop().await;
     let _ = housekeeping.await;

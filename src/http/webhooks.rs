@@ -259,8 +259,8 @@ fn validate(request: CreateWebhookRequest, allow_private: bool) -> Result<NewSub
             }
         }
     }
-    let description = request.description.filter(|text| !text.trim().is_empty());
-    if description
+    if request
+        .description
         .as_ref()
         .is_some_and(|text| text.chars().count() > MAX_DESCRIPTION_CHARS)
     {
@@ -269,6 +269,7 @@ fn validate(request: CreateWebhookRequest, allow_private: bool) -> Result<NewSub
             format!("at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
+    let description = request.description.filter(|text| !text.trim().is_empty());
     match destination {
         Some(destination) if problems.is_empty() => Ok(NewSubscription {
             destination,

@@ -5,10 +5,14 @@
 //!   domain events to them; no personal data crosses.
 //! - [`signing`]: Standard Webhooks secrets and signatures.
 //! - [`subscriptions`]: who wants which events where (`/webhooks`, operators only).
+//! - [`outbox`]: the follower of the log that enqueues each subscription's messages.
+//! - [`delivery`]: the sender of the outbox's messages (back-off, parking, order per account).
 //! - [`destination`]: the URLs messages may be sent to (no server-side request forgery).
 
 pub mod contract;
+pub mod delivery;
 pub mod destination;
+pub mod outbox;
 pub mod signing;
 pub mod subscriptions;
 

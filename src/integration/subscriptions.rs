@@ -9,15 +9,19 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Database, Stored, query};
+use crate::db::{Database, Stored, Transaction, query};
+use crate::follow::{load_checkpoint, lock_checkpoint};
 use crate::integration::contract::IntegrationEventType;
 use crate::integration::destination::Destination;
+use crate::integration::outbox::NAME as OUTBOX;
 use crate::integration::signing::{SecretError, WebhookSecret};
 
 /// The longest description kept.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
 const COLUMNS: &str = "webhook_id, url, event_types, description, created_at, starts_after";
+const LIST: &str = "SELECT webhook_id, url, event_types, description, created_at, starts_after \
+    FROM webhook_subscriptions ORDER BY created_at, webhook_id";
 
 /// A subscription as it is shown (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,8 +117,13 @@ impl Subscriptions {
             .iter()
             .map(|event_type| event_type.as_str())
             .collect();
-        // A write transaction: on SQLite it queues behind this process's other writers.
+        // The outbox's checkpoint, locked before the head of the log is read: an outbox batch
+        // either committed before (its events are at or below the head read here) or reads
+        // the subscriptions after this one commits (see `super::outbox`). On SQLite the write
+        // transaction alone orders them.
+        load_checkpoint(&self.database, OUTBOX).await?;
         let mut tx = self.database.begin_write().await?;
+        lock_checkpoint(&mut tx, OUTBOX).await?;
         let starts_after: i64 = query(format!(
             "INSERT INTO webhook_subscriptions ({COLUMNS}, secret) \
              SELECT $1, $2, $3, $4, $5, COALESCE(MAX(global_position), 0), $6 FROM events \
@@ -142,11 +151,13 @@ impl Subscriptions {
 
     /// Every subscription, oldest first.
     pub async fn list(&self) -> Result<Vec<Subscription>, SubscriptionError> {
-        let rows: Vec<Row> = query(format!(
-            "SELECT {COLUMNS} FROM webhook_subscriptions ORDER BY created_at, webhook_id"
-        ))
-        .fetch_all(&self.database)
-        .await?;
+        let rows: Vec<Row> = query(LIST).fetch_all(&self.database).await?;
+        rows.into_iter().map(Subscription::try_from).collect()
+    }
+
+    /// Every subscription, as `tx` sees them.
+    pub async fn list_in(tx: &mut Transaction) -> Result<Vec<Subscription>, SubscriptionError> {
+        let rows: Vec<Row> = query(LIST).fetch_all(tx).await?;
         rows.into_iter().map(Subscription::try_from).collect()
     }
 
@@ -160,12 +171,19 @@ impl Subscriptions {
         row.map(Subscription::try_from).transpose()
     }
 
-    /// Deletes a subscription; answers whether there was one. Nothing more is sent to it.
+    /// Deletes a subscription and the messages it still had to receive; answers whether there
+    /// was one. Nothing more is sent to it.
     pub async fn delete(&self, webhook_id: Uuid) -> Result<bool, SubscriptionError> {
-        let deleted = self
-            .database
-            .execute_write(query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1").bind(webhook_id))
+        let mut tx = self.database.begin_write().await?;
+        query("DELETE FROM webhook_messages WHERE webhook_id = $1")
+            .bind(webhook_id)
+            .execute(&mut tx)
             .await?;
+        let deleted = query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1")
+            .bind(webhook_id)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
         Ok(deleted > 0)
     }
 }

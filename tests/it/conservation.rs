@@ -420,7 +420,11 @@ async fn leaderships_held(db: &TestDb) -> std::collections::BTreeSet<(i64, i64)>
 fn follower_leaderships() -> std::collections::BTreeSet<(i64, i64)> {
     foldbank::app::follower_names()
         .into_iter()
-        .chain([foldbank::process::expiry::NAME])
+        .chain([
+            foldbank::process::expiry::NAME,
+            foldbank::integration::outbox::NAME,
+            foldbank::integration::delivery::NAME,
+        ])
         .map(|name| {
             let key = u64::from_ne_bytes(foldbank::follow::leadership_key(name).to_ne_bytes());
             (
@@ -432,8 +436,8 @@ fn follower_leaderships() -> std::collections::BTreeSet<(i64, i64)> {
 }
 
 /// Two service processes on one database, behind no balancer: clients spread their transfers
-/// over both. On PostgreSQL each follower (every projection and the transfer manager) runs in
-/// exactly one of them, as does the hold expiry scheduler; when the leading process is
+/// over both. On PostgreSQL each follower (every projection, the transfer manager, the webhook
+/// outbox) runs in exactly one of them, as do the hold expiry scheduler and the webhook sender; when the leading process is
 /// SIGKILLed mid-load, the other takes every follower over within 5 s. On either database money
 /// is conserved, every acknowledged transfer is settled exactly once, and the read models equal
 /// the fold of the log.

@@ -42,4 +42,5 @@ mod statements;
 mod store_contract;
 mod stream_ids;
 mod transfers;
+mod webhook_delivery;
 mod webhooks;

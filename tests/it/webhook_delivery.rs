@@ -1,0 +1,364 @@
+//! Webhook delivery, end to end: commands over HTTP, the outbox following the log, the sender
+//! posting to a receiver on loopback that checks every signature with the Standard Webhooks
+//! reference crate (code this project did not write) and records what it got.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use foldbank::integration::delivery::DeliverySettings;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::common::{TestApp, TestDb, backend_tests};
+
+backend_tests!(
+    every_event_arrives_signed_in_order_per_account_through_failures_and_downtime,
+    a_receiver_that_always_fails_gets_its_messages_parked_while_another_receives_everything,
+);
+
+/// What a receiver got: each request's `webhook-id`, body, and whether its signature verified.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    body: Value,
+    verified: bool,
+}
+
+#[derive(Debug, Default)]
+struct ReceiverState {
+    secret: Option<String>,
+    /// Requests to answer 500 before answering 204 (`usize::MAX`: always).
+    failures_left: usize,
+    received: Vec<Received>,
+}
+
+/// An HTTP receiver on loopback; it can be stopped and started again on the same port.
+#[derive(Debug, Clone)]
+struct Receiver {
+    port: u16,
+    state: Arc<Mutex<ReceiverState>>,
+    stop: Arc<Mutex<CancellationToken>>,
+}
+
+impl Receiver {
+    async fn start(failures: usize) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let receiver = Receiver {
+            port,
+            state: Arc::new(Mutex::new(ReceiverState {
+                failures_left: failures,
+                ..ReceiverState::default()
+            })),
+            stop: Arc::new(Mutex::new(CancellationToken::new())),
+        };
+        receiver.serve(listener);
+        receiver
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks", self.port)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let state = self.state.clone();
+        let stop = self.stop.lock().expect("stop").clone();
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move { receive(&state, &headers, &body) }
+            }),
+        );
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .expect("serve");
+        });
+    }
+
+    /// Down: connections are refused until [`Receiver::up`].
+    fn down(&self) {
+        let mut stop = self.stop.lock().expect("stop");
+        stop.cancel();
+        *stop = CancellationToken::new();
+    }
+
+    async fn up(&self) {
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        self.serve(listener);
+    }
+
+    fn set_secret(&self, secret: &str) {
+        self.state.lock().expect("state").secret = Some(secret.to_owned());
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("state").received.clone()
+    }
+
+    /// The distinct `webhook-id`s received so far.
+    fn ids(&self) -> BTreeSet<String> {
+        self.received().into_iter().map(|received| received.id).collect()
+    }
+}
+
+fn receive(state: &Mutex<ReceiverState>, headers: &HeaderMap, body: &[u8]) -> StatusCode {
+    let mut state = state.lock().expect("state");
+    let verified = state.secret.as_deref().is_some_and(|secret| {
+        standardwebhooks::Webhook::new(secret)
+            .and_then(|webhook| webhook.verify(body, headers))
+            .is_ok()
+    });
+    let id = headers
+        .get("webhook-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    state.received.push(Received {
+        id,
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        verified,
+    });
+    if state.failures_left > 0 {
+        state.failures_left = state.failures_left.saturating_sub(1);
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+/// Retries quickly, so that a test waits for milliseconds, not minutes.
+fn quick(max_attempts: u32) -> DeliverySettings {
+    DeliverySettings {
+        every: Duration::from_millis(20),
+        attempt_timeout: Duration::from_secs(5),
+        max_attempts,
+        first_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        allow_private: true,
+    }
+}
+
+async fn subscribe(app: &TestApp, receiver: &Receiver, types: &[&str]) -> (String, i64) {
+    let created = app
+        .post(
+            "/webhooks",
+            json!({ "url": receiver.url(), "event_types": types }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let secret = created.body["secret"].as_str().expect("secret");
+    receiver.set_secret(secret);
+    let starts_after = created.body["starts_after"].as_i64().expect("starts_after");
+    (
+        created.body["webhook_id"].as_str().expect("id").to_owned(),
+        starts_after,
+    )
+}
+
+async fn open(app: &TestApp) -> Uuid {
+    let opened = app
+        .post(
+            "/accounts",
+            json!({ "owner_id": Uuid::now_v7(), "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.text);
+    opened.body["account_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("account_id")
+}
+
+async fn deposit(app: &TestApp, account: Uuid, amount: i64) {
+    let deposited = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": amount, "currency": "EUR", "description": "salary of Alice Smith" }),
+        )
+        .await;
+    assert_eq!(deposited.status, StatusCode::CREATED, "{}", deposited.text);
+}
+
+/// The ids of the events after `after` of the given domain types, from the feed.
+async fn events_of(app: &TestApp, after: i64, types: &[&str]) -> BTreeSet<String> {
+    let page = app.get(&format!("/events?after={after}&limit=500")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    page.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| types.iter().any(|t| event["type"] == *t))
+        .filter_map(|event| event["event_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+async fn every_event_arrives_signed_in_order_per_account_through_failures_and_downtime(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let service = app.service.clone().with_webhook_allow_private(true);
+    let app = app.with_service(service);
+    let before = open(&app).await;
+    deposit(&app, before, 1).await;
+    // The first five requests fail with 500.
+    let receiver = Receiver::start(5).await;
+    let (_, starts_after) = subscribe(
+        &app,
+        &receiver,
+        &["account.opened.v1", "money.deposited.v1", "money.withdrawn.v1"],
+    )
+    .await;
+    let (outbox, sender) = app.service.start_webhooks(quick(1000)).expect("webhooks");
+
+    let accounts = [open(&app).await, open(&app).await, open(&app).await];
+    for round in 1..=4 {
+        for account in accounts {
+            deposit(&app, account, round).await;
+        }
+    }
+    // Down for a while, as commands go on; then back.
+    receiver.down();
+    for account in accounts {
+        deposit(&app, account, 10).await;
+        let withdrawn = app
+            .post(
+                &format!("/accounts/{account}/withdrawals"),
+                json!({ "amount": 3, "currency": "EUR" }),
+            )
+            .await;
+        assert_eq!(withdrawn.status, StatusCode::CREATED, "{}", withdrawn.text);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    receiver.up().await;
+
+    let expected = events_of(
+        &app,
+        starts_after,
+        &["AccountOpened", "MoneyDeposited", "MoneyWithdrawn"],
+    )
+    .await;
+    assert_eq!(expected.len(), 3 + 12 + 6);
+    wait_for("every event received", || receiver.ids() == expected).await;
+    app.service.shutdown.cancel();
+    let _ = sender.await;
+    outbox.stop().await;
+
+    let received = receiver.received();
+    assert!(received.iter().all(|r| r.verified), "every signature verifies");
+    assert!(
+        received.len() > expected.len(),
+        "the failures were retried: {}",
+        received.len()
+    );
+    // A duplicate is a retry of the same message: same id, same body.
+    let mut bodies: BTreeMap<&str, &Value> = BTreeMap::new();
+    for r in &received {
+        let first = bodies.entry(r.id.as_str()).or_insert(&r.body);
+        assert_eq!(*first, &r.body, "a retry carries the same body");
+        assert_eq!(
+            r.body["data"]["event_id"],
+            json!(r.id),
+            "webhook-id is the event's id"
+        );
+        assert!(
+            !r.body.to_string().contains("Alice"),
+            "no personal data: {}",
+            r.body
+        );
+    }
+    // Per account, first arrivals in log order.
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for r in &received {
+        if !seen.insert(r.id.clone()) {
+            continue;
+        }
+        let account = r.body["data"]["account_id"].as_str().expect("account").to_owned();
+        let position = r.body["data"]["position"].as_i64().expect("position");
+        assert!(position > starts_after, "nothing from before the subscription");
+        let previous = last.insert(account, position).unwrap_or(0);
+        assert!(
+            previous < position,
+            "in log order per account: {previous} then {position}"
+        );
+    }
+    assert_eq!(
+        last.len(),
+        3,
+        "the three accounts opened after it, not the one before"
+    );
+    assert!(!last.contains_key(&before.to_string()));
+}
+
+async fn a_receiver_that_always_fails_gets_its_messages_parked_while_another_receives_everything(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let service = app.service.clone().with_webhook_allow_private(true);
+    let app = app.with_service(service);
+    let failing = Receiver::start(usize::MAX).await;
+    let working = Receiver::start(0).await;
+    let (failing_id, starts_after) = subscribe(&app, &failing, &["money.deposited.v1"]).await;
+    subscribe(&app, &working, &["money.deposited.v1"]).await;
+    let (outbox, sender) = app.service.start_webhooks(quick(3)).expect("webhooks");
+
+    let accounts = [open(&app).await, open(&app).await];
+    for round in 1..=3 {
+        for account in accounts {
+            deposit(&app, account, round).await;
+        }
+    }
+    let expected = events_of(&app, starts_after, &["MoneyDeposited"]).await;
+    assert_eq!(expected.len(), 6);
+    wait_for("the working receiver got everything", || {
+        working.ids() == expected
+    })
+    .await;
+    let parked = || async {
+        foldbank::db::query(
+            "SELECT COUNT(*) FROM webhook_messages WHERE webhook_id = $1 AND parked_at IS NOT NULL",
+        )
+        .bind(failing_id.parse::<Uuid>().expect("id"))
+        .fetch_scalar::<i64>(&app.db.database)
+        .await
+        .expect("count")
+    };
+    for _ in 0..3000 {
+        if parked().await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(parked().await, 2, "the first message of each account is parked");
+    app.service.shutdown.cancel();
+    let _ = sender.await;
+    outbox.stop().await;
+
+    // Only the head of each account's line was tried, 3 times each; the rest wait behind it.
+    let tried = failing.received();
+    assert_eq!(tried.len(), 2 * 3, "{tried:?}");
+    assert_eq!(failing.ids().len(), 2);
+    let waiting: i64 = foldbank::db::query("SELECT COUNT(*) FROM webhook_messages WHERE webhook_id = $1")
+        .bind(failing_id.parse::<Uuid>().expect("id"))
+        .fetch_scalar(&app.db.database)
+        .await
+        .expect("count");
+    assert_eq!(waiting, 6, "nothing of the failing subscription was lost");
+}
