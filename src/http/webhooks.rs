@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::domain::text::Text;
 use crate::http::AppState;
 use crate::http::auth::require_operator;
 use crate::http::extract::{JsonBody, PathParam};
@@ -22,9 +23,7 @@ use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::{OperatorOnly, StorageProblems};
 use crate::integration::IntegrationEventType;
 use crate::integration::destination::Destination;
-use crate::integration::subscriptions::{
-    MAX_DESCRIPTION_CHARS, NewSubscription, Subscription, SubscriptionError,
-};
+use crate::integration::subscriptions::{NewSubscription, Subscription, SubscriptionError};
 use crate::store::StoreError;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -50,8 +49,12 @@ pub struct CreateWebhookRequest {
     /// The integration event types to send (at least one).
     #[schema(value_type = Vec<IntegrationEventType>, min_items = 1)]
     pub event_types: Vec<String>,
-    /// For the operators, at most 500 characters.
-    #[schema(max_length = 500)]
+    /// For the operators. Free text: not blank, at most 200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub description: Option<String>,
 }
 
@@ -259,17 +262,13 @@ fn validate(request: CreateWebhookRequest, allow_private: bool) -> Result<NewSub
             }
         }
     }
-    if request
-        .description
-        .as_ref()
-        .is_some_and(|text| text.chars().count() > MAX_DESCRIPTION_CHARS)
-    {
-        problems.push(InvalidParam::new(
-            "description",
-            format!("at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    let description = request.description.filter(|text| !text.trim().is_empty());
+    let description = match request.description.map(Text::new).transpose() {
+        Ok(description) => description.map(|text| text.as_str().to_owned()),
+        Err(error) => {
+            problems.push(InvalidParam::new("description", error));
+            None
+        }
+    };
     match destination {
         Some(destination) if problems.is_empty() => Ok(NewSubscription {
             destination,

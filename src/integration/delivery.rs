@@ -2,35 +2,41 @@
 //! parking, and no request to anywhere a subscription may not reach.
 //!
 //! One process at a time sends (the leadership of [`NAME`], as for the hold expiry scheduler),
-//! in rounds. A round takes the message at the head of each account's line of each
+//! in rounds. A round reads the message at the head of each account's line of each
 //! subscription (the lowest position of that account still to be received) whose next attempt
-//! is due, sends them all at once, and waits for every answer before the next round: so one
-//! message per account is in flight at a time, and an account's messages arrive in log order,
-//! while a receiver that is slow for one account holds up no other.
+//! is due, and starts one batch per subscription: the batch sends its messages at once and
+//! records every answer before that subscription's next batch may start. So one message per
+//! account is in flight at a time and an account's messages arrive in log order, while a
+//! receiver that is slow (up to the attempt's time-out) holds up only its own subscription's
+//! next batch: other subscriptions go on, round after round.
 //!
 //! A `2xx` answer deletes the message. Anything else (another status, a redirect, which is
 //! never followed, a time-out, no connection) schedules the next attempt after a back-off that
 //! doubles from `first_backoff` up to `max_backoff`, with jitter (a random half of it taken
 //! off, so that receivers coming back are not hit by every sender at once); after
 //! `max_attempts` the message is parked: it stays, with its last error, and so do the later
-//! messages of its account for that subscription, until an operator retries it. Other
-//! accounts keep flowing.
+//! messages of its account for that subscription, until it is sent again (an operator's
+//! retry, to come). Other accounts keep flowing.
 //!
 //! A process that dies mid-round leaves its messages in the table; the next leader sends them
-//! again, under the same `webhook-id` (the event's id), so receivers drop the duplicates.
+//! again, under the same `webhook-id` (the event's id), so receivers drop the duplicates. (A
+//! leader that lost its leadership finishes the batches in flight: during a handover a
+//! receiver may get a duplicate of a message after the one behind it.)
 //!
 //! Every host name is resolved by `PublicResolver`, which drops private, loopback and
 //! link-local addresses (unless private addresses are allowed), so a name that resolves to
 //! one now (DNS rebinding) is refused at the moment of connecting; a URL naming an address is
 //! checked again before each send. Redirects are not followed and answers' bodies not read.
 
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::db::{Database, Stored, query};
@@ -41,8 +47,12 @@ use crate::process::led::run_while_leading;
 /// The name of the sender's leadership.
 pub const NAME: &str = "webhook_delivery";
 
-/// How many messages one round sends at most (at once).
-const ROUND: i64 = 64;
+/// How many messages of one subscription are sent at once at most (each the head of an
+/// account's line).
+const PER_SUBSCRIPTION: i64 = 32;
+
+/// How many messages one round reads at most, over every subscription.
+const ROUND: i64 = 1024;
 
 /// How the sender paces itself.
 #[derive(Debug, Clone)]
@@ -101,12 +111,20 @@ pub struct Deliverer {
     database: Database,
     client: reqwest::Client,
     settings: DeliverySettings,
+    /// The subscriptions with a batch in flight: a round leaves them alone, so a slow
+    /// receiver holds up its own subscription's next batch, never another's.
+    busy: Arc<Mutex<HashSet<Uuid>>>,
+    /// The batches in flight, waited for when the sender stops.
+    batches: TaskTracker,
 }
 
 impl Deliverer {
     pub fn new(database: Database, settings: DeliverySettings) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve the destination itself, past the
+            // resolver below.
+            .no_proxy()
             .timeout(settings.attempt_timeout)
             .connect_timeout(settings.attempt_timeout)
             .dns_resolver(Arc::new(PublicResolver {
@@ -118,10 +136,13 @@ impl Deliverer {
             database,
             client,
             settings,
+            busy: Arc::default(),
+            batches: TaskTracker::new(),
         })
     }
 
-    /// Runs rounds while this process leads, until `stop`.
+    /// Runs rounds while this process leads, until `stop`; then waits for the batches in
+    /// flight.
     pub fn start(self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let this = &self;
@@ -131,40 +152,78 @@ impl Deliverer {
                 self.settings.every,
                 &stop,
                 move || async move {
-                    match this.deliver_due().await {
-                        // A message delivered may have one behind it, due now.
-                        Ok(round) => round.delivered > 0,
-                        Err(error) => {
-                            tracing::warn!(
-                                task = NAME,
-                                error = %crate::telemetry::error_chain(&error),
-                                "cannot read the webhook messages due; trying again next round"
-                            );
-                            false
-                        }
+                    if let Err(error) = this.start_due_batches().await {
+                        tracing::warn!(
+                            task = NAME,
+                            error = %crate::telemetry::error_chain(&error),
+                            "cannot read the webhook messages due; trying again next round"
+                        );
                     }
+                    false
                 },
             )
             .await;
+            self.batches.close();
+            self.batches.wait().await;
         })
     }
 
-    /// One round: sends every message at the head of its account's line that is due now (up
-    /// to `ROUND`), at once, and records what became of each.
-    pub async fn deliver_due(&self) -> Result<Round, sqlx::Error> {
-        let now = Utc::now();
-        let due: Vec<Due> = query(
-            "SELECT m.webhook_id, m.position, m.event_id, m.body, m.attempts, s.url, s.secret \
-             FROM webhook_messages m JOIN webhook_subscriptions s ON s.webhook_id = m.webhook_id \
-             WHERE m.parked_at IS NULL AND m.next_attempt_at <= $1 \
-             AND NOT EXISTS (SELECT 1 FROM webhook_messages e WHERE e.webhook_id = m.webhook_id \
-                 AND e.account_id = m.account_id AND e.position < m.position) \
-             ORDER BY m.position LIMIT $2",
+    /// One round: reads the messages due (the head of each account's line, up to
+    /// `PER_SUBSCRIPTION` per subscription) and starts one batch for each subscription that
+    /// has none in flight; answers how many it started. A batch sends its messages at once and
+    /// records what became of each.
+    pub async fn start_due_batches(&self) -> Result<usize, sqlx::Error> {
+        let mut batches: BTreeMap<Uuid, Vec<Due>> = BTreeMap::new();
+        for message in self.due().await? {
+            batches.entry(message.webhook_id).or_default().push(message);
+        }
+        let mut started = 0;
+        for (webhook_id, batch) in batches {
+            if !lock(&self.busy).insert(webhook_id) {
+                continue;
+            }
+            started += 1;
+            let this = self.clone();
+            self.batches.spawn(async move {
+                if let Err(error) = this.send_batch(batch).await {
+                    tracing::warn!(
+                        task = NAME,
+                        %webhook_id,
+                        error = %crate::telemetry::error_chain(&error),
+                        "cannot record the outcome of webhook attempts; they will be made again"
+                    );
+                }
+                lock(&this.busy).remove(&webhook_id);
+            });
+        }
+        Ok(started)
+    }
+
+    /// The messages due now at the head of their account's line, oldest first, at most
+    /// `PER_SUBSCRIPTION` of each subscription.
+    async fn due(&self) -> Result<Vec<Due>, sqlx::Error> {
+        query(
+            "SELECT webhook_id, position, event_id, body, attempts, url, secret FROM ( \
+                 SELECT m.webhook_id, m.position, m.event_id, m.body, m.attempts, s.url, s.secret, \
+                     ROW_NUMBER() OVER (PARTITION BY m.webhook_id ORDER BY m.position) AS nth \
+                 FROM webhook_messages m JOIN webhook_subscriptions s ON s.webhook_id = m.webhook_id \
+                 WHERE m.parked_at IS NULL AND m.next_attempt_at <= $1 \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_messages e WHERE e.webhook_id = m.webhook_id \
+                     AND e.account_id = m.account_id AND e.position < m.position) \
+             ) due WHERE nth <= $2 ORDER BY position LIMIT $3",
         )
-        .bind(now)
+        .bind(Utc::now())
+        .bind(PER_SUBSCRIPTION)
         .bind(ROUND)
         .fetch_all(&self.database)
-        .await?;
+        .await
+    }
+
+    /// Sends `due` (messages of one subscription, each the head of its account's line) at
+    /// once, and records what became of each: deleted when delivered, else its next attempt,
+    /// or parked.
+    async fn send_batch(&self, due: Vec<Due>) -> Result<Round, sqlx::Error> {
+        let now = Utc::now();
         let sent = join_all(due.iter().map(|message| self.send(message))).await;
         let mut round = Round::default();
         for (message, outcome) in due.iter().zip(sent) {
@@ -276,4 +335,8 @@ impl reqwest::dns::Resolve for PublicResolver {
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+fn lock(busy: &Mutex<HashSet<Uuid>>) -> MutexGuard<'_, HashSet<Uuid>> {
+    busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -49,6 +49,10 @@ impl Destination {
             return Err(DestinationError::TooLong);
         }
         let url = Url::parse(text).map_err(|error| DestinationError::Malformed(error.to_string()))?;
+        // As stored and sent again: percent-encoding may have lengthened it.
+        if url.as_str().len() > MAX_URL_LENGTH {
+            return Err(DestinationError::TooLong);
+        }
         if !matches!(url.scheme(), "https" | "http") {
             return Err(DestinationError::Scheme(url.scheme().to_owned()));
         }
@@ -109,15 +113,22 @@ fn is_public_v4(address: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(address: Ipv6Addr) -> bool {
-    let first = address.segments()[0];
+    let [first, second, ..] = address.segments();
+    let octets = address.octets();
+    // The IPv4 address in the low 32 bits, for the forms that carry one there.
+    let low_v4 = Ipv4Addr::new(octets[12], octets[13], octets[14], octets[15]);
+    // 6to4 carries its IPv4 address in bits 16..48.
+    let six_to_four = Ipv4Addr::new(octets[2], octets[3], octets[4], octets[5]);
     !(address.is_loopback()
         || address.is_unspecified()
         || address.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && address.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && address.segments()[1] == 0xff9b) // IPv4/IPv6 translation
-        || address.to_ipv4().is_some_and(|v4| !is_public_v4(v4) && first == 0)) // IPv4-compatible
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (first == 0x2001 && second == 0x0db8) // documentation
+        || (first == 0x0064 && second == 0xff9b) // IPv4/IPv6 translation (NAT64), well-known and local-use
+        || (first == 0 && !is_public_v4(low_v4)) // IPv4-compatible and IPv4-translated (SIIT)
+        || (first == 0x2002 && !is_public_v4(six_to_four))) // 6to4 of a non-public IPv4 address
 }
 
 #[cfg(test)]
@@ -155,6 +166,10 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:0:10.0.0.1]/",
+            "http://[64:ff9b:1::a00:1]/",
+            "http://[2002:c0a8:101::1]/",
+            "http://[fec0::1]/",
             "http://224.0.0.1/",
             "http://255.255.255.255/",
         ] {
@@ -192,5 +207,9 @@ mod tests {
         ));
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LENGTH));
         assert_eq!(Destination::parse(&long, true), Err(DestinationError::TooLong));
+        // Short as typed, too long once percent-encoded (as it would be stored and sent).
+        let spaced = format!("https://example.com/{}", "a b".repeat(600));
+        assert!(spaced.len() < MAX_URL_LENGTH);
+        assert_eq!(Destination::parse(&spaced, true), Err(DestinationError::TooLong));
     }
 }

@@ -16,9 +16,6 @@ use crate::integration::destination::Destination;
 use crate::integration::outbox::NAME as OUTBOX;
 use crate::integration::signing::{SecretError, WebhookSecret};
 
-/// The longest description kept.
-pub const MAX_DESCRIPTION_CHARS: usize = 500;
-
 const COLUMNS: &str = "webhook_id, url, event_types, description, created_at, starts_after";
 const LIST: &str = "SELECT webhook_id, url, event_types, description, created_at, starts_after \
     FROM webhook_subscriptions ORDER BY created_at, webhook_id";
@@ -174,7 +171,10 @@ impl Subscriptions {
     /// Deletes a subscription and the messages it still had to receive; answers whether there
     /// was one. Nothing more is sent to it.
     pub async fn delete(&self, webhook_id: Uuid) -> Result<bool, SubscriptionError> {
+        // Locked like `create`: an outbox batch that read the subscriptions before this one
+        // was deleted commits first, and its messages are deleted below.
         let mut tx = self.database.begin_write().await?;
+        lock_checkpoint(&mut tx, OUTBOX).await?;
         query("DELETE FROM webhook_messages WHERE webhook_id = $1")
             .bind(webhook_id)
             .execute(&mut tx)

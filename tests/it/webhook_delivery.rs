@@ -17,6 +17,7 @@ use crate::common::{TestApp, TestDb, backend_tests};
 backend_tests!(
     every_event_arrives_signed_in_order_per_account_through_failures_and_downtime,
     a_receiver_that_always_fails_gets_its_messages_parked_while_another_receives_everything,
+    a_receiver_that_never_answers_holds_up_no_other_subscription,
 );
 
 /// What a receiver got: each request's `webhook-id`, body, and whether its signature verified.
@@ -361,4 +362,52 @@ async fn a_receiver_that_always_fails_gets_its_messages_parked_while_another_rec
         .await
         .expect("count");
     assert_eq!(waiting, 6, "nothing of the failing subscription was lost");
+}
+
+/// A receiver that accepts connections and never answers: its attempts wait out their
+/// time-out (here a minute, longer than the test waits). Another subscription receives every
+/// message meanwhile: a batch of the silent one is in flight, and rounds go on without it.
+async fn a_receiver_that_never_answers_holds_up_no_other_subscription(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let service = app.service.clone().with_webhook_allow_private(true);
+    let app = app.with_service(service);
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent_url = format!("http://{}/hooks", silent.local_addr().expect("address"));
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            connections.push(connection);
+        }
+    });
+    let created = app
+        .post(
+            "/webhooks",
+            json!({ "url": silent_url, "event_types": ["money.deposited.v1"] }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let working = Receiver::start(0).await;
+    let (_, starts_after) = subscribe(&app, &working, &["money.deposited.v1"]).await;
+    let settings = DeliverySettings {
+        attempt_timeout: Duration::from_secs(60),
+        ..quick(1000)
+    };
+    let (outbox, sender) = app.service.start_webhooks(settings).expect("webhooks");
+
+    let accounts = [open(&app).await, open(&app).await];
+    for round in 1..=3 {
+        for account in accounts {
+            deposit(&app, account, round).await;
+        }
+    }
+    let expected = events_of(&app, starts_after, &["MoneyDeposited"]).await;
+    assert_eq!(expected.len(), 6);
+    wait_for("the working receiver got everything", || {
+        working.ids() == expected
+    })
+    .await;
+    held.abort();
+    app.service.shutdown.cancel();
+    let _ = sender.await;
+    outbox.stop().await;
 }
