@@ -17,8 +17,9 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::domain::text::Text;
 use crate::http::AppState;
+use crate::http::accounts::EmptyRequest;
 use crate::http::auth::require_operator;
-use crate::http::extract::{JsonBody, PathParam};
+use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam, require_json};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::{OperatorOnly, StorageProblems};
 use crate::integration::IntegrationEventType;
@@ -30,6 +31,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_webhook, list_webhooks))
         .routes(routes!(webhook, delete_webhook))
+        .routes(routes!(parked_messages))
+        .routes(routes!(retry_parked))
 }
 
 /// A new subscription.
@@ -191,13 +194,7 @@ pub(crate) async fn webhook(
     PathParam(webhook_id): PathParam<Uuid>,
 ) -> Result<axum::Json<WebhookView>, ApiError> {
     require_operator(caller)?;
-    let subscription = app
-        .subscriptions
-        .get(webhook_id)
-        .await
-        .map_err(from_subscription_error)?
-        .ok_or(ApiError::WebhookNotFound(webhook_id))?;
-    Ok(axum::Json(subscription.into()))
+    Ok(axum::Json(existing(&app, webhook_id).await?.into()))
 }
 
 #[utoipa::path(
@@ -231,6 +228,129 @@ pub(crate) async fn delete_webhook(
     }
     tracing::info!(%webhook_id, "webhook deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A message whose attempts ran out: it holds up the later messages of its account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkedMessageView {
+    /// The event's log position.
+    pub position: i64,
+    pub account_id: Uuid,
+    /// The event's id, the message's `webhook-id`.
+    pub event_id: Uuid,
+    pub event_type: IntegrationEventType,
+    pub attempts: i32,
+    /// What the last attempt met: the status answered, a time-out, no connection.
+    pub last_error: Option<String>,
+    pub parked_at: DateTime<Utc>,
+}
+
+/// A subscription's parked messages, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkedList {
+    pub parked: Vec<ParkedMessageView>,
+}
+
+/// What a retry of the parked messages did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetriedView {
+    /// The messages sent again, each followed by the later messages of its account.
+    pub retried: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/webhooks/{webhook_id}/parked",
+    tag = "webhooks",
+    summary = "A subscription's parked messages",
+    description = "The messages whose attempts ran out, oldest first, with the last error met. \
+        Each holds up the later messages of its account for this subscription (they wait, in \
+        order); other accounts keep flowing. Operators only.",
+    params(("webhook_id" = Uuid, Path, description = "The subscription")),
+    responses(
+        (status = 200, description = "The parked messages", body = ParkedList),
+        (status = 400, description = "Malformed id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+        OperatorOnly,
+        StorageProblems,
+    )
+)]
+pub(crate) async fn parked_messages(
+    State(app): State<AppState>,
+    caller: Caller,
+    PathParam(webhook_id): PathParam<Uuid>,
+) -> Result<axum::Json<ParkedList>, ApiError> {
+    require_operator(caller)?;
+    existing(&app, webhook_id).await?;
+    let parked = app
+        .subscriptions
+        .parked(webhook_id)
+        .await
+        .map_err(from_subscription_error)?;
+    Ok(axum::Json(ParkedList {
+        parked: parked
+            .into_iter()
+            .filter_map(|message| {
+                Some(ParkedMessageView {
+                    event_type: message.event_type.parse().ok()?,
+                    position: message.position,
+                    account_id: message.account_id,
+                    event_id: message.event_id,
+                    attempts: message.attempts,
+                    last_error: message.last_error,
+                    parked_at: message.parked_at,
+                })
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/webhooks/{webhook_id}/parked/retry",
+    tag = "webhooks",
+    summary = "Send a subscription's parked messages again",
+    description = "Every parked message of the subscription is sent again from now, its attempts \
+        counted from zero, and the later messages of its account follow it in order. Retrying when \
+        nothing is parked does nothing. The body is `{}` (or empty), as `application/json`. \
+        Operators only.",
+    params(("webhook_id" = Uuid, Path, description = "The subscription")),
+    request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),
+    responses(
+        (status = 200, description = "Sent again", body = RetriedView),
+        (status = 400, description = "Malformed request (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, description = "Not sent as `Content-Type: application/json` (`unsupported-media-type`)", body = Problem, content_type = PROBLEM_JSON),
+        OperatorOnly,
+        StorageProblems,
+    )
+)]
+pub(crate) async fn retry_parked(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    PathParam(webhook_id): PathParam<Uuid>,
+    OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
+) -> Result<axum::Json<RetriedView>, ApiError> {
+    require_operator(caller)?;
+    require_json(&headers)?;
+    existing(&app, webhook_id).await?;
+    let retried = app
+        .subscriptions
+        .retry_parked(webhook_id, chrono::Utc::now())
+        .await
+        .map_err(from_subscription_error)?;
+    tracing::info!(%webhook_id, retried, "parked webhook messages sent again");
+    Ok(axum::Json(RetriedView { retried }))
+}
+
+/// `404 webhook-not-found` unless the subscription exists.
+async fn existing(app: &AppState, webhook_id: Uuid) -> Result<Subscription, ApiError> {
+    app.subscriptions
+        .get(webhook_id)
+        .await
+        .map_err(from_subscription_error)?
+        .ok_or(ApiError::WebhookNotFound(webhook_id))
 }
 
 /// The request's values, checked: every problem found, each named by its field.

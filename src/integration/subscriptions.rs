@@ -33,6 +33,21 @@ pub struct Subscription {
     pub starts_after: i64,
 }
 
+/// A message whose attempts ran out.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ParkedMessage {
+    pub position: i64,
+    #[sqlx(try_from = "Stored<Uuid>")]
+    pub account_id: Uuid,
+    #[sqlx(try_from = "Stored<Uuid>")]
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
+    pub parked_at: DateTime<Utc>,
+}
+
 /// What a new subscription asks for, checked.
 #[derive(Debug, Clone)]
 pub struct NewSubscription {
@@ -166,6 +181,35 @@ impl Subscriptions {
         .fetch_optional(&self.database)
         .await?;
         row.map(Subscription::try_from).transpose()
+    }
+
+    /// The messages of a subscription that were parked (their attempts ran out), oldest first:
+    /// each holds up the later messages of its account.
+    pub async fn parked(&self, webhook_id: Uuid) -> Result<Vec<ParkedMessage>, SubscriptionError> {
+        Ok(query(
+            "SELECT position, account_id, event_id, event_type, attempts, last_error, parked_at \
+             FROM webhook_messages WHERE webhook_id = $1 AND parked_at IS NOT NULL ORDER BY position",
+        )
+        .bind(webhook_id)
+        .fetch_all(&self.database)
+        .await?)
+    }
+
+    /// Sends the parked messages of a subscription again, from now, with their attempts
+    /// counted from zero; answers how many there were. The later messages of their accounts
+    /// follow them, in order.
+    pub async fn retry_parked(&self, webhook_id: Uuid, now: DateTime<Utc>) -> Result<u64, SubscriptionError> {
+        Ok(self
+            .database
+            .execute_write(
+                query(
+                    "UPDATE webhook_messages SET parked_at = NULL, attempts = 0, next_attempt_at = $2 \
+                     WHERE webhook_id = $1 AND parked_at IS NOT NULL",
+                )
+                .bind(webhook_id)
+                .bind(now),
+            )
+            .await?)
     }
 
     /// Deletes a subscription and the messages it still had to receive; answers whether there

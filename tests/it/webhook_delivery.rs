@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
+use foldbank::follow::Following;
 use foldbank::integration::delivery::DeliverySettings;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -97,6 +98,11 @@ impl Receiver {
             }
         };
         self.serve(listener);
+    }
+
+    /// Answers 204 from now on.
+    fn heal(&self) {
+        self.state.lock().expect("state").failures_left = 0;
     }
 
     fn set_secret(&self, secret: &str) {
@@ -214,6 +220,32 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     panic!("never happened: {what}");
 }
 
+/// Opens two accounts and deposits on each three times; waits until `receiver` has received
+/// every deposit; answers their event ids.
+async fn three_deposits_on_two_accounts_reach(
+    app: &TestApp,
+    receiver: &Receiver,
+    starts_after: i64,
+) -> BTreeSet<String> {
+    let accounts = [open(app).await, open(app).await];
+    for round in 1..=3 {
+        for account in accounts {
+            deposit(app, account, round).await;
+        }
+    }
+    let expected = events_of(app, starts_after, &["MoneyDeposited"]).await;
+    assert_eq!(expected.len(), 6);
+    wait_for("the receiver got every deposit", || receiver.ids() == expected).await;
+    expected
+}
+
+/// Stops the outbox and the sender (the sender first finishes the batches in flight).
+async fn stop_webhooks(app: &TestApp, outbox: Following, sender: tokio::task::JoinHandle<()>) {
+    app.service.shutdown.cancel();
+    let _ = sender.await;
+    outbox.stop().await;
+}
+
 async fn every_event_arrives_signed_in_order_per_account_through_failures_and_downtime(db: TestDb) {
     let app = TestApp::new(db).await;
     let service = app.service.clone().with_webhook_allow_private(true);
@@ -259,9 +291,7 @@ async fn every_event_arrives_signed_in_order_per_account_through_failures_and_do
     .await;
     assert_eq!(expected.len(), 3 + 12 + 6);
     wait_for("every event received", || receiver.ids() == expected).await;
-    app.service.shutdown.cancel();
-    let _ = sender.await;
-    outbox.stop().await;
+    stop_webhooks(&app, outbox, sender).await;
 
     let received = receiver.received();
     assert!(received.iter().all(|r| r.verified), "every signature verifies");
@@ -310,6 +340,10 @@ async fn every_event_arrives_signed_in_order_per_account_through_failures_and_do
     assert!(!last.contains_key(&before.to_string()));
 }
 
+/// A receiver that always fails gets the first message of each account parked after 3
+/// attempts (the later ones wait behind it, untried), listed at `/webhooks/{id}/parked`, while
+/// another subscription receives everything. Once the receiver is healthy, a retry sends the
+/// parked messages and the ones behind them, in order.
 async fn a_receiver_that_always_fails_gets_its_messages_parked_while_another_receives_everything(db: TestDb) {
     let app = TestApp::new(db).await;
     let service = app.service.clone().with_webhook_allow_private(true);
@@ -320,48 +354,62 @@ async fn a_receiver_that_always_fails_gets_its_messages_parked_while_another_rec
     subscribe(&app, &working, &["money.deposited.v1"]).await;
     let (outbox, sender) = app.service.start_webhooks(quick(3)).expect("webhooks");
 
-    let accounts = [open(&app).await, open(&app).await];
-    for round in 1..=3 {
-        for account in accounts {
-            deposit(&app, account, round).await;
-        }
-    }
-    let expected = events_of(&app, starts_after, &["MoneyDeposited"]).await;
-    assert_eq!(expected.len(), 6);
-    wait_for("the working receiver got everything", || {
-        working.ids() == expected
-    })
-    .await;
-    let parked = || async {
-        foldbank::db::query(
-            "SELECT COUNT(*) FROM webhook_messages WHERE webhook_id = $1 AND parked_at IS NOT NULL",
-        )
-        .bind(failing_id.parse::<Uuid>().expect("id"))
-        .fetch_scalar::<i64>(&app.db.database)
-        .await
-        .expect("count")
-    };
+    let expected = three_deposits_on_two_accounts_reach(&app, &working, starts_after).await;
+    let parked_path = format!("/webhooks/{failing_id}/parked");
+    let mut parked = Value::Null;
     for _ in 0..3000 {
-        if parked().await == 2 {
+        parked = app.get(&parked_path).await.body;
+        if parked["parked"].as_array().map(Vec::len) == Some(2) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(parked().await, 2, "the first message of each account is parked");
-    app.service.shutdown.cancel();
-    let _ = sender.await;
-    outbox.stop().await;
-
+    let parked = parked["parked"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        parked.len(),
+        2,
+        "the first message of each account is parked: {parked:?}"
+    );
+    for message in &parked {
+        assert_eq!(message["attempts"], 3, "{message}");
+        assert_eq!(message["event_type"], "money.deposited.v1");
+        assert!(
+            message["last_error"]
+                .as_str()
+                .is_some_and(|error| error.contains("500")),
+            "{message}"
+        );
+    }
     // Only the head of each account's line was tried, 3 times each; the rest wait behind it.
-    let tried = failing.received();
-    assert_eq!(tried.len(), 2 * 3, "{tried:?}");
+    assert_eq!(failing.received().len(), 2 * 3, "{:?}", failing.received());
     assert_eq!(failing.ids().len(), 2);
-    let waiting: i64 = foldbank::db::query("SELECT COUNT(*) FROM webhook_messages WHERE webhook_id = $1")
-        .bind(failing_id.parse::<Uuid>().expect("id"))
-        .fetch_scalar(&app.db.database)
-        .await
-        .expect("count");
-    assert_eq!(waiting, 6, "nothing of the failing subscription was lost");
+
+    failing.heal();
+    let retried = app.post(&format!("{parked_path}/retry"), json!({})).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.text);
+    assert_eq!(retried.body["retried"], 2);
+    wait_for("the healed receiver got everything", || failing.ids() == expected).await;
+    let parked_now = app.get(&parked_path).await;
+    assert_eq!(parked_now.body["parked"], json!([]), "{}", parked_now.text);
+    let again = app.post(&format!("{parked_path}/retry"), json!({})).await;
+    assert_eq!(again.body["retried"], 0, "nothing left to retry");
+    stop_webhooks(&app, outbox, sender).await;
+
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for received in failing.received() {
+        if seen.insert(received.id.clone()) {
+            let account = received.body["data"]["account_id"].to_string();
+            let position = received.body["data"]["position"].as_i64().expect("position");
+            let previous = last.insert(account, position).unwrap_or(0);
+            assert!(
+                previous < position,
+                "in log order per account: {previous} then {position}"
+            );
+        }
+    }
+    let unknown = app.get(&format!("/webhooks/{}/parked", Uuid::now_v7())).await;
+    unknown.assert_problem(StatusCode::NOT_FOUND, "webhook-not-found");
 }
 
 /// A receiver that accepts connections and never answers: its attempts wait out their
@@ -394,20 +442,7 @@ async fn a_receiver_that_never_answers_holds_up_no_other_subscription(db: TestDb
     };
     let (outbox, sender) = app.service.start_webhooks(settings).expect("webhooks");
 
-    let accounts = [open(&app).await, open(&app).await];
-    for round in 1..=3 {
-        for account in accounts {
-            deposit(&app, account, round).await;
-        }
-    }
-    let expected = events_of(&app, starts_after, &["MoneyDeposited"]).await;
-    assert_eq!(expected.len(), 6);
-    wait_for("the working receiver got everything", || {
-        working.ids() == expected
-    })
-    .await;
+    three_deposits_on_two_accounts_reach(&app, &working, starts_after).await;
     held.abort();
-    app.service.shutdown.cancel();
-    let _ = sender.await;
-    outbox.stop().await;
+    stop_webhooks(&app, outbox, sender).await;
 }

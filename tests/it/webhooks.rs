@@ -214,6 +214,12 @@ async fn customers_may_not_touch_webhooks(db: TestDb) {
         (Method::POST, "/webhooks".to_owned(), Some(body)),
         (Method::GET, "/webhooks".to_owned(), None),
         (Method::GET, format!("/webhooks/{id}"), None),
+        (Method::GET, format!("/webhooks/{id}/parked"), None),
+        (
+            Method::POST,
+            format!("/webhooks/{id}/parked/retry"),
+            Some(json!({})),
+        ),
         (Method::DELETE, format!("/webhooks/{id}"), None),
     ] {
         let refused = app.send_as(Some(&customer), method.clone(), &path, body).await;
