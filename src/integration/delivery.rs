@@ -5,7 +5,8 @@
 //! in rounds. A round reads the message at the head of each account's line of each
 //! subscription (the lowest position of that account still to be received) whose next attempt
 //! is due, and starts one batch per subscription: the batch sends its messages at once and
-//! records every answer before that subscription's next batch may start. So one message per
+//! records every answer before that subscription's next batch starts (at once while batches
+//! deliver, for a bounded turn; then at the next round). So one message per
 //! account is in flight at a time and an account's messages arrive in log order, while a
 //! receiver that is slow (up to the attempt's time-out) holds up only its own subscription's
 //! next batch: other subscriptions go on, round after round.
@@ -49,7 +50,10 @@ pub const NAME: &str = "webhook_delivery";
 
 /// How many messages of one subscription are sent at once at most (each the head of an
 /// account's line).
-const PER_SUBSCRIPTION: i64 = 32;
+const PER_SUBSCRIPTION: i64 = 64;
+
+/// How many batches of one subscription follow each other before the next round takes it up.
+const BATCHES_PER_TURN: usize = 64;
 
 /// How many messages one round reads at most, over every subscription.
 const ROUND: i64 = 1024;
@@ -174,7 +178,7 @@ impl Deliverer {
     /// records what became of each.
     pub async fn start_due_batches(&self) -> Result<usize, sqlx::Error> {
         let mut batches: BTreeMap<Uuid, Vec<Due>> = BTreeMap::new();
-        for message in self.due().await? {
+        for message in self.due(None).await? {
             batches.entry(message.webhook_id).or_default().push(message);
         }
         let mut started = 0;
@@ -185,12 +189,12 @@ impl Deliverer {
             started += 1;
             let this = self.clone();
             self.batches.spawn(async move {
-                if let Err(error) = this.send_batch(batch).await {
+                if let Err(error) = this.drain(webhook_id, batch).await {
                     tracing::warn!(
                         task = NAME,
                         %webhook_id,
                         error = %crate::telemetry::error_chain(&error),
-                        "cannot record the outcome of webhook attempts; they will be made again"
+                        "cannot read or record webhook messages; they will be sent again"
                     );
                 }
                 lock(&this.busy).remove(&webhook_id);
@@ -199,22 +203,49 @@ impl Deliverer {
         Ok(started)
     }
 
+    /// Sends `batch`, then the batches of the same subscription that are due after it, one
+    /// after another while they deliver, for at most `BATCHES_PER_TURN` batches: a busy
+    /// subscription's messages flow without waiting for the next round, and the round (which
+    /// runs only while this process leads) takes it up again after its turn.
+    async fn drain(&self, webhook_id: Uuid, mut batch: Vec<Due>) -> Result<(), sqlx::Error> {
+        for _ in 0..BATCHES_PER_TURN {
+            // All failed: what follows waits for their next attempts (or is parked behind them).
+            if self.send_batch(batch).await?.delivered == 0 {
+                break;
+            }
+            batch = self.due(Some(webhook_id)).await?;
+            if batch.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The messages due now at the head of their account's line, oldest first, at most
-    /// `PER_SUBSCRIPTION` of each subscription.
-    async fn due(&self) -> Result<Vec<Due>, sqlx::Error> {
-        query(
+    /// `PER_SUBSCRIPTION` of each subscription (of `only` that one).
+    async fn due(&self, only: Option<Uuid>) -> Result<Vec<Due>, sqlx::Error> {
+        let one = if only.is_some() {
+            "AND m.webhook_id = $4"
+        } else {
+            ""
+        };
+        let due = query(format!(
             "SELECT webhook_id, position, event_id, body, attempts, url, secret FROM ( \
                  SELECT m.webhook_id, m.position, m.event_id, m.body, m.attempts, s.url, s.secret, \
                      ROW_NUMBER() OVER (PARTITION BY m.webhook_id ORDER BY m.position) AS nth \
                  FROM webhook_messages m JOIN webhook_subscriptions s ON s.webhook_id = m.webhook_id \
-                 WHERE m.parked_at IS NULL AND m.next_attempt_at <= $1 \
+                 WHERE m.parked_at IS NULL AND m.next_attempt_at <= $1 {one} \
                  AND NOT EXISTS (SELECT 1 FROM webhook_messages e WHERE e.webhook_id = m.webhook_id \
                      AND e.account_id = m.account_id AND e.position < m.position) \
-             ) due WHERE nth <= $2 ORDER BY position LIMIT $3",
-        )
+             ) due WHERE nth <= $2 ORDER BY position LIMIT $3"
+        ))
         .bind(Utc::now())
         .bind(PER_SUBSCRIPTION)
-        .bind(ROUND)
+        .bind(ROUND);
+        match only {
+            Some(webhook_id) => due.bind(webhook_id),
+            None => due,
+        }
         .fetch_all(&self.database)
         .await
     }
