@@ -257,46 +257,51 @@ impl Deliverer {
         let now = Utc::now();
         let sent = join_all(due.iter().map(|message| self.send(message))).await;
         let mut round = Round::default();
+        // Every outcome of the batch in one transaction: one commit (one fsync) per batch.
+        let mut tx = self.database.begin_write().await?;
+        let mut delivered = Vec::new();
         for (message, outcome) in due.iter().zip(sent) {
-            match outcome {
-                Ok(()) => {
-                    round.delivered += 1;
-                    self.database
-                        .execute_write(
-                            query("DELETE FROM webhook_messages WHERE webhook_id = $1 AND position = $2")
-                                .bind(message.webhook_id)
-                                .bind(message.position),
-                        )
-                        .await?;
-                }
-                Err(error) => {
-                    let attempts = message.attempts.saturating_add(1);
-                    let parked = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
-                    if parked {
-                        round.parked += 1;
-                        tracing::warn!(webhook_id = %message.webhook_id, position = message.position, attempts, %error, "webhook message parked");
-                    } else {
-                        round.failed += 1;
-                        tracing::info!(webhook_id = %message.webhook_id, position = message.position, attempts, %error, "webhook attempt failed");
-                    }
-                    let next = Utc::now() + self.backoff(attempts);
-                    self.database
-                        .execute_write(
-                            query(
-                                "UPDATE webhook_messages SET attempts = $3, next_attempt_at = $4, \
-                                 last_error = $5, parked_at = $6 WHERE webhook_id = $1 AND position = $2",
-                            )
-                            .bind(message.webhook_id)
-                            .bind(message.position)
-                            .bind(attempts)
-                            .bind(next)
-                            .bind(error.chars().take(500).collect::<String>())
-                            .bind(parked.then_some(now)),
-                        )
-                        .await?;
-                }
+            let Err(error) = outcome else {
+                delivered.push(message.position);
+                continue;
+            };
+            let attempts = message.attempts.saturating_add(1);
+            let parked = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
+            if parked {
+                round.parked += 1;
+                tracing::warn!(webhook_id = %message.webhook_id, position = message.position, attempts, %error, "webhook message parked");
+            } else {
+                round.failed += 1;
+                tracing::info!(webhook_id = %message.webhook_id, position = message.position, attempts, %error, "webhook attempt failed");
             }
+            query(
+                "UPDATE webhook_messages SET attempts = $3, next_attempt_at = $4, \
+                 last_error = $5, parked_at = $6 WHERE webhook_id = $1 AND position = $2",
+            )
+            .bind(message.webhook_id)
+            .bind(message.position)
+            .bind(attempts)
+            .bind(Utc::now() + self.backoff(attempts))
+            .bind(error.chars().take(500).collect::<String>())
+            .bind(parked.then_some(now))
+            .execute(&mut tx)
+            .await?;
         }
+        round.delivered = delivered.len();
+        if let (Some(first), false) = (due.first(), delivered.is_empty()) {
+            // The batch is of one subscription: its delivered messages go in one statement.
+            let placeholders: Vec<String> = (2..delivered.len() + 2).map(|n| format!("${n}")).collect();
+            let mut delete = query(format!(
+                "DELETE FROM webhook_messages WHERE webhook_id = $1 AND position IN ({})",
+                placeholders.join(", ")
+            ))
+            .bind(first.webhook_id);
+            for position in delivered {
+                delete = delete.bind(position);
+            }
+            delete.execute(&mut tx).await?;
+        }
+        tx.commit().await?;
         Ok(round)
     }
 
