@@ -461,6 +461,17 @@ impl From<crate::privacy::KeyringError> for ApiError {
     }
 }
 
+impl From<crate::integration::subscriptions::SubscriptionError> for ApiError {
+    fn from(error: crate::integration::subscriptions::SubscriptionError) -> Self {
+        use crate::integration::subscriptions::SubscriptionError;
+        match error {
+            SubscriptionError::Database(error) => ApiError::StorageUnavailable(StoreError::Database(error)),
+            // No randomness for a secret, or a stored row that does not read back: the server's fault.
+            error => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
 impl From<crate::projection::QueryError> for ApiError {
     fn from(error: crate::projection::QueryError) -> Self {
         match error {

@@ -24,8 +24,7 @@ use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::responses::{OperatorOnly, StorageProblems};
 use crate::integration::IntegrationEventType;
 use crate::integration::destination::Destination;
-use crate::integration::subscriptions::{NewSubscription, Subscription, SubscriptionError};
-use crate::store::StoreError;
+use crate::integration::subscriptions::{NewSubscription, Subscription};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -132,11 +131,7 @@ pub(crate) async fn create_webhook(
     require_operator(caller)?;
     let new = validate(request, app.webhook_allow_private)?;
     let webhook_id = app.ids.new_id();
-    let (subscription, secret) = app
-        .subscriptions
-        .create(new, webhook_id, app.clock.now())
-        .await
-        .map_err(from_subscription_error)?;
+    let (subscription, secret) = app.subscriptions.create(new, webhook_id, app.clock.now()).await?;
     tracing::info!(%webhook_id, url = %subscription.url, "webhook subscribed");
     let created = CreatedWebhookView {
         webhook: subscription.into(),
@@ -167,7 +162,7 @@ pub(crate) async fn list_webhooks(
     caller: Caller,
 ) -> Result<axum::Json<WebhookList>, ApiError> {
     require_operator(caller)?;
-    let subscriptions = app.subscriptions.list().await.map_err(from_subscription_error)?;
+    let subscriptions = app.subscriptions.list().await?;
     Ok(axum::Json(WebhookList {
         webhooks: subscriptions.into_iter().map(Into::into).collect(),
     }))
@@ -218,12 +213,7 @@ pub(crate) async fn delete_webhook(
     PathParam(webhook_id): PathParam<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     require_operator(caller)?;
-    if !app
-        .subscriptions
-        .delete(webhook_id)
-        .await
-        .map_err(from_subscription_error)?
-    {
+    if !app.subscriptions.delete(webhook_id).await? {
         return Err(ApiError::WebhookNotFound(webhook_id));
     }
     tracing::info!(%webhook_id, "webhook deleted");
@@ -282,11 +272,7 @@ pub(crate) async fn parked_messages(
 ) -> Result<axum::Json<ParkedList>, ApiError> {
     require_operator(caller)?;
     existing(&app, webhook_id).await?;
-    let parked = app
-        .subscriptions
-        .parked(webhook_id)
-        .await
-        .map_err(from_subscription_error)?;
+    let parked = app.subscriptions.parked(webhook_id).await?;
     Ok(axum::Json(ParkedList {
         parked: parked
             .into_iter()
@@ -338,8 +324,7 @@ pub(crate) async fn retry_parked(
     let retried = app
         .subscriptions
         .retry_parked(webhook_id, chrono::Utc::now())
-        .await
-        .map_err(from_subscription_error)?;
+        .await?;
     tracing::info!(%webhook_id, retried, "parked webhook messages sent again");
     Ok(axum::Json(RetriedView { retried }))
 }
@@ -348,8 +333,7 @@ pub(crate) async fn retry_parked(
 async fn existing(app: &AppState, webhook_id: Uuid) -> Result<Subscription, ApiError> {
     app.subscriptions
         .get(webhook_id)
-        .await
-        .map_err(from_subscription_error)?
+        .await?
         .ok_or(ApiError::WebhookNotFound(webhook_id))
 }
 
@@ -396,12 +380,5 @@ fn validate(request: CreateWebhookRequest, allow_private: bool) -> Result<NewSub
             description,
         }),
         _ => Err(ApiError::Validation(problems)),
-    }
-}
-
-fn from_subscription_error(error: SubscriptionError) -> ApiError {
-    match error {
-        SubscriptionError::Database(error) => ApiError::StorageUnavailable(StoreError::Database(error)),
-        error => ApiError::Internal(Box::new(error)),
     }
 }
