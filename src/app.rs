@@ -257,7 +257,13 @@ impl App {
         settings: DeliverySettings,
     ) -> Result<(Following, tokio::task::JoinHandle<()>), reqwest::Error> {
         let outbox = self.start(vec![Arc::new(WebhookOutbox::new(self.database.clone()))]);
-        let sender = Deliverer::new(self.database.clone(), settings)?.start(self.shutdown.child_token());
+        let sender = Deliverer::new(
+            self.database.clone(),
+            self.store.clone(),
+            self.http.metrics.clone(),
+            settings,
+        )?
+        .start(self.shutdown.child_token());
         Ok((outbox, sender))
     }
 

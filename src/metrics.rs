@@ -57,6 +57,18 @@ pub const PARKED_EVENTS_TOTAL: &str = "foldbank_parked_events_total";
 /// Events parked now (rows of `parked_events`, whichever process parked them), per
 /// `follower`, sampled when scraped.
 pub const PARKED_EVENTS: &str = "foldbank_parked_events";
+/// Attempts to deliver webhook messages by this process, by `outcome` (`delivered`, `failed`:
+/// to be tried again, `parked`: the attempts ran out).
+pub const WEBHOOK_ATTEMPTS: &str = "foldbank_webhook_attempts_total";
+/// Messages a webhook subscription has still to receive (parked ones included), per
+/// `webhook_id`, sampled when scraped.
+pub const WEBHOOK_WAITING: &str = "foldbank_webhook_waiting_messages";
+/// Parked messages of a webhook subscription, per `webhook_id`, sampled when scraped.
+pub const WEBHOOK_PARKED: &str = "foldbank_webhook_parked_messages";
+/// How far a webhook subscription is behind the head of the log, in events (after the last
+/// position up to which it has received everything; 0 when it has everything), per
+/// `webhook_id`, sampled when scraped.
+pub const WEBHOOK_LAG_EVENTS: &str = "foldbank_webhook_lag_events";
 /// Open connections of a database pool (`database`: `write`, or `read` when the read models
 /// live apart; `pool`: `main`, or SQLite's `derived` for read-model writes), sampled when
 /// scraped.
@@ -108,6 +120,15 @@ pub struct FollowerSample {
     pub follower: &'static str,
     pub lag_events: i64,
     pub parked: usize,
+}
+
+/// A webhook subscription's figures sampled at scrape time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSample {
+    pub webhook_id: String,
+    pub waiting: i64,
+    pub parked: i64,
+    pub lag_events: i64,
 }
 
 /// The metrics of one app. Cheap to clone: a handle. [`Metrics::disabled`] records nothing
@@ -207,6 +228,21 @@ impl Metrics {
             );
             describe_counter!(PARKED_EVENTS_TOTAL, "Events this process parked, per follower.");
             describe_gauge!(PARKED_EVENTS, Unit::Count, "Events parked now, per follower.");
+            describe_counter!(
+                WEBHOOK_ATTEMPTS,
+                "Attempts to deliver webhook messages, by outcome: delivered, failed (tried again later), parked."
+            );
+            describe_gauge!(
+                WEBHOOK_WAITING,
+                Unit::Count,
+                "Messages a webhook subscription has still to receive, parked ones included."
+            );
+            describe_gauge!(WEBHOOK_PARKED, Unit::Count, "Parked messages of a webhook subscription.");
+            describe_gauge!(
+                WEBHOOK_LAG_EVENTS,
+                Unit::Count,
+                "Events of the log a webhook subscription is behind: after the last position up to which it has received everything."
+            );
             describe_gauge!(DB_POOL_SIZE, Unit::Count, "Open connections of a database pool.");
             describe_gauge!(DB_POOL_IDLE, Unit::Count, "Idle connections of a database pool.");
         });
@@ -278,9 +314,21 @@ impl Metrics {
         self.record(|| counter!(PARKED_EVENTS_TOTAL, "follower" => follower).increment(1));
     }
 
+    /// What one batch of webhook attempts came to.
+    pub fn webhook_attempts(&self, delivered: usize, failed: usize, parked: usize) {
+        self.record(|| {
+            for (outcome, count) in [("delivered", delivered), ("failed", failed), ("parked", parked)] {
+                if count > 0 {
+                    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(count as u64);
+                }
+            }
+        });
+    }
+
     /// The Prometheus text exposition of every metric, after setting the gauges that are
-    /// sampled now: `followers` (from the caller, who reads the log) and the database pools.
-    pub fn render(&self, followers: &[FollowerSample]) -> String {
+    /// sampled now: `followers` and `webhooks` (from the caller, who reads the database) and
+    /// the database pools.
+    pub fn render(&self, followers: &[FollowerSample], webhooks: &[WebhookSample]) -> String {
         let Some(inner) = &self.inner else {
             return String::new();
         };
@@ -301,6 +349,12 @@ impl Metrics {
             for sample in followers {
                 gauge!(FOLLOWER_LAG_EVENTS, "follower" => sample.follower).set(sample.lag_events as f64);
                 gauge!(PARKED_EVENTS, "follower" => sample.follower).set(sample.parked as f64);
+            }
+            for sample in webhooks {
+                let id = sample.webhook_id.clone();
+                gauge!(WEBHOOK_WAITING, "webhook_id" => id.clone()).set(sample.waiting as f64);
+                gauge!(WEBHOOK_PARKED, "webhook_id" => id.clone()).set(sample.parked as f64);
+                gauge!(WEBHOOK_LAG_EVENTS, "webhook_id" => id).set(sample.lag_events as f64);
             }
             for (database, pool) in &pools {
                 gauge!(DB_POOL_SIZE, "database" => *database, "pool" => pool.pool).set(f64::from(pool.size));

@@ -19,7 +19,7 @@ use crate::http::AppState;
 use crate::http::auth::require_operator;
 use crate::http::problem::ApiError;
 use crate::http::responses::{OperatorOnly, StorageProblems};
-use crate::metrics::{FollowerSample, Metrics};
+use crate::metrics::{FollowerSample, Metrics, WebhookSample};
 
 /// The content type of the Prometheus text format.
 const EXPOSITION_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -40,7 +40,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     description = "Every metric in the Prometheus text exposition format (version 0.0.4): HTTP \
         requests by route and status, commands by type and outcome, where commands found \
         account state, group-commit batch sizes and latencies, each follower's lag (events and \
-        seconds) and parked events, and the database pools. Histograms, not summaries. See the \
+        seconds) and parked events, webhook attempts by outcome and each subscription's waiting and \
+        parked messages and lag, and the database pools. Histograms, not summaries. See the \
         README's \"Operating foldbank\" for what each one means and example queries.",
     responses(
         (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
@@ -51,7 +52,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 pub(crate) async fn metrics(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     require_operator(caller)?;
     let followers = follower_samples(&app).await?;
-    let body = app.metrics.render(&followers);
+    let webhooks = webhook_samples(&app).await?;
+    let body = app.metrics.render(&followers, &webhooks);
     let mut response = body.into_response();
     response
         .headers_mut()
@@ -78,6 +80,27 @@ async fn follower_samples(app: &AppState) -> Result<Vec<FollowerSample>, ApiErro
                 follower: state.name,
                 lag_events: (head - checkpoint).max(0),
                 parked: parked.iter().filter(|event| event.follower == state.name).count(),
+            }
+        })
+        .collect())
+}
+
+/// Each webhook subscription's messages still to send, parked, and its lag behind the log.
+async fn webhook_samples(app: &AppState) -> Result<Vec<WebhookSample>, ApiError> {
+    let head = app.log.head().await?;
+    let backlogs = app.subscriptions.backlogs().await?;
+    Ok(app
+        .subscriptions
+        .list()
+        .await?
+        .into_iter()
+        .map(|subscription| {
+            let backlog = backlogs.of(subscription.webhook_id);
+            WebhookSample {
+                webhook_id: subscription.webhook_id.to_string(),
+                waiting: backlog.waiting,
+                parked: backlog.parked,
+                lag_events: backlogs.lag_events(&subscription, head),
             }
         })
         .collect())

@@ -36,13 +36,14 @@ enum Shared {
     NotWritten,
     /// A customer key on an operations endpoint.
     OperatorOnly,
+    WebhookNotFound,
 }
 
 impl Shared {
     fn status(self) -> &'static str {
         match self {
             Shared::Malformed | Shared::BadRequest | Shared::BadQuery => "400",
-            Shared::AccountNotFound => "404",
+            Shared::AccountNotFound | Shared::WebhookNotFound => "404",
             Shared::OperatorOnly => "403",
             Shared::Conflict => "409",
             Shared::PreconditionFailed => "412",
@@ -67,6 +68,7 @@ impl Shared {
                 "No such account, or not one this key may see (`account-not-found`)".into()
             }
             Shared::OperatorOnly => "Needs an operator key (`forbidden`)".into(),
+            Shared::WebhookNotFound => "No such subscription (`webhook-not-found`)".into(),
             Shared::Conflict => {
                 "Concurrent modification persisted after retries (`concurrency-conflict`)".into()
             }
@@ -208,5 +210,17 @@ pub(crate) struct OperatorOnly;
 impl IntoResponses for OperatorOnly {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         problems(&[Shared::OperatorOnly])
+    }
+}
+
+/// What every operation on one webhook subscription can answer: 400 (a malformed id), 403 for a
+/// customer key, 404 and 503.
+#[derive(Debug)]
+pub(crate) struct WebhookProblems;
+
+impl IntoResponses for WebhookProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        use Shared::*;
+        problems(&[Malformed, OperatorOnly, WebhookNotFound, StorageUnavailable])
     }
 }

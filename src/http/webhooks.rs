@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strum::VariantArray;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -19,12 +19,14 @@ use crate::domain::text::Text;
 use crate::http::AppState;
 use crate::http::accounts::EmptyRequest;
 use crate::http::auth::require_operator;
-use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam, require_json};
+use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams, require_json};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
-use crate::http::responses::{OperatorOnly, StorageProblems};
+use crate::http::reads::page_size;
+use crate::http::responses::{OperatorOnly, StorageProblems, WebhookProblems};
 use crate::integration::IntegrationEventType;
+use crate::integration::delivery::AttemptOutcome;
 use crate::integration::destination::Destination;
-use crate::integration::subscriptions::{NewSubscription, Subscription};
+use crate::integration::subscriptions::{Backlogs, NewSubscription, Subscription};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,6 +34,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhook, delete_webhook))
         .routes(routes!(parked_messages))
         .routes(routes!(retry_parked))
+        .routes(routes!(deliveries))
+        .routes(routes!(replay))
 }
 
 /// A new subscription.
@@ -60,7 +64,7 @@ pub struct CreateWebhookRequest {
     pub description: Option<String>,
 }
 
-/// A subscription (never its secret).
+/// A subscription (never its secret), with what it has still to receive.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
     pub webhook_id: Uuid,
@@ -70,10 +74,37 @@ pub struct WebhookView {
     pub created_at: DateTime<Utc>,
     /// The log position it was made at: it is sent the events after it.
     pub starts_after: i64,
+    pub backlog: BacklogView,
+    /// The replay under way, if any (`POST /webhooks/{id}/replay`).
+    pub replay: Option<ReplayView>,
 }
 
-impl From<Subscription> for WebhookView {
-    fn from(subscription: Subscription) -> Self {
+/// What a subscription has still to receive.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct BacklogView {
+    /// Messages not yet delivered, parked ones included.
+    pub waiting: i64,
+    /// Messages whose attempts ran out (`/webhooks/{id}/parked`).
+    pub parked: i64,
+    /// Events of the log after the last position up to which it has received everything
+    /// (before its oldest message not yet delivered, and at most where the outbox stands); 0
+    /// when it has everything.
+    pub lag_events: i64,
+}
+
+/// A stretch of the log being sent again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayView {
+    /// The next log position to enqueue again.
+    pub next_position: i64,
+    /// The last one: where the outbox stood when the replay was asked for.
+    pub until_position: i64,
+}
+
+impl WebhookView {
+    fn new(subscription: Subscription, backlogs: &Backlogs, head: i64) -> Self {
+        let backlog = backlogs.of(subscription.webhook_id);
+        let lag_events = backlogs.lag_events(&subscription, head);
         WebhookView {
             webhook_id: subscription.webhook_id,
             url: subscription.url,
@@ -81,6 +112,15 @@ impl From<Subscription> for WebhookView {
             description: subscription.description,
             created_at: subscription.created_at,
             starts_after: subscription.starts_after,
+            backlog: BacklogView {
+                waiting: backlog.waiting,
+                parked: backlog.parked,
+                lag_events,
+            },
+            replay: subscription.replay.map(|replay| ReplayView {
+                next_position: replay.next,
+                until_position: replay.until,
+            }),
         }
     }
 }
@@ -134,7 +174,7 @@ pub(crate) async fn create_webhook(
     let (subscription, secret) = app.subscriptions.create(new, webhook_id, app.clock.now()).await?;
     tracing::info!(%webhook_id, url = %subscription.url, "webhook subscribed");
     let created = CreatedWebhookView {
-        webhook: subscription.into(),
+        webhook: WebhookView::new(subscription, &Backlogs::default(), 0),
         secret: secret.expose(),
     };
     Ok((
@@ -150,7 +190,8 @@ pub(crate) async fn create_webhook(
     path = "/webhooks",
     tag = "webhooks",
     summary = "Every webhook subscription",
-    description = "Oldest first, without their secrets. Operators only.",
+    description = "Oldest first, without their secrets, each with what it has still to receive \
+        (messages waiting and parked, lag behind the log) and its replay under way. Operators only.",
     responses(
         (status = 200, description = "The subscriptions", body = WebhookList),
         OperatorOnly,
@@ -162,9 +203,14 @@ pub(crate) async fn list_webhooks(
     caller: Caller,
 ) -> Result<axum::Json<WebhookList>, ApiError> {
     require_operator(caller)?;
+    let head = app.log.head().await?;
+    let backlogs = app.subscriptions.backlogs().await?;
     let subscriptions = app.subscriptions.list().await?;
     Ok(axum::Json(WebhookList {
-        webhooks: subscriptions.into_iter().map(Into::into).collect(),
+        webhooks: subscriptions
+            .into_iter()
+            .map(|subscription| WebhookView::new(subscription, &backlogs, head))
+            .collect(),
     }))
 }
 
@@ -173,14 +219,12 @@ pub(crate) async fn list_webhooks(
     path = "/webhooks/{webhook_id}",
     tag = "webhooks",
     summary = "One webhook subscription",
-    description = "Without its secret. Operators only.",
+    description = "Without its secret, with what it has still to receive (messages waiting and \
+        parked, lag behind the log) and its replay under way. Operators only.",
     params(("webhook_id" = Uuid, Path, description = "The subscription")),
     responses(
+        WebhookProblems,
         (status = 200, description = "The subscription", body = WebhookView),
-        (status = 400, description = "Malformed id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
-        OperatorOnly,
-        StorageProblems,
     )
 )]
 pub(crate) async fn webhook(
@@ -189,7 +233,10 @@ pub(crate) async fn webhook(
     PathParam(webhook_id): PathParam<Uuid>,
 ) -> Result<axum::Json<WebhookView>, ApiError> {
     require_operator(caller)?;
-    Ok(axum::Json(existing(&app, webhook_id).await?.into()))
+    let head = app.log.head().await?;
+    let subscription = existing(&app, webhook_id).await?;
+    let backlogs = app.subscriptions.backlogs().await?;
+    Ok(axum::Json(WebhookView::new(subscription, &backlogs, head)))
 }
 
 #[utoipa::path(
@@ -200,11 +247,8 @@ pub(crate) async fn webhook(
     description = "Deletes the subscription: nothing more is sent to it. Operators only.",
     params(("webhook_id" = Uuid, Path, description = "The subscription")),
     responses(
+        WebhookProblems,
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
-        OperatorOnly,
-        StorageProblems,
     )
 )]
 pub(crate) async fn delete_webhook(
@@ -258,11 +302,8 @@ pub struct RetriedView {
         order); other accounts keep flowing. Operators only.",
     params(("webhook_id" = Uuid, Path, description = "The subscription")),
     responses(
+        WebhookProblems,
         (status = 200, description = "The parked messages", body = ParkedList),
-        (status = 400, description = "Malformed id (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
-        OperatorOnly,
-        StorageProblems,
     )
 )]
 pub(crate) async fn parked_messages(
@@ -303,12 +344,9 @@ pub(crate) async fn parked_messages(
     params(("webhook_id" = Uuid, Path, description = "The subscription")),
     request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),
     responses(
+        WebhookProblems,
         (status = 200, description = "Sent again", body = RetriedView),
-        (status = 400, description = "Malformed request (`malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
-        (status = 404, description = "No such subscription (`webhook-not-found`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, description = "Not sent as `Content-Type: application/json` (`unsupported-media-type`)", body = Problem, content_type = PROBLEM_JSON),
-        OperatorOnly,
-        StorageProblems,
     )
 )]
 pub(crate) async fn retry_parked(
@@ -327,6 +365,155 @@ pub(crate) async fn retry_parked(
         .await?;
     tracing::info!(%webhook_id, retried, "parked webhook messages sent again");
     Ok(axum::Json(RetriedView { retried }))
+}
+
+/// One attempt to deliver a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryAttemptView {
+    pub attempted_at: DateTime<Utc>,
+    /// The event's log position.
+    pub position: i64,
+    pub account_id: Uuid,
+    /// The event's id, the message's `webhook-id`.
+    pub event_id: Uuid,
+    pub event_type: IntegrationEventType,
+    /// 1 for the message's first attempt (since it was enqueued, retried or replayed).
+    pub attempt: i32,
+    pub outcome: AttemptOutcome,
+    /// The status the receiver answered; absent when it did not answer (time-out, no
+    /// connection).
+    pub status: Option<i32>,
+    /// From sending the request to its answer (or failure), in milliseconds.
+    pub latency_ms: i64,
+    /// Why it did not count as delivered: the status answered, a time-out, no connection.
+    pub error: Option<String>,
+}
+
+/// A subscription's most recent delivery attempts, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub deliveries: Vec<DeliveryAttemptView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryParams {
+    /// How many, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/webhooks/{webhook_id}/deliveries",
+    tag = "webhooks",
+    summary = "A subscription's recent delivery attempts",
+    description = "Every attempt to send the subscription a message, newest first: when, which \
+        event, the status answered (or none), how long it took, and what became of the message \
+        (`delivered`, `failed`: tried again after a back-off, `parked`: its attempts ran out). \
+        The last 1,000 attempts of each subscription are kept. Operators only.",
+    params(("webhook_id" = Uuid, Path, description = "The subscription"), DeliveryParams),
+    responses(
+        WebhookProblems,
+        (status = 200, description = "The attempts", body = DeliveryList),
+        (status = 400, description = "Malformed id (`malformed-request`) or `limit` out of range (`validation-failed`)", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn deliveries(
+    State(app): State<AppState>,
+    caller: Caller,
+    PathParam(webhook_id): PathParam<Uuid>,
+    QueryParams(params): QueryParams<DeliveryParams>,
+) -> Result<axum::Json<DeliveryList>, ApiError> {
+    require_operator(caller)?;
+    let limit = page_size(params.limit)?;
+    existing(&app, webhook_id).await?;
+    let attempts = app.subscriptions.attempts(webhook_id, limit).await?;
+    Ok(axum::Json(DeliveryList {
+        deliveries: attempts
+            .into_iter()
+            .filter_map(|attempt| {
+                Some(DeliveryAttemptView {
+                    event_type: attempt.event_type.parse().ok()?,
+                    outcome: attempt.outcome.parse().ok()?,
+                    attempted_at: attempt.attempted_at,
+                    position: attempt.position,
+                    account_id: attempt.account_id,
+                    event_id: attempt.event_id,
+                    attempt: attempt.attempt,
+                    status: attempt.status,
+                    latency_ms: attempt.latency_ms,
+                    error: attempt.error,
+                })
+            })
+            .collect(),
+    }))
+}
+
+/// A replay: the subscription's messages of a stretch of the log, sent again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "from_position": 1 }))]
+pub struct ReplayRequest {
+    /// The first log position to send again (1 for the whole log).
+    #[schema(minimum = 1)]
+    pub from_position: i64,
+}
+
+/// The stretch a replay sends again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayAccepted {
+    pub from_position: i64,
+    /// Where the outbox stood: what comes after, the subscription is sent as ever. Below
+    /// `from_position` when there is nothing to replay.
+    pub until_position: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/webhooks/{webhook_id}/replay",
+    tag = "webhooks",
+    summary = "Send a subscription the events of the log again",
+    description = "Enqueues again, for this subscription, the message of every event of its types \
+        from `from_position` to where the outbox stands (the answer's `until_position`), including \
+        events from before it subscribed; a message it still has, parked or waiting, is sent again \
+        from now. Runs in the background, a page at a time while the subscription has fewer than \
+        10,000 messages waiting, and survives restarts; `GET /webhooks/{id}` shows its progress. \
+        Replaces any replay under way. Messages keep their `webhook-id`, so receivers that \
+        already have one can tell. Operators only.",
+    params(("webhook_id" = Uuid, Path, description = "The subscription")),
+    request_body = ReplayRequest,
+    responses(
+        WebhookProblems,
+        (status = 202, description = "Replay under way (or nothing to replay)", body = ReplayAccepted),
+        (status = 400, description = "Malformed request (`malformed-request`) or `from_position` below 1 (`validation-failed`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, description = "Body too large (`payload-too-large`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, description = "Not sent as `Content-Type: application/json` (`unsupported-media-type`)", body = Problem, content_type = PROBLEM_JSON),
+    )
+)]
+pub(crate) async fn replay(
+    State(app): State<AppState>,
+    caller: Caller,
+    PathParam(webhook_id): PathParam<Uuid>,
+    JsonBody(request): JsonBody<ReplayRequest>,
+) -> Result<(StatusCode, axum::Json<ReplayAccepted>), ApiError> {
+    require_operator(caller)?;
+    if request.from_position < 1 {
+        return Err(InvalidParam::new("from_position", "must be 1 or more").into());
+    }
+    let replay = app
+        .subscriptions
+        .replay(webhook_id, request.from_position)
+        .await?
+        .ok_or(ApiError::WebhookNotFound(webhook_id))?;
+    tracing::info!(%webhook_id, from = replay.next, until = replay.until, "webhook replay asked for");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ReplayAccepted {
+            from_position: replay.next,
+            until_position: replay.until,
+        }),
+    ))
 }
 
 /// `404 webhook-not-found` unless the subscription exists.

@@ -17,7 +17,10 @@
 //! off, so that receivers coming back are not hit by every sender at once); after
 //! `max_attempts` the message is parked: it stays, with its last error, and so do the later
 //! messages of its account for that subscription, until it is sent again (an operator's
-//! retry, to come). Other accounts keep flowing.
+//! retry, or a replay). Other accounts keep flowing. Every attempt is recorded with what it
+//! met (`webhook_attempts`, the last [`ATTEMPTS_KEPT`] of each subscription) in the
+//! transaction that records the batch's outcomes. Each round first enqueues the next page of
+//! the replays under way ([`replay::advance`]).
 //!
 //! A process that dies mid-round leaves its messages in the table; the next leader sends them
 //! again, under the same `webhook-id` (the event's id), so receivers drop the duplicates. (A
@@ -34,16 +37,20 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::db::{Database, Stored, query};
+use crate::db::{Database, Stored, Transaction, query};
 use crate::integration::destination::{Destination, is_public};
+use crate::integration::replay;
 use crate::integration::signing::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, WebhookSecret};
+use crate::integration::subscriptions::ATTEMPTS_KEPT;
+use crate::metrics::Metrics;
 use crate::process::led::run_while_leading;
+use crate::store::EventStore;
 
 /// The name of the sender's leadership.
 pub const NAME: &str = "webhook_delivery";
@@ -94,7 +101,10 @@ struct Due {
     webhook_id: Uuid,
     position: i64,
     #[sqlx(try_from = "Stored<Uuid>")]
+    account_id: Uuid,
+    #[sqlx(try_from = "Stored<Uuid>")]
     event_id: Uuid,
+    event_type: String,
     body: String,
     attempts: i32,
     url: String,
@@ -109,21 +119,66 @@ pub struct Round {
     pub parked: usize,
 }
 
+/// What became of one attempt.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The receiver answered `2xx`: the message is done.
+    Delivered,
+    /// It will be tried again after a back-off.
+    Failed,
+    /// The attempts ran out: the message waits for an operator's retry or a replay.
+    Parked,
+}
+
+/// One attempt as the receiver answered it (or did not).
+#[derive(Debug)]
+struct Attempted {
+    status: Option<u16>,
+    latency: Duration,
+    /// Why it did not count as delivered: the status answered, a time-out, no connection.
+    error: Option<String>,
+}
+
 /// Sends the outbox's messages (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     database: Database,
+    /// The log, which replays read again.
+    store: Arc<dyn EventStore>,
+    metrics: Metrics,
     client: reqwest::Client,
     settings: DeliverySettings,
     /// The subscriptions with a batch in flight: a round leaves them alone, so a slow
     /// receiver holds up its own subscription's next batch, never another's.
     busy: Arc<Mutex<HashSet<Uuid>>>,
+    /// Held by a round from reading the messages due until it has started its batches, and by
+    /// a batch to leave [`busy`](Self::busy): so a round never starts a batch from rows read
+    /// before that subscription's last batch recorded its outcomes (a stale count of attempts
+    /// would let a message be tried past its limit; a message just delivered, sent again).
+    round: Arc<tokio::sync::Mutex<()>>,
     /// The batches in flight, waited for when the sender stops.
     batches: TaskTracker,
 }
 
 impl Deliverer {
-    pub fn new(database: Database, settings: DeliverySettings) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        database: Database,
+        store: Arc<dyn EventStore>,
+        metrics: Metrics,
+        settings: DeliverySettings,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // A proxy from the environment would resolve the destination itself, past the
@@ -138,9 +193,12 @@ impl Deliverer {
             .build()?;
         Ok(Deliverer {
             database,
+            store,
+            metrics,
             client,
             settings,
             busy: Arc::default(),
+            round: Arc::default(),
             batches: TaskTracker::new(),
         })
     }
@@ -156,6 +214,18 @@ impl Deliverer {
                 self.settings.every,
                 &stop,
                 move || async move {
+                    let replaying =
+                        match replay::advance(&this.database, this.store.as_ref(), Utc::now()).await {
+                            Ok(more) => more,
+                            Err(error) => {
+                                tracing::warn!(
+                                    task = NAME,
+                                    error = %crate::telemetry::error_chain(&error),
+                                    "cannot enqueue a replay's next page; trying again next round"
+                                );
+                                false
+                            }
+                        };
                     if let Err(error) = this.start_due_batches().await {
                         tracing::warn!(
                             task = NAME,
@@ -163,7 +233,8 @@ impl Deliverer {
                             "cannot read the webhook messages due; trying again next round"
                         );
                     }
-                    false
+                    // A replay with more to enqueue (and room for it) goes on at once.
+                    replaying
                 },
             )
             .await;
@@ -177,6 +248,7 @@ impl Deliverer {
     /// has none in flight; answers how many it started. A batch sends its messages at once and
     /// records what became of each.
     pub async fn start_due_batches(&self) -> Result<usize, sqlx::Error> {
+        let _round = self.round.lock().await;
         let mut batches: BTreeMap<Uuid, Vec<Due>> = BTreeMap::new();
         for message in self.due(None).await? {
             batches.entry(message.webhook_id).or_default().push(message);
@@ -197,6 +269,8 @@ impl Deliverer {
                         "cannot read or record webhook messages; they will be sent again"
                     );
                 }
+                // Not while a round is between reading what is due and starting its batches.
+                let _round = this.round.lock().await;
                 lock(&this.busy).remove(&webhook_id);
             });
         }
@@ -230,8 +304,9 @@ impl Deliverer {
             ""
         };
         let due = query(format!(
-            "SELECT webhook_id, position, event_id, body, attempts, url, secret FROM ( \
-                 SELECT m.webhook_id, m.position, m.event_id, m.body, m.attempts, s.url, s.secret, \
+            "SELECT webhook_id, position, account_id, event_id, event_type, body, attempts, url, secret FROM ( \
+                 SELECT m.webhook_id, m.position, m.account_id, m.event_id, m.event_type, m.body, \
+                     m.attempts, s.url, s.secret, \
                      ROW_NUMBER() OVER (PARTITION BY m.webhook_id ORDER BY m.position) AS nth \
                  FROM webhook_messages m JOIN webhook_subscriptions s ON s.webhook_id = m.webhook_id \
                  WHERE m.parked_at IS NULL AND m.next_attempt_at <= $1 {one} \
@@ -252,67 +327,140 @@ impl Deliverer {
 
     /// Sends `due` (messages of one subscription, each the head of its account's line) at
     /// once, and records what became of each: deleted when delivered, else its next attempt,
-    /// or parked.
+    /// or parked; and every attempt, for `GET /webhooks/{id}/deliveries`.
     async fn send_batch(&self, due: Vec<Due>) -> Result<Round, sqlx::Error> {
+        let Some(webhook_id) = due.first().map(|message| message.webhook_id) else {
+            return Ok(Round::default());
+        };
         let now = Utc::now();
         let sent = join_all(due.iter().map(|message| self.send(message))).await;
         let mut round = Round::default();
         // Every outcome of the batch in one transaction: one commit (one fsync) per batch.
         let mut tx = self.database.begin_write().await?;
         let mut delivered = Vec::new();
-        for (message, outcome) in due.iter().zip(sent) {
-            let Err(error) = outcome else {
+        let mut outcomes = Vec::with_capacity(due.len());
+        for (message, attempted) in due.iter().zip(&sent) {
+            let attempts = message.attempts.saturating_add(1);
+            let Some(error) = &attempted.error else {
                 delivered.push(message.position);
+                outcomes.push(AttemptOutcome::Delivered);
                 continue;
             };
-            let attempts = message.attempts.saturating_add(1);
             let parked = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
             if parked {
                 round.parked += 1;
-                tracing::warn!(webhook_id = %message.webhook_id, position = message.position, attempts, %error, "webhook message parked");
+                outcomes.push(AttemptOutcome::Parked);
+                tracing::warn!(%webhook_id, position = message.position, attempts, %error, "webhook message parked");
             } else {
                 round.failed += 1;
-                tracing::info!(webhook_id = %message.webhook_id, position = message.position, attempts, %error, "webhook attempt failed");
+                outcomes.push(AttemptOutcome::Failed);
+                tracing::info!(%webhook_id, position = message.position, attempts, %error, "webhook attempt failed");
             }
             query(
                 "UPDATE webhook_messages SET attempts = $3, next_attempt_at = $4, \
                  last_error = $5, parked_at = $6 WHERE webhook_id = $1 AND position = $2",
             )
-            .bind(message.webhook_id)
+            .bind(webhook_id)
             .bind(message.position)
             .bind(attempts)
             .bind(Utc::now() + self.backoff(attempts))
-            .bind(error.chars().take(500).collect::<String>())
+            .bind(error.as_str())
             .bind(parked.then_some(now))
             .execute(&mut tx)
             .await?;
         }
         round.delivered = delivered.len();
-        if let (Some(first), false) = (due.first(), delivered.is_empty()) {
+        if !delivered.is_empty() {
             // The batch is of one subscription: its delivered messages go in one statement.
             let placeholders: Vec<String> = (2..delivered.len() + 2).map(|n| format!("${n}")).collect();
             let mut delete = query(format!(
                 "DELETE FROM webhook_messages WHERE webhook_id = $1 AND position IN ({})",
                 placeholders.join(", ")
             ))
-            .bind(first.webhook_id);
+            .bind(webhook_id);
             for position in delivered {
                 delete = delete.bind(position);
             }
             delete.execute(&mut tx).await?;
         }
+        self.record_attempts(&mut tx, webhook_id, &due, &sent, &outcomes, now)
+            .await?;
         tx.commit().await?;
+        self.metrics
+            .webhook_attempts(round.delivered, round.failed, round.parked);
         Ok(round)
     }
 
-    /// One attempt: `Ok` on a `2xx` answer, else why not.
-    async fn send(&self, message: &Due) -> Result<(), String> {
-        let destination = Destination::parse(&message.url, self.settings.allow_private)
-            .map_err(|error| error.to_string())?;
-        let secret = WebhookSecret::parse(&message.secret).map_err(|error| error.to_string())?;
+    /// Writes the batch's attempts in one statement and lets go of the subscription's
+    /// attempts older than the last [`ATTEMPTS_KEPT`].
+    async fn record_attempts(
+        &self,
+        tx: &mut Transaction,
+        webhook_id: Uuid,
+        due: &[Due],
+        sent: &[Attempted],
+        outcomes: &[AttemptOutcome],
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        const COLUMNS: usize = 10;
+        let rows: Vec<String> = (0..due.len())
+            .map(|row| {
+                let first = 2 + row * COLUMNS;
+                let values: Vec<String> = (first..first + COLUMNS).map(|n| format!("${n}")).collect();
+                format!("($1, {})", values.join(", "))
+            })
+            .collect();
+        let mut insert = query(format!(
+            "INSERT INTO webhook_attempts (webhook_id, position, account_id, event_id, event_type, \
+             attempt, attempted_at, outcome, status, latency_ms, error) VALUES {}",
+            rows.join(", ")
+        ))
+        .bind(webhook_id);
+        for ((message, attempted), outcome) in due.iter().zip(sent).zip(outcomes) {
+            let outcome: &'static str = outcome.into();
+            insert = insert
+                .bind(message.position)
+                .bind(message.account_id)
+                .bind(message.event_id)
+                .bind(message.event_type.as_str())
+                .bind(message.attempts.saturating_add(1))
+                .bind(now)
+                .bind(outcome)
+                .bind(attempted.status.map(i32::from))
+                .bind(i64::try_from(attempted.latency.as_millis()).unwrap_or(i64::MAX))
+                .bind(attempted.error.as_deref());
+        }
+        insert.execute(&mut *tx).await?;
+        query(
+            "DELETE FROM webhook_attempts WHERE webhook_id = $1 AND attempt_id <= ( \
+                 SELECT attempt_id FROM webhook_attempts WHERE webhook_id = $1 \
+                 ORDER BY attempt_id DESC LIMIT 1 OFFSET $2)",
+        )
+        .bind(webhook_id)
+        .bind(ATTEMPTS_KEPT)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    /// One attempt: delivered on a `2xx` answer.
+    async fn send(&self, message: &Due) -> Attempted {
+        let started = Instant::now();
+        let failed = |error: String| Attempted {
+            status: None,
+            latency: started.elapsed(),
+            error: Some(error),
+        };
+        let destination = match Destination::parse(&message.url, self.settings.allow_private) {
+            Ok(destination) => destination,
+            Err(error) => return failed(error.to_string()),
+        };
+        let secret = match WebhookSecret::parse(&message.secret) {
+            Ok(secret) => secret,
+            Err(error) => return failed(error.to_string()),
+        };
         let id = message.event_id.to_string();
         let timestamp = Utc::now().timestamp();
-        let started = Instant::now();
         let answer = self
             .client
             .post(destination.url().clone())
@@ -325,12 +473,21 @@ impl Deliverer {
             .await;
         let latency = started.elapsed();
         match answer {
-            Ok(response) if response.status().is_success() => {
-                tracing::debug!(webhook_id = %message.webhook_id, position = message.position, ?latency, "webhook delivered");
-                Ok(())
+            Ok(response) => {
+                let status = response.status();
+                Attempted {
+                    status: Some(status.as_u16()),
+                    latency,
+                    error: (!status.is_success()).then(|| format!("answered {status}")),
+                }
             }
-            Ok(response) => Err(format!("answered {}", response.status())),
-            Err(error) => Err(crate::telemetry::error_chain(&error).to_string()),
+            Err(error) => {
+                let mut error = crate::telemetry::error_chain(&error).to_string();
+                if let Some((cut, _)) = error.char_indices().nth(500) {
+                    error.truncate(cut);
+                }
+                failed(error)
+            }
         }
     }
 

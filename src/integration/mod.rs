@@ -7,12 +7,14 @@
 //! - [`subscriptions`]: who wants which events where (`/webhooks`, operators only).
 //! - [`outbox`]: the follower of the log that enqueues each subscription's messages.
 //! - [`delivery`]: the sender of the outbox's messages (back-off, parking, order per account).
+//! - [`replay`]: a stretch of the log sent to a subscription again.
 //! - [`destination`]: the URLs messages may be sent to (no server-side request forgery).
 
 pub mod contract;
 pub mod delivery;
 pub mod destination;
 pub mod outbox;
+pub mod replay;
 pub mod signing;
 pub mod subscriptions;
 

@@ -13,14 +13,15 @@
 //! the log ([`super::subscriptions::Subscriptions::create`]), so a batch either committed
 //! before (its events are at or below that head) or reads the subscriptions after it.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
-use crate::db::{Database, query};
+use crate::db::{Database, Transaction, query};
 use crate::domain::account::{self, AccountEvent};
 use crate::follow::{CheckpointMove, Fence, FollowError, Follower, lock_checkpoint};
 use crate::integration::contract::IntegrationEvent;
 use crate::integration::subscriptions::{Subscription, SubscriptionError, Subscriptions};
-use crate::store::{RecordedEvent, codec};
+use crate::store::{RecordedEvent, StoreError, codec};
 
 /// The outbox's checkpoint and leadership.
 pub const NAME: &str = "webhook_outbox";
@@ -64,20 +65,7 @@ impl Follower for WebhookOutbox {
             let now = Utc::now();
             for recorded in batch {
                 for (subscription, published) in messages(&subscriptions, recorded)? {
-                    query(
-                        "INSERT INTO webhook_messages \
-                         (webhook_id, position, account_id, event_id, event_type, body, attempts, next_attempt_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (webhook_id, position) DO NOTHING",
-                    )
-                    .bind(subscription.webhook_id)
-                    .bind(published.source.position)
-                    .bind(published.source.account_id)
-                    .bind(published.source.event_id)
-                    .bind(published.event_type.as_str())
-                    .bind(published.to_body())
-                    .bind(now)
-                    .execute(&mut tx)
-                    .await?;
+                    enqueue(&mut tx, subscription.webhook_id, &published, now, Enqueue::Once).await?;
                 }
             }
         }
@@ -92,9 +80,6 @@ fn messages<'s>(
     subscriptions: &'s [Subscription],
     recorded: &RecordedEvent,
 ) -> Result<Vec<(&'s Subscription, IntegrationEvent)>, FollowError> {
-    if recorded.stream_type != account::STREAM_TYPE {
-        return Ok(Vec::new());
-    }
     let wanting: Vec<&Subscription> = subscriptions
         .iter()
         .filter(|subscription| subscription.starts_after < recorded.global_position)
@@ -102,8 +87,7 @@ fn messages<'s>(
     if wanting.is_empty() {
         return Ok(Vec::new());
     }
-    let event: AccountEvent = codec::decode(recorded)?;
-    let Some(published) = IntegrationEvent::from_account_event(recorded, &event) else {
+    let Some(published) = publish(recorded)? else {
         return Ok(Vec::new());
     };
     Ok(wanting
@@ -111,6 +95,57 @@ fn messages<'s>(
         .filter(|subscription| subscription.event_types.contains(&published.event_type))
         .map(|subscription| (subscription, published.clone()))
         .collect())
+}
+
+/// The integration event `recorded` publishes, if any: only account events do, and not all
+/// of them (see [`IntegrationEvent::from_account_event`]).
+pub(super) fn publish(recorded: &RecordedEvent) -> Result<Option<IntegrationEvent>, StoreError> {
+    if recorded.stream_type != account::STREAM_TYPE {
+        return Ok(None);
+    }
+    let event: AccountEvent = codec::decode(recorded)?;
+    Ok(IntegrationEvent::from_account_event(recorded, &event))
+}
+
+/// What [`enqueue`] does with a message the subscription still has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Enqueue {
+    /// Leaves it as it is: the outbox enqueues each event once.
+    Once,
+    /// Sends it again from `now`, attempts counted from zero, parked or not: a replay.
+    Again,
+}
+
+/// Writes the message of `published` for the subscription `webhook_id`, due at `now`.
+pub(super) async fn enqueue(
+    tx: &mut Transaction,
+    webhook_id: Uuid,
+    published: &IntegrationEvent,
+    now: DateTime<Utc>,
+    mode: Enqueue,
+) -> Result<(), sqlx::Error> {
+    let on_conflict = match mode {
+        Enqueue::Once => "DO NOTHING",
+        Enqueue::Again => {
+            "DO UPDATE SET attempts = 0, next_attempt_at = excluded.next_attempt_at, \
+             last_error = NULL, parked_at = NULL"
+        }
+    };
+    query(format!(
+        "INSERT INTO webhook_messages \
+         (webhook_id, position, account_id, event_id, event_type, body, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (webhook_id, position) {on_conflict}"
+    ))
+    .bind(webhook_id)
+    .bind(published.source.position)
+    .bind(published.source.account_id)
+    .bind(published.source.event_id)
+    .bind(published.event_type.as_str())
+    .bind(published.to_body())
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 fn failed(error: SubscriptionError) -> FollowError {

@@ -4,21 +4,26 @@
 //! after it was made (`starts_after`, the head of the log when it was made); its secret is
 //! generated here and shown once, in the answer that creates it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Database, Stored, Transaction, query};
-use crate::follow::{load_checkpoint, lock_checkpoint};
+use crate::follow::{load_checkpoint, lock_checkpoint, read_checkpoint};
 use crate::integration::contract::IntegrationEventType;
 use crate::integration::destination::Destination;
 use crate::integration::outbox::NAME as OUTBOX;
+use crate::integration::replay::Replay;
 use crate::integration::signing::{SecretError, WebhookSecret};
 
 const COLUMNS: &str = "webhook_id, url, event_types, description, created_at, starts_after";
-const LIST: &str = "SELECT webhook_id, url, event_types, description, created_at, starts_after \
-    FROM webhook_subscriptions ORDER BY created_at, webhook_id";
+const READ: &str = "SELECT webhook_id, url, event_types, description, created_at, starts_after, \
+    replay_next, replay_until FROM webhook_subscriptions";
+
+/// How many attempts of each subscription `GET /webhooks/{id}/deliveries` can show: the
+/// sender deletes older ones as it records new ones.
+pub const ATTEMPTS_KEPT: i64 = 1_000;
 
 /// A subscription as it is shown (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,68 @@ pub struct Subscription {
     pub created_at: DateTime<Utc>,
     /// The log position it was made at: it is sent the events after it.
     pub starts_after: i64,
+    /// The replay under way, if any: the positions still to enqueue again.
+    pub replay: Option<Replay>,
+}
+
+/// What a subscription has still to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct Backlog {
+    /// Messages not yet delivered, parked ones included.
+    pub waiting: i64,
+    /// Messages whose attempts ran out.
+    pub parked: i64,
+    /// The log position of the oldest message not yet delivered.
+    pub oldest: Option<i64>,
+}
+
+/// What every subscription has still to receive, and where the outbox stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlogs {
+    /// The outbox's checkpoint: the events after it are not enqueued yet.
+    pub outbox_at: i64,
+    each: BTreeMap<Uuid, Backlog>,
+}
+
+impl Backlogs {
+    /// The backlog of `webhook_id` (empty when it has none).
+    pub fn of(&self, webhook_id: Uuid) -> Backlog {
+        self.each.get(&webhook_id).copied().unwrap_or_default()
+    }
+
+    /// How many events of the log `subscription` is behind the head (at `head`): from the
+    /// last position up to which it has received everything, which is below its oldest
+    /// message not yet delivered and at most where the outbox stands (the events after it are
+    /// not enqueued yet), but never before the subscription began. 0 when it has everything.
+    pub fn lag_events(&self, subscription: &Subscription, head: i64) -> i64 {
+        let enqueued = self.outbox_at.max(subscription.starts_after);
+        let received = self
+            .of(subscription.webhook_id)
+            .oldest
+            .map_or(enqueued, |oldest| (oldest - 1).min(enqueued));
+        (head - received).max(0)
+    }
+}
+
+/// One attempt to deliver a message, as the sender recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryAttempt {
+    pub position: i64,
+    #[sqlx(try_from = "Stored<Uuid>")]
+    pub account_id: Uuid,
+    #[sqlx(try_from = "Stored<Uuid>")]
+    pub event_id: Uuid,
+    pub event_type: String,
+    /// 1 for the first attempt of the message (since it was enqueued or retried).
+    pub attempt: i32,
+    #[sqlx(try_from = "Stored<DateTime<Utc>>")]
+    pub attempted_at: DateTime<Utc>,
+    /// `delivered`, `failed` or `parked` ([`AttemptOutcome`](super::delivery::AttemptOutcome)).
+    pub outcome: String,
+    /// The status the receiver answered, if it answered.
+    pub status: Option<i32>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
 }
 
 /// A message whose attempts ran out.
@@ -77,6 +144,8 @@ struct Row {
     #[sqlx(try_from = "Stored<DateTime<Utc>>")]
     created_at: DateTime<Utc>,
     starts_after: i64,
+    replay_next: Option<i64>,
+    replay_until: Option<i64>,
 }
 
 impl TryFrom<Row> for Subscription {
@@ -100,6 +169,10 @@ impl TryFrom<Row> for Subscription {
             description: row.description,
             created_at: row.created_at,
             starts_after: row.starts_after,
+            replay: row
+                .replay_next
+                .zip(row.replay_until)
+                .map(|(next, until)| Replay { next, until }),
         })
     }
 }
@@ -157,29 +230,32 @@ impl Subscriptions {
             description: new.description,
             created_at: now,
             starts_after,
+            replay: None,
         };
         Ok((subscription, secret))
     }
 
     /// Every subscription, oldest first.
     pub async fn list(&self) -> Result<Vec<Subscription>, SubscriptionError> {
-        let rows: Vec<Row> = query(LIST).fetch_all(&self.database).await?;
+        let rows: Vec<Row> = query(format!("{READ} ORDER BY created_at, webhook_id"))
+            .fetch_all(&self.database)
+            .await?;
         rows.into_iter().map(Subscription::try_from).collect()
     }
 
     /// Every subscription, as `tx` sees them.
     pub async fn list_in(tx: &mut Transaction) -> Result<Vec<Subscription>, SubscriptionError> {
-        let rows: Vec<Row> = query(LIST).fetch_all(tx).await?;
+        let rows: Vec<Row> = query(format!("{READ} ORDER BY created_at, webhook_id"))
+            .fetch_all(tx)
+            .await?;
         rows.into_iter().map(Subscription::try_from).collect()
     }
 
     pub async fn get(&self, webhook_id: Uuid) -> Result<Option<Subscription>, SubscriptionError> {
-        let row: Option<Row> = query(format!(
-            "SELECT {COLUMNS} FROM webhook_subscriptions WHERE webhook_id = $1"
-        ))
-        .bind(webhook_id)
-        .fetch_optional(&self.database)
-        .await?;
+        let row: Option<Row> = query(format!("{READ} WHERE webhook_id = $1"))
+            .bind(webhook_id)
+            .fetch_optional(&self.database)
+            .await?;
         row.map(Subscription::try_from).transpose()
     }
 
@@ -212,6 +288,72 @@ impl Subscriptions {
             .await?)
     }
 
+    /// What each subscription has still to receive, and where the outbox stands.
+    pub async fn backlogs(&self) -> Result<Backlogs, SubscriptionError> {
+        #[derive(sqlx::FromRow)]
+        struct Counted {
+            #[sqlx(try_from = "Stored<Uuid>")]
+            webhook_id: Uuid,
+            #[sqlx(flatten)]
+            backlog: Backlog,
+        }
+        let counted: Vec<Counted> = query(
+            "SELECT webhook_id, COUNT(*) AS waiting, \
+             COALESCE(SUM(CASE WHEN parked_at IS NULL THEN 0 ELSE 1 END), 0) AS parked, \
+             MIN(position) AS oldest FROM webhook_messages GROUP BY webhook_id",
+        )
+        .fetch_all(&self.database)
+        .await?;
+        Ok(Backlogs {
+            outbox_at: read_checkpoint(&self.database, OUTBOX).await?.unwrap_or(0),
+            each: counted
+                .into_iter()
+                .map(|counted| (counted.webhook_id, counted.backlog))
+                .collect(),
+        })
+    }
+
+    /// The most recent attempts to deliver the messages of a subscription, newest first, at
+    /// most `limit` (of the last [`ATTEMPTS_KEPT`]).
+    pub async fn attempts(
+        &self,
+        webhook_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<DeliveryAttempt>, SubscriptionError> {
+        Ok(query(
+            "SELECT position, account_id, event_id, event_type, attempt, attempted_at, outcome, \
+             status, latency_ms, error FROM webhook_attempts WHERE webhook_id = $1 \
+             ORDER BY attempt_id DESC LIMIT $2",
+        )
+        .bind(webhook_id)
+        .bind(limit)
+        .fetch_all(&self.database)
+        .await?)
+    }
+
+    /// Asks for the subscription's messages of the log positions from `from` to where the
+    /// outbox stands to be sent again ([`super::replay`]), in place of any replay under way;
+    /// answers the stretch (`None` when there is no such subscription), empty when `from` is
+    /// past it.
+    pub async fn replay(&self, webhook_id: Uuid, from: i64) -> Result<Option<Replay>, SubscriptionError> {
+        load_checkpoint(&self.database, OUTBOX).await?;
+        let mut tx = self.database.begin_write().await?;
+        // Under the outbox's lock: it enqueues what comes after `until`, a replay the rest.
+        let until = lock_checkpoint(&mut tx, OUTBOX).await?.unwrap_or(0);
+        let replay = Replay { next: from, until };
+        let stored = (from <= until).then_some(replay);
+        let updated = query(
+            "UPDATE webhook_subscriptions SET replay_next = $2, replay_until = $3 WHERE webhook_id = $1",
+        )
+        .bind(webhook_id)
+        .bind(stored.map(|replay| replay.next))
+        .bind(stored.map(|replay| replay.until))
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok((updated > 0).then_some(replay))
+    }
+
     /// Deletes a subscription and the messages it still had to receive; answers whether there
     /// was one. Nothing more is sent to it.
     pub async fn delete(&self, webhook_id: Uuid) -> Result<bool, SubscriptionError> {
@@ -219,10 +361,12 @@ impl Subscriptions {
         // was deleted commits first, and its messages are deleted below.
         let mut tx = self.database.begin_write().await?;
         lock_checkpoint(&mut tx, OUTBOX).await?;
-        query("DELETE FROM webhook_messages WHERE webhook_id = $1")
-            .bind(webhook_id)
-            .execute(&mut tx)
-            .await?;
+        for table in ["webhook_messages", "webhook_attempts"] {
+            query(format!("DELETE FROM {table} WHERE webhook_id = $1"))
+                .bind(webhook_id)
+                .execute(&mut tx)
+                .await?;
+        }
         let deleted = query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1")
             .bind(webhook_id)
             .execute(&mut tx)

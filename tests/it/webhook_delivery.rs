@@ -19,6 +19,8 @@ backend_tests!(
     every_event_arrives_signed_in_order_per_account_through_failures_and_downtime,
     a_receiver_that_always_fails_gets_its_messages_parked_while_another_receives_everything,
     a_receiver_that_never_answers_holds_up_no_other_subscription,
+    a_replay_sends_the_log_again_parked_messages_and_history_included,
+    every_message_is_delivered_when_the_sending_process_is_killed,
 );
 
 /// What a receiver got: each request's `webhook-id`, body, and whether its signature verified.
@@ -445,4 +447,289 @@ async fn a_receiver_that_never_answers_holds_up_no_other_subscription(db: TestDb
     three_deposits_on_two_accounts_reach(&app, &working, starts_after).await;
     held.abort();
     stop_webhooks(&app, outbox, sender).await;
+}
+
+/// The `webhook_id`'s state as `GET /webhooks/{id}` shows it.
+async fn subscription(app: &TestApp, webhook_id: &str) -> Value {
+    let shown = app.get(&format!("/webhooks/{webhook_id}")).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+    shown.body
+}
+
+/// A receiver that always fails: its messages are parked after 2 attempts, each attempt shown
+/// at `/webhooks/{id}/deliveries` and counted in the metrics. Once it is healthy, a replay from
+/// position 1 sends it every event of its types again, the parked ones and those from before
+/// it subscribed included, per account in log order; its backlog then reads empty.
+async fn a_replay_sends_the_log_again_parked_messages_and_history_included(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let service = app.service.clone().with_webhook_allow_private(true);
+    let app = app.with_service(service);
+    let before = open(&app).await;
+    deposit(&app, before, 5).await;
+    let receiver = Receiver::start(usize::MAX).await;
+    let types = ["account.opened.v1", "money.deposited.v1"];
+    let (webhook_id, starts_after) = subscribe(&app, &receiver, &types).await;
+    let (outbox, sender) = app.service.start_webhooks(quick(2)).expect("webhooks");
+    let accounts = [open(&app).await, open(&app).await];
+    for account in accounts {
+        deposit(&app, account, 1).await;
+        deposit(&app, account, 2).await;
+    }
+
+    // Each account's first message (its opening) is parked; the deposits wait behind them.
+    let mut shown = Value::Null;
+    for _ in 0..3000 {
+        shown = subscription(&app, &webhook_id).await;
+        // (The outbox may not have enqueued the last deposit yet when both are parked.)
+        if shown["backlog"]["parked"] == 2 && shown["backlog"]["waiting"] == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shown["backlog"]["parked"], 2, "{shown}");
+    assert_eq!(
+        shown["backlog"]["waiting"], 6,
+        "two openings, four deposits: {shown}"
+    );
+    assert!(shown["backlog"]["lag_events"].as_i64() > Some(0), "{shown}");
+    let deliveries = app.get(&format!("/webhooks/{webhook_id}/deliveries")).await;
+    assert_eq!(deliveries.status, StatusCode::OK, "{}", deliveries.text);
+    let attempts = deliveries.body["deliveries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(attempts.len(), 4, "two attempts of each opening: {attempts:?}");
+    let mut by_event: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for attempt in &attempts {
+        assert_eq!(attempt["status"], 500, "{attempt}");
+        assert_eq!(attempt["event_type"], "account.opened.v1", "{attempt}");
+        let outcome = if attempt["attempt"] == 2 {
+            "parked"
+        } else {
+            "failed"
+        };
+        assert_eq!(attempt["outcome"], outcome, "{attempt}");
+        assert!(
+            attempt["latency_ms"].as_i64().is_some_and(|ms| ms >= 0),
+            "{attempt}"
+        );
+        by_event
+            .entry(attempt["event_id"].to_string())
+            .or_default()
+            .push(attempt["attempt"].as_i64().expect("attempt"));
+    }
+    // Newest first: each opening's second attempt before its first.
+    assert_eq!(
+        by_event.into_values().collect::<Vec<_>>(),
+        [vec![2, 1], vec![2, 1]]
+    );
+    let metrics = app.get("/metrics").await.text;
+    assert!(
+        metrics.contains("foldbank_webhook_attempts_total{outcome=\"parked\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("foldbank_webhook_attempts_total{outcome=\"failed\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "foldbank_webhook_parked_messages{{webhook_id=\"{webhook_id}\"}} 2"
+        )),
+        "{metrics}"
+    );
+
+    let refused = app
+        .post(
+            &format!("/webhooks/{webhook_id}/replay"),
+            json!({ "from_position": 0 }),
+        )
+        .await;
+    refused.assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
+    let unknown = app
+        .post(
+            &format!("/webhooks/{}/replay", Uuid::now_v7()),
+            json!({ "from_position": 1 }),
+        )
+        .await;
+    unknown.assert_problem(StatusCode::NOT_FOUND, "webhook-not-found");
+
+    receiver.heal();
+    let replayed = app
+        .post(
+            &format!("/webhooks/{webhook_id}/replay"),
+            json!({ "from_position": 1 }),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::ACCEPTED, "{}", replayed.text);
+    assert_eq!(replayed.body["from_position"], 1);
+    assert!(
+        replayed.body["until_position"].as_i64() > Some(starts_after),
+        "{}",
+        replayed.text
+    );
+    let expected = events_of(&app, 0, &["AccountOpened", "MoneyDeposited"]).await;
+    assert_eq!(expected.len(), 3 + 5, "three openings, five deposits");
+    wait_for("the replay delivered the whole log", || {
+        receiver.ids() == expected
+    })
+    .await;
+    for _ in 0..3000 {
+        shown = subscription(&app, &webhook_id).await;
+        if shown["backlog"]["waiting"] == 0 && shown["replay"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        shown["backlog"],
+        json!({ "waiting": 0, "parked": 0, "lag_events": 0 }),
+        "{shown}"
+    );
+    assert_eq!(shown["replay"], Value::Null, "{shown}");
+    let latest = app
+        .get(&format!("/webhooks/{webhook_id}/deliveries?limit=1"))
+        .await;
+    let latest = latest.body["deliveries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0]["outcome"], "delivered", "{latest:?}");
+    assert_eq!(latest[0]["status"], 204, "{latest:?}");
+    let too_many = app
+        .get(&format!("/webhooks/{webhook_id}/deliveries?limit=501"))
+        .await;
+    too_many.assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
+    stop_webhooks(&app, outbox, sender).await;
+
+    // The replay's first arrivals keep log order per account, history included.
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for received in receiver.received() {
+        assert!(received.verified, "signed");
+        if seen.insert(received.id.clone()) {
+            let account = received.body["data"]["account_id"].to_string();
+            let position = received.body["data"]["position"].as_i64().expect("position");
+            let previous = last.insert(account, position).unwrap_or(0);
+            assert!(
+                previous < position,
+                "in log order per account: {previous} then {position}"
+            );
+        }
+    }
+    assert!(
+        last.contains_key(&json!(before.to_string()).to_string()),
+        "history included"
+    );
+}
+
+/// Two service processes on one database and a receiver on loopback; deposits go through
+/// both. The process that sends (it started first, so it leads the sender and the outbox) is
+/// SIGKILLed mid-load: the other takes the work over, and every deposit in the log reaches the
+/// receiver, signed, per account in log order.
+async fn every_message_is_delivered_when_the_sending_process_is_killed(db: TestDb) {
+    use crate::common::{Server, free_port};
+    let receiver = Receiver::start(0).await;
+    let first = Server::start_with(&db, free_port(), &["--webhook-allow-private"]).await;
+    let second = Server::start_with(&db, free_port(), &["--webhook-allow-private"]).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let created: Value = client
+        .post(first.url("/webhooks"))
+        .json(&json!({ "url": receiver.url(), "event_types": ["money.deposited.v1"] }))
+        .send()
+        .await
+        .expect("subscribe")
+        .json()
+        .await
+        .expect("json");
+    receiver.set_secret(created["secret"].as_str().expect("secret"));
+    let starts_after = created["starts_after"].as_i64().expect("starts_after");
+    let mut accounts = Vec::new();
+    for _ in 0..4 {
+        let opened: Value = client
+            .post(first.url("/accounts"))
+            .json(&json!({ "owner_id": Uuid::now_v7(), "currency": "EUR" }))
+            .send()
+            .await
+            .expect("open")
+            .json()
+            .await
+            .expect("json");
+        accounts.push(opened["account_id"].as_str().expect("account").to_owned());
+    }
+
+    let bases = [first.url(""), second.url("")];
+    let clients: Vec<_> = accounts
+        .iter()
+        .enumerate()
+        .map(|(n, account)| {
+            let (client, account) = (client.clone(), account.clone());
+            let base = bases[n % 2].clone();
+            tokio::spawn(async move {
+                for amount in 1..=60 {
+                    let sent = client
+                        .post(format!("{base}/accounts/{account}/deposits"))
+                        .json(&json!({ "amount": amount, "currency": "EUR" }))
+                        .send()
+                        .await;
+                    // The clients of the killed process stop at their first cut-off request.
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_for("deliveries under way", || receiver.ids().len() >= 20).await;
+    first.kill();
+    for client in clients {
+        client.await.expect("client");
+    }
+
+    // Every deposit in the log, as the survivor shows it.
+    let mut expected = BTreeSet::new();
+    let mut after = starts_after;
+    loop {
+        let page: Value = client
+            .get(second.url(&format!("/events?after={after}&limit=500")))
+            .send()
+            .await
+            .expect("feed")
+            .json()
+            .await
+            .expect("json");
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        let Some(last) = events.last().and_then(|event| event["position"].as_i64()) else {
+            break;
+        };
+        after = last;
+        expected.extend(
+            events
+                .iter()
+                .filter(|event| event["type"] == "MoneyDeposited")
+                .filter_map(|event| event["event_id"].as_str().map(str::to_owned)),
+        );
+    }
+    assert!(expected.len() > 20, "deposits went through: {}", expected.len());
+    wait_for("the survivor delivered every deposit", || {
+        receiver.ids() == expected
+    })
+    .await;
+    second.kill();
+
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for received in receiver.received() {
+        assert!(received.verified, "signed");
+        if seen.insert(received.id.clone()) {
+            let account = received.body["data"]["account_id"].to_string();
+            let position = received.body["data"]["position"].as_i64().expect("position");
+            let previous = last.insert(account, position).unwrap_or(0);
+            assert!(
+                previous < position,
+                "in log order per account: {previous} then {position}"
+            );
+        }
+    }
 }
