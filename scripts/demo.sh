@@ -15,7 +15,9 @@
 # event feed. Then holds: a payment authorized (held: in the balance, no longer available),
 # part of it captured, another hold voided, a third left to expire at its deadline (the
 # scheduler records it; the script waits up to 30 s for that). Last, a customer forgotten:
-# their description reads null once their key is erased, their balance unchanged. Every step checks the HTTP
+# their description reads null once their key is erased, their balance unchanged. Then a webhook
+# receiver subscribes (FOLDBANK_DEMO_WEBHOOK_URL, by default one that does not resolve) and the
+# attempts to send it a deposit are listed. Every step checks the HTTP
 # status (and, for refusals, the problem type) and the script exits non-zero at the first
 # unexpected answer.
 # Needs bash and curl; uses jq for pretty output when it is installed.
@@ -285,8 +287,25 @@ echo "the money is all there: only the text is gone, and the log was not rewritt
 call POST "/accounts/$CAROL/deposits" 422 '{"amount":100,"currency":"EUR","description":"bonus"}'
 expect_problem personal-data-erased
 
+bold "21. Integration events: a receiver subscribes to deposits and withdrawals (operators only; the secret is shown once)"
+WEBHOOK_URL="${FOLDBANK_DEMO_WEBHOOK_URL:-https://webhook.example.com/foldbank}"
+echo "receiver: $WEBHOOK_URL (set FOLDBANK_DEMO_WEBHOOK_URL to your own; a loopback one needs --webhook-allow-private)"
+call POST /webhooks 201 "{\"url\":\"$WEBHOOK_URL\",\"event_types\":[\"money.deposited.v1\",\"money.withdrawn.v1\"],\"description\":\"the demo's receiver\"}"
+WEBHOOK=$(field webhook_id)
+call POST "/accounts/$ALICE/deposits" 201 '{"amount":100,"currency":"EUR","description":"cashback"}'
+echo "the deposit publishes money.deposited.v1, signed per Standard Webhooks; waiting for the first attempt to send it (at most 30 s)"
+deadline=$((SECONDS + 30))
+until call GET "/webhooks/$WEBHOOK/deliveries" 200 >/dev/null && grep -q '"attempt"' "$BODY"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no attempt to deliver to $WEBHOOK_URL within 30 s"
+    sleep 0.5
+done
+bold "    ...every attempt: the status answered (or the error met) and its latency; a failure is tried again with back-off"
+call GET "/webhooks/$WEBHOOK/deliveries" 200
+bold "    ...the subscription: what it has still to receive, parked messages, lag behind the log"
+call GET "/webhooks/$WEBHOOK" 200
+
 if [ -n "$API_KEY" ]; then
-    bold "21. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    bold "22. Without the key: 401, and WWW-Authenticate says which scheme to use"
     API_KEY="" call GET /accounts 401
     expect_problem unauthorized
     [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"

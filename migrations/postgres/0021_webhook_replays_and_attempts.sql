@@ -6,6 +6,10 @@
 ALTER TABLE webhook_subscriptions ADD COLUMN replay_next BIGINT;
 ALTER TABLE webhook_subscriptions ADD COLUMN replay_until BIGINT;
 
+-- Bumped each time a replay enqueues a message the subscription still had: a batch in flight
+-- when that happened records nothing for it (the replayed message is sent again).
+ALTER TABLE webhook_messages ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+
 -- Every attempt to deliver a message, as `GET /webhooks/{id}/deliveries` shows them: written
 -- in the transaction that records the batch's outcomes; the most recent ones of each
 -- subscription are kept (src/integration/delivery.rs prunes the rest).

@@ -47,7 +47,7 @@ use crate::db::{Database, Stored, Transaction, query};
 use crate::integration::destination::{Destination, is_public};
 use crate::integration::replay;
 use crate::integration::signing::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, WebhookSecret};
-use crate::integration::subscriptions::ATTEMPTS_KEPT;
+use crate::integration::subscriptions::{ATTEMPTS_KEPT, lock_subscription};
 use crate::metrics::Metrics;
 use crate::process::led::run_while_leading;
 use crate::store::EventStore;
@@ -79,6 +79,8 @@ pub struct DeliverySettings {
     pub max_backoff: Duration,
     /// Whether private, loopback and link-local addresses may be sent to.
     pub allow_private: bool,
+    /// How many events of the log one page of a replay reads.
+    pub replay_page: i64,
 }
 
 impl Default for DeliverySettings {
@@ -90,6 +92,7 @@ impl Default for DeliverySettings {
             first_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30 * 60),
             allow_private: false,
+            replay_page: replay::PAGE,
         }
     }
 }
@@ -107,6 +110,8 @@ struct Due {
     event_type: String,
     body: String,
     attempts: i32,
+    /// Bumped by a replay of the message: the outcome is recorded only if it still holds.
+    generation: i32,
     url: String,
     secret: String,
 }
@@ -214,18 +219,24 @@ impl Deliverer {
                 self.settings.every,
                 &stop,
                 move || async move {
-                    let replaying =
-                        match replay::advance(&this.database, this.store.as_ref(), Utc::now()).await {
-                            Ok(more) => more,
-                            Err(error) => {
-                                tracing::warn!(
-                                    task = NAME,
-                                    error = %crate::telemetry::error_chain(&error),
-                                    "cannot enqueue a replay's next page; trying again next round"
-                                );
-                                false
-                            }
-                        };
+                    let replaying = match replay::advance(
+                        &this.database,
+                        this.store.as_ref(),
+                        this.settings.replay_page,
+                        Utc::now(),
+                    )
+                    .await
+                    {
+                        Ok(more) => more,
+                        Err(error) => {
+                            tracing::warn!(
+                                task = NAME,
+                                error = %crate::telemetry::error_chain(&error),
+                                "cannot enqueue a replay's next page; trying again next round"
+                            );
+                            false
+                        }
+                    };
                     if let Err(error) = this.start_due_batches().await {
                         tracing::warn!(
                             task = NAME,
@@ -304,12 +315,14 @@ impl Deliverer {
             ""
         };
         let due = query(format!(
-            "SELECT webhook_id, position, account_id, event_id, event_type, body, attempts, url, secret FROM ( \
+            "SELECT webhook_id, position, account_id, event_id, event_type, body, attempts, generation, \
+                 url, secret FROM ( \
                  SELECT m.webhook_id, m.position, m.account_id, m.event_id, m.event_type, m.body, \
-                     m.attempts, s.url, s.secret, \
+                     m.attempts, m.generation, s.url, s.secret, \
                      ROW_NUMBER() OVER (PARTITION BY m.webhook_id ORDER BY m.position) AS nth \
                  FROM webhook_messages m JOIN webhook_subscriptions s ON s.webhook_id = m.webhook_id \
                  WHERE m.parked_at IS NULL AND m.next_attempt_at <= $1 {one} \
+                 AND (s.replay_next IS NULL OR m.position < s.replay_next) \
                  AND NOT EXISTS (SELECT 1 FROM webhook_messages e WHERE e.webhook_id = m.webhook_id \
                      AND e.account_id = m.account_id AND e.position < m.position) \
              ) due WHERE nth <= $2 ORDER BY position LIMIT $3"
@@ -337,16 +350,24 @@ impl Deliverer {
         let mut round = Round::default();
         // Every outcome of the batch in one transaction: one commit (one fsync) per batch.
         let mut tx = self.database.begin_write().await?;
+        let Some(generations) = self.lock_messages(&mut tx, webhook_id, &due).await? else {
+            // Deleted meanwhile, its messages with it.
+            return Ok(round);
+        };
         let mut delivered = Vec::new();
         let mut outcomes = Vec::with_capacity(due.len());
         for (message, attempted) in due.iter().zip(&sent) {
             let attempts = message.attempts.saturating_add(1);
+            // Replayed while in flight (or gone): the new generation is sent again as it is.
+            let current = generations.get(&message.position) == Some(&message.generation);
             let Some(error) = &attempted.error else {
-                delivered.push(message.position);
+                if current {
+                    delivered.push(message.position);
+                }
                 outcomes.push(AttemptOutcome::Delivered);
                 continue;
             };
-            let parked = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
+            let parked = current && u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
             if parked {
                 round.parked += 1;
                 outcomes.push(AttemptOutcome::Parked);
@@ -355,6 +376,9 @@ impl Deliverer {
                 round.failed += 1;
                 outcomes.push(AttemptOutcome::Failed);
                 tracing::info!(%webhook_id, position = message.position, attempts, %error, "webhook attempt failed");
+            }
+            if !current {
+                continue;
             }
             query(
                 "UPDATE webhook_messages SET attempts = $3, next_attempt_at = $4, \
@@ -389,6 +413,31 @@ impl Deliverer {
         self.metrics
             .webhook_attempts(round.delivered, round.failed, round.parked);
         Ok(round)
+    }
+
+    /// Locks the subscription's row, as every writer of its messages does first (a replay, a
+    /// retry, a deletion), and answers the generation of each of `due`'s messages still there;
+    /// `None` when the subscription was deleted.
+    async fn lock_messages(
+        &self,
+        tx: &mut Transaction,
+        webhook_id: Uuid,
+        due: &[Due],
+    ) -> Result<Option<BTreeMap<i64, i32>>, sqlx::Error> {
+        if !lock_subscription(tx, webhook_id).await? {
+            return Ok(None);
+        }
+        let placeholders: Vec<String> = (2..due.len() + 2).map(|n| format!("${n}")).collect();
+        let mut generations = query(format!(
+            "SELECT position, generation FROM webhook_messages WHERE webhook_id = $1 AND position IN ({})",
+            placeholders.join(", ")
+        ))
+        .bind(webhook_id);
+        for message in due {
+            generations = generations.bind(message.position);
+        }
+        let generations: Vec<(i64, i32)> = generations.fetch_all(tx).await?;
+        Ok(Some(generations.into_iter().collect()))
     }
 
     /// Writes the batch's attempts in one statement and lets go of the subscription's

@@ -112,7 +112,8 @@ pub(super) fn publish(recorded: &RecordedEvent) -> Result<Option<IntegrationEven
 pub(super) enum Enqueue {
     /// Leaves it as it is: the outbox enqueues each event once.
     Once,
-    /// Sends it again from `now`, attempts counted from zero, parked or not: a replay.
+    /// Sends it again from `now`, attempts counted from zero, parked or not, as a new
+    /// generation (a batch that had it in flight records nothing for it): a replay.
     Again,
 }
 
@@ -128,7 +129,7 @@ pub(super) async fn enqueue(
         Enqueue::Once => "DO NOTHING",
         Enqueue::Again => {
             "DO UPDATE SET attempts = 0, next_attempt_at = excluded.next_attempt_at, \
-             last_error = NULL, parked_at = NULL"
+             last_error = NULL, parked_at = NULL, generation = webhook_messages.generation + 1"
         }
     };
     query(format!(

@@ -6,15 +6,17 @@
 //! where the outbox's checkpoint stands (read under its lock: the outbox enqueues what comes
 //! after, so nothing falls between the two), and answers at once. The sender, under its
 //! leadership, then enqueues the stretch a page at a time ([`advance`]): each page's messages
-//! and the move of the replay's cursor are written in one transaction, so a replay survives
-//! crashes and handovers, and a page written twice (a cursor moved by a newer replay in
-//! between is noticed, and the page rolled back) costs nothing but the work. A replayed
-//! message the subscription still had, parked or waiting, is sent again from now.
+//! and the move of the replay's cursor are written in one transaction, under the lock of the
+//! subscription's row (a newer replay asked for meanwhile is noticed there, and the page left
+//! unwritten), so a replay survives crashes and handovers. A replayed message the
+//! subscription still had, parked or waiting, is sent again from now, as a new generation: a
+//! batch that had it in flight records nothing for it.
 //!
 //! A replay enqueues only while its subscription has fewer than [`BACKLOG_LIMIT`] messages
 //! waiting: a replay of millions of events moves at the pace of its receiver, and the outbox
-//! table stays small. Messages are sent, as ever, in log order per account: the replayed ones
-//! are the oldest, so each account's replayed messages go before its live ones still waiting.
+//! table stays small. Messages are sent, as ever, in log order per account: while a replay
+//! runs, the subscription's messages past its cursor wait (the sender's due query), so each
+//! account's replayed messages go before its later ones, page after page.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -24,8 +26,9 @@ use crate::integration::contract::IntegrationEventType;
 use crate::integration::outbox::{Enqueue, enqueue, publish};
 use crate::store::{EventStore, StoreError};
 
-/// How many events of the log one page of a replay reads.
-const PAGE: i64 = 1_000;
+/// How many events of the log one page of a replay reads, unless the sender's settings say
+/// otherwise.
+pub const PAGE: i64 = 1_000;
 
 /// A replay waits while its subscription has this many messages or more still to send.
 pub const BACKLOG_LIMIT: i64 = 10_000;
@@ -59,19 +62,30 @@ struct Replaying {
 pub async fn advance(
     database: &Database,
     store: &dyn EventStore,
+    page: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, ReplayError> {
+    // Only the messages a replay lets through count: the later ones wait for it to end.
     let replaying: Vec<Replaying> = query(
         "SELECT s.webhook_id, s.event_types, s.replay_next, s.replay_until \
          FROM webhook_subscriptions s WHERE s.replay_next IS NOT NULL \
-         AND (SELECT COUNT(*) FROM webhook_messages m WHERE m.webhook_id = s.webhook_id) < $1",
+         AND (SELECT COUNT(*) FROM webhook_messages m \
+              WHERE m.webhook_id = s.webhook_id AND m.position < s.replay_next) < $1",
     )
     .bind(BACKLOG_LIMIT)
     .fetch_all(database)
     .await?;
     let mut more = false;
     for replay in replaying {
-        more |= advance_one(database, store, &replay, now).await?;
+        // One replay failing (its page unreadable now) holds up no other.
+        match advance_one(database, store, &replay, page, now).await {
+            Ok(has_more) => more |= has_more,
+            Err(error) => tracing::warn!(
+                webhook_id = %replay.webhook_id,
+                error = %crate::telemetry::error_chain(&error),
+                "cannot enqueue a replay's next page; trying again next round"
+            ),
+        }
     }
     Ok(more)
 }
@@ -81,6 +95,7 @@ async fn advance_one(
     database: &Database,
     store: &dyn EventStore,
     replay: &Replaying,
+    page_size: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, ReplayError> {
     let wanted: Vec<IntegrationEventType> = replay
@@ -88,27 +103,52 @@ async fn advance_one(
         .split(',')
         .filter_map(|name| name.parse().ok())
         .collect();
-    let page = store.read_all(replay.replay_next - 1, PAGE).await?;
+    let page = store.read_all(replay.replay_next - 1, page_size).await?;
     let in_stretch: Vec<_> = page
         .iter()
         .filter(|recorded| recorded.global_position <= replay.replay_until)
         .collect();
-    let done = in_stretch.len() < page.len() || page.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+    let done = in_stretch.len() < page.len() || page.len() < usize::try_from(page_size).unwrap_or(usize::MAX);
     let next = in_stretch
         .last()
         .map_or(replay.replay_until + 1, |last| last.global_position + 1);
     let mut tx = database.begin_write().await?;
+    // The subscription's row first, as every writer of its messages locks it; gone or moved
+    // when it was deleted or a newer replay was asked for meanwhile.
+    let current: Option<i64> = query(format!(
+        "SELECT replay_next FROM webhook_subscriptions \
+         WHERE webhook_id = $1 AND replay_next = $2 AND replay_until = $3{}",
+        tx.for_update()
+    ))
+    .bind(replay.webhook_id)
+    .bind(replay.replay_next)
+    .bind(replay.replay_until)
+    .fetch_optional_scalar(&mut tx)
+    .await?;
+    if current.is_none() {
+        return Ok(true);
+    }
     for recorded in in_stretch {
-        let Some(published) = publish(recorded)? else {
-            continue;
+        let published = match publish(recorded) {
+            Ok(Some(published)) => published,
+            Ok(None) => continue,
+            // The outbox parked it when it first met it; a replay passes it by.
+            Err(error) => {
+                tracing::warn!(
+                    webhook_id = %replay.webhook_id,
+                    position = recorded.global_position,
+                    error = %crate::telemetry::error_chain(&error),
+                    "a replay passes by an event that does not decode"
+                );
+                continue;
+            }
         };
         if wanted.contains(&published.event_type) {
             enqueue(&mut tx, replay.webhook_id, &published, now, Enqueue::Again).await?;
         }
     }
-    // Moved only if no newer replay was asked for meanwhile; ended when the stretch is done.
     let finished = done || next > replay.replay_until;
-    let moved = query(
+    query(
         "UPDATE webhook_subscriptions SET replay_next = $4, replay_until = $5 \
          WHERE webhook_id = $1 AND replay_next = $2 AND replay_until = $3",
     )
@@ -119,11 +159,6 @@ async fn advance_one(
     .bind((!finished).then_some(replay.replay_until))
     .execute(&mut tx)
     .await?;
-    if moved == 0 {
-        // A newer replay was asked for: this page is not written (dropped, it rolls back).
-        drop(tx);
-        return Ok(true);
-    }
     tx.commit().await?;
     Ok(!finished)
 }

@@ -275,21 +275,25 @@ impl Subscriptions {
     /// counted from zero; answers how many there were. The later messages of their accounts
     /// follow them, in order.
     pub async fn retry_parked(&self, webhook_id: Uuid, now: DateTime<Utc>) -> Result<u64, SubscriptionError> {
-        Ok(self
-            .database
-            .execute_write(
-                query(
-                    "UPDATE webhook_messages SET parked_at = NULL, attempts = 0, next_attempt_at = $2 \
-                     WHERE webhook_id = $1 AND parked_at IS NOT NULL",
-                )
-                .bind(webhook_id)
-                .bind(now),
-            )
-            .await?)
+        let mut tx = self.database.begin_write().await?;
+        lock_subscription(&mut tx, webhook_id).await?;
+        let retried = query(
+            "UPDATE webhook_messages SET parked_at = NULL, attempts = 0, next_attempt_at = $2 \
+             WHERE webhook_id = $1 AND parked_at IS NOT NULL",
+        )
+        .bind(webhook_id)
+        .bind(now)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(retried)
     }
 
     /// What each subscription has still to receive, and where the outbox stands.
     pub async fn backlogs(&self) -> Result<Backlogs, SubscriptionError> {
+        // The checkpoint first: a batch the outbox enqueues after it is counted as behind
+        // it, whether or not the count below sees its messages.
+        let outbox_at = read_checkpoint(&self.database, OUTBOX).await?.unwrap_or(0);
         #[derive(sqlx::FromRow)]
         struct Counted {
             #[sqlx(try_from = "Stored<Uuid>")]
@@ -305,7 +309,7 @@ impl Subscriptions {
         .fetch_all(&self.database)
         .await?;
         Ok(Backlogs {
-            outbox_at: read_checkpoint(&self.database, OUTBOX).await?.unwrap_or(0),
+            outbox_at,
             each: counted
                 .into_iter()
                 .map(|counted| (counted.webhook_id, counted.backlog))
@@ -359,19 +363,35 @@ impl Subscriptions {
     pub async fn delete(&self, webhook_id: Uuid) -> Result<bool, SubscriptionError> {
         // Locked like `create`: an outbox batch that read the subscriptions before this one
         // was deleted commits first, and its messages are deleted below.
+        // The subscription's row before its messages, in the order every writer of them locks.
         let mut tx = self.database.begin_write().await?;
         lock_checkpoint(&mut tx, OUTBOX).await?;
+        let deleted = query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1")
+            .bind(webhook_id)
+            .execute(&mut tx)
+            .await?;
         for table in ["webhook_messages", "webhook_attempts"] {
             query(format!("DELETE FROM {table} WHERE webhook_id = $1"))
                 .bind(webhook_id)
                 .execute(&mut tx)
                 .await?;
         }
-        let deleted = query("DELETE FROM webhook_subscriptions WHERE webhook_id = $1")
-            .bind(webhook_id)
-            .execute(&mut tx)
-            .await?;
         tx.commit().await?;
         Ok(deleted > 0)
     }
+}
+
+/// Locks a subscription's row until `tx` ends. Every writer of a subscription's messages
+/// (the sender recording a batch, a replay's page, a retry, a deletion) takes it first, so
+/// they never wait on each other's message rows in opposite orders (PostgreSQL; on SQLite the
+/// write transaction alone orders them).
+pub(super) async fn lock_subscription(tx: &mut Transaction, webhook_id: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = query(format!(
+        "SELECT starts_after FROM webhook_subscriptions WHERE webhook_id = $1{}",
+        tx.for_update()
+    ))
+    .bind(webhook_id)
+    .fetch_optional_scalar(tx)
+    .await?;
+    Ok(found.is_some())
 }

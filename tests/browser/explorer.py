@@ -8,7 +8,8 @@ Drives the page as a person would: types the key, opens two accounts, deposits, 
 transfers through the page's forms. Then checks what the page shows against what the API
 answers: the timeline lists the account's events in order, the chart has one marker per
 movement, time travel to an instant between two movements shows the balance
-`GET /accounts/{id}/balance?at=` gives for it, the projections panel lists the followers, and
+`GET /accounts/{id}/balance?at=` gives for it, the projections panel lists the followers, the
+webhooks panel the subscriptions (the demo script makes one) with their parked messages, and
 the browser console has no errors. Then holds, placed, captured and left to expire through the
 API (the page has no forms for them): the account's held and available figures, the panel of
 open holds, the hold events on the timeline and in the fold, the available line on the chart,
@@ -259,6 +260,16 @@ def explore(driver, api, url, key, artifacts):
             ".map((row) => row.dataset.follower);")
     page.until(lambda: {"account_balances", "account_transactions", "transfer_process"} <= set(followers()),
                "the projections panel lists the followers")
+
+    # The webhooks panel lists the subscriptions (the demo made one), parked counts as the API says.
+    def webhooks():
+        return driver.execute_script(
+            "return [...document.querySelectorAll('#webhooks tbody tr[data-webhook]')]"
+            ".map((row) => [row.dataset.webhook, row.cells[2].textContent]);")
+    def webhooks_match():
+        listed = {w["webhook_id"]: str(w["backlog"]["parked"]) for w in api.get("/webhooks")["webhooks"]}
+        return listed and dict(webhooks()) == listed
+    page.until(webhooks_match, "the webhooks panel lists every subscription with its parked messages")
 
     # Screenshots, and the page fits a phone's width without scrolling sideways.
     driver.execute_script("window.scrollTo(0, 0)")

@@ -21,6 +21,7 @@ backend_tests!(
     a_receiver_that_never_answers_holds_up_no_other_subscription,
     a_replay_sends_the_log_again_parked_messages_and_history_included,
     every_message_is_delivered_when_the_sending_process_is_killed,
+    a_replay_of_many_pages_keeps_log_order_per_account_while_commands_go_on,
 );
 
 /// What a receiver got: each request's `webhook-id`, body, and whether its signature verified.
@@ -155,6 +156,7 @@ fn quick(max_attempts: u32) -> DeliverySettings {
         first_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),
         allow_private: true,
+        replay_page: 1000,
     }
 }
 
@@ -722,6 +724,67 @@ async fn every_message_is_delivered_when_the_sending_process_is_killed(db: TestD
     let mut seen = BTreeSet::new();
     for received in receiver.received() {
         assert!(received.verified, "signed");
+        if seen.insert(received.id.clone()) {
+            let account = received.body["data"]["account_id"].to_string();
+            let position = received.body["data"]["position"].as_i64().expect("position");
+            let previous = last.insert(account, position).unwrap_or(0);
+            assert!(
+                previous < position,
+                "in log order per account: {previous} then {position}"
+            );
+        }
+    }
+}
+
+/// A replay read two events a page, while deposits go on: the later messages of each account
+/// wait until the replay has gone past their position, so from the replay on each account's
+/// messages arrive in log order, the replayed ones first.
+async fn a_replay_of_many_pages_keeps_log_order_per_account_while_commands_go_on(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let service = app.service.clone().with_webhook_allow_private(true);
+    let app = app.with_service(service);
+    let receiver = Receiver::start(0).await;
+    let (webhook_id, starts_after) = subscribe(&app, &receiver, &["money.deposited.v1"]).await;
+    let settings = DeliverySettings {
+        replay_page: 2,
+        ..quick(1000)
+    };
+    let (outbox, sender) = app.service.start_webhooks(settings).expect("webhooks");
+    let accounts = [open(&app).await, open(&app).await];
+    for amount in 1..=4 {
+        for account in accounts {
+            deposit(&app, account, amount).await;
+        }
+    }
+    let before = events_of(&app, starts_after, &["MoneyDeposited"]).await;
+    wait_for("the first deposits arrived", || receiver.ids() == before).await;
+    let mark = receiver.received().len();
+
+    let replayed = app
+        .post(
+            &format!("/webhooks/{webhook_id}/replay"),
+            json!({ "from_position": 1 }),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::ACCEPTED, "{}", replayed.text);
+    for amount in 5..=7 {
+        for account in accounts {
+            deposit(&app, account, amount).await;
+        }
+    }
+    let all = events_of(&app, starts_after, &["MoneyDeposited"]).await;
+    assert_eq!(all.len(), 14);
+    let since_replay =
+        || -> BTreeSet<String> { receiver.received()[mark..].iter().map(|r| r.id.clone()).collect() };
+    wait_for("the replay and the new deposits arrived", || {
+        since_replay() == all
+    })
+    .await;
+    stop_webhooks(&app, outbox, sender).await;
+
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for received in &receiver.received()[mark..] {
         if seen.insert(received.id.clone()) {
             let account = received.body["data"]["account_id"].to_string();
             let position = received.body["data"]["position"].as_i64().expect("position");

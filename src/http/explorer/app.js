@@ -838,6 +838,7 @@ async function refreshProjections() {
       ]));
     $("projections").tBodies[0].replaceChildren(...rows);
     say("projections-status", `Head of the log: position ${body.head}.`);
+    await refreshWebhooks();
   } catch (error) {
     if (error instanceof Problem && error.status === 403) {
       clearInterval(session.projectionsTimer);
@@ -848,6 +849,26 @@ async function refreshProjections() {
     } else {
       say("projections-status", `Could not read the projections: ${problemText(error)}`, true);
     }
+  }
+}
+
+// ---- webhooks -----------------------------------------------------------------------------------
+
+/** The webhook subscriptions with their backlog; operators only, like the projections. */
+async function refreshWebhooks() {
+  try {
+    const { body } = await api("/webhooks");
+    const rows = body.webhooks.map((webhook) =>
+      node("tr", { className: webhook.backlog.parked ? "failing" : "", attrs: { "data-webhook": webhook.webhook_id } }, [
+        node("th", { text: webhook.description ?? webhook.url, attrs: { scope: "row", title: webhook.url } }),
+        node("td", { text: String(webhook.backlog.waiting) }),
+        node("td", { className: webhook.backlog.parked ? "error" : "muted", text: String(webhook.backlog.parked) }),
+        node("td", { text: String(webhook.backlog.lag_events) + (webhook.replay ? " · replaying" : "") }),
+      ]));
+    $("webhooks").tBodies[0].replaceChildren(...rows);
+    say("webhooks-status", rows.length ? "" : "No subscription yet: POST /webhooks makes one.");
+  } catch (error) {
+    say("webhooks-status", `Could not read the webhooks: ${problemText(error)}`, true);
   }
 }
 
