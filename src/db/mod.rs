@@ -17,7 +17,9 @@
 //! - [`Transaction::create_table_like`] copies a table's definition, where a rebuild writes a
 //!   read model's next version (see `schema.rs`);
 //! - [`Databases`] pairs the write database (the log) with the read database (the read
-//!   models), the same one unless `READ_DATABASE_URL` names another.
+//!   models), the same one unless `READ_DATABASE_URL` names another;
+//! - [`primary`] reads a PostgreSQL URL naming several hosts and keeps the pool on the one
+//!   that is the primary, through failovers.
 //!
 //! # Why one statement for both backends, rather than a port with two adapters
 //! The read models, checkpoints and the event log are plain SQL that both databases accept
@@ -33,12 +35,14 @@ mod bulk;
 mod column;
 pub mod coordination;
 mod lease;
+pub mod primary;
 mod query;
 mod schema;
 mod split;
 
 pub use column::Stored;
 pub use lease::{Lease, LeaseError};
+use primary::{PgTargets, SessionTarget};
 pub use query::{
     Executor, MAX_BINDS, Param, Query, Record, Scalar, in_statements, insert_rows, query, upsert_rows,
 };
@@ -50,7 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -114,6 +118,8 @@ pub enum DatabaseError {
     UnsupportedUrl(String),
     #[error("could not connect to the database")]
     Connect(#[source] sqlx::Error),
+    #[error("DATABASE_URL")]
+    Hosts(#[from] primary::TargetsError),
     #[error("could not run the database migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -129,16 +135,43 @@ impl Database {
     /// needs at least two.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DatabaseError> {
         let pool = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(DatabaseError::Connect)?;
+            // One host, or several of which the primary is followed (`primary`).
+            let targets = PgTargets::parse(url)?;
+            let (current, options) = if targets.is_several() {
+                targets.find().await?
+            } else {
+                (0, targets.first().clone())
+            };
+            let target = if targets.is_several() {
+                targets.target()
+            } else {
+                SessionTarget::Any
+            };
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 // A broken connection fails its statement and is replaced; pinging every
                 // checkout would add a round trip to every statement.
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
+                // Never a connection to a standby when the URL asks for the primary: right
+                // after a failover the pool may still be pointed at the old one.
+                .after_connect(move |connection, _| {
+                    Box::pin(async move {
+                        if primary::fits(connection, target).await? {
+                            Ok(())
+                        } else {
+                            Err(sqlx::Error::Configuration(
+                                "connected to a standby, which takes no writes".into(),
+                            ))
+                        }
+                    })
+                })
                 .connect_with(options)
                 .await
                 .map_err(DatabaseError::Connect)?;
+            if targets.is_several() {
+                tokio::spawn(primary::follow_the_primary(pool.clone(), targets, current));
+            }
             Pool::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
