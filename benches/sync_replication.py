@@ -56,7 +56,7 @@ def main():
     os.chmod(scratch, 0o777)
     if AS_POSTGRES:
         shutil.chown(scratch, "postgres", "postgres")
-    cluster = Cluster(scratch)
+    cluster = Cluster(scratch, fsync=True)
     try:
         cluster.start()
         base = f"postgres://postgres@127.0.0.1:{cluster.primary_port}"

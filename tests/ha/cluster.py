@@ -40,8 +40,11 @@ def append(path, lines):
 class Cluster:
     """A primary and its synchronous standby, each a data directory and a port."""
 
-    def __init__(self, scratch):
+    def __init__(self, scratch, fsync=False):
+        """`fsync=False` (the failover test): the servers' processes are killed, never the
+        machine, so the OS keeps what they wrote; a benchmark wants the real flushes."""
         self.scratch = scratch
+        self.fsync = fsync
         self.primary, self.standby = os.path.join(scratch, "primary"), os.path.join(scratch, "standby")
         self.primary_port, self.standby_port = free_port(), free_port()
 
@@ -54,8 +57,7 @@ class Cluster:
             "wal_level = replica",
             "max_wal_senders = 4",
             "synchronous_commit = on",
-            # The servers' processes are killed, never the machine: the OS keeps what they wrote.
-            "fsync = off",
+            f"fsync = {'on' if self.fsync else 'off'}",
             "shared_buffers = 64MB",
         ])
         pg("pg_ctl", "-D", self.primary, "-l", self.primary + ".log", "-w", "start")
