@@ -147,6 +147,26 @@ fn receive(state: &Mutex<ReceiverState>, headers: &HeaderMap, body: &[u8]) -> St
     }
 }
 
+/// Asserts that the first arrival of each message (by `webhook-id`) came in log order for its
+/// account; answers the last position received of each account.
+#[track_caller]
+fn assert_in_log_order_per_account(received: &[Received]) -> BTreeMap<String, i64> {
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for r in received {
+        if seen.insert(r.id.as_str()) {
+            let account = r.body["data"]["account_id"].as_str().expect("account").to_owned();
+            let position = r.body["data"]["position"].as_i64().expect("position");
+            let previous = last.insert(account, position).unwrap_or(0);
+            assert!(
+                previous < position,
+                "in log order per account: {previous} then {position}"
+            );
+        }
+    }
+    last
+}
+
 /// Retries quickly, so that a test waits for milliseconds, not minutes.
 fn quick(max_attempts: u32) -> DeliverySettings {
     DeliverySettings {
@@ -321,21 +341,13 @@ async fn every_event_arrives_signed_in_order_per_account_through_failures_and_do
         );
     }
     // Per account, first arrivals in log order.
-    let mut last: BTreeMap<String, i64> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for r in &received {
-        if !seen.insert(r.id.clone()) {
-            continue;
-        }
-        let account = r.body["data"]["account_id"].as_str().expect("account").to_owned();
-        let position = r.body["data"]["position"].as_i64().expect("position");
-        assert!(position > starts_after, "nothing from before the subscription");
-        let previous = last.insert(account, position).unwrap_or(0);
-        assert!(
-            previous < position,
-            "in log order per account: {previous} then {position}"
-        );
-    }
+    assert!(
+        received
+            .iter()
+            .all(|r| r.body["data"]["position"].as_i64() > Some(starts_after)),
+        "nothing from before the subscription"
+    );
+    let last = assert_in_log_order_per_account(&received);
     assert_eq!(
         last.len(),
         3,
@@ -399,19 +411,7 @@ async fn a_receiver_that_always_fails_gets_its_messages_parked_while_another_rec
     assert_eq!(again.body["retried"], 0, "nothing left to retry");
     stop_webhooks(&app, outbox, sender).await;
 
-    let mut last: BTreeMap<String, i64> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for received in failing.received() {
-        if seen.insert(received.id.clone()) {
-            let account = received.body["data"]["account_id"].to_string();
-            let position = received.body["data"]["position"].as_i64().expect("position");
-            let previous = last.insert(account, position).unwrap_or(0);
-            assert!(
-                previous < position,
-                "in log order per account: {previous} then {position}"
-            );
-        }
-    }
+    assert_in_log_order_per_account(&failing.received());
     let unknown = app.get(&format!("/webhooks/{}/parked", Uuid::now_v7())).await;
     unknown.assert_problem(StatusCode::NOT_FOUND, "webhook-not-found");
 }
@@ -603,24 +603,10 @@ async fn a_replay_sends_the_log_again_parked_messages_and_history_included(db: T
     stop_webhooks(&app, outbox, sender).await;
 
     // The replay's first arrivals keep log order per account, history included.
-    let mut last: BTreeMap<String, i64> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for received in receiver.received() {
-        assert!(received.verified, "signed");
-        if seen.insert(received.id.clone()) {
-            let account = received.body["data"]["account_id"].to_string();
-            let position = received.body["data"]["position"].as_i64().expect("position");
-            let previous = last.insert(account, position).unwrap_or(0);
-            assert!(
-                previous < position,
-                "in log order per account: {previous} then {position}"
-            );
-        }
-    }
-    assert!(
-        last.contains_key(&json!(before.to_string()).to_string()),
-        "history included"
-    );
+    let received = receiver.received();
+    assert!(received.iter().all(|r| r.verified), "signed");
+    let last = assert_in_log_order_per_account(&received);
+    assert!(last.contains_key(&before.to_string()), "history included");
 }
 
 /// Two service processes on one database and a receiver on loopback; deposits go through
@@ -720,20 +706,9 @@ async fn every_message_is_delivered_when_the_sending_process_is_killed(db: TestD
     .await;
     second.kill();
 
-    let mut last: BTreeMap<String, i64> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for received in receiver.received() {
-        assert!(received.verified, "signed");
-        if seen.insert(received.id.clone()) {
-            let account = received.body["data"]["account_id"].to_string();
-            let position = received.body["data"]["position"].as_i64().expect("position");
-            let previous = last.insert(account, position).unwrap_or(0);
-            assert!(
-                previous < position,
-                "in log order per account: {previous} then {position}"
-            );
-        }
-    }
+    let received = receiver.received();
+    assert!(received.iter().all(|r| r.verified), "signed");
+    assert_in_log_order_per_account(&received);
 }
 
 /// A replay read two events a page, while deposits go on: the later messages of each account
@@ -782,17 +757,5 @@ async fn a_replay_of_many_pages_keeps_log_order_per_account_while_commands_go_on
     .await;
     stop_webhooks(&app, outbox, sender).await;
 
-    let mut last: BTreeMap<String, i64> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for received in &receiver.received()[mark..] {
-        if seen.insert(received.id.clone()) {
-            let account = received.body["data"]["account_id"].to_string();
-            let position = received.body["data"]["position"].as_i64().expect("position");
-            let previous = last.insert(account, position).unwrap_or(0);
-            assert!(
-                previous < position,
-                "in log order per account: {previous} then {position}"
-            );
-        }
-    }
+    assert_in_log_order_per_account(&receiver.received()[mark..]);
 }
