@@ -29,3 +29,10 @@ CREATE TABLE webhook_attempts (
 );
 
 CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, attempt_id);
+
+-- The `Idempotency-Key` a subscription was made with (scoped to its caller) and a digest of
+-- the request: the same request sent again with its key answers this subscription again
+-- rather than making a second one.
+ALTER TABLE webhook_subscriptions ADD COLUMN idempotency_key TEXT;
+ALTER TABLE webhook_subscriptions ADD COLUMN request_fingerprint TEXT;
+CREATE UNIQUE INDEX webhook_subscriptions_by_idempotency_key ON webhook_subscriptions (idempotency_key);

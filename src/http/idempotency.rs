@@ -148,6 +148,22 @@ fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
 }
 
 impl CommandRequest {
+    /// The request's `Idempotency-Key`, scoped to its caller (keys of different callers never
+    /// collide), with the request's fingerprint: for writes that are not commands on the log.
+    pub(crate) fn scoped_key(&self) -> Option<(String, String)> {
+        self.key
+            .as_ref()
+            .map(|(key, fingerprint)| (format!("{}: {key}", self.scope()), fingerprint.clone()))
+    }
+
+    fn scope(&self) -> String {
+        match self.caller {
+            Caller::Customer { owner_id, .. } => format!("owner {owner_id}"),
+            Caller::Operator { key_id } => format!("key {key_id}"),
+            Caller::Developer => ANONYMOUS_SCOPE.to_owned(),
+        }
+    }
+
     /// For commands that take no `If-Match` (they create what they act on).
     pub(crate) fn ignoring_if_match(mut self) -> Self {
         self.precondition = None;
@@ -158,11 +174,7 @@ impl CommandRequest {
     pub(crate) fn options(self, reply: &Reply) -> CommandOptions {
         // Keys of different callers never collide: a customer's are its owner's, an operator's
         // its own.
-        let scope = match self.caller {
-            Caller::Customer { owner_id, .. } => format!("owner {owner_id}"),
-            Caller::Operator { key_id } => format!("key {key_id}"),
-            Caller::Developer => ANONYMOUS_SCOPE.to_owned(),
-        };
+        let scope = self.scope();
         CommandOptions {
             precondition: self.precondition,
             correlation_id: self.correlation_id,

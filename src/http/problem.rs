@@ -466,6 +466,7 @@ impl From<crate::integration::subscriptions::SubscriptionError> for ApiError {
         use crate::integration::subscriptions::SubscriptionError;
         match error {
             SubscriptionError::Database(error) => ApiError::StorageUnavailable(StoreError::Database(error)),
+            SubscriptionError::KeyReused { key } => ApiError::IdempotencyKeyReused { key },
             // No randomness for a secret, or a stored row that does not read back: the server's fault.
             error => ApiError::Internal(Box::new(error)),
         }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use crate::store::RecordedResponse;
 
 /// Marks an answer given again from the record, not decided anew.
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub(crate) const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The response a recorded answer describes.
 pub(crate) fn respond(recorded: &RecordedResponse) -> Response {

@@ -20,13 +20,15 @@ use crate::http::AppState;
 use crate::http::accounts::EmptyRequest;
 use crate::http::auth::require_operator;
 use crate::http::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams, require_json};
+use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam};
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
 use crate::http::reads::page_size;
+use crate::http::recorded::IDEMPOTENT_REPLAYED;
 use crate::http::responses::{OperatorOnly, StorageProblems, WebhookProblems};
 use crate::integration::IntegrationEventType;
 use crate::integration::delivery::AttemptOutcome;
 use crate::integration::destination::Destination;
-use crate::integration::subscriptions::{Backlogs, NewSubscription, Subscription};
+use crate::integration::subscriptions::{Backlogs, Created, KeyedRequest, NewSubscription, Subscription};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -149,7 +151,9 @@ pub struct WebhookList {
     description = "Registers a URL to be sent the integration events of the chosen types that \
         are appended from now on, one `POST` per event, signed per Standard Webhooks with the \
         `secret` this answer shows once (see the `webhooks` section of this document for each \
-        message). Operators only.",
+        message). With an `Idempotency-Key`, the same request sent again answers the same \
+        subscription (`Idempotent-Replayed: true`) instead of making a second one. Operators only.",
+    params(IdempotencyKeyParam),
     request_body = CreateWebhookRequest,
     responses(
         (status = 201, description = "Subscribed", body = CreatedWebhookView,
@@ -159,30 +163,49 @@ pub struct WebhookList {
             private address; an unknown event type", body = Problem, content_type = PROBLEM_JSON),
         (status = 413, description = "Body too large (`payload-too-large`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, description = "Not sent as `Content-Type: application/json` (`unsupported-media-type`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "The `Idempotency-Key` was used with another request (`idempotency-key-reused`)", body = Problem, content_type = PROBLEM_JSON),
         OperatorOnly,
         StorageProblems,
     )
 )]
 pub(crate) async fn create_webhook(
     State(app): State<AppState>,
-    caller: Caller,
+    command: CommandRequest,
     JsonBody(request): JsonBody<CreateWebhookRequest>,
 ) -> Result<Response, ApiError> {
-    require_operator(caller)?;
+    require_operator(command.caller)?;
     let new = validate(request, app.webhook_allow_private)?;
-    let webhook_id = app.ids.new_id();
-    let (subscription, secret) = app.subscriptions.create(new, webhook_id, app.clock.now()).await?;
-    tracing::info!(%webhook_id, url = %subscription.url, "webhook subscribed");
+    let keyed = command
+        .scoped_key()
+        .map(|(key, fingerprint)| KeyedRequest { key, fingerprint });
+    let created = app
+        .subscriptions
+        .create(new, app.ids.new_id(), app.clock.now(), keyed)
+        .await?;
+    let (subscription, secret, again) = match created {
+        Created::New(subscription, secret) => (subscription, secret, false),
+        Created::Again(subscription, secret) => (subscription, secret, true),
+    };
+    let webhook_id = subscription.webhook_id;
+    if !again {
+        tracing::info!(%webhook_id, url = %subscription.url, "webhook subscribed");
+    }
     let created = CreatedWebhookView {
         webhook: WebhookView::new(subscription, &Backlogs::default(), 0),
         secret: secret.expose(),
     };
-    Ok((
+    let mut response = (
         StatusCode::CREATED,
         [(header::LOCATION, format!("/webhooks/{webhook_id}"))],
         axum::Json(created),
     )
-        .into_response())
+        .into_response();
+    if again {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, header::HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 #[utoipa::path(

@@ -123,8 +123,28 @@ pub struct NewSubscription {
     pub description: Option<String>,
 }
 
+/// The `Idempotency-Key` a subscription is made with, scoped to its caller, and a digest of
+/// the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedRequest {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// What [`Subscriptions::create`] did.
+#[derive(Debug)]
+pub enum Created {
+    /// A new subscription, with its secret.
+    New(Subscription, WebhookSecret),
+    /// The one the same request made before with the same key, with its secret.
+    Again(Subscription, WebhookSecret),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
+    /// The key was used with another request.
+    #[error("Idempotency-Key {key:?} was used with another request")]
+    KeyReused { key: String },
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("database error")]
@@ -195,7 +215,8 @@ impl Subscriptions {
         new: NewSubscription,
         webhook_id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<(Subscription, WebhookSecret), SubscriptionError> {
+        keyed: Option<KeyedRequest>,
+    ) -> Result<Created, SubscriptionError> {
         let secret = WebhookSecret::generate()?;
         let event_types: Vec<&str> = new
             .event_types
@@ -209,9 +230,42 @@ impl Subscriptions {
         load_checkpoint(&self.database, OUTBOX).await?;
         let mut tx = self.database.begin_write().await?;
         lock_checkpoint(&mut tx, OUTBOX).await?;
+        // Under the same lock, so two requests with one key cannot both insert.
+        if let Some(keyed) = &keyed {
+            #[derive(sqlx::FromRow)]
+            struct Keyed {
+                #[sqlx(try_from = "Stored<Uuid>")]
+                webhook_id: Uuid,
+                request_fingerprint: Option<String>,
+                secret: String,
+            }
+            let earlier: Option<Keyed> = query(
+                "SELECT webhook_id, request_fingerprint, secret FROM webhook_subscriptions \
+                 WHERE idempotency_key = $1",
+            )
+            .bind(keyed.key.as_str())
+            .fetch_optional(&mut tx)
+            .await?;
+            if let Some(earlier) = earlier {
+                drop(tx);
+                if earlier.request_fingerprint.as_deref() != Some(keyed.fingerprint.as_str()) {
+                    let key = keyed
+                        .key
+                        .split_once(": ")
+                        .map_or(keyed.key.as_str(), |(_, key)| key);
+                    return Err(SubscriptionError::KeyReused { key: key.to_owned() });
+                }
+                let subscription = self
+                    .get(earlier.webhook_id)
+                    .await?
+                    .ok_or(sqlx::Error::RowNotFound)?;
+                let secret = WebhookSecret::parse(&earlier.secret)?;
+                return Ok(Created::Again(subscription, secret));
+            }
+        }
         let starts_after: i64 = query(format!(
-            "INSERT INTO webhook_subscriptions ({COLUMNS}, secret) \
-             SELECT $1, $2, $3, $4, $5, COALESCE(MAX(global_position), 0), $6 FROM events \
+            "INSERT INTO webhook_subscriptions ({COLUMNS}, secret, idempotency_key, request_fingerprint) \
+             SELECT $1, $2, $3, $4, $5, COALESCE(MAX(global_position), 0), $6, $7, $8 FROM events \
              RETURNING starts_after"
         ))
         .bind(webhook_id)
@@ -220,6 +274,8 @@ impl Subscriptions {
         .bind(new.description.as_deref())
         .bind(now)
         .bind(secret.expose())
+        .bind(keyed.as_ref().map(|keyed| keyed.key.as_str()))
+        .bind(keyed.as_ref().map(|keyed| keyed.fingerprint.as_str()))
         .fetch_scalar(&mut tx)
         .await?;
         tx.commit().await?;
@@ -232,7 +288,7 @@ impl Subscriptions {
             starts_after,
             replay: None,
         };
-        Ok((subscription, secret))
+        Ok(Created::New(subscription, secret))
     }
 
     /// Every subscription, oldest first.

@@ -15,6 +15,7 @@ backend_tests!(
     a_webhook_to_a_private_address_is_refused_unless_allowed,
     invalid_subscriptions_are_refused_field_by_field,
     customers_may_not_touch_webhooks,
+    a_subscription_sent_again_with_its_idempotency_key_is_made_once,
 );
 
 async fn as_operator(
@@ -229,4 +230,50 @@ async fn customers_may_not_touch_webhooks(db: TestDb) {
     }
     let still = as_operator(&app, &operator, Method::GET, &format!("/webhooks/{id}"), None).await;
     assert_eq!(still.status, StatusCode::OK, "the customer deleted nothing");
+}
+
+/// A client that got no answer sends its subscription again with the same `Idempotency-Key`:
+/// the same subscription is answered again (its secret too), marked `Idempotent-Replayed`, and
+/// only one exists; the key with another request is refused.
+async fn a_subscription_sent_again_with_its_idempotency_key_is_made_once(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let body = json!({ "url": "https://ledger.example.com/in", "event_types": ["money.deposited.v1"] });
+    let key = [("idempotency-key", "subscribe-ledger-1")];
+    let first = app.post_with("/webhooks", &key, body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let again = app.post_with("/webhooks", &key, body.clone()).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(again.body["webhook_id"], first.body["webhook_id"]);
+    assert_eq!(again.body["secret"], first.body["secret"]);
+    assert_eq!(again.headers.get("location"), first.headers.get("location"));
+    let listed = app.get("/webhooks").await;
+    assert_eq!(
+        listed.body["webhooks"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.text
+    );
+
+    let other = json!({ "url": "https://ledger.example.com/other", "event_types": ["money.deposited.v1"] });
+    let reused = app.post_with("/webhooks", &key, other).await;
+    reused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused");
+    // Without a key, the same request makes another subscription, as it says.
+    let unkeyed = app.post("/webhooks", body).await;
+    assert_eq!(unkeyed.status, StatusCode::CREATED, "{}", unkeyed.text);
+    assert_ne!(unkeyed.body["webhook_id"], first.body["webhook_id"]);
+    let listed = app.get("/webhooks").await;
+    assert_eq!(
+        listed.body["webhooks"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        listed.text
+    );
 }
