@@ -258,7 +258,7 @@ pub(crate) async fn webhook(
     require_operator(caller)?;
     let head = app.log.head().await?;
     let subscription = existing(&app, webhook_id).await?;
-    let backlogs = app.subscriptions.backlogs().await?;
+    let backlogs = app.subscriptions.backlog(webhook_id).await?;
     Ok(axum::Json(WebhookView::new(subscription, &backlogs, head)))
 }
 

@@ -347,6 +347,16 @@ impl Subscriptions {
 
     /// What each subscription has still to receive, and where the outbox stands.
     pub async fn backlogs(&self) -> Result<Backlogs, SubscriptionError> {
+        self.backlogs_of(None).await
+    }
+
+    /// What one subscription has still to receive, and where the outbox stands: its messages
+    /// only are counted.
+    pub async fn backlog(&self, webhook_id: Uuid) -> Result<Backlogs, SubscriptionError> {
+        self.backlogs_of(Some(webhook_id)).await
+    }
+
+    async fn backlogs_of(&self, only: Option<Uuid>) -> Result<Backlogs, SubscriptionError> {
         // The checkpoint first: a batch the outbox enqueues after it is counted as behind
         // it, whether or not the count below sees its messages.
         let outbox_at = read_checkpoint(&self.database, OUTBOX).await?.unwrap_or(0);
@@ -357,11 +367,20 @@ impl Subscriptions {
             #[sqlx(flatten)]
             backlog: Backlog,
         }
-        let counted: Vec<Counted> = query(
+        let filter = if only.is_some() {
+            "WHERE webhook_id = $1"
+        } else {
+            ""
+        };
+        let count = query(format!(
             "SELECT webhook_id, COUNT(*) AS waiting, \
              COALESCE(SUM(CASE WHEN parked_at IS NULL THEN 0 ELSE 1 END), 0) AS parked, \
-             MIN(position) AS oldest FROM webhook_messages GROUP BY webhook_id",
-        )
+             MIN(position) AS oldest FROM webhook_messages {filter} GROUP BY webhook_id"
+        ));
+        let counted: Vec<Counted> = match only {
+            Some(webhook_id) => count.bind(webhook_id),
+            None => count,
+        }
         .fetch_all(&self.database)
         .await?;
         Ok(Backlogs {
