@@ -32,8 +32,8 @@ use crate::metrics::Metrics;
 use crate::privacy::{Keyring, MasterKey};
 use crate::process::checkpoints::Cadence;
 use crate::process::{self, CheckpointSigner, HoldExpiry, TransferProcess};
-use crate::projection::ReadModels;
 use crate::projection::{FaultInjector, ProjectionName, Projector};
+use crate::projection::{ReadModels, Replicas};
 use crate::query::{AccountHistory, EventLog};
 use crate::readiness::{self, Readiness};
 use crate::store::chain::checkpoint::ChainSigner;
@@ -41,6 +41,9 @@ use crate::store::{self, EventStore, StoreError, StoreFaults};
 
 /// How many 5-second rounds start-up waits for the projections to catch up.
 const STARTUP_CATCH_UP_ROUNDS: u32 = 12;
+
+/// How much of the read wait a query spends waiting for a replica, unless configured.
+pub const DEFAULT_REPLICA_WAIT: Duration = Duration::from_millis(500);
 
 /// How often histogram samples are folded into buckets when nobody scrapes `/metrics`.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
@@ -122,6 +125,8 @@ impl App {
             clock,
             ids,
             read_wait: Duration::from_secs(2),
+            replicas: Replicas::default(),
+            replica_wait: DEFAULT_REPLICA_WAIT,
             backend: database.backend(),
             // Open unless told otherwise: the binary decides at start-up, tests choose.
             access: Access::new(AuthMode::Open, keys.clone()),
@@ -199,6 +204,14 @@ impl App {
 
     pub fn with_read_wait(mut self, read_wait: Duration) -> Self {
         self.http.read_wait = read_wait;
+        self
+    }
+
+    /// Serves queries from `replicas` (hot standbys of the read database), waiting up to
+    /// `replica_wait` of the read wait for one to reach a query's `min_position`.
+    pub fn with_replicas(mut self, replicas: Replicas, replica_wait: Duration) -> Self {
+        self.http.replicas = replicas;
+        self.http.replica_wait = replica_wait;
         self
     }
 

@@ -23,6 +23,24 @@ pub struct Config {
     #[arg(global = true, long, env = "READ_DATABASE_URL", hide_env_values = true)]
     pub read_database_url: Option<String>,
 
+    /// A hot standby of the read database (PostgreSQL streaming replication) that serves
+    /// queries: `postgres://user@standby:5432/db`. Repeat for several (or separate them by
+    /// spaces in `REPLICA_URLS`); queries go to each in turn, commands and followers always to
+    /// the primary. See the README's "High availability".
+    #[arg(
+        global = true,
+        long = "replica-url",
+        env = "REPLICA_URLS",
+        value_delimiter = ' ',
+        hide_env_values = true
+    )]
+    pub replica_urls: Vec<String>,
+
+    /// How much of `--read-wait-ms` a query with `min_position` spends waiting for a replica to
+    /// reach it before it asks the primary.
+    #[arg(global = true, long, env = "REPLICA_WAIT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub replica_wait_ms: u64,
+
     /// Maximum open database connections (at least 2: on PostgreSQL the projector's `LISTEN`
     /// keeps one).
     #[arg(global = true, long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=1000))]
@@ -148,6 +166,11 @@ pub enum ConfigError {
          start with --master-key-file PATH (every process on this database needs the same file)"
     )]
     NoMasterKey,
+    #[error(
+        "--replica-url names a PostgreSQL hot standby of the read database, but the read models live in \
+         SQLite ({backend_url}): run on PostgreSQL to read from replicas"
+    )]
+    ReplicasNeedPostgres { backend_url: &'static str },
 }
 
 impl Config {
@@ -157,6 +180,16 @@ impl Config {
             return Err(ConfigError::ReadWaitTooLong {
                 read_wait_ms: self.read_wait_ms,
                 request_timeout_secs: self.request_timeout_secs,
+            });
+        }
+        let read_url = self.read_database_url.as_deref().unwrap_or(&self.database_url);
+        if !self.replica_urls.is_empty() && read_url.starts_with("sqlite:") {
+            return Err(ConfigError::ReplicasNeedPostgres {
+                backend_url: if self.read_database_url.is_some() {
+                    "READ_DATABASE_URL"
+                } else {
+                    "DATABASE_URL"
+                },
             });
         }
         Ok(())
@@ -210,6 +243,10 @@ impl Config {
 
     pub fn read_wait(&self) -> Duration {
         Duration::from_millis(self.read_wait_ms)
+    }
+
+    pub fn replica_wait(&self) -> Duration {
+        Duration::from_millis(self.replica_wait_ms)
     }
 
     pub fn slow_command_threshold(&self) -> Duration {
@@ -276,6 +313,49 @@ mod tests {
         ));
         let cli = Cli::parse_from(["foldbank"]);
         assert!(cli.config.validate().is_ok());
+    }
+
+    #[test]
+    fn replicas_are_refused_when_the_read_models_live_in_sqlite() {
+        let replica = ["--replica-url", "postgres://postgres@standby:5432/foldbank"];
+        let on_sqlite = Cli::parse_from([&["foldbank"][..], &replica[..]].concat());
+        assert!(matches!(
+            on_sqlite.config.validate(),
+            Err(ConfigError::ReplicasNeedPostgres {
+                backend_url: "DATABASE_URL"
+            })
+        ));
+        let read_in_sqlite = Cli::parse_from(
+            [
+                &[
+                    "foldbank",
+                    "--database-url",
+                    "postgres://postgres@primary/foldbank",
+                ][..],
+                &["--read-database-url", "sqlite://read.db?mode=rwc"][..],
+                &replica[..],
+            ]
+            .concat(),
+        );
+        assert!(matches!(
+            read_in_sqlite.config.validate(),
+            Err(ConfigError::ReplicasNeedPostgres {
+                backend_url: "READ_DATABASE_URL"
+            })
+        ));
+        let on_postgres = Cli::parse_from(
+            [
+                &[
+                    "foldbank",
+                    "--database-url",
+                    "postgres://postgres@primary/foldbank",
+                ][..],
+                &replica[..],
+            ]
+            .concat(),
+        );
+        assert!(on_postgres.config.validate().is_ok());
+        assert_eq!(on_postgres.config.replica_urls.len(), 1);
     }
 
     #[test]

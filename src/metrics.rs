@@ -69,6 +69,18 @@ pub const WEBHOOK_PARKED: &str = "foldbank_webhook_parked_messages";
 /// position up to which it has received everything; 0 when it has everything), per
 /// `webhook_id`, sampled when scraped.
 pub const WEBHOOK_LAG_EVENTS: &str = "foldbank_webhook_lag_events";
+/// Queries sent to a hot standby (`--replica-url`), by `replica` (`host:port/database`) and
+/// `outcome`: `served` by it, `behind` (it had not reached the query's `min_position` within the
+/// replica wait: the primary answered) or `failed` (the primary answered, and it rests).
+pub const REPLICA_READS: &str = "foldbank_replica_reads_total";
+/// Events a replica's read models are behind the primary's (as this process's projections have
+/// them), per `replica`, sampled when scraped.
+pub const REPLICA_LAG_EVENTS: &str = "foldbank_replica_lag_events";
+/// A replica's replay lag (the age of the last transaction it replayed while more waits; 0 when
+/// it has replayed all it received), per `replica`, sampled when scraped.
+pub const REPLICA_LAG_SECONDS: &str = "foldbank_replica_lag_seconds";
+/// 1 when a replica answered the scrape's sample, 0 when it did not, per `replica`.
+pub const REPLICA_UP: &str = "foldbank_replica_up";
 /// Open connections of a database pool (`database`: `write`, or `read` when the read models
 /// live apart; `pool`: `main`, or SQLite's `derived` for read-model writes), sampled when
 /// scraped.
@@ -112,6 +124,22 @@ pub enum LoadSource {
     Cache,
     Snapshot,
     Log,
+}
+
+/// How a query sent to a replica ended (see [`REPLICA_READS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum ReplicaRead {
+    Served,
+    Behind,
+    Failed,
+}
+
+/// A replica's figures sampled at scrape time; `None` when it did not answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaSample {
+    pub replica: String,
+    pub lag: Option<(i64, Duration)>,
 }
 
 /// Follower figures sampled at scrape time.
@@ -243,6 +271,21 @@ impl Metrics {
                 Unit::Count,
                 "Events of the log a webhook subscription is behind: after the last position up to which it has received everything."
             );
+            describe_counter!(
+                REPLICA_READS,
+                "Queries sent to a replica, by outcome: served, behind (the primary answered), failed (the primary answered)."
+            );
+            describe_gauge!(
+                REPLICA_LAG_EVENTS,
+                Unit::Count,
+                "Events a replica's read models are behind the primary's."
+            );
+            describe_gauge!(
+                REPLICA_LAG_SECONDS,
+                Unit::Seconds,
+                "A replica's replay lag: the age of the last transaction it replayed while more waits."
+            );
+            describe_gauge!(REPLICA_UP, Unit::Count, "1 when a replica answered the scrape's sample, else 0.");
             describe_gauge!(DB_POOL_SIZE, Unit::Count, "Open connections of a database pool.");
             describe_gauge!(DB_POOL_IDLE, Unit::Count, "Idle connections of a database pool.");
         });
@@ -325,10 +368,23 @@ impl Metrics {
         });
     }
 
+    /// A query sent to `replica` ended as `outcome`.
+    pub fn replica_read(&self, replica: &str, outcome: ReplicaRead) {
+        self.record(|| {
+            let outcome: &'static str = outcome.into();
+            counter!(REPLICA_READS, "replica" => replica.to_owned(), "outcome" => outcome).increment(1);
+        });
+    }
+
     /// The Prometheus text exposition of every metric, after setting the gauges that are
-    /// sampled now: `followers` and `webhooks` (from the caller, who reads the database) and
-    /// the database pools.
-    pub fn render(&self, followers: &[FollowerSample], webhooks: &[WebhookSample]) -> String {
+    /// sampled now: `followers`, `webhooks` and `replicas` (from the caller, who reads the
+    /// databases) and the database pools.
+    pub fn render(
+        &self,
+        followers: &[FollowerSample],
+        webhooks: &[WebhookSample],
+        replicas: &[ReplicaSample],
+    ) -> String {
         let Some(inner) = &self.inner else {
             return String::new();
         };
@@ -355,6 +411,18 @@ impl Metrics {
                 gauge!(WEBHOOK_WAITING, "webhook_id" => id.clone()).set(sample.waiting as f64);
                 gauge!(WEBHOOK_PARKED, "webhook_id" => id.clone()).set(sample.parked as f64);
                 gauge!(WEBHOOK_LAG_EVENTS, "webhook_id" => id).set(sample.lag_events as f64);
+            }
+            for sample in replicas {
+                let replica = sample.replica.clone();
+                gauge!(REPLICA_UP, "replica" => replica.clone()).set(if sample.lag.is_some() {
+                    1.0
+                } else {
+                    0.0
+                });
+                if let Some((events, seconds)) = sample.lag {
+                    gauge!(REPLICA_LAG_EVENTS, "replica" => replica.clone()).set(events as f64);
+                    gauge!(REPLICA_LAG_SECONDS, "replica" => replica).set(seconds.as_secs_f64());
+                }
             }
             for (database, pool) in &pools {
                 gauge!(DB_POOL_SIZE, "database" => *database, "pool" => pool.pool).set(f64::from(pool.size));

@@ -11,7 +11,7 @@ use crate::clock::{SystemClock, UuidV7};
 use crate::config::{Config, ConfigError};
 use crate::http::auth::AuthMode;
 use crate::privacy::MasterKey;
-use crate::projection::Progress;
+use crate::projection::{Progress, Replicas};
 use crate::store::chain;
 
 /// How often the hold expiry scheduler looks for holds past their deadline.
@@ -46,7 +46,15 @@ pub(super) async fn run(config: Config) -> Outcome {
         previous_master_key = previous_master_key.as_ref().map(MasterKey::id),
         "personal data is sealed per owner"
     );
+    let replicas = Replicas::connect(&config.replica_urls, &databases, config.database_max_connections)?;
+    for replica in replicas.members() {
+        tracing::info!(
+            replica = replica.label(),
+            "queries are read from this replica in turn"
+        );
+    }
     let app = App::new(databases.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
+        .with_replicas(replicas.clone(), config.replica_wait())
         .with_master_key(master_key)
         .with_previous_master_key(previous_master_key)
         .with_read_wait(config.read_wait())
@@ -102,6 +110,7 @@ pub(super) async fn run(config: Config) -> Outcome {
     transfers.stop().await;
     projections.stop().await;
     let _ = housekeeping.await;
+    replicas.close().await;
     databases.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

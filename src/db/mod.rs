@@ -66,6 +66,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// is 50): a page of the log is read with a few hundred thread switches, not thousands.
 const SQLITE_ROW_BUFFER: usize = 1_024;
 
+/// How long a query waits for a connection to a replica before it goes to the primary instead.
+const REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The advisory lock key that serializes appends to the log ("foldbank" in ASCII, as an i64).
 const APPEND_LOCK_KEY: i64 = 0x666f_6c64_6261_6e6b;
 
@@ -122,6 +125,8 @@ pub enum DatabaseError {
     Hosts(#[from] primary::TargetsError),
     #[error("could not run the database migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a replica is a PostgreSQL hot standby named by a postgres:// URL with one host, not {0:?}")]
+    ReplicaUrl(String),
 }
 
 /// The page cache of each connection writing read models, in KiB (SQLite's negative
@@ -227,6 +232,49 @@ impl Database {
         let database = Database { pool };
         database.migrate().await?;
         Ok(database)
+    }
+
+    /// Opens a pool on a hot standby of the read database, for queries only.
+    ///
+    /// No migrations: a standby takes no writes, and its schema is the primary's, replicated.
+    /// Sessions are read-only, so a URL that names a primary by mistake cannot be written
+    /// through. The pool connects lazily: a standby that is down when the service starts is
+    /// tried again when queries come (meanwhile they go to the primary), and a short acquire
+    /// timeout bounds how long a query waits for one that went away before it falls back.
+    pub fn connect_replica(url: &str, max_connections: u32) -> Result<Self, DatabaseError> {
+        let targets = PgTargets::parse(url).map_err(|_| DatabaseError::ReplicaUrl(redact(url)))?;
+        if targets.is_several() {
+            return Err(DatabaseError::ReplicaUrl(redact(url)));
+        }
+        let options = targets
+            .first()
+            .clone()
+            .options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .test_before_acquire(false)
+            .acquire_timeout(REPLICA_ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Database {
+            pool: Pool::Postgres(pool),
+        })
+    }
+
+    /// `host:port/database` of a PostgreSQL database, with no credentials: how metrics and
+    /// logs name a replica. `None` on SQLite.
+    pub fn address(&self) -> Option<String> {
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                let options = pool.connect_options();
+                Some(format!(
+                    "{}:{}/{}",
+                    options.get_host(),
+                    options.get_port(),
+                    options.get_database().unwrap_or_default()
+                ))
+            }
+            Pool::Sqlite { .. } => None,
+        }
     }
 
     async fn migrate(&self) -> Result<(), DatabaseError> {

@@ -18,7 +18,7 @@ use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams, with_etag};
 use crate::http::personal::PersonalData;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
-use crate::http::reads::{await_position, id_cursor, instant, page_size, with_projection_position};
+use crate::http::reads::{id_cursor, instant, page_size, read, with_projection_position};
 use crate::http::responses::QueryProblems;
 use crate::http::schema;
 use crate::projection::Reads;
@@ -194,7 +194,6 @@ pub(crate) async fn list_accounts(
 ) -> Result<Response, ApiError> {
     let limit = page_size(params.limit)?;
     let after = id_cursor(params.cursor.as_deref())?;
-    await_position(&app, Reads::Accounts, params.min_position).await?;
     // A customer key lists its owner's accounts, whatever `owner_id` asks for.
     let owner_id = match (caller.owner(), params.owner_id) {
         (Some(own), Some(asked)) if own.as_uuid() != asked => Some(Uuid::nil()),
@@ -207,7 +206,14 @@ pub(crate) async fn list_accounts(
         after,
         limit,
     };
-    let page = app.read_models.accounts(&filter).await?;
+    let filter = &filter;
+    let page = read(
+        &app,
+        Reads::Accounts,
+        params.min_position,
+        move |models| async move { models.accounts(filter).await },
+    )
+    .await?;
     let body = AccountPageView {
         next_cursor: page.value.next.map(|id| id.to_string()),
         items: page.value.items.into_iter().map(AccountView::from).collect(),
@@ -271,8 +277,13 @@ pub(crate) async fn account(
             )),
         };
     }
-    await_position(&app, Reads::Accounts, params.min_position).await?;
-    let snapshot = app.read_models.account(id).await?;
+    let snapshot = read(
+        &app,
+        Reads::Accounts,
+        params.min_position,
+        move |models| async move { models.account(id).await },
+    )
+    .await?;
     let row = snapshot.value.ok_or(ApiError::AccountNotFound(account_id))?;
     let version = row.version;
     let response = with_etag(axum::Json(AccountView::from(row)).into_response(), version);
@@ -334,13 +345,20 @@ pub(crate) async fn balance(
     QueryParams(params): QueryParams<BalanceParams>,
 ) -> Result<Response, ApiError> {
     ensure_visible(&app, caller, AccountId(id)).await?;
-    await_position(&app, Reads::Movements, params.min_position).await?;
     let account_id = AccountId(id);
     let at = instant("at", params.at)?;
-    let snapshot = match at {
-        Some(at) => app.read_models.balance_at(id, at).await?,
-        None => app.read_models.latest_balance(id).await?,
-    };
+    let snapshot = read(
+        &app,
+        Reads::Movements,
+        params.min_position,
+        move |models| async move {
+            match at {
+                Some(at) => models.balance_at(id, at).await,
+                None => models.latest_balance(id).await,
+            }
+        },
+    )
+    .await?;
     match snapshot.value {
         BalanceAt::UnknownAccount => Err(ApiError::AccountNotFound(account_id)),
         // Only an instant asked about can precede the opening.

@@ -35,7 +35,7 @@ use crate::http::idempotency::{CommandRequest, Reply};
 use crate::http::personal;
 use crate::http::personal::PersonalData;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
-use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
+use crate::http::reads::{instant, page_size, position_cursor, read, with_projection_position};
 use crate::http::responses::{CommandProblems, EmptyBodyCommandProblems, QueryProblems};
 use crate::http::schema;
 use crate::projection::holds::{HoldRow, HoldStatus};
@@ -515,14 +515,20 @@ pub(crate) async fn list_holds(
     if at.is_some() && params.status.is_some_and(|status| status != HoldStatus::Open) {
         return Err(InvalidParam::new("status", "with `at`, only the holds open then are listed").into());
     }
-    await_position(&app, Reads::Holds, params.min_position).await?;
     let filter = HoldFilter {
         status: params.status,
         at,
         before,
         limit,
     };
-    let snapshot = app.read_models.holds(id, &filter).await?;
+    let filter = &filter;
+    let snapshot = read(
+        &app,
+        Reads::Holds,
+        params.min_position,
+        move |models| async move { models.holds(id, filter).await },
+    )
+    .await?;
     let page = match snapshot.value {
         HoldsRead::Page(page) => page,
         HoldsRead::UnknownAccount => return Err(ApiError::AccountNotFound(AccountId(id))),
@@ -576,12 +582,26 @@ pub(crate) async fn hold(
     QueryParams(params): QueryParams<HoldParams>,
 ) -> Result<Response, ApiError> {
     ensure_visible(&app, caller, AccountId(id)).await?;
-    await_position(&app, Reads::Holds, params.min_position).await?;
-    let snapshot = app.read_models.hold(id, hold_id).await?;
+    // The hold, and when there is none the account, from the same database.
+    let (snapshot, account_exists) = read(
+        &app,
+        Reads::Holds,
+        params.min_position,
+        move |models| async move {
+            let snapshot = models.hold(id, hold_id).await?;
+            let account_exists = match snapshot.value {
+                Some(_) => true,
+                None => models.account(id).await?.value.is_some(),
+            };
+            Ok((snapshot, account_exists))
+        },
+    )
+    .await?;
     let Some(row) = snapshot.value else {
-        return Err(match app.read_models.account(id).await?.value {
-            Some(_) => ApiError::Rejected(AccountError::HoldNotFound(HoldId(hold_id))),
-            None => ApiError::AccountNotFound(AccountId(id)),
+        return Err(if account_exists {
+            ApiError::Rejected(AccountError::HoldNotFound(HoldId(hold_id)))
+        } else {
+            ApiError::AccountNotFound(AccountId(id))
         });
     };
     Ok(with_projection_position(

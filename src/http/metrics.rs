@@ -19,7 +19,12 @@ use crate::http::AppState;
 use crate::http::auth::require_operator;
 use crate::http::problem::ApiError;
 use crate::http::responses::{OperatorOnly, StorageProblems};
-use crate::metrics::{FollowerSample, Metrics, WebhookSample};
+use crate::metrics::{FollowerSample, Metrics, ReplicaSample, WebhookSample};
+use crate::projection::ProjectionName;
+use strum::VariantArray;
+
+/// How long a replica may take to answer the scrape's sample before it counts as down.
+const REPLICA_SAMPLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The content type of the Prometheus text format.
 const EXPOSITION_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -41,7 +46,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         requests by route and status, commands by type and outcome, where commands found \
         account state, group-commit batch sizes and latencies, each follower's lag (events and \
         seconds) and parked events, webhook attempts by outcome and each subscription's waiting and \
-        parked messages and lag, and the database pools. Histograms, not summaries. See the \
+        parked messages and lag, queries sent to replicas and each replica's lag, and the \
+        database pools. Histograms, not summaries. See the \
         README's \"Operating foldbank\" for what each one means and example queries.",
     responses(
         (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
@@ -53,7 +59,8 @@ pub(crate) async fn metrics(State(app): State<AppState>, caller: Caller) -> Resu
     require_operator(caller)?;
     let followers = follower_samples(&app).await?;
     let webhooks = webhook_samples(&app).await?;
-    let body = app.metrics.render(&followers, &webhooks);
+    let replicas = replica_samples(&app).await;
+    let body = app.metrics.render(&followers, &webhooks, &replicas);
     let mut response = body.into_response();
     response
         .headers_mut()
@@ -104,6 +111,28 @@ async fn webhook_samples(app: &AppState) -> Result<Vec<WebhookSample>, ApiError>
             }
         })
         .collect())
+}
+
+/// Each replica's lag behind the primary's read models (in events, and its replay lag), or that
+/// it did not answer: a replica that is down is a figure here, not a failed scrape.
+async fn replica_samples(app: &AppState) -> Vec<ReplicaSample> {
+    let primary = ProjectionName::VARIANTS
+        .iter()
+        .map(|name| app.followers.checkpoint(name.as_str()))
+        .min()
+        .unwrap_or(0);
+    let mut samples = Vec::new();
+    for replica in app.replicas.members() {
+        let status = tokio::time::timeout(REPLICA_SAMPLE_TIMEOUT, replica.status()).await;
+        samples.push(ReplicaSample {
+            replica: replica.label().to_owned(),
+            lag: match status {
+                Ok(Ok(status)) => Some(((primary - status.reached).max(0), status.replay_lag)),
+                _ => None,
+            },
+        });
+    }
+    samples
 }
 
 /// Middleware: counts and times each request by method, route template and status.

@@ -15,7 +15,7 @@ use crate::http::accounts::EmptyRequest;
 use crate::http::auth::require_operator;
 use crate::http::extract::{OptionalJsonBody, PathParam, QueryParams, require_json};
 use crate::http::problem::{ApiError, PROBLEM_JSON, Problem};
-use crate::http::reads::{await_position, with_projection_position};
+use crate::http::reads::{read, with_projection_position};
 use crate::http::responses::{OperatorOnly, QueryProblems, StorageProblems};
 use crate::http::schema;
 use crate::http::transfers::ReadParams;
@@ -122,8 +122,13 @@ pub(crate) async fn owner_summary(
     if caller.owner().is_some_and(|own| own.as_uuid() != owner_id) {
         return Err(ApiError::OwnerNotFound(owner_id));
     }
-    await_position(&app, Reads::Accounts, params.min_position).await?;
-    let snapshot = app.read_models.owner_summary(owner_id).await?;
+    let snapshot = read(
+        &app,
+        Reads::Accounts,
+        params.min_position,
+        move |models| async move { models.owner_summary(owner_id).await },
+    )
+    .await?;
     let summary = snapshot.value.ok_or(ApiError::OwnerNotFound(owner_id))?;
     Ok(with_projection_position(
         axum::Json(OwnerSummaryView::new(owner_id, summary, snapshot.position)).into_response(),

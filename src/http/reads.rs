@@ -1,5 +1,8 @@
-//! What every query endpoint shares: `min_position` (read-your-writes), the
-//! `X-Projection-Position` header, page-size limits and page cursors.
+//! What every query endpoint shares: [`read`], which asks the primary or a replica once the
+//! read models reflect `min_position` (read-your-writes), the `X-Projection-Position` header,
+//! page-size limits and page cursors.
+
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
@@ -8,33 +11,122 @@ use uuid::Uuid;
 
 use crate::http::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
-use crate::projection::Reads;
+use crate::metrics::ReplicaRead;
+use crate::projection::{QueryError, ReadModels, Reads, Replica};
 
 pub(crate) const PROJECTION_POSITION: HeaderName = HeaderName::from_static("x-projection-position");
 
 pub(crate) const DEFAULT_PAGE_SIZE: i64 = 50;
 pub(crate) const MAX_PAGE_SIZE: i64 = 500;
 
-/// Waits until the read models in `names` reflect `min_position`; 503 if they do not within
-/// the configured bound, 400 at once if the log itself has not reached it.
-pub(crate) async fn await_position(
+/// How long a replica may take to answer a query, once it has reached the query's
+/// `min_position`, before the primary is asked instead.
+const REPLICA_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks `query` of the read models `reads` names once they reflect `min_position`
+/// (read-your-writes): of the next hot standby in turn when there are replicas (see
+/// [`crate::projection::replicas`]); of the primary when there are none, when the replica has not
+/// reached `min_position` within the replica wait, or when it fails.
+///
+/// Answers 400 at once for a position the log has not reached, and 503 when the primary has not
+/// reached it within what is left of the read wait.
+///
+/// `query` is a closure, as it may be asked twice: of a replica, then of the primary.
+pub(crate) async fn read<T, Answer>(
     app: &AppState,
     reads: Reads,
     min_position: Option<i64>,
-) -> Result<(), ApiError> {
+    query: impl Fn(ReadModels) -> Answer,
+) -> Result<T, ApiError>
+where
+    Answer: Future<Output = Result<T, QueryError>>,
+{
+    let started = Instant::now();
+    check_position(app, reads, min_position).await?;
+    if let Some(replica) = app.replicas.pick() {
+        match from_replica(app, replica, reads, min_position, &query).await {
+            Ok(Some(value)) => {
+                app.metrics.replica_read(replica.label(), ReplicaRead::Served);
+                return Ok(value);
+            }
+            Ok(None) => app.metrics.replica_read(replica.label(), ReplicaRead::Behind),
+            Err(error) => {
+                tracing::warn!(
+                    replica = replica.label(),
+                    error = %crate::telemetry::error_chain(&error),
+                    "a replica failed a query: the primary answers it, and the replica rests"
+                );
+                replica.rest();
+                app.metrics.replica_read(replica.label(), ReplicaRead::Failed);
+            }
+        }
+    }
+    if let Some(position) = min_position {
+        let names = names(reads);
+        let wait = app.read_wait.saturating_sub(started.elapsed());
+        app.followers
+            .wait_for(&names, position, wait)
+            .await
+            .map_err(ApiError::ProjectionBehind)?;
+    }
+    Ok(query(app.read_models.clone()).await?)
+}
+
+/// Why a replica did not answer.
+#[derive(Debug, thiserror::Error)]
+enum ReplicaFailure {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// `query` asked of `replica` once it reflects `min_position`; `None` if it did not within the
+/// replica wait.
+async fn from_replica<T, Answer>(
+    app: &AppState,
+    replica: &Replica,
+    reads: Reads,
+    min_position: Option<i64>,
+    query: &impl Fn(ReadModels) -> Answer,
+) -> Result<Option<T>, ReplicaFailure>
+where
+    Answer: Future<Output = Result<T, QueryError>>,
+{
+    let wait = app.replica_wait.min(app.read_wait);
+    let attempt = async {
+        if let Some(position) = min_position {
+            let deadline = tokio::time::Instant::now() + wait;
+            if !replica
+                .wait_for(reads, position, deadline)
+                .await
+                .map_err(QueryError::from)?
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(query(replica.read_models().clone()).await?))
+    };
+    let limit = wait + REPLICA_QUERY_TIMEOUT;
+    tokio::time::timeout(limit, attempt)
+        .await
+        .unwrap_or(Err(ReplicaFailure::TimedOut(limit)))
+}
+
+/// Refuses a negative `min_position` (400), and one beyond the head of the log (400): that is no
+/// write of the client's, and waiting cannot meet it, so it is answered at once instead of
+/// holding a request slot for the whole wait.
+async fn check_position(app: &AppState, reads: Reads, min_position: Option<i64>) -> Result<(), ApiError> {
     let Some(position) = min_position else {
         return Ok(());
     };
     if position < 0 {
         return Err(InvalidParam::new("min_position", "must be 0 or more").into());
     }
-    let names: Vec<&str> = reads.read_models().iter().map(|name| name.as_str()).collect();
-    let reached = names
+    let reached = names(reads)
         .iter()
         .all(|name| app.followers.checkpoint(name) >= position);
     if !reached {
-        // A position the log has not reached is no write of the client's: waiting cannot meet
-        // it, so it is answered at once instead of holding a request slot for the whole wait.
         let head = app.log.head().await?;
         if position > head {
             return Err(ApiError::PositionBeyondHead {
@@ -43,10 +135,11 @@ pub(crate) async fn await_position(
             });
         }
     }
-    app.followers
-        .wait_for(&names, position, app.read_wait)
-        .await
-        .map_err(ApiError::ProjectionBehind)
+    Ok(())
+}
+
+fn names(reads: Reads) -> Vec<&'static str> {
+    reads.read_models().iter().map(|name| name.as_str()).collect()
 }
 
 /// Adds `X-Projection-Position: <checkpoint>`.

@@ -13,7 +13,7 @@ use crate::http::feed_stream::EventStreams;
 use crate::http::rate_limit::RateLimits;
 use crate::integration::subscriptions::Subscriptions;
 use crate::metrics::Metrics;
-use crate::projection::ReadModels;
+use crate::projection::{ReadModels, Replicas};
 use crate::query::{AccountHistory, EventLog};
 use crate::readiness::Readiness;
 use crate::store::chain::checkpoint::PublicKey;
@@ -31,6 +31,11 @@ pub struct AppState {
     pub ids: Arc<dyn IdGenerator>,
     /// How long a query with `min_position` waits for the read model to catch up.
     pub read_wait: Duration,
+    /// The hot standbys queries are read from (`--replica-url`); none by default.
+    pub replicas: Replicas,
+    /// How much of the read wait a query with `min_position` spends waiting for a replica
+    /// before it asks the primary.
+    pub replica_wait: Duration,
     pub backend: Backend,
     /// Whether requests need an API key, and the keys to check them against.
     pub access: Access,

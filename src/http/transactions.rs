@@ -16,7 +16,7 @@ use crate::http::auth::ensure_visible;
 use crate::http::extract::{PathParam, QueryParams};
 use crate::http::personal::PersonalData;
 use crate::http::problem::ApiError;
-use crate::http::reads::{await_position, instant, page_size, position_cursor, with_projection_position};
+use crate::http::reads::{instant, page_size, position_cursor, read, with_projection_position};
 use crate::http::responses::AccountQueryProblems;
 use crate::http::schema;
 use crate::projection::Reads;
@@ -139,14 +139,20 @@ pub(crate) async fn account_transactions(
     ensure_visible(&app, caller, AccountId(id)).await?;
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
-    await_position(&app, Reads::Movements, params.min_position).await?;
     let filter = TransactionFilter {
         from: instant("from", params.from)?,
         to: instant("to", params.to)?,
         before,
         limit,
     };
-    let snapshot = app.read_models.transactions(id, &filter).await?;
+    let filter = &filter;
+    let snapshot = read(
+        &app,
+        Reads::Movements,
+        params.min_position,
+        move |models| async move { models.transactions(id, filter).await },
+    )
+    .await?;
     let page = snapshot.value.ok_or(ApiError::AccountNotFound(AccountId(id)))?;
     let body = TransactionPageView {
         account_id: id,

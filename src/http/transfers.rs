@@ -30,7 +30,7 @@ use crate::http::idempotency::{CommandRequest, IdempotencyKeyParam, Reply};
 use crate::http::personal;
 use crate::http::personal::PersonalData;
 use crate::http::problem::{ApiError, InvalidParam, PROBLEM_JSON, Problem};
-use crate::http::reads::{await_position, page_size, position_cursor, with_projection_position};
+use crate::http::reads::{page_size, position_cursor, read, with_projection_position};
 use crate::http::responses::{AccountQueryProblems, BodyProblems, OperatorOnly, QueryProblems};
 use crate::http::schema;
 use crate::projection::CurrencyTotals;
@@ -314,8 +314,13 @@ pub(crate) async fn transfer(
     PathParam(id): PathParam<Uuid>,
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
-    await_position(&app, Reads::Transfers, params.min_position).await?;
-    let snapshot = app.read_models.transfer(id).await?;
+    let snapshot = read(
+        &app,
+        Reads::Transfers,
+        params.min_position,
+        move |models| async move { models.transfer(id).await },
+    )
+    .await?;
     let row = snapshot.value.ok_or(ApiError::TransferNotFound(id))?;
     // A customer sees the transfers its accounts sent or received, as if others did not exist.
     let visible = async |account| may_see(&app, caller, AccountId(account)).await;
@@ -373,11 +378,23 @@ pub(crate) async fn account_transfers(
     ensure_visible(&app, caller, AccountId(id)).await?;
     let limit = page_size(params.limit)?;
     let before = position_cursor(params.cursor.as_deref())?;
-    await_position(&app, Reads::AccountTransfers, params.min_position).await?;
-    if app.read_models.account(id).await?.value.is_none() {
+    // The account and its transfers from the same database: a replica that knows the
+    // transfers knows the account.
+    let (account, snapshot) = read(
+        &app,
+        Reads::AccountTransfers,
+        params.min_position,
+        move |models| async move {
+            Ok((
+                models.account(id).await?,
+                models.account_transfers(id, before, limit).await?,
+            ))
+        },
+    )
+    .await?;
+    if account.value.is_none() {
         return Err(ApiError::AccountNotFound(AccountId(id)));
     }
-    let snapshot = app.read_models.account_transfers(id, before, limit).await?;
     let body = TransferPageView {
         account_id: id,
         next_cursor: snapshot.value.next.map(|position| position.to_string()),
@@ -473,8 +490,13 @@ pub(crate) async fn ledger_summary(
     QueryParams(params): QueryParams<ReadParams>,
 ) -> Result<Response, ApiError> {
     require_operator(caller)?;
-    await_position(&app, Reads::Ledger, params.min_position).await?;
-    let snapshot = app.read_models.ledger().await?;
+    let snapshot = read(
+        &app,
+        Reads::Ledger,
+        params.min_position,
+        move |models| async move { models.ledger().await },
+    )
+    .await?;
     let body = LedgerSummary {
         position: snapshot.position,
         currencies: snapshot.value.into_iter().map(CurrencyTotalsView::from).collect(),

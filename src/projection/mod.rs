@@ -26,6 +26,7 @@ pub(crate) mod reads;
 mod rebuild;
 #[cfg(test)]
 pub(crate) mod recorded_for_tests;
+pub mod replicas;
 pub mod transactions;
 pub mod transfers;
 mod verify;
@@ -39,6 +40,7 @@ pub(crate) use pages::{ReadAhead, ReadAheadError, ReplayPage};
 pub use progress::Progress;
 pub use reads::{QueryError, ReadModels, Reads, Snapshot};
 pub use rebuild::{RebuildError, RebuildOptions, Rebuilt, SetAsideEvents, Swapped, rebuild, rebuild_with};
+pub use replicas::{Replica, ReplicaStatus, Replicas};
 pub use transactions::{BalanceAt, TransactionFilter, TransactionPage};
 pub use transfers::TransferPage;
 pub use verify::{Difference, DifferenceCounts, TableReport, Verification, VerifyError, verify};

@@ -48,6 +48,15 @@ impl ReadModels {
         }
     }
 
+    /// The same read models as another database has them: a hot standby of the read
+    /// database (see [`crate::projection::replicas`]).
+    pub(in crate::projection) fn on(&self, database: Database) -> Self {
+        ReadModels {
+            database,
+            databases: self.databases.clone(),
+        }
+    }
+
     /// Who owns an account, as the read model knows it.
     pub async fn owner_of(&self, account_id: Uuid) -> Result<Option<Uuid>, QueryError> {
         let owner: Option<Stored<Uuid>> =

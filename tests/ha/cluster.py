@@ -1,5 +1,6 @@
 """A PostgreSQL primary and a synchronous standby on loopback, for the failover test
-(`failover.py`) and the replication benchmark (`benches/sync_replication.py`).
+(`failover.py`), the replica reads test (`replica_reads.py`) and the replication benchmark
+(`benches/sync_replication.py`).
 
 Made with the installed PostgreSQL (initdb, pg_basebackup; as the `postgres` user when run as
 root), on ports of their own, in a scratch directory the caller removes.
@@ -92,6 +93,9 @@ class Cluster:
 
     def promote(self):
         pg("pg_ctl", "-D", self.standby, "-w", "promote")
+
+    def stop_standby(self):
+        pg("pg_ctl", "-D", self.standby, "-m", "immediate", "-w", "stop")
 
     def stop(self):
         for data in (self.standby, self.primary):

@@ -102,7 +102,7 @@ fn conflicts(service: &App) -> u64 {
     service
         .http
         .metrics
-        .render(&[], &[])
+        .render(&[], &[], &[])
         .lines()
         .find_map(|line| line.strip_prefix("foldbank_append_conflicts_total "))
         .map_or(0, |count| count.trim().parse().expect("a count"))

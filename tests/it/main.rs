@@ -35,6 +35,7 @@ mod owners;
 mod parking;
 mod personal_data;
 mod read_models;
+mod replicas;
 mod server;
 mod snapshots;
 mod split_read;

@@ -234,7 +234,7 @@ async fn metrics_are_for_operator_keys_only(db: TestDb) {
 }
 
 #[track_caller]
-fn parse(text: &str) -> Scrape {
+pub(crate) fn parse(text: &str) -> Scrape {
     Scrape::parse(text).unwrap_or_else(|error| panic!("not the Prometheus text format: {error:?}\n{text}"))
 }
 
@@ -277,12 +277,12 @@ fn value(scrape: &Scrape, name: &str, kind: Type, value_type: ValueType, labels:
 }
 
 #[track_caller]
-fn counter(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn counter(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     value(scrape, name, Type::Counter, ValueType::Sample, labels)
 }
 
 #[track_caller]
-fn gauge(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn gauge(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     value(scrape, name, Type::Gauge, ValueType::Sample, labels)
 }
 
