@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The accounts open with a deposit; a tenth of them hold USD, the rest EUR. Then each round
-//! settles the transfers the previous round requested (the saga's steps: the destination's
+//! settles the transfers the previous round requested (the process manager's steps: the destination's
 //! credit and the transfer's `Settled`, then the source's completion; or, when the destination
 //! refuses, as a USD account refuses EUR, the source's refund) and decides new commands on
 //! accounts picked at random: deposits, withdrawals (a refused one, for want of funds, is
@@ -170,7 +170,8 @@ impl Seeder {
         version: i64,
         command: TransferCommand,
     ) -> TransferState {
-        let events = TransferDecider::decide(state, command).expect("the seeder's transfers follow the saga");
+        let events = TransferDecider::decide(state, command)
+            .expect("the seeder's transfers follow the process manager's steps");
         round.add::<TransferDecider>(id, version, "SettleTransfer", &events);
         events.iter().fold(*state, TransferDecider::evolve)
     }
@@ -195,7 +196,7 @@ impl Seeder {
         }
     }
 
-    /// The saga's next steps for every transfer the previous round requested.
+    /// The process manager's next steps for every transfer the previous round requested.
     fn settle(&mut self, round: &mut Round) {
         for transfer in std::mem::take(&mut self.in_flight) {
             let occurred_at = self.tick();

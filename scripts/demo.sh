@@ -183,7 +183,7 @@ bold "15. The account as it was then, folded from the log (time travel)"
 call GET "/accounts/$ALICE?at=$EARLIER" 200
 expect_field balance 12500
 
-bold "16. Where all the money is: balances plus money in flight, from one snapshot"
+bold "16. Where all the money is: balances plus money in flight, from the ledger_totals read model"
 call GET /ledger/summary 200
 
 bold "    ...and one owner's: Alice's accounts by status, her balance per currency"
@@ -275,7 +275,7 @@ CAROL=$(field account_id)
 call POST "/accounts/$CAROL/deposits" 201 '{"amount":500,"currency":"EUR","description":"salary for March"}'
 call GET "/accounts/$CAROL/transactions?min_position=$(field position)" 200
 expect_field description "salary for March"
-echo "stored as pd1:<owner>:<ciphertext> in the event, the read model and the snapshot; opened as it is answered"
+echo "stored as pd1:<owner>:<ciphertext> in the event, the read model and the aggregate snapshot; opened as it is answered"
 call POST "/owners/$CAROL_OWNER/erasure" 200
 expect_field already_erased false
 call GET "/accounts/$CAROL/transactions" 200

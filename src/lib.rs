@@ -23,7 +23,7 @@
 //!                         │                 ▲                             ├─► projection::* ──► read tables
 //!                         └─ wake ──────────┘ NOTIFY / poll               │    (batch + checkpoint    account_balances
 //!                                                                          │     in one tx)           account_transactions
-//!                                                                          └─► process::transfers ──► commands (the saga)
+//!                                                                          └─► process::transfers ──► commands (orchestration)
 //!
 //!  GET /accounts/{id}?at=T  ──► query::AccountHistory: fold the events with occurred_at <= T (time travel),
 //!                               from the latest snapshot when it is no later than T
@@ -49,7 +49,8 @@
 //!   beside them the queries over that table (methods of [`projection::ReadModels`]); and the
 //!   operations on them, `verify` (the tables against a fold of the log in memory) and the
 //!   blue/green `rebuild` (a fresh copy built beside the live table, then swapped in).
-//! - [`process`]: process managers; the transfer saga (credit, or refund as compensation).
+//! - [`process`]: what acts on the log and on time: the transfer's process manager
+//!   (orchestration: credit, or refund as compensation) and the hold expiry scheduler.
 //! - [`query`]: queries over the log itself: the audit trail, the feed, and time travel.
 //! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document;
 //!   authentication, object-level authorization and the rate limit per caller; the explorer

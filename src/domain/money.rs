@@ -18,7 +18,7 @@ pub const MAX_AMOUNT_MINOR_UNITS: i64 = 1_000_000_000_000_000;
 ///
 /// Far below `i64::MAX` on purpose. Money that left an account for a transfer must always be
 /// able to come back (a refund is compensation: refusing it would strand the money and stop the
-/// saga), and the money an account has sent and not yet settled is at most what it held. With
+/// process manager), and the money an account has sent and not yet settled is at most what it held. With
 /// every credit kept under this cap, a balance plus all its pending refunds stays below
 /// `2 × 10^17 + overdraft`, about 2% of `i64::MAX`: a refund cannot overflow.
 pub const MAX_BALANCE_MINOR_UNITS: i64 = 100_000_000_000_000_000;

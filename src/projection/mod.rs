@@ -10,7 +10,7 @@
 //!
 //! One module per read model, one unit: its table's row type, its pure fold and its statements
 //! in `mod.rs`, the queries over its table in `reads.rs` (methods of [`ReadModels`]).
-//! The pure fold is what [`Projection::apply`] runs on the rows a batch touches, and what
+//! The pure fold is what [`Projection::write_batch`] runs on the rows a batch touches, and what
 //! [`Projection::in_memory`] runs with no database at all, so that [`verify`] can compare the
 //! stored tables with a fresh fold of the log by the very same code. [`rebuild`] replays the
 //! log into copies of the tables while the live ones keep serving, then swaps the copies in.
@@ -126,7 +126,7 @@ pub fn account_events(batch: &[RecordedEvent]) -> Result<Vec<Applied>, StoreErro
 
 /// One read model, written inside the projector's transaction.
 ///
-/// `apply` receives a batch of account events in global order, and writes what they change in
+/// [`write_batch`](Projection::write_batch) receives a batch of account events in global order, and writes what they change in
 /// a few statements for the whole batch (read the rows involved, fold in memory, write them
 /// back), not a few per event. It must be idempotent: events its rows already reflect change
 /// nothing. The fold itself is pure and shared with [`in_memory`](Projection::in_memory).
@@ -147,7 +147,12 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// it that a [`rebuild`] is filling. A [`Replay`] of one batch, flushed at once.
     ///
     /// [`table`]: Projection::table
-    async fn apply(&self, tx: &mut Transaction, table: &str, batch: &[Applied]) -> Result<(), sqlx::Error> {
+    async fn write_batch(
+        &self,
+        tx: &mut Transaction,
+        table: &str,
+        batch: &[Applied],
+    ) -> Result<(), sqlx::Error> {
         let mut replay = self.replay(TableStart::Stored, HELD_ROWS);
         replay.fold(tx, table, batch).await?;
         replay.flush(tx, table).await
@@ -159,7 +164,8 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// `held_rows` rows it writes them back and lets them go (see [`RebuildOptions::held_rows`]).
     fn replay(&self, table: TableStart, held_rows: usize) -> Box<dyn Replay>;
 
-    /// An empty read model in memory, which folds batches with the same code as `apply`.
+    /// An empty read model in memory, which folds batches with the same code as
+    /// [`write_batch`](Projection::write_batch).
     fn in_memory(&self) -> Box<dyn InMemoryModel>;
 
     /// The rows of `table` that `which` names, as [`InMemoryModel::rows`] lists them: what
@@ -382,10 +388,12 @@ impl Follower for Projector {
         match self.faults.fail_after() {
             // A test's fault: apply part of the batch, then fail before the commit.
             Some(part) if part < events.len() => {
-                self.projection.apply(&mut tx, table, &events[..part]).await?;
+                self.projection
+                    .write_batch(&mut tx, table, &events[..part])
+                    .await?;
                 return Err(FollowError::Failed(Box::new(InjectedFault(part))));
             }
-            _ => self.projection.apply(&mut tx, table, &events).await?,
+            _ => self.projection.write_batch(&mut tx, table, &events).await?,
         }
         tx.commit().await?;
         Ok(())

@@ -198,7 +198,7 @@ def explore(driver, api, url, key, artifacts):
     page.command("withdraw-amount", "withdraw", "10.00", 4)
     page.type_into("transfer-to", receiver)
     page.command("transfer-amount", "transfer", "5.00", 5)
-    # The page follows the saga to its last step: the source records the completion.
+    # The page follows the process manager to its last step: the source records the completion.
     page.until(lambda: "completed" in page.text("consistency"), "the transfer completes")
     page.until(lambda: len(page.timeline()) == 6, "the six events of the account are listed")
     assert not key or key not in driver.current_url, "the key never goes into the URL"
@@ -284,7 +284,7 @@ def explore(driver, api, url, key, artifacts):
     driver.save_screenshot(str(artifacts / "explorer-390x844-timeline.png"))
     assert overflow <= 0, f"at 390 px the page scrolls sideways by {overflow} px"
 
-    # The saga on the other side: the debit's row links the destination, whose stream has the credit.
+    # The transfer on the other side: the debit's row links the destination, whose stream has the credit.
     set_viewport(driver, 1280, 800)
     debit_row = driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")[4]
     debit_row.find_element(By.CSS_SELECTOR, "button.link").click()

@@ -8,7 +8,10 @@ use super::{
 };
 use crate::domain::money::Money;
 
-/// Applies one event to the state.
+/// Folds one event into the state: `state = fold(evolve, initial, events)`.
+///
+/// The course page calls this step `apply(state, event)`; foldbank uses the decider pattern's
+/// name, `evolve`, and keeps "apply" for nothing else in the domain.
 ///
 /// Totality matters more than strictness here: an event that does not fit the state (which
 /// `decide` never produces) leaves the state unchanged instead of panicking, and arithmetic
@@ -19,7 +22,7 @@ pub fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
             opened(opening).map_or(AccountState::NotOpened, AccountState::Opened)
         }
         (AccountState::Opened(mut account), event) => {
-            apply(&mut account, event);
+            book(&mut account, event);
             AccountState::Opened(account)
         }
         (state @ AccountState::NotOpened, _) => state,
@@ -59,7 +62,7 @@ fn opened(event: &AccountEvent) -> Option<Account> {
 }
 
 /// One event's bookkeeping on an open account.
-fn apply(account: &mut Account, event: &AccountEvent) {
+fn book(account: &mut Account, event: &AccountEvent) {
     account.updated_at = event.occurred_at();
     account.balance.minor_units = account.balance.minor_units.saturating_add(event.balance_change());
     match event {

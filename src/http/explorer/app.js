@@ -774,7 +774,7 @@ async function afterCommand(name, answer, accountId) {
 const pause = () => new Promise((resolve) => setTimeout(resolve, 250));
 
 /**
- * Follows the saga: waits until the process manager has credited the destination or refunded
+ * Follows the transfer's process manager: waits until the process manager has credited the destination or refunded
  * the source, then, after a credit, until the source's stream records the completion too (its
  * last step, a moment later). Gives up after about ten seconds each, saying so.
  */

@@ -8,7 +8,7 @@
 //! every restart and is the same for every process.
 //!
 //! A hold id is chosen by the client and is unique within its account only, so a row's key is
-//! the pair, written `<account_id>/<hold_id>` ([`hold_key`]). [`fold`] is pure: `apply` runs it
+//! the pair, written `<account_id>/<hold_id>` ([`hold_key`]). [`fold`] is pure: `write_batch` runs it
 //! on the rows a batch names, `foldbank verify` on every row in memory. A step is applied once
 //! (the row's `position` says which events it reflects), and only to an open hold.
 

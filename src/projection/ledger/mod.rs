@@ -13,7 +13,7 @@
 //! `held` is the money open holds set aside: placed holds add to it, captures, voids and
 //! expiries take out what they settle. It is in the balances still (a capture is the movement).
 //!
-//! [`LedgerRow::after`] adds one movement and [`fold`] a batch, both pure: `apply` runs them on
+//! [`LedgerRow::after`] adds one movement and [`fold`] a batch, both pure: `write_batch` runs them on
 //! the rows of the currencies a batch moves, `foldbank verify` on every row in memory.
 
 mod reads;

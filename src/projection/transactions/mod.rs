@@ -5,7 +5,7 @@
 //! long the history is.
 //!
 //! Each row is [`movement`] of its event given the balance before it; [`fold`] runs it over a
-//! batch, carrying each account's balance along. Both are pure: `apply` reads the balances the
+//! batch, carrying each account's balance along. Both are pure: `write_batch` reads the balances the
 //! batch starts from, `foldbank verify` carries them from the first event.
 
 mod reads;

@@ -1,7 +1,7 @@
 //! `transfers`: one row per transfer, pending until its credit (completed) or refund (failed).
 //!
 //! Every step is conditional (open once, settle only a pending row), so replaying an event
-//! changes nothing. [`fold`] holds those rules, pure: `apply` runs it on the rows a batch
+//! changes nothing. [`fold`] holds those rules, pure: `write_batch` runs it on the rows a batch
 //! names, `foldbank verify` on every row in memory.
 
 mod reads;
@@ -19,7 +19,7 @@ use crate::projection::keyed::KeyedRow;
 use crate::projection::{Applied, ProjectionName};
 use crate::store::EventPlace;
 
-/// Where a transfer is in its saga.
+/// Where a transfer is in its process (see `crate::process::transfers`).
 #[derive(
     Debug,
     Clone,

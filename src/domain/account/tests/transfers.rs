@@ -380,7 +380,7 @@ fn refunding_a_completed_transfer_is_rejected() {
 
 /// Compensation is never refused: while a transfer is pending the source may be refilled up to
 /// the maximum balance, and its refund still goes through (a refused refund would strand the
-/// money in flight and stop the saga). The cap sits far enough below `i64::MAX` for that.
+/// money in flight and stop the process manager). The cap sits far enough below `i64::MAX` for that.
 #[test]
 fn a_refund_is_accepted_even_on_a_balance_refilled_to_the_maximum() {
     let mut history = history_with_balance(opened(), MAX_BALANCE_MINOR_UNITS);
