@@ -8,6 +8,10 @@ use crate::telemetry::LogFormat;
 /// The default database: an SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://foldbank.db?mode=rwc";
 
+/// How long a replica has to answer a query, once it reflects the query's `min_position`,
+/// before the primary is asked instead.
+pub const REPLICA_ANSWER_TIME: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address to listen on.
@@ -171,6 +175,14 @@ pub enum ConfigError {
          SQLite ({backend_url}): run on PostgreSQL to read from replicas"
     )]
     ReplicasNeedPostgres { backend_url: &'static str },
+    #[error(
+        "--replica-wait-ms ({replica_wait_ms} ms) and a replica's 2 s to answer must end before \
+         --request-timeout-secs ({request_timeout_secs} s), or a read would time out instead of going to the primary"
+    )]
+    ReplicaWaitTooLong {
+        replica_wait_ms: u64,
+        request_timeout_secs: u64,
+    },
 }
 
 impl Config {
@@ -190,6 +202,14 @@ impl Config {
                 } else {
                     "DATABASE_URL"
                 },
+            });
+        }
+        if !self.replica_urls.is_empty()
+            && self.replica_wait() + REPLICA_ANSWER_TIME >= self.request_timeout()
+        {
+            return Err(ConfigError::ReplicaWaitTooLong {
+                replica_wait_ms: self.replica_wait_ms,
+                request_timeout_secs: self.request_timeout_secs,
             });
         }
         Ok(())

@@ -74,7 +74,7 @@ pub const WEBHOOK_LAG_EVENTS: &str = "foldbank_webhook_lag_events";
 /// replica wait: the primary answered) or `failed` (the primary answered, and it rests).
 pub const REPLICA_READS: &str = "foldbank_replica_reads_total";
 /// Events a replica's read models are behind the primary's (as this process's projections have
-/// them), per `replica`, sampled when scraped.
+/// them), per `replica`, sampled when scraped; NaN while it does not answer.
 pub const REPLICA_LAG_EVENTS: &str = "foldbank_replica_lag_events";
 /// A replica's replay lag (the age of the last transaction it replayed while more waits; 0 when
 /// it has replayed all it received), per `replica`, sampled when scraped.
@@ -285,7 +285,7 @@ impl Metrics {
                 Unit::Seconds,
                 "A replica's replay lag: the age of the last transaction it replayed while more waits."
             );
-            describe_gauge!(REPLICA_UP, Unit::Count, "1 when a replica answered the scrape's sample, else 0.");
+            describe_gauge!(REPLICA_UP, "1 when a replica answered the scrape's sample, else 0.");
             describe_gauge!(DB_POOL_SIZE, Unit::Count, "Open connections of a database pool.");
             describe_gauge!(DB_POOL_IDLE, Unit::Count, "Idle connections of a database pool.");
         });
@@ -414,15 +414,15 @@ impl Metrics {
             }
             for sample in replicas {
                 let replica = sample.replica.clone();
-                gauge!(REPLICA_UP, "replica" => replica.clone()).set(if sample.lag.is_some() {
-                    1.0
-                } else {
-                    0.0
-                });
-                if let Some((events, seconds)) = sample.lag {
-                    gauge!(REPLICA_LAG_EVENTS, "replica" => replica.clone()).set(events as f64);
-                    gauge!(REPLICA_LAG_SECONDS, "replica" => replica).set(seconds.as_secs_f64());
-                }
+                // A replica that did not answer has no lag to show: NaN, not its last figures,
+                // which could read "caught up".
+                let (up, events, seconds) = match sample.lag {
+                    Some((events, seconds)) => (1.0, events as f64, seconds.as_secs_f64()),
+                    None => (0.0, f64::NAN, f64::NAN),
+                };
+                gauge!(REPLICA_UP, "replica" => replica.clone()).set(up);
+                gauge!(REPLICA_LAG_EVENTS, "replica" => replica.clone()).set(events);
+                gauge!(REPLICA_LAG_SECONDS, "replica" => replica).set(seconds);
             }
             for (database, pool) in &pools {
                 gauge!(DB_POOL_SIZE, "database" => *database, "pool" => pool.pool).set(f64::from(pool.size));

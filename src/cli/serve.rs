@@ -47,12 +47,7 @@ pub(super) async fn run(config: Config) -> Outcome {
         "personal data is sealed per owner"
     );
     let replicas = Replicas::connect(&config.replica_urls, &databases, config.database_max_connections)?;
-    for replica in replicas.members() {
-        tracing::info!(
-            replica = replica.label(),
-            "queries are read from this replica in turn"
-        );
-    }
+    replicas.check(&databases.read).await?;
     let app = App::new(databases.clone(), Arc::new(SystemClock), Arc::new(UuidV7))
         .with_replicas(replicas.clone(), config.replica_wait())
         .with_master_key(master_key)

@@ -69,6 +69,10 @@ const SQLITE_ROW_BUFFER: usize = 1_024;
 /// How long a query waits for a connection to a replica before it goes to the primary instead.
 const REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a statement may run on a replica (its server's `statement_timeout`, in ms): the
+/// HTTP side gives a replica's answer 2 s before it asks the primary.
+const REPLICA_STATEMENT_TIMEOUT: &str = "2500";
+
 /// The advisory lock key that serializes appends to the log ("foldbank" in ASCII, as an i64).
 const APPEND_LOCK_KEY: i64 = 0x666f_6c64_6261_6e6b;
 
@@ -246,10 +250,12 @@ impl Database {
         if targets.is_several() {
             return Err(DatabaseError::ReplicaUrl(redact(url)));
         }
-        let options = targets
-            .first()
-            .clone()
-            .options([("default_transaction_read_only", "on")]);
+        // A query a replica has not answered in time is given up here and must not run on
+        // there, holding its connection: the server ends it too.
+        let options = targets.first().clone().options([
+            ("default_transaction_read_only", "on"),
+            ("statement_timeout", REPLICA_STATEMENT_TIMEOUT),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
@@ -497,9 +503,11 @@ impl Transaction {
     }
 }
 
-/// Keeps credentials out of error messages and logs.
+/// Keeps credentials out of error messages and logs: what comes before the hosts, and the
+/// parameters after them (which may hold a `password`).
 fn redact(url: &str) -> String {
-    match url.split_once('@') {
+    let url = url.split_once('?').map_or(url, |(before, _)| before);
+    match url.rsplit_once('@') {
         Some((_, host)) => format!("…@{host}"),
         None => url.chars().take(16).collect(),
     }
@@ -527,5 +535,7 @@ mod tests {
     #[test]
     fn credentials_never_reach_error_messages() {
         assert!(!redact("mysql://user:secret@host/db").contains("secret"));
+        assert!(!redact("postgres://user@h1,h2/db?password=secret").contains("secret"));
+        assert!(!redact("postgres://user:p@ss@host/db").contains("ss@"));
     }
 }

@@ -121,18 +121,18 @@ async fn replica_samples(app: &AppState) -> Vec<ReplicaSample> {
         .map(|name| app.followers.checkpoint(name.as_str()))
         .min()
         .unwrap_or(0);
-    let mut samples = Vec::new();
-    for replica in app.replicas.members() {
+    // All at once: a scrape waits for the slowest replica, not for their sum.
+    futures_util::future::join_all(app.replicas.members().iter().map(async |replica| {
         let status = tokio::time::timeout(REPLICA_SAMPLE_TIMEOUT, replica.status()).await;
-        samples.push(ReplicaSample {
+        ReplicaSample {
             replica: replica.label().to_owned(),
             lag: match status {
                 Ok(Ok(status)) => Some(((primary - status.reached).max(0), status.replay_lag)),
                 _ => None,
             },
-        });
-    }
-    samples
+        }
+    }))
+    .await
 }
 
 /// Middleware: counts and times each request by method, route template and status.

@@ -9,19 +9,16 @@ use axum::response::Response;
 use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
+use crate::config::REPLICA_ANSWER_TIME;
 use crate::http::AppState;
 use crate::http::problem::{ApiError, InvalidParam};
 use crate::metrics::ReplicaRead;
-use crate::projection::{QueryError, ReadModels, Reads, Replica};
+use crate::projection::{QueryError, ReadModels, Reads, Replica, Snapshot, replicas};
 
 pub(crate) const PROJECTION_POSITION: HeaderName = HeaderName::from_static("x-projection-position");
 
 pub(crate) const DEFAULT_PAGE_SIZE: i64 = 50;
 pub(crate) const MAX_PAGE_SIZE: i64 = 500;
-
-/// How long a replica may take to answer a query, once it has reached the query's
-/// `min_position`, before the primary is asked instead.
-const REPLICA_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Asks `query` of the read models `reads` names once they reflect `min_position`
 /// (read-your-writes): of the next hot standby in turn when there are replicas (see
@@ -32,7 +29,7 @@ const REPLICA_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// reached it within what is left of the read wait.
 ///
 /// `query` is a closure, as it may be asked twice: of a replica, then of the primary.
-pub(crate) async fn read<T, Answer>(
+pub(crate) async fn read<T: Reflects, Answer>(
     app: &AppState,
     reads: Reads,
     min_position: Option<i64>,
@@ -49,14 +46,21 @@ where
                 app.metrics.replica_read(replica.label(), ReplicaRead::Served);
                 return Ok(value);
             }
-            Ok(None) => app.metrics.replica_read(replica.label(), ReplicaRead::Behind),
+            Ok(None) => {
+                replica.fell_behind();
+                app.metrics.replica_read(replica.label(), ReplicaRead::Behind);
+            }
             Err(error) => {
+                let down = error.means_down(replica);
                 tracing::warn!(
                     replica = replica.label(),
                     error = %crate::telemetry::error_chain(&error),
-                    "a replica failed a query: the primary answers it, and the replica rests"
+                    down,
+                    "a replica failed a query: the primary answers it (and a replica that is down rests)"
                 );
-                replica.rest();
+                if down {
+                    replica.rest();
+                }
                 app.metrics.replica_read(replica.label(), ReplicaRead::Failed);
             }
         }
@@ -72,6 +76,32 @@ where
     Ok(query(app.read_models.clone()).await?)
 }
 
+/// What a query answered, with the log position its data reflects (read in the same snapshot):
+/// what a replica's answer is checked against `min_position` by.
+pub(crate) trait Reflects {
+    fn position(&self) -> i64;
+}
+
+impl<T> Reflects for Snapshot<T> {
+    fn position(&self) -> i64 {
+        self.position
+    }
+}
+
+/// Two reads: the answer reflects the position both have reached.
+impl<A, B> Reflects for (Snapshot<A>, Snapshot<B>) {
+    fn position(&self) -> i64 {
+        self.0.position.min(self.1.position)
+    }
+}
+
+/// A read, and a fact read after it from the same database.
+impl<T> Reflects for (Snapshot<T>, bool) {
+    fn position(&self) -> i64 {
+        self.0.position
+    }
+}
+
 /// Why a replica did not answer.
 #[derive(Debug, thiserror::Error)]
 enum ReplicaFailure {
@@ -81,9 +111,20 @@ enum ReplicaFailure {
     TimedOut(Duration),
 }
 
+impl ReplicaFailure {
+    /// Whether the replica should rest (see [`replicas::is_down`]): a silent one should.
+    fn means_down(&self, replica: &Replica) -> bool {
+        match self {
+            ReplicaFailure::Query(QueryError::Database(error)) => replicas::is_down(error, replica),
+            ReplicaFailure::Query(QueryError::Store(_)) => false,
+            ReplicaFailure::TimedOut(_) => true,
+        }
+    }
+}
+
 /// `query` asked of `replica` once it reflects `min_position`; `None` if it did not within the
-/// replica wait.
-async fn from_replica<T, Answer>(
+/// replica wait, or answered from a snapshot that does not reflect it.
+async fn from_replica<T: Reflects, Answer>(
     app: &AppState,
     replica: &Replica,
     reads: Reads,
@@ -105,9 +146,14 @@ where
                 return Ok(None);
             }
         }
-        Ok(Some(query(replica.read_models().clone()).await?))
+        let answer = query(replica.read_models().clone()).await?;
+        // The answer's own snapshot decides: the wait above read another.
+        Ok(match min_position {
+            Some(position) if answer.position() < position => None,
+            _ => Some(answer),
+        })
     };
-    let limit = wait + REPLICA_QUERY_TIMEOUT;
+    let limit = wait + REPLICA_ANSWER_TIME;
     tokio::time::timeout(limit, attempt)
         .await
         .unwrap_or(Err(ReplicaFailure::TimedOut(limit)))

@@ -12,9 +12,18 @@
 //! shows position `p`, its rows show every event up to `p`. A query with `min_position`
 //! therefore waits until the replica's checkpoints reach it ([`Replica::wait_for`], polling:
 //! `LISTEN` does not work on a standby), for `--replica-wait-ms` at most, then asks the primary
-//! for the rest of its read wait. A replica that fails a query (down, cancelled by a recovery
-//! conflict, not a standby of this database) rests for a while ([`REST`]); the query is asked
-//! of the primary at once, so a replica's trouble costs latency, never an error.
+//! for the rest of its read wait. The wait is a hint, the answer's own snapshot the proof: a
+//! replica's answer counts only if the position it read with its rows has reached
+//! `min_position` (a URL that reaches several servers, through DNS or a pooler, could otherwise
+//! answer from another than the one polled). A replica that did not reach a position in time is
+//! waited for no more for a second ([`BEHIND`]): it is asked once, and the primary answers when
+//! it is still behind. A replica that is down rests ([`REST`]): queries skip it, and any
+//! query it fails is asked of the primary at once, so a replica's trouble costs latency, never an
+//! error.
+//!
+//! At start-up, [`Replicas::check`] makes sure each replica that answers is a copy of the read
+//! database (the same cluster, by PostgreSQL's system identifier, and the same database): a URL
+//! naming another database would serve its data as this one's.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,8 +34,15 @@ use tokio::time::Instant;
 use crate::db::{Database, DatabaseError, Databases};
 use crate::projection::{ProjectionName, ReadModels, Reads};
 
-/// How long a replica that failed a query is left out of the turn.
+/// How long a replica that is down is left out of the turn.
 pub const REST: Duration = Duration::from_secs(5);
+
+/// How long, after a replica did not reach a query's `min_position` in time, queries with one
+/// look at its checkpoints once instead of waiting for them.
+pub const BEHIND: Duration = Duration::from_secs(1);
+
+/// How long the start-up check and the closing may wait for one replica.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The first pause between two looks at a replica's checkpoints; it doubles up to
 /// [`MAX_POLL`].
@@ -40,12 +56,41 @@ pub struct Replicas {
     next: Arc<AtomicUsize>,
 }
 
-/// One hot standby: its read models, and whether it is resting after a failure.
+/// One hot standby: its read models, and whether it is resting or known to be behind.
 #[derive(Debug)]
 pub struct Replica {
     label: String,
     read_models: ReadModels,
-    resting_until: Mutex<Option<Instant>>,
+    resting: Until,
+    behind: Until,
+}
+
+/// A state that lasts until an instant: set for a while, then over by itself.
+#[derive(Debug, Default)]
+struct Until(Mutex<Option<Instant>>);
+
+impl Until {
+    fn set_for(&self, duration: Duration) {
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(Instant::now() + duration);
+    }
+
+    fn holds(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
+}
+
+/// A replica that is not a copy of the read database.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--replica-url {replica} is not a standby of the read database: {why}; name a hot standby \
+     streaming from the database the read models live in"
+)]
+pub struct ReplicaMismatch {
+    replica: String,
+    why: String,
 }
 
 /// What a replica showed when sampled for the metrics.
@@ -74,7 +119,8 @@ impl Replicas {
                 Ok(Replica {
                     label: database.address().unwrap_or_default(),
                     read_models: primary.on(database),
-                    resting_until: Mutex::new(None),
+                    resting: Until::default(),
+                    behind: Until::default(),
                 })
             })
             .collect::<Result<Vec<_>, DatabaseError>>()?;
@@ -102,11 +148,109 @@ impl Replicas {
             .find(|replica| !replica.is_resting())
     }
 
-    /// Closes every replica's pool.
+    /// Checks that every replica that answers is a copy of `read` (the read database): the
+    /// same cluster and the same database. One that does not answer now is only reported: its
+    /// answers are checked one by one anyway, and it is skipped while it is down.
+    pub async fn check(&self, read: &Database) -> Result<(), ReplicaMismatch> {
+        let Ok(primary) = identity(read).await else {
+            return Ok(());
+        };
+        for replica in self.members.iter() {
+            let mismatch = |why: String| ReplicaMismatch {
+                replica: replica.label.clone(),
+                why,
+            };
+            match tokio::time::timeout(CHECK_TIMEOUT, identity(&replica.read_models.database)).await {
+                Ok(Ok(found)) if found.database != primary.database => {
+                    return Err(mismatch(format!(
+                        "it is database {:?}, the read models live in {:?}",
+                        found.database, primary.database
+                    )));
+                }
+                Ok(Ok(found)) if found.system != primary.system => {
+                    return Err(mismatch(format!(
+                        "its cluster's system identifier is {}, the read database's {}",
+                        found.system.as_deref().unwrap_or("unknown"),
+                        primary.system.as_deref().unwrap_or("unknown")
+                    )));
+                }
+                Ok(Ok(found)) => tracing::info!(
+                    replica = replica.label(),
+                    standby = found.in_recovery,
+                    "queries are read from this replica in turn"
+                ),
+                Ok(Err(error)) => tracing::warn!(
+                    replica = replica.label(),
+                    error = %crate::telemetry::error_chain(&error),
+                    "the replica does not answer yet: the primary serves its share until it does"
+                ),
+                Err(_) => tracing::warn!(
+                    replica = replica.label(),
+                    "the replica does not answer yet: the primary serves its share until it does"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every replica's pool; one that does not close in time (a connection to a server
+    /// that went silent) is left to the process's end.
     pub async fn close(&self) {
         for replica in self.members.iter() {
-            replica.read_models.database.close().await;
+            let _ = tokio::time::timeout(CHECK_TIMEOUT, replica.read_models.database.close()).await;
         }
+    }
+}
+
+/// What makes a server a copy of another: its cluster (physical replication copies the system
+/// identifier, which a promotion keeps) and the database. `system` is `None` where the role may
+/// not read it (`pg_control_system()` is for superusers and `pg_monitor` by default): then only
+/// the database is compared.
+#[derive(Debug, PartialEq, Eq)]
+struct Identity {
+    system: Option<String>,
+    database: String,
+    in_recovery: bool,
+}
+
+async fn identity(database: &Database) -> Result<Identity, sqlx::Error> {
+    let (name, in_recovery): (String, bool) =
+        crate::db::query("SELECT current_database(), pg_is_in_recovery()")
+            .fetch_one(database)
+            .await?;
+    let system: Option<String> = crate::db::query("SELECT system_identifier::text FROM pg_control_system()")
+        .fetch_optional_scalar(database)
+        .await
+        .ok()
+        .flatten();
+    Ok(Identity {
+        system,
+        database: name,
+        in_recovery,
+    })
+}
+
+/// Whether `error`, from `replica`, means the replica is down (rest it) rather than that one
+/// query failed: its connection broke or could not be made, the server is shutting down or
+/// starting, or its schema is not foldbank's. A query cancelled by a replay conflict, or this
+/// process's own pool being busy, is no reason to leave a replica out.
+pub fn is_down(error: &sqlx::Error, replica: &Replica) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolClosed => true,
+        // The pool stops trying to connect to a server that refuses connections only when its
+        // acquire timeout runs out: with no connection open, that is the server's doing; with
+        // some, every one was busy here.
+        sqlx::Error::PoolTimedOut => replica
+            .read_models
+            .database
+            .pool_stats()
+            .iter()
+            .all(|pool| pool.size == 0),
+        // Connection exceptions, shutdowns and start-ups; an unknown database or table.
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "3D000" || code == "42P01"
+        }),
+        _ => false,
     }
 }
 
@@ -123,17 +267,17 @@ impl Replica {
 
     /// Leaves this replica out of the turn for [`REST`].
     pub fn rest(&self) {
-        *self
-            .resting_until
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = Some(Instant::now() + REST);
+        self.resting.set_for(REST);
     }
 
     fn is_resting(&self) -> bool {
-        self.resting_until
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .is_some_and(|until| Instant::now() < until)
+        self.resting.holds()
+    }
+
+    /// Notes that this replica did not reach a query's position in time: for [`BEHIND`], the
+    /// queries that need a position look at its checkpoints once and do not wait.
+    pub fn fell_behind(&self) {
+        self.behind.set_for(BEHIND);
     }
 
     /// The position every read model `reads` names has reached on this replica.
@@ -148,7 +292,8 @@ impl Replica {
     }
 
     /// Waits until the read models `reads` names reach `position` on this replica: `true` if
-    /// they did by `deadline`, `false` if not.
+    /// they did by `deadline`, `false` if not. Shortly after it [fell behind](Self::fell_behind),
+    /// it looks once and does not wait.
     pub async fn wait_for(
         &self,
         reads: Reads,
@@ -161,7 +306,7 @@ impl Replica {
                 return Ok(true);
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || self.behind.holds() {
                 return Ok(false);
             }
             tokio::time::sleep(pause.min(deadline - now)).await;

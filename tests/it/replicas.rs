@@ -4,13 +4,15 @@
 //! `.ci/run`). Here the "replica" is a database of its own with the schema and nothing else: a
 //! standby that has replayed nothing yet. What it answers, and when the primary answers
 //! instead, is then certain, so the routing and its fallbacks are checked in every `cargo test`.
-//! (SQLite has no replicas: the service refuses `--replica-url` on it, see `config.rs`.)
+//! The binary itself would refuse that database as a replica (it is not a copy of the read
+//! database: the last test); the apps here are built without that start-up check. (SQLite has no
+//! replicas: the service refuses `--replica-url` on it, see `config.rs`.)
 
 use axum::http::StatusCode;
 use foldbank::projection::Replicas;
 use serde_json::json;
 
-use crate::common::{TestApp, TestDb};
+use crate::common::{TestApp, TestDb, run_foldbank};
 use crate::metrics::{counter, gauge, parse};
 
 const READS: &str = "foldbank_replica_reads_total";
@@ -130,5 +132,29 @@ async fn a_replica_that_is_down_costs_no_error() {
     assert_eq!(
         gauge(&scrape, "foldbank_replica_up", &[("replica", replica.as_str())]),
         0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_refuses_a_replica_that_is_not_a_copy_of_the_read_database() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let other = TestDb::postgres().await.expect("PostgreSQL, as before");
+    let other_url = other.read_url().unwrap_or_else(|| other.url());
+    let run = run_foldbank(&db, &["--bind", "127.0.0.1:0", "--replica-url", &other_url]).await;
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!run.status.success(), "{output}");
+    assert!(
+        output.contains("is not a standby of the read database"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("postgres@"),
+        "no credentials in the message: {output}"
     );
 }
