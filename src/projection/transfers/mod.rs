@@ -19,7 +19,8 @@ use crate::projection::keyed::KeyedRow;
 use crate::projection::{Applied, ProjectionName};
 use crate::store::EventPlace;
 
-/// Where a transfer is in its process (see `crate::process::transfers`).
+/// Where a transfer is: pending until the destination is credited (completed) or the source
+/// refunded (failed).
 #[derive(
     Debug,
     Clone,
