@@ -17,7 +17,9 @@
 # scheduler records it; the script waits up to 30 s for that). Last, a customer forgotten:
 # their description reads null once their key is erased, their balance unchanged. Then a webhook
 # receiver subscribes (FOLDBANK_DEMO_WEBHOOK_URL, by default one that does not resolve) and the
-# attempts to send it a deposit are listed. Every step checks the HTTP
+# attempts to send it a deposit are listed; and the balances read model is paused, so that a
+# read right after a deposit is seen stale and a min_position read waits, then resumed. Every
+# step checks the HTTP
 # status (and, for refusals, the problem type) and the script exits non-zero at the first
 # unexpected answer.
 # Needs bash and curl; uses jq for pretty output when it is installed.
@@ -304,8 +306,25 @@ call GET "/webhooks/$WEBHOOK/deliveries" 200
 bold "    ...the subscription: what it has still to receive, parked messages, lag behind the log"
 call GET "/webhooks/$WEBHOOK" 200
 
+bold "22. Eventual consistency, watched: pause the balances read model (operators only), deposit, read at once"
+call POST /projections/account_balances/pause 200 '{}'
+call GET "/accounts/$ALICE" 200
+HELD_BALANCE=$(field balance)
+call POST "/accounts/$ALICE/deposits" 201 '{"amount":100,"currency":"EUR","description":"watched"}'
+WATCHED=$(field position)
+call GET "/accounts/$ALICE" 200
+[ "$(field balance)" = "$HELD_BALANCE" ] || fail "a paused read model moved"
+echo "the log has the deposit at position $WATCHED; the read model still answers $HELD_BALANCE (X-Projection-Position: $(header x-projection-position))"
+bold "    ...reading your own write waits for the read model, then says it is not there yet"
+call GET "/accounts/$ALICE?min_position=$WATCHED" 503
+expect_problem projection-behind
+bold "    ...resumed, the read model catches up, and the same read answers"
+call POST /projections/account_balances/resume 200 '{}'
+call GET "/accounts/$ALICE?min_position=$WATCHED" 200
+[ "$(field balance)" = "$((HELD_BALANCE + 100))" ] || fail "expected the deposit in the balance"
+
 if [ -n "$API_KEY" ]; then
-    bold "22. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    bold "23. Without the key: 401, and WWW-Authenticate says which scheme to use"
     API_KEY="" call GET /accounts 401
     expect_problem unauthorized
     [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"

@@ -52,6 +52,8 @@ pub const APPEND_COMMIT_DURATION: &str = "foldbank_append_commit_duration_second
 pub const FOLLOWER_LAG_EVENTS: &str = "foldbank_follower_lag_events";
 /// From an event's append (`recorded_at`) to its follower having handled it, per `follower`.
 pub const FOLLOWER_LAG_SECONDS: &str = "foldbank_follower_lag_seconds";
+/// 1 while an operator has paused a follower, else 0, per `follower`, sampled when scraped.
+pub const FOLLOWER_PAUSED: &str = "foldbank_follower_paused";
 /// Events parked by this process, per `follower`.
 pub const PARKED_EVENTS_TOTAL: &str = "foldbank_parked_events_total";
 /// Events parked now (rows of `parked_events`, whichever process parked them), per
@@ -148,6 +150,8 @@ pub struct FollowerSample {
     pub follower: &'static str,
     pub lag_events: i64,
     pub parked: usize,
+    /// An operator paused it (`POST /projections/{name}/pause`).
+    pub paused: bool,
 }
 
 /// A webhook subscription's figures sampled at scrape time.
@@ -254,6 +258,7 @@ impl Metrics {
                 Unit::Seconds,
                 "From an event's append to its follower having handled it, per follower."
             );
+            describe_gauge!(FOLLOWER_PAUSED, "1 while an operator has paused the follower, else 0.");
             describe_counter!(PARKED_EVENTS_TOTAL, "Events this process parked, per follower.");
             describe_gauge!(PARKED_EVENTS, Unit::Count, "Events parked now, per follower.");
             describe_counter!(
@@ -405,6 +410,11 @@ impl Metrics {
             for sample in followers {
                 gauge!(FOLLOWER_LAG_EVENTS, "follower" => sample.follower).set(sample.lag_events as f64);
                 gauge!(PARKED_EVENTS, "follower" => sample.follower).set(sample.parked as f64);
+                gauge!(FOLLOWER_PAUSED, "follower" => sample.follower).set(if sample.paused {
+                    1.0
+                } else {
+                    0.0
+                });
             }
             for sample in webhooks {
                 let id = sample.webhook_id.clone();

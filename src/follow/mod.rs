@@ -40,7 +40,10 @@ pub mod parking;
 mod status;
 mod waking;
 
-pub use checkpoint::{CheckpointMove, load_checkpoint, lock_checkpoint, read_checkpoint};
+pub use checkpoint::{
+    CheckpointMove, StoredCheckpoint, load_checkpoint, load_state, lock_checkpoint, read_checkpoint,
+    set_paused, stored_checkpoints,
+};
 pub use status::{Behind, FollowerState, Followers};
 pub use waking::WakingStore;
 
@@ -79,6 +82,9 @@ pub enum FollowError {
     CheckpointMoved,
     #[error("this process no longer leads")]
     LostLeadership,
+    /// An operator paused the follower: it waits, without reading the log, until resumed.
+    #[error("paused by an operator")]
+    Paused,
     /// Commands kept losing races with other writers: passing, like a busy database.
     #[error("the follower's commands kept conflicting with other writers ({attempts} attempts)")]
     Contended { attempts: u32 },
@@ -340,6 +346,17 @@ async fn run_while_leading(
                 MIN_BACKOFF
             }
             Err(FollowError::LostLeadership) => return Ended::LostLeadership,
+            // Nothing failed: wait for the next append or poll, then look again.
+            Err(FollowError::Paused) => {
+                known = None;
+                failures = 0;
+                context.status.record_error(name, None, Utc::now());
+                tokio::select! {
+                    () = stop.cancelled() => return Ended::Stopped,
+                    () = idle(wake, context.settings.poll_interval) => {}
+                }
+                Duration::ZERO
+            }
             Err(error) => {
                 known = None;
                 failures = failed(follower, context, &error, failures).await;
@@ -450,7 +467,14 @@ async fn step(
     fence.check().await?;
     let from = match known {
         Some(position) => position,
-        None => load_checkpoint(follower.checkpoint_database(), name).await?,
+        None => {
+            let (position, paused_at) = load_state(follower.checkpoint_database(), name).await?;
+            if paused_at.is_some() {
+                context.status.record_checkpoint(name, position);
+                return Err(FollowError::Paused);
+            }
+            position
+        }
     };
     context.status.record_checkpoint(name, from);
     let batch = context.store.read_all(from, batch_size).await?;

@@ -203,6 +203,7 @@ impl FollowError {
             | FollowError::Database(_)
             | FollowError::CheckpointMoved
             | FollowError::LostLeadership
+            | FollowError::Paused
             | FollowError::Contended { .. } => false,
         }
     }

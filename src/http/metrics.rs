@@ -79,13 +79,12 @@ async fn follower_samples(app: &AppState) -> Result<Vec<FollowerSample>, ApiErro
         .states()
         .into_iter()
         .map(|state| {
-            let checkpoint = stored
-                .iter()
-                .find(|(name, _)| name == state.name)
-                .map_or(state.checkpoint, |(_, position)| *position);
+            let stored = stored.iter().find(|stored| stored.name == state.name);
+            let checkpoint = stored.map_or(state.checkpoint, |stored| stored.position);
             FollowerSample {
                 follower: state.name,
                 lag_events: (head - checkpoint).max(0),
+                paused: stored.is_some_and(|stored| stored.paused_at.is_some()),
                 parked: parked.iter().filter(|event| event.follower == state.name).count(),
             }
         })

@@ -86,6 +86,8 @@ pub enum ApiError {
     OwnerNotFound(uuid::Uuid),
     #[error("webhook subscription {0} does not exist")]
     WebhookNotFound(uuid::Uuid),
+    #[error("no read model is called {0:?}")]
+    ProjectionNotFound(String),
     #[error(transparent)]
     Rejected(AccountError),
     #[error("the account is at version {actual}, the request required version {required}")]
@@ -191,6 +193,7 @@ impl ApiError {
             ApiError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
             ApiError::OwnerNotFound(_) => (S::NOT_FOUND, "owner-not-found", "Owner not found"),
             ApiError::WebhookNotFound(_) => (S::NOT_FOUND, "webhook-not-found", "Webhook not found"),
+            ApiError::ProjectionNotFound(_) => (S::NOT_FOUND, "projection-not-found", "Projection not found"),
             ApiError::Rejected(error) => rejection(error),
             ApiError::PreconditionFailed { .. } => (
                 S::PRECONDITION_FAILED,
@@ -264,6 +267,7 @@ impl ApiError {
             ApiError::AccountNotFound(id) => json!({ "account_id": id }),
             ApiError::TransferNotFound(id) => json!({ "transfer_id": id }),
             ApiError::WebhookNotFound(id) => json!({ "webhook_id": id }),
+            ApiError::ProjectionNotFound(name) => json!({ "projection": name }),
             ApiError::OwnerNotFound(id) | ApiError::PersonalDataErased(id) => json!({ "owner_id": id }),
             ApiError::IdInUse(id) => json!({ "id": id }),
             ApiError::PositionBeyondHead { wanted, head } => json!({ "min_position": wanted, "head": head }),

@@ -37,13 +37,14 @@ enum Shared {
     /// A customer key on an operations endpoint.
     OperatorOnly,
     WebhookNotFound,
+    ProjectionNotFound,
 }
 
 impl Shared {
     fn status(self) -> &'static str {
         match self {
             Shared::Malformed | Shared::BadRequest | Shared::BadQuery => "400",
-            Shared::AccountNotFound | Shared::WebhookNotFound => "404",
+            Shared::AccountNotFound | Shared::WebhookNotFound | Shared::ProjectionNotFound => "404",
             Shared::OperatorOnly => "403",
             Shared::Conflict => "409",
             Shared::PreconditionFailed => "412",
@@ -69,6 +70,7 @@ impl Shared {
             }
             Shared::OperatorOnly => "Needs an operator key (`forbidden`)".into(),
             Shared::WebhookNotFound => "No such subscription (`webhook-not-found`)".into(),
+            Shared::ProjectionNotFound => "No read model of that name (`projection-not-found`)".into(),
             Shared::Conflict => {
                 "Concurrent modification persisted after retries (`concurrency-conflict`)".into()
             }
@@ -210,6 +212,24 @@ pub(crate) struct OperatorOnly;
 impl IntoResponses for OperatorOnly {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         problems(&[Shared::OperatorOnly])
+    }
+}
+
+/// What pausing or resuming a read model can answer: 400, 403 for a customer key, 404 for a
+/// name that is no read model, 415, 503.
+#[derive(Debug)]
+pub(crate) struct ProjectionProblems;
+
+impl IntoResponses for ProjectionProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        use Shared::*;
+        problems(&[
+            Malformed,
+            OperatorOnly,
+            ProjectionNotFound,
+            UnsupportedMediaType,
+            StorageUnavailable,
+        ])
     }
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::db::{Database, Databases, Stored, Transaction};
 use crate::follow::parking::{self, ParkedEvent};
-use crate::follow::read_checkpoint;
+use crate::follow::{StoredCheckpoint, read_checkpoint, stored_checkpoints};
 use crate::projection::{ProjectionName, checkpoint_database};
 use crate::store::StoreError;
 
@@ -84,22 +84,31 @@ impl ReadModels {
     }
 
     /// Every stored follower checkpoint, by name, each from the database that holds it
-    /// ([`checkpoint_database`]).
-    pub async fn checkpoints(&self) -> Result<Vec<(String, i64)>, QueryError> {
-        let mut checkpoints: Vec<(String, i64)> = Vec::new();
+    /// ([`checkpoint_database`]), with whether its follower is paused.
+    pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, QueryError> {
+        let mut checkpoints = Vec::new();
         for database in self.databases.each() {
-            let stored: Vec<(String, i64)> =
-                crate::db::query("SELECT name, position FROM projection_checkpoints ORDER BY name")
-                    .fetch_all(database)
-                    .await?;
             checkpoints.extend(
-                stored
+                stored_checkpoints(database)
+                    .await?
                     .into_iter()
-                    .filter(|(name, _)| self.holds_records_of(database, name)),
+                    .filter(|checkpoint| self.holds_records_of(database, &checkpoint.name)),
             );
         }
-        checkpoints.sort();
+        checkpoints.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(checkpoints)
+    }
+
+    /// Pauses (`Some(at)`) or resumes (`None`) a read model's projection, in the database that
+    /// holds its checkpoint (see [`crate::follow::set_paused`]).
+    pub async fn set_paused(
+        &self,
+        projection: ProjectionName,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), QueryError> {
+        let database = checkpoint_database(&self.databases, projection.as_str());
+        crate::follow::set_paused(database, projection.as_str(), at).await?;
+        Ok(())
     }
 
     /// Whether `database` is where `follower` keeps its records. When the databases are split,

@@ -403,7 +403,7 @@ async fn build_and_swap(
             from,
             to: rebuilt.position,
         }
-        .commit_with(&mut tx)
+        .swap_with(&mut tx)
         .await
         .map_err(|error| match error {
             FollowError::Database(error) => RebuildError::Database(error),

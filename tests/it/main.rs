@@ -33,6 +33,7 @@ pub(crate) mod operations;
 mod overload;
 mod owners;
 mod parking;
+mod pausing;
 mod personal_data;
 mod read_models;
 mod replicas;
