@@ -158,6 +158,7 @@ function wireForms() {
   $("deposit-form").addEventListener("submit", (event) => movement(event, "deposits", "deposit-amount"));
   $("withdraw-form").addEventListener("submit", (event) => movement(event, "withdrawals", "withdraw-amount"));
   $("transfer-form").addEventListener("submit", transfer);
+  $("pause-balances").addEventListener("change", togglePause);
   $("more-events").addEventListener("click", () => loadEvents(false));
   $("fold-previous").addEventListener("click", () => current && selectStep(current.selected - 1));
   $("fold-next").addEventListener("click", () => current && selectStep(current.selected + 1));
@@ -765,10 +766,55 @@ async function afterCommand(name, answer, accountId) {
       : `read at once: the read model was at position ${seen}, ${answer.position - seen} behind`,
     seen >= answer.position ? "" : "behind",
   );
-  const waited = await loadCurrent(answer.position);
+  let waited;
+  try {
+    waited = await loadCurrent(answer.position);
+  } catch (error) {
+    if (!(error instanceof Problem && error.type?.endsWith(":projection-behind"))) throw error;
+    step(
+      `read with min_position=${answer.position}: not reached within the read wait (503 projection-behind)` +
+        ($("pause-balances").checked ? ": the read model is paused; resume it to see the write" : ""),
+      "behind",
+    );
+    await loadEvents(true);
+    return;
+  }
   step(`read with min_position=${answer.position}: the read model is at position ${waited}, the write is visible`);
   await Promise.all([loadEvents(true), loadHistory(), loadTransfers(), loadAccounts(true)]);
   resetTravel();
+}
+
+/**
+ * Pauses or resumes the `account_balances` read model (an operator endpoint), so that eventual
+ * consistency can be watched: while it is paused, a command's read at once stays behind and its
+ * `min_position` read answers 503; once resumed, the same read answers the write.
+ */
+async function togglePause() {
+  const paused = $("pause-balances").checked;
+  const steps = node("ol", { className: "steps" });
+  $("consistency").replaceChildren(steps);
+  const step = (text, className = "") => steps.append(node("li", { text, className }));
+  try {
+    const { body } = await api(`/projections/account_balances/${paused ? "pause" : "resume"}`, {
+      method: "POST",
+      body: {},
+    });
+    if (paused) {
+      step(`account_balances paused at position ${body.checkpoint}: commands still append to the log`, "behind");
+      return;
+    }
+    step(`account_balances resumed at position ${body.checkpoint}`);
+    if (current && current.minPosition > 0) {
+      const waited = await loadCurrent(current.minPosition);
+      step(`read with min_position=${current.minPosition}: the read model is at position ${waited}, every write is visible`);
+      await Promise.all([loadEvents(true), loadHistory(), loadTransfers(), loadAccounts(true)]);
+      resetTravel();
+    }
+    await refreshProjections();
+  } catch (error) {
+    $("pause-balances").checked = !paused;
+    step(`Refused: ${problemText(error)}`, "error");
+  }
 }
 
 const pause = () => new Promise((resolve) => setTimeout(resolve, 250));
@@ -829,7 +875,7 @@ async function refreshProjections() {
     const rows = body.projections.map((projection) =>
       node("tr", { className: projection.last_error ? "failing" : "", attrs: { "data-follower": projection.name } }, [
         node("th", { text: projection.name, attrs: { scope: "row" } }),
-        node("td", { text: String(projection.checkpoint) }),
+        node("td", { text: String(projection.checkpoint) + (projection.paused_at ? " (paused)" : "") }),
         node("td", { text: projection.lag_events === 0 ? "0" : `${projection.lag_events} (${projection.lag_ms} ms)` }),
         node("td", {
           className: projection.last_error ? "error" : "muted",
