@@ -133,9 +133,18 @@ call POST "/accounts/$BOB/unfreeze" 200
 call POST "/accounts/$BOB/withdrawals" 201 '{"amount":500,"currency":"EUR"}'
 POSITION=$(field position)
 
+bold "8b. Who froze Bob's account, when and why: his audit trail (the events, not a status column)"
+call GET "/accounts/$BOB/events?limit=10" 200
+grep -q '"type":"AccountFrozen"' "$BODY" || fail "no AccountFrozen in Bob's trail"
+echo "AccountFrozen says why (reason) and who (by: the bank or the customer), occurred_at when, and its"
+echo "metadata which request (correlation_id); AccountUnfrozen follows it. A CRUD row's status column would"
+echo "say only 'active' now. schema_version is the shape an event was written in: older shapes are upcast"
+echo "to the current one as they are read (src/store/codec.rs), so the log is never rewritten."
+
 bold "9. Alice transfers 15.00 to Bob: debited now (202), credited by the process manager"
 call POST /transfers 202 "{\"from_account\":\"$ALICE\",\"to_account\":\"$BOB\",\"amount\":1500,\"currency\":\"EUR\",\"description\":\"rent share\"}"
 TRANSFER=$(field transfer_id)
+DEBITED_AT=$(field position)
 wait_for_transfer() {
     for _ in $(seq 1 50); do
         call GET "/transfers/$1" 200 >/dev/null
@@ -146,6 +155,10 @@ wait_for_transfer() {
 }
 wait_for_transfer "$TRANSFER"
 expect_field status completed
+bold "    ...the transfer's own stream beside the accounts': TransferRequested is appended with Alice's debit,"
+bold "       TransferSettled with Bob's credit (which is why positions jump in one account's trail)"
+call GET "/events?after=$((DEBITED_AT - 2))&limit=6" 200
+grep -q '"type":"TransferRequested"' "$BODY" || fail "the transfer's stream is not beside the debit"
 
 bold "10. A transfer to an account that does not exist is compensated: the source is refunded"
 call POST /transfers 202 "{\"from_account\":\"$ALICE\",\"to_account\":\"0190f5d2-7c1e-7a3b-9f00-000000000000\",\"amount\":1000,\"currency\":\"EUR\"}"
