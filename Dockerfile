@@ -6,7 +6,7 @@
 #   docker run -p 8080:8080 -e DATABASE_URL=postgres://user:pass@host/db foldbank  # PostgreSQL
 #
 # The service listens on 0.0.0.0 here, so it starts only once an API key exists in its
-# database (`foldbank keys create`, see the README's "Security"); without one it exits and
+# database (`foldbank keys create`, see "Security" in docs/operating.md); without one it exits and
 # says how to make one.
 #
 # The build stage runs exactly what CI runs (`cargo build --release --locked`), so the binary

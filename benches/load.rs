@@ -19,7 +19,7 @@
 //!   settling a card payment costs next to workload A's single withdrawal.
 //! - `--descriptions` gives every deposit and withdrawal a description: personal data, which
 //!   the service seals with its owner's data key before the command is decided (the cost of
-//!   the README's "Personal data", beside a run without).
+//!   "Personal data" in docs/operating.md, beside a run without).
 //! - **History mode** (`--mode history`) asks whether an account's past slows down its next command:
 //!   it appends `--history` deposits to one account, then times `--samples` sequential
 //!   deposits on that account and on a fresh one, alternating between them so that both see the

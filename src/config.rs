@@ -30,7 +30,7 @@ pub struct Config {
     /// A hot standby of the read database (PostgreSQL streaming replication) that serves
     /// queries: `postgres://user@standby:5432/db`. Repeat for several (or separate them by
     /// spaces in `REPLICA_URLS`); queries go to each in turn, commands and followers always to
-    /// the primary. See the README's "High availability".
+    /// the primary. See "Reads from hot standbys" in docs/operating.md.
     #[arg(
         global = true,
         long = "replica-url",
@@ -129,7 +129,7 @@ pub struct Config {
 
     /// During a rotation of the master key: the master key being retired. The service still
     /// opens what it wrapped, until `foldbank master-key rotate` has re-wrapped every data key
-    /// under `--master-key-file` (see the README's "Personal data").
+    /// under `--master-key-file` (see "Personal data" in docs/operating.md).
     #[arg(
         global = true,
         long,

@@ -81,7 +81,7 @@ pub enum Command {
         #[command(subcommand)]
         action: signing_key::SigningKeyAction,
     },
-    /// Manage the master key that wraps the owners' data keys (see the README's "Personal data").
+    /// Manage the master key that wraps the owners' data keys (see "Personal data" in docs/operating.md).
     MasterKey {
         #[command(subcommand)]
         action: master_key::MasterKeyAction,
@@ -101,7 +101,7 @@ pub enum Command {
         #[command(subcommand)]
         action: snapshots::SnapshotsCommand,
     },
-    /// Manage API keys: who may call the service (see the README's "Security").
+    /// Manage API keys: who may call the service (see "Security" in docs/operating.md).
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,

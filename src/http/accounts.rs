@@ -76,8 +76,8 @@ pub struct OpenAccountRequest {
     #[serde(default, deserialize_with = "schema::optional_minor_units")]
     #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub initial_deposit: Option<i64>,
-    /// The holder's name: personal data, stored sealed with the owner's key (see the README's
-    /// "Personal data"). Not blank, at most 200 characters, no control characters.
+    /// The holder's name: personal data, stored sealed with the owner's key (see "Personal data"
+    /// in docs/operating.md). Not blank, at most 200 characters, no control characters.
     #[schema(
         min_length = 1,
         max_length = 200,

@@ -81,8 +81,8 @@ pub struct EventResponse {
     /// When the log stored it.
     pub recorded_at: DateTime<Utc>,
     /// The event's link in the log's hash chain: SHA-256 of the previous event's link and this
-    /// event's canonical bytes, as 64 lowercase hex digits (see the README's "Tamper
-    /// evidence"). `null` for an event not linked yet (appended around the service).
+    /// event's canonical bytes, as 64 lowercase hex digits (see "Tamper evidence" in
+    /// docs/operating.md). `null` for an event not linked yet (appended around the service).
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: Option<String>,
 }

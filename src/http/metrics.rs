@@ -48,7 +48,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         seconds) and parked events, webhook attempts by outcome and each subscription's waiting and \
         parked messages and lag, queries sent to replicas and each replica's lag, and the \
         database pools. Histograms, not summaries. See the \
-        README's \"Operating foldbank\" for what each one means and example queries.",
+        \"Metrics\" in docs/operating.md for what each one means and example queries.",
     responses(
         (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
         StorageProblems,

@@ -1,7 +1,7 @@
 """Recomputes foldbank's hash chain, and checks its signed checkpoints, from a SQLite database
 with code foldbank did not write.
 
-The README's "Tamper evidence" section defines each link as
+The "Tamper evidence" section of docs/operating.md defines each link as
 SHA-256(previous link || RFC 8785 canonical JSON of the event's stored columns), with 32 zero
 bytes before the first event, and each checkpoint's signature as Ed25519 over the ASCII bytes
 `foldbank-chain:v1:{position}:{hash-hex}`. This script follows that text with Python's sqlite3

@@ -673,7 +673,7 @@ async fn an_idle_stream_ends_once_its_key_is_revoked(db: TestDb) {
 }
 
 /// Personal data in the stream: opened as each event is sent, `null` with `"personal_data":
-/// "erased"` once its owner is erased (see the README's "Personal data").
+/// "erased"` once its owner is erased (see "Personal data" in docs/operating.md).
 async fn the_stream_opens_personal_fields_and_shows_an_erased_owners_as_null(db: TestDb) {
     let server = FeedServer::start(&db, EventStreamSettings::default()).await;
     let owner = Uuid::now_v7();

@@ -607,7 +607,7 @@ async fn an_erasure_racing_with_the_owners_commands_leaves_nothing_readable_and_
     }
 }
 
-/// `foldbank master-key rotate`, as the README tells it: restart with the new key and the old
+/// `foldbank master-key rotate`, as docs/operating.md tells it: restart with the new key and the old
 /// one, rotate, restart with the new one alone and destroy the old file; everything still reads.
 async fn after_a_rotation_everything_reads_with_the_new_master_key_alone(db: TestDb) {
     let dir = tempfile::tempdir().expect("a directory");
