@@ -18,7 +18,8 @@
 # their description reads null once their key is erased, their balance unchanged. Then a webhook
 # receiver subscribes (FOLDBANK_DEMO_WEBHOOK_URL, by default one that does not resolve) and the
 # attempts to send it a deposit are listed; and the balances read model is paused, so that a
-# read right after a deposit is seen stale and a min_position read waits, then resumed. Every
+# read right after a deposit is seen stale and a min_position read waits, then resumed; and one
+# account gets 105 deposits, so that time travel folds from its aggregate snapshot. Every
 # step checks the HTTP
 # status (and, for refusals, the problem type) and the script exits non-zero at the first
 # unexpected answer.
@@ -336,8 +337,21 @@ call POST /projections/account_balances/resume 200 '{}'
 call GET "/accounts/$ALICE?min_position=$WATCHED" 200
 [ "$(field balance)" = "$((HELD_BALANCE + 100))" ] || fail "expected the deposit in the balance"
 
+bold "23. An aggregate snapshot: Bob gets 105 small deposits, and the service stores his folded state beside them"
+for _ in $(seq 1 105); do
+    call POST "/accounts/$BOB/deposits" 201 '{"amount":1,"currency":"EUR"}' >/dev/null
+done
+LAST=$(field position)
+call GET "/accounts/$BOB?min_position=$LAST" 200
+NOW_BOB=$(field updated_at)
+bold "    ...time travel to now folds from the latest snapshot and only the events after it (see folded)"
+call GET "/accounts/$BOB?at=$NOW_BOB" 200
+grep -q '"from_snapshot_version":[0-9]' "$BODY" || fail "the fold did not start from a snapshot"
+echo "a snapshot is written in the same transaction as the command's events, every --snapshot-every-events"
+echo "(100): a load replays at most that many events, and no job of its own has to run, lead or catch up"
+
 if [ -n "$API_KEY" ]; then
-    bold "23. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    bold "24. Without the key: 401, and WWW-Authenticate says which scheme to use"
     API_KEY="" call GET /accounts 401
     expect_problem unauthorized
     [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"

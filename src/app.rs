@@ -196,6 +196,12 @@ impl App {
         self
     }
 
+    /// Stores an account's state beside its events every `events` events.
+    pub fn with_snapshot_interval(mut self, events: i64) -> Self {
+        self.http.commands = self.http.commands.with_snapshot_interval(events);
+        self
+    }
+
     /// `GET /health/ready` fails while a follower is more than `max_lag` events behind.
     pub fn with_ready_max_lag(mut self, max_lag: i64) -> Self {
         self.http.readiness = self.http.readiness.with_max_lag(max_lag);

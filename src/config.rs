@@ -99,6 +99,11 @@ pub struct Config {
     /// Seconds an event stream may stay silent before it sends a keep-alive comment.
     #[arg(global = true, long, env = "EVENT_STREAM_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub event_stream_keep_alive_secs: u64,
+    /// An account's folded state is stored beside its events (in the same transaction) once
+    /// this many events were added since its last snapshot: a load then replays at most this many.
+    #[arg(global = true, long, env = "SNAPSHOT_EVERY_EVENTS", default_value_t = crate::command::SNAPSHOT_EVERY, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub snapshot_every_events: i64,
+
     /// A command that takes at least this long is logged at WARN (0: every command).
     #[arg(global = true, long, env = "SLOW_COMMAND_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub slow_command_ms: u64,

@@ -56,6 +56,7 @@ pub(super) async fn run(config: Config) -> Outcome {
         .with_poll_interval(config.projection_poll_interval())
         .with_event_streams(config.event_streams())
         .with_slow_command_threshold(config.slow_command_threshold())
+        .with_snapshot_interval(config.snapshot_every_events)
         .with_ready_max_lag(config.ready_max_lag)
         .with_auth(auth)
         .with_webhook_allow_private(config.webhook_allow_private)

@@ -1,6 +1,6 @@
 //! A stream folded from the log: `state = fold(evolve, snapshot, events after it)`.
 
-use super::Aggregate;
+use super::{Aggregate, SnapshotPolicy};
 use crate::store::{EventStore, RecordedEvent, StoreError, codec};
 use chrono::{DateTime, Utc};
 
@@ -41,14 +41,16 @@ impl<S> Loaded<S> {
         })
     }
 
-    /// This state after a command appended `events`, the last at `version` and `position`.
+    /// This state after a command appended `events`, the last at `version` and `position`,
+    /// with a snapshot if `snapshots` made one due (as the append wrote it).
     pub(super) fn after<A: Aggregate<State = S>>(
         self,
         events: &[A::Event],
         version: i64,
         position: i64,
+        snapshots: SnapshotPolicy,
     ) -> Self {
-        let snapshot_taken = A::SNAPSHOTS.is_due(version, self.snapshot_version);
+        let snapshot_taken = snapshots.is_due(version, self.snapshot_version);
         Loaded {
             state: events.iter().fold(self.state, A::evolve),
             version,

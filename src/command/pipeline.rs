@@ -32,8 +32,8 @@ use super::encode::Encoder;
 use super::load::{self, Loaded};
 use super::report::{self, Reporter};
 use super::{
-    Aggregate, CommandError, CommandOptions, CommandOutcome, Precondition, Stamp, StateCache, StreamLocks,
-    replayed,
+    Aggregate, CommandError, CommandOptions, CommandOutcome, Precondition, SnapshotPolicy, Stamp, StateCache,
+    StreamLocks, replayed,
 };
 use crate::clock::{Clock, IdGenerator};
 use crate::domain::Decider;
@@ -61,6 +61,9 @@ pub struct CommandHandler<A: Aggregate> {
     locks: Arc<StreamLocks>,
     cache: StateCache<A::Id, Loaded<A::State>>,
     reporter: Reporter,
+    /// When a stream's state is stored beside its events: the aggregate's policy, its
+    /// interval a setting (`--snapshot-every-events`).
+    snapshots: SnapshotPolicy,
 }
 
 /// Where the state a command was decided on came from.
@@ -97,7 +100,14 @@ impl<A: Aggregate> CommandHandler<A> {
             locks: Arc::new(StreamLocks::default()),
             cache: StateCache::default(),
             reporter: Reporter::default(),
+            snapshots: A::SNAPSHOTS,
         }
+    }
+
+    /// Takes a snapshot every `events` events instead of the aggregate's default.
+    pub fn with_snapshot_interval(mut self, events: i64) -> Self {
+        self.snapshots = self.snapshots.with_interval(events);
+        self
     }
 
     /// Reports every command's outcome and latency, and where its state came from, to `metrics`.
@@ -368,10 +378,10 @@ impl<A: Aggregate> CommandHandler<A> {
         events: &[A::Event],
     ) -> Result<Option<SnapshotState>, serde_json::Error> {
         let version = loaded.version + i64::try_from(events.len()).unwrap_or(i64::MAX);
-        let Some(schema_version) = A::SNAPSHOTS.schema_version() else {
+        let Some(schema_version) = self.snapshots.schema_version() else {
             return Ok(None);
         };
-        if !A::SNAPSHOTS.is_due(version, loaded.snapshot_version) {
+        if !self.snapshots.is_due(version, loaded.snapshot_version) {
             return Ok(None);
         }
         let state = events.iter().fold(loaded.state.clone(), A::evolve);
@@ -397,7 +407,7 @@ impl<A: Aggregate> CommandHandler<A> {
             Ok(appended) => {
                 let (version, position) = (appended.stream_version, appended.last_position);
                 self.cache
-                    .insert(id, loaded.after::<A>(&events, version, position));
+                    .insert(id, loaded.after::<A>(&events, version, position, self.snapshots));
                 Ok(Attempted::Answered(CommandOutcome {
                     id,
                     version,

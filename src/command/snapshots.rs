@@ -29,6 +29,17 @@ impl SnapshotPolicy {
         }
     }
 
+    /// The same policy taking a snapshot every `events` events instead (`Never` stays never).
+    pub fn with_interval(self, events: i64) -> Self {
+        match self {
+            SnapshotPolicy::Never => SnapshotPolicy::Never,
+            SnapshotPolicy::Every { schema_version, .. } => SnapshotPolicy::Every {
+                events: events.max(1),
+                schema_version,
+            },
+        }
+    }
+
     /// The shape snapshots are stored in; `None` for [`SnapshotPolicy::Never`].
     pub fn schema_version(self) -> Option<i32> {
         match self {
@@ -56,6 +67,15 @@ mod tests {
         // A batch of events may jump past the boundary: due all the same.
         assert!(EVERY_3.is_due(8, Some(3)));
         assert_eq!(EVERY_3.schema_version(), Some(7));
+    }
+
+    #[test]
+    fn the_interval_is_a_setting_and_never_stays_never() {
+        let every_5 = EVERY_3.with_interval(5);
+        assert!(!every_5.is_due(4, None));
+        assert!(every_5.is_due(5, None));
+        assert_eq!(every_5.schema_version(), Some(7));
+        assert_eq!(SnapshotPolicy::Never.with_interval(5), SnapshotPolicy::Never);
     }
 
     #[test]

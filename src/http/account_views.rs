@@ -24,7 +24,7 @@ use crate::http::schema;
 use crate::projection::Reads;
 use crate::projection::balances::{self, Status};
 use crate::projection::{AccountFilter, BalanceAt};
-use crate::query::PointInTime;
+use crate::query::{Folded, PointInTime};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,6 +84,9 @@ pub struct AccountView {
     /// With `?at=`: the instant this view shows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub as_of: Option<DateTime<Utc>>,
+    /// With `?at=`: how the state was folded from the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<FoldedView>,
     /// Present when a personal field of this object reads `null` because it cannot be opened:
     /// `erased` after the owner's erasure (see `POST /owners/{owner_id}/erasure`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,12 +114,19 @@ impl From<balances::BalanceRow> for AccountView {
             opened_at: row.opened_at,
             updated_at: row.updated_at,
             as_of: None,
+            folded: None,
         }
     }
 }
 
 impl AccountView {
-    fn from_history(account: Account, version: i64, position: i64, at: DateTime<Utc>) -> Self {
+    fn from_history(
+        account: Account,
+        version: i64,
+        position: i64,
+        at: DateTime<Utc>,
+        folded: Folded,
+    ) -> Self {
         let (frozen_reason, frozen_by) = match &account.status {
             crate::domain::account::AccountStatus::Frozen { reason, by } => {
                 (Some(reason.as_str().to_owned()), Some(by.to_string()))
@@ -142,8 +152,25 @@ impl AccountView {
             opened_at: account.opened_at,
             updated_at: account.updated_at,
             as_of: Some(at),
+            folded: Some(FoldedView {
+                from_snapshot_version: folded.from_snapshot_version,
+                events: i64::try_from(folded.events).unwrap_or(i64::MAX),
+            }),
         }
     }
+}
+
+/// How a state at an instant was folded: `state = fold(evolve, start, events)`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({ "from_snapshot_version": 100, "events": 4 }))]
+pub struct FoldedView {
+    /// The stream version of the aggregate snapshot the fold started from: the account's state
+    /// stored beside its events every `--snapshot-every-events` (100) events; `null` when the
+    /// fold started from the first event (the instant is before the latest snapshot, or the
+    /// stream has none).
+    pub from_snapshot_version: Option<i64>,
+    /// The events folded after that start.
+    pub events: i64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -241,7 +268,8 @@ pub struct AccountParams {
     tag = "queries",
     summary = "One account",
     description = "The account's row in the `account_balances` read model. With `at`, the account \
-        as it was at that instant, folded from its events (`occurred_at <= at`).",
+        as it was at that instant, folded from its events (`occurred_at <= at`), starting from \
+        its aggregate snapshot when that is no later than `at` (`folded` says which).",
     params(("id" = Uuid, Path, description = "Account id"), AccountParams),
     responses(
         (status = 200, description = "The account", body = AccountView,
@@ -271,8 +299,9 @@ pub(crate) async fn account(
                 account,
                 version,
                 position,
+                folded,
             } => Ok(with_etag(
-                axum::Json(AccountView::from_history(account, version, position, at)).into_response(),
+                axum::Json(AccountView::from_history(account, version, position, at, folded)).into_response(),
                 version,
             )),
         };

@@ -34,7 +34,17 @@ pub enum PointInTime {
         /// The stream version and global position of the last event at or before the instant.
         version: i64,
         position: i64,
+        /// How the state was folded.
+        folded: Folded,
     },
+}
+
+/// How a state at an instant was folded: from the aggregate snapshot at a stream version (or
+/// from the first event), then `events` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Folded {
+    pub from_snapshot_version: Option<i64>,
+    pub events: usize,
 }
 
 /// Where a fold starts: nothing, or a snapshot's state with its version and position.
@@ -43,6 +53,7 @@ struct Start {
     state: AccountState,
     version: i64,
     position: i64,
+    from_snapshot: bool,
 }
 
 impl AccountHistory {
@@ -70,6 +81,7 @@ impl AccountHistory {
                     state: AccountState::NotOpened,
                     version: 0,
                     position: 0,
+                    from_snapshot: false,
                 };
                 let events = self
                     .log
@@ -79,12 +91,17 @@ impl AccountHistory {
             }
         };
         let events = codec::decode_all::<AccountEvent>(&recorded)?;
+        let folded = Folded {
+            from_snapshot_version: start.from_snapshot.then_some(start.version),
+            events: events.len(),
+        };
         if let AccountState::Opened(account) = events.iter().fold(start.state, AccountDecider::evolve) {
             let last = recorded.last();
             return Ok(PointInTime::Opened {
                 account,
                 version: last.map_or(start.version, |event| event.stream_version),
                 position: last.map_or(start.position, |event| event.global_position),
+                folded,
             });
         }
         let exists = !self
@@ -124,6 +141,7 @@ impl AccountHistory {
                 state,
                 version: snapshot.version,
                 position: snapshot.position,
+                from_snapshot: true,
             }),
             _ => None,
         })

@@ -6,5 +6,5 @@
 mod history;
 mod log;
 
-pub use history::{AccountHistory, PointInTime};
+pub use history::{AccountHistory, Folded, PointInTime};
 pub use log::{EventLog, EventPage, LogPage};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use foldbank::app::App;
-use foldbank::clock::{SystemClock, UuidV7};
+use foldbank::clock::{Clock, SystemClock, UuidV7};
 use foldbank::command::{AccountCommandHandler, LoadedAccount, Precondition, SNAPSHOT_EVERY};
 use foldbank::domain::account::{AccountCommand, Deposit, OpenAccount, STATE_SCHEMA_VERSION};
 use foldbank::domain::ids::{AccountId, OwnerId};
@@ -13,13 +13,14 @@ use foldbank::store::Snapshot;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::common::{TestDb, backend_tests};
+use crate::common::{TestApp, TestDb, backend_tests};
 
 backend_tests!(
     a_long_history_loads_from_its_latest_snapshot_and_the_events_after_it,
     a_snapshot_of_another_shape_is_ignored_and_replaced,
     without_snapshots_the_events_alone_give_the_same_state,
     snapshots_clear_deletes_every_snapshot_and_loads_replay_to_the_same_state,
+    the_interval_is_a_setting_and_time_travel_says_which_snapshot_it_folded_from,
 );
 
 /// An account with `deposits` deposits, written through the command handler.
@@ -194,4 +195,61 @@ async fn snapshots_clear_deletes_every_snapshot_and_loads_replay_to_the_same_sta
         assert_eq!(replayed.snapshot_version, None);
         assert_same_account(with_snapshot, &replayed);
     }
+}
+
+/// Over HTTP, with snapshots every 5 events: time travel to after the latest snapshot folds
+/// from it and the events after it; to before it, from the first event.
+async fn the_interval_is_a_setting_and_time_travel_says_which_snapshot_it_folded_from(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let service = app.service.clone().with_snapshot_interval(5);
+    let app = app.with_service(service);
+    // Opened with a deposit: versions 1 and 2.
+    let account = app.open_account_with(100).await;
+    let early = app.clock.now();
+    app.clock.advance(chrono::Duration::minutes(1));
+    for _ in 0..10 {
+        let deposited = app
+            .post(
+                &format!("/accounts/{account}/deposits"),
+                json!({ "amount": 1, "currency": "EUR" }),
+            )
+            .await;
+        assert_eq!(
+            deposited.status,
+            axum::http::StatusCode::CREATED,
+            "{}",
+            deposited.text
+        );
+    }
+    // Versions 3 to 12: snapshots at 5 and 10, the latest kept.
+    let snapshot = app
+        .service
+        .store
+        .load_snapshot("account", account)
+        .await
+        .expect("load")
+        .expect("a snapshot");
+    assert_eq!(snapshot.version, 10);
+
+    let later = (app.clock.now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let now = app
+        .get(&format!("/accounts/{account}?at={}", later.replace('+', "%2B")))
+        .await;
+    assert_eq!(now.status, axum::http::StatusCode::OK, "{}", now.text);
+    assert_eq!(now.body["balance"], 110);
+    assert_eq!(
+        now.body["folded"],
+        json!({ "from_snapshot_version": 10, "events": 2 })
+    );
+
+    let then = early.to_rfc3339();
+    let before = app
+        .get(&format!("/accounts/{account}?at={}", then.replace('+', "%2B")))
+        .await;
+    assert_eq!(before.status, axum::http::StatusCode::OK, "{}", before.text);
+    assert_eq!(before.body["balance"], 100);
+    assert_eq!(
+        before.body["folded"],
+        json!({ "from_snapshot_version": null, "events": 2 })
+    );
 }
