@@ -130,17 +130,19 @@ call POST "/accounts/$BOB/withdrawals" 422 '{"amount":500,"currency":"EUR"}'
 expect_problem account-frozen
 
 bold "8. Bob's account is unfrozen; the withdrawal now goes through"
-call POST "/accounts/$BOB/unfreeze" 200
+call POST "/accounts/$BOB/unfreeze" 200 '{"reason":"card found in the car"}'
 call POST "/accounts/$BOB/withdrawals" 201 '{"amount":500,"currency":"EUR"}'
 POSITION=$(field position)
 
 bold "8b. Who froze Bob's account, when and why: his audit trail (the events, not a status column)"
 call GET "/accounts/$BOB/events?limit=10" 200
 grep -q '"type":"AccountFrozen"' "$BODY" || fail "no AccountFrozen in Bob's trail"
+grep -q '"reason":"card found in the car"' "$BODY" || fail "no reason in Bob's AccountUnfrozen"
 echo "AccountFrozen says why (reason) and who (by: the bank or the customer), occurred_at when, and its"
-echo "metadata which request (correlation_id); AccountUnfrozen follows it. A CRUD row's status column would"
-echo "say only 'active' now. schema_version is the shape an event was written in: older shapes are upcast"
-echo "to the current one as they are read (src/store/codec.rs), so the log is never rewritten."
+echo "metadata which request (correlation_id); AccountUnfrozen says why it was lifted. A CRUD row's status"
+echo "column would say only 'active' now. schema_version is the shape an event was written in: an"
+echo "AccountUnfrozen of version 1 had no reason, and is upcast to version 2 (reason: null) as it is read"
+echo "(src/store/codec.rs), so the log is never rewritten."
 
 bold "9. Alice transfers 15.00 to Bob: debited now (202), credited by the process manager"
 call POST /transfers 202 "{\"from_account\":\"$ALICE\",\"to_account\":\"$BOB\",\"amount\":1500,\"currency\":\"EUR\",\"description\":\"rent share\"}"

@@ -121,6 +121,21 @@ pub struct FreezeRequest {
     pub reason: String,
 }
 
+/// Request body of `POST /accounts/{id}/unfreeze`: `{}` (or an empty body), or why.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "reason": "card found" }))]
+pub struct UnfreezeRequest {
+    /// Why the freeze is lifted, if said: not blank, at most 200 characters, no control
+    /// characters. Recorded in `AccountUnfrozen`, sealed like a freeze's reason.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub reason: Option<String>,
+}
+
 /// Request body of `POST /accounts/{id}/holder-name`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -577,13 +592,14 @@ pub(crate) async fn freeze(
     path = "/accounts/{id}/unfreeze",
     tag = "accounts",
     summary = "Unfreeze an account",
-    description = "Records `AccountUnfrozen`. The owner may lift its own freeze, an operator any. \
-        The body is `{}` (or empty), as `application/json`.",
+    description = "Records `AccountUnfrozen`, with the `reason` if one is given. The owner may lift \
+        its own freeze, an operator any. The body is `{}` (or empty), or `{\"reason\": ...}`, as \
+        `application/json`.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
     ),
-    request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),
+    request_body(content = UnfreezeRequest, description = "`{}` or `{\"reason\": ...}` (an empty body or `null` mean `{}`; either way `Content-Type: application/json`)"),
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
@@ -596,15 +612,29 @@ pub(crate) async fn unfreeze(
     State(app): State<AppState>,
     PathParam(id): PathParam<Uuid>,
     command: CommandRequest,
-    OptionalJsonBody(EmptyRequest {}): OptionalJsonBody<EmptyRequest>,
+    OptionalJsonBody(request): OptionalJsonBody<UnfreezeRequest>,
 ) -> Result<Response, ApiError> {
+    let reason = request
+        .reason
+        .map(|reason| InvalidParam::check("reason", Text::new(reason)))
+        .transpose()?;
     let by = acting_as(command.caller);
     let reply = reply(StatusCode::OK);
+    let options = command.options(&reply);
+    let reason = match &reason {
+        Some(reason) => Some(
+            personal::seal(&app, AccountId(id), Some(reason), &options)
+                .await?
+                .ok_or(ApiError::AccountNotFound(AccountId(id)))?,
+        ),
+        None => None,
+    };
     let outcome = app
         .commands
-        .handle_with(AccountId(id), command.options(&reply), |stamp| {
+        .handle_with(AccountId(id), options, |stamp| {
             AccountCommand::Unfreeze(Unfreeze {
                 by,
+                reason: reason.clone(),
                 occurred_at: stamp.occurred_at,
             })
         })

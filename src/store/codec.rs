@@ -18,7 +18,7 @@ use crate::store::{RecordedEvent, StoreError, UndecodedEvent};
 /// into `upcast_step`. Types not listed are still at version 1.
 pub fn current_schema_version(event_type: &str) -> i32 {
     match event_type {
-        "MoneyDeposited" | "MoneyWithdrawn" | "AccountFrozen" => 2,
+        "MoneyDeposited" | "MoneyWithdrawn" | "AccountFrozen" | "AccountUnfrozen" => 2,
         _ => 1,
     }
 }
@@ -144,6 +144,13 @@ fn upcast_step(event_type: &str, version: i32, mut payload: Value) -> Value {
             }
             payload
         }
+        // Version 1 unfreezes gave no reason; version 2 may, and says `null` when none was given.
+        ("AccountUnfrozen", 1) => {
+            if let Some(fields) = payload.as_object_mut() {
+                fields.entry("reason").or_insert(Value::Null);
+            }
+            payload
+        }
         _ => payload,
     }
 }
@@ -222,6 +229,21 @@ mod tests {
             decode::<AccountEvent>(&stored("AccountFrozen", 2, payload)).is_err(),
             "without the upcaster the old payload would not decode"
         );
+    }
+
+    #[test]
+    fn a_version_1_unfreeze_is_upcast_without_a_reason() {
+        let payload = json!({ "occurred_at": "2025-01-01T00:00:00Z" });
+        assert_eq!(
+            upcast("AccountUnfrozen", 1, payload.clone()),
+            json!({ "reason": null, "occurred_at": "2025-01-01T00:00:00Z" })
+        );
+        let event: AccountEvent = decode(&stored("AccountUnfrozen", 1, payload)).expect("v1 decodes");
+        assert!(
+            matches!(event, AccountEvent::AccountUnfrozen { reason: None, .. }),
+            "{event:?}"
+        );
+        assert_eq!(current_schema_version("AccountUnfrozen"), 2);
     }
 
     /// `recorded` as a replay reads it: its payload as the stored text.

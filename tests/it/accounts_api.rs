@@ -130,8 +130,18 @@ async fn freeze_unfreeze_and_close_answer_200(db: TestDb) {
             json!({ "reason": "card stolen" }),
         )
         .await;
+    // A reason that is blank is refused, and nothing is written.
+    app.post(
+        &format!("/accounts/{account}/unfreeze"),
+        json!({ "reason": "  " }),
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "validation-failed");
     let unfreeze = app
-        .post(&format!("/accounts/{account}/unfreeze"), json!({}))
+        .post(
+            &format!("/accounts/{account}/unfreeze"),
+            json!({ "reason": "card found" }),
+        )
         .await;
     let close = app.post(&format!("/accounts/{account}/close"), json!({})).await;
 
@@ -152,6 +162,9 @@ async fn freeze_unfreeze_and_close_answer_200(db: TestDb) {
         ]
     );
     assert_eq!(events[1]["data"]["reason"], "card stolen");
+    // Why it was lifted, opened for the reader like the freeze's reason; written at version 2.
+    assert_eq!(events[2]["data"]["reason"], "card found");
+    assert_eq!(events[2]["schema_version"], 2);
 }
 
 async fn close_and_unfreeze_accept_an_empty_object_or_an_empty_json_body(db: TestDb) {

@@ -90,6 +90,8 @@ pub struct Freeze {
 pub struct Unfreeze {
     /// Who asks: the owner may lift only its own freeze, the bank any.
     pub by: FrozenBy,
+    /// Why, if said.
+    pub reason: Option<Personal>,
     pub occurred_at: DateTime<Utc>,
 }
 

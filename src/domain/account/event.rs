@@ -64,6 +64,10 @@ pub enum AccountEvent {
         occurred_at: DateTime<Utc>,
     },
     AccountUnfrozen {
+        /// Why, when the one lifting the freeze said (personal text, sealed like a freeze's
+        /// reason). Since schema version 2; version 1 had none, and reads as `null` (see the
+        /// codec's upcaster).
+        reason: Option<Personal>,
         occurred_at: DateTime<Utc>,
     },
     AccountClosed {
@@ -173,7 +177,7 @@ impl AccountEvent {
             | AccountEvent::MoneyDeposited { occurred_at, .. }
             | AccountEvent::MoneyWithdrawn { occurred_at, .. }
             | AccountEvent::AccountFrozen { occurred_at, .. }
-            | AccountEvent::AccountUnfrozen { occurred_at }
+            | AccountEvent::AccountUnfrozen { occurred_at, .. }
             | AccountEvent::AccountClosed { occurred_at }
             | AccountEvent::HolderRenamed { occurred_at, .. }
             | AccountEvent::TransferDebited { occurred_at, .. }

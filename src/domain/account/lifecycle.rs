@@ -31,7 +31,11 @@ pub(super) fn freeze(account: &Account, command: Freeze) -> Result<Vec<AccountEv
 
 /// Lifts a freeze: the owner its own, the bank any.
 pub(super) fn unfreeze(account: &Account, command: Unfreeze) -> Result<Vec<AccountEvent>, AccountError> {
-    let Unfreeze { by, occurred_at } = command;
+    let Unfreeze {
+        by,
+        reason,
+        occurred_at,
+    } = command;
     match (&account.status, by) {
         (
             AccountStatus::Frozen {
@@ -39,7 +43,7 @@ pub(super) fn unfreeze(account: &Account, command: Unfreeze) -> Result<Vec<Accou
             },
             FrozenBy::Owner,
         ) => Err(AccountError::FrozenByBank),
-        (AccountStatus::Frozen { .. }, _) => Ok(vec![AccountEvent::AccountUnfrozen { occurred_at }]),
+        (AccountStatus::Frozen { .. }, _) => Ok(vec![AccountEvent::AccountUnfrozen { reason, occurred_at }]),
         _ => Err(AccountError::NotFrozen),
     }
 }

@@ -139,6 +139,7 @@ pub(super) fn unfreeze() -> AccountCommand {
 pub(super) fn unfreeze_by(by: FrozenBy) -> AccountCommand {
     AccountCommand::Unfreeze(Unfreeze {
         by,
+        reason: None,
         occurred_at: now(),
     })
 }
@@ -236,7 +237,10 @@ pub(super) fn frozen_by(by: FrozenBy) -> AccountEvent {
 }
 
 pub(super) fn unfrozen() -> AccountEvent {
-    AccountEvent::AccountUnfrozen { occurred_at: now() }
+    AccountEvent::AccountUnfrozen {
+        reason: None,
+        occurred_at: now(),
+    }
 }
 
 pub(super) fn closed() -> AccountEvent {

@@ -469,6 +469,7 @@ impl Script {
             }),
             Move::Unfreeze => AccountCommand::Unfreeze(Unfreeze {
                 by: FrozenBy::Bank,
+                reason: None,
                 occurred_at,
             }),
             Move::Close => AccountCommand::Close(Close { occurred_at }),
