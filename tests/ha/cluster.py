@@ -6,11 +6,15 @@ Made with the installed PostgreSQL (initdb, pg_basebackup; as the `postgres` use
 root), on ports of their own, in a scratch directory the caller removes.
 """
 
+import contextlib
 import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
@@ -101,3 +105,49 @@ class Cluster:
         for data in (self.standby, self.primary):
             subprocess.run(AS_POSTGRES + [os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
                            capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def running(prefix):
+    """A primary and its synchronous standby, started in a scratch directory of their own. On a
+    failure the logs (the service's `foldbank.log` too) are printed; the servers are always
+    stopped and the directory removed."""
+    scratch = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(scratch, 0o777)
+    if AS_POSTGRES:
+        shutil.chown(scratch, "postgres", "postgres")
+    cluster = Cluster(scratch)
+    try:
+        cluster.start()
+        yield cluster
+    except BaseException:
+        for name in ("foldbank.log", "primary.log", "standby.log"):
+            path = os.path.join(scratch, name)
+            if os.path.exists(path):
+                print(f"--- {name}", file=sys.stderr)
+                print(open(path).read()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        cluster.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def foldbank(binary, cluster, *args):
+    """The foldbank binary on a free loopback port, on `cluster` (the URL naming both hosts),
+    with a master key of its own and `args`; its log in the scratch directory. Yields
+    `(process, base URL)`; kills it at the end unless it has stopped."""
+    key_file = os.path.join(cluster.scratch, "master.key")
+    subprocess.run([binary, "master-key", "create", key_file, "--log", "warn"], check=True,
+                   capture_output=True)
+    port = free_port()
+    with open(os.path.join(cluster.scratch, "foldbank.log"), "w") as log:
+        process = subprocess.Popen([binary, "--bind", f"127.0.0.1:{port}", "--database-url", cluster.url(),
+                                    "--master-key-file", key_file, "--log", "warn", *args],
+                                   stdout=log, stderr=log)
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -23,18 +23,16 @@ failover time: from the kill to the first command answered 2xx that was sent aft
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 
-from cluster import AS_POSTGRES, Cluster, free_port
+from cluster import foldbank, running
 
 CLIENTS = 16
 ACCOUNTS = 8
@@ -120,22 +118,7 @@ def wait_until(what, check, seconds=60):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
-    scratch = tempfile.mkdtemp(prefix="foldbank-ha-")
-    os.chmod(scratch, 0o777)
-    if AS_POSTGRES:
-        shutil.chown(scratch, "postgres", "postgres")
-    cluster = Cluster(scratch)
-    service = None
-    try:
-        cluster.start()
-        key_file = os.path.join(scratch, "master.key")
-        subprocess.run([binary, "master-key", "create", key_file, "--log", "warn"], check=True,
-                       capture_output=True)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = open(os.path.join(scratch, "foldbank.log"), "w")
-        service = subprocess.Popen([binary, "--bind", f"127.0.0.1:{port}", "--database-url", cluster.url(),
-                                    "--master-key-file", key_file, "--log", "warn"], stdout=log, stderr=log)
+    with running("foldbank-ha-") as cluster, foldbank(binary, cluster) as (service, base):
         wait_until("the service answers", lambda: call(base, "GET", "/health")[0] == 200)
 
         accounts = []
@@ -205,7 +188,6 @@ def main():
 
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=60)
-        service = None
         verified = subprocess.run([binary, "verify", "--database-url", cluster.standby_url(), "--log", "warn"],
                                   capture_output=True, text=True)
         assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -214,18 +196,6 @@ def main():
               f"{outcomes.retried} answered only after a retry with the same key, all in the promoted log once; "
               f"money conserved; verify passed; first command answered {failover:.1f} s after the kill "
               f"({promoted_at - killed_at[0]:.1f} s of which before the promotion)")
-    except BaseException:
-        for name in ("foldbank.log", "primary.log", "standby.log"):
-            path = os.path.join(scratch, name)
-            if os.path.exists(path):
-                print(f"--- {name}", file=sys.stderr)
-                print(open(path).read()[-4000:], file=sys.stderr)
-        raise
-    finally:
-        if service:
-            service.kill()
-        cluster.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

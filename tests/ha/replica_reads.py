@@ -21,16 +21,13 @@ the primary with `--replica-url` naming the standby. Then, over HTTP:
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 
-from cluster import AS_POSTGRES, Cluster, free_port, psql
+from cluster import foldbank, psql, running
 
 OPENING = 10_000
 ROUNDS = 40
@@ -103,26 +100,12 @@ def balance(base, account, min_position=None):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
-    scratch = tempfile.mkdtemp(prefix="foldbank-replica-")
-    os.chmod(scratch, 0o777)
-    if AS_POSTGRES:
-        shutil.chown(scratch, "postgres", "postgres")
-    cluster = Cluster(scratch)
-    service = None
-    try:
-        cluster.start()
-        key_file = os.path.join(scratch, "master.key")
-        subprocess.run([binary, "master-key", "create", key_file, "--log", "warn"], check=True,
-                       capture_output=True)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        replica = f"127.0.0.1:{cluster.standby_port}/foldbank"
-        log = open(os.path.join(scratch, "foldbank.log"), "w")
-        service = subprocess.Popen(
-            [binary, "--bind", f"127.0.0.1:{port}", "--database-url", cluster.url(),
-             "--replica-url", cluster.standby_url(),
-             "--master-key-file", key_file, "--log", "warn"], stdout=log, stderr=log)
+    with (
+        running("foldbank-replica-") as cluster,
+        foldbank(binary, cluster, "--replica-url", cluster.standby_url()) as (_, base),
+    ):
         wait_until("the service answers", lambda: call(base, "GET", "/health")[0] == 200)
+        replica = f"127.0.0.1:{cluster.standby_port}/foldbank"
 
         status, opened, _ = call(base, "POST", "/accounts",
                                  {"owner_id": str(uuid.uuid4()), "currency": "EUR", "initial_deposit": OPENING})
@@ -188,18 +171,6 @@ def main():
               f"({ryw}); "
               f"replay paused: stale without min_position, fresh with it, lag {lag_seconds:.2f} s shown; "
               f"replica stopped: every read answered by the primary ({int(failed)} failed over)")
-    except BaseException:
-        for name in ("foldbank.log", "primary.log", "standby.log"):
-            path = os.path.join(scratch, name)
-            if os.path.exists(path):
-                print(f"--- {name}", file=sys.stderr)
-                print(open(path).read()[-4000:], file=sys.stderr)
-        raise
-    finally:
-        if service:
-            service.kill()
-        cluster.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
