@@ -366,7 +366,22 @@ impl App {
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         let head = self.store.head_position().await?;
         self.http.followers.announce_head(head);
-        let names = projection_names();
+        // A read model an operator paused stays where it is: nothing to wait for.
+        let paused: Vec<String> = match self.http.read_models.checkpoints().await {
+            Ok(stored) => stored
+                .into_iter()
+                .filter(|checkpoint| checkpoint.paused_at.is_some())
+                .map(|checkpoint| checkpoint.name)
+                .collect(),
+            Err(error) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&error), "could not read which read models are paused");
+                Vec::new()
+            }
+        };
+        let names: Vec<&str> = projection_names()
+            .into_iter()
+            .filter(|name| !paused.iter().any(|paused| paused == name))
+            .collect();
         for _ in 0..STARTUP_CATCH_UP_ROUNDS {
             match self
                 .http

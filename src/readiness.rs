@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::db::Databases;
-use crate::follow::Followers;
+use crate::follow::{Followers, stored_checkpoints};
 use crate::store::{EventStore, StoreError};
 
 /// The default of `--ready-max-lag`: a follower this many events behind is not ready.
@@ -119,10 +119,25 @@ impl Readiness {
         if !missing.is_empty() {
             return Err(NotReady::MigrationsMissing { missing });
         }
+        // A read model an operator paused is behind on purpose: it keeps no process from
+        // serving (else a pause for maintenance would take every instance out of the balancer).
+        let mut paused = Vec::new();
+        for database in self.databases.each() {
+            let stored = stored_checkpoints(database)
+                .await
+                .map_err(|error| NotReady::DatabaseUnreachable(StoreError::Database(error)))?;
+            paused.extend(
+                stored
+                    .into_iter()
+                    .filter(|checkpoint| checkpoint.paused_at.is_some())
+                    .map(|checkpoint| checkpoint.name),
+            );
+        }
         let lagging: Vec<Lagging> = self
             .followers
             .states()
             .into_iter()
+            .filter(|state| !paused.iter().any(|name| name == state.name))
             .map(|state| Lagging {
                 follower: state.name,
                 checkpoint: state.checkpoint,

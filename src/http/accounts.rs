@@ -603,9 +603,9 @@ pub(crate) async fn freeze(
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
-        EmptyBodyCommandProblems,
+        CommandProblems,
         (status = 403, description = "A customer key lifting a freeze the bank imposed (`frozen-by-bank`): only an operator lifts it", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `account-not-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request; `personal-data-erased` when it carries a reason of an owner whose personal data was erased", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn unfreeze(

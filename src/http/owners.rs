@@ -157,7 +157,7 @@ pub struct ErasureView {
     tag = "operations",
     summary = "Erase an owner's personal data",
     description = "Deletes the owner's data key (\"crypto-shredding\"): every personal field of \
-        theirs (holder name, descriptions, freeze reasons), in events, snapshots, read models and \
+        theirs (holder name, descriptions, freeze and unfreeze reasons), in events, snapshots, read models and \
         recorded responses, reads `null` from now on, on every endpoint and in every process, with \
         `\"personal_data\": \"erased\"` beside it. Nothing in the log is rewritten: balances, \
         the ledger, `verify`, rebuilds and the hash chain are as before. No new key is ever made \

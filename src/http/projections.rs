@@ -186,6 +186,8 @@ impl Status {
         compare-and-set, so whichever process leads it stops at once). Queries go on reading \
         it as it was, and a query with a `min_position` it has not reached waits, then answers \
         `503 projection-behind`: eventual consistency made visible. For maintenance too. \
+        Pausing `account_holds` also holds back hold expiries, whose scheduler reads the due \
+        holds from it. \
         Pausing a paused read model keeps its first `paused_at`. The body is `{}` (or empty), \
         as `application/json`. Operators only.",
     params(("name" = String, Path, description = "A read model: `account_balances`, `account_transactions`, `transfers`, `ledger_totals` or `account_holds`")),

@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::db::{Database, Databases, Param, Query, Transaction, query};
 use crate::domain::account::{self, AccountEvent};
-use crate::follow::{CheckpointMove, Fence, FollowError, Follower, load_checkpoint};
+use crate::follow::{CheckpointMove, Fence, FollowError, Follower, load_state};
 use crate::store::{EventPlace, EventStore, RecordedEvent, StoreError, codec};
 
 /// The read models this service maintains; also the argument of `foldbank rebuild`.
@@ -357,9 +357,9 @@ impl Follower for Projector {
     /// process is doing just this) leaves the batches to do it.
     async fn catch_up(&self, store: &Arc<dyn EventStore>) -> Result<bool, FollowError> {
         let name = self.projection.name();
-        if load_checkpoint(&self.database, name.as_str()).await? != 0
-            || store.head_position().await? < BULK_CATCH_UP_FROM
-        {
+        // A paused read model stays where it is, even at 0.
+        let (position, paused_at) = load_state(&self.database, name.as_str()).await?;
+        if position != 0 || paused_at.is_some() || store.head_position().await? < BULK_CATCH_UP_FROM {
             return Ok(false);
         }
         match rebuild(&self.database, store, &[name], Progress::in_log("catch-up")).await {

@@ -28,6 +28,8 @@ const session = {
   keysRequired: true,
   projectionsTimer: null,
   accountsCursor: null,
+  /** A pause or resume is on its way: the projections' refresh leaves the switch alone. */
+  pausing: false,
 };
 
 /** The account on screen: its log, the fold of what is loaded, its read-model views. */
@@ -794,11 +796,21 @@ async function togglePause() {
   const steps = node("ol", { className: "steps" });
   $("consistency").replaceChildren(steps);
   const step = (text, className = "") => steps.append(node("li", { text, className }));
+  let body;
+  session.pausing = true;
   try {
-    const { body } = await api(`/projections/account_balances/${paused ? "pause" : "resume"}`, {
+    ({ body } = await api(`/projections/account_balances/${paused ? "pause" : "resume"}`, {
       method: "POST",
       body: {},
-    });
+    }));
+  } catch (error) {
+    $("pause-balances").checked = !paused;
+    step(`Refused: ${problemText(error)}`, "error");
+    return;
+  } finally {
+    session.pausing = false;
+  }
+  try {
     if (paused) {
       step(`account_balances paused at position ${body.checkpoint}: commands still append to the log`, "behind");
       return;
@@ -812,8 +824,7 @@ async function togglePause() {
     }
     await refreshProjections();
   } catch (error) {
-    $("pause-balances").checked = !paused;
-    step(`Refused: ${problemText(error)}`, "error");
+    step(`resumed, but the read after it failed: ${problemText(error)}`, "error");
   }
 }
 
@@ -883,6 +894,9 @@ async function refreshProjections() {
         }),
       ]));
     $("projections").tBodies[0].replaceChildren(...rows);
+    // The switch shows what the service says, whoever paused it (and after a reload).
+    const balances = body.projections.find((projection) => projection.name === "account_balances");
+    if (balances && !session.pausing) $("pause-balances").checked = balances.paused_at != null;
     say("projections-status", `Head of the log: position ${body.head}.`);
     await refreshWebhooks();
   } catch (error) {
