@@ -38,19 +38,25 @@ pub struct StoredCheckpoint {
 }
 
 /// The stored position of `name` and when it was paused (`None`: it runs), creating it at 0
-/// on first use.
+/// on first use. One round trip once the row exists: a leader reads it after every quiet spell.
 pub async fn load_state(
     database: &Database,
     name: &str,
 ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
-    load_checkpoint(database, name).await?;
     #[derive(sqlx::FromRow)]
     struct Row {
         position: i64,
         #[sqlx(try_from = "Stored<Option<DateTime<Utc>>>")]
         paused_at: Option<DateTime<Utc>>,
     }
-    let row: Row = query(STATE).bind(name).fetch_one(database).await?;
+    let row: Option<Row> = query(STATE).bind(name).fetch_optional(database).await?;
+    let row = match row {
+        Some(row) => row,
+        None => {
+            load_checkpoint(database, name).await?;
+            query(STATE).bind(name).fetch_one(database).await?
+        }
+    };
     Ok((row.position, row.paused_at))
 }
 
