@@ -48,6 +48,7 @@ fn history(length: usize) -> Vec<AccountEvent> {
         overdraft_limit: Limit::ZERO,
         daily_withdrawal_limit: None,
         holder_name: None,
+        overdraft_fee: None,
         occurred_at: start,
     }];
     for n in 1..length {
@@ -196,6 +197,7 @@ impl Bench {
                     daily_withdrawal_limit: None,
                     initial_deposit: None,
                     holder_name: None,
+                    overdraft_fee: None,
                     occurred_at: stamp.occurred_at,
                 })
             })

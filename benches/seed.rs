@@ -190,6 +190,7 @@ impl Seeder {
                 daily_withdrawal_limit: None,
                 initial_deposit: Some((TransactionId(Uuid::now_v7()), amount(1_000_000))),
                 holder_name: None,
+                overdraft_fee: None,
                 occurred_at: self.tick(),
             });
             self.account(round, index, command).expect("a new account opens");

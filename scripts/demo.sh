@@ -19,7 +19,8 @@
 # receiver subscribes (FOLDBANK_DEMO_WEBHOOK_URL, by default one that does not resolve) and the
 # attempts to send it a deposit are listed; and the balances read model is paused, so that a
 # read right after a deposit is seen stale and a min_position read waits, then resumed; and one
-# account gets 105 deposits, so that time travel folds from its aggregate snapshot. Every
+# account gets 105 deposits, so that time travel folds from its aggregate snapshot; and an
+# account with an overdraft fee goes below zero, and the fee policy charges it once. Every
 # step checks the HTTP
 # status (and, for refusals, the problem type) and the script exits non-zero at the first
 # unexpected answer.
@@ -352,8 +353,32 @@ grep -q '"from_snapshot_version":[0-9]' "$BODY" || fail "the fold did not start 
 echo "a snapshot is written in the same transaction as the command's events, every --snapshot-every-events"
 echo "(100): a load replays at most that many events, and no job of its own has to run, lead or catch up"
 
+bold "24. A choreography (the page's saga): Dave's account charges 2.50 each time his balance goes below zero"
+call POST /accounts 201 "{\"owner_id\":\"$OWNER_ALICE\",\"currency\":\"EUR\",\"initial_deposit\":1000,\"overdraft_limit\":10000,\"overdraft_fee\":250}"
+DAVE=$(field account_id)
+call POST "/accounts/$DAVE/withdrawals" 201 '{"amount":3000,"currency":"EUR","description":"rent"}'
+CROSSING=$(field transaction_id)
+echo "the withdrawal took the balance from 10.00 to -20.00: the account recorded AccountOverdrawn beside it, and"
+echo "nothing more. The overdraft fee policy, a follower of the log with no state of its own, reacts to that event"
+echo "with ChargeOverdraftFee; no coordinator (compare the transfer's process manager, step 9). Waiting for the fee (at most 30 s)"
+deadline=$((SECONDS + 30))
+until call GET "/accounts/$DAVE/events" 200 >/dev/null && grep -q '"OverdraftFeeCharged"' "$BODY"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no overdraft fee charged within 30 s"
+    sleep 0.5
+done
+bold "    ...Dave's trail: the withdrawal, the crossing, and the fee naming its cause ($CROSSING)"
+call GET "/accounts/$DAVE/events" 200
+grep -q "\"cause\":\"$CROSSING\"" "$BODY" || fail "the fee does not name the withdrawal that crossed zero"
+bold "    ...a second withdrawal while already below zero is no new crossing: no second fee"
+call POST "/accounts/$DAVE/withdrawals" 201 '{"amount":100,"currency":"EUR"}'
+SECOND=$(field position)
+call GET "/accounts/$DAVE?min_position=$SECOND" 200
+expect_field balance -2350
+echo "1000 - 3000 - 250 (the fee) - 100: the policy charges once per crossing, however often it is told"
+echo "(retries, a replayed log, a second instance: the account's decider answers a repeat with no events)"
+
 if [ -n "$API_KEY" ]; then
-    bold "24. Without the key: 401, and WWW-Authenticate says which scheme to use"
+    bold "25. Without the key: 401, and WWW-Authenticate says which scheme to use"
     API_KEY="" call GET /accounts 401
     expect_problem unauthorized
     [ "$(header www-authenticate)" = "Bearer" ] || fail "expected WWW-Authenticate: Bearer"

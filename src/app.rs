@@ -29,6 +29,7 @@ pub use crate::http::feed_stream::{EventStreamSettings, EventStreams};
 use crate::http::idempotency::KEY_RETENTION;
 use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
+use crate::policy::{self, OverdraftFeePolicy};
 use crate::privacy::{Keyring, MasterKey};
 use crate::process::checkpoints::Cadence;
 use crate::process::{self, CheckpointSigner, HoldExpiry, TransferProcess};
@@ -76,10 +77,11 @@ pub struct App {
     pub chain_signer: Option<ChainSigner>,
 }
 
-/// The names of every follower: the projections, then the process managers.
+/// The names of every follower: the projections, then the process managers and the policies.
 pub fn follower_names() -> Vec<&'static str> {
     let mut names = projection_names();
     names.push(process::transfers::NAME);
+    names.push(policy::overdraft_fees::NAME);
     names
 }
 
@@ -263,6 +265,14 @@ impl App {
     /// not on the path of any query).
     pub fn start_transfer_process(&self) -> Following {
         self.start(vec![TransferProcess::new(
+            self.database.clone(),
+            self.http.commands.clone(),
+        )])
+    }
+
+    /// Starts the policies ([`crate::policy`]): the overdraft fee policy.
+    pub fn start_policies(&self) -> Following {
+        self.start(vec![OverdraftFeePolicy::new(
             self.database.clone(),
             self.http.commands.clone(),
         )])

@@ -23,7 +23,8 @@
 //!                         │                 ▲                             ├─► projection::* ──► read tables
 //!                         └─ wake ──────────┘ NOTIFY / poll               │    (batch + checkpoint    account_balances
 //!                                                                          │     in one tx)           account_transactions
-//!                                                                          └─► process::transfers ──► commands (orchestration)
+//!                                                                          ├─► process::transfers ──► commands (orchestration)
+//!                                                                          └─► policy::overdraft_fees ──► commands (choreography)
 //!
 //!  GET /accounts/{id}?at=T  ──► query::AccountHistory: fold the events with occurred_at <= T (time travel),
 //!                               from the latest snapshot when it is no later than T
@@ -51,6 +52,8 @@
 //!   blue/green `rebuild` (a fresh copy built beside the live table, then swapped in).
 //! - [`process`]: what acts on the log and on time: the transfer's process manager
 //!   (orchestration: credit, or refund as compensation) and the hold expiry scheduler.
+//! - [`policy`]: reactions with no state of their own (choreography, the page's saga): the
+//!   overdraft fee policy charges a fee when an account's balance crosses below zero.
 //! - [`query`]: queries over the log itself: the audit trail, the feed, and time travel.
 //! - [`http`]: axum routes, DTOs, extractors, RFC 9457 problems, the OpenAPI document;
 //!   authentication, object-level authorization and the rate limit per caller; the explorer
@@ -83,6 +86,7 @@ pub mod follow;
 pub mod http;
 pub mod integration;
 pub mod metrics;
+pub mod policy;
 pub mod privacy;
 pub mod process;
 pub mod projection;

@@ -65,6 +65,7 @@ pub(super) async fn run(config: Config) -> Outcome {
     app.catch_up().await?;
     tracing::info!("projections caught up");
     let transfers = app.start_transfer_process();
+    let policies = app.start_policies();
     let expiry = app.start_hold_expiry(HOLD_EXPIRY_ROUND);
     let (webhook_outbox, webhook_sender) = app.start_webhooks(DeliverySettings {
         allow_private: config.webhook_allow_private,
@@ -104,6 +105,7 @@ pub(super) async fn run(config: Config) -> Outcome {
     let _ = webhook_sender.await;
     webhook_outbox.stop().await;
     transfers.stop().await;
+    policies.stop().await;
     projections.stop().await;
     let _ = housekeeping.await;
     replicas.close().await;

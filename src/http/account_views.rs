@@ -69,6 +69,8 @@ pub struct AccountView {
     pub available: i64,
     pub overdraft_limit: i64,
     pub daily_withdrawal_limit: Option<i64>,
+    /// Charged once each time the balance crosses below zero (`null`: none).
+    pub overdraft_fee: Option<i64>,
     pub status: Status,
     pub frozen_reason: Option<String>,
     /// Who froze the account, while frozen: `owner` (its owner may lift it) or `bank` (only an
@@ -106,6 +108,7 @@ impl From<balances::BalanceRow> for AccountView {
             held: row.held,
             overdraft_limit: row.overdraft_limit,
             daily_withdrawal_limit: row.daily_withdrawal_limit,
+            overdraft_fee: row.overdraft_fee,
             status: row.status,
             frozen_reason: row.frozen_reason,
             frozen_by: row.frozen_by,
@@ -144,6 +147,7 @@ impl AccountView {
             held: account.held(),
             overdraft_limit: account.overdraft_limit.minor_units(),
             daily_withdrawal_limit: account.daily_withdrawal_limit.map(|limit| limit.minor_units()),
+            overdraft_fee: account.overdraft_fee.map(|fee| fee.minor_units()),
             status: Status::from(&account.status),
             frozen_reason,
             frozen_by,

@@ -55,7 +55,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     "overdraft_limit": 5000,
     "daily_withdrawal_limit": 100000,
     "initial_deposit": 25000,
-    "holder_name": "Alice Martin"
+    "holder_name": "Alice Martin",
+    "overdraft_fee": 500
 }))]
 pub struct OpenAccountRequest {
     /// Optional client-chosen id; one is generated when absent.
@@ -84,6 +85,13 @@ pub struct OpenAccountRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     pub holder_name: Option<String>,
+    /// Charged, in minor units, each time a withdrawal, a transfer or a hold's capture takes the
+    /// balance from zero or more to below zero: the account records `AccountOverdrawn`, and the
+    /// overdraft fee policy reacts by charging the fee once (`OverdraftFeeCharged`, a movement
+    /// of kind `overdraft_fee`). None when absent.
+    #[serde(default, deserialize_with = "schema::optional_minor_units")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
+    pub overdraft_fee: Option<i64>,
 }
 
 /// Request body of deposits and withdrawals.
@@ -199,6 +207,7 @@ struct ValidOpenAccount {
     daily_withdrawal_limit: Option<Limit>,
     initial_deposit: Option<Amount>,
     holder_name: Option<Text>,
+    overdraft_fee: Option<Amount>,
 }
 
 impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
@@ -216,12 +225,17 @@ impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
             request.initial_deposit.map(Amount::new).transpose(),
         );
         let holder_name = InvalidParam::check("holder_name", request.holder_name.map(Text::new).transpose());
+        let overdraft_fee = InvalidParam::check(
+            "overdraft_fee",
+            request.overdraft_fee.map(Amount::new).transpose(),
+        );
         match (
             currency,
             overdraft_limit,
             daily_withdrawal_limit,
             initial_deposit,
             holder_name,
+            overdraft_fee,
         ) {
             (
                 Ok(currency),
@@ -229,6 +243,7 @@ impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
                 Ok(daily_withdrawal_limit),
                 Ok(initial_deposit),
                 Ok(holder_name),
+                Ok(overdraft_fee),
             ) => Ok(ValidOpenAccount {
                 account_id: request.account_id.map(AccountId),
                 owner_id: OwnerId(request.owner_id),
@@ -237,16 +252,23 @@ impl TryFrom<OpenAccountRequest> for ValidOpenAccount {
                 daily_withdrawal_limit,
                 initial_deposit,
                 holder_name,
+                overdraft_fee,
             }),
-            (currency, overdraft_limit, daily_withdrawal_limit, initial_deposit, holder_name) => {
-                Err(ApiError::invalid_fields([
-                    currency.err(),
-                    overdraft_limit.err(),
-                    daily_withdrawal_limit.err(),
-                    initial_deposit.err(),
-                    holder_name.err(),
-                ]))
-            }
+            (
+                currency,
+                overdraft_limit,
+                daily_withdrawal_limit,
+                initial_deposit,
+                holder_name,
+                overdraft_fee,
+            ) => Err(ApiError::invalid_fields([
+                currency.err(),
+                overdraft_limit.err(),
+                daily_withdrawal_limit.err(),
+                initial_deposit.err(),
+                holder_name.err(),
+                overdraft_fee.err(),
+            ])),
         }
     }
 }
@@ -262,6 +284,7 @@ impl ValidOpenAccount {
             daily_withdrawal_limit: self.daily_withdrawal_limit,
             initial_deposit: self.initial_deposit.map(|amount| (stamp.transaction_id, amount)),
             holder_name,
+            overdraft_fee: self.overdraft_fee,
             occurred_at: stamp.occurred_at,
         })
     }

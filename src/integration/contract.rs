@@ -92,6 +92,12 @@ pub enum IntegrationEventType {
     #[serde(rename = "hold.expired.v1")]
     #[strum(serialize = "hold.expired.v1")]
     HoldExpiredV1,
+    #[serde(rename = "account.overdrawn.v1")]
+    #[strum(serialize = "account.overdrawn.v1")]
+    AccountOverdrawnV1,
+    #[serde(rename = "overdraft_fee.charged.v1")]
+    #[strum(serialize = "overdraft_fee.charged.v1")]
+    OverdraftFeeChargedV1,
 }
 
 impl IntegrationEventType {
@@ -124,6 +130,10 @@ impl IntegrationEventType {
             Self::HoldCapturedV1 => "Some or all of a hold was paid out; the rest is available again.",
             Self::HoldVoidedV1 => "A hold was cancelled; all of it is available again.",
             Self::HoldExpiredV1 => "A hold lapsed at its deadline; all of it is available again.",
+            Self::AccountOverdrawnV1 => {
+                "A movement took the balance of an account with an overdraft fee below zero; the fee follows."
+            }
+            Self::OverdraftFeeChargedV1 => "The overdraft fee of one crossing below zero was charged, once.",
         }
     }
 }
@@ -160,6 +170,8 @@ pub enum Fact {
     HoldCaptured(HoldCapturedV1),
     HoldVoided(HoldReleasedV1),
     HoldExpired(HoldReleasedV1),
+    AccountOverdrawn(AccountOverdrawnV1),
+    OverdraftFeeCharged(OverdraftFeeChargedV1),
 }
 
 /// No fields beyond the event's source.
@@ -176,6 +188,9 @@ pub struct AccountOpenedV1 {
     /// The most that may be withdrawn in a day, in minor units (absent: no limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_withdrawal_limit: Option<i64>,
+    /// Charged each time the balance crosses below zero, in minor units (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdraft_fee: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -270,6 +285,26 @@ pub struct HoldReleasedV1 {
     pub currency: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AccountOverdrawnV1 {
+    /// The movement that took the balance below zero.
+    pub transaction_id: Uuid,
+    /// The balance after it, in minor units (negative).
+    pub balance: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OverdraftFeeChargedV1 {
+    /// The fee's own transaction id.
+    pub transaction_id: Uuid,
+    /// The movement that took the balance below zero (its `account.overdrawn.v1`).
+    pub cause_transaction_id: Uuid,
+    /// Minor units charged.
+    pub amount: i64,
+    pub currency: String,
+}
+
 /// An integration event, ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationEvent {
@@ -340,6 +375,7 @@ fn fact_of(event: &AccountEvent) -> Option<(IntegrationEventType, Fact)> {
             currency,
             overdraft_limit,
             daily_withdrawal_limit,
+            overdraft_fee,
             ..
         } => (
             Type::AccountOpenedV1,
@@ -348,6 +384,7 @@ fn fact_of(event: &AccountEvent) -> Option<(IntegrationEventType, Fact)> {
                 currency: code(currency),
                 overdraft_limit: overdraft_limit.minor_units(),
                 daily_withdrawal_limit: daily_withdrawal_limit.map(|limit| limit.minor_units()),
+                overdraft_fee: overdraft_fee.map(|fee| fee.minor_units()),
             }),
         ),
         AccountEvent::AccountFrozen { by, .. } => (
@@ -517,6 +554,34 @@ fn fact_of(event: &AccountEvent) -> Option<(IntegrationEventType, Fact)> {
                 currency: code(currency),
             }),
         ),
+        AccountEvent::AccountOverdrawn {
+            transaction_id,
+            balance,
+            currency,
+            ..
+        } => (
+            Type::AccountOverdrawnV1,
+            Fact::AccountOverdrawn(AccountOverdrawnV1 {
+                transaction_id: id(transaction_id),
+                balance: *balance,
+                currency: code(currency),
+            }),
+        ),
+        AccountEvent::OverdraftFeeCharged {
+            transaction_id,
+            cause,
+            amount,
+            currency,
+            ..
+        } => (
+            Type::OverdraftFeeChargedV1,
+            Fact::OverdraftFeeCharged(OverdraftFeeChargedV1 {
+                transaction_id: id(transaction_id),
+                cause_transaction_id: id(cause),
+                amount: amount.minor_units(),
+                currency: code(currency),
+            }),
+        ),
     })
 }
 
@@ -537,6 +602,8 @@ pub fn fact_schema_name(event_type: IntegrationEventType) -> Cow<'static, str> {
         Type::HoldPlacedV1 => HoldPlacedV1::name(),
         Type::HoldCapturedV1 => HoldCapturedV1::name(),
         Type::HoldVoidedV1 | Type::HoldExpiredV1 => HoldReleasedV1::name(),
+        Type::AccountOverdrawnV1 => AccountOverdrawnV1::name(),
+        Type::OverdraftFeeChargedV1 => OverdraftFeeChargedV1::name(),
     }
 }
 
@@ -560,6 +627,8 @@ pub fn schemas() -> Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema:
         entry::<HoldPlacedV1>(),
         entry::<HoldCapturedV1>(),
         entry::<HoldReleasedV1>(),
+        entry::<AccountOverdrawnV1>(),
+        entry::<OverdraftFeeChargedV1>(),
     ]
 }
 

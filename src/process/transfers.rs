@@ -42,16 +42,12 @@ pub enum ProcessError {
 }
 
 impl From<ProcessError> for FollowError {
-    /// The store failing is waited out; a command refused for its content is the event's own
-    /// problem, and is parked if it keeps happening.
+    /// The store failing is waited out; a command's failure is treated as every follower's
+    /// (see `From<CommandError>`).
     fn from(error: ProcessError) -> Self {
         match error {
-            ProcessError::Store(error)
-            | ProcessError::Command(CommandError::Store(error) | CommandError::OutcomeUnknown(error)) => {
-                FollowError::Store(error)
-            }
-            ProcessError::Command(CommandError::Conflict { attempts }) => FollowError::Contended { attempts },
-            error => FollowError::Failed(Box::new(error)),
+            ProcessError::Store(error) => FollowError::Store(error),
+            ProcessError::Command(error) => error.into(),
         }
     }
 }

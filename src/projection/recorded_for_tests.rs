@@ -46,6 +46,7 @@ pub(crate) fn opening(account: Uuid, at: DateTime<Utc>) -> AccountEvent {
         overdraft_limit: Limit::ZERO,
         daily_withdrawal_limit: None,
         holder_name: None,
+        overdraft_fee: None,
         occurred_at: at,
     }
 }

@@ -324,6 +324,31 @@ def explore_pause(driver, api):
     assert paused_at(api, "account_balances") is None, "the API says it runs again"
 
 
+def explore_overdraft_fee(driver, api):
+    """The overdraft fee policy, a reaction with no coordinator: an account opened with a fee
+    through the form goes below zero; the page shows the account's `AccountOverdrawn`, then the
+    policy's fee naming the withdrawal as its cause, once."""
+    page = Page(driver, api)
+    if not page.by_id("open-details").get_attribute("open"):
+        driver.find_element(By.CSS_SELECTOR, "#open-details summary").click()
+    page.type_into("open-overdraft", "100.00")
+    page.type_into("open-fee", "2.50")
+    account = page.open_account("10.00")
+    # The form folds away once the account opens: its terms go back to none for what follows.
+    driver.execute_script("document.getElementById('open-overdraft').value = '0';"
+                          "document.getElementById('open-fee').value = '0';")
+    assert api.get(f"/accounts/{account}")["overdraft_fee"] == 250
+    page.command("withdraw-amount", "withdraw", "30.00", 4)
+    page.until(lambda: "the policy charged the fee" in page.text("consistency"), "the page follows the fee policy")
+    kinds = ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountOverdrawn", "OverdraftFeeCharged"]
+    page.until(lambda: [kind for _, _, kind in page.timeline()] == kinds, "the crossing and the fee are listed")
+    events = api.events(account)
+    assert [e["type"] for e in events] == kinds, events
+    assert events[4]["data"]["cause"] == events[2]["data"]["transaction_id"], events
+    page.until(lambda: int(page.by_id("current-state").get_attribute("data-balance")) == 1000 - 3000 - 250,
+               "the balance shows the fee")
+
+
 def readable(instant):
     """An instant as the page writes it (`readableTime` in app.js): to the millisecond, no T/Z."""
     return instant.replace("T", " ").rstrip("Z")[:23]
@@ -485,6 +510,7 @@ def main():
         try:
             wide = explore(driver, api, args.url, args.key, artifacts)
             explore_pause(driver, api)
+            explore_overdraft_fee(driver, api)
             explore_holds(driver, api, artifacts)
         except BaseException:
             driver.save_screenshot(str(artifacts / "explorer-failure.png"))

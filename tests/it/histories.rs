@@ -976,8 +976,8 @@ impl<'a> Player<'a> {
 
         let mut balances: Vec<BalanceRow> = foldbank::db::query(
             "SELECT account_id, owner_id, currency, balance, held, overdraft_limit, daily_withdrawal_limit, \
-             status, frozen_reason, frozen_by, version, opened_at, updated_at, position, holder_name \
-             FROM account_balances ORDER BY account_id",
+             status, frozen_reason, frozen_by, version, opened_at, updated_at, position, holder_name, \
+             overdraft_fee FROM account_balances ORDER BY account_id",
         )
         .fetch_all(db)
         .await
@@ -1263,6 +1263,7 @@ fn balance_row(account: &bank_model::Account, position: i64) -> BalanceRow {
         updated_at: account.updated_at,
         position,
         holder_name: None,
+        overdraft_fee: None,
     }
 }
 

@@ -30,6 +30,7 @@ mod logs;
 mod metrics;
 mod openapi_spec;
 pub(crate) mod operations;
+mod overdraft_fees;
 mod overload;
 mod owners;
 mod parking;

@@ -867,7 +867,8 @@ async fn projection_status_reports_checkpoints_and_lag(db: TestDb) {
             "transfers",
             "ledger_totals",
             "account_holds",
-            "transfer_process"
+            "transfer_process",
+            "overdraft_fee_policy"
         ]
     );
     for projection in status.body["projections"].as_array().into_iter().flatten() {

@@ -36,6 +36,7 @@ async fn account_with(commands: &AccountCommandHandler, deposits: i64) -> Accoun
                 daily_withdrawal_limit: None,
                 initial_deposit: None,
                 holder_name: None,
+                overdraft_fee: None,
                 occurred_at: stamp.occurred_at,
             })
         })

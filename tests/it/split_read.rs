@@ -115,7 +115,8 @@ async fn commands_write_the_log_to_one_database_and_the_read_models_to_the_other
             "{table} is not in the write database"
         );
     }
-    // A projection's checkpoint sits with its rows, the transfer manager's with the log.
+    // A projection's checkpoint sits with its rows, the transfer manager's and the fee policy's
+    // with the log.
     let mut projections: Vec<String> = foldbank::app::projection_names()
         .into_iter()
         .map(str::to_owned)
@@ -124,7 +125,10 @@ async fn commands_write_the_log_to_one_database_and_the_read_models_to_the_other
     assert_eq!(checkpoint_names(read).await, projections);
     assert_eq!(
         checkpoint_names(write).await,
-        [foldbank::process::transfers::NAME]
+        [
+            foldbank::policy::overdraft_fees::NAME,
+            foldbank::process::transfers::NAME
+        ]
     );
 
     // What the service reports and serves is the same as on one database.

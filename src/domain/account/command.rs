@@ -19,6 +19,9 @@ pub struct OpenAccount {
     pub initial_deposit: Option<(TransactionId, Amount)>,
     /// The holder's name, personal data (sealed, see [`Personal`]).
     pub holder_name: Option<Personal>,
+    /// Charged once each time a movement takes the balance below zero (by the overdraft fee
+    /// policy); `None`: going overdrawn costs nothing.
+    pub overdraft_fee: Option<Amount>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -46,6 +49,7 @@ pub enum AccountCommand {
     CaptureHold(CaptureHold),
     VoidHold(VoidHold),
     ExpireHold(ExpireHold),
+    ChargeOverdraftFee(ChargeOverdraftFee),
 }
 
 impl AccountCommand {
@@ -200,5 +204,16 @@ pub struct VoidHold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpireHold {
     pub hold_id: HoldId,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Charge the overdraft fee of one crossing below zero (sent by the overdraft fee policy, at
+/// least once, for every `AccountOverdrawn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeOverdraftFee {
+    /// The movement that took the balance below zero: the fee is charged once per cause.
+    pub cause: TransactionId,
+    /// The id of the fee's own movement.
+    pub transaction_id: TransactionId,
     pub occurred_at: DateTime<Utc>,
 }

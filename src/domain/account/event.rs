@@ -41,6 +41,11 @@ pub enum AccountEvent {
         /// events stored before read (and hash) as they were.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         holder_name: Option<Personal>,
+        /// What going overdrawn costs (see [`AccountEvent::AccountOverdrawn`]). Since overdraft
+        /// fees exist; absent from the payload when there is none, so older events read (and
+        /// hash) as they were.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        overdraft_fee: Option<Amount>,
         occurred_at: DateTime<Utc>,
     },
     MoneyDeposited {
@@ -153,6 +158,27 @@ pub enum AccountEvent {
         currency: Currency,
         occurred_at: DateTime<Utc>,
     },
+    /// A movement (`transaction_id`) took the balance from zero or more to below zero, on an
+    /// account whose terms carry an overdraft fee. The account records the fact and nothing
+    /// more: the overdraft fee policy ([`crate::policy::overdraft_fees`]) reacts to it.
+    AccountOverdrawn {
+        /// The movement that crossed zero: a withdrawal, a transfer's debit or a hold's capture.
+        transaction_id: TransactionId,
+        /// The balance after it, in minor units (negative).
+        balance: i64,
+        currency: Currency,
+        occurred_at: DateTime<Utc>,
+    },
+    /// The overdraft fee of the crossing `cause` was charged: a movement of its own
+    /// (`transaction_id`), once per crossing.
+    OverdraftFeeCharged {
+        transaction_id: TransactionId,
+        /// The movement that took the balance below zero (its `AccountOverdrawn`).
+        cause: TransactionId,
+        amount: Amount,
+        currency: Currency,
+        occurred_at: DateTime<Utc>,
+    },
     /// Nobody captured or voided the hold before its deadline: all of it is available again.
     /// `occurred_at` is when the expiry was recorded, at or after `expires_at`.
     HoldExpired {
@@ -188,7 +214,9 @@ impl AccountEvent {
             | AccountEvent::HoldPlaced { occurred_at, .. }
             | AccountEvent::HoldCaptured { occurred_at, .. }
             | AccountEvent::HoldVoided { occurred_at, .. }
-            | AccountEvent::HoldExpired { occurred_at, .. } => *occurred_at,
+            | AccountEvent::HoldExpired { occurred_at, .. }
+            | AccountEvent::AccountOverdrawn { occurred_at, .. }
+            | AccountEvent::OverdraftFeeCharged { occurred_at, .. } => *occurred_at,
         }
     }
 }
@@ -202,7 +230,8 @@ impl AccountEvent {
             | AccountEvent::TransferRefunded { amount, .. } => amount.minor_units(),
             AccountEvent::MoneyWithdrawn { amount, .. }
             | AccountEvent::TransferDebited { amount, .. }
-            | AccountEvent::HoldCaptured { amount, .. } => -amount.minor_units(),
+            | AccountEvent::HoldCaptured { amount, .. }
+            | AccountEvent::OverdraftFeeCharged { amount, .. } => -amount.minor_units(),
             AccountEvent::TransactionReversed { signed_amount, .. } => *signed_amount,
             AccountEvent::AccountOpened { .. }
             | AccountEvent::AccountFrozen { .. }
@@ -212,7 +241,8 @@ impl AccountEvent {
             | AccountEvent::TransferCompleted { .. }
             | AccountEvent::HoldPlaced { .. }
             | AccountEvent::HoldVoided { .. }
-            | AccountEvent::HoldExpired { .. } => 0,
+            | AccountEvent::HoldExpired { .. }
+            | AccountEvent::AccountOverdrawn { .. } => 0,
         }
     }
 
@@ -230,7 +260,9 @@ impl AccountEvent {
             | AccountEvent::HoldPlaced { currency, .. }
             | AccountEvent::HoldCaptured { currency, .. }
             | AccountEvent::HoldVoided { currency, .. }
-            | AccountEvent::HoldExpired { currency, .. } => Some(*currency),
+            | AccountEvent::HoldExpired { currency, .. }
+            | AccountEvent::AccountOverdrawn { currency, .. }
+            | AccountEvent::OverdraftFeeCharged { currency, .. } => Some(*currency),
             AccountEvent::AccountFrozen { .. }
             | AccountEvent::AccountUnfrozen { .. }
             | AccountEvent::AccountClosed { .. }

@@ -4,7 +4,8 @@
 //! bookkeeping, and it must accept every event ever recorded.
 
 use super::{
-    Account, AccountEvent, AccountState, AccountStatus, Hold, HoldStatus, OutgoingTransfer, TransferStatus,
+    Account, AccountEvent, AccountState, AccountStatus, FeeStatus, Hold, HoldStatus, OutgoingTransfer,
+    TransferStatus,
 };
 use crate::domain::money::Money;
 
@@ -38,6 +39,7 @@ fn opened(event: &AccountEvent) -> Option<Account> {
         overdraft_limit,
         daily_withdrawal_limit,
         holder_name,
+        overdraft_fee,
         occurred_at,
     } = event
     else {
@@ -50,6 +52,8 @@ fn opened(event: &AccountEvent) -> Option<Account> {
         balance: Money::zero(*currency),
         overdraft_limit: *overdraft_limit,
         daily_withdrawal_limit: *daily_withdrawal_limit,
+        overdraft_fee: *overdraft_fee,
+        overdraft_fees: Default::default(),
         withdrawals_today: None,
         status: AccountStatus::Active,
         holder_name: holder_name.clone(),
@@ -70,6 +74,12 @@ fn book(account: &mut Account, event: &AccountEvent) {
         AccountEvent::AccountOpened { .. }
         | AccountEvent::MoneyDeposited { .. }
         | AccountEvent::TransactionReversed { .. } => {}
+        AccountEvent::AccountOverdrawn { transaction_id, .. } => {
+            account.overdraft_fees.insert(*transaction_id, FeeStatus::Due);
+        }
+        AccountEvent::OverdraftFeeCharged { cause, .. } => {
+            account.overdraft_fees.insert(*cause, FeeStatus::Charged);
+        }
         AccountEvent::HolderRenamed { holder_name, .. } => account.holder_name = Some(holder_name.clone()),
         AccountEvent::MoneyWithdrawn {
             amount, occurred_at, ..

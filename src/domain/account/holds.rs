@@ -102,14 +102,15 @@ pub(super) fn capture(account: &Account, command: CaptureHold) -> Result<Vec<Acc
         Some(amount) => amount,
         None => Amount::new(hold.amount)?,
     };
-    Ok(vec![AccountEvent::HoldCaptured {
+    let captured = AccountEvent::HoldCaptured {
         hold_id,
         transaction_id,
         amount: captured,
         released: hold.amount - captured.minor_units(),
         currency: account.currency,
         occurred_at,
-    }])
+    };
+    Ok(super::overdraft::with_crossing(account, transaction_id, captured))
 }
 
 /// Cancels an open hold: all of it is available again.

@@ -12,6 +12,7 @@
 //! - `reversals`: undoing a deposit or a withdrawal;
 //! - `holds`: money authorized now and captured, voided or expired later;
 //! - `limits`: the currency, overdraft and daily limits that money moves within;
+//! - `overdraft`: recording a crossing below zero, and charging its fee once;
 //! - `evolve`: how each event changes the state.
 
 mod command;
@@ -23,6 +24,7 @@ mod lifecycle;
 mod limits;
 mod movements;
 mod opening;
+mod overdraft;
 mod refund_reason;
 mod reversals;
 mod state;
@@ -32,8 +34,9 @@ mod transfers;
 mod tests;
 
 pub use command::{
-    AccountCommand, CaptureHold, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold,
-    Freeze, OpenAccount, PlaceHold, RefundTransfer, RenameHolder, Reverse, Unfreeze, VoidHold, Withdraw,
+    AccountCommand, CaptureHold, ChargeOverdraftFee, Close, CompleteTransfer, CreditTransfer, DebitTransfer,
+    Deposit, ExpireHold, Freeze, OpenAccount, PlaceHold, RefundTransfer, RenameHolder, Reverse, Unfreeze,
+    VoidHold, Withdraw,
 };
 pub use error::AccountError;
 pub use event::{AccountEvent, AccountEventType};
@@ -41,7 +44,7 @@ pub use evolve::evolve;
 pub use holds::{MAX_HOLD, MIN_HOLD};
 pub use refund_reason::RefundReason;
 pub use state::{
-    Account, AccountState, AccountStatus, DailyWithdrawals, FrozenBy, Hold, HoldStatus, Movement,
+    Account, AccountState, AccountStatus, DailyWithdrawals, FeeStatus, FrozenBy, Hold, HoldStatus, Movement,
     MovementKind, OutgoingTransfer, TransferStatus,
 };
 
@@ -94,8 +97,10 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
     // account has closed since. Mistaking it for a refusal would refund money already credited.
     // So is a hold placed again, or an expiry of a hold already over (the expiry scheduler
     // delivers at least once too, and the account may have closed once its holds were over).
+    // So is an overdraft fee already charged (its policy delivers at least once as well).
     if transfers::is_repeated_transfer_step(account, &command)
         || holds::is_repeated_hold_step(account, &command)
+        || overdraft::is_repeated_fee(account, &command)
     {
         return Ok(Vec::new());
     }
@@ -120,6 +125,7 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
         AccountCommand::CaptureHold(capture) => holds::capture(account, capture),
         AccountCommand::VoidHold(void) => holds::void(account, void),
         AccountCommand::ExpireHold(expire) => holds::expire(account, expire),
+        AccountCommand::ChargeOverdraftFee(charge) => overdraft::charge(account, charge),
     }
 }
 
@@ -127,4 +133,4 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
 /// change, and whenever [`evolve`](fn@evolve) changes what it computes (a bug fix too): stored
 /// snapshots of another version are ignored (and replaced), never migrated, because the events
 /// can always rebuild the state. (`foldbank snapshots clear` is the other way to drop them.)
-pub const STATE_SCHEMA_VERSION: i32 = 7;
+pub const STATE_SCHEMA_VERSION: i32 = 8;

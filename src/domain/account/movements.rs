@@ -1,6 +1,7 @@
 //! Cash in and out at the owner's request: deposits and withdrawals.
 
 use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds, ensure_room};
+use super::overdraft::with_crossing;
 use super::{Account, AccountError, AccountEvent, AccountStatus, Deposit, Withdraw};
 
 /// Money paid in, as long as the balance can hold it. A frozen account still accepts deposits:
@@ -24,7 +25,8 @@ pub(super) fn deposit(account: &Account, command: Deposit) -> Result<Vec<Account
     }])
 }
 
-/// Money paid out, within the overdraft floor and the daily limit, never from a frozen account.
+/// Money paid out, within the overdraft floor and the daily limit, never from a frozen account;
+/// recorded as overdrawing the account when it takes the balance below zero (see `overdraft`).
 pub(super) fn withdraw(account: &Account, command: Withdraw) -> Result<Vec<AccountEvent>, AccountError> {
     let Withdraw {
         transaction_id,
@@ -39,11 +41,12 @@ pub(super) fn withdraw(account: &Account, command: Withdraw) -> Result<Vec<Accou
     ensure_currency(account, currency)?;
     ensure_funds(account, amount)?;
     ensure_daily_limit(account, amount, occurred_at)?;
-    Ok(vec![AccountEvent::MoneyWithdrawn {
+    let withdrawn = AccountEvent::MoneyWithdrawn {
         transaction_id,
         amount,
         currency,
         description,
         occurred_at,
-    }])
+    };
+    Ok(with_crossing(account, transaction_id, withdrawn))
 }

@@ -12,6 +12,7 @@ pub(super) fn open(terms: OpenAccount) -> Vec<AccountEvent> {
         daily_withdrawal_limit,
         initial_deposit,
         holder_name,
+        overdraft_fee,
         occurred_at,
     } = terms;
     let mut events = vec![AccountEvent::AccountOpened {
@@ -21,6 +22,7 @@ pub(super) fn open(terms: OpenAccount) -> Vec<AccountEvent> {
         overdraft_limit,
         daily_withdrawal_limit,
         holder_name,
+        overdraft_fee,
         occurred_at,
     }];
     if let Some((transaction_id, amount)) = initial_deposit {

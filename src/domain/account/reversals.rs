@@ -1,4 +1,4 @@
-//! Reversals: undoing a deposit, a withdrawal or a hold's capture, once, within
+//! Reversals: undoing a deposit, a withdrawal, a hold's capture or an overdraft fee, once, within
 //! [`REVERSAL_WINDOW`].
 
 use super::limits::{ensure_funds, ensure_room};
@@ -17,7 +17,7 @@ pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<Account
     let original = original.ok_or(AccountError::TransactionNotFound(transaction_id))?;
     let signed_amount = match original.kind {
         MovementKind::Deposit => -original.amount,
-        MovementKind::Withdrawal | MovementKind::HoldCapture => original.amount,
+        MovementKind::Withdrawal | MovementKind::HoldCapture | MovementKind::OverdraftFee => original.amount,
         MovementKind::TransferLeg | MovementKind::Reversal => return Err(AccountError::NotReversible),
     };
     if original.reversed {

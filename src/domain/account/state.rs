@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AccountEvent;
 use crate::domain::ids::{AccountId, HoldId, OwnerId, TransactionId, TransferId};
-use crate::domain::money::{Currency, Limit, Money};
+use crate::domain::money::{Amount, Currency, Limit, Money};
 use crate::domain::personal::Personal;
 
 /// An account either does not exist yet or has been opened; commands other than `Open` on a
@@ -35,6 +35,12 @@ pub struct Account {
     pub balance: Money,
     pub overdraft_limit: Limit,
     pub daily_withdrawal_limit: Option<Limit>,
+    /// What each crossing below zero costs, if anything (fixed when the account opens).
+    pub overdraft_fee: Option<Amount>,
+    /// Every crossing below zero under an overdraft fee, by the movement that caused it, and
+    /// whether its fee is charged yet: the fee policy delivers at least once, and a fee is
+    /// charged once per cause.
+    pub overdraft_fees: BTreeMap<TransactionId, FeeStatus>,
     /// Withdrawals on the most recent day with any: the history the daily limit needs, and no
     /// more, so the state stays small however long the account lives.
     pub withdrawals_today: Option<DailyWithdrawals>,
@@ -64,6 +70,15 @@ pub struct Hold {
     /// The UTC day it was placed: a release on that same day gives the amount back to the
     /// daily withdrawal limit, which counted it when it was placed.
     pub placed_on: NaiveDate,
+}
+
+/// Where the fee of one crossing below zero stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FeeStatus {
+    /// Recorded (`AccountOverdrawn`), not charged yet.
+    Due,
+    /// Charged (`OverdraftFeeCharged`).
+    Charged,
 }
 
 #[derive(
@@ -97,6 +112,8 @@ pub enum MovementKind {
     Reversal,
     /// A hold's capture: money out, reversed as a withdrawal is (the bank's chargeback).
     HoldCapture,
+    /// An overdraft fee: money out, reversed as a withdrawal is (the bank waiving it).
+    OverdraftFee,
 }
 
 /// One money movement as the account's events tell it: what a reversal needs to know.
@@ -168,6 +185,13 @@ impl Movement {
                     ..
                 } if *id == transaction_id => {
                     found = Some(recorded(MovementKind::HoldCapture, amount.minor_units()));
+                }
+                AccountEvent::OverdraftFeeCharged {
+                    transaction_id: id,
+                    amount,
+                    ..
+                } if *id == transaction_id => {
+                    found = Some(recorded(MovementKind::OverdraftFee, amount.minor_units()));
                 }
                 AccountEvent::TransactionReversed {
                     reversal_id,

@@ -5,6 +5,7 @@
 //! own repeat ([`is_repeated_transfer_step`]) and answers it with no events.
 
 use super::limits::{ensure_currency, ensure_daily_limit, ensure_funds, ensure_room};
+use super::overdraft::with_crossing;
 use super::{
     Account, AccountCommand, AccountError, AccountEvent, AccountStatus, CompleteTransfer, CreditTransfer,
     DebitTransfer, RefundTransfer, TransferStatus,
@@ -68,7 +69,7 @@ pub(super) fn debit(account: &Account, command: DebitTransfer) -> Result<Vec<Acc
     // leaves as cash or as a transfer: otherwise the limit is one transfer away from
     // meaning nothing.
     ensure_daily_limit(account, amount, occurred_at)?;
-    Ok(vec![AccountEvent::TransferDebited {
+    let debited = AccountEvent::TransferDebited {
         transfer_id,
         transaction_id,
         to_account,
@@ -76,7 +77,8 @@ pub(super) fn debit(account: &Account, command: DebitTransfer) -> Result<Vec<Acc
         currency,
         description,
         occurred_at,
-    }])
+    };
+    Ok(with_crossing(account, transaction_id, debited))
 }
 
 /// Step 2, on the destination: the money arrives, once per transfer id.

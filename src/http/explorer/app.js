@@ -223,8 +223,10 @@ async function openAccount(event) {
     const request = { owner_id: $("open-owner").value.trim(), currency };
     const deposit = $("open-deposit").value.trim();
     const overdraft = $("open-overdraft").value.trim();
+    const fee = $("open-fee").value.trim();
     if (deposit && deposit !== "0") request.initial_deposit = parseMoney(deposit, currency);
     if (overdraft && overdraft !== "0") request.overdraft_limit = parseMoney(overdraft, currency);
+    if (fee && fee !== "0") request.overdraft_fee = parseMoney(fee, currency);
     const { body } = await api("/accounts", { method: "POST", body: request });
     $("open-details").open = false;
     await afterCommand("open", body, body.account_id);
@@ -285,6 +287,7 @@ async function loadCurrent(minPosition) {
     ["status", body.frozen_reason ? `${body.status} by the ${body.frozen_by} (${body.frozen_reason})` : body.status],
     ["overdraft limit", formatMoney(body.overdraft_limit, body.currency)],
     ["daily withdrawal limit", body.daily_withdrawal_limit == null ? "none" : formatMoney(body.daily_withdrawal_limit, body.currency)],
+    ["overdraft fee", body.overdraft_fee == null ? "none" : formatMoney(body.overdraft_fee, body.currency)],
     ["version", String(body.version)],
     ["read model position", headers.get("X-Projection-Position") ?? "—"],
     ["owner", body.owner_id],
@@ -413,6 +416,14 @@ function eventDetails(event) {
     details.push(node("span", { className: "reason", text: ` refused by ${short(data.to_account)}: ${data.reason}` }));
   }
   if (event.type === "TransactionReversed") details.push(node("span", { className: "muted", text: ` reverses ${short(data.transaction_id)}` }));
+  // Choreography: the account records the crossing; the fee policy, reacting to it, sends the
+  // charge. The two events are linked by the movement that crossed zero.
+  if (event.type === "AccountOverdrawn") {
+    details.push(node("span", { className: "policy-label", text: ` balance ${formatMoney(data.balance, data.currency)} after ${short(data.transaction_id)}: the fee policy reacts` }));
+  }
+  if (event.type === "OverdraftFeeCharged") {
+    details.push(node("span", { className: "policy-label", text: ` fee ${formatMoney(data.amount, data.currency)} for ${short(data.cause)}, charged by the fee policy` }));
+  }
   const hold = holdLabel(event);
   if (hold) {
     details.push(
@@ -473,6 +484,7 @@ function renderFold(index) {
     ["daily withdrawal limit", (state) => (state.opened ? (state.daily_withdrawal_limit == null ? "none" : money(state, state.daily_withdrawal_limit)) : "—")],
     ["withdrawn that day", (state) => (state.withdrawals_today ? `${money(state, state.withdrawals_today.total)} on ${state.withdrawals_today.day}` : "—")],
     ["transfers in flight", (state) => (state.opened ? String(pendingTransfers(state)) : "—")],
+    ["overdraft fees due", (state) => (state.opened ? String(Object.values(state.overdraft_fees ?? {}).filter((fee) => fee === "due").length) : "—")],
     ["version", (state) => (state.opened ? String(state.version) : "0")],
   ];
   const rows = fields.map(([name, show]) => {
@@ -712,6 +724,7 @@ async function movement(event, path, inputId) {
     });
     input.value = "";
     await afterCommand(path === "deposits" ? "deposit" : "withdrawal", body, current.id);
+    if (path === "withdrawals") await followOverdraftFee(body);
   } catch (error) {
     commandFailed(error);
   }
@@ -864,6 +877,40 @@ async function followTransfer(accepted) {
     loadTransfers(),
     loadCurrent(current.minPosition),
   ]);
+}
+
+/**
+ * Follows the overdraft fee policy, a reaction with no coordinator (choreography): when the
+ * withdrawal `answer` took the balance below zero, its own events end with `AccountOverdrawn`;
+ * the policy, following the log, then charges the fee, a moment later, naming the withdrawal as
+ * its cause. Gives up after about ten seconds, saying so.
+ */
+async function followOverdraftFee(answer) {
+  const steps = $("consistency").querySelector("ol");
+  const say = (text, className = "") => steps?.append(node("li", { text, className }));
+  const account = current.id;
+  const after = Math.max(0, answer.version - 2);
+  const { body } = await api(`/accounts/${account}/events?cursor=${after}&limit=500`);
+  const crossing = body.events.find(
+    (event) => event.type === "AccountOverdrawn" && event.data.transaction_id === answer.transaction_id,
+  );
+  if (!crossing) return;
+  say(`the balance went below zero: the account recorded AccountOverdrawn at position ${crossing.position}, and nothing more; the overdraft fee policy reacts`);
+  for (let attempt = 0; attempt < 40; attempt += 1) {
+    const { body: later } = await api(`/accounts/${account}/events?cursor=${crossing.version}&limit=500`);
+    const fee = later.events.find(
+      (event) => event.type === "OverdraftFeeCharged" && event.data.cause === answer.transaction_id,
+    );
+    if (fee) {
+      say(`the policy charged the fee: OverdraftFeeCharged at position ${fee.position}, once for this crossing`);
+      if (current?.id !== account) return;
+      current.minPosition = Math.max(current.minPosition, fee.position);
+      await Promise.all([loadEvents(true), loadHistory(), loadCurrent(current.minPosition)]);
+      return;
+    }
+    await pause();
+  }
+  say("the fee is not charged yet", "behind");
 }
 
 /** The event of type `type` for this transfer on the source's stream, once it is there. */

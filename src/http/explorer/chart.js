@@ -21,6 +21,7 @@ export const KINDS = {
   transfer_refund: { shape: "square", label: "transfer refunded" },
   reversal: { shape: "cross", label: "reversal" },
   hold_capture: { shape: "circle", label: "hold captured" },
+  overdraft_fee: { shape: "square", label: "overdraft fee" },
 };
 
 /** The two lines, for the legend: the dash tells them apart, not only the colour. */

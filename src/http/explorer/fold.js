@@ -20,6 +20,7 @@ export function balanceChange(event) {
     case "MoneyWithdrawn":
     case "TransferDebited":
     case "HoldCaptured":
+    case "OverdraftFeeCharged":
       return -data.amount;
     case "TransactionReversed":
       return data.signed_amount;
@@ -60,6 +61,8 @@ export function evolve(state, event) {
       balance: 0,
       overdraft_limit: data.overdraft_limit,
       daily_withdrawal_limit: data.daily_withdrawal_limit ?? null,
+      overdraft_fee: data.overdraft_fee ?? null,
+      overdraft_fees: {},
       withdrawals_today: null,
       status: "active",
       frozen_reason: null,
@@ -79,6 +82,7 @@ export function evolve(state, event) {
     transfers_out: { ...state.transfers_out },
     transfers_in: { ...state.transfers_in },
     holds: { ...state.holds },
+    overdraft_fees: { ...state.overdraft_fees },
     updated_at: data.occurred_at,
   };
   switch (event.type) {
@@ -148,6 +152,13 @@ export function evolve(state, event) {
       break;
     case "HoldExpired":
       settleHold(next, data, "expired");
+      break;
+    // The account's half of the overdraft fee; the policy's command comes in between.
+    case "AccountOverdrawn":
+      next.overdraft_fees[data.transaction_id] = "due";
+      break;
+    case "OverdraftFeeCharged":
+      next.overdraft_fees[data.cause] = "charged";
       break;
     default:
       break;

@@ -69,6 +69,8 @@ pub struct BalanceRow {
     pub held: i64,
     pub overdraft_limit: i64,
     pub daily_withdrawal_limit: Option<i64>,
+    /// Charged each time the balance crosses below zero.
+    pub overdraft_fee: Option<i64>,
     #[sqlx(try_from = "String")]
     pub status: Status,
     pub frozen_reason: Option<String>,
@@ -103,6 +105,7 @@ pub fn opened(event: &AccountEvent, recorded: &EventPlace) -> Option<BalanceRow>
         overdraft_limit,
         daily_withdrawal_limit,
         holder_name,
+        overdraft_fee,
         occurred_at,
     } = event
     else {
@@ -116,6 +119,7 @@ pub fn opened(event: &AccountEvent, recorded: &EventPlace) -> Option<BalanceRow>
         held: 0,
         overdraft_limit: overdraft_limit.minor_units(),
         daily_withdrawal_limit: daily_withdrawal_limit.map(|limit| limit.minor_units()),
+        overdraft_fee: overdraft_fee.map(|fee| fee.minor_units()),
         status: Status::Active,
         frozen_reason: None,
         frozen_by: None,
@@ -184,7 +188,7 @@ const TABLE: &str = "account_balances";
 
 const COLUMNS: &str = "account_id, owner_id, currency, balance, available, held, \
     overdraft_limit, daily_withdrawal_limit, status, frozen_reason, frozen_by, version, opened_at, updated_at, position, \
-    holder_name";
+    holder_name, overdraft_fee";
 
 pub(crate) fn select_sql(filter: &str) -> String {
     BalanceRow::select_from(TABLE, filter)
@@ -219,6 +223,7 @@ impl KeyedRow for BalanceRow {
             self.updated_at.into(),
             self.position.into(),
             self.holder_name.clone().into(),
+            self.overdraft_fee.into(),
         ]
     }
 

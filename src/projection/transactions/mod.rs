@@ -28,7 +28,7 @@ use crate::projection::{
 use crate::store::EventPlace;
 
 /// What kind of money movement a row records: `deposit`, `withdrawal`, `transfer_out`,
-/// `transfer_in`, `transfer_refund` or `reversal`.
+/// `transfer_in`, `transfer_refund`, `reversal`, `hold_capture` or `overdraft_fee`.
 #[derive(
     Debug,
     Clone,
@@ -53,6 +53,8 @@ pub enum MovementKind {
     Reversal,
     /// A hold captured: the money it paid out.
     HoldCapture,
+    /// An overdraft fee, charged when a movement took the balance below zero.
+    OverdraftFee,
 }
 
 impl MovementKind {
@@ -201,6 +203,11 @@ impl<'a> Described<'a> {
                 currency,
                 ..
             } => plain(MovementKind::HoldCapture, transaction_id, currency, &None),
+            AccountEvent::OverdraftFeeCharged {
+                transaction_id,
+                currency,
+                ..
+            } => plain(MovementKind::OverdraftFee, transaction_id, currency, &None),
             AccountEvent::AccountOpened { .. }
             | AccountEvent::AccountFrozen { .. }
             | AccountEvent::AccountUnfrozen { .. }
@@ -209,7 +216,8 @@ impl<'a> Described<'a> {
             | AccountEvent::TransferCompleted { .. }
             | AccountEvent::HoldPlaced { .. }
             | AccountEvent::HoldVoided { .. }
-            | AccountEvent::HoldExpired { .. } => return None,
+            | AccountEvent::HoldExpired { .. }
+            | AccountEvent::AccountOverdrawn { .. } => return None,
         })
     }
 }

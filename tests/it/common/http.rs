@@ -31,6 +31,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub projector: Option<Following>,
     pub transfer_process: Option<Following>,
+    /// The policies (the overdraft fee policy), started with the transfer process manager.
+    pub policies: Option<Following>,
     pub db: TestDb,
 }
 
@@ -67,6 +69,7 @@ impl TestApp {
             clock,
             projector: None,
             transfer_process: None,
+            policies: None,
             db,
         }
     }
@@ -136,6 +139,7 @@ impl TestApp {
         self.start_projector_in_background();
         self.service.catch_up().await.expect("projector catches up");
         self.start_transfer_process();
+        self.start_policies();
         self
     }
 
@@ -157,6 +161,19 @@ impl TestApp {
     pub fn start_transfer_process(&mut self) {
         self.transfer_process = None;
         self.transfer_process = Some(self.service.start_transfer_process());
+    }
+
+    /// Stops the policies after the batch in hand and waits until they have.
+    pub async fn stop_policies(&mut self) {
+        if let Some(policies) = self.policies.take() {
+            policies.stop().await;
+        }
+    }
+
+    /// Starts (or restarts) the policies.
+    pub fn start_policies(&mut self) {
+        self.policies = None;
+        self.policies = Some(self.service.start_policies());
     }
 
     /// Starts (or restarts) the projector without waiting for it to catch up.
@@ -319,7 +336,7 @@ impl TestApp {
                 let amount = event["data"]["amount"].as_i64().unwrap_or(0);
                 match event["type"].as_str() {
                     Some("MoneyDeposited") => amount,
-                    Some("MoneyWithdrawn") => -amount,
+                    Some("MoneyWithdrawn" | "OverdraftFeeCharged") => -amount,
                     _ => 0,
                 }
             })

@@ -31,6 +31,19 @@ fn example_of(kind: AccountEventType) -> AccountEvent {
         AccountEventType::HoldCaptured => hold_captured(60, 40),
         AccountEventType::HoldVoided => hold_voided(100),
         AccountEventType::HoldExpired => hold_expired(100),
+        AccountEventType::AccountOverdrawn => AccountEvent::AccountOverdrawn {
+            transaction_id: tx(1),
+            balance: -100,
+            currency: eur(),
+            occurred_at: now(),
+        },
+        AccountEventType::OverdraftFeeCharged => AccountEvent::OverdraftFeeCharged {
+            transaction_id: tx(2),
+            cause: tx(1),
+            amount: amount(500),
+            currency: eur(),
+            occurred_at: now(),
+        },
     }
 }
 

@@ -72,6 +72,7 @@ pub(super) fn terms() -> OpenAccount {
         daily_withdrawal_limit: None,
         initial_deposit: None,
         holder_name: None,
+        overdraft_fee: None,
         occurred_at: now(),
     }
 }
@@ -188,7 +189,34 @@ pub(super) fn opened_with(overdraft_limit: i64, daily_withdrawal_limit: Option<i
         overdraft_limit: limit(overdraft_limit),
         daily_withdrawal_limit: daily_withdrawal_limit.map(limit),
         holder_name: None,
+        overdraft_fee: None,
         occurred_at: now(),
+    }
+}
+
+/// Opened with an overdraft limit and an overdraft fee.
+pub(super) fn opened_with_fee(overdraft_limit: i64, fee: i64) -> AccountEvent {
+    match opened_with(overdraft_limit, None) {
+        AccountEvent::AccountOpened {
+            account_id,
+            owner_id,
+            currency,
+            overdraft_limit,
+            daily_withdrawal_limit,
+            holder_name,
+            occurred_at,
+            ..
+        } => AccountEvent::AccountOpened {
+            account_id,
+            owner_id,
+            currency,
+            overdraft_limit,
+            daily_withdrawal_limit,
+            holder_name,
+            overdraft_fee: Some(amount(fee)),
+            occurred_at,
+        },
+        other => other,
     }
 }
 

@@ -201,6 +201,7 @@ fn an_account_opened_with_a_holders_name_keeps_it_until_renamed() {
         overdraft_limit: limit(0),
         daily_withdrawal_limit: None,
         holder_name: Some(text("pd1:first")),
+        overdraft_fee: None,
         occurred_at: now(),
     };
     let state = given(std::slice::from_ref(&named))

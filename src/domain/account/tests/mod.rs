@@ -15,6 +15,7 @@ mod limits;
 mod model;
 mod movements;
 mod opening;
+mod overdraft_fees;
 mod properties;
 mod reversals;
 mod scenarios;

@@ -204,6 +204,9 @@ impl Model {
         }
         match command {
             AccountCommand::Open(_) => Verdict::Refused,
+            // The scenarios open accounts without an overdraft fee: a charge has nothing to
+            // charge (the fee's rules have examples of their own, in `overdraft_fees`).
+            AccountCommand::ChargeOverdraftFee(_) => Verdict::AlreadyDone,
             AccountCommand::Deposit(Deposit { amount, currency, .. }) => accept_if(
                 *currency == self.currency && self.has_room_for(amount.minor_units()),
                 amount.minor_units(),
@@ -295,7 +298,7 @@ impl Model {
                     MovementKind::Deposit => {
                         accept_if(!self.frozen && self.can_spend(original.amount), -original.amount)
                     }
-                    MovementKind::Withdrawal | MovementKind::HoldCapture => {
+                    MovementKind::Withdrawal | MovementKind::HoldCapture | MovementKind::OverdraftFee => {
                         accept_if(self.has_room_for(original.amount), original.amount)
                     }
                     MovementKind::TransferLeg | MovementKind::Reversal => Verdict::Refused,
@@ -378,7 +381,9 @@ impl Model {
     /// The bookkeeping of an accepted command; the balance is already updated.
     fn apply(&mut self, command: &AccountCommand) {
         match command {
-            AccountCommand::Open(_) | AccountCommand::RenameHolder(_) => {}
+            AccountCommand::Open(_)
+            | AccountCommand::RenameHolder(_)
+            | AccountCommand::ChargeOverdraftFee(_) => {}
             AccountCommand::Deposit(Deposit {
                 transaction_id,
                 amount,

@@ -100,7 +100,8 @@ proptest! {
                     | AccountEvent::TransferRefunded { amount, .. } => amount.minor_units(),
                     AccountEvent::MoneyWithdrawn { amount, .. }
                     | AccountEvent::TransferDebited { amount, .. }
-                    | AccountEvent::HoldCaptured { amount, .. } => -amount.minor_units(),
+                    | AccountEvent::HoldCaptured { amount, .. }
+                    | AccountEvent::OverdraftFeeCharged { amount, .. } => -amount.minor_units(),
                     AccountEvent::TransactionReversed { signed_amount, .. } => *signed_amount,
                     AccountEvent::AccountOpened { .. }
                     | AccountEvent::AccountFrozen { .. }
@@ -110,7 +111,8 @@ proptest! {
                     | AccountEvent::TransferCompleted { .. }
                     | AccountEvent::HoldPlaced { .. }
                     | AccountEvent::HoldVoided { .. }
-                    | AccountEvent::HoldExpired { .. } => 0,
+                    | AccountEvent::HoldExpired { .. }
+                    | AccountEvent::AccountOverdrawn { .. } => 0,
                 };
             }
             prop_assert_eq!(balance_of(&step.after), sum, "after {:?}", step.command);
