@@ -20,14 +20,14 @@ pub enum ParkedAction {
     /// picks the request up within a second); a read model cannot apply one event out of order,
     /// so it is rebuilt from the log instead.
     Retry {
-        /// The follower that parked it: a read model, or `transfer_process`.
+        /// The follower that parked it: a read model, `transfer_process` or `overdraft_fee_policy`.
         follower: String,
         /// The event's global position.
         position: i64,
     },
     /// Leave a parked event unhandled by its follower, and forget it.
     Skip {
-        /// The follower that parked it: a read model, or `transfer_process`.
+        /// The follower that parked it: a read model, `transfer_process` or `overdraft_fee_policy`.
         follower: String,
         /// The event's global position.
         position: i64,

@@ -193,20 +193,6 @@ pub enum CommandError {
     Encoding(#[from] serde_json::Error),
 }
 
-impl From<CommandError> for crate::follow::FollowError {
-    /// For a follower that sends commands (the process managers, the policies): the store
-    /// failing, or losing race after race, is waited out like a busy database; a command
-    /// refused for its content is the event's own problem, and is parked if it keeps happening.
-    fn from(error: CommandError) -> Self {
-        use crate::follow::FollowError;
-        match error {
-            CommandError::Store(error) | CommandError::OutcomeUnknown(error) => FollowError::Store(error),
-            CommandError::Conflict { attempts } => FollowError::Contended { attempts },
-            error => FollowError::Failed(Box::new(error)),
-        }
-    }
-}
-
 /// The recorded answer to a key, if it was recorded for this very request.
 fn replayed<O>(idempotency: &Idempotency<O>, recorded: RecordedResponse) -> CommandError {
     if recorded.fingerprint == idempotency.fingerprint {

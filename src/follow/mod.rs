@@ -55,6 +55,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::command::CommandError;
 use crate::db::Database;
 use crate::db::coordination::Leadership;
 use crate::metrics::Metrics;
@@ -91,6 +92,19 @@ pub enum FollowError {
     /// What the follower itself could not do (a command refused, a fault injected by a test).
     #[error(transparent)]
     Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<CommandError> for FollowError {
+    /// For a follower that sends commands (the process managers, the policies): the store
+    /// failing, or losing race after race, is waited out like a busy database; a command
+    /// refused for its content is the event's own problem, and is parked if it keeps happening.
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Store(error) | CommandError::OutcomeUnknown(error) => FollowError::Store(error),
+            CommandError::Conflict { attempts } => FollowError::Contended { attempts },
+            error => FollowError::Failed(Box::new(error)),
+        }
+    }
 }
 
 /// Something that follows the log from a checkpoint of its own.

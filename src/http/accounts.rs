@@ -725,7 +725,7 @@ pub(crate) async fn rename_holder(
         (status = 200, description = "Account closed", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
         EmptyBodyCommandProblems,
-        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`; `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Business rule broken: `non-zero-balance`, `account-frozen`, `account-closed`, `transfers-pending`, `holds-open`, `overdraft-fees-due` (a fee recorded as due is charged a moment later: retry then); `idempotency-key-reused` when the `Idempotency-Key` named another request", body = Problem, content_type = PROBLEM_JSON),
     )
 )]
 pub(crate) async fn close(
@@ -750,15 +750,16 @@ pub(crate) async fn close(
     post,
     path = "/accounts/{id}/transactions/{transaction_id}/reversal",
     tag = "accounts",
-    summary = "Reverse a deposit, a withdrawal or a hold's capture",
+    summary = "Reverse a deposit, a withdrawal, a hold's capture or an overdraft fee",
     description = "Records `TransactionReversed`: reversing a deposit debits the account (and obeys \
-        the overdraft rule; not while frozen), reversing a withdrawal or a capture credits it (a \
-        capture's reversal is the bank's chargeback). Only within 30 \
+        the overdraft rule; not while frozen), reversing a withdrawal, a capture or an overdraft \
+        fee credits it (a capture's reversal is the bank's chargeback, a fee's the bank waiving \
+        it). Only within 30 \
         days of the original, only once, only on an account that is not closed. Transfer legs \
         cannot be reversed: send a transfer back instead. The body is `{}` (or empty), as `application/json`.",
     params(
         ("id" = Uuid, Path, description = "Account id"),
-        ("transaction_id" = Uuid, Path, description = "The deposit, withdrawal or capture to reverse"),
+        ("transaction_id" = Uuid, Path, description = "The deposit, withdrawal, capture or overdraft fee to reverse"),
         CommandRequest,
     ),
     request_body(content = EmptyRequest, description = "`{}` (an empty body or `null` mean the same; either way `Content-Type: application/json`)"),

@@ -356,6 +356,7 @@ fn rejection_kind(error: &AccountError) -> (&'static str, &'static str) {
         AccountError::HoldExpiryOutOfRange => ("hold-expiry-out-of-range", "Hold expiry out of range"),
         AccountError::HoldNotDue { .. } => ("hold-not-due", "Hold not yet due"),
         AccountError::HoldsOpen => ("holds-open", "Holds open"),
+        AccountError::OverdraftFeesDue => ("overdraft-fees-due", "Overdraft fees due"),
     }
 }
 

@@ -10,8 +10,9 @@
 //! So delivery may be at least once, as it is: a batch replayed after a crash, a checkpoint
 //! rewound on purpose, a standby that takes over, or two processes sending the same charge at
 //! once (the append's expected version lets one write; the other is decided again and finds
-//! the fee charged). A fee still due when the account closes is waived: a closed account takes
-//! no commands.
+//! the fee charged). An account does not close while a fee is due, so none is escaped by
+//! timing; a fee that would take the balance below the floor every balance keeps
+//! (`-MAX_BALANCE_MINOR_UNITS`) is waived, with a warning, rather than parked for ever.
 //!
 //! It runs in the shared follower loop ([`crate::follow`]), one process at a time (the
 //! follower's leadership), and moves its checkpoint once per batch.
@@ -110,8 +111,8 @@ async fn charge(commands: &AccountCommandHandler, overdrawn: &RecordedEvent) -> 
         .await;
     match charged {
         Ok(_) => Ok(()),
-        Err(CommandError::Rejected(AccountError::AccountClosed)) => {
-            tracing::info!(%account, cause = %transaction_id, "the account closed before its overdraft fee was charged; waived");
+        Err(CommandError::Rejected(AccountError::Overflow)) => {
+            tracing::warn!(%account, cause = %transaction_id, "an overdraft fee would take the balance below its floor; waived");
             Ok(())
         }
         Err(error) => Err(error.into()),

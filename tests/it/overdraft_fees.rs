@@ -70,14 +70,20 @@ fn fees(events: &[Value]) -> Vec<(String, i64)> {
 }
 
 async fn a_withdrawal_below_zero_is_charged_the_fee_once_per_crossing(db: TestDb) {
-    let app = TestApp::new(db).await;
+    let mut app = TestApp::new(db).await;
     let account = open_with_fee(&app, 1_000).await;
     app.caught_up().await;
     let shown = app.get(&format!("/accounts/{account}")).await;
     assert_eq!(shown.body["overdraft_fee"], FEE, "{}", shown.text);
 
+    // The policy held back, so that its fee comes after these commands in the stream.
+    app.stop_policies().await;
     let crossing = withdraw(&app, account, 3_000).await;
     withdraw(&app, account, 100).await; // already below zero: no new crossing
+    deposit(&app, account, 2_100).await; // back at zero, the fee still to be charged
+    let closing = app.post(&format!("/accounts/{account}/close"), json!({})).await;
+    closing.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "overdraft-fees-due");
+    app.start_policies();
     app.settled().await;
     let events = app.events(account).await;
     assert_eq!(
@@ -88,6 +94,7 @@ async fn a_withdrawal_below_zero_is_charged_the_fee_once_per_crossing(db: TestDb
             "MoneyWithdrawn",
             "AccountOverdrawn",
             "MoneyWithdrawn",
+            "MoneyDeposited",
             "OverdraftFeeCharged"
         ]
     );
@@ -95,23 +102,16 @@ async fn a_withdrawal_below_zero_is_charged_the_fee_once_per_crossing(db: TestDb
         fees(&events),
         [(crossing["transaction_id"].as_str().unwrap_or("").to_owned(), FEE)]
     );
-    let balance = app.get(&format!("/accounts/{account}")).await.body["balance"].clone();
-    assert_eq!(balance, 1_000 - 3_000 - 100 - FEE);
+    assert_eq!(balance(&app, account).await, -FEE);
 
     // Back above zero, then below again: a second crossing, a second fee.
-    let deposited = app
-        .post(
-            &format!("/accounts/{account}/deposits"),
-            json!({ "amount": 5_000, "currency": "EUR" }),
-        )
-        .await;
-    assert_eq!(deposited.status, StatusCode::CREATED);
+    deposit(&app, account, 5_000).await;
     let second = withdraw(&app, account, 5_000).await;
     app.settled().await;
-    let events = app.events(account).await;
-    let charged = fees(&events);
+    let charged = fees(&app.events(account).await);
     assert_eq!(charged.len(), 2, "{charged:?}");
     assert_eq!(charged[1].0, second["transaction_id"].as_str().unwrap_or(""));
+    assert_eq!(balance(&app, account).await, -2 * FEE);
 
     // The fee is a movement of its own in the history, and the bank may waive it by reversal.
     let history = app.get(&format!("/accounts/{account}/transactions")).await;
@@ -138,8 +138,24 @@ async fn a_withdrawal_below_zero_is_charged_the_fee_once_per_crossing(db: TestDb
         .await;
     assert_eq!(waived.status, StatusCode::CREATED, "{}", waived.text);
     app.settled().await;
-    let balance = app.get(&format!("/accounts/{account}")).await.body["balance"].as_i64();
-    assert_eq!(balance, Some(1_000 - 3_000 - 100 + 5_000 - 5_000 - FEE));
+    assert_eq!(balance(&app, account).await, -FEE);
+}
+
+async fn deposit(app: &TestApp, account: Uuid, amount: i64) {
+    let response = app
+        .post(
+            &format!("/accounts/{account}/deposits"),
+            json!({ "amount": amount, "currency": "EUR" }),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+}
+
+/// The account's balance, read once every read model reflects the whole log.
+async fn balance(app: &TestApp, account: Uuid) -> i64 {
+    let head = app.caught_up().await;
+    let response = app.get(&format!("/accounts/{account}?min_position={head}")).await;
+    response.body["balance"].as_i64().expect("balance")
 }
 
 async fn a_retried_withdrawal_is_charged_once(db: TestDb) {
@@ -250,9 +266,11 @@ async fn two_policies_charging_the_same_crossing_at_once_charge_it_once(db: Test
     }
 }
 
-/// Two real `foldbank` processes on one database, both taking withdrawals; the one leading the
-/// policy is killed (SIGKILL: no shutdown, its last batch may be charged and not checkpointed),
-/// the other takes over. Every crossing is charged exactly once.
+/// Two real `foldbank` processes on one database. Both take a first crossing on every account;
+/// then the first, which leads every follower since it started first (see
+/// `tests/it/leadership.rs`), is SIGKILLed while the second takes a second crossing on each
+/// (no shutdown: its last charges may be written and its checkpoint not moved). The second
+/// takes the policy over. Every crossing is charged exactly once.
 async fn two_processes_sharing_the_log_charge_each_crossing_once(db: TestDb) {
     let first = Server::start(&db, free_port()).await;
     let second = Server::start(&db, free_port()).await;
@@ -265,44 +283,33 @@ async fn two_processes_sharing_the_log_charge_each_crossing_once(db: TestDb) {
             response.json::<Value>().await.expect("json")
         }
     };
+    let money = |amount: i64| json!({ "amount": amount, "currency": "EUR" });
     let mut accounts = Vec::new();
     for n in 0..12 {
         let server = if n % 2 == 0 { &first } else { &second };
         let opened = post(
             server,
             "/accounts".to_owned(),
-            json!({ "owner_id": Uuid::now_v7(), "currency": "EUR", "overdraft_limit": 10_000, "overdraft_fee": FEE }),
+            json!({ "owner_id": Uuid::now_v7(), "currency": "EUR", "overdraft_limit": 20_000, "overdraft_fee": FEE }),
         )
         .await;
         accounts.push(opened["account_id"].as_str().expect("id").to_owned());
     }
-    // Each account crosses zero twice: down, back up, down again, through both processes.
-    let mut rounds = Vec::new();
-    for (n, account) in accounts.iter().enumerate() {
-        let (a, b) = if n % 2 == 0 {
-            (&first, &second)
-        } else {
-            (&second, &first)
-        };
-        rounds.push(async move {
-            let movement = json!({ "amount": 300, "currency": "EUR" });
-            post(a, format!("/accounts/{account}/withdrawals"), movement.clone()).await;
-            post(
-                b,
-                format!("/accounts/{account}/deposits"),
-                json!({ "amount": 10_000, "currency": "EUR" }),
-            )
-            .await;
-            post(
-                a,
-                format!("/accounts/{account}/withdrawals"),
-                json!({ "amount": 10_000, "currency": "EUR" }),
-            )
-            .await;
-        });
-    }
-    futures_util::future::join_all(rounds).await;
-    first.kill();
+    // The first crossing, through both processes.
+    let crossings = accounts.iter().enumerate().map(|(n, account)| {
+        let server = if n % 2 == 0 { &first } else { &second };
+        post(server, format!("/accounts/{account}/withdrawals"), money(300))
+    });
+    futures_util::future::join_all(crossings).await;
+    // The second, through the second process, while the first is killed.
+    let second_crossings = futures_util::future::join_all(accounts.iter().map(|account| {
+        let (post, second, money) = (&post, &second, &money);
+        async move {
+            post(second, format!("/accounts/{account}/deposits"), money(10_000)).await;
+            post(second, format!("/accounts/{account}/withdrawals"), money(10_000)).await;
+        }
+    }));
+    tokio::join!(second_crossings, async move { first.kill() });
     wait_until_caught_up(&second).await;
 
     for account in &accounts {

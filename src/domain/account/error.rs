@@ -74,6 +74,8 @@ pub enum AccountError {
     },
     #[error("the account cannot close while holds are open")]
     HoldsOpen,
+    #[error("the account cannot close while an overdraft fee is still to be charged")]
+    OverdraftFeesDue,
 }
 
 impl From<MoneyError> for AccountError {

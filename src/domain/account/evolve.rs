@@ -4,8 +4,7 @@
 //! bookkeeping, and it must accept every event ever recorded.
 
 use super::{
-    Account, AccountEvent, AccountState, AccountStatus, FeeStatus, Hold, HoldStatus, OutgoingTransfer,
-    TransferStatus,
+    Account, AccountEvent, AccountState, AccountStatus, Hold, HoldStatus, OutgoingTransfer, TransferStatus,
 };
 use crate::domain::money::Money;
 
@@ -53,7 +52,7 @@ fn opened(event: &AccountEvent) -> Option<Account> {
         overdraft_limit: *overdraft_limit,
         daily_withdrawal_limit: *daily_withdrawal_limit,
         overdraft_fee: *overdraft_fee,
-        overdraft_fees: Default::default(),
+        fees_due: Default::default(),
         withdrawals_today: None,
         status: AccountStatus::Active,
         holder_name: holder_name.clone(),
@@ -75,10 +74,10 @@ fn book(account: &mut Account, event: &AccountEvent) {
         | AccountEvent::MoneyDeposited { .. }
         | AccountEvent::TransactionReversed { .. } => {}
         AccountEvent::AccountOverdrawn { transaction_id, .. } => {
-            account.overdraft_fees.insert(*transaction_id, FeeStatus::Due);
+            account.fees_due.insert(*transaction_id);
         }
         AccountEvent::OverdraftFeeCharged { cause, .. } => {
-            account.overdraft_fees.insert(*cause, FeeStatus::Charged);
+            account.fees_due.remove(cause);
         }
         AccountEvent::HolderRenamed { holder_name, .. } => account.holder_name = Some(holder_name.clone()),
         AccountEvent::MoneyWithdrawn {

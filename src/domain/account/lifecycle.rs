@@ -62,7 +62,7 @@ pub(super) fn rename_holder(command: RenameHolder) -> Result<Vec<AccountEvent>, 
 }
 
 /// Closes an account that holds nothing and owes nothing: not frozen, at a zero balance, with
-/// no transfer in flight and no hold open.
+/// no transfer in flight, no hold open and no overdraft fee still to be charged.
 pub(super) fn close(account: &Account, command: Close) -> Result<Vec<AccountEvent>, AccountError> {
     let Close { occurred_at } = command;
     // Frozen funds are held for a reason (fraud, a court order): closing would release
@@ -80,6 +80,12 @@ pub(super) fn close(account: &Account, command: Close) -> Result<Vec<AccountEven
     }
     if account.has_open_holds() {
         return Err(AccountError::HoldsOpen);
+    }
+    // A fee recorded as due is charged a moment later by its policy: closing first would let
+    // a customer escape it by timing, so the account waits for it (a retry succeeds once it is
+    // charged, and the balance is zero again).
+    if !account.fees_due.is_empty() {
+        return Err(AccountError::OverdraftFeesDue);
     }
     Ok(vec![AccountEvent::AccountClosed { occurred_at }])
 }

@@ -44,7 +44,7 @@ pub use evolve::evolve;
 pub use holds::{MAX_HOLD, MIN_HOLD};
 pub use refund_reason::RefundReason;
 pub use state::{
-    Account, AccountState, AccountStatus, DailyWithdrawals, FeeStatus, FrozenBy, Hold, HoldStatus, Movement,
+    Account, AccountState, AccountStatus, DailyWithdrawals, FrozenBy, Hold, HoldStatus, Movement,
     MovementKind, OutgoingTransfer, TransferStatus,
 };
 
@@ -97,7 +97,8 @@ pub fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<Accou
     // account has closed since. Mistaking it for a refusal would refund money already credited.
     // So is a hold placed again, or an expiry of a hold already over (the expiry scheduler
     // delivers at least once too, and the account may have closed once its holds were over).
-    // So is an overdraft fee already charged (its policy delivers at least once as well).
+    // So is a charge of an overdraft fee that is not due (charged already: its policy delivers
+    // at least once as well).
     if transfers::is_repeated_transfer_step(account, &command)
         || holds::is_repeated_hold_step(account, &command)
         || overdraft::is_repeated_fee(account, &command)

@@ -6,10 +6,9 @@
 //! anything; each side reacts to the other's facts (choreography). The account records the
 //! crossing only when its terms carry a fee, so nothing reacts where nothing is owed.
 
-use chrono::{DateTime, Utc};
-
-use super::{Account, AccountCommand, AccountError, AccountEvent, ChargeOverdraftFee, FeeStatus};
+use super::{Account, AccountCommand, AccountError, AccountEvent, ChargeOverdraftFee};
 use crate::domain::ids::TransactionId;
+use crate::domain::money::MAX_BALANCE_MINOR_UNITS;
 
 /// `movement` (the event of a withdrawal, a transfer's debit or a hold's capture, with its id),
 /// followed by `AccountOverdrawn` if it takes the balance from zero or more to below zero on an
@@ -21,7 +20,7 @@ pub(super) fn with_crossing(
 ) -> Vec<AccountEvent> {
     let before = account.balance.minor_units;
     let after = before.saturating_add(movement.balance_change());
-    let occurred_at: DateTime<Utc> = movement.occurred_at();
+    let occurred_at = movement.occurred_at();
     let mut events = vec![movement];
     if account.overdraft_fee.is_some() && before >= 0 && after < 0 {
         events.push(AccountEvent::AccountOverdrawn {
@@ -34,18 +33,21 @@ pub(super) fn with_crossing(
     events
 }
 
-/// Whether `command` asks for a fee already charged: the policy delivers at least once.
+/// Whether `command` charges a fee that is not due: charged already (the policy delivers at
+/// least once), or never recorded. Answered with no events, even on a closed account (which
+/// closed with no fee due, see `lifecycle::close`).
 pub(super) fn is_repeated_fee(account: &Account, command: &AccountCommand) -> bool {
     matches!(
         command,
         AccountCommand::ChargeOverdraftFee(ChargeOverdraftFee { cause, .. })
-            if account.overdraft_fees.get(cause) == Some(&FeeStatus::Charged)
+            if !account.fees_due.contains(cause)
     )
 }
 
-/// Charges the fee of the crossing `cause`, if one is due. It is the bank's charge, not the
-/// owner's: it may take the balance past the overdraft limit, and a frozen account pays it too.
-/// With no fee due (no such crossing, or an account without a fee) it decides nothing.
+/// Charges the fee of the crossing `cause` (due: see [`is_repeated_fee`]). It is the bank's
+/// charge, not the owner's: it may take the balance past the overdraft limit, and a frozen
+/// account pays it too, but never below `-MAX_BALANCE_MINOR_UNITS` (a fee past that floor is
+/// refused as `Overflow`, and the policy waives it).
 pub(super) fn charge(
     account: &Account,
     command: ChargeOverdraftFee,
@@ -55,11 +57,14 @@ pub(super) fn charge(
         transaction_id,
         occurred_at,
     } = command;
-    let (Some(fee), Some(FeeStatus::Due)) = (account.overdraft_fee, account.overdraft_fees.get(&cause))
-    else {
+    // Only an account with a fee records a crossing; without one, nothing is ever due.
+    let Some(fee) = account.overdraft_fee else {
         return Ok(Vec::new());
     };
-    account.balance.checked_sub(fee.minor_units())?;
+    let after = account.balance.checked_sub(fee.minor_units())?;
+    if after.minor_units < -MAX_BALANCE_MINOR_UNITS {
+        return Err(AccountError::Overflow);
+    }
     Ok(vec![AccountEvent::OverdraftFeeCharged {
         transaction_id,
         cause,

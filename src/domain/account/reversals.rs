@@ -5,8 +5,8 @@ use super::limits::{ensure_funds, ensure_room};
 use super::{Account, AccountError, AccountEvent, AccountStatus, MovementKind, REVERSAL_WINDOW, Reverse};
 use crate::domain::money::Amount;
 
-/// Reverses a deposit (a debit, which obeys the overdraft rule) or a withdrawal or a capture
-/// (a credit), once, within [`REVERSAL_WINDOW`] of the original.
+/// Reverses a deposit (a debit, which obeys the overdraft rule) or a withdrawal, a capture or an
+/// overdraft fee (a credit), once, within [`REVERSAL_WINDOW`] of the original.
 pub(super) fn reverse(account: &Account, command: Reverse) -> Result<Vec<AccountEvent>, AccountError> {
     let Reverse {
         reversal_id,

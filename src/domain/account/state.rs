@@ -6,7 +6,7 @@
 //! rule needs beyond that (the movement a reversal names) is read from the log by the command
 //! handler and handed to `decide` in the command.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,10 +37,10 @@ pub struct Account {
     pub daily_withdrawal_limit: Option<Limit>,
     /// What each crossing below zero costs, if anything (fixed when the account opens).
     pub overdraft_fee: Option<Amount>,
-    /// Every crossing below zero under an overdraft fee, by the movement that caused it, and
-    /// whether its fee is charged yet: the fee policy delivers at least once, and a fee is
-    /// charged once per cause.
-    pub overdraft_fees: BTreeMap<TransactionId, FeeStatus>,
+    /// The crossings below zero whose fee is not charged yet, by the movement that caused each:
+    /// a fee is charged only while its cause is here, so once per cause however often the
+    /// policy asks. Empty again once the policy caught up: the state stays small.
+    pub fees_due: BTreeSet<TransactionId>,
     /// Withdrawals on the most recent day with any: the history the daily limit needs, and no
     /// more, so the state stays small however long the account lives.
     pub withdrawals_today: Option<DailyWithdrawals>,
@@ -70,15 +70,6 @@ pub struct Hold {
     /// The UTC day it was placed: a release on that same day gives the amount back to the
     /// daily withdrawal limit, which counted it when it was placed.
     pub placed_on: NaiveDate,
-}
-
-/// Where the fee of one crossing below zero stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FeeStatus {
-    /// Recorded (`AccountOverdrawn`), not charged yet.
-    Due,
-    /// Charged (`OverdraftFeeCharged`).
-    Charged,
 }
 
 #[derive(

@@ -484,7 +484,7 @@ function renderFold(index) {
     ["daily withdrawal limit", (state) => (state.opened ? (state.daily_withdrawal_limit == null ? "none" : money(state, state.daily_withdrawal_limit)) : "—")],
     ["withdrawn that day", (state) => (state.withdrawals_today ? `${money(state, state.withdrawals_today.total)} on ${state.withdrawals_today.day}` : "—")],
     ["transfers in flight", (state) => (state.opened ? String(pendingTransfers(state)) : "—")],
-    ["overdraft fees due", (state) => (state.opened ? String(Object.values(state.overdraft_fees ?? {}).filter((fee) => fee === "due").length) : "—")],
+    ["overdraft fees due", (state) => (state.opened ? String(Object.keys(state.fees_due ?? {}).length) : "—")],
     ["version", (state) => (state.opened ? String(state.version) : "0")],
   ];
   const rows = fields.map(([name, show]) => {
@@ -888,9 +888,11 @@ async function followTransfer(accepted) {
 async function followOverdraftFee(answer) {
   const steps = $("consistency").querySelector("ol");
   const say = (text, className = "") => steps?.append(node("li", { text, className }));
+  if (current.account?.overdraft_fee == null) return;
   const account = current.id;
-  const after = Math.max(0, answer.version - 2);
-  const { body } = await api(`/accounts/${account}/events?cursor=${after}&limit=500`);
+  // The withdrawal's own events: its MoneyWithdrawn and, when it crossed, AccountOverdrawn.
+  const after = answer.version - 2;
+  const { body } = await api(`/accounts/${account}/events?limit=500${after > 0 ? `&cursor=${after}` : ""}`);
   const crossing = body.events.find(
     (event) => event.type === "AccountOverdrawn" && event.data.transaction_id === answer.transaction_id,
   );

@@ -62,7 +62,7 @@ export function evolve(state, event) {
       overdraft_limit: data.overdraft_limit,
       daily_withdrawal_limit: data.daily_withdrawal_limit ?? null,
       overdraft_fee: data.overdraft_fee ?? null,
-      overdraft_fees: {},
+      fees_due: {},
       withdrawals_today: null,
       status: "active",
       frozen_reason: null,
@@ -82,7 +82,7 @@ export function evolve(state, event) {
     transfers_out: { ...state.transfers_out },
     transfers_in: { ...state.transfers_in },
     holds: { ...state.holds },
-    overdraft_fees: { ...state.overdraft_fees },
+    fees_due: { ...state.fees_due },
     updated_at: data.occurred_at,
   };
   switch (event.type) {
@@ -155,10 +155,10 @@ export function evolve(state, event) {
       break;
     // The account's half of the overdraft fee; the policy's command comes in between.
     case "AccountOverdrawn":
-      next.overdraft_fees[data.transaction_id] = "due";
+      next.fees_due[data.transaction_id] = true;
       break;
     case "OverdraftFeeCharged":
-      next.overdraft_fees[data.cause] = "charged";
+      delete next.fees_due[data.cause];
       break;
     default:
       break;

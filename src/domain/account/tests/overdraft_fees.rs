@@ -5,6 +5,7 @@ use super::fixtures::*;
 use super::{balance_of, given};
 use crate::domain::account::{AccountCommand, AccountError, AccountEvent, ChargeOverdraftFee, FrozenBy};
 use crate::domain::ids::TransactionId;
+use crate::domain::money::{MAX_AMOUNT_MINOR_UNITS, MAX_BALANCE_MINOR_UNITS};
 
 fn overdrawn(balance: i64) -> AccountEvent {
     AccountEvent::AccountOverdrawn {
@@ -126,19 +127,28 @@ fn a_fee_charged_before_the_account_closed_is_still_answered_as_charged() {
 }
 
 #[test]
-fn a_fee_still_due_when_the_account_closed_is_refused_with_the_closed_account() {
-    // Possible only if the balance came back to zero before the policy charged: the fee is
-    // waived (the policy logs it), since a closed account takes no commands.
+fn an_account_does_not_close_while_a_fee_is_still_to_be_charged() {
+    // Back at zero before the policy charged: closing now would escape the fee by timing.
     let history = [
         opened_with_fee(10_000, 500),
         withdrawn(100),
         overdrawn(-100),
         deposited(100),
-        closed(),
     ];
     given(&history)
+        .when(close())
+        .then_error(AccountError::OverdraftFeesDue);
+}
+
+#[test]
+fn a_fee_never_takes_the_balance_below_the_floor_of_every_balance() {
+    // 100 withdrawals of the largest amount: -10^17, the floor; the fee would pass it.
+    let mut history = vec![opened_with_fee(MAX_AMOUNT_MINOR_UNITS, MAX_AMOUNT_MINOR_UNITS)];
+    history.extend((0..100).map(|_| withdrawn(MAX_AMOUNT_MINOR_UNITS)));
+    history.push(overdrawn(-MAX_BALANCE_MINOR_UNITS));
+    given(&history)
         .when(charge(transaction_id()))
-        .then_error(AccountError::AccountClosed);
+        .then_error(AccountError::Overflow);
 }
 
 #[test]
