@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::domain::account::{
-    AccountCommand, CaptureHold, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold,
-    MovementKind, OpenAccount, PlaceHold, RefundTransfer, Reverse, TransferStatus, VoidHold, Withdraw,
+    AccountCommand, CaptureHold, ChargeOverdraftFee, CompleteTransfer, CreditTransfer, DebitTransfer,
+    Deposit, ExpireHold, MovementKind, OpenAccount, PlaceHold, RefundTransfer, Reverse, TransferStatus,
+    VoidHold, Withdraw,
 };
 use crate::domain::ids::{AccountId, HoldId, TransactionId, TransferId};
 use crate::domain::money::{Currency, Limit, MAX_BALANCE_MINOR_UNITS};
@@ -59,6 +60,15 @@ pub(super) struct Model {
     overdraft_limit: i64,
     daily_limit: Option<i64>,
     pub(super) balance: i64,
+    /// What each crossing below zero costs, if anything.
+    overdraft_fee: Option<i64>,
+    /// The crossings whose fee is not charged yet, by the movement that crossed.
+    fees_due: BTreeSet<TransactionId>,
+    /// The overdraft fees charged so far (what may take the balance past the overdraft floor).
+    pub(super) fees_charged: i64,
+    /// Whether the command handled last took the balance from zero or more to below zero on
+    /// an account with a fee: its movement is then followed by `AccountOverdrawn`.
+    pub(super) crossed: bool,
     frozen: bool,
     closed: bool,
     /// Money that left at the owner's request (withdrawals and transfers out), per UTC day. A
@@ -79,6 +89,10 @@ impl Model {
             overdraft_limit: terms.overdraft_limit.minor_units(),
             daily_limit: terms.daily_withdrawal_limit.map(Limit::minor_units),
             balance: 0,
+            overdraft_fee: terms.overdraft_fee.map(|fee| fee.minor_units()),
+            fees_due: BTreeSet::new(),
+            fees_charged: 0,
+            crossed: false,
             frozen: false,
             closed: false,
             withdrawn_per_day: BTreeMap::new(),
@@ -142,9 +156,24 @@ impl Model {
     /// Decides `command` by the rules and, when it is accepted, applies it.
     pub(super) fn handle(&mut self, command: &AccountCommand) -> Verdict {
         let verdict = self.judge(command);
+        self.crossed = false;
         if let Verdict::Accepted { balance_change } = verdict {
+            let before = self.balance;
             self.balance += balance_change;
             self.apply(command);
+            // Money the owner spent (not a fee, not a reversal) that took the balance below zero.
+            let spent = match command {
+                AccountCommand::Withdraw(Withdraw { transaction_id, .. })
+                | AccountCommand::DebitTransfer(DebitTransfer { transaction_id, .. })
+                | AccountCommand::CaptureHold(CaptureHold { transaction_id, .. }) => Some(*transaction_id),
+                _ => None,
+            };
+            if let Some(cause) =
+                spent.filter(|_| self.overdraft_fee.is_some() && before >= 0 && self.balance < 0)
+            {
+                self.crossed = true;
+                self.fees_due.insert(cause);
+            }
         }
         verdict
     }
@@ -194,6 +223,10 @@ impl Model {
             AccountCommand::ExpireHold(ExpireHold { hold_id, .. }) => {
                 self.holds.get(hold_id).is_some_and(|held| !held.open)
             }
+            // So is a fee not due: charged already, or never recorded.
+            AccountCommand::ChargeOverdraftFee(ChargeOverdraftFee { cause, .. }) => {
+                !self.fees_due.contains(cause)
+            }
             _ => false,
         };
         if repeat {
@@ -204,9 +237,12 @@ impl Model {
         }
         match command {
             AccountCommand::Open(_) => Verdict::Refused,
-            // The scenarios open accounts without an overdraft fee: a charge has nothing to
-            // charge (the fee's rules have examples of their own, in `overdraft_fees`).
-            AccountCommand::ChargeOverdraftFee(_) => Verdict::AlreadyDone,
+            // Due (a charge of a fee not due was answered above as a repeat): the fee, even
+            // past the overdraft floor, but not below the floor of every balance.
+            AccountCommand::ChargeOverdraftFee(_) => match self.overdraft_fee {
+                Some(fee) => accept_if(self.balance - fee >= -MAX_BALANCE_MINOR_UNITS, -fee),
+                None => Verdict::AlreadyDone,
+            },
             AccountCommand::Deposit(Deposit { amount, currency, .. }) => accept_if(
                 *currency == self.currency && self.has_room_for(amount.minor_units()),
                 amount.minor_units(),
@@ -227,7 +263,11 @@ impl Model {
             AccountCommand::RenameHolder(_) => accept_if(true, 0),
             AccountCommand::Unfreeze(_) => accept_if(self.frozen, 0),
             AccountCommand::Close(_) => accept_if(
-                !self.frozen && self.balance == 0 && !self.has_pending() && self.held() == 0,
+                !self.frozen
+                    && self.balance == 0
+                    && !self.has_pending()
+                    && self.held() == 0
+                    && self.fees_due.is_empty(),
                 0,
             ),
             AccountCommand::DebitTransfer(DebitTransfer {
@@ -381,9 +421,17 @@ impl Model {
     /// The bookkeeping of an accepted command; the balance is already updated.
     fn apply(&mut self, command: &AccountCommand) {
         match command {
-            AccountCommand::Open(_)
-            | AccountCommand::RenameHolder(_)
-            | AccountCommand::ChargeOverdraftFee(_) => {}
+            AccountCommand::Open(_) | AccountCommand::RenameHolder(_) => {}
+            AccountCommand::ChargeOverdraftFee(ChargeOverdraftFee {
+                cause,
+                transaction_id,
+                occurred_at,
+            }) => {
+                let fee = self.overdraft_fee.unwrap_or(0);
+                self.fees_due.remove(cause);
+                self.fees_charged += fee;
+                self.record(*transaction_id, MovementKind::OverdraftFee, fee, *occurred_at);
+            }
             AccountCommand::Deposit(Deposit {
                 transaction_id,
                 amount,

@@ -1,6 +1,7 @@
-//! Random scenarios for the property tests: an opening followed by moves (deposits, withdrawals,
-//! transfers in and out with their retries, settlements, reversals, holds placed, captured,
-//! voided and expired, freezes, a closing), turned into commands and decided in turn.
+//! Random scenarios for the property tests: an opening (now and then with an overdraft fee)
+//! followed by moves (deposits, withdrawals, transfers in and out with their retries,
+//! settlements, reversals, holds placed, captured, voided and expired, overdraft fees charged
+//! and charged again, freezes, a closing), turned into commands and decided in turn.
 
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
@@ -10,9 +11,9 @@ use uuid::Uuid;
 use super::fixtures::*;
 use crate::domain::Decider;
 use crate::domain::account::{
-    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, CaptureHold, Close,
-    CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold, Freeze, FrozenBy, OpenAccount,
-    PlaceHold, RefundReason, RefundTransfer, Reverse, Unfreeze, VoidHold, Withdraw,
+    AccountCommand, AccountDecider, AccountError, AccountEvent, AccountState, CaptureHold,
+    ChargeOverdraftFee, Close, CompleteTransfer, CreditTransfer, DebitTransfer, Deposit, ExpireHold, Freeze,
+    FrozenBy, OpenAccount, PlaceHold, RefundReason, RefundTransfer, Reverse, Unfreeze, VoidHold, Withdraw,
 };
 use crate::domain::ids::{AccountId, HoldId, TransactionId, TransferId};
 use crate::domain::money::{Amount, Currency, MAX_AMOUNT_MINOR_UNITS};
@@ -74,12 +75,20 @@ enum Move {
     ExpireHold {
         pick: Option<Index>,
     },
+    /// The overdraft fee policy's command, for the crossing an earlier movement caused (or one
+    /// it did not): charged once, answered with nothing after.
+    ChargeFee {
+        pick: Option<Index>,
+    },
     Freeze,
     Unfreeze,
     Close,
     /// Deposits of the largest amount until one is refused: the balance cap (or the account's
     /// state) stops them.
     FillUp,
+    /// A withdrawal of one minor unit more than the balance: it crosses below zero whenever
+    /// the floor allows it (`play` sets the amount from the state it meets).
+    Overdraw,
 }
 
 /// Which transfer id a transfer out uses.
@@ -144,13 +153,18 @@ fn any_terms_with(daily_limit: BoxedStrategy<Option<i64>>) -> impl Strategy<Valu
         prop_oneof![8 => 0..=1_000_i64, 1 => Just(MAX_AMOUNT_MINOR_UNITS)],
         daily_limit,
         proptest::option::of(any_amount()),
+        proptest::option::weighted(
+            0.4,
+            prop_oneof![9 => 1..=1_000_i64, 1 => Just(MAX_AMOUNT_MINOR_UNITS)],
+        ),
     )
         .prop_map(
-            |(currency, overdraft, daily_limit, initial_deposit)| OpenAccount {
+            |(currency, overdraft, daily_limit, initial_deposit, overdraft_fee)| OpenAccount {
                 currency,
                 overdraft_limit: limit(overdraft),
                 daily_withdrawal_limit: daily_limit.map(limit),
                 initial_deposit: initial_deposit.map(|minor_units| (transaction_id(), amount(minor_units))),
+                overdraft_fee: overdraft_fee.map(amount),
                 ..terms()
             },
         )
@@ -194,10 +208,12 @@ fn any_move() -> impl Strategy<Value = Move> {
             .prop_map(|(pick, amount)| Move::CaptureHold { pick, amount }),
         1 => any_pick().prop_map(|pick| Move::VoidHold { pick }),
         2 => any_pick().prop_map(|pick| Move::ExpireHold { pick }),
+        4 => any_pick().prop_map(|pick| Move::ChargeFee { pick }),
         1 => Just(Move::Freeze),
         2 => Just(Move::Unfreeze),
         1 => Just(Move::Close),
         1 => Just(Move::FillUp),
+        2 => Just(Move::Overdraw),
     ]
 }
 
@@ -268,6 +284,9 @@ struct Script {
     transfers_out: Vec<TransferTerms>,
     transfers_in: Vec<TransferTerms>,
     transactions: Vec<TransactionId>,
+    /// The ids of the movements that spend (withdrawals, transfers out, captures): the ones
+    /// that may cross below zero.
+    spends: Vec<TransactionId>,
     holds: Vec<HoldTerms>,
 }
 
@@ -299,6 +318,7 @@ impl Script {
             transfers_out: Vec::new(),
             transfers_in: Vec::new(),
             transactions: terms.initial_deposit.iter().map(|(id, _)| *id).collect(),
+            spends: Vec::new(),
             holds: Vec::new(),
         }
     }
@@ -462,6 +482,13 @@ impl Script {
                 hold_id: self.hold(pick.as_ref()),
                 occurred_at,
             }),
+            // Among the last few spends, so that a crossing is often charged soon, and again.
+            Move::ChargeFee { pick } => AccountCommand::ChargeOverdraftFee(ChargeOverdraftFee {
+                cause: picked(&self.spends[self.spends.len().saturating_sub(2)..], pick.as_ref())
+                    .unwrap_or_else(unknown_transaction_id),
+                transaction_id,
+                occurred_at,
+            }),
             Move::Freeze => AccountCommand::Freeze(Freeze {
                 reason: text("suspected fraud"),
                 by: FrozenBy::Bank,
@@ -474,6 +501,14 @@ impl Script {
             }),
             Move::Close => AccountCommand::Close(Close { occurred_at }),
             // One deposit here; `play` repeats it until one is refused.
+            // One unit here; `play` sets the amount.
+            Move::Overdraw => AccountCommand::Withdraw(Withdraw {
+                transaction_id,
+                amount: amount(1),
+                currency: self.currency,
+                description: None,
+                occurred_at,
+            }),
             Move::FillUp => AccountCommand::Deposit(Deposit {
                 transaction_id,
                 amount: amount(MAX_AMOUNT_MINOR_UNITS),
@@ -482,6 +517,12 @@ impl Script {
                 occurred_at,
             }),
         };
+        if matches!(
+            command,
+            AccountCommand::Withdraw(_) | AccountCommand::DebitTransfer(_) | AccountCommand::CaptureHold(_)
+        ) {
+            self.spends.push(transaction_id);
+        }
         if !matches!(
             command,
             AccountCommand::Freeze(_)
@@ -501,12 +542,16 @@ impl Script {
 /// Decides the opening and every move in turn, evolving the state by whatever was accepted.
 pub(super) fn play(scenario: &Scenario) -> Vec<Step> {
     let mut script = Script::new(&scenario.terms);
-    let mut commands = vec![(open(scenario.terms.clone()), false)];
+    let mut commands = vec![(open(scenario.terms.clone()), false, false)];
     let mut occurred_at = scenario.terms.occurred_at;
     for (step, (pause, a_move)) in scenario.moves.iter().enumerate() {
         occurred_at += *pause;
-        let fill_up = matches!(a_move, Move::FillUp);
-        commands.push((script.command(step + 1, a_move, occurred_at), fill_up));
+        let command = script.command(step + 1, a_move, occurred_at);
+        commands.push((
+            command,
+            matches!(a_move, Move::FillUp),
+            matches!(a_move, Move::Overdraw),
+        ));
     }
 
     let mut state = AccountDecider::initial_state();
@@ -515,7 +560,13 @@ pub(super) fn play(scenario: &Scenario) -> Vec<Step> {
     // A fill-up deposit is decided again and again (with fresh ids) until it is refused.
     let mut pending = commands.into_iter().rev().collect::<Vec<_>>();
     let mut repeats = 0_u128;
-    while let Some((command, fill_up)) = pending.pop() {
+    while let Some((mut command, fill_up, overdraw)) = pending.pop() {
+        if let (true, AccountCommand::Withdraw(withdraw), AccountState::Opened(account)) =
+            (overdraw, &mut command, &state)
+        {
+            let one_more = account.balance.minor_units.saturating_add(1);
+            withdraw.amount = amount(one_more.clamp(1, MAX_AMOUNT_MINOR_UNITS));
+        }
         if fill_up {
             if let AccountCommand::Deposit(deposit) = &command {
                 repeats += 1;
@@ -527,7 +578,7 @@ pub(super) fn play(scenario: &Scenario) -> Vec<Step> {
                 };
                 if matches!(AccountDecider::decide(&state, command.clone()), Ok(ref events) if !events.is_empty())
                 {
-                    pending.push((AccountCommand::Deposit(again), true));
+                    pending.push((AccountCommand::Deposit(again), true, false));
                 }
             }
         }
