@@ -70,6 +70,17 @@ header() {
     grep -i "^$1:" "$HEADERS" | head -n 1 | cut -d' ' -f2- | tr -d '\r'
 }
 
+# wait_for PATH PATTERN WHAT: GET PATH until its body matches PATTERN (a grep pattern), for at
+# most 30 s, else fail saying WHAT did not happen. What a follower or a scheduler does comes a
+# moment after the command that caused it.
+wait_for() {
+    local deadline=$((SECONDS + 30))
+    until call GET "$1" 200 >/dev/null && grep -q "$2" "$BODY"; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "$3 within 30 s"
+        sleep 0.5
+    done
+}
+
 expect_problem() {
     local type
     type=$(field type)
@@ -267,11 +278,7 @@ expect_field status open
 echo "waiting for the deadline, then for HoldExpired (at most 30 s)"
 sleep 4
 wait_for_expiry() {
-    local deadline=$((SECONDS + 30))
-    until call GET "/accounts/$ALICE/holds/$1" 200 >/dev/null && [ "$(field status)" = expired ]; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "hold $1 was not expired 30 s after its deadline (status '$(field status)')"
-        sleep 0.5
-    done
+    wait_for "/accounts/$ALICE/holds/$1" '"status": *"expired"' "hold $1 was not expired 30 s after its deadline"
     call GET "/accounts/$ALICE/holds/$1" 200
 }
 wait_for_expiry "$PARKING"
@@ -313,11 +320,7 @@ call POST /webhooks 201 "{\"url\":\"$WEBHOOK_URL\",\"event_types\":[\"money.depo
 WEBHOOK=$(field webhook_id)
 call POST "/accounts/$ALICE/deposits" 201 '{"amount":100,"currency":"EUR","description":"cashback"}'
 echo "the deposit publishes money.deposited.v1, signed per Standard Webhooks; waiting for the first attempt to send it (at most 30 s)"
-deadline=$((SECONDS + 30))
-until call GET "/webhooks/$WEBHOOK/deliveries" 200 >/dev/null && grep -q '"attempt"' "$BODY"; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "no attempt to deliver to $WEBHOOK_URL within 30 s"
-    sleep 0.5
-done
+wait_for "/webhooks/$WEBHOOK/deliveries" '"attempt"' "no attempt to deliver to $WEBHOOK_URL"
 bold "    ...every attempt: the status answered (or the error met) and its latency; a failure is tried again with back-off"
 call GET "/webhooks/$WEBHOOK/deliveries" 200
 bold "    ...the subscription: what it has still to receive, parked messages, lag behind the log"
@@ -361,11 +364,7 @@ CROSSING=$(field transaction_id)
 echo "the withdrawal took the balance from 10.00 to -20.00: the account recorded AccountOverdrawn beside it, and"
 echo "nothing more. The overdraft fee policy, a follower of the log with no state of its own, reacts to that event"
 echo "with ChargeOverdraftFee; no coordinator (compare the transfer's process manager, step 9). Waiting for the fee (at most 30 s)"
-deadline=$((SECONDS + 30))
-until call GET "/accounts/$DAVE/events" 200 >/dev/null && grep -q '"OverdraftFeeCharged"' "$BODY"; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "no overdraft fee charged within 30 s"
-    sleep 0.5
-done
+wait_for "/accounts/$DAVE/events" '"OverdraftFeeCharged"' "no overdraft fee charged"
 bold "    ...Dave's trail: the withdrawal, the crossing, and the fee naming its cause ($CROSSING)"
 call GET "/accounts/$DAVE/events" 200
 grep -q "\"cause\":\"$CROSSING\"" "$BODY" || fail "the fee does not name the withdrawal that crossed zero"

@@ -264,7 +264,7 @@ impl App {
     /// Starts the transfer process manager (it needs no catch-up wait: settling transfers is
     /// not on the path of any query).
     pub fn start_transfer_process(&self) -> Following {
-        self.start(vec![TransferProcess::new(
+        self.start(vec![TransferProcess::follower(
             self.database.clone(),
             self.http.commands.clone(),
         )])
@@ -272,7 +272,7 @@ impl App {
 
     /// Starts the policies ([`crate::policy`]): the overdraft fee policy.
     pub fn start_policies(&self) -> Following {
-        self.start(vec![OverdraftFeePolicy::new(
+        self.start(vec![OverdraftFeePolicy::follower(
             self.database.clone(),
             self.http.commands.clone(),
         )])

@@ -37,6 +37,7 @@
 
 mod checkpoint;
 pub mod parking;
+pub mod reaction;
 mod status;
 mod waking;
 
@@ -44,6 +45,7 @@ pub use checkpoint::{
     CheckpointMove, StoredCheckpoint, load_checkpoint, load_state, lock_checkpoint, read_checkpoint,
     set_paused, stored_checkpoints,
 };
+pub use reaction::{Reacting, Reaction};
 pub use status::{Behind, FollowerState, Followers};
 pub use waking::WakingStore;
 

@@ -14,8 +14,8 @@
 //! timing; a fee that would take the balance below the floor every balance keeps
 //! (`-MAX_BALANCE_MINOR_UNITS`) is waived, with a warning, rather than parked for ever.
 //!
-//! It runs in the shared follower loop ([`crate::follow`]), one process at a time (the
-//! follower's leadership), and moves its checkpoint once per batch.
+//! It is a [`Reaction`]: the shared follower loop ([`crate::follow`]) runs it in one process at
+//! a time (the follower's leadership) and moves its checkpoint once per batch.
 
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use crate::domain::account::{
     self, AccountCommand, AccountError, AccountEvent, AccountEventType, ChargeOverdraftFee,
 };
 use crate::domain::ids::AccountId;
-use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
+use crate::follow::{FollowError, Follower, Reacting, Reaction};
 use crate::store::{RecordedEvent, codec};
 
 /// The checkpoint name, also shown by `GET /projections`.
@@ -40,52 +40,28 @@ pub struct OverdraftFeePolicy {
 }
 
 impl OverdraftFeePolicy {
-    pub fn new(database: Database, commands: AccountCommandHandler) -> Arc<Self> {
-        Arc::new(OverdraftFeePolicy { database, commands })
+    /// The policy, as a follower of the log.
+    pub fn follower(database: Database, commands: AccountCommandHandler) -> Arc<dyn Follower> {
+        Reacting::follower(OverdraftFeePolicy { database, commands })
     }
 }
 
 #[async_trait::async_trait]
-impl Follower for OverdraftFeePolicy {
+impl Reaction for OverdraftFeePolicy {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    /// The write database, beside the log its commands append to.
-    fn checkpoint_database(&self) -> &Database {
+    fn database(&self) -> &Database {
         &self.database
     }
 
-    fn batch_size(&self) -> i64 {
-        100
+    fn reacts_to(&self, event: &RecordedEvent) -> bool {
+        event.stream_type == account::STREAM_TYPE
+            && event.event_type.parse() == Ok(AccountEventType::AccountOverdrawn)
     }
 
-    /// Charges the fee of every crossing in `batch`, then moves the checkpoint once.
-    async fn handle(
-        &self,
-        batch: &[RecordedEvent],
-        checkpoint: CheckpointMove,
-        fence: &mut Fence,
-    ) -> Result<(), FollowError> {
-        for recorded in batch {
-            if recorded.stream_type != account::STREAM_TYPE
-                || recorded.event_type.parse() != Ok(AccountEventType::AccountOverdrawn)
-            {
-                continue;
-            }
-            fence.check().await?;
-            charge(&self.commands, recorded).await?;
-        }
-        checkpoint.record(&self.database).await
-    }
-
-    /// A parked crossing may be charged out of order: each charge stands alone.
-    fn retries_out_of_order(&self) -> bool {
-        true
-    }
-
-    async fn retry(&self, event: &RecordedEvent, fence: &mut Fence) -> Result<(), FollowError> {
-        fence.check().await?;
+    async fn react(&self, event: &RecordedEvent) -> Result<(), FollowError> {
         charge(&self.commands, event).await
     }
 }

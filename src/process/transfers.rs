@@ -13,8 +13,8 @@
 //! manager checks the source still has the transfer pending, so a transfer that was refunded is
 //! never credited later.
 //!
-//! It runs in the shared follower loop ([`crate::follow`]) and moves its checkpoint once per
-//! batch. One manager acts at a time: the running instance holds the follower's leadership (a
+//! It is a [`Reaction`]: the shared follower loop ([`crate::follow`]) runs it and moves its
+//! checkpoint once per batch. One manager acts at a time: the running instance holds the follower's leadership (a
 //! PostgreSQL advisory lock, or a SQLite lease; other processes wait as standbys).
 
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use crate::domain::account::{
 };
 use crate::domain::ids::{AccountId, TransferId};
 use crate::domain::transfer::{Outcome, TransferCommand, TransferDecider};
-use crate::follow::{CheckpointMove, Fence, FollowError, Follower};
+use crate::follow::{FollowError, Follower, Reacting, Reaction};
 use crate::store::{RecordedEvent, StoreError, codec};
 
 /// The checkpoint name, also shown by `GET /projections`.
@@ -61,59 +61,32 @@ pub struct TransferProcess {
 }
 
 impl TransferProcess {
-    pub fn new(database: Database, commands: AccountCommandHandler) -> Arc<Self> {
-        Arc::new(TransferProcess { database, commands })
+    /// The process manager, as a follower of the log.
+    pub fn follower(database: Database, commands: AccountCommandHandler) -> Arc<dyn Follower> {
+        Reacting::follower(TransferProcess { database, commands })
     }
 }
 
 #[async_trait::async_trait]
-impl Follower for TransferProcess {
+impl Reaction for TransferProcess {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    /// The write database, with the log its actions append to: its checkpoint belongs with the
-    /// command side, not with read models that may be dropped and rebuilt.
-    fn checkpoint_database(&self) -> &Database {
+    fn database(&self) -> &Database {
         &self.database
     }
 
-    fn batch_size(&self) -> i64 {
-        100
+    /// Only debits start a settlement; the type says so without decoding the payload.
+    fn reacts_to(&self, event: &RecordedEvent) -> bool {
+        event.stream_type == account::STREAM_TYPE
+            && event.event_type.parse() == Ok(AccountEventType::TransferDebited)
     }
 
-    /// Settles every transfer debited in `batch`, then moves the checkpoint once.
-    async fn handle(
-        &self,
-        batch: &[RecordedEvent],
-        checkpoint: CheckpointMove,
-        fence: &mut Fence,
-    ) -> Result<(), FollowError> {
-        for recorded in batch {
-            if recorded.stream_type != account::STREAM_TYPE {
-                continue;
-            }
-            // Only debits start a settlement; the type says so without decoding the payload.
-            if recorded.event_type.parse() != Ok(AccountEventType::TransferDebited) {
-                continue;
-            }
-            // Still the leader? Checked before every settlement, not once per batch, so a
-            // standby that took over finds at most one settlement in progress.
-            fence.check().await?;
-            settle(&self.commands, recorded).await?;
-        }
-        checkpoint.record(&self.database).await
-    }
-
-    /// A parked debit settles out of order as well as in order: every step is idempotent.
-    fn retries_out_of_order(&self) -> bool {
-        true
-    }
-
-    async fn retry(&self, event: &RecordedEvent, fence: &mut Fence) -> Result<(), FollowError> {
-        fence.check().await?;
-        settle(&self.commands, event).await?;
-        Ok(())
+    /// Settles the transfer `event` debited: every step is idempotent, so a replayed or a
+    /// parked debit settles once.
+    async fn react(&self, event: &RecordedEvent) -> Result<(), FollowError> {
+        Ok(settle(&self.commands, event).await?)
     }
 }
 

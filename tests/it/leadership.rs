@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{Server, TestDb, backend_tests, free_port};
+use crate::common::{Server, TestDb, backend_tests, free_port, get_json};
 
 backend_tests!(one_process_at_a_time_applies_each_followers_batches);
 
@@ -161,14 +161,7 @@ pub(crate) async fn wait_until_caught_up(server: &Server) -> i64 {
     let client = reqwest::Client::new();
     // Not a measure of speed: followers that never catch up are the failure.
     for _ in 0..600 {
-        let status: Value = client
-            .get(server.url("/projections"))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
+        let status = get_json(&client, &server.url("/projections")).await;
         let head = status["head"].as_i64().expect("head");
         let caught_up = status["projections"]
             .as_array()

@@ -14,7 +14,7 @@ use foldbank::command::Precondition;
 use foldbank::domain::account::{AccountCommand, ChargeOverdraftFee};
 use foldbank::domain::ids::{AccountId, TransactionId};
 
-use crate::common::{Server, TestApp, TestDb, backend_tests, free_port};
+use crate::common::{Server, TestApp, TestDb, backend_tests, free_port, get_json};
 use crate::leadership::wait_until_caught_up;
 
 backend_tests!(
@@ -34,17 +34,6 @@ async fn open_with_fee(app: &TestApp, deposit: i64) -> Uuid {
         terms["initial_deposit"] = json!(deposit);
     }
     app.open_account(terms).await
-}
-
-async fn withdraw(app: &TestApp, account: Uuid, amount: i64) -> Value {
-    let response = app
-        .post(
-            &format!("/accounts/{account}/withdrawals"),
-            json!({ "amount": amount, "currency": "EUR" }),
-        )
-        .await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
-    response.body
 }
 
 /// The types of the events `account`'s stream recorded, in order.
@@ -78,9 +67,9 @@ async fn a_withdrawal_below_zero_is_charged_the_fee_once_per_crossing(db: TestDb
 
     // The policy held back, so that its fee comes after these commands in the stream.
     app.stop_policies().await;
-    let crossing = withdraw(&app, account, 3_000).await;
-    withdraw(&app, account, 100).await; // already below zero: no new crossing
-    deposit(&app, account, 2_100).await; // back at zero, the fee still to be charged
+    let crossing = app.withdraw(account, 3_000).await;
+    app.withdraw(account, 100).await; // already below zero: no new crossing
+    app.deposit(account, 2_100).await; // back at zero, the fee still to be charged
     let closing = app.post(&format!("/accounts/{account}/close"), json!({})).await;
     closing.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "overdraft-fees-due");
     app.start_policies();
@@ -105,8 +94,8 @@ async fn a_withdrawal_below_zero_is_charged_the_fee_once_per_crossing(db: TestDb
     assert_eq!(balance(&app, account).await, -FEE);
 
     // Back above zero, then below again: a second crossing, a second fee.
-    deposit(&app, account, 5_000).await;
-    let second = withdraw(&app, account, 5_000).await;
+    app.deposit(account, 5_000).await;
+    let second = app.withdraw(account, 5_000).await;
     app.settled().await;
     let charged = fees(&app.events(account).await);
     assert_eq!(charged.len(), 2, "{charged:?}");
@@ -139,16 +128,6 @@ async fn a_withdrawal_below_zero_is_charged_the_fee_once_per_crossing(db: TestDb
     assert_eq!(waived.status, StatusCode::CREATED, "{}", waived.text);
     app.settled().await;
     assert_eq!(balance(&app, account).await, -FEE);
-}
-
-async fn deposit(app: &TestApp, account: Uuid, amount: i64) {
-    let response = app
-        .post(
-            &format!("/accounts/{account}/deposits"),
-            json!({ "amount": amount, "currency": "EUR" }),
-        )
-        .await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
 }
 
 /// The account's balance, read once every read model reflects the whole log.
@@ -191,7 +170,7 @@ async fn a_replayed_log_charges_no_fee_twice(db: TestDb) {
     let mut app = TestApp::new(db).await;
     let accounts = [open_with_fee(&app, 100).await, open_with_fee(&app, 0).await];
     for account in accounts {
-        withdraw(&app, account, 400).await;
+        app.withdraw(account, 400).await;
     }
     let head = app.settled().await;
 
@@ -225,7 +204,7 @@ async fn two_policies_charging_the_same_crossing_at_once_charge_it_once(db: Test
     let mut crossings = Vec::new();
     for _ in 0..8 {
         let account = open_with_fee(&app, 0).await;
-        let withdrawn = withdraw(&app, account, 100).await;
+        let withdrawn = app.withdraw(account, 100).await;
         let cause: Uuid = withdrawn["transaction_id"]
             .as_str()
             .and_then(|id| id.parse().ok())
@@ -313,26 +292,16 @@ async fn two_processes_sharing_the_log_charge_each_crossing_once(db: TestDb) {
     wait_until_caught_up(&second).await;
 
     for account in &accounts {
-        let events: Value = client
-            .get(second.url(&format!("/accounts/{account}/events?limit=100")))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
+        let events = get_json(
+            &client,
+            &second.url(&format!("/accounts/{account}/events?limit=100")),
+        )
+        .await;
         let events = events["events"].as_array().cloned().unwrap_or_default();
         let charged = fees(&events);
         assert_eq!(charged.len(), 2, "{account}: {charged:?}");
         assert_ne!(charged[0].0, charged[1].0, "one fee per crossing");
-        let balance: Value = client
-            .get(second.url(&format!("/accounts/{account}")))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
+        let balance = get_json(&client, &second.url(&format!("/accounts/{account}"))).await;
         assert_eq!(balance["balance"], -300 + 10_000 - 10_000 - 2 * FEE, "{account}");
     }
     assert!(second.terminate().await);

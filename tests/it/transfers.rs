@@ -579,7 +579,7 @@ async fn one_transfer_id_sent_from_two_accounts_at_once_is_debited_once(db: Test
 /// how the scheduler happens to start them.
 #[derive(Debug)]
 struct Unled {
-    manager: std::sync::Arc<foldbank::process::TransferProcess>,
+    manager: std::sync::Arc<dyn foldbank::follow::Follower>,
     name: usize,
     handled: std::sync::Arc<std::sync::Mutex<Vec<(usize, i64)>>>,
     start_together: std::sync::Arc<tokio::sync::Barrier>,
@@ -662,7 +662,7 @@ async fn two_managers_racing_on_the_same_transfers_never_credit_and_refund_one(d
                 settings: service.follow.clone(),
                 metrics: service.http.metrics.clone(),
             };
-            let manager = foldbank::process::TransferProcess::new(
+            let manager = foldbank::process::TransferProcess::follower(
                 service.database.clone(),
                 service.http.commands.clone(),
             );

@@ -291,6 +291,25 @@ impl TestApp {
         self.open_account(json!({ "initial_deposit": balance })).await
     }
 
+    /// Deposits `amount` EUR minor units; answers the command's body (201 asserted).
+    pub async fn deposit(&self, account: Uuid, amount: i64) -> Value {
+        self.move_money(account, "deposits", amount).await
+    }
+
+    /// Withdraws `amount` EUR minor units; answers the command's body (201 asserted).
+    pub async fn withdraw(&self, account: Uuid, amount: i64) -> Value {
+        self.move_money(account, "withdrawals", amount).await
+    }
+
+    async fn move_money(&self, account: Uuid, movements: &str, amount: i64) -> Value {
+        let path = format!("/accounts/{account}/{movements}");
+        let response = self
+            .post(&path, json!({ "amount": amount, "currency": "EUR" }))
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{path}: {}", response.text);
+        response.body
+    }
+
     /// The account's events from the audit trail endpoint, every page of it.
     pub async fn events(&self, account_id: Uuid) -> Vec<Value> {
         let mut events = Vec::new();

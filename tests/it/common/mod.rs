@@ -11,7 +11,7 @@ mod server;
 pub use db::TestDb;
 pub use http::{TestApp, TestResponse, test_start};
 pub use master_key::{master_key, master_key_file};
-pub use server::{Server, free_port, run_foldbank, run_foldbank_bare};
+pub use server::{Server, free_port, get_json, run_foldbank, run_foldbank_bare};
 
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the
 /// tests `sqlite::name` and `postgres::name`.

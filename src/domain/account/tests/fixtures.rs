@@ -182,6 +182,19 @@ pub(super) fn opened() -> AccountEvent {
 }
 
 pub(super) fn opened_with(overdraft_limit: i64, daily_withdrawal_limit: Option<i64>) -> AccountEvent {
+    opened_on(overdraft_limit, daily_withdrawal_limit, None)
+}
+
+/// Opened with an overdraft limit and an overdraft fee.
+pub(super) fn opened_with_fee(overdraft_limit: i64, fee: i64) -> AccountEvent {
+    opened_on(overdraft_limit, None, Some(fee))
+}
+
+fn opened_on(
+    overdraft_limit: i64,
+    daily_withdrawal_limit: Option<i64>,
+    overdraft_fee: Option<i64>,
+) -> AccountEvent {
     AccountEvent::AccountOpened {
         account_id: account_id(),
         owner_id: owner_id(),
@@ -189,34 +202,8 @@ pub(super) fn opened_with(overdraft_limit: i64, daily_withdrawal_limit: Option<i
         overdraft_limit: limit(overdraft_limit),
         daily_withdrawal_limit: daily_withdrawal_limit.map(limit),
         holder_name: None,
-        overdraft_fee: None,
+        overdraft_fee: overdraft_fee.map(amount),
         occurred_at: now(),
-    }
-}
-
-/// Opened with an overdraft limit and an overdraft fee.
-pub(super) fn opened_with_fee(overdraft_limit: i64, fee: i64) -> AccountEvent {
-    match opened_with(overdraft_limit, None) {
-        AccountEvent::AccountOpened {
-            account_id,
-            owner_id,
-            currency,
-            overdraft_limit,
-            daily_withdrawal_limit,
-            holder_name,
-            occurred_at,
-            ..
-        } => AccountEvent::AccountOpened {
-            account_id,
-            owner_id,
-            currency,
-            overdraft_limit,
-            daily_withdrawal_limit,
-            holder_name,
-            overdraft_fee: Some(amount(fee)),
-            occurred_at,
-        },
-        other => other,
     }
 }
 
