@@ -45,7 +45,8 @@
 //!   decide → append → answer, [`command::pipeline`]), with per-stream serialization, a cache of
 //!   folded states, a snapshot policy, and retries.
 //! - [`follow`]: the one loop every follower of the log runs in: checkpoints, batches,
-//!   waking, back-off, leadership, shutdown.
+//!   waking, back-off, leadership, shutdown; and [`follow::Reaction`], the follower that acts
+//!   on one kind of event with commands (the transfer's process manager, the policies).
 //! - [`projection`]: the read models, one module each: row type, pure fold and statements, and
 //!   beside them the queries over that table (methods of [`projection::ReadModels`]); and the
 //!   operations on them, `verify` (the tables against a fold of the log in memory) and the
