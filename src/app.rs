@@ -290,6 +290,7 @@ impl App {
             self.database.clone(),
             self.store.clone(),
             self.http.metrics.clone(),
+            self.http.keyring.master_keys(),
             settings,
         )?
         .start(self.shutdown.child_token());

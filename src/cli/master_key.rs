@@ -8,6 +8,7 @@ use clap::Subcommand;
 use super::Outcome;
 use crate::config::Config;
 use crate::db::Database;
+use crate::integration::secrets;
 use crate::privacy::{MasterKey, keyring};
 
 #[derive(Debug, Subcommand)]
@@ -18,8 +19,9 @@ pub enum MasterKeyAction {
     Create { path: PathBuf },
     /// Print the id of the master key at PATH (what `owner_keys.master_key_id` stores).
     Id { path: PathBuf },
-    /// Re-wrap every data key that `--previous-master-key-file` wrapped under
-    /// `--master-key-file`; print how many. Events are not touched. Run it once every process
+    /// Re-wrap every data key (and every webhook's signing secret) that
+    /// `--previous-master-key-file` wrapped under `--master-key-file`; print how many data keys.
+    /// Events are not touched. Run it once every process
     /// was restarted with both files; then restart them with the new one alone and destroy the
     /// old one.
     Rotate,
@@ -41,7 +43,8 @@ pub(super) async fn run(config: &Config, action: MasterKeyAction) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Re-wraps the data keys of the previous master key under the current one.
+/// Re-wraps the data keys and the webhook secrets of the previous master key under the current
+/// one. (It prints the count of data keys, as before.)
 async fn rotate(config: &Config) -> Outcome {
     let (Some(to), Some(from)) = (&config.master_key_file, &config.previous_master_key_file) else {
         return Err(
@@ -52,12 +55,14 @@ async fn rotate(config: &Config) -> Outcome {
     let (to, from) = (MasterKey::read(to)?, MasterKey::read(from)?);
     let database = Database::connect(&config.database_url, config.database_max_connections).await?;
     let rewrapped = keyring::rewrap(&database, &from, &to).await?;
+    let secrets = secrets::rewrap(&database, &from, &to).await?;
     database.close().await;
     tracing::info!(
         rewrapped,
+        webhook_secrets = secrets,
         from = from.id(),
         to = to.id(),
-        "every data key is wrapped by the new master key"
+        "every data key and webhook secret is wrapped by the new master key"
     );
     println!("{rewrapped}");
     Ok(ExitCode::SUCCESS)

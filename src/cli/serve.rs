@@ -1,6 +1,7 @@
 //! `foldbank serve` (the default): the HTTP server with its followers, until SIGTERM or Ctrl-C.
 
 use crate::integration::delivery::DeliverySettings;
+use crate::integration::secrets;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -67,6 +68,13 @@ pub(super) async fn run(config: Config) -> Outcome {
     let transfers = app.start_transfer_process();
     let policies = app.start_policies();
     let expiry = app.start_hold_expiry(HOLD_EXPIRY_ROUND);
+    let sealed = secrets::seal_plain(&databases.write, &app.http.keyring.master_keys()).await?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "webhook secrets stored as shown are now sealed under the master key"
+        );
+    }
     let (webhook_outbox, webhook_sender) = app.start_webhooks(DeliverySettings {
         allow_private: config.webhook_allow_private,
         ..DeliverySettings::default()

@@ -180,7 +180,13 @@ pub(crate) async fn create_webhook(
         .map(|(key, fingerprint)| KeyedRequest { key, fingerprint });
     let created = app
         .subscriptions
-        .create(new, app.ids.new_id(), app.clock.now(), keyed)
+        .create(
+            new,
+            app.ids.new_id(),
+            app.clock.now(),
+            keyed,
+            &app.keyring.master_keys(),
+        )
         .await?;
     let (subscription, secret, again) = match created {
         Created::New(subscription, secret) => (subscription, secret, false),

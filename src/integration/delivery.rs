@@ -46,9 +46,11 @@ use uuid::Uuid;
 use crate::db::{Database, Stored, Transaction, query};
 use crate::integration::destination::{Destination, is_public};
 use crate::integration::replay;
-use crate::integration::signing::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, WebhookSecret};
+use crate::integration::secrets::StoredSecret;
+use crate::integration::signing::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use crate::integration::subscriptions::{ATTEMPTS_KEPT, lock_subscription};
 use crate::metrics::Metrics;
+use crate::privacy::MasterKeys;
 use crate::process::led::run_while_leading;
 use crate::store::EventStore;
 
@@ -114,6 +116,7 @@ struct Due {
     generation: i32,
     url: String,
     secret: String,
+    secret_master_key_id: Option<String>,
 }
 
 /// What one round did.
@@ -163,6 +166,8 @@ pub struct Deliverer {
     /// The log, which replays read again.
     store: Arc<dyn EventStore>,
     metrics: Metrics,
+    /// What opens the subscriptions' secrets (sealed under the master key).
+    keys: MasterKeys,
     client: reqwest::Client,
     settings: DeliverySettings,
     /// The subscriptions with a batch in flight: a round leaves them alone, so a slow
@@ -182,6 +187,7 @@ impl Deliverer {
         database: Database,
         store: Arc<dyn EventStore>,
         metrics: Metrics,
+        keys: MasterKeys,
         settings: DeliverySettings,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
@@ -200,6 +206,7 @@ impl Deliverer {
             database,
             store,
             metrics,
+            keys,
             client,
             settings,
             busy: Arc::default(),
@@ -316,9 +323,9 @@ impl Deliverer {
         };
         let due = query(format!(
             "SELECT webhook_id, position, account_id, event_id, event_type, body, attempts, generation, \
-                 url, secret FROM ( \
+                 url, secret, secret_master_key_id FROM ( \
                  SELECT m.webhook_id, m.position, m.account_id, m.event_id, m.event_type, m.body, \
-                     m.attempts, m.generation, s.url, s.secret, \
+                     m.attempts, m.generation, s.url, s.secret, s.secret_master_key_id, \
                      ROW_NUMBER() OVER (PARTITION BY m.webhook_id ORDER BY m.position) AS nth \
                  FROM webhook_messages m JOIN webhook_subscriptions s ON s.webhook_id = m.webhook_id \
                  WHERE m.parked_at IS NULL AND m.next_attempt_at <= $1 {one} \
@@ -504,7 +511,11 @@ impl Deliverer {
             Ok(destination) => destination,
             Err(error) => return failed(error.to_string()),
         };
-        let secret = match WebhookSecret::parse(&message.secret) {
+        let stored = StoredSecret {
+            secret: message.secret.clone(),
+            master_key_id: message.secret_master_key_id.clone(),
+        };
+        let secret = match stored.open(&self.keys, message.webhook_id) {
             Ok(secret) => secret,
             Err(error) => return failed(error.to_string()),
         };

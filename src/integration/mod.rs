@@ -4,6 +4,7 @@
 //! - [`contract`]: the published types (`money.deposited.v1`, ...) and the one mapping from
 //!   domain events to them; no personal data crosses.
 //! - [`signing`]: Standard Webhooks secrets and signatures.
+//! - [`secrets`]: the secrets at rest, sealed under the master key.
 //! - [`subscriptions`]: who wants which events where (`/webhooks`, operators only).
 //! - [`outbox`]: the follower of the log that enqueues each subscription's messages.
 //! - [`delivery`]: the sender of the outbox's messages (back-off, parking, order per account).
@@ -15,6 +16,7 @@ pub mod delivery;
 pub mod destination;
 pub mod outbox;
 pub mod replay;
+pub mod secrets;
 pub mod signing;
 pub mod subscriptions;
 

@@ -15,7 +15,9 @@ use crate::integration::contract::IntegrationEventType;
 use crate::integration::destination::Destination;
 use crate::integration::outbox::NAME as OUTBOX;
 use crate::integration::replay::Replay;
+use crate::integration::secrets::{StoredSecret, StoredSecretError};
 use crate::integration::signing::{SecretError, WebhookSecret};
+use crate::privacy::MasterKeys;
 
 const COLUMNS: &str = "webhook_id, url, event_types, description, created_at, starts_after";
 const READ: &str = "SELECT webhook_id, url, event_types, description, created_at, starts_after, \
@@ -147,6 +149,8 @@ pub enum SubscriptionError {
     KeyReused { key: String },
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    StoredSecret(#[from] StoredSecretError),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     /// A stored row that does not read back (edited by hand): never answered as a subscription.
@@ -209,15 +213,17 @@ impl Subscriptions {
     }
 
     /// Records a new subscription, starting after the head of the log; answers it with its
-    /// secret, which nothing shows again.
+    /// secret, which nothing shows again (it is stored sealed under the master key of `keys`).
     pub async fn create(
         &self,
         new: NewSubscription,
         webhook_id: Uuid,
         now: DateTime<Utc>,
         keyed: Option<KeyedRequest>,
+        keys: &MasterKeys,
     ) -> Result<Created, SubscriptionError> {
         let secret = WebhookSecret::generate()?;
+        let stored = StoredSecret::seal(keys, webhook_id, &secret)?;
         let event_types: Vec<&str> = new
             .event_types
             .iter()
@@ -238,10 +244,11 @@ impl Subscriptions {
                 webhook_id: Uuid,
                 request_fingerprint: Option<String>,
                 secret: String,
+                secret_master_key_id: Option<String>,
             }
             let earlier: Option<Keyed> = query(
-                "SELECT webhook_id, request_fingerprint, secret FROM webhook_subscriptions \
-                 WHERE idempotency_key = $1",
+                "SELECT webhook_id, request_fingerprint, secret, secret_master_key_id \
+                 FROM webhook_subscriptions WHERE idempotency_key = $1",
             )
             .bind(keyed.key.as_str())
             .fetch_optional(&mut tx)
@@ -259,13 +266,18 @@ impl Subscriptions {
                     .get(earlier.webhook_id)
                     .await?
                     .ok_or(sqlx::Error::RowNotFound)?;
-                let secret = WebhookSecret::parse(&earlier.secret)?;
+                let stored = StoredSecret {
+                    secret: earlier.secret,
+                    master_key_id: earlier.secret_master_key_id,
+                };
+                let secret = stored.open(keys, earlier.webhook_id)?;
                 return Ok(Created::Again(subscription, secret));
             }
         }
         let starts_after: i64 = query(format!(
-            "INSERT INTO webhook_subscriptions ({COLUMNS}, secret, idempotency_key, request_fingerprint) \
-             SELECT $1, $2, $3, $4, $5, COALESCE(MAX(global_position), 0), $6, $7, $8 FROM events \
+            "INSERT INTO webhook_subscriptions ({COLUMNS}, secret, secret_master_key_id, idempotency_key, \
+             request_fingerprint) \
+             SELECT $1, $2, $3, $4, $5, COALESCE(MAX(global_position), 0), $6, $7, $8, $9 FROM events \
              RETURNING starts_after"
         ))
         .bind(webhook_id)
@@ -273,7 +285,8 @@ impl Subscriptions {
         .bind(event_types.join(","))
         .bind(new.description.as_deref())
         .bind(now)
-        .bind(secret.expose())
+        .bind(stored.secret.as_str())
+        .bind(stored.master_key_id.as_deref())
         .bind(keyed.as_ref().map(|keyed| keyed.key.as_str()))
         .bind(keyed.as_ref().map(|keyed| keyed.fingerprint.as_str()))
         .fetch_scalar(&mut tx)

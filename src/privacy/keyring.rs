@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{DataKey, MasterKey, MasterKeyError, SealError};
+use super::{DataKey, MasterKey, MasterKeyError, MasterKeys, SealError};
 use crate::db::{Backend, Database, Stored, query};
 
 /// How long this process seals with a key it read before reading it again.
@@ -107,6 +107,11 @@ impl Keyring {
                 .time_to_live(SEALING_KEY_TTL)
                 .build(),
         }
+    }
+
+    /// The master keys this keyring holds, for what else they wrap (the webhooks' secrets).
+    pub fn master_keys(&self) -> MasterKeys {
+        MasterKeys::new(self.master.clone(), self.previous.clone())
     }
 
     /// Also unwraps the keys that `previous` wrapped (while a rotation away from it runs).

@@ -9,10 +9,16 @@
 //! its master key's [`MasterKey::id`], so that a rotation knows which rows it has re-wrapped and
 //! a service started with the wrong file says so at once rather than reading `erased` everywhere.
 //!
+//! It seals the webhooks' signing secrets the same way ([`MasterKey::wrap_webhook_secret`]),
+//! with the subscription's id as associated data: an HMAC needs its key in the clear at signing
+//! time, so the secret cannot be hashed like an API key, but a copy of the database alone does
+//! not hold it.
+//!
 //! No database here: what stores the wrapped keys is the caller's business.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -40,6 +46,10 @@ pub enum MasterKeyError {
     /// The stored key of `owner` was wrapped by another master key, or altered.
     #[error("the data key of owner {owner} does not unwrap with master key {master_key}")]
     DoesNotUnwrap { owner: Uuid, master_key: String },
+    /// The stored signing secret of webhook `webhook_id` was wrapped by another master key,
+    /// or altered.
+    #[error("the signing secret of webhook {webhook_id} does not unwrap with master key {master_key}")]
+    SecretDoesNotUnwrap { webhook_id: Uuid, master_key: String },
 }
 
 /// The key that wraps the data keys.
@@ -103,46 +113,57 @@ impl MasterKey {
 
     /// `key` wrapped for storage (base64 of nonce, ciphertext, tag), for its owner only.
     pub fn wrap_data_key(&self, key: &DataKey) -> Result<String, MasterKeyError> {
+        self.wrap(&associated_data(key.owner()), key.as_bytes())
+    }
+
+    /// A webhook's signing secret wrapped for storage, for that subscription only.
+    pub fn wrap_webhook_secret(&self, webhook_id: Uuid, secret: &str) -> Result<String, MasterKeyError> {
+        self.wrap(&webhook_associated_data(webhook_id), secret.as_bytes())
+    }
+
+    /// The signing secret of webhook `webhook_id` that `wrapped` holds, if this master key
+    /// wrapped it for that subscription.
+    pub fn unwrap_webhook_secret(&self, webhook_id: Uuid, wrapped: &str) -> Result<String, MasterKeyError> {
+        self.unwrap(&webhook_associated_data(webhook_id), wrapped)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| MasterKeyError::SecretDoesNotUnwrap {
+                webhook_id,
+                master_key: self.id.clone(),
+            })
+    }
+
+    /// `plaintext` sealed with AES-256-GCM under a random nonce: base64 of nonce, ciphertext and
+    /// tag.
+    fn wrap(&self, aad: &[u8], plaintext: &[u8]) -> Result<String, MasterKeyError> {
         let mut nonce = [0_u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|error| MasterKeyError::NoRandomness(error.to_string()))?;
-        let aad = associated_data(key.owner());
         let ciphertext = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: key.as_bytes(),
-                    aad: &aad,
-                },
-            )
-            .expect("AES-GCM wraps 32 bytes");
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .expect("AES-GCM seals any input shorter than 64 GiB");
         let mut wrapped = nonce.to_vec();
         wrapped.extend_from_slice(&ciphertext);
         Ok(BASE64.encode(wrapped))
     }
 
+    /// What [`wrap`](Self::wrap) sealed with `aad`; `None` for anything else.
+    fn unwrap(&self, aad: &[u8], wrapped: &str) -> Option<Vec<u8>> {
+        let bytes = BASE64.decode(wrapped).ok()?;
+        let (nonce, ciphertext) = bytes.split_at_checked(NONCE_LEN)?;
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+            .ok()
+    }
+
     /// The data key of `owner` that `wrapped` holds, if this master key wrapped it for them.
     pub fn unwrap_data_key(&self, owner: Uuid, wrapped: &str) -> Result<DataKey, MasterKeyError> {
-        let does_not_unwrap = || MasterKeyError::DoesNotUnwrap {
-            owner,
-            master_key: self.id.clone(),
-        };
-        let bytes = BASE64.decode(wrapped).map_err(|_| does_not_unwrap())?;
-        let Some((nonce, ciphertext)) = bytes.split_at_checked(NONCE_LEN) else {
-            return Err(does_not_unwrap());
-        };
-        let aad = associated_data(owner);
-        let key = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| does_not_unwrap())?;
-        let key: [u8; 32] = key.try_into().map_err(|_| does_not_unwrap())?;
+        let key: [u8; 32] = self
+            .unwrap(&associated_data(owner), wrapped)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| MasterKeyError::DoesNotUnwrap {
+                owner,
+                master_key: self.id.clone(),
+            })?;
         Ok(DataKey::from_bytes(owner, key))
     }
 }
@@ -152,6 +173,41 @@ fn associated_data(owner: Uuid) -> Vec<u8> {
     let mut aad = b"foldbank-data-key:v1:".to_vec();
     aad.extend_from_slice(owner.as_bytes());
     aad
+}
+
+/// The associated data of a wrapped webhook secret: it unwraps for its subscription only.
+fn webhook_associated_data(webhook_id: Uuid) -> Vec<u8> {
+    let mut aad = b"foldbank-webhook-secret:v1:".to_vec();
+    aad.extend_from_slice(webhook_id.as_bytes());
+    aad
+}
+
+/// The master key, and during a rotation the one being retired: what unwraps what either
+/// wrapped, by the id stored beside it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct MasterKeys {
+    current: Arc<MasterKey>,
+    previous: Option<Arc<MasterKey>>,
+}
+
+impl MasterKeys {
+    pub fn new(current: Arc<MasterKey>, previous: Option<Arc<MasterKey>>) -> Self {
+        MasterKeys { current, previous }
+    }
+
+    /// The key that wraps from now on.
+    pub fn current(&self) -> &MasterKey {
+        &self.current
+    }
+
+    /// The key whose id is `id`, if it is one of these.
+    pub fn find(&self, id: &str) -> Option<&MasterKey> {
+        [Some(&self.current), self.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|key| key.id() == id)
+            .map(Arc::as_ref)
+    }
 }
 
 #[cfg(test)]

@@ -24,5 +24,5 @@ pub mod master_key;
 pub mod seal;
 
 pub use keyring::{Erasure, Keyring, KeyringError, OwnerKey};
-pub use master_key::{MasterKey, MasterKeyError};
+pub use master_key::{MasterKey, MasterKeyError, MasterKeys};
 pub use seal::{DataKey, SealError, Sealed};

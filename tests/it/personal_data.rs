@@ -663,6 +663,21 @@ async fn after_a_rotation_everything_reads_with_the_new_master_key_alone(db: Tes
 
     let server = Server::start_bare(&db, free_port(), &with(&["--master-key-file", &old])).await;
     let before = describe(&server, Uuid::now_v7(), "sealed under the old master key").await;
+    // A webhook's signing secret, sealed under the old key too.
+    let subscribed: Value = client
+        .post(server.url("/webhooks"))
+        .json(&json!({ "url": "https://ledger.example.com/in", "event_types": ["money.deposited.v1"] }))
+        .send()
+        .await
+        .expect("subscribe")
+        .json()
+        .await
+        .expect("json");
+    let webhook: Uuid = subscribed["webhook_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("webhook_id");
+    let secret = subscribed["secret"].as_str().expect("secret").to_owned();
     assert!(server.terminate().await);
 
     let during = &with(&["--master-key-file", &new, "--previous-master-key-file", &old]);
@@ -693,6 +708,25 @@ async fn after_a_rotation_everything_reads_with_the_new_master_key_alone(db: Tes
         "one key was the old one's"
     );
     assert!(server.terminate().await);
+
+    // The webhook's secret moved to the new key with the data keys, and still opens.
+    let new_key = foldbank::privacy::MasterKey::read(std::path::Path::new(&new)).expect("the new key");
+    let (stored, master_key_id): (String, Option<String>) = foldbank::db::query(
+        "SELECT secret, secret_master_key_id FROM webhook_subscriptions WHERE webhook_id = $1",
+    )
+    .bind(webhook)
+    .fetch_one(&db.database)
+    .await
+    .expect("the subscription");
+    assert_eq!(master_key_id.as_deref(), Some(new_key.id()));
+    let keys = foldbank::privacy::MasterKeys::new(std::sync::Arc::new(new_key), None);
+    let opened = foldbank::integration::secrets::StoredSecret {
+        secret: stored,
+        master_key_id,
+    }
+    .open(&keys, webhook)
+    .expect("the secret opens with the new key alone");
+    assert_eq!(opened.expose(), secret);
 
     std::fs::remove_file(&old).expect("the old master key destroyed");
     let server = Server::start_bare(&db, free_port(), &with(&["--master-key-file", &new])).await;

@@ -8,7 +8,7 @@ use foldbank::domain::ids::OwnerId;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{TestApp, TestDb, TestResponse, backend_tests};
+use crate::common::{Server, TestApp, TestDb, TestResponse, backend_tests, free_port};
 
 backend_tests!(
     an_operator_subscribes_reads_lists_and_deletes_a_webhook,
@@ -16,6 +16,7 @@ backend_tests!(
     invalid_subscriptions_are_refused_field_by_field,
     customers_may_not_touch_webhooks,
     a_subscription_sent_again_with_its_idempotency_key_is_made_once,
+    a_webhook_secret_is_stored_sealed_under_the_master_key,
 );
 
 async fn as_operator(
@@ -276,4 +277,74 @@ async fn a_subscription_sent_again_with_its_idempotency_key_is_made_once(db: Tes
         "{}",
         listed.text
     );
+}
+
+/// The row's stored secret and the master key that wrapped it.
+async fn stored_secret(app: &TestApp, webhook_id: &str) -> (String, Option<String>) {
+    let row: (String, Option<String>) = foldbank::db::query(
+        "SELECT secret, secret_master_key_id FROM webhook_subscriptions WHERE webhook_id = $1",
+    )
+    .bind(webhook_id.parse::<Uuid>().expect("uuid"))
+    .fetch_one(&app.db.database)
+    .await
+    .expect("the subscription's row");
+    row
+}
+
+/// The signing secret is sealed under the master key: the database alone (a backup, a stolen
+/// disk) does not hold it. A subscription stored before secrets were sealed is sealed when the
+/// service starts, and keeps its secret.
+async fn a_webhook_secret_is_stored_sealed_under_the_master_key(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let body = json!({ "url": "https://ledger.example.com/in", "event_types": ["money.deposited.v1"] });
+    let created = app.post("/webhooks", body.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let (id, secret) = (
+        created.body["webhook_id"]
+            .as_str()
+            .expect("webhook_id")
+            .to_owned(),
+        created.body["secret"].as_str().expect("secret").to_owned(),
+    );
+    let (stored, master_key_id) = stored_secret(&app, &id).await;
+    let key_bytes = secret.trim_start_matches("whsec_");
+    assert!(!stored.contains(key_bytes), "the row holds the secret: {stored}");
+    assert_eq!(master_key_id.as_deref(), Some(crate::common::master_key().id()));
+
+    // A row as an older build wrote it: the secret as shown.
+    let older = app.post("/webhooks", body).await;
+    let older_id = older.body["webhook_id"].as_str().expect("webhook_id").to_owned();
+    let older_secret = older.body["secret"].as_str().expect("secret").to_owned();
+    foldbank::db::query(
+        "UPDATE webhook_subscriptions SET secret = $2, secret_master_key_id = NULL WHERE webhook_id = $1",
+    )
+    .bind(older_id.parse::<Uuid>().expect("uuid"))
+    .bind(older_secret.as_str())
+    .execute(&app.db.database)
+    .await
+    .expect("store the secret as shown");
+
+    let server = Server::start(&app.db, free_port()).await;
+    assert!(server.terminate().await);
+    let (stored, master_key_id) = stored_secret(&app, &older_id).await;
+    assert_ne!(stored, older_secret, "sealed at start-up");
+    assert_eq!(master_key_id.as_deref(), Some(crate::common::master_key().id()));
+    let keys = foldbank::privacy::MasterKeys::new(std::sync::Arc::new(crate::common::master_key()), None);
+    for (id, stored, master_key_id, shown) in [
+        (
+            &id,
+            stored_secret(&app, &id).await.0,
+            Some(crate::common::master_key().id().to_owned()),
+            &secret,
+        ),
+        (&older_id, stored, master_key_id, &older_secret),
+    ] {
+        let opened = foldbank::integration::secrets::StoredSecret {
+            secret: stored,
+            master_key_id,
+        }
+        .open(&keys, id.parse().expect("uuid"))
+        .expect("the secret opens with the master key");
+        assert_eq!(&opened.expose(), shown);
+    }
 }
