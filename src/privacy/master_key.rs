@@ -248,6 +248,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_wrapped_webhook_secret_opens_for_its_subscription_under_its_master_key_only() {
+        let master = MasterKey::generate().expect("a master key");
+        let (webhook, another) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let wrapped = master.wrap_webhook_secret(webhook, secret).expect("wrapped");
+        assert!(!wrapped.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{wrapped}");
+        assert_eq!(
+            master.unwrap_webhook_secret(webhook, &wrapped).expect("opens"),
+            secret
+        );
+        assert!(master.unwrap_webhook_secret(another, &wrapped).is_err());
+        let other = MasterKey::generate().expect("another master key");
+        assert!(other.unwrap_webhook_secret(webhook, &wrapped).is_err());
+        // Nor does a data key's wrapping pass for a secret's, or the reverse.
+        let key = DataKey::generate(webhook).expect("a data key");
+        assert!(
+            master
+                .unwrap_webhook_secret(webhook, &master.wrap_data_key(&key).expect("wrapped"))
+                .is_err()
+        );
+        assert!(master.unwrap_data_key(webhook, &wrapped).is_err());
+    }
+
     /// The values were computed apart from this code, with Python's `cryptography` (SHA-256,
     /// AES-GCM), from the construction the module's documentation gives: a change to the id's
     /// label or the associated data would orphan every stored key.
