@@ -25,6 +25,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_util::MetricKindMask;
 
 use crate::db::{Databases, PoolStats};
 
@@ -154,6 +155,10 @@ pub struct FollowerSample {
     pub paused: bool,
 }
 
+/// How long a gauge outlives the scrape that set it last: every gauge is set anew by each
+/// scrape, just before it renders, so this only has to outlast one rendering.
+const SAMPLED_GAUGES_KEPT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A webhook subscription's figures sampled at scrape time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSample {
@@ -199,6 +204,10 @@ impl Metrics {
             })
             // Only an empty bucket list fails, and none is.
             .unwrap_or_default()
+            // Every gauge is set by the scrape that renders it (`render`): one that the last
+            // scrape did not set names something gone (a deleted webhook, a replica no longer
+            // configured) and is dropped rather than shown with its last figures for ever.
+            .idle_timeout(MetricKindMask::GAUGE, Some(SAMPLED_GAUGES_KEPT))
             .build_recorder();
         let handle = recorder.handle();
         let metrics = Metrics {

@@ -622,7 +622,7 @@ pub(crate) async fn freeze(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
     ),
-    request_body(content = UnfreezeRequest, description = "`{}` or `{\"reason\": ...}` (an empty body or `null` mean `{}`; either way `Content-Type: application/json`)"),
+    request_body(content = Option<UnfreezeRequest>, description = "`{}` or `{\"reason\": ...}` (an empty body or `null` mean `{}`; either way `Content-Type: application/json`)"),
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),

@@ -14,6 +14,7 @@ backend_tests!(
     metrics_count_commands_requests_appends_and_follower_lag,
     metrics_are_for_operator_keys_only,
     made_up_methods_and_paths_add_no_series,
+    a_deleted_webhooks_gauges_leave_the_scrape,
 );
 
 const DEPOSITS: usize = 5;
@@ -340,4 +341,54 @@ async fn made_up_methods_and_paths_add_no_series(db: TestDb) {
         .map(|sample| sample.value.value.as_f64())
         .sum();
     assert_eq!(made_up, 20.0);
+}
+
+/// A webhook's gauges are there while it is, and leave `/metrics` once it is deleted, rather
+/// than show its last figures for as long as the process runs.
+async fn a_deleted_webhooks_gauges_leave_the_scrape(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let created = app
+        .post(
+            "/webhooks",
+            json!({ "url": "https://ledger.example.com/in", "event_types": ["money.deposited.v1"] }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["webhook_id"]
+        .as_str()
+        .expect("webhook_id")
+        .to_owned();
+    let scraped = app.get("/metrics").await;
+    assert!(
+        scraped.text.contains(&format!("webhook_id=\"{id}\"")),
+        "{}",
+        scraped.text
+    );
+
+    let deleted = app
+        .send(
+            Method::DELETE,
+            &format!("/webhooks/{id}"),
+            &[],
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    // Past the time a gauge outlives the scrape that set it last.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let scraped = app.get("/metrics").await;
+    assert!(
+        !scraped.text.contains(&format!("webhook_id=\"{id}\"")),
+        "{}",
+        scraped.text
+    );
+    // The gauges every scrape sets are all still there.
+    let scrape = parse(&scraped.text);
+    assert!(
+        gauge(
+            &scrape,
+            "foldbank_follower_lag_events",
+            &[("follower", "account_balances")]
+        ) >= 0.0
+    );
 }
