@@ -129,20 +129,45 @@ pub struct FreezeRequest {
     pub reason: String,
 }
 
-/// Request body of `POST /accounts/{id}/unfreeze`: `{}` (or an empty body), or why.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// Request body of `POST /accounts/{id}/unfreeze`: `{}` (or an empty body, or `null`), or why.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({ "reason": "card found" }))]
 pub struct UnfreezeRequest {
     /// Why the freeze is lifted, if said: not blank, at most 200 characters, no control
     /// characters. Recorded in `AccountUnfrozen`, sealed like a freeze's reason.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
     pub reason: Option<String>,
 }
+
+impl utoipa::PartialSchema for UnfreezeRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+        let reason = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .min_length(Some(1))
+            .max_length(Some(200))
+            .pattern(Some(
+                r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+            ))
+            .description(Some(
+                "Why the freeze is lifted, if said: not blank, at most 200 characters, no control \
+                 characters. Recorded in `AccountUnfrozen`, sealed like a freeze's reason.",
+            ));
+        // `null` and an empty body mean `{}` (see `OptionalJsonBody`): the schema says so, as
+        // the one of `EmptyRequest` does.
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+            .property("reason", reason)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .description(Some(
+                "Request body of `POST /accounts/{id}/unfreeze`: `{}`, `null` or an empty body, or \
+                 `{\"reason\": ...}`, sent as `Content-Type: application/json`.",
+            ))
+            .examples([serde_json::json!({ "reason": "card found" })])
+            .into()
+    }
+}
+
+impl ToSchema for UnfreezeRequest {}
 
 /// Request body of `POST /accounts/{id}/holder-name`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -622,7 +647,7 @@ pub(crate) async fn freeze(
         ("id" = Uuid, Path, description = "Account id"),
         CommandRequest,
     ),
-    request_body(content = Option<UnfreezeRequest>, description = "`{}` or `{\"reason\": ...}` (an empty body or `null` mean `{}`; either way `Content-Type: application/json`)"),
+    request_body(content = UnfreezeRequest, description = "`{}` or `{\"reason\": ...}` (an empty body or `null` mean `{}`; either way `Content-Type: application/json`)"),
     responses(
         (status = 200, description = "Account unfrozen", body = CommandResponse,
             headers(("ETag" = String, description = "The new version, quoted"))),
