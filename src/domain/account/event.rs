@@ -160,7 +160,7 @@ pub enum AccountEvent {
     },
     /// A movement (`transaction_id`) took the balance from zero or more to below zero, on an
     /// account whose terms carry an overdraft fee. The account records the fact and nothing
-    /// more: the overdraft fee policy ([`crate::policy::overdraft_fees`]) reacts to it.
+    /// more: the overdraft fee policy (`crate::policy::overdraft_fees`) reacts to it.
     AccountOverdrawn {
         /// The movement that crossed zero: a withdrawal, a transfer's debit or a hold's capture.
         transaction_id: TransactionId,

@@ -1,7 +1,7 @@
 //! The account's half of the overdraft fee: it records when a movement takes the balance below
 //! zero, and charges the fee of such a crossing when asked, once.
 //!
-//! The other half is a policy outside the aggregate ([`crate::policy::overdraft_fees`]): it
+//! The other half is a policy outside the aggregate (`crate::policy::overdraft_fees`): it
 //! reacts to `AccountOverdrawn` by sending `ChargeOverdraftFee`. No coordinator decides
 //! anything; each side reacts to the other's facts (choreography). The account records the
 //! crossing only when its terms carry a fee, so nothing reacts where nothing is owed.
