@@ -324,7 +324,7 @@ def explore_pause(driver, api):
     assert paused_at(api, "account_balances") is None, "the API says it runs again"
 
 
-def explore_overdraft_fee(driver, api):
+def explore_overdraft_fee(driver, api, artifacts):
     """The overdraft fee policy, a reaction with no coordinator: an account opened with a fee
     through the form goes below zero; the page shows the account's `AccountOverdrawn`, then the
     policy's fee naming the withdrawal as its cause, once."""
@@ -347,6 +347,8 @@ def explore_overdraft_fee(driver, api):
     assert events[4]["data"]["cause"] == events[2]["data"]["transaction_id"], events
     page.until(lambda: int(page.by_id("current-state").get_attribute("data-balance")) == 1000 - 3000 - 250,
                "the balance shows the fee")
+    driver.find_element(By.ID, "timeline-title").location_once_scrolled_into_view
+    driver.save_screenshot(str(artifacts / "explorer-overdraft-fee.png"))
 
 
 def readable(instant):
@@ -510,7 +512,7 @@ def main():
         try:
             wide = explore(driver, api, args.url, args.key, artifacts)
             explore_pause(driver, api)
-            explore_overdraft_fee(driver, api)
+            explore_overdraft_fee(driver, api, artifacts)
             explore_holds(driver, api, artifacts)
         except BaseException:
             driver.save_screenshot(str(artifacts / "explorer-failure.png"))
