@@ -89,10 +89,9 @@ pub struct Erasure {
 #[derive(Debug, Clone)]
 pub struct Keyring {
     database: Database,
-    master: Arc<MasterKey>,
-    /// During a rotation: the master key being retired, which still unwraps the keys it wrapped
-    /// until `foldbank master-key rotate` has re-wrapped them all.
-    previous: Option<Arc<MasterKey>>,
+    /// The master key, and during a rotation the one being retired, which still unwraps the
+    /// keys it wrapped until `foldbank master-key rotate` has re-wrapped them all.
+    keys: MasterKeys,
     sealing: moka::sync::Cache<Uuid, DataKey>,
 }
 
@@ -100,8 +99,7 @@ impl Keyring {
     pub fn new(database: Database, master: MasterKey) -> Self {
         Keyring {
             database,
-            master: Arc::new(master),
-            previous: None,
+            keys: MasterKeys::new(Arc::new(master), None),
             sealing: moka::sync::Cache::builder()
                 .max_capacity(SEALING_KEY_CAPACITY)
                 .time_to_live(SEALING_KEY_TTL)
@@ -111,12 +109,12 @@ impl Keyring {
 
     /// The master keys this keyring holds, for what else they wrap (the webhooks' secrets).
     pub fn master_keys(&self) -> MasterKeys {
-        MasterKeys::new(self.master.clone(), self.previous.clone())
+        self.keys.clone()
     }
 
     /// Also unwraps the keys that `previous` wrapped (while a rotation away from it runs).
     pub fn with_previous(mut self, previous: Option<MasterKey>) -> Self {
-        self.previous = previous.map(Arc::new);
+        self.keys = self.keys.with_previous(previous.map(Arc::new));
         self
     }
 
@@ -138,8 +136,8 @@ impl Keyring {
                              VALUES ($1, $2, $3, $4) ON CONFLICT (owner_id) DO NOTHING",
                         )
                         .bind(owner)
-                        .bind(self.master.wrap_data_key(&key)?)
-                        .bind(self.master.id().to_owned())
+                        .bind(self.keys.current().wrap_data_key(&key)?)
+                        .bind(self.keys.current().id().to_owned())
                         .bind(now),
                     )
                     .await?;
@@ -208,14 +206,13 @@ impl Keyring {
         let (Some(wrapped), Some(master_key_id)) = (row.wrapped_key, row.master_key_id) else {
             return Ok(None);
         };
-        let master = [Some(&self.master), self.previous.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|master| master.id() == master_key_id)
+        let master = self
+            .keys
+            .find(&master_key_id)
             .ok_or_else(|| KeyringError::UnknownMasterKey {
                 owner: row.owner_id,
                 stored: master_key_id.clone(),
-                configured: self.master.id().to_owned(),
+                configured: self.keys.current().id().to_owned(),
             })?;
         Ok(Some(master.unwrap_data_key(row.owner_id, &wrapped)?))
     }

@@ -195,6 +195,11 @@ impl MasterKeys {
         MasterKeys { current, previous }
     }
 
+    /// These, with `previous` as the key being retired.
+    pub fn with_previous(self, previous: Option<Arc<MasterKey>>) -> Self {
+        MasterKeys { previous, ..self }
+    }
+
     /// The key that wraps from now on.
     pub fn current(&self) -> &MasterKey {
         &self.current
